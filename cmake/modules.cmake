@@ -1,0 +1,43 @@
+# Helpers shared by every module. A module is one directory under src/ and one static library.
+# Sources are globbed, so adding a file to a module needs no CMake edit.
+
+set(MLXM_WARNINGS -Wall -Wextra -Werror)
+if(MLXM_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# mlxm_add_module(NAME DIR <dir> [DEPS ...] [EXCLUDE_REGEX <regex>])
+# Builds target mlxm_<NAME> from <dir>/**/*.cpp; include root is src/.
+function(mlxm_add_module name)
+  cmake_parse_arguments(M "" "DIR;EXCLUDE_REGEX" "DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${M_DIR}/*.cpp)
+  if(M_EXCLUDE_REGEX)
+    list(FILTER srcs EXCLUDE REGEX "${M_EXCLUDE_REGEX}")
+  endif()
+  add_library(mlxm_${name} STATIC ${srcs})
+  target_include_directories(mlxm_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(mlxm_${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${MLXM_WARNINGS}>)
+  target_link_libraries(mlxm_${name} PUBLIC ${M_DEPS})
+endfunction()
+
+# mlxm_add_test_suite(NAME DIR <dir> LABEL <label> DEPS ...)
+# One gtest binary per test directory: tests/<dir>/**/*_test.cpp, registered with ctest.
+function(mlxm_add_test_suite name)
+  cmake_parse_arguments(T "" "DIR;LABEL" "DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${T_DIR}/*_test.cpp)
+  if(NOT srcs)
+    return()
+  endif()
+  add_executable(${name} ${srcs})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_options(${name} PRIVATE ${MLXM_WARNINGS})
+  target_compile_definitions(${name} PRIVATE
+    MLXM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" MLXM_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS ${T_LABEL} SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()

@@ -37,3 +37,15 @@ format:
 
 lint: configure
 	@git ls-files 'src/*.cpp' | xargs clang-tidy -p $(BUILD_DIR) --quiet
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS with its corpus in build-fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: setup
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMLXM_FUZZ=ON -DMLXM_CUDA=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@for f in build-fuzz/fuzz/*_fuzz; do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 build-fuzz/corpus/$$n \
+	    tests/fuzz/seeds/$$n 2>&1 | tail -3 || exit 1; done

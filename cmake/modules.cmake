@@ -2,6 +2,11 @@
 # Sources are globbed, so adding a file to a module needs no CMake edit.
 
 set(MLXM_WARNINGS -Wall -Wextra -Werror)
+if(MLXM_FUZZ)
+  # Instrument everything for coverage; fuzz targets link the libFuzzer driver (tests/fuzz).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 if(MLXM_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
@@ -21,11 +26,14 @@ function(mlxm_add_module name)
   target_link_libraries(mlxm_${name} PUBLIC ${M_DEPS})
 endfunction()
 
-# mlxm_add_test_suite(NAME DIR <dir> LABEL <label> DEPS ...)
+# mlxm_add_test_suite(NAME DIR <dir> LABEL <label> [EXCLUDE_REGEX <regex>] DEPS ...)
 # One gtest binary per test directory: tests/<dir>/**/*_test.cpp, registered with ctest.
 function(mlxm_add_test_suite name)
-  cmake_parse_arguments(T "" "DIR;LABEL" "DEPS" ${ARGN})
+  cmake_parse_arguments(T "" "DIR;LABEL;EXCLUDE_REGEX" "DEPS" ${ARGN})
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${T_DIR}/*_test.cpp)
+  if(T_EXCLUDE_REGEX)
+    list(FILTER srcs EXCLUDE REGEX "${T_EXCLUDE_REGEX}")
+  endif()
   if(NOT srcs)
     return()
   endif()

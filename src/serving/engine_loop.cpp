@@ -1,0 +1,261 @@
+#include "serving/engine_loop.h"
+
+#include <algorithm>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+namespace mlxm::serving {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kAborted: return "abort";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+// Engine-thread state of one request.
+struct EngineLoop::Active {
+  GenerationRequest req;
+  engine::SamplerState sampler_state;
+  TimePoint t_submit;
+  std::optional<TimePoint> t_scheduled;
+  std::optional<TimePoint> t_first_token;
+  int32_t n_cached_prompt = -1;  // set when first scheduled
+  bool counted_queued = true;    // still counted in n_queued_
+
+  Active(GenerationRequest r, TimePoint t)
+      : req(std::move(r)), sampler_state(req.sampling.seed), t_submit(t) {
+    sampler_state.set_prompt(req.prompt);
+  }
+};
+
+EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig config)
+    : engine_(std::move(engine)),
+      config_(config),
+      scheduler_(config_, std::make_unique<BlockPool>(engine_->n_kv_blocks(),
+                                                      engine_->block_size(),
+                                                      config_.enable_prefix_caching)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+EngineLoop::~EngineLoop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<SeqId> EngineLoop::submit(GenerationRequest request) {
+  if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+  if (request.max_new_tokens < 1) return invalid_argument("max_tokens must be at least 1");
+  const int64_t n_prompt = static_cast<int64_t>(request.prompt.size());
+  if (n_prompt + request.max_new_tokens > config_.max_model_len) {
+    if (n_prompt >= config_.max_model_len) {
+      return out_of_range("the prompt has " + std::to_string(n_prompt) +
+                          " tokens, but this model's context length is " +
+                          std::to_string(config_.max_model_len) + " tokens");
+    }
+    return out_of_range("the prompt has " + std::to_string(n_prompt) + " tokens and " +
+                        std::to_string(request.max_new_tokens) +
+                        " completion tokens were requested, but this model's context length is " +
+                        std::to_string(config_.max_model_len) + " tokens");
+  }
+  const int64_t need_blocks =
+      (n_prompt + request.max_new_tokens + engine_->block_size() - 1) / engine_->block_size();
+  if (need_blocks > engine_->n_kv_blocks()) {
+    return resource_exhausted("the request needs " + std::to_string(need_blocks) +
+                              " KV blocks but the cache holds " +
+                              std::to_string(engine_->n_kv_blocks()));
+  }
+  const int32_t vocab = engine_->config().vocab_size;
+  MLXM_RETURN_IF_ERROR(engine::validate_sampling_params(request.sampling, vocab));
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= vocab) {
+      return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary (" +
+                              std::to_string(vocab) + ")");
+    }
+  }
+  if (n_queued_.fetch_add(1) >= config_.max_waiting) {
+    n_queued_.fetch_sub(1);
+    return resource_exhausted("the server is busy: " + std::to_string(config_.max_waiting) +
+                              " requests are already waiting for this model");
+  }
+  const SeqId id = next_id_.fetch_add(1);
+  n_in_flight_.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox_.emplace_back(id, std::move(request));
+  }
+  cv_.notify_one();
+  return id;
+}
+
+void EngineLoop::abort(SeqId id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborts_.push_back(id);
+  }
+  cv_.notify_one();
+}
+
+EngineLoopStats EngineLoop::stats() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  return stats_;
+}
+
+void EngineLoop::run() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return stopping_ || !inbox_.empty() || !aborts_.empty() || scheduler_.has_work();
+      });
+      if (stopping_) break;
+    }
+    drain_inbox();
+    if (scheduler_.has_work()) step();
+  }
+  // Shutting down: everything still in flight is aborted.
+  drain_inbox();
+  std::vector<SeqId> ids;
+  for (auto& [id, a] : active_) ids.push_back(id);
+  for (SeqId id : ids) finish(id, FinishReason::kAborted);
+}
+
+void EngineLoop::drain_inbox() {
+  std::deque<std::pair<SeqId, GenerationRequest>> inbox;
+  std::vector<SeqId> aborts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox.swap(inbox_);
+    aborts.swap(aborts_);
+  }
+  const TimePoint t = now();
+  for (auto& [id, req] : inbox) {
+    auto active = std::make_unique<Active>(std::move(req), t);
+    SeqSpec spec;
+    spec.id = id;
+    spec.prompt = active->req.prompt;
+    spec.max_new_tokens = active->req.max_new_tokens;
+    spec.priority = active->req.priority;
+    Status st = scheduler_.add(std::move(spec));
+    active_.emplace(id, std::move(active));
+    if (!st.ok()) finish(id, FinishReason::kError, st);
+  }
+  for (SeqId id : aborts) {
+    if (active_.count(id)) finish(id, FinishReason::kAborted);
+  }
+}
+
+void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  std::unique_ptr<Active> a = std::move(it->second);
+  active_.erase(it);
+  scheduler_.finish(id);
+  if (a->counted_queued) n_queued_.fetch_sub(1);
+  const TimePoint t = now();
+  FinishInfo info;
+  info.reason = reason;
+  info.status = std::move(status);
+  info.n_prompt_tokens = static_cast<int32_t>(a->req.prompt.size());
+  info.n_generated = static_cast<int32_t>(a->sampler_state.n_output());
+  info.n_cached_prompt_tokens = std::max(0, a->n_cached_prompt);
+  info.queue_ms = a->t_scheduled ? ms_between(a->t_submit, *a->t_scheduled) : ms_between(a->t_submit, t);
+  info.ttft_ms = a->t_first_token ? ms_between(a->t_submit, *a->t_first_token) : 0;
+  info.total_ms = ms_between(a->t_submit, t);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.scheduler = scheduler_.stats();
+  }
+  n_in_flight_.fetch_sub(1);
+  a->req.sink->on_finish(info);
+}
+
+void EngineLoop::step() {
+  const TimePoint t0 = now();
+  SchedulerOutput out = scheduler_.schedule();
+  if (out.empty()) return;
+
+  engine::Batch batch;
+  batch.tokens.reserve(static_cast<size_t>(out.n_tokens));
+  batch.positions.reserve(static_cast<size_t>(out.n_tokens));
+  batch.seq_ids.reserve(static_cast<size_t>(out.n_tokens));
+  std::vector<SeqId> logit_owner;
+  for (size_t i = 0; i < out.seqs.size(); ++i) {
+    const ScheduledSeq& s = out.seqs[i];
+    Active& a = *active_.at(s.id);
+    if (!a.t_scheduled) a.t_scheduled = t0;
+    if (a.n_cached_prompt < 0) a.n_cached_prompt = s.start;
+    if (a.counted_queued) {
+      a.counted_queued = false;
+      n_queued_.fetch_sub(1);
+    }
+    for (size_t j = 0; j < s.tokens.size(); ++j) {
+      batch.tokens.push_back(s.tokens[j]);
+      batch.positions.push_back(s.start + static_cast<int32_t>(j));
+      batch.seq_ids.push_back(static_cast<int32_t>(i));
+    }
+    engine::BatchSeq bs;
+    bs.block_table = s.block_table;
+    bs.n_ctx = s.start + static_cast<int32_t>(s.tokens.size());
+    batch.seqs.push_back(std::move(bs));
+    if (s.wants_logits) {
+      batch.logit_rows.push_back(static_cast<int32_t>(batch.tokens.size()) - 1);
+      logit_owner.push_back(s.id);
+    }
+  }
+
+  Status st = engine_->forward(batch, &logits_);
+  if (!st.ok()) {
+    MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
+    for (const ScheduledSeq& s : out.seqs) finish(s.id, FinishReason::kError, st);
+    return;
+  }
+  scheduler_.step_done(out);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.scheduler = scheduler_.stats();
+    stats_.n_steps += 1;
+    stats_.n_tokens_computed += static_cast<uint64_t>(out.n_tokens);
+    stats_.n_tokens_generated += logit_owner.size();
+    stats_.busy_ms += ms_since(t0);
+  }
+
+  const size_t vocab = static_cast<size_t>(engine_->config().vocab_size);
+  for (size_t r = 0; r < logit_owner.size(); ++r) {
+    const SeqId id = logit_owner[r];
+    auto it = active_.find(id);
+    if (it == active_.end()) continue;
+    Active& a = *it->second;
+    std::span<const float> row(logits_.data() + r * vocab, vocab);
+    auto sampled = sampler_.sample(row, a.req.sampling, a.sampler_state);
+    if (!sampled.ok()) {
+      finish(id, FinishReason::kError, sampled.status());
+      continue;
+    }
+    const int32_t token = sampled->token;
+    if (!a.t_first_token) a.t_first_token = now();
+    const bool at_limit = scheduler_.append_token(id, token);
+    TokenEvent ev;
+    ev.token = token;
+    ev.sample = *sampled;
+    ev.n_generated = static_cast<int32_t>(a.sampler_state.n_output());
+    a.req.sink->on_token(ev);
+    const bool is_stop = std::find(a.req.stop_token_ids.begin(), a.req.stop_token_ids.end(),
+                                   token) != a.req.stop_token_ids.end();
+    if (is_stop) {
+      finish(id, FinishReason::kStop);
+    } else if (at_limit) {
+      finish(id, FinishReason::kLength);
+    }
+  }
+}
+
+}  // namespace mlxm::serving

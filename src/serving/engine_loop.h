@@ -1,0 +1,138 @@
+// The engine loop: one thread per loaded model that owns the model's inference state
+// (scheduler, KV blocks, sampler states) and runs steps: schedule -> one forward over the flat
+// batch -> sample one token per sequence that reached the end of its known tokens -> deliver.
+//
+// Other threads only submit() and abort() (both thread-safe, non-blocking: they queue a command
+// and wake the loop). Results leave through each request's TokenSink, called on the engine
+// thread; a sink must never block (it formats and hands bytes to the connection, which writes
+// them on its own strand).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/sample/sampler.h"
+#include "serving/scheduler/scheduler.h"
+
+namespace mlxm::serving {
+
+enum class FinishReason {
+  kStop,       // an EOS token (or, decided by the output side, a stop string)
+  kLength,     // max_new_tokens reached
+  kAborted,    // abort(): client went away, timeout, stop string
+  kError,      // the engine failed; see FinishInfo::status
+};
+
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "abort", "error"
+
+struct TokenEvent {
+  int32_t token = -1;
+  engine::SampleResult sample;  // logprobs when asked for
+  int32_t n_generated = 0;      // including this one
+};
+
+struct FinishInfo {
+  FinishReason reason = FinishReason::kStop;
+  Status status;               // non-ok with kError
+  int32_t n_prompt_tokens = 0;
+  int32_t n_generated = 0;
+  int32_t n_cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  double queue_ms = 0;                 // submit -> first scheduled
+  double ttft_ms = 0;                  // submit -> first token
+  double total_ms = 0;                 // submit -> finish
+};
+
+// Receives one request's output on the engine thread. Must not block.
+class TokenSink {
+ public:
+  virtual ~TokenSink() = default;
+  virtual void on_token(const TokenEvent& event) = 0;
+  // Called exactly once, last (also when a request is rejected after submit()).
+  virtual void on_finish(const FinishInfo& info) = 0;
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;   // token ids, non-empty
+  engine::SamplingParams sampling;
+  int32_t max_new_tokens = 16;
+  std::vector<int32_t> stop_token_ids;  // generation ends after emitting one (EOS ids)
+  int priority = 0;
+  std::shared_ptr<TokenSink> sink;
+};
+
+struct EngineLoopStats {
+  SchedulerStats scheduler;
+  uint64_t n_steps = 0;
+  uint64_t n_tokens_computed = 0;  // prompt + generated tokens run through the model
+  uint64_t n_tokens_generated = 0;
+  double busy_ms = 0;              // time spent inside steps
+};
+
+class EngineLoop {
+ public:
+  // Starts the engine thread. The loop owns the engine.
+  EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig config);
+  ~EngineLoop();  // aborts everything in flight (sinks get kAborted) and joins
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  // Queues a request. Fails at once (nothing is called on the sink) when it can never run:
+  // OutOfRange when prompt + max_new_tokens exceeds the context (message names both lengths),
+  // ResourceExhausted when the waiting queue is full or it needs more KV than exists,
+  // InvalidArgument for bad sampling params or an empty prompt. Thread-safe.
+  Result<SeqId> submit(GenerationRequest request);
+
+  // Aborts a request: its blocks are freed on the next loop iteration and its sink gets
+  // on_finish(kAborted) unless it already finished. Thread-safe; unknown ids are ignored.
+  void abort(SeqId id);
+
+  const engine::ModelConfig& model_config() const { return engine_->config(); }
+  const engine::Engine& engine() const { return *engine_; }
+  int max_model_len() const { return config_.max_model_len; }
+  // A snapshot, refreshed after every step. Thread-safe.
+  EngineLoopStats stats() const;
+  // Requests submitted and not yet finished. Thread-safe.
+  int n_in_flight() const { return n_in_flight_.load(); }
+
+ private:
+  struct Active;
+  void run();
+  void drain_inbox();
+  void step();
+  void finish(SeqId id, FinishReason reason, Status status = {});
+
+  std::unique_ptr<engine::Engine> engine_;
+  SchedulerConfig config_;
+  Scheduler scheduler_;
+  engine::Sampler sampler_;
+
+  std::mutex mu_;  // guards inbox_, aborts_, stopping_, stats_
+  std::condition_variable cv_;
+  std::deque<std::pair<SeqId, GenerationRequest>> inbox_;
+  std::vector<SeqId> aborts_;
+  bool stopping_ = false;
+  EngineLoopStats stats_;
+
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<int> n_in_flight_{0};
+  std::atomic<int> n_queued_{0};  // submitted, not yet running (bounds the waiting queue)
+
+  // Engine-thread state.
+  std::unordered_map<SeqId, std::unique_ptr<Active>> active_;
+  std::vector<float> logits_;
+  std::thread thread_;
+};
+
+}  // namespace mlxm::serving

@@ -132,7 +132,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  const int64_t max_chunks = (n + grain - 1) / grain;
+  const int64_t max_chunks = std::max<int64_t>(1, n / grain);  // every chunk >= grain
   const int64_t chunks = std::min<int64_t>(t_in_job ? 1 : impl_->n_threads, max_chunks);
   if (chunks <= 1) {
     fn(0, n);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -29,6 +30,7 @@ struct EngineOptions {
   size_t kv_budget_bytes = 256ull << 20;  // used when n_kv_blocks == 0
   DType kv_dtype = DType::kF16;  // F16 or BF16; F32 for the reference path
   bool reference = false;      // plain single-threaded fp32 kernels (the numerics oracle)
+  bool profile = false;        // accumulate wall time per op family (see op_times_ms)
 };
 
 // One sequence of a step.
@@ -67,6 +69,13 @@ class Engine {
   virtual size_t kv_bytes() const = 0;      // bytes of KV storage allocated
   // Bytes of weights read per decode token (for bandwidth figures).
   virtual size_t weight_bytes_per_token() const = 0;
+  virtual int n_threads() const { return 1; }
+
+  // With EngineOptions::profile: milliseconds spent per op family since the last reset
+  // ("embed", "norm", "qkv", "rope", "kv_store", "attention", "o_proj", "gate_up", "silu_mul",
+  // "down", "lm_head", "other"). Empty otherwise.
+  virtual std::vector<std::pair<std::string, double>> op_times_ms() const { return {}; }
+  virtual void reset_op_times() {}
 };
 
 }  // namespace mlxm::engine

@@ -195,20 +195,31 @@ INSTANTIATE_TEST_SUITE_P(AllPaths, LinearFastTest,
                                             ::testing::ValuesIn(all_cases())),
                          case_name);
 
-// Large n exercises the row blocking (256 rows per int_gemm call) and thread split.
-TEST(PackedLinearTest, ManyRowsQ4) {
+// Large n and n_in exercise the row blocking (256 rows per int_gemm call), the K chunking of
+// the prefill kernel (2048 codes per chunk at 4 bits, 1024 at 8) and the thread split.
+TEST(PackedLinearTest, ManyRowsLongRowsIntPath) {
   ThreadPool pool(2);
-  RandomLinear r = make_linear(64, 512, 4, 64, DType::kBF16, 5);
-  PackedLinear p = PackedLinear::pack(r.src).value();
-  const int64_t n = 300;
-  auto x = random_vector(n * 512, 6);
-  std::vector<float> ref(n * 64), fast(n * 64);
-  p.forward_reference(x.data(), n, ref.data());
-  p.forward(x.data(), n, fast.data(), pool);
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t o = 0; o < 64; ++o) {
-      ASSERT_LE(std::fabs(fast[j * 64 + o] - ref[j * 64 + o]),
-                error_bound(&r.w[o * 512], &x[j * 512], 512, true));
+  struct Case {
+    int bits, group;
+    int64_t n_in;
+  };
+  for (const Case& c : {Case{4, 128, 2560}, Case{8, 32, 1312}, Case{4, 64, 4160}}) {
+    for (cpu::Isa isa : testing::supported_isas()) {
+      ScopedIsa scoped(isa);
+      const int64_t n_out = 45, n = 300;
+      RandomLinear r = make_linear(n_out, c.n_in, c.bits, c.group, DType::kBF16, 5);
+      PackedLinear p = PackedLinear::pack(r.src).value();
+      auto x = random_vector(n * c.n_in, 6);
+      std::vector<float> ref(n * n_out), fast(n * n_out);
+      p.forward_reference(x.data(), n, ref.data());
+      p.forward(x.data(), n, fast.data(), pool);
+      for (int64_t j = 0; j < n; ++j) {
+        for (int64_t o = 0; o < n_out; ++o) {
+          ASSERT_LE(std::fabs(fast[j * n_out + o] - ref[j * n_out + o]),
+                    error_bound(&r.w[o * c.n_in], &x[j * c.n_in], c.n_in, true))
+              << cpu::isa_name(isa) << " bits " << c.bits << " row " << j << " col " << o;
+        }
+      }
     }
   }
 }

@@ -28,8 +28,9 @@ inline int32_t load_i32(const int8_t* p) {
 }
 
 template <int BITS, int C, int BPG>
-void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t n_groups,
-                 const QuantizedX& qx, int64_t j0, float* y, int64_t ldy, __mmask16 store_mask) {
+void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t g_begin,
+                 int64_t g_end, const QuantizedX& qx, int64_t j0, float* y, int64_t ldy,
+                 __mmask16 store_mask) {
   const int8_t* q[C];
   const float* d[C];
   const float* gs[C];
@@ -39,10 +40,13 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
     gs[c] = qx.gsum + (j0 + c) * qx.n_groups;
   }
   __m512 facc[C];
-  for (int c = 0; c < C; ++c) facc[c] = _mm512_setzero_ps();
+  for (int c = 0; c < C; ++c) {
+    facc[c] = g_begin == 0 ? _mm512_setzero_ps()
+                           : _mm512_maskz_loadu_ps(store_mask, y + (j0 + c) * ldy);
+  }
   const __m512i nib = _mm512_set1_epi8(0x0F);
-  const uint8_t* wp = tile;
-  for (int64_t g = 0; g < n_groups; ++g) {
+  const uint8_t* wp = tile + g_begin * BPG * (kQBlock * BITS / 8) * kTileRows;
+  for (int64_t g = g_begin; g < g_end; ++g) {
     __m512 gacc[C];
     for (int c = 0; c < C; ++c) gacc[c] = _mm512_setzero_ps();
     for (int bb = 0; bb < BPG; ++bb) {
@@ -91,12 +95,15 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
   for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(y + (j0 + c) * ldy, store_mask, facc[c]);
 }
 
-constexpr int kMaxC = 4;
+constexpr int kMaxC = 6;
 
 template <int BITS, int BPG>
 void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin,
                 int64_t tile_end, float* y, int64_t ldy) {
   const size_t tile_bytes = w.tile_code_bytes();
+  // Decode (few rows): one pass over K; prefill: chunks of ~16 KiB of codes per tile.
+  const int64_t k_chunk = qx.n <= kMaxC ? w.n_in : (16384 * 8 / BITS) / kTileRows;
+  const int64_t groups_per_chunk = std::max<int64_t>(1, k_chunk / w.group_size);
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = w.codes.data() + static_cast<size_t>(t) * tile_bytes;
     const float* sc = w.scales.data() + t * w.n_groups * kTileRows;
@@ -104,15 +111,21 @@ void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin
     const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - t * kTileRows));
     const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
     float* yt = y + t * kTileRows;
-    int64_t j = 0;
-    for (; j + kMaxC <= qx.n; j += kMaxC) {
-      tile_kernel<BITS, kMaxC, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, mask);
-    }
-    switch (qx.n - j) {
-      case 3: tile_kernel<BITS, 3, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, mask); break;
-      case 2: tile_kernel<BITS, 2, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, mask); break;
-      case 1: tile_kernel<BITS, 1, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, mask); break;
-      default: break;
+    // K is cut into chunks whose weight tile stays in L1 while every activation row passes.
+    for (int64_t g0 = 0; g0 < w.n_groups; g0 += groups_per_chunk) {
+      const int64_t g1 = std::min(w.n_groups, g0 + groups_per_chunk);
+      int64_t j = 0;
+      for (; j + kMaxC <= qx.n; j += kMaxC) {
+        tile_kernel<BITS, kMaxC, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask);
+      }
+      switch (qx.n - j) {
+        case 5: tile_kernel<BITS, 5, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        case 4: tile_kernel<BITS, 4, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        case 3: tile_kernel<BITS, 3, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        case 2: tile_kernel<BITS, 2, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        case 1: tile_kernel<BITS, 1, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        default: break;
+      }
     }
   }
 }

@@ -78,6 +78,8 @@ class LowercaseNormalizer final : public Normalizer {
       const uint32_t cp = utf8_decode(text, i, &n);
       if (cp < 0x80) {
         out.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
+      } else if (cp == 0x130) {
+        out += "i\xCC\x87";  // the one unconditional multi-char lowercase mapping (Rust to_lowercase)
       } else {
         utf8_append(&out, static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
       }

@@ -11,5 +11,9 @@ namespace mlxm::cli {
 
 // mlx-manager
 void add_version_command(CLI::App& app, int* exit_code);
+void add_render_template_command(CLI::App& app, int* exit_code);
+void add_serve_command(CLI::App& app, int* exit_code);
+void add_tokenize_command(CLI::App& app, int* exit_code);    // cmd_tokenize.cpp
+void add_detokenize_command(CLI::App& app, int* exit_code);  // cmd_tokenize.cpp
 
 }  // namespace mlxm::cli

@@ -40,6 +40,8 @@ class Headers {
 
 bool iequals(std::string_view a, std::string_view b);
 
+struct HttpResponse;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // raw request target, e.g. "/v1/models?x=1"
@@ -78,7 +80,7 @@ class PendingResponse {
  public:
   virtual ~PendingResponse() = default;
   // Sends `response` (plain, not streamed). Only the first call counts; returns false after.
-  virtual bool send(struct HttpResponse response) = 0;
+  virtual bool send(HttpResponse response) = 0;
   virtual bool is_closed() const = 0;
   // As ResponseStream::on_close: fires once if the client goes away before send().
   virtual void on_close(std::function<void()> callback) = 0;

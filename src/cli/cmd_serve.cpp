@@ -1,0 +1,90 @@
+// mlx-manager serve: the HTTP server. Wires the router, handlers and server from the
+// environment (DESIGN §5) and flags; blocks until SIGTERM/SIGINT has drained it.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "api/handlers/system_handlers.h"
+#include "api/handlers/test_routes.h"
+#include "api/http/server.h"
+#include "cli/commands.h"
+#include "core/env.h"
+#include "core/log.h"
+
+namespace mlxm::cli {
+namespace {
+
+struct ServeFlags {
+  std::string host;
+  int port = -1;
+  int io_threads = 0;
+  std::string static_dir;
+};
+
+int run_serve(const ServeFlags& flags) {
+  if (Status st = init_logging(); !st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return 1;
+  }
+  Result<http::ServerConfig> config = http::server_config_from_env();
+  if (!config.ok()) {
+    std::fprintf(stderr, "error: %s\n", config.status().message().c_str());
+    return 1;
+  }
+  Result<bool> test_routes_on = env_bool("MLX_MANAGER_TEST_ROUTES", false);
+  if (!test_routes_on.ok()) {
+    std::fprintf(stderr, "error: %s\n", test_routes_on.status().message().c_str());
+    return 1;
+  }
+  http::ServerConfig cfg = std::move(config).value();
+  if (!flags.host.empty()) cfg.host = flags.host;
+  if (flags.port >= 0) cfg.port = flags.port;
+  cfg.io_threads = flags.io_threads > 0
+                       ? flags.io_threads
+                       : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  if (!flags.static_dir.empty()) cfg.static_dir = flags.static_dir;
+
+  http::Router router;
+  const http::HttpServer* server_ptr = nullptr;
+  handlers::SystemDeps deps;
+  deps.version = MLXM_VERSION;
+  deps.is_draining = [&server_ptr] { return server_ptr != nullptr && server_ptr->draining(); };
+  handlers::register_system_routes(router, std::move(deps));
+  std::unique_ptr<handlers::TestRoutes> test_routes;  // outlives the server (declared first)
+  if (*test_routes_on) {
+    test_routes = std::make_unique<handlers::TestRoutes>();
+    test_routes->register_routes(router);
+    MLXM_LOG_WARN("test routes enabled (MLX_MANAGER_TEST_ROUTES=1)");
+  }
+
+  std::string host = cfg.host;
+  int n_threads = cfg.io_threads;
+  http::HttpServer server(std::move(cfg), std::move(router));
+  if (Status st = server.start(); !st.ok()) {
+    MLXM_LOG_ERROR("{}", st.message());
+    return 1;
+  }
+  server_ptr = &server;
+  MLXM_LOG_INFO("mlx-manager {} listening on http://{}:{} ({} io threads)", MLXM_VERSION, host,
+                server.port(), n_threads);
+  bool clean = server.wait();
+  MLXM_LOG_INFO("server stopped{}", clean ? "" : " (drain timed out)");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Run the HTTP server (OpenAI/Anthropic-compatible API)");
+  cmd->add_option("--host", flags->host, "Address to bind (default $MLX_SERVER_HOST or 127.0.0.1)");
+  cmd->add_option("--port", flags->port, "Port (default $MLX_SERVER_PORT or 10242; 0 = any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--io-threads", flags->io_threads, "Network threads (default: cores, max 4)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--static-dir", flags->static_dir, "Serve files from this directory (UI)");
+  cmd->callback([flags, exit_code] { *exit_code = run_serve(*flags); });
+}
+
+}  // namespace mlxm::cli

@@ -17,6 +17,7 @@ using cpu::kQBlock;
 using cpu::kTileRows;
 using cpu::PackedWeights;
 using cpu::QuantizedX;
+using cpu::load_scalar;
 using cpu::read_code;
 
 struct PackedLinear::Impl {
@@ -169,12 +170,8 @@ Result<PackedLinear> PackedLinear::pack(const LinearSource& src) {
   const size_t tile_bytes = w.tile_code_bytes();
   w.codes.resize(tile_bytes * static_cast<size_t>(w.n_tiles));
   std::memset(w.codes.data(), 0, w.codes.size());
-  const size_t n_tsb = static_cast<size_t>(w.n_tiles * w.n_groups * kTileRows);
-  w.scales.resize(n_tsb);
-  w.biases.resize(n_tsb);
-  std::memset(w.scales.data(), 0, n_tsb * 4);
-  std::memset(w.biases.data(), 0, n_tsb * 4);
-
+  w.sb.resize(w.sb_group_bytes() * static_cast<size_t>(w.n_tiles * w.n_groups));
+  std::memset(w.sb.data(), 0, w.sb.size());
   for (int64_t o = 0; o < src.n_out; ++o) {
     const int64_t t = o / kTileRows;
     const int r = static_cast<int>(o % kTileRows);
@@ -191,10 +188,13 @@ Result<PackedLinear> PackedLinear::pack(const LinearSource& src) {
         dst |= (k % 8) < 4 ? c : static_cast<uint8_t>(c << 4);
       }
     }
+    // Raw copies of the source's scale/bias elements (exact whatever the dtype).
     for (int64_t g = 0; g < w.n_groups; ++g) {
-      const size_t idx = static_cast<size_t>((t * w.n_groups + g) * kTileRows + r);
-      w.scales[idx] = sc[static_cast<size_t>(o * w.n_groups + g)];
-      w.biases[idx] = bi[static_cast<size_t>(o * w.n_groups + g)];
+      uint8_t* dst = w.sb.data() + static_cast<size_t>(t * w.n_groups + g) * w.sb_group_bytes();
+      const size_t src_idx = static_cast<size_t>(o * w.n_groups + g);
+      std::memcpy(dst + r * es, static_cast<const uint8_t*>(src.scales) + src_idx * es, es);
+      std::memcpy(dst + (kTileRows + r) * es, static_cast<const uint8_t*>(src.biases) + src_idx * es,
+                  es);
     }
   }
   return out;
@@ -206,7 +206,7 @@ int PackedLinear::bits() const { return impl_->w.bits; }
 
 size_t PackedLinear::bytes() const {
   const PackedWeights& w = impl_->w;
-  if (w.int_path) return w.codes.size() + (w.scales.size() + w.biases.size()) * 4;
+  if (w.int_path) return w.codes.size() + w.sb.size();
   return w.raw.size() + (w.row_scales.size() + w.row_biases.size()) * 4;
 }
 
@@ -220,8 +220,8 @@ void PackedLinear::dequantize_row(int64_t row, float* out) const {
   const int64_t t = row / kTileRows;
   const int r = static_cast<int>(row % kTileRows);
   const uint8_t* tile = w.codes.data() + static_cast<size_t>(t) * w.tile_code_bytes();
-  const float* sc = w.scales.data() + t * w.n_groups * kTileRows + r;
-  const float* bi = w.biases.data() + t * w.n_groups * kTileRows + r;
+  const uint8_t* sbt = w.sb_tile(t);
+  const size_t gb = w.sb_group_bytes();
   for (int64_t k = 0; k < w.n_in; ++k) {
     uint32_t c;
     if (w.bits == 8) {
@@ -231,7 +231,9 @@ void PackedLinear::dequantize_row(int64_t row, float* out) const {
       c = (k % 8) < 4 ? (b & 0xF) : (b >> 4);
     }
     const int64_t g = k / w.group_size;
-    out[k] = sc[g * kTileRows] * static_cast<float>(c) + bi[g * kTileRows];
+    const uint8_t* e = sbt + static_cast<size_t>(g) * gb;
+    out[k] = load_scalar(w.dtype, e, r) * static_cast<float>(c) +
+             load_scalar(w.dtype, e, kTileRows + r);
   }
 }
 

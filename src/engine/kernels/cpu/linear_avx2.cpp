@@ -14,6 +14,24 @@ namespace mlxm::engine::cpu::avx2 {
 
 namespace {
 
+constexpr int kSkF32 = static_cast<int>(DType::kF32);
+constexpr int kSkF16 = static_cast<int>(DType::kF16);
+constexpr int kSkBF16 = static_cast<int>(DType::kBF16);
+constexpr int64_t sk_size(int sk) { return sk == kSkF32 ? 4 : 2; }
+
+// 8 scales or biases in their stored dtype, as f32.
+template <int SK>
+inline __m256 load8(const uint8_t* p) {
+  if constexpr (SK == kSkF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  } else if constexpr (SK == kSkF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  } else {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+}
+
 inline int32_t load_i32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -27,8 +45,8 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <int BITS, int C, int BPG>
-void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t n_groups,
+template <int BITS, int C, int BPG, int SK>
+void tile_kernel(const uint8_t* tile, const uint8_t* sbt, int64_t n_groups,
                  const QuantizedX& qx, int64_t j0, float* y, int64_t ldy, int nr) {
   const int8_t* q[C];
   const float* d[C];
@@ -102,8 +120,9 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
       }
     }
     for (int h = 0; h < 2; ++h) {
-      const __m256 sv = _mm256_load_ps(sc + g * kTileRows + h * 8);
-      const __m256 bv = _mm256_load_ps(bi + g * kTileRows + h * 8);
+      const uint8_t* e = sbt + g * (2 * kTileRows * sk_size(SK)) + h * 8 * sk_size(SK);
+      const __m256 sv = load8<SK>(e);
+      const __m256 bv = load8<SK>(e + kTileRows * sk_size(SK));
       for (int c = 0; c < C; ++c) {
         facc[h][c] = _mm256_fmadd_ps(sv, gacc[h][c], facc[h][c]);
         facc[h][c] = _mm256_fmadd_ps(bv, _mm256_set1_ps(gs[c][g]), facc[h][c]);
@@ -124,31 +143,30 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
   }
 }
 
-template <int BITS, int BPG>
+template <int BITS, int BPG, int SK>
 void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin,
                 int64_t tile_end, float* y, int64_t ldy) {
   const size_t tile_bytes = w.tile_code_bytes();
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = w.codes.data() + static_cast<size_t>(t) * tile_bytes;
-    const float* sc = w.scales.data() + t * w.n_groups * kTileRows;
-    const float* bi = w.biases.data() + t * w.n_groups * kTileRows;
+    const uint8_t* sbt = w.sb_tile(t);
     const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - t * kTileRows));
     float* yt = y + t * kTileRows;
     int64_t j = 0;
     for (; j + 2 <= qx.n; j += 2) {
-      tile_kernel<BITS, 2, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, nr);
+      tile_kernel<BITS, 2, BPG, SK>(tile, sbt, w.n_groups, qx, j, yt, ldy, nr);
     }
-    if (j < qx.n) tile_kernel<BITS, 1, BPG>(tile, sc, bi, w.n_groups, qx, j, yt, ldy, nr);
+    if (j < qx.n) tile_kernel<BITS, 1, BPG, SK>(tile, sbt, w.n_groups, qx, j, yt, ldy, nr);
   }
 }
 
-template <int BITS>
+template <int BITS, int SK>
 void int_gemm_bits(const PackedWeights& w, const QuantizedX& qx, int64_t tb, int64_t te,
                    float* y, int64_t ldy) {
   switch (w.group_size / kQBlock) {
-    case 1: int_gemm_t<BITS, 1>(w, qx, tb, te, y, ldy); break;
-    case 2: int_gemm_t<BITS, 2>(w, qx, tb, te, y, ldy); break;
-    default: int_gemm_t<BITS, 4>(w, qx, tb, te, y, ldy); break;
+    case 1: int_gemm_t<BITS, 1, SK>(w, qx, tb, te, y, ldy); break;
+    case 2: int_gemm_t<BITS, 2, SK>(w, qx, tb, te, y, ldy); break;
+    default: int_gemm_t<BITS, 4, SK>(w, qx, tb, te, y, ldy); break;
   }
 }
 
@@ -162,10 +180,15 @@ void quantize_rows(const float* x, int64_t row_begin, int64_t row_end, int group
 
 void int_gemm(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin, int64_t tile_end,
               float* y, int64_t ldy) {
+  const int sk = static_cast<int>(w.dtype);
   if (w.bits == 4) {
-    int_gemm_bits<4>(w, qx, tile_begin, tile_end, y, ldy);
+    if (sk == kSkBF16) int_gemm_bits<4, kSkBF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else if (sk == kSkF16) int_gemm_bits<4, kSkF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else int_gemm_bits<4, kSkF32>(w, qx, tile_begin, tile_end, y, ldy);
   } else {
-    int_gemm_bits<8>(w, qx, tile_begin, tile_end, y, ldy);
+    if (sk == kSkBF16) int_gemm_bits<8, kSkBF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else if (sk == kSkF16) int_gemm_bits<8, kSkF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else int_gemm_bits<8, kSkF32>(w, qx, tile_begin, tile_end, y, ldy);
   }
 }
 

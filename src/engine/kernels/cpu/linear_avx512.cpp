@@ -21,14 +21,32 @@ namespace mlxm::engine::cpu::avx512 {
 
 namespace {
 
+constexpr int kSkF32 = static_cast<int>(DType::kF32);
+constexpr int kSkF16 = static_cast<int>(DType::kF16);
+constexpr int kSkBF16 = static_cast<int>(DType::kBF16);
+constexpr int64_t sk_size(int sk) { return sk == kSkF32 ? 4 : 2; }
+
+// 16 scales or biases of a tile in their stored dtype, as f32.
+template <int SK>
+inline __m512 load16(const uint8_t* p) {
+  if constexpr (SK == kSkF32) {
+    return _mm512_loadu_ps(p);
+  } else if constexpr (SK == kSkF16) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  } else {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+}
+
 inline int32_t load_i32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-template <int BITS, int C, int BPG>
-void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t g_begin,
+template <int BITS, int C, int BPG, int SK>
+void tile_kernel(const uint8_t* tile, const uint8_t* sbt, int64_t g_begin,
                  int64_t g_end, const QuantizedX& qx, int64_t j0, float* y, int64_t ldy,
                  __mmask16 store_mask) {
   const int8_t* q[C];
@@ -85,8 +103,9 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
                                   _mm512_set1_ps(d[c][b]), gacc[c]);
       }
     }
-    const __m512 sv = _mm512_load_ps(sc + g * kTileRows);
-    const __m512 bv = _mm512_load_ps(bi + g * kTileRows);
+    const uint8_t* e = sbt + g * (2 * kTileRows * sk_size(SK));
+    const __m512 sv = load16<SK>(e);
+    const __m512 bv = load16<SK>(e + kTileRows * sk_size(SK));
     for (int c = 0; c < C; ++c) {
       facc[c] = _mm512_fmadd_ps(sv, gacc[c], facc[c]);
       facc[c] = _mm512_fmadd_ps(bv, _mm512_set1_ps(gs[c][g]), facc[c]);
@@ -97,7 +116,7 @@ void tile_kernel(const uint8_t* tile, const float* sc, const float* bi, int64_t 
 
 constexpr int kMaxC = 6;
 
-template <int BITS, int BPG>
+template <int BITS, int BPG, int SK>
 void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin,
                 int64_t tile_end, float* y, int64_t ldy) {
   const size_t tile_bytes = w.tile_code_bytes();
@@ -106,8 +125,7 @@ void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin
   const int64_t groups_per_chunk = std::max<int64_t>(1, k_chunk / w.group_size);
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = w.codes.data() + static_cast<size_t>(t) * tile_bytes;
-    const float* sc = w.scales.data() + t * w.n_groups * kTileRows;
-    const float* bi = w.biases.data() + t * w.n_groups * kTileRows;
+    const uint8_t* sbt = w.sb_tile(t);
     const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - t * kTileRows));
     const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
     float* yt = y + t * kTileRows;
@@ -116,27 +134,27 @@ void int_gemm_t(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin
       const int64_t g1 = std::min(w.n_groups, g0 + groups_per_chunk);
       int64_t j = 0;
       for (; j + kMaxC <= qx.n; j += kMaxC) {
-        tile_kernel<BITS, kMaxC, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask);
+        tile_kernel<BITS, kMaxC, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask);
       }
       switch (qx.n - j) {
-        case 5: tile_kernel<BITS, 5, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
-        case 4: tile_kernel<BITS, 4, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
-        case 3: tile_kernel<BITS, 3, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
-        case 2: tile_kernel<BITS, 2, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
-        case 1: tile_kernel<BITS, 1, BPG>(tile, sc, bi, g0, g1, qx, j, yt, ldy, mask); break;
+        case 5: tile_kernel<BITS, 5, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask); break;
+        case 4: tile_kernel<BITS, 4, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask); break;
+        case 3: tile_kernel<BITS, 3, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask); break;
+        case 2: tile_kernel<BITS, 2, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask); break;
+        case 1: tile_kernel<BITS, 1, BPG, SK>(tile, sbt, g0, g1, qx, j, yt, ldy, mask); break;
         default: break;
       }
     }
   }
 }
 
-template <int BITS>
+template <int BITS, int SK>
 void int_gemm_bits(const PackedWeights& w, const QuantizedX& qx, int64_t tb, int64_t te,
                    float* y, int64_t ldy) {
   switch (w.group_size / kQBlock) {
-    case 1: int_gemm_t<BITS, 1>(w, qx, tb, te, y, ldy); break;
-    case 2: int_gemm_t<BITS, 2>(w, qx, tb, te, y, ldy); break;
-    default: int_gemm_t<BITS, 4>(w, qx, tb, te, y, ldy); break;
+    case 1: int_gemm_t<BITS, 1, SK>(w, qx, tb, te, y, ldy); break;
+    case 2: int_gemm_t<BITS, 2, SK>(w, qx, tb, te, y, ldy); break;
+    default: int_gemm_t<BITS, 4, SK>(w, qx, tb, te, y, ldy); break;
   }
 }
 
@@ -177,10 +195,15 @@ void quantize_rows(const float* x, int64_t row_begin, int64_t row_end, int group
 
 void int_gemm(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin, int64_t tile_end,
               float* y, int64_t ldy) {
+  const int sk = static_cast<int>(w.dtype);
   if (w.bits == 4) {
-    int_gemm_bits<4>(w, qx, tile_begin, tile_end, y, ldy);
+    if (sk == kSkBF16) int_gemm_bits<4, kSkBF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else if (sk == kSkF16) int_gemm_bits<4, kSkF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else int_gemm_bits<4, kSkF32>(w, qx, tile_begin, tile_end, y, ldy);
   } else {
-    int_gemm_bits<8>(w, qx, tile_begin, tile_end, y, ldy);
+    if (sk == kSkBF16) int_gemm_bits<8, kSkBF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else if (sk == kSkF16) int_gemm_bits<8, kSkF16>(w, qx, tile_begin, tile_end, y, ldy);
+    else int_gemm_bits<8, kSkF32>(w, qx, tile_begin, tile_end, y, ldy);
   }
 }
 

@@ -6,8 +6,9 @@
 // vpdpbusd/maddubs operand:
 //   8-bit: per k4 = k/4: 64 bytes; byte 4r+j = code(row r, 4*k4 + j).
 //   4-bit: per k8 = k/8: 64 bytes; byte 4r+j = code(row r, 8*k8+j) | code(row r, 8*k8+4+j) << 4.
-// Scales and biases are f32, (n_tiles, n_groups, 16). Codes stay unsigned (0..2^bits-1), so
-// w = scale * code + bias holds exactly as in MLX.
+// Scales and biases keep their source dtype (F32, F16 or BF16: 16-bit ones cost half the
+// bandwidth), interleaved per (tile, group): 16 scales then 16 biases. Codes stay unsigned
+// (0..2^bits-1), so w = scale * code + bias holds exactly as in MLX.
 //
 // Activations are quantized per block of kQBlock=32 values: x ≈ d_b * q (q int8 in
 // [-127, 127], d_b = max|x| / 127). Per group g the kernel needs Σ code·q per block (integer
@@ -22,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "engine/tensor/dtype.h"
@@ -80,8 +82,7 @@ struct PackedWeights {
 
   // Int path.
   AlignedBuffer<uint8_t> codes;  // n_tiles * 16 * n_in * bits / 8 bytes, layout above
-  AlignedBuffer<float> scales;   // (n_tiles, n_groups, 16)
-  AlignedBuffer<float> biases;   // (n_tiles, n_groups, 16)
+  AlignedBuffer<uint8_t> sb;     // (n_tiles, n_groups, 2, 16) in dtype: scales, biases
 
   // Generic path.
   AlignedBuffer<uint8_t> raw;        // dense: (n_out, n_in) dtype; quantized: (n_out, n_in*bits/32) u32
@@ -91,6 +92,11 @@ struct PackedWeights {
   AlignedBuffer<float> bias;  // (n_out) or empty
 
   size_t tile_code_bytes() const { return static_cast<size_t>(kTileRows * n_in * bits / 8); }
+  // Bytes of one (tile, group) entry of sb.
+  size_t sb_group_bytes() const { return 2 * kTileRows * dtype_size(dtype); }
+  const uint8_t* sb_tile(int64_t t) const {
+    return sb.data() + static_cast<size_t>(t * n_groups) * sb_group_bytes();
+  }
 };
 
 // Activations of n rows quantized for the int path.
@@ -113,6 +119,18 @@ inline uint32_t read_code(const uint32_t* words, int64_t j, int bits) {
   uint64_t v = words[word] >> off;
   if (off + static_cast<unsigned>(bits) > 32) v |= static_cast<uint64_t>(words[word + 1]) << (32 - off);
   return static_cast<uint32_t>(v & ((1u << bits) - 1));
+}
+
+// Element i of a scale/bias vector stored in dtype t (F32/F16/BF16).
+inline float load_scalar(DType t, const uint8_t* p, int64_t i) {
+  if (t == DType::kF32) {
+    float f;
+    std::memcpy(&f, p + i * 4, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + i * 2, 2);
+  return t == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
 }
 
 // Portable scalar helpers shared by all paths.

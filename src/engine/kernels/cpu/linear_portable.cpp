@@ -68,8 +68,7 @@ void int_gemm(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin, 
   const size_t tile_bytes = w.tile_code_bytes();
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = w.codes.data() + static_cast<size_t>(t) * tile_bytes;
-    const float* sc = w.scales.data() + t * w.n_groups * kTileRows;
-    const float* bi = w.biases.data() + t * w.n_groups * kTileRows;
+    const uint8_t* sbt = w.sb_tile(t);
     const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - t * kTileRows));
     for (int64_t j = 0; j < qx.n; ++j) {
       const int8_t* q = qx.q + j * qx.n_in;
@@ -101,9 +100,11 @@ void int_gemm(const PackedWeights& w, const QuantizedX& qx, int64_t tile_begin, 
           }
           for (int r = 0; r < kTileRows; ++r) gacc[r] += static_cast<float>(dot[r]) * d[b];
         }
-        const float* s = sc + g * kTileRows;
-        const float* bb = bi + g * kTileRows;
-        for (int r = 0; r < kTileRows; ++r) acc[r] += s[r] * gacc[r] + bb[r] * gs[g];
+        const uint8_t* e = sbt + static_cast<size_t>(g) * w.sb_group_bytes();
+        for (int r = 0; r < kTileRows; ++r) {
+          acc[r] += load_scalar(w.dtype, e, r) * gacc[r] +
+                    load_scalar(w.dtype, e, kTileRows + r) * gs[g];
+        }
       }
       float* yr = y + j * ldy + t * kTileRows;
       for (int r = 0; r < nr; ++r) yr[r] = acc[r];

@@ -43,7 +43,7 @@ import numpy as np
 GREEDY_TOKENS = 32
 LOGIT_ROWS = 3          # logits stored for the last LOGIT_ROWS positions of each prompt
 PROMPT_LENGTHS = [1, 4, 9, 17, 40]
-GREEDY_CANDIDATES = 8   # prompts tried for the greedy case; the one with the widest margins wins
+GREEDY_CANDIDATES = 32  # prompts tried for the greedy case; the one with the widest margins wins
 SIG_DIGITS = 7          # logits are stored rounded to this many significant digits
 
 

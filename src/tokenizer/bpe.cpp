@@ -128,15 +128,18 @@ int32_t BpeModel::initial_id(std::string_view s, uint32_t cp) const {
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>* out) const {
   if (word.empty()) return;
-  if (ignore_merges_) {
-    auto it = vocab_.find(word);
-    if (it != vocab_.end()) {
-      out->push_back(it->second);
-      return;
+  auto compute = [this, word, out] {
+    if (ignore_merges_) {
+      auto it = vocab_.find(word);
+      if (it != vocab_.end()) {
+        out->push_back(it->second);
+        return;
+      }
     }
-  }
-  if (word.size() > kMaxCachedWordBytes) {
     merge_word(word, out);
+  };
+  if (word.size() > kMaxCachedWordBytes) {
+    compute();
     return;
   }
   Shard& shard = cache_[StringHash{}(word) % kShards];
@@ -149,7 +152,7 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>* out) const 
     }
   }
   const size_t start = out->size();
-  merge_word(word, out);
+  compute();
   std::vector<int32_t> ids(out->begin() + static_cast<std::ptrdiff_t>(start), out->end());
   std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.map.size() >= kShardCapacity) shard.map.clear();

@@ -253,6 +253,25 @@ class SequencePreTokenizer final : public PreTokenizer {
 
 }  // namespace
 
+std::shared_ptr<const Regex> byte_level_split_fast_path(const json& j) {
+  if (!j.is_object() || j.value("type", std::string()) != "Sequence") return nullptr;
+  const json& seq = j.value("pretokenizers", json());
+  if (!seq.is_array() || seq.size() != 2) return nullptr;
+  const json& sp = seq[0];
+  const json& bl = seq[1];
+  if (!sp.is_object() || !bl.is_object() || sp.value("type", std::string()) != "Split" ||
+      bl.value("type", std::string()) != "ByteLevel") {
+    return nullptr;
+  }
+  if (sp.value("behavior", std::string()) != "Isolated" || sp.value("invert", false) ||
+      !sp.contains("pattern") || !sp["pattern"].is_object() || !sp["pattern"].contains("Regex")) {
+    return nullptr;
+  }
+  if (bl.value("add_prefix_space", true) || bl.value("use_regex", true)) return nullptr;
+  auto re = make_pattern(sp["pattern"]);
+  return re.ok() ? std::move(re).value() : nullptr;
+}
+
 Result<std::unique_ptr<PreTokenizer>> make_pre_tokenizer(const json& j) {
   if (j.is_null()) return std::unique_ptr<PreTokenizer>();
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {

@@ -30,4 +30,11 @@ class PreTokenizer {
 
 Result<std::unique_ptr<PreTokenizer>> make_pre_tokenizer(const nlohmann::json& j);
 
+class Regex;
+// The Llama 3 / Qwen / GPT-4o shape, Sequence[Split(Regex, Isolated, invert=false),
+// ByteLevel(add_prefix_space=false, use_regex=false)], lets the tokenizer stream regex matches
+// straight into the model without materialising pieces. Returns the Split regex for that shape,
+// null otherwise (the generic path is then used; both give the same result).
+std::shared_ptr<const Regex> byte_level_split_fast_path(const nlohmann::json& j);
+
 }  // namespace mlxm::tok

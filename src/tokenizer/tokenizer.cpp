@@ -10,6 +10,7 @@
 #include "tokenizer/decoders.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/pre_tokenizers.h"
+#include "tokenizer/regex.h"
 #include "tokenizer/text.h"
 
 namespace mlxm {
@@ -176,6 +177,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
     MLXM_ASSIGN_OR_RETURN(t->model_, tok::BpeModel::from_json(model));
     MLXM_ASSIGN_OR_RETURN(t->normalizer_, tok::make_normalizer(tj.value("normalizer", json())));
     MLXM_ASSIGN_OR_RETURN(t->pre_tokenizer_, tok::make_pre_tokenizer(tj.value("pre_tokenizer", json())));
+    t->byte_level_split_ = tok::byte_level_split_fast_path(tj.value("pre_tokenizer", json()));
     MLXM_ASSIGN_OR_RETURN(t->decoder_, tok::make_decoder(tj.value("decoder", json())));
     std::vector<TemplateSeq> templates;
     MLXM_RETURN_IF_ERROR(parse_post_processor(tj.value("post_processor", json()), &templates));
@@ -267,18 +269,43 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
 }
 
 void Tokenizer::encode_section(std::string_view text, bool at_start, std::vector<int32_t>* ids) const {
-  std::string norm = normalizer_ ? normalizer_->normalize(std::string(text)) : std::string(text);
+  std::string normalized;
+  if (normalizer_) normalized = normalizer_->normalize(std::string(text));
+  const std::string_view norm = normalizer_ ? std::string_view(normalized) : text;
   std::vector<tok::AddedVocabulary::Split> splits;
   added_->split(norm, /*normalized_pass=*/true, &splits);
   std::vector<tok::Piece> pieces;
+  std::vector<std::pair<size_t, size_t>> matches;
+  std::string word;
+  const auto& byte_chars = tok::byte_level_chars();
   for (const auto& s : splits) {
     if (s.id >= 0) {
       ids->push_back(s.id);
       continue;
     }
     if (s.end == s.begin) continue;
+    if (byte_level_split_) {
+      // Split(Isolated) + ByteLevel without materialising pieces: every match and every gap
+      // between matches is one word, mapped to the byte-level alphabet.
+      const std::string_view sec = norm.substr(s.begin, s.end - s.begin);
+      matches.clear();
+      byte_level_split_->find_all(sec, &matches);
+      size_t prev = 0;
+      auto emit = [&](size_t b, size_t e) {
+        word.clear();
+        for (size_t k = b; k < e; ++k) word += byte_chars[static_cast<unsigned char>(sec[k])];
+        model_->tokenize(word, ids);
+      };
+      for (auto [b, e] : matches) {
+        if (b > prev) emit(prev, b);
+        emit(b, e);
+        prev = e;
+      }
+      if (prev < sec.size()) emit(prev, sec.size());
+      continue;
+    }
     pieces.clear();
-    pieces.push_back(tok::Piece{norm.substr(s.begin, s.end - s.begin), at_start && s.begin == 0});
+    pieces.push_back(tok::Piece{std::string(norm.substr(s.begin, s.end - s.begin)), at_start && s.begin == 0});
     if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(&pieces);
     for (const auto& p : pieces) model_->tokenize(p.text, ids);
   }

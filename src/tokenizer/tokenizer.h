@@ -32,6 +32,7 @@ class Normalizer;
 class PreTokenizer;
 class Decoder;
 class AddedVocabulary;
+class Regex;
 }  // namespace tok
 
 class Tokenizer {
@@ -86,6 +87,7 @@ class Tokenizer {
   std::unique_ptr<tok::BpeModel> model_;
   std::unique_ptr<tok::Normalizer> normalizer_;
   std::unique_ptr<tok::PreTokenizer> pre_tokenizer_;
+  std::shared_ptr<const tok::Regex> byte_level_split_;  // fast path of pre_tokenizer_, or null
   std::unique_ptr<tok::Decoder> decoder_;
   std::unique_ptr<tok::AddedVocabulary> added_;
   Template template_;

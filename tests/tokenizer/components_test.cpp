@@ -159,6 +159,17 @@ TEST(TokenizerTest, ByteLevelBpeMergesByRank) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(TokenizerTest, ByteLevelFastPathEqualsGenericPipeline) {
+  auto fast = make(byte_level_json());
+  json tj = byte_level_json();
+  // A third (empty) pre-tokenizer disables the Split+ByteLevel fast path.
+  tj["pre_tokenizer"]["pretokenizers"].push_back({{"type", "Sequence"}, {"pretokenizers", json::array()}});
+  auto generic = make(tj);
+  for (const std::string text : {"hello world!", "  hello\n\nworld  ", "héllo wörld 123 !!", "", "<|end|>hello"}) {
+    EXPECT_EQ(fast->encode(text, true), generic->encode(text, true)) << text;
+  }
+}
+
 TEST(TokenizerTest, IgnoreMergesTakesWholeWordsFromVocab) {
   json tj = byte_level_json();
   // "hlo" is in the vocab but not reachable by merges.

@@ -98,9 +98,13 @@ def detokenize(words):
     """Joins Brown tokens into plain text with English spacing; `` and '' become '"'."""
     out = []
     no_space_next = True
+    single_open = False  # Brown writes both single quotes as the token "'"
     for w in words:
         attach = no_space_next or w in _NO_SPACE_BEFORE or (w.startswith("'") and len(w) > 1
                                                              and w[1:].isalpha() and w != "'em")
+        if w == "'":
+            attach = no_space_next or single_open  # opening: space before; closing: none
+            single_open = not single_open
         text = w
         if w in ("``", "''"):
             text = '"'
@@ -111,7 +115,7 @@ def detokenize(words):
         if not attach:
             out.append(" ")
         out.append(text)
-        no_space_next = w in _NO_SPACE_AFTER
+        no_space_next = w in _NO_SPACE_AFTER or (w == "'" and single_open)
     s = "".join(out)
     # Brown writes ". . ." style ellipses sometimes; tidy the common spacing artefacts.
     s = re.sub(r" +", " ", s).strip()
@@ -119,7 +123,8 @@ def detokenize(words):
 
 
 def read_brown(brown_dir, stats=None):
-    """Yields (file_name, [paragraph, ...]) with each paragraph a list of sentences (str).
+    """Yields (file_name, [paragraph, ...]) with each paragraph a list of sentences, each a
+    list of word tokens (join a paragraph's tokens with detokenize()).
 
     Headlines (sentences whose tokens are mostly tagged '-hl') are dropped: they have no
     final punctuation and would run into the next sentence.
@@ -142,7 +147,7 @@ def read_brown(brown_dir, stats=None):
                     if stats is not None:
                         stats["brown_headlines_dropped"] += 1
                     continue
-                sents.append(detokenize([w for w, _ in pairs]))
+                sents.append([w for w, _ in pairs])
             if sents:
                 paras.append(sents)
         yield name, paras
@@ -318,18 +323,19 @@ def main(argv=None):
                         noun_counts[w] += 1
         for sents in paras:
             kept = []
-            for s in sents:
+            for words in sents:
                 stats["brown_sentences"] += 1
-                if has_blocked_word(s):
+                if has_blocked_word(" ".join(words)):
                     stats["brown_sentences_blocked"] += 1
                     continue
-                kept.append(s)
+                kept.append(words)
             if not kept:
                 continue
-            doc = " ".join(kept)
+            # Detokenize the paragraph as a whole: a sentence may start with ')' or "''".
+            doc = detokenize([w for words in kept for w in words])
             (brown_held if held else brown_train).append(doc)
             if not held:
-                brown_train_sents.extend(kept)
+                brown_train_sents.extend(detokenize(words) for words in kept)
     brown_nouns = sorted(w for w, c in noun_counts.items() if c >= 20 and not has_blocked_word(w))
 
     # nlp-corpus: filtered sentences, split by doc index.

@@ -9,6 +9,7 @@
 #include "api/handlers/test_routes.h"
 #include "api/http/server.h"
 #include "cli/commands.h"
+#include "cli/serve_models.h"
 #include "core/env.h"
 #include "core/log.h"
 
@@ -20,6 +21,8 @@ struct ServeFlags {
   int port = -1;
   int io_threads = 0;
   std::string static_dir;
+  std::vector<std::string> models;
+  std::string device = "auto";
 };
 
 int run_serve(const ServeFlags& flags) {
@@ -50,6 +53,11 @@ int run_serve(const ServeFlags& flags) {
   handlers::SystemDeps deps;
   deps.version = MLXM_VERSION;
   deps.is_draining = [&server_ptr] { return server_ptr != nullptr && server_ptr->draining(); };
+  Result<ServeModels> models = setup_serve_models(flags.models, flags.device, router, deps);
+  if (!models.ok()) {
+    std::fprintf(stderr, "error: %s\n", models.status().message().c_str());
+    return 1;
+  }
   handlers::register_system_routes(router, std::move(deps));
   std::unique_ptr<handlers::TestRoutes> test_routes;  // outlives the server (declared first)
   if (*test_routes_on) {
@@ -84,6 +92,10 @@ void add_serve_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--io-threads", flags->io_threads, "Network threads (default: cores, max 4)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--static-dir", flags->static_dir, "Serve files from this directory (UI)");
+  cmd->add_option("--model", flags->models,
+                  "A model directory (HF/MLX layout) to serve under its directory name; repeatable");
+  cmd->add_option("--device", flags->device, "Where to run models: auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->callback([flags, exit_code] { *exit_code = run_serve(*flags); });
 }
 

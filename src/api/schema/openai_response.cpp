@@ -98,7 +98,7 @@ std::string text_completion_json(const std::string& id, int64_t created, const s
   for (const auto& c : choices) {
     arr.push_back({{"index", c.index},
                    {"text", c.text},
-                   {"logprobs", c.logprobs ? completion_logprobs_json(*c.logprobs, 0) : json(nullptr)},
+                   {"logprobs", c.logprobs ? completion_logprobs_json(*c.logprobs, c.logprobs_text_offset) : json(nullptr)},
                    {"finish_reason", c.finish_reason}});
   }
   json j = {{"id", id},          {"object", "text_completion"}, {"created", created},

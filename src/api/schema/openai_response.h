@@ -39,6 +39,7 @@ struct ChoiceResult {
   std::string text;
   std::string finish_reason;  // "stop" | "length"
   std::optional<std::vector<TokenLogprobEntry>> logprobs;
+  size_t logprobs_text_offset = 0;  // legacy completions: where the generated text starts (echo)
 };
 
 std::string chat_completion_json(const std::string& id, int64_t created, const std::string& model,

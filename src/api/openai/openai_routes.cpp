@@ -1,0 +1,283 @@
+#include "api/openai/openai_routes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/http/json.h"
+#include "api/openai/completion_session.h"
+#include "api/schema/openai_request.h"
+#include "api/schema/openai_response.h"
+#include "core/env.h"
+
+namespace mlxm::api {
+
+using nlohmann::json;
+
+namespace {
+
+http::HttpResponse error(const ApiError& e) {
+  http::HttpResponse r =
+      http::HttpResponse::text(e.http_status, openai_error_body(e), "application/json");
+  if (e.http_status == 503) r.headers.set("Retry-After", "1");
+  return r;
+}
+
+http::HttpResponse model_error(const Status& st) {
+  ApiError e = api_error_from_status(st, "model");
+  if (st.code() == StatusCode::kNotFound) e.code = "model_not_found";
+  return error(e);
+}
+
+// Parses the body as JSON (400 naming the problem when malformed).
+std::optional<json> body_json(const http::HttpRequest& req, http::HttpResponse* err) {
+  http::JsonBody b = http::parse_json_body(req, /*require_object=*/true);
+  if (!b.ok()) {
+    *err = std::move(*b.error);
+    return std::nullopt;
+  }
+  return std::move(b.value);
+}
+
+// The engine-side request shared by every choice.
+serving::GenerationRequest base_request(const GenerationFields& g,
+                                        const serving::ModelInstance& m) {
+  serving::GenerationRequest r;
+  r.sampling = g.sampling;
+  if (!g.ignore_eos) r.stop_token_ids = m.eos_ids();
+  return r;
+}
+
+// Fills prompt-dependent fields; returns an error for a prompt that cannot fit.
+std::optional<ApiError> set_prompt(serving::GenerationRequest* r, std::vector<int32_t> prompt,
+                                   const GenerationFields& g, const serving::ModelInstance& m) {
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt == 0) return ApiError::invalid("prompt", "the prompt is empty");
+  if (n_prompt >= m.max_model_len()) {
+    ApiError e = ApiError::invalid(
+        "messages", "the prompt has " + std::to_string(n_prompt) +
+                        " tokens, but this model's context length is " +
+                        std::to_string(m.max_model_len()) + " tokens");
+    e.code = "context_length_exceeded";
+    return e;
+  }
+  r->max_new_tokens =
+      g.max_tokens ? *g.max_tokens : static_cast<int32_t>(m.max_model_len() - n_prompt);
+  r->prompt = std::move(prompt);
+  return std::nullopt;
+}
+
+SessionOptions session_options(const GenerationFields& g, const serving::ModelInstance& m,
+                               bool chat) {
+  SessionOptions o;
+  o.chat = chat;
+  o.stream = g.stream;
+  o.include_usage = g.include_usage;
+  o.model_name = m.name();
+  o.stop = g.stop;
+  o.logprobs = g.sampling.wants_logprobs();
+  o.top_logprobs = g.sampling.top_logprobs;
+  return o;
+}
+
+// n choices of one prompt; seeded choices get seed + i so they differ but stay reproducible.
+void add_choices(std::vector<CompletionSession::ChoiceSpec>* out,
+                 const serving::GenerationRequest& r, int n, const std::string& echo) {
+  for (int i = 0; i < n; ++i) {
+    CompletionSession::ChoiceSpec c;
+    c.request = r;
+    if (r.sampling.seed) c.request.sampling.seed = *r.sampling.seed + static_cast<uint64_t>(i);
+    c.echo_prefix = echo;
+    c.counts_prompt = i == 0;
+    out->push_back(std::move(c));
+  }
+}
+
+class OpenAiHandlers {
+ public:
+  explicit OpenAiHandlers(OpenAiDeps deps) : d_(std::move(deps)) {}
+
+  http::HttpResponse chat(http::HttpRequest& req) {
+    http::HttpResponse err;
+    auto body = body_json(req, &err);
+    if (!body) return err;
+    auto parsed = parse_chat_completion_request(*body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+    auto& cr = std::get<ChatCompletionRequest>(parsed);
+    auto model = d_.models->get(cr.gen.model);
+    if (!model.ok()) return model_error(model.status());
+    const serving::ModelInstance& m = **model;
+    if (!m.chat_template()) {
+      return error(ApiError::invalid("messages", "the model '" + m.name() +
+                                                     "' has no chat template; use /v1/completions"));
+    }
+    json ctx = cr.chat_template_kwargs;
+    ctx["messages"] = cr.messages;
+    ctx["add_generation_prompt"] = cr.add_generation_prompt;
+    if (!cr.tools.is_null()) ctx["tools"] = cr.tools;
+    TemplateErrorKind kind = TemplateErrorKind::kNone;
+    auto text = m.chat_template()->render(ctx, &kind);
+    if (!text.ok()) {
+      ApiError e = api_error_from_status(text.status(), "messages");
+      if (kind == TemplateErrorKind::kRaised || kind == TemplateErrorKind::kRuntime) {
+        e.http_status = 400;
+        e.type = "invalid_request_error";
+        e.message = "the chat template rejected the messages: " + text.status().message();
+      }
+      return error(e);
+    }
+    serving::GenerationRequest r = base_request(cr.gen, m);
+    if (auto e = set_prompt(&r, m.tokenizer().encode(*text, false), cr.gen, m)) return error(*e);
+    std::vector<CompletionSession::ChoiceSpec> choices;
+    add_choices(&choices, r, cr.gen.n, "");
+    auto session = std::make_shared<CompletionSession>(*model, session_options(cr.gen, m, true));
+    return session->start(std::move(choices), d_.config.chat_timeout, *d_.timers);
+  }
+
+  http::HttpResponse completions(http::HttpRequest& req) {
+    http::HttpResponse err;
+    auto body = body_json(req, &err);
+    if (!body) return err;
+    auto parsed = parse_completion_request(*body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+    auto& cr = std::get<CompletionRequest>(parsed);
+    auto model = d_.models->get(cr.gen.model);
+    if (!model.ok()) return model_error(model.status());
+    const serving::ModelInstance& m = **model;
+    std::vector<CompletionSession::ChoiceSpec> choices;
+    for (const Prompt& p : cr.prompts) {
+      std::vector<int32_t> ids;
+      std::string prompt_text;
+      if (const auto* s = std::get_if<std::string>(&p)) {
+        ids = m.tokenizer().encode(*s, true);
+        prompt_text = *s;
+      } else {
+        ids = std::get<std::vector<int32_t>>(p);
+        for (int32_t id : ids) {
+          if (id >= m.tokenizer().vocab_size()) {
+            return error(ApiError::invalid("prompt", "token id " + std::to_string(id) +
+                                                         " is outside the vocabulary"));
+          }
+        }
+        if (cr.echo) prompt_text = m.tokenizer().decode(ids, false).value();
+      }
+      serving::GenerationRequest r = base_request(cr.gen, m);
+      if (auto e = set_prompt(&r, std::move(ids), cr.gen, m)) {
+        e->param = "prompt";
+        return error(*e);
+      }
+      add_choices(&choices, r, cr.gen.n, cr.echo ? prompt_text : "");
+    }
+    auto session = std::make_shared<CompletionSession>(*model, session_options(cr.gen, m, false));
+    return session->start(std::move(choices), d_.config.completions_timeout, *d_.timers);
+  }
+
+  http::HttpResponse tokenize(http::HttpRequest& req) {
+    http::HttpResponse err;
+    auto body = body_json(req, &err);
+    if (!body) return err;
+    const json& b = *body;
+    auto model = d_.models->get(b.value("model", std::string()));
+    if (!model.ok()) return model_error(model.status());
+    const serving::ModelInstance& m = **model;
+    bool add_special = b.contains("add_special_tokens") && b["add_special_tokens"].is_boolean()
+                           ? b["add_special_tokens"].get<bool>()
+                           : true;
+    std::string text;
+    if (b.contains("prompt") && b["prompt"].is_string()) {
+      text = b["prompt"].get<std::string>();
+    } else if (b.contains("content") && b["content"].is_string()) {  // llama-server spelling
+      text = b["content"].get<std::string>();
+    } else if (b.contains("messages")) {
+      auto parsed = parse_chat_completion_request(b);
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+      if (!m.chat_template()) return error(ApiError::invalid("messages", "the model has no chat template"));
+      json ctx = json::object();
+      ctx["messages"] = std::get<ChatCompletionRequest>(parsed).messages;
+      ctx["add_generation_prompt"] = b.value("add_generation_prompt", true);
+      auto rendered = m.chat_template()->render(ctx);
+      if (!rendered.ok()) return error(api_error_from_status(rendered.status(), "messages"));
+      text = *rendered;
+      if (!b.contains("add_special_tokens")) add_special = false;
+    } else {
+      return error(ApiError::invalid("prompt", "'prompt' (a string) or 'messages' is required"));
+    }
+    auto ids = m.tokenizer().encode(text, add_special);
+    json out = {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", m.max_model_len()}};
+    return http::json_response(200, out);
+  }
+
+  http::HttpResponse detokenize(http::HttpRequest& req) {
+    http::HttpResponse err;
+    auto body = body_json(req, &err);
+    if (!body) return err;
+    const json& b = *body;
+    auto model = d_.models->get(b.value("model", std::string()));
+    if (!model.ok()) return model_error(model.status());
+    if (!b.contains("tokens") || !b["tokens"].is_array()) {
+      return error(ApiError::invalid("tokens", "'tokens' must be an array of token ids"));
+    }
+    std::vector<int32_t> ids;
+    for (const auto& t : b["tokens"]) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX) {
+        return error(ApiError::invalid("tokens", "'tokens' must hold non-negative integers"));
+      }
+      ids.push_back(t.get<int32_t>());
+    }
+    auto text = (*model)->tokenizer().decode(ids, false);
+    if (!text.ok()) return error(api_error_from_status(text.status(), "tokens"));
+    return http::json_response(200, json{{"prompt", *text}});
+  }
+
+  http::HttpResponse admin_models(http::HttpRequest&) {
+    json data = json::array();
+    for (const auto& m : d_.models->list()) {
+      const serving::EngineLoopStats st = m->loop().stats();
+      const auto& e = m->loop().engine();
+      data.push_back({{"id", m->name()},
+                      {"path", m->path()},
+                      {"state", "loaded"},
+                      {"max_model_len", m->max_model_len()},
+                      {"requests_in_flight", m->loop().n_in_flight()},
+                      {"running", st.scheduler.n_running},
+                      {"waiting", st.scheduler.n_waiting},
+                      {"weight_bytes", e.weight_bytes()},
+                      {"kv_bytes", e.kv_bytes()},
+                      {"kv_blocks", {{"used", st.scheduler.blocks_used},
+                                     {"total", st.scheduler.blocks_total},
+                                     {"cached", st.scheduler.blocks_cached},
+                                     {"block_size", e.block_size()}}},
+                      {"prefix_cache", {{"hits", st.scheduler.prefix_hits},
+                                        {"queries", st.scheduler.prefix_queries}}},
+                      {"preemptions", st.scheduler.n_preemptions},
+                      {"steps", st.n_steps},
+                      {"tokens_computed", st.n_tokens_computed},
+                      {"tokens_generated", st.n_tokens_generated},
+                      {"busy_ms", st.busy_ms}});
+    }
+    return http::json_response(200, json{{"object", "list"}, {"data", data}});
+  }
+
+ private:
+  OpenAiDeps d_;
+};
+
+}  // namespace
+
+Result<OpenAiConfig> openai_config_from_env() {
+  OpenAiConfig c;
+  MLXM_ASSIGN_OR_RETURN(int64_t chat, env_int("MLX_SERVER_TIMEOUT_CHAT_SECONDS", 900, 1, 86400 * 7));
+  MLXM_ASSIGN_OR_RETURN(int64_t comp, env_int("MLX_SERVER_TIMEOUT_COMPLETIONS_SECONDS", 600, 1, 86400 * 7));
+  c.chat_timeout = std::chrono::seconds(chat);
+  c.completions_timeout = std::chrono::seconds(comp);
+  return c;
+}
+
+void register_openai_routes(http::Router& router, OpenAiDeps deps) {
+  auto h = std::make_shared<OpenAiHandlers>(std::move(deps));
+  router.add("POST", "/v1/chat/completions", [h](http::HttpRequest& r) { return h->chat(r); });
+  router.add("POST", "/v1/completions", [h](http::HttpRequest& r) { return h->completions(r); });
+  router.add("POST", "/tokenize", [h](http::HttpRequest& r) { return h->tokenize(r); });
+  router.add("POST", "/detokenize", [h](http::HttpRequest& r) { return h->detokenize(r); });
+  router.add("GET", "/admin/models", [h](http::HttpRequest& r) { return h->admin_models(r); });
+}
+
+}  // namespace mlxm::api

@@ -1,0 +1,34 @@
+// OpenAI-compatible endpoints over local models:
+//   POST /v1/chat/completions, POST /v1/completions,
+//   POST /tokenize, POST /detokenize (vLLM / llama-server style),
+//   GET  /v1/models, GET /v1/models/{model_id...}, GET /admin/models (KV use per model).
+// Thread-safety: handlers run on io threads; all shared state is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "api/http/router.h"
+#include "core/status.h"
+#include "core/timer_thread.h"
+#include "serving/model_provider.h"
+
+namespace mlxm::api {
+
+struct OpenAiConfig {
+  std::chrono::seconds chat_timeout{900};         // MLX_SERVER_TIMEOUT_CHAT_SECONDS
+  std::chrono::seconds completions_timeout{600};  // MLX_SERVER_TIMEOUT_COMPLETIONS_SECONDS
+};
+
+// Reads the timeouts from the environment; a malformed value is an error naming it.
+Result<OpenAiConfig> openai_config_from_env();
+
+struct OpenAiDeps {
+  std::shared_ptr<serving::ModelProvider> models;
+  std::shared_ptr<TimerThread> timers;
+  OpenAiConfig config;
+};
+
+void register_openai_routes(http::Router& router, OpenAiDeps deps);
+
+}  // namespace mlxm::api

@@ -1,0 +1,79 @@
+#include "serving/model_instance.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/log.h"
+
+namespace mlxm::serving {
+
+Result<ModelLoadOptions> model_load_options_from_env() {
+  ModelLoadOptions o;
+  MLXM_ASSIGN_OR_RETURN(bool batching, env_bool("MLX_SERVER_ENABLE_BATCHING", true));
+  MLXM_ASSIGN_OR_RETURN(int64_t max_batch, env_int("MLX_SERVER_BATCH_MAX_BATCH_SIZE", 8, 1, 1024));
+  MLXM_ASSIGN_OR_RETURN(int64_t max_queued, env_int("MLX_SERVER_MAX_QUEUED_REQUESTS", 256, 1, 1 << 20));
+  MLXM_ASSIGN_OR_RETURN(int64_t max_tokens, env_int("MLX_SERVER_MAX_BATCHED_TOKENS", 512, 16, 1 << 20));
+  MLXM_ASSIGN_OR_RETURN(int64_t max_len, env_int("MLX_SERVER_MAX_MODEL_LEN", 0, 0, 1 << 24));
+  MLXM_ASSIGN_OR_RETURN(int64_t kv_mb, env_int("MLX_SERVER_KV_CACHE_MB", 256, 1, 1 << 24));
+  MLXM_ASSIGN_OR_RETURN(int64_t block, env_int("MLX_SERVER_KV_BLOCK_SIZE", 16, 1, 1024));
+  o.scheduler.max_num_seqs = batching ? static_cast<int>(max_batch) : 1;
+  o.scheduler.max_waiting = static_cast<int>(max_queued);
+  o.scheduler.max_num_batched_tokens = static_cast<int>(max_tokens);
+  o.scheduler.max_model_len = static_cast<int>(max_len);
+  o.engine.kv_budget_bytes = static_cast<size_t>(kv_mb) << 20;
+  o.engine.block_size = static_cast<int>(block);
+  return o;
+}
+
+Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& name,
+                                                           const std::string& model_dir,
+                                                           const ModelLoadOptions& options) {
+  Timer timer;
+  auto m = std::shared_ptr<ModelInstance>(new ModelInstance());
+  m->name_ = name;
+  m->path_ = model_dir;
+  m->created_ = unix_seconds();
+  {
+    auto tok = Tokenizer::load(model_dir);
+    if (!tok.ok()) return tok.status().with_context("loading the tokenizer of " + name);
+    m->tokenizer_ = std::move(tok).value();
+  }
+  const bool has_template =
+      std::filesystem::exists(std::filesystem::path(model_dir) / "chat_template.jinja") ||
+      std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer_config.json");
+  if (has_template) {
+    auto tmpl = ChatTemplate::load(model_dir);
+    if (tmpl.ok()) {
+      m->chat_template_ = std::move(tmpl).value();
+    } else if (tmpl.status().code() != StatusCode::kNotFound) {
+      return tmpl.status().with_context("loading the chat template of " + name);
+    }
+  }
+  auto engine = engine::Engine::load(model_dir, options.engine);
+  if (!engine.ok()) return engine.status().with_context("loading model " + name);
+  const engine::ModelConfig& cfg = (*engine)->config();
+
+  SchedulerConfig sched = options.scheduler;
+  if (sched.max_model_len <= 0) {
+    sched.max_model_len = std::min(cfg.max_position_embeddings, options.max_model_len_cap);
+  }
+  sched.max_model_len = std::min(sched.max_model_len, cfg.max_position_embeddings);
+  for (int id : cfg.eos_token_ids) m->eos_ids_.push_back(id);
+  if (auto eos = m->tokenizer_->eos_id()) {
+    if (std::find(m->eos_ids_.begin(), m->eos_ids_.end(), *eos) == m->eos_ids_.end()) {
+      m->eos_ids_.push_back(*eos);
+    }
+  }
+  const size_t weight_mb = (*engine)->weight_bytes() >> 20;
+  const size_t kv_mb = (*engine)->kv_bytes() >> 20;
+  const int64_t n_blocks = (*engine)->n_kv_blocks();
+  m->loop_ = std::make_unique<EngineLoop>(std::move(engine).value(), sched);
+  MLXM_LOG_INFO("loaded model '{}' from {} in {:.0f} ms: weights {} MiB, KV {} MiB ({} blocks), "
+                "context {} tokens",
+                name, model_dir, timer.ms(), weight_mb, kv_mb, n_blocks, sched.max_model_len);
+  return m;
+}
+
+}  // namespace mlxm::serving

@@ -36,7 +36,7 @@ const std::set<std::string>& unsafe_methods() {
   return k;
 }
 
-const Value& arg(CallArgs& args, CallKwargs& kwargs, size_t pos, const char* name, const Value& def) {
+Value arg(CallArgs& args, CallKwargs& kwargs, size_t pos, const char* name, const Value& def) {
   if (pos < args.size()) return args[pos];
   for (auto& [k, v] : kwargs) {
     if (k == name) return v;

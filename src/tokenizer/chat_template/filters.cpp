@@ -14,7 +14,7 @@ namespace {
 
 using Fn = Value (*)(Renderer&, Value&, CallArgs&, CallKwargs&);
 
-const Value& arg(CallArgs& args, CallKwargs& kwargs, size_t pos, const char* name, const Value& def) {
+Value arg(CallArgs& args, CallKwargs& kwargs, size_t pos, const char* name, const Value& def) {
   if (pos < args.size()) return args[pos];
   for (auto& [k, v] : kwargs) {
     if (k == name) return v;

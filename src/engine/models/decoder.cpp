@@ -38,6 +38,9 @@ Ops reference_ops() {
           reference::paged_attention, true};
 }
 
+constexpr int64_t kInlineTokens = 4;
+constexpr int64_t kInlineAttnPairs = 16384;  // (query, key) head pairs
+
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
@@ -52,7 +55,7 @@ T* grow(std::vector<T>& v, size_t n) {
 class CpuDecoder final : public Engine {
  public:
   CpuDecoder(ModelConfig c, ModelWeights w, const EngineOptions& o)
-      : config_(std::move(c)), weights_(std::move(w)), options_(o), pool_(o.reference ? 1 : o.n_threads),
+      : config_(std::move(c)), weights_(std::move(w)), options_(o), pool_(o.reference ? 1 : o.n_threads), inline_pool_(1),
         ops_(o.reference ? reference_ops() : fast_ops()), inv_freq_(rope_inv_freq(config_)) {}
 
   Status init_kv() {
@@ -147,6 +150,11 @@ class CpuDecoder final : public Engine {
   ModelWeights weights_;
   EngineOptions options_;
   mutable ThreadPool pool_;
+  // Runs on the calling thread: small elementwise ops of decode-sized batches cost less than a
+  // hand-off to the workers (and a hand-off stalls when another process holds the other core).
+  mutable ThreadPool inline_pool_;
+  ThreadPool* small_pool_ = nullptr;  // inline_pool_ for small batches, else pool_
+  ThreadPool* attn_pool_ = nullptr;
   Ops ops_;
   std::vector<float> inv_freq_;  // (head_dim / 2)
   std::vector<std::unique_ptr<void, FreeDeleter>> kv_mem_;
@@ -184,7 +192,7 @@ void CpuDecoder::run_layer(const LayerWeights& L, const KvLayerView& kv, int64_t
   float* k = k_.data();
   float* v = v_.data();
 
-  timed(kNorm, [&] { ops_.rms_norm(x, L.attn_norm.data(), eps, n, h, xn, pool_); });
+  timed(kNorm, [&] { ops_.rms_norm(x, L.attn_norm.data(), eps, n, h, xn, *small_pool_); });
   timed(kQkv, [&] {
     if (L.fused_qkv) {
       float* qkv = qkv_.data();
@@ -203,25 +211,25 @@ void CpuDecoder::run_layer(const LayerWeights& L, const KvLayerView& kv, int64_t
   });
   if (c.qk_norm) {
     timed(kNorm, [&] {
-      ops_.rms_norm(q, L.q_norm.data(), eps, n * c.n_heads, hd, q, pool_);
-      ops_.rms_norm(k, L.k_norm.data(), eps, n * c.n_kv_heads, hd, k, pool_);
+      ops_.rms_norm(q, L.q_norm.data(), eps, n * c.n_heads, hd, q, *small_pool_);
+      ops_.rms_norm(k, L.k_norm.data(), eps, n * c.n_kv_heads, hd, k, *small_pool_);
     });
   }
   timed(kRope, [&] {
-    ops_.rope(q, positions_, n, c.n_heads, static_cast<int>(hd), inv_freq_.data(), pool_);
-    ops_.rope(k, positions_, n, c.n_kv_heads, static_cast<int>(hd), inv_freq_.data(), pool_);
+    ops_.rope(q, positions_, n, c.n_heads, static_cast<int>(hd), inv_freq_.data(), *small_pool_);
+    ops_.rope(k, positions_, n, c.n_kv_heads, static_cast<int>(hd), inv_freq_.data(), *small_pool_);
   });
-  timed(kKvStore, [&] { ops_.kv_store(kv, k, v, slots_.data(), n, pool_); });
+  timed(kKvStore, [&] { ops_.kv_store(kv, k, v, slots_.data(), n, *small_pool_); });
   timed(kAttention, [&] {
     ops_.paged_attention(q, queries_.data(), n, c.n_heads, kv,
-                         1.0f / std::sqrt(static_cast<float>(hd)), attn_.data(), pool_);
+                         1.0f / std::sqrt(static_cast<float>(hd)), attn_.data(), *attn_pool_);
   });
   timed(kOProj, [&] { linear(L.o, attn_.data(), n, tmp_.data()); });
   timed(kOther, [&] {
     const float* t = tmp_.data();
     for (int64_t i = 0; i < n * h; ++i) x[i] += t[i];
   });
-  timed(kNorm, [&] { ops_.rms_norm(x, L.mlp_norm.data(), eps, n, h, xn, pool_); });
+  timed(kNorm, [&] { ops_.rms_norm(x, L.mlp_norm.data(), eps, n, h, xn, *small_pool_); });
   timed(kGateUp, [&] {
     if (L.fused_gate_up) {
       linear(L.gate_up, xn, n, gu_.data());
@@ -237,7 +245,7 @@ void CpuDecoder::run_layer(const LayerWeights& L, const KvLayerView& kv, int64_t
       }
     }
   });
-  timed(kSiluMul, [&] { ops_.silu_mul(gu_.data(), n, ff, act_.data(), pool_); });
+  timed(kSiluMul, [&] { ops_.silu_mul(gu_.data(), n, ff, act_.data(), *small_pool_); });
   timed(kDown, [&] { linear(L.down, act_.data(), n, tmp_.data()); });
   timed(kOther, [&] {
     const float* t = tmp_.data();
@@ -325,6 +333,11 @@ Status CpuDecoder::forward(const Batch& batch, std::vector<float>* logits) {
   grow(slots_, un);
   grow(queries_, un);
   positions_ = batch.positions.data();
+  // Work sizes below which the hand-off to other threads costs more than it saves.
+  small_pool_ = n <= kInlineTokens ? &inline_pool_ : &pool_;
+  int64_t attn_work = 0;  // query-key pairs
+  for (size_t i = 0; i < un; ++i) attn_work += batch.positions[i] + 1;
+  attn_pool_ = attn_work * c.n_heads <= kInlineAttnPairs ? &inline_pool_ : &pool_;
 
   timed(kEmbed, [&] {
     for (int64_t i = 0; i < n; ++i) weights_.embed.dequantize_row(batch.tokens[static_cast<size_t>(i)], x_.data() + i * h);
@@ -348,7 +361,7 @@ Status CpuDecoder::forward(const Batch& batch, std::vector<float>* logits) {
   }
   timed(kNorm, [&] {
     ops_.rms_norm(xo, weights_.final_norm.data(), static_cast<float>(c.rms_norm_eps),
-                  static_cast<int64_t>(n_out), h, xo, pool_);
+                  static_cast<int64_t>(n_out), h, xo, *small_pool_);
   });
   timed(kLmHead, [&] { linear(weights_.head(), xo, static_cast<int64_t>(n_out), logits->data()); });
   return ok_status();

@@ -1,6 +1,7 @@
 #include "serving/engine_loop.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -119,7 +120,12 @@ void EngineLoop::run() {
       if (stopping_) break;
     }
     drain_inbox();
-    if (scheduler_.has_work()) step();
+    if (scheduler_.has_work()) {
+      step();
+      if (const int delay = debug_step_delay_ms_.load(); delay > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      }
+    }
   }
   // Shutting down: everything still in flight is aborted.
   drain_inbox();

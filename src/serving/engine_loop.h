@@ -105,6 +105,8 @@ class EngineLoop {
   EngineLoopStats stats() const;
   // Requests submitted and not yet finished. Thread-safe.
   int n_in_flight() const { return n_in_flight_.load(); }
+  // Sleeps this long after every step (for tests of timeouts and disconnects). Thread-safe.
+  void set_debug_step_delay_ms(int ms) { debug_step_delay_ms_.store(ms); }
 
  private:
   struct Active;
@@ -127,7 +129,8 @@ class EngineLoop {
 
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int> n_in_flight_{0};
-  std::atomic<int> n_queued_{0};  // submitted, not yet running (bounds the waiting queue)
+  std::atomic<int> n_queued_{0};
+  std::atomic<int> debug_step_delay_ms_{0};  // submitted, not yet running (bounds the waiting queue)
 
   // Engine-thread state.
   std::unordered_map<SeqId, std::unique_ptr<Active>> active_;

@@ -22,12 +22,13 @@ struct ModelLoadOptions {
   engine::EngineOptions engine;
   SchedulerConfig scheduler;   // max_model_len 0 = the model's max_position_embeddings
   int max_model_len_cap = 8192;  // when taking the model's length, cap it here (KV sizing)
+  int debug_step_delay_ms = 0;   // MLXM_DEBUG_STEP_DELAY_MS: slows every step (timeout tests)
 };
 
 // Scheduler settings from the environment: MLX_SERVER_ENABLE_BATCHING,
 // MLX_SERVER_BATCH_MAX_BATCH_SIZE (8), MLX_SERVER_MAX_QUEUED_REQUESTS (256),
 // MLX_SERVER_MAX_BATCHED_TOKENS (512), MLX_SERVER_MAX_MODEL_LEN (0 = the model's, capped),
-// MLX_SERVER_KV_CACHE_MB (256), MLX_SERVER_KV_BLOCK_SIZE (16).
+// MLX_SERVER_KV_CACHE_MB (256), MLX_SERVER_KV_BLOCK_SIZE (16), MLXM_DEBUG_STEP_DELAY_MS (0).
 Result<ModelLoadOptions> model_load_options_from_env();
 
 class ModelInstance {

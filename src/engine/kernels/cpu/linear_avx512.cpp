@@ -7,8 +7,10 @@
 // Per 32-block the i32 sums are converted once (x d_b), per group scaled (x scale_g) and the
 // bias term added (bias_g x gsum_g).
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on _mm512_undefined_* (a GCC bug).
+#if !defined(__clang__)  // GCC flags AVX-512 intrinsics' undefined-vector idiom
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

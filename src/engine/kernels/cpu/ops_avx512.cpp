@@ -1,7 +1,9 @@
 // AVX-512 helpers of the elementwise and attention kernels.
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on _mm512_undefined_* (a GCC bug).
+#if !defined(__clang__)  // GCC flags AVX-512 intrinsics' undefined-vector idiom
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>

@@ -218,7 +218,9 @@ void EngineLoop::step() {
     }
   }
 
+  const TimePoint t_fwd = now();
   Status st = engine_->forward(batch, &logits_);
+  const double forward_ms = ms_since(t_fwd);
   if (!st.ok()) {
     MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
     for (const ScheduledSeq& s : out.seqs) finish(s.id, FinishReason::kError, st);
@@ -231,9 +233,10 @@ void EngineLoop::step() {
     stats_.n_steps += 1;
     stats_.n_tokens_computed += static_cast<uint64_t>(out.n_tokens);
     stats_.n_tokens_generated += logit_owner.size();
-    stats_.busy_ms += ms_since(t0);
+    stats_.forward_ms += forward_ms;
   }
 
+  double sample_ms = 0, sink_ms = 0;
   const size_t vocab = static_cast<size_t>(engine_->config().vocab_size);
   for (size_t r = 0; r < logit_owner.size(); ++r) {
     const SeqId id = logit_owner[r];
@@ -241,7 +244,10 @@ void EngineLoop::step() {
     if (it == active_.end()) continue;
     Active& a = *it->second;
     std::span<const float> row(logits_.data() + r * vocab, vocab);
+    const TimePoint t_sample = now();
     auto sampled = sampler_.sample(row, a.req.sampling, a.sampler_state);
+    const TimePoint t_sink = now();
+    sample_ms += ms_between(t_sample, t_sink);
     if (!sampled.ok()) {
       finish(id, FinishReason::kError, sampled.status());
       continue;
@@ -261,7 +267,12 @@ void EngineLoop::step() {
     } else if (at_limit) {
       finish(id, FinishReason::kLength);
     }
+    sink_ms += ms_since(t_sink);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.sample_ms += sample_ms;
+  stats_.sink_ms += sink_ms;
+  stats_.busy_ms += ms_since(t0);
 }
 
 }  // namespace mlxm::serving

@@ -78,6 +78,9 @@ struct EngineLoopStats {
   uint64_t n_tokens_computed = 0;  // prompt + generated tokens run through the model
   uint64_t n_tokens_generated = 0;
   double busy_ms = 0;              // time spent inside steps
+  double forward_ms = 0;           // of which in the model's forward pass
+  double sample_ms = 0;            // of which sampling
+  double sink_ms = 0;              // of which delivering tokens (detokenize, format, queue)
 };
 
 class EngineLoop {

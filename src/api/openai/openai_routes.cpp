@@ -251,7 +251,10 @@ class OpenAiHandlers {
                       {"steps", st.n_steps},
                       {"tokens_computed", st.n_tokens_computed},
                       {"tokens_generated", st.n_tokens_generated},
-                      {"busy_ms", st.busy_ms}});
+                      {"busy_ms", st.busy_ms},
+                      {"forward_ms", st.forward_ms},
+                      {"sample_ms", st.sample_ms},
+                      {"sink_ms", st.sink_ms}});
     }
     return http::json_response(200, json{{"object", "list"}, {"data", data}});
   }

@@ -91,6 +91,29 @@ void add_choices(std::vector<CompletionSession::ChoiceSpec>* out,
   }
 }
 
+// {messages, tools?, add_generation_prompt, ...chat_template_kwargs} with the client's key order.
+// REQUIRES: `body` was validated by parse_chat_completion_request into `cr`.
+nlohmann::ordered_json template_context(const std::string& body, const ChatCompletionRequest& cr) {
+  using ojson = nlohmann::ordered_json;
+  ojson b = ojson::parse(body, nullptr, false);
+  ojson ctx = ojson::object();
+  if (b.contains("chat_template_kwargs") && b["chat_template_kwargs"].is_object()) {
+    ctx = b["chat_template_kwargs"];
+  }
+  ojson messages = b["messages"];
+  for (size_t i = 0; i < messages.size(); ++i) {
+    ojson& m = messages[i];
+    m["role"] = cr.messages[i]["role"].get<std::string>();  // developer -> system
+    if (m.contains("content") && m["content"].is_array()) {
+      m["content"] = cr.messages[i]["content"].get<std::string>();  // text parts joined
+    }
+  }
+  ctx["messages"] = std::move(messages);
+  ctx["add_generation_prompt"] = cr.add_generation_prompt;
+  if (b.contains("tools") && b["tools"].is_array()) ctx["tools"] = b["tools"];
+  return ctx;
+}
+
 class OpenAiHandlers {
  public:
   explicit OpenAiHandlers(OpenAiDeps deps) : d_(std::move(deps)) {}
@@ -109,10 +132,9 @@ class OpenAiHandlers {
       return error(ApiError::invalid("messages", "the model '" + m.name() +
                                                      "' has no chat template; use /v1/completions"));
     }
-    json ctx = cr.chat_template_kwargs;
-    ctx["messages"] = cr.messages;
-    ctx["add_generation_prompt"] = cr.add_generation_prompt;
-    if (!cr.tools.is_null()) ctx["tools"] = cr.tools;
+    // The template sees the client's objects in their original key order (as Python dicts keep
+    // it), so re-read the validated body preserving order.
+    nlohmann::ordered_json ctx = template_context(req.body, cr);
     TemplateErrorKind kind = TemplateErrorKind::kNone;
     auto text = m.chat_template()->render(ctx, &kind);
     if (!text.ok()) {

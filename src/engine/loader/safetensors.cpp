@@ -292,6 +292,14 @@ const TensorView* TensorStore::find(const std::string& name) const {
   return it == views_.end() ? nullptr : &it->second;
 }
 
+void TensorStore::release(const TensorView& v) const {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(v.data);
+  const uintptr_t lo = (begin + page - 1) / page * page;  // whole pages inside the tensor only
+  const uintptr_t hi = (begin + v.n_bytes()) / page * page;
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 std::vector<std::string> TensorStore::names() const {
   std::vector<std::string> out;
   out.reserve(views_.size());

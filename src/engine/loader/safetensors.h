@@ -88,6 +88,9 @@ class TensorStore {
   static Result<std::unique_ptr<TensorStore>> open_files(const std::vector<std::string>& paths);
 
   const TensorView* find(const std::string& name) const;
+  // Drops the tensor's pages from memory (they are re-read from the file if touched again):
+  // call after copying it out, so loading peaks at the packed weights, not twice the model.
+  void release(const TensorView& v) const;
   // Names of all tensors, sorted.
   std::vector<std::string> names() const;
   size_t size() const { return views_.size(); }

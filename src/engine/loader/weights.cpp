@@ -31,6 +31,12 @@ class Reader {
     return v;
   }
   const TensorView* find(const std::string& name) const { return store_.find(name); }
+  // Releases the mapped pages of the tensors of `path` once packed.
+  void release(const std::string& path) const {
+    for (const char* suffix : {".weight", ".scales", ".biases", ".bias"}) {
+      if (const TensorView* v = store_.find(path + suffix)) store_.release(*v);
+    }
+  }
   void mark_used(const std::string& name) { used_.insert(name); }
 
   Result<std::vector<float>> vec(const std::string& name, int64_t n) {
@@ -215,6 +221,7 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const TensorStore& store
   {
     MLXM_ASSIGN_OR_RETURN(LinearSource s, r.linear("model.embed_tokens", c.vocab_size, h, false));
     MLXM_ASSIGN_OR_RETURN(m.embed, pack(s, "model.embed_tokens"));
+    r.release("model.embed_tokens");
   }
   m.layers.resize(static_cast<size_t>(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
@@ -252,6 +259,10 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const TensorStore& store
     }
     MLXM_ASSIGN_OR_RETURN(LinearSource d, r.linear(p + "mlp.down_proj", h, ff, false));
     MLXM_ASSIGN_OR_RETURN(L.down, pack(d, p + "mlp.down_proj"));
+    for (const char* mod : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
+      r.release(p + mod);
+    }
   }
   MLXM_ASSIGN_OR_RETURN(m.final_norm, r.vec("model.norm.weight", h));
   m.tied = c.tie_word_embeddings;
@@ -263,6 +274,7 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const TensorStore& store
   } else {
     MLXM_ASSIGN_OR_RETURN(LinearSource s, r.linear("lm_head", c.vocab_size, h, false));
     MLXM_ASSIGN_OR_RETURN(m.lm_head, pack(s, "lm_head"));
+    r.release("lm_head");
   }
   MLXM_RETURN_IF_ERROR(r.check_all_used());
   return m;

@@ -16,7 +16,8 @@
 
 namespace mlxm::cli {
 
-Result<engine::ModelSpec> bench_model_spec(const std::string& shape, const std::string& quant, int group);
+Result<engine::ModelSpec> bench_model_spec(const std::string& shape, const std::string& quant,
+                                           int group);
 
 namespace {
 
@@ -89,7 +90,8 @@ int run(const EngineArgs& a) {
     }
     const std::string tok = a.tokenizer.empty() ? default_tokenizer_dir() : a.tokenizer;
     if (tok.empty()) {
-      std::fprintf(stderr, "engine: no --tokenizer given and the Llama 3.1 tokenizer was not found\n");
+      std::fprintf(stderr,
+                   "engine: no --tokenizer given and the Llama 3.1 tokenizer was not found\n");
       return 2;
     }
     std::string tmpl = (std::filesystem::temp_directory_path() / "mlxm_bench_XXXXXX").string();
@@ -105,7 +107,9 @@ int run(const EngineArgs& a) {
       return 1;
     }
     t_make_ms = t.ms();
-    if (!a.json) std::printf("made %s %s in %s (%.1f s)\n", a.shape.c_str(), a.quant.c_str(), dir.c_str(), t_make_ms / 1000);
+    if (!a.json)
+      std::printf("made %s %s in %s (%.1f s)\n", a.shape.c_str(), a.quant.c_str(), dir.c_str(),
+                  t_make_ms / 1000);
   }
 
   engine::EngineOptions opts;
@@ -133,11 +137,13 @@ int run(const EngineArgs& a) {
   std::mt19937 rng(static_cast<uint32_t>(a.seed));
   std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(a.batch));
   for (auto& p : prompts) {
-    for (int i = 0; i < a.prompt; ++i) p.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab)));
+    for (int i = 0; i < a.prompt; ++i)
+      p.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab)));
   }
   std::vector<BatchSeq> seqs(static_cast<size_t>(a.batch));
   for (int s = 0; s < a.batch; ++s) {
-    for (int b = 0; b < blocks_per_seq; ++b) seqs[static_cast<size_t>(s)].block_table.push_back(s * blocks_per_seq + b);
+    for (int b = 0; b < blocks_per_seq; ++b)
+      seqs[static_cast<size_t>(s)].block_table.push_back(s * blocks_per_seq + b);
   }
   std::vector<float> logits;
   auto check = [&](const Status& st) {
@@ -192,7 +198,8 @@ int run(const EngineArgs& a) {
       }
       if (!check(e.forward(b, &logits))) return 1;
       ++n_steps_prefill;
-      for (size_t r = 0; r < seq_of_row.size(); ++r) next[static_cast<size_t>(seq_of_row[r])] = argmax(r);
+      for (size_t r = 0; r < seq_of_row.size(); ++r)
+        next[static_cast<size_t>(seq_of_row[r])] = argmax(r);
     }
   }
   const double prefill_ms = t_prefill.ms();
@@ -243,14 +250,17 @@ int run(const EngineArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model:    %s  (%d threads, batch %d, load %.2f s)\n", name.c_str(), e.n_threads(), a.batch, t_load_ms / 1000);
-  std::printf("weights:  %.1f MiB resident, %.1f MiB read per decode step\n", e.weight_bytes() / 1048576.0,
-              bytes_step / 1048576.0);
-  std::printf("prefill:  %d x %d tokens in %.1f ms (%d steps): %.1f tok/s\n", a.batch, a.prompt, prefill_ms,
-              n_steps_prefill, prefill_tps);
-  std::printf("decode:   %d x %d tokens in %.1f ms: %.2f tok/s, %.2f ms/step, %.2f GB/s of weights\n",
-              a.batch, a.gen, decode_ms, decode_tps, a.gen > 0 ? decode_ms / a.gen : 0.0, gbps);
-  std::printf("memory:   peak RSS %.1f MiB, KV %.1f MiB\n", rss / 1048576.0, e.kv_bytes() / 1048576.0);
+  std::printf("model:    %s  (%d threads, batch %d, load %.2f s)\n", name.c_str(), e.n_threads(),
+              a.batch, t_load_ms / 1000);
+  std::printf("weights:  %.1f MiB resident, %.1f MiB read per decode step\n",
+              e.weight_bytes() / 1048576.0, bytes_step / 1048576.0);
+  std::printf("prefill:  %d x %d tokens in %.1f ms (%d steps): %.1f tok/s\n", a.batch, a.prompt,
+              prefill_ms, n_steps_prefill, prefill_tps);
+  std::printf(
+      "decode:   %d x %d tokens in %.1f ms: %.2f tok/s, %.2f ms/step, %.2f GB/s of weights\n",
+      a.batch, a.gen, decode_ms, decode_tps, a.gen > 0 ? decode_ms / a.gen : 0.0, gbps);
+  std::printf("memory:   peak RSS %.1f MiB, KV %.1f MiB\n", rss / 1048576.0,
+              e.kv_bytes() / 1048576.0);
   if (a.profile) {
     std::printf("%-10s %12s %12s\n", "op", "prefill ms", "decode ms");
     for (size_t i = 0; i < prefill_ops.size(); ++i) {
@@ -268,13 +278,16 @@ void add_bench_engine_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("engine", "Offline engine throughput: prefill and decode tok/s");
   cmd->add_option("--shape", args->shape, "make a random model of this shape (see make-model)");
   cmd->add_option("--quant", args->quant, "bf16 | q4 | q8 (with --shape)")->capture_default_str();
-  cmd->add_option("--group", args->group, "quantization group size (with --shape)")->capture_default_str();
+  cmd->add_option("--group", args->group, "quantization group size (with --shape)")
+      ->capture_default_str();
   cmd->add_option("--model", args->model, "load this model directory instead");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer dir for --shape (default: Llama 3.1's)");
+  cmd->add_option("--tokenizer", args->tokenizer,
+                  "tokenizer dir for --shape (default: Llama 3.1's)");
   cmd->add_option("--prompt", args->prompt, "prompt tokens per sequence")->capture_default_str();
   cmd->add_option("--gen", args->gen, "decode steps")->capture_default_str();
   cmd->add_option("--batch", args->batch, "sequences")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "threads (0: MLXM_THREADS or physical cores)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "threads (0: MLXM_THREADS or physical cores)")
+      ->capture_default_str();
   cmd->add_option("--chunk", args->chunk, "max tokens per prefill step")->capture_default_str();
   cmd->add_option("--seed", args->seed, "seed of weights and prompts")->capture_default_str();
   cmd->add_flag("--json", args->json, "one JSON object on stdout");

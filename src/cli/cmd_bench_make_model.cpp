@@ -19,7 +19,8 @@ struct MakeModelArgs {
 }  // namespace
 
 // Shared with cmd_bench_engine.cpp: the ModelSpec of --shape/--quant/--group.
-Result<engine::ModelSpec> bench_model_spec(const std::string& shape, const std::string& quant, int group) {
+Result<engine::ModelSpec> bench_model_spec(const std::string& shape, const std::string& quant,
+                                           int group) {
   auto spec = engine::model_spec_for_shape(shape);
   if (!spec.ok()) return spec.status();
   if (quant == "bf16") {
@@ -47,7 +48,8 @@ void add_bench_make_model_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--quant", args->quant, "bf16 | q4 | q8 (MLX affine)")->capture_default_str();
   cmd->add_option("--group", args->group, "quantization group size")->capture_default_str();
-  cmd->add_option("--tokenizer", args->tokenizer, "directory with tokenizer.json (vocab size)")->required();
+  cmd->add_option("--tokenizer", args->tokenizer, "directory with tokenizer.json (vocab size)")
+      ->required();
   cmd->add_option("--out", args->out, "output directory")->required();
   cmd->add_option("--seed", args->seed, "random seed")->capture_default_str();
   cmd->callback([args, exit_code] {

@@ -27,7 +27,8 @@ Status get_int(const json& j, const std::string& key, int* out, bool required, i
     // Some configs write integers as 4096.0.
     if (it->is_number_float()) {
       double d = it->get<double>();
-      if (d != static_cast<double>(static_cast<int64_t>(d))) return field_error(key, "is not an integer");
+      if (d != static_cast<double>(static_cast<int64_t>(d)))
+        return field_error(key, "is not an integer");
       int64_t v = static_cast<int64_t>(d);
       if (v < min_v || v >= max_v) return field_error(key, "is out of range");
       *out = static_cast<int>(v);
@@ -62,8 +63,12 @@ Status get_bool(const json& j, const std::string& key, bool* out) {
   return ok_status();
 }
 
-bool valid_bits(int b) { return b == 2 || b == 3 || b == 4 || b == 5 || b == 6 || b == 8; }
-bool valid_group(int g) { return g == 32 || g == 64 || g == 128; }
+bool valid_bits(int b) {
+  return b == 2 || b == 3 || b == 4 || b == 5 || b == 6 || b == 8;
+}
+bool valid_group(int g) {
+  return g == 32 || g == 64 || g == 128;
+}
 
 Status parse_quant_entry(const std::string& where, const json& q, QuantConfig* out) {
   if (!q.is_object()) return invalid_argument("config.json: " + where + " is not an object");
@@ -139,8 +144,8 @@ Status parse_rope_scaling(const json& r, ModelConfig* c) {
   }
   if (type == "llama3") {
     s.type = type;
-    for (const char* k : {"factor", "low_freq_factor", "high_freq_factor",
-                          "original_max_position_embeddings"}) {
+    for (const char* k :
+         {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}) {
       if (!r.contains(k)) return field_error(std::string("rope_scaling.") + k, "is missing");
     }
     MLXM_RETURN_IF_ERROR(get_double(r, "factor", &s.factor, 1e-9));
@@ -149,7 +154,8 @@ Status parse_rope_scaling(const json& r, ModelConfig* c) {
     MLXM_RETURN_IF_ERROR(get_int(r, "original_max_position_embeddings",
                                  &s.original_max_position_embeddings, true, 1));
     if (!(s.high_freq_factor > s.low_freq_factor)) {
-      return invalid_argument("config.json: rope_scaling high_freq_factor must exceed low_freq_factor");
+      return invalid_argument(
+          "config.json: rope_scaling high_freq_factor must exceed low_freq_factor");
     }
     return ok_status();
   }
@@ -216,9 +222,11 @@ Status parse_impl(const json& j, ModelConfig* c) {
   }
   MLXM_RETURN_IF_ERROR(get_double(j, "rms_norm_eps", &c->rms_norm_eps, 0.0));
   MLXM_RETURN_IF_ERROR(get_double(j, "rope_theta", &c->rope_theta, 1e-9));
-  MLXM_RETURN_IF_ERROR(get_int(j, "max_position_embeddings", &c->max_position_embeddings, false, 1));
+  MLXM_RETURN_IF_ERROR(
+      get_int(j, "max_position_embeddings", &c->max_position_embeddings, false, 1));
   MLXM_RETURN_IF_ERROR(get_bool(j, "tie_word_embeddings", &c->tie_word_embeddings));
-  if (c->arch != Arch::kQwen2) MLXM_RETURN_IF_ERROR(get_bool(j, "attention_bias", &c->attention_bias));
+  if (c->arch != Arch::kQwen2)
+    MLXM_RETURN_IF_ERROR(get_bool(j, "attention_bias", &c->attention_bias));
   bool mlp_bias = false;
   MLXM_RETURN_IF_ERROR(get_bool(j, "mlp_bias", &mlp_bias));
   if (mlp_bias) return unimplemented("config.json: mlp_bias=true is not supported");
@@ -239,7 +247,8 @@ Status parse_impl(const json& j, ModelConfig* c) {
   for (const char* k : {"quantization", "quantization_config"}) {
     if (auto it = j.find(k); it != j.end() && !it->is_null()) {
       // A HF quantization_config of another method (e.g. gptq) has no group_size/bits pair.
-      if (std::string(k) == "quantization_config" && it->is_object() && it->contains("quant_method")) {
+      if (std::string(k) == "quantization_config" && it->is_object() &&
+          it->contains("quant_method")) {
         return unimplemented("config.json: quantization_config with quant_method '" +
                              it->value("quant_method", std::string("?")) + "' is not supported");
       }

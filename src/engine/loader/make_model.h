@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "engine/model_config.h"
@@ -35,10 +35,10 @@ struct ModelSpec {
   // Per-module overrides of `bits` (0: keep that module dense), written to config.json.
   std::map<std::string, int> bits_overrides;
   float init_std = 0.02f;
-  bool random_norms = false;   // norms 1 + N(0, 0.1) instead of 1 (tests)
-  float bias_std = 0.02f;      // Qwen2 q/k/v biases
+  bool random_norms = false;             // norms 1 + N(0, 0.1) instead of 1 (tests)
+  float bias_std = 0.02f;                // Qwen2 q/k/v biases
   uint64_t shard_bytes = 4000000000ull;  // split into shards above this size
-  std::optional<int> bos_token_id;  // default: from the tokenizer config
+  std::optional<int> bos_token_id;       // default: from the tokenizer config
   std::vector<int> eos_token_ids;
 };
 

@@ -176,7 +176,8 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   }
   void* p = mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (p == MAP_FAILED) return resource_exhausted("cannot map " + path + ": " + std::strerror(errno));
+  if (p == MAP_FAILED)
+    return resource_exhausted("cannot map " + path + ": " + std::strerror(errno));
   m.data_ = static_cast<const uint8_t*>(p);
   return m;
 }
@@ -227,7 +228,8 @@ Status TensorStore::add_file(const std::string& path) {
   return ok_status();
 }
 
-Result<std::unique_ptr<TensorStore>> TensorStore::open_files(const std::vector<std::string>& paths) {
+Result<std::unique_ptr<TensorStore>> TensorStore::open_files(
+    const std::vector<std::string>& paths) {
   auto store = std::unique_ptr<TensorStore>(new TensorStore());
   for (const auto& p : paths) MLXM_RETURN_IF_ERROR(store->add_file(p));
   return store;
@@ -250,7 +252,9 @@ Result<std::unique_ptr<TensorStore>> TensorStore::open(const std::string& dir) {
         return invalid_argument(index_path + ": missing 'weight_map' object");
       }
       for (auto it = wm->begin(); it != wm->end(); ++it) {
-        if (!it->is_string()) return invalid_argument(index_path + ": weight_map value of '" + it.key() + "' is not a file name");
+        if (!it->is_string())
+          return invalid_argument(index_path + ": weight_map value of '" + it.key() +
+                                  "' is not a file name");
         const std::string f = it->get<std::string>();
         if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos ||
             f == "." || f == "..") {

@@ -29,7 +29,7 @@ struct TensorInfo {
 };
 
 struct SafetensorsHeader {
-  uint64_t data_offset = 0;  // 8 + header length: where the data section starts in the file
+  uint64_t data_offset = 0;         // 8 + header length: where the data section starts in the file
   std::vector<TensorInfo> tensors;  // in header order
   std::map<std::string, std::string> metadata;  // "__metadata__" (string values only)
 };
@@ -70,7 +70,7 @@ class MappedFile {
 // A tensor inside a mapped file.
 struct TensorView {
   const TensorInfo* info = nullptr;
-  const void* data = nullptr;  // info->end - info->begin bytes
+  const void* data = nullptr;         // info->end - info->begin bytes
   const std::string* file = nullptr;  // path of the file holding it
   DType dtype() const { return info->dtype; }
   const std::vector<int64_t>& shape() const { return info->shape; }

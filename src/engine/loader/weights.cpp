@@ -13,7 +13,9 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + ")";
 }
 
-bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+bool is_float(DType t) {
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
+}
 
 // Reads tensors by name, remembering which ones were used.
 class Reader {
@@ -61,12 +63,15 @@ class Reader {
     if (sc != nullptr) {
       const QuantConfig q = config_.quant_for(path);
       if (q.bits == 0) {
-        return invalid_argument("tensor '" + path + ".scales' exists but config.json does not "
-                                "quantize '" + path + "'");
+        return invalid_argument("tensor '" + path +
+                                ".scales' exists but config.json does not "
+                                "quantize '" +
+                                path + "'");
       }
       if (n_in % q.group_size != 0 || (n_in * q.bits) % 32 != 0) {
         return invalid_argument("'" + path + "': " + std::to_string(n_in) +
-                                " inputs do not split into groups of " + std::to_string(q.group_size));
+                                " inputs do not split into groups of " +
+                                std::to_string(q.group_size));
       }
       s.bits = q.bits;
       s.group_size = q.group_size;
@@ -75,8 +80,10 @@ class Reader {
         return invalid_argument(*w->file + ": quantized tensor '" + wname + "' has dtype " +
                                 dtype_name(w->dtype()) + " (want U32)");
       }
-      MLXM_ASSIGN_OR_RETURN(const TensorView* scv, get(path + ".scales", {n_out, n_in / q.group_size}));
-      MLXM_ASSIGN_OR_RETURN(const TensorView* bi, get(path + ".biases", {n_out, n_in / q.group_size}));
+      MLXM_ASSIGN_OR_RETURN(const TensorView* scv,
+                            get(path + ".scales", {n_out, n_in / q.group_size}));
+      MLXM_ASSIGN_OR_RETURN(const TensorView* bi,
+                            get(path + ".biases", {n_out, n_in / q.group_size}));
       if (!is_float(scv->dtype()) || bi->dtype() != scv->dtype()) {
         return invalid_argument(*scv->file + ": '" + path + "' scales/biases have dtypes " +
                                 dtype_name(scv->dtype()) + "/" + dtype_name(bi->dtype()) +
@@ -89,10 +96,10 @@ class Reader {
     } else {
       MLXM_ASSIGN_OR_RETURN(const TensorView* w, get(wname, {n_out, n_in}));
       if (!is_float(w->dtype())) {
-        return invalid_argument(*w->file + ": tensor '" + wname + "' has dtype " +
-                                dtype_name(w->dtype()) +
-                                (w->dtype() == DType::kU32 ? " but no '.scales' (quantized without scales?)"
-                                                           : " (want F32, F16 or BF16)"));
+        return invalid_argument(
+            *w->file + ": tensor '" + wname + "' has dtype " + dtype_name(w->dtype()) +
+            (w->dtype() == DType::kU32 ? " but no '.scales' (quantized without scales?)"
+                                       : " (want F32, F16 or BF16)"));
       }
       s.dtype = w->dtype();
       s.weight = w->data;
@@ -102,14 +109,16 @@ class Reader {
       if (b->dtype() != s.dtype) {
         // Keep one dtype per LinearSource: convert the bias into an owned buffer.
         if (!is_float(b->dtype())) {
-          return invalid_argument(*b->file + ": tensor '" + path + ".bias' has dtype " + dtype_name(b->dtype()));
+          return invalid_argument(*b->file + ": tensor '" + path + ".bias' has dtype " +
+                                  dtype_name(b->dtype()));
         }
         owned_.emplace_back(static_cast<size_t>(n_out) * dtype_size(s.dtype));
         std::vector<float> f(static_cast<size_t>(n_out));
         to_f32(b->dtype(), b->data, f.data(), f.size());
         auto* dst = owned_.back().data();
         for (int64_t i = 0; i < n_out; ++i) {
-          if (s.dtype == DType::kF32) std::memcpy(dst + i * 4, &f[i], 4);
+          if (s.dtype == DType::kF32)
+            std::memcpy(dst + i * 4, &f[i], 4);
           else {
             uint16_t h = s.dtype == DType::kBF16 ? f32_to_bf16(f[i]) : f32_to_f16(f[i]);
             std::memcpy(dst + i * 2, &h, 2);
@@ -168,7 +177,8 @@ Result<PackedLinear> pack_fused(const std::vector<LinearSource>& parts, const st
   int64_t n_out = 0;
   for (const auto& p : parts) {
     const size_t rows = static_cast<size_t>(p.n_out);
-    const size_t wrow = quant ? static_cast<size_t>(p.n_in * p.bits / 32) * 4 : static_cast<size_t>(p.n_in) * es;
+    const size_t wrow =
+        quant ? static_cast<size_t>(p.n_in * p.bits / 32) * 4 : static_cast<size_t>(p.n_in) * es;
     const auto* wp = static_cast<const uint8_t*>(p.weight);
     w.insert(w.end(), wp, wp + rows * wrow);
     if (quant) {

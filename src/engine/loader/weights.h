@@ -38,8 +38,8 @@ struct ModelWeights {
   PackedLinear lm_head;           // (vocab, hidden) when not tied
 
   const PackedLinear& head() const { return tied ? embed : lm_head; }
-  size_t bytes() const;                // resident bytes of all weights
-  size_t bytes_per_token() const;      // bytes read by one decode step
+  size_t bytes() const;            // resident bytes of all weights
+  size_t bytes_per_token() const;  // bytes read by one decode step
 };
 
 // Reads and packs every weight. Errors name the tensor and file.

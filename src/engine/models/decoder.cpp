@@ -13,11 +13,24 @@
 namespace mlxm::engine {
 namespace {
 
-enum Op { kEmbed, kNorm, kQkv, kRope, kKvStore, kAttention, kOProj, kGateUp, kSiluMul, kDown,
-          kLmHead, kOther, kNumOps };
+enum Op {
+  kEmbed,
+  kNorm,
+  kQkv,
+  kRope,
+  kKvStore,
+  kAttention,
+  kOProj,
+  kGateUp,
+  kSiluMul,
+  kDown,
+  kLmHead,
+  kOther,
+  kNumOps
+};
 constexpr std::array<const char*, kNumOps> kOpNames = {
-    "embed", "norm", "qkv", "rope", "kv_store", "attention", "o_proj", "gate_up", "silu_mul",
-    "down", "lm_head", "other"};
+    "embed",  "norm",    "qkv",      "rope", "kv_store", "attention",
+    "o_proj", "gate_up", "silu_mul", "down", "lm_head",  "other"};
 
 // The op implementations, chosen once at load (DESIGN §2.5: no dispatch in the hot loop).
 struct Ops {
@@ -30,11 +43,12 @@ struct Ops {
 };
 
 Ops fast_ops() {
-  return {engine::rms_norm, engine::rope, engine::silu_mul, engine::kv_store,
+  return {engine::rms_norm,        engine::rope, engine::silu_mul, engine::kv_store,
           engine::paged_attention, false};
 }
 Ops reference_ops() {
-  return {reference::rms_norm, reference::rope, reference::silu_mul, reference::kv_store,
+  return {reference::rms_norm,        reference::rope,
+          reference::silu_mul,        reference::kv_store,
           reference::paged_attention, true};
 }
 
@@ -55,16 +69,23 @@ T* grow(std::vector<T>& v, size_t n) {
 class CpuDecoder final : public Engine {
  public:
   CpuDecoder(ModelConfig c, ModelWeights w, const EngineOptions& o)
-      : config_(std::move(c)), weights_(std::move(w)), options_(o), pool_(o.reference ? 1 : o.n_threads), inline_pool_(1),
-        ops_(o.reference ? reference_ops() : fast_ops()), inv_freq_(rope_inv_freq(config_)) {}
+      : config_(std::move(c)),
+        weights_(std::move(w)),
+        options_(o),
+        pool_(o.reference ? 1 : o.n_threads),
+        inline_pool_(1),
+        ops_(o.reference ? reference_ops() : fast_ops()),
+        inv_freq_(rope_inv_freq(config_)) {}
 
   Status init_kv() {
     const DType dt = options_.reference ? DType::kF32 : options_.kv_dtype;
     if (dt != DType::kF16 && dt != DType::kBF16 && dt != DType::kF32) {
-      return invalid_argument(std::string("KV dtype ") + dtype_name(dt) + " is not supported (F16, BF16, F32)");
+      return invalid_argument(std::string("KV dtype ") + dtype_name(dt) +
+                              " is not supported (F16, BF16, F32)");
     }
     if (options_.block_size <= 0 || options_.block_size > 4096) {
-      return invalid_argument("block_size " + std::to_string(options_.block_size) + " out of range");
+      return invalid_argument("block_size " + std::to_string(options_.block_size) +
+                              " out of range");
     }
     const size_t per_block_layer = static_cast<size_t>(options_.block_size) * config_.n_kv_heads *
                                    config_.head_dim * dtype_size(dt);
@@ -88,7 +109,8 @@ class CpuDecoder final : public Engine {
       void* v = k != nullptr ? std::aligned_alloc(64, layer_bytes) : nullptr;
       if (k == nullptr || v == nullptr) {
         std::free(k);
-        return resource_exhausted("cannot allocate " + std::to_string(2 * layer_bytes * config_.n_layers) +
+        return resource_exhausted("cannot allocate " +
+                                  std::to_string(2 * layer_bytes * config_.n_layers) +
                                   " bytes of KV cache");
       }
       kv_mem_.emplace_back(k);
@@ -119,7 +141,8 @@ class CpuDecoder final : public Engine {
   std::vector<std::pair<std::string, double>> op_times_ms() const override {
     std::vector<std::pair<std::string, double>> out;
     if (!options_.profile) return out;
-    for (int i = 0; i < kNumOps; ++i) out.emplace_back(kOpNames[static_cast<size_t>(i)], times_[static_cast<size_t>(i)]);
+    for (int i = 0; i < kNumOps; ++i)
+      out.emplace_back(kOpNames[static_cast<size_t>(i)], times_[static_cast<size_t>(i)]);
     return out;
   }
   void reset_op_times() override { times_.fill(0.0); }
@@ -164,20 +187,20 @@ class CpuDecoder final : public Engine {
   std::array<double, kNumOps> times_{};
 
   // Scratch, grown on demand to the largest batch seen.
-  std::vector<float> x_;     // (n, hidden) residual stream
-  std::vector<float> xn_;    // (n, hidden) normed
-  std::vector<float> qkv_;   // (n, (n_heads + 2 n_kv_heads) head_dim)
-  std::vector<float> q_;     // (n, n_heads, head_dim)
-  std::vector<float> k_;     // (n, n_kv_heads, head_dim)
-  std::vector<float> v_;     // (n, n_kv_heads, head_dim)
-  std::vector<float> attn_;  // (n, n_heads * head_dim)
-  std::vector<float> tmp_;   // (n, hidden)
-  std::vector<float> gu_;    // (n, 2 ff)
-  std::vector<float> act_;   // (n, ff)
-  std::vector<float> up_;    // (n, ff) only when gate/up are not fused
-  std::vector<float> xo_;    // (n_out, hidden)
-  std::vector<int32_t> slots_;       // (n)
-  std::vector<AttnQuery> queries_;   // (n)
+  std::vector<float> x_;            // (n, hidden) residual stream
+  std::vector<float> xn_;           // (n, hidden) normed
+  std::vector<float> qkv_;          // (n, (n_heads + 2 n_kv_heads) head_dim)
+  std::vector<float> q_;            // (n, n_heads, head_dim)
+  std::vector<float> k_;            // (n, n_kv_heads, head_dim)
+  std::vector<float> v_;            // (n, n_kv_heads, head_dim)
+  std::vector<float> attn_;         // (n, n_heads * head_dim)
+  std::vector<float> tmp_;          // (n, hidden)
+  std::vector<float> gu_;           // (n, 2 ff)
+  std::vector<float> act_;          // (n, ff)
+  std::vector<float> up_;           // (n, ff) only when gate/up are not fused
+  std::vector<float> xo_;           // (n_out, hidden)
+  std::vector<int32_t> slots_;      // (n)
+  std::vector<AttnQuery> queries_;  // (n)
   const int32_t* positions_ = nullptr;
 };
 
@@ -266,8 +289,8 @@ Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int6
   for (size_t s = 0; s < b.seqs.size(); ++s) {
     const BatchSeq& q = b.seqs[s];
     if (q.n_ctx <= 0 || q.n_ctx > c.max_position_embeddings) {
-      return invalid_argument("batch: seqs[" + std::to_string(s) + "].n_ctx " + std::to_string(q.n_ctx) +
-                              " outside [1, max_position_embeddings=" +
+      return invalid_argument("batch: seqs[" + std::to_string(s) + "].n_ctx " +
+                              std::to_string(q.n_ctx) + " outside [1, max_position_embeddings=" +
                               std::to_string(c.max_position_embeddings) + "]");
     }
     const int64_t n_needed = (int64_t{q.n_ctx} + block_size - 1) / block_size;
@@ -280,15 +303,15 @@ Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int6
       const int32_t id = q.block_table[static_cast<size_t>(i)];
       if (id < 0 || id >= n_kv_blocks) {
         return invalid_argument("batch: seqs[" + std::to_string(s) + "].block_table[" +
-                                std::to_string(i) + "] = " + std::to_string(id) +
-                                " outside [0, " + std::to_string(n_kv_blocks) + ")");
+                                std::to_string(i) + "] = " + std::to_string(id) + " outside [0, " +
+                                std::to_string(n_kv_blocks) + ")");
       }
     }
   }
   for (size_t i = 0; i < n; ++i) {
     if (b.tokens[i] < 0 || b.tokens[i] >= c.vocab_size) {
-      return invalid_argument("batch: tokens[" + std::to_string(i) + "] = " +
-                              std::to_string(b.tokens[i]) + " outside the vocabulary (" +
+      return invalid_argument("batch: tokens[" + std::to_string(i) +
+                              "] = " + std::to_string(b.tokens[i]) + " outside the vocabulary (" +
                               std::to_string(c.vocab_size) + ")");
     }
     const int32_t s = b.seq_ids[i];
@@ -297,15 +320,16 @@ Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int6
                               " but there are " + std::to_string(b.seqs.size()) + " sequences");
     }
     if (b.positions[i] < 0 || b.positions[i] >= b.seqs[static_cast<size_t>(s)].n_ctx) {
-      return invalid_argument("batch: positions[" + std::to_string(i) + "] = " +
-                              std::to_string(b.positions[i]) + " outside [0, n_ctx=" +
-                              std::to_string(b.seqs[static_cast<size_t>(s)].n_ctx) + ")");
+      return invalid_argument(
+          "batch: positions[" + std::to_string(i) + "] = " + std::to_string(b.positions[i]) +
+          " outside [0, n_ctx=" + std::to_string(b.seqs[static_cast<size_t>(s)].n_ctx) + ")");
     }
   }
   for (size_t i = 0; i < b.logit_rows.size(); ++i) {
     if (b.logit_rows[i] < 0 || static_cast<size_t>(b.logit_rows[i]) >= n) {
-      return invalid_argument("batch: logit_rows[" + std::to_string(i) + "] = " +
-                              std::to_string(b.logit_rows[i]) + " outside [0, " + std::to_string(n) + ")");
+      return invalid_argument("batch: logit_rows[" + std::to_string(i) +
+                              "] = " + std::to_string(b.logit_rows[i]) + " outside [0, " +
+                              std::to_string(n) + ")");
     }
   }
   return ok_status();
@@ -340,7 +364,8 @@ Status CpuDecoder::forward(const Batch& batch, std::vector<float>* logits) {
   attn_pool_ = attn_work * c.n_heads <= kInlineAttnPairs ? &inline_pool_ : &pool_;
 
   timed(kEmbed, [&] {
-    for (int64_t i = 0; i < n; ++i) weights_.embed.dequantize_row(batch.tokens[static_cast<size_t>(i)], x_.data() + i * h);
+    for (int64_t i = 0; i < n; ++i)
+      weights_.embed.dequantize_row(batch.tokens[static_cast<size_t>(i)], x_.data() + i * h);
   });
   const int bs = options_.block_size;
   for (size_t i = 0; i < un; ++i) {

@@ -89,9 +89,11 @@ void paged_attention(const float* q, const AttnQuery* queries, int64_t n_tokens,
       const float* qh = q + (t * n_heads + h) * hd;
       double mx = -INFINITY;
       for (int32_t p = 0; p < qr.n_ctx; ++p) {
-        const int64_t slot = int64_t{qr.block_table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
+        const int64_t slot =
+            int64_t{qr.block_table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
         double d = 0;
-        for (int i = 0; i < hd; ++i) d += static_cast<double>(qh[i]) * load(kv.dtype, kv.k, slot * row + kvh * hd + i);
+        for (int i = 0; i < hd; ++i)
+          d += static_cast<double>(qh[i]) * load(kv.dtype, kv.k, slot * row + kvh * hd + i);
         scores[static_cast<size_t>(p)] = d * scale;
         mx = std::max(mx, d * scale);
       }
@@ -99,9 +101,11 @@ void paged_attention(const float* q, const AttnQuery* queries, int64_t n_tokens,
       for (auto& s : scores) sum += (s = std::exp(s - mx));
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int32_t p = 0; p < qr.n_ctx; ++p) {
-        const int64_t slot = int64_t{qr.block_table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
+        const int64_t slot =
+            int64_t{qr.block_table[p / kv.block_size]} * kv.block_size + p % kv.block_size;
         const double w = scores[static_cast<size_t>(p)] / sum;
-        for (int i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += w * load(kv.dtype, kv.v, slot * row + kvh * hd + i);
+        for (int i = 0; i < hd; ++i)
+          acc[static_cast<size_t>(i)] += w * load(kv.dtype, kv.v, slot * row + kvh * hd + i);
       }
       float* o = out + (t * n_heads + h) * hd;
       for (int i = 0; i < hd; ++i) o[i] = static_cast<float>(acc[static_cast<size_t>(i)]);

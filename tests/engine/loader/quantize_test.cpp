@@ -24,7 +24,8 @@ TEST(AffineQuantize, RoundTripWithinHalfStep) {
       EXPECT_EQ(words.back(), 0xdeadbeefu) << "wrote past the row";
       dequantize_affine_row(words.data(), sc.data(), bi.data(), n, bits, g, out.data());
       for (int64_t i = 0; i < n; ++i) {
-        EXPECT_LE(std::fabs(out[i] - w[i]), sc[i / g] * 0.5f + 1e-7f) << bits << " " << g << " " << i;
+        EXPECT_LE(std::fabs(out[i] - w[i]), sc[i / g] * 0.5f + 1e-7f)
+            << bits << " " << g << " " << i;
       }
     }
   }

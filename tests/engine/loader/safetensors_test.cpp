@@ -54,24 +54,37 @@ TEST(SafetensorsHeader, ParsesValidFile) {
 TEST(SafetensorsHeader, RejectsHostileHeaders) {
   const std::string ok_entry = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
   expect_error("abc", "too short");
-  expect_error(with_len("{}", 1ull << 40), "exceeds the");           // huge length
+  expect_error(with_len("{}", 1ull << 40), "exceeds the");  // huge length
   expect_error(with_len("{}", 5000) + std::string(100, ' '), "exceeds the file size");  // truncated
   expect_error(make_file("{\"a\":", 8), "not valid JSON");
   expect_error(make_file("[1,2]", 0), "not a JSON object");
   expect_error(make_file(R"({"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", 8), "Q7");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "!= dtype size x shape");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4), "exceed the data section");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8), "begin > end");
-  expect_error(make_file("{" + ok_entry + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12), "overlap");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8), "overflow");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "not a size");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "not a size");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8), "not a pair");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+               "!= dtype size x shape");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4),
+               "exceed the data section");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8),
+               "begin > end");
+  expect_error(
+      make_file("{" + ok_entry + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+      "overlap");
+  expect_error(
+      make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                8),
+      "overflow");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
+               "not a size");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8),
+               "not a size");
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8),
+               "not a pair");
   expect_error(make_file(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", 8), "dtype");
   expect_error(make_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8), "shape");
   expect_error(make_file(R"({"a":5})", 8), "not an object");
   expect_error(make_file("{" + ok_entry + "," + ok_entry + "}", 8), "twice");
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551615,8]}})", 8), "not an offset");
+  expect_error(
+      make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551615,8]}})", 8),
+      "not an offset");
 }
 
 TEST(TensorStore, OpensSingleFileAndNamesFileInErrors) {
@@ -92,7 +105,8 @@ TEST(TensorStore, OpensSingleFileAndNamesFileInErrors) {
   write_file(dir.file("model.safetensors"), f.substr(0, f.size() - 3));
   auto bad = TensorStore::open(dir.path());
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("model.safetensors"), std::string::npos) << bad.status().to_string();
+  EXPECT_NE(bad.status().message().find("model.safetensors"), std::string::npos)
+      << bad.status().to_string();
   EXPECT_NE(bad.status().message().find("'w'"), std::string::npos);
 }
 
@@ -102,9 +116,10 @@ TEST(TensorStore, OpensShardsThroughIndex) {
              make_file(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4));
   write_file(dir.file("model-00002-of-00002.safetensors"),
              make_file(R"({"b":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2));
-  nlohmann::json idx = {{"metadata", {{"total_size", 6}}},
-                        {"weight_map", {{"a", "model-00001-of-00002.safetensors"},
-                                        {"b", "model-00002-of-00002.safetensors"}}}};
+  nlohmann::json idx = {
+      {"metadata", {{"total_size", 6}}},
+      {"weight_map",
+       {{"a", "model-00001-of-00002.safetensors"}, {"b", "model-00002-of-00002.safetensors"}}}};
   write_file(dir.file("model.safetensors.index.json"), idx.dump());
   auto s = TensorStore::open(dir.path());
   ASSERT_TRUE(s.ok()) << s.status().to_string();
@@ -132,7 +147,8 @@ TEST(TensorStore, OpensShardsThroughIndex) {
   write_file(dir.file("model.safetensors.index.json"), idx.dump());
   auto dup = TensorStore::open(dir.path());
   ASSERT_FALSE(dup.ok());
-  EXPECT_NE(dup.status().message().find("another file"), std::string::npos) << dup.status().to_string();
+  EXPECT_NE(dup.status().message().find("another file"), std::string::npos)
+      << dup.status().to_string();
 }
 
 TEST(TensorStore, MissingDirectoryIsNotFound) {

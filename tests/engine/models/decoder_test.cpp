@@ -22,7 +22,9 @@ struct Variant {
   const char* name;
   ModelSpec spec;
 };
-void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
 
 ModelSpec tiny(const char* arch, int bits, bool tied) {
   ModelSpec s;
@@ -74,8 +76,8 @@ std::vector<Variant> variants() {
 
 // One sequence's share of a step.
 struct Piece {
-  int seq;        // index into the caller's sequences
-  int begin, end; // token positions [begin, end)
+  int seq;         // index into the caller's sequences
+  int begin, end;  // token positions [begin, end)
 };
 
 struct Seq {
@@ -84,8 +86,8 @@ struct Seq {
 };
 
 // Runs steps; returns logits per (seq, position) for every token run.
-std::map<std::pair<int, int>, std::vector<float>> run_steps(Engine& e, const std::vector<Seq>& seqs,
-                                                           const std::vector<std::vector<Piece>>& steps) {
+std::map<std::pair<int, int>, std::vector<float>> run_steps(
+    Engine& e, const std::vector<Seq>& seqs, const std::vector<std::vector<Piece>>& steps) {
   std::map<std::pair<int, int>, std::vector<float>> out;
   const int vocab = e.config().vocab_size;
   for (const auto& step : steps) {
@@ -107,8 +109,9 @@ std::map<std::pair<int, int>, std::vector<float>> run_steps(Engine& e, const std
     size_t row = 0;
     for (const Piece& p : step) {
       for (int pos = p.begin; pos < p.end; ++pos, ++row) {
-        out[{p.seq, pos}] = std::vector<float>(logits.begin() + static_cast<long>(row * vocab),
-                                               logits.begin() + static_cast<long>((row + 1) * vocab));
+        out[{p.seq, pos}] =
+            std::vector<float>(logits.begin() + static_cast<long>(row * vocab),
+                               logits.begin() + static_cast<long>((row + 1) * vocab));
       }
     }
   }
@@ -122,7 +125,8 @@ double max_abs(const std::vector<float>& a) {
 }
 double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
   return m;
 }
 double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
@@ -145,9 +149,7 @@ std::vector<Seq> make_seqs() {
 
 class DecoderTest : public ::testing::TestWithParam<Variant> {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(make_model(GetParam().spec, "", dir_.path(), 1234).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(make_model(GetParam().spec, "", dir_.path(), 1234).ok()); }
   std::unique_ptr<Engine> load(bool reference, DType kv = DType::kF16) {
     EngineOptions o;
     o.block_size = 4;
@@ -173,16 +175,22 @@ TEST_P(DecoderTest, AloneChunkedAndBatchedAgree) {
   const auto alone = run_steps(*e, seqs, {{{0, 0, 21}}});
   ASSERT_EQ(alone.size(), 21u);
   // Chunked prefill then decode steps, A's blocks overwritten by the same values.
-  const auto chunked = run_steps(*e, seqs, {{{0, 0, 7}}, {{0, 7, 13}}, {{0, 13, 19}}, {{0, 19, 20}}, {{0, 20, 21}}});
+  const auto chunked =
+      run_steps(*e, seqs, {{{0, 0, 7}}, {{0, 7, 13}}, {{0, 13, 19}}, {{0, 19, 20}}, {{0, 20, 21}}});
   // Batched with B at other positions: B prefills while A is mid-prefill, then both decode.
-  const auto batched = run_steps(*e, seqs, {{{1, 0, 9}, {0, 0, 5}}, {{0, 5, 16}, {1, 9, 10}},
-                                            {{1, 10, 11}, {0, 16, 20}}, {{0, 20, 21}, {1, 11, 13}}});
+  const auto batched = run_steps(*e, seqs,
+                                 {{{1, 0, 9}, {0, 0, 5}},
+                                  {{0, 5, 16}, {1, 9, 10}},
+                                  {{1, 10, 11}, {0, 16, 20}},
+                                  {{0, 20, 21}, {1, 11, 13}}});
   const double scale = max_abs(alone.at({0, 20}));
   ASSERT_GT(scale, 1e-3) << "logits are degenerate";
   for (int pos = 0; pos < 21; ++pos) {
     const auto& ref = alone.at({0, pos});
-    EXPECT_LE(max_diff(chunked.at({0, pos}), ref), kSameTol * scale + 1e-6) << "chunked pos " << pos;
-    EXPECT_LE(max_diff(batched.at({0, pos}), ref), kSameTol * scale + 1e-6) << "batched pos " << pos;
+    EXPECT_LE(max_diff(chunked.at({0, pos}), ref), kSameTol * scale + 1e-6)
+        << "chunked pos " << pos;
+    EXPECT_LE(max_diff(batched.at({0, pos}), ref), kSameTol * scale + 1e-6)
+        << "batched pos " << pos;
   }
   // B alone gives what it gave inside the batch.
   const auto b_alone = run_steps(*e, seqs, {{{1, 0, 13}}});
@@ -197,32 +205,34 @@ TEST_P(DecoderTest, AloneChunkedAndBatchedAgree) {
 // path (single-thread fp32/fp64 math on the same weights, F32 KV). Stated tolerance: relative
 // L2 error of the logits <= 3% for int8-activation formats, <= 0.5% otherwise.
 TEST_P(DecoderTest, FastPathMatchesReference) {
- for (DType kv : {DType::kF16, DType::kBF16}) {
-  SCOPED_TRACE(dtype_name(kv));
-  auto fast = load(false, kv);
-  auto ref = load(true);
-  ASSERT_NE(fast, nullptr);
-  ASSERT_NE(ref, nullptr);
-  const auto seqs = make_seqs();
-  const std::vector<std::vector<Piece>> steps = {{{0, 0, 12}, {1, 0, 4}}, {{0, 12, 21}, {1, 4, 13}}};
-  const auto a = run_steps(*fast, seqs, steps);
-  const auto b = run_steps(*ref, seqs, steps);
-  const int bits = GetParam().spec.bits;
-  // BF16 KV keeps 8 mantissa bits (relative rounding 2^-9): allow 1% more.
-  const double tol = ((bits == 4 || bits == 8) ? 0.03 : 0.005) + (kv == DType::kBF16 ? 0.01 : 0.0);
-  double worst = 0;
-  int agree = 0, total = 0;
-  for (const auto& [key, ref_logits] : b) {
-    const auto& f = a.at(key);
-    worst = std::max(worst, rel_l2(f, ref_logits));
-    agree += std::max_element(f.begin(), f.end()) - f.begin() ==
-             std::max_element(ref_logits.begin(), ref_logits.end()) - ref_logits.begin();
-    ++total;
+  for (DType kv : {DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(dtype_name(kv));
+    auto fast = load(false, kv);
+    auto ref = load(true);
+    ASSERT_NE(fast, nullptr);
+    ASSERT_NE(ref, nullptr);
+    const auto seqs = make_seqs();
+    const std::vector<std::vector<Piece>> steps = {{{0, 0, 12}, {1, 0, 4}},
+                                                   {{0, 12, 21}, {1, 4, 13}}};
+    const auto a = run_steps(*fast, seqs, steps);
+    const auto b = run_steps(*ref, seqs, steps);
+    const int bits = GetParam().spec.bits;
+    // BF16 KV keeps 8 mantissa bits (relative rounding 2^-9): allow 1% more.
+    const double tol =
+        ((bits == 4 || bits == 8) ? 0.03 : 0.005) + (kv == DType::kBF16 ? 0.01 : 0.0);
+    double worst = 0;
+    int agree = 0, total = 0;
+    for (const auto& [key, ref_logits] : b) {
+      const auto& f = a.at(key);
+      worst = std::max(worst, rel_l2(f, ref_logits));
+      agree += std::max_element(f.begin(), f.end()) - f.begin() ==
+               std::max_element(ref_logits.begin(), ref_logits.end()) - ref_logits.begin();
+      ++total;
+    }
+    EXPECT_LE(worst, tol);
+    EXPECT_GE(agree, total * 8 / 10) << "argmax agreement " << agree << "/" << total;
+    RecordProperty(std::string("worst_rel_l2_") + dtype_name(kv), std::to_string(worst));
   }
-  EXPECT_LE(worst, tol);
-  EXPECT_GE(agree, total * 8 / 10) << "argmax agreement " << agree << "/" << total;
-  RecordProperty(std::string("worst_rel_l2_") + dtype_name(kv), std::to_string(worst));
- }
 }
 
 TEST_P(DecoderTest, ReferencePathChunkedMatchesAlone) {
@@ -242,7 +252,9 @@ INSTANTIATE_TEST_SUITE_P(Archs, DecoderTest, ::testing::ValuesIn(variants()),
 
 class DecoderErrors : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(make_model(tiny("LlamaForCausalLM", 4, false), "", dir_.path(), 1).ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(make_model(tiny("LlamaForCausalLM", 4, false), "", dir_.path(), 1).ok());
+  }
   TempDir dir_;
 };
 
@@ -307,12 +319,14 @@ TEST_F(DecoderErrors, ConfigAndFilesMustAgree) {
   c["num_hidden_layers"] = 3;
   auto r = load_with(c);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("model.layers.2."), std::string::npos) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("model.layers.2."), std::string::npos)
+      << r.status().to_string();
   c = cfg;
   c["num_hidden_layers"] = 1;
   r = load_with(c);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("unexpected tensor 'model.layers.1."), std::string::npos) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("unexpected tensor 'model.layers.1."), std::string::npos)
+      << r.status().to_string();
   c = cfg;
   c["intermediate_size"] = 96;
   r = load_with(c);
@@ -329,7 +343,8 @@ TEST_F(DecoderErrors, ConfigAndFilesMustAgree) {
   c.erase("quantization_config");
   r = load_with(c);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("does not quantize"), std::string::npos) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("does not quantize"), std::string::npos)
+      << r.status().to_string();
   EngineOptions cuda;
   cuda.device = Device::kCuda;
   std::ofstream(cfg_path) << cfg.dump();
@@ -367,7 +382,8 @@ TEST(MakeModel, ShardedModelMatchesSingleFile) {
 
 TEST(MakeModel, TinyWithLlama3TokenizerLoadsAndRuns) {
   const std::string tok = testing::llama3_tokenizer_dir();
-  if (!std::filesystem::exists(tok + "/tokenizer.json")) GTEST_SKIP() << "run scripts/setup (npm tokenizers)";
+  if (!std::filesystem::exists(tok + "/tokenizer.json"))
+    GTEST_SKIP() << "run scripts/setup (npm tokenizers)";
   TempDir dir;
   auto spec = model_spec_for_shape("tiny");
   ASSERT_TRUE(spec.ok());

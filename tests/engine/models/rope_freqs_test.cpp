@@ -25,7 +25,8 @@ TEST(RopeFreqs, DefaultIsThetaPowers) {
   const auto f = rope_inv_freq(c);
   ASSERT_EQ(f.size(), 32u);
   for (int i = 0; i < 32; ++i) {
-    EXPECT_NEAR(f[i], std::pow(500000.0, -2.0 * i / 64), 1e-6 * std::pow(500000.0, -2.0 * i / 64)) << i;
+    EXPECT_NEAR(f[i], std::pow(500000.0, -2.0 * i / 64), 1e-6 * std::pow(500000.0, -2.0 * i / 64))
+        << i;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "api/anthropic/anthropic_routes.h"
 #include "api/openai/openai_routes.h"
 #include "core/env.h"
 #include "core/log.h"
@@ -39,6 +40,7 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   deps.timers = out.timers;
   deps.config = api_cfg;
   api::register_openai_routes(router, std::move(deps));
+  MLXM_RETURN_IF_ERROR(api::register_anthropic_routes(router, out.provider, out.timers));
   return out;
 }
 

@@ -1,0 +1,60 @@
+// Linear layers on the GPU: y = x · Wᵀ (+ b) for the weight formats of PackedLinear
+// (engine/kernels/cpu/linear.h): dense F32/F16/BF16 and MLX affine 2..8 bits, group 32/64/128.
+// CUDA-free header.
+//
+// Device layout (made by upload()): MLX codes exactly as stored (u32 words, row-major,
+// n_in*bits/32 words per row: for 4 and 8 bits every row is a whole number of 16-byte
+// chunks); scales and biases interleaved per group as (scale, bias) pairs in the model dtype,
+// (n_out, n_groups, 2), so one 4-byte load brings both; the optional bias as f32.
+//
+// Kernels: 4/8-bit with F16/BF16 scales take the fused dequantize-GEMV ("fast path":
+// 16-byte loads, 4 rows per warp, split-K across the warps of a block, f32 accumulation);
+// everything else takes a plain warp-per-row kernel (correct, not fast).
+// Thread-safety: immutable after upload(); forward() may be called from several threads on
+// different streams.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/status.h"
+#include "engine/kernels/cpu/linear.h"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/tensor/dtype.h"
+
+namespace mlxm::engine::cuda {
+
+class CudaLinear {
+ public:
+  // Validates `src` like PackedLinear::pack (same messages) and copies it to the device.
+  static Result<CudaLinear> upload(const LinearSource& src);
+  // Benchmarks: a quantized layer with random codes, scales ≈ 0.02·15/(2^bits-1) and biases
+  // ≈ -scale·2^(bits-1), generated on the device (fast for GB-sized weight sets).
+  static Result<CudaLinear> random(int64_t n_out, int64_t n_in, int bits, int group_size,
+                                   DType dtype, uint64_t seed);
+
+  CudaLinear();
+  ~CudaLinear();
+  CudaLinear(CudaLinear&&) noexcept;
+  CudaLinear& operator=(CudaLinear&&) noexcept;
+
+  int64_t n_out() const;
+  int64_t n_in() const;
+  int bits() const;  // 0 for dense
+  int group_size() const;
+  DType dtype() const;
+  bool fast_path() const;  // forward() uses the fused 4/8-bit GEMV
+  // Device bytes one forward pass reads over all rows: weights + scales + biases.
+  size_t bytes() const;
+
+  // y (n, n_out) = x (n, n_in) · Wᵀ (+ bias), f32 device pointers, enqueued on `stream`.
+  // REQUIRES x 16-byte aligned (checked). Rows are processed 8 at a time per launch.
+  Status forward(const float* x, int64_t n, float* y, Stream stream = nullptr) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlxm::engine::cuda

@@ -1,0 +1,44 @@
+// Elementwise and attention kernels of the CUDA backend, the device twins of
+// engine/kernels/cpu/ops.h (same semantics, f32 activations, device pointers). CUDA-free header.
+// Every function validates its arguments (invalid_argument) and checks the launch.
+// Thread-safety: stateless; calls on different streams may run concurrently.
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+#include "engine/kernels/cpu/ops.h"  // KvLayerView
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+
+namespace mlxm::engine::cuda {
+
+// y (n, dim) = x / sqrt(mean(x²) + eps) * weight (dim). y may alias x.
+Status rms_norm(const float* x, const float* weight, float eps, int64_t n, int64_t dim, float* y,
+                Stream stream = nullptr);
+
+// Rotary embedding, NeoX ("rotate_half") layout, in place: x (n_tokens, n_heads, head_dim),
+// positions (n_tokens), inv_freq (head_dim/2, scaling already applied). head_dim even.
+Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+            const float* inv_freq, Stream stream = nullptr);
+
+// out (n, ff) = silu(gate) * up, gate_up (n, 2*ff) = [gate | up] per row.
+Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream = nullptr);
+
+// Writes k, v (n_tokens, n_kv_heads, head_dim) into the paged cache `kv` (device pointers,
+// F16/BF16/F32) at slot_mapping (n_tokens) = block * block_size + offset; a negative slot is
+// skipped (padding), so is a slot past the cache (never written out of bounds).
+Status kv_store(const KvLayerView& kv, const float* k, const float* v,
+                const int32_t* slot_mapping, int64_t n_tokens, Stream stream = nullptr);
+
+// Decode attention, one query token per sequence: out (n_seqs, n_heads, head_dim) =
+// softmax(q·Kᵀ·scale)·V over positions [0, context_lens[s]) of sequence s, whose blocks are
+// block_tables[s * max_blocks_per_seq + i]; grouped-query (head h reads kv head
+// h / (n_heads / n_kv_heads)); softmax in f32. KV in F16 or BF16; head_dim 64, 128 or 256;
+// at most 8 query heads per kv head. A block id outside [0, n_blocks) is never read: the
+// sequence's output is NaN instead. A context length of 0 gives zeros.
+Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
+                              const int32_t* context_lens, int64_t n_seqs, int n_heads,
+                              const KvLayerView& kv, float scale, float* out,
+                              Stream stream = nullptr);
+
+}  // namespace mlxm::engine::cuda

@@ -1,0 +1,333 @@
+// Elementwise and decode-attention kernels (cuda_ops.h).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <string>
+
+#include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/cuda_ops.h"
+
+namespace mlxm::engine::cuda {
+
+namespace {
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  return v;
+}
+
+// One block per row: sum of squares in f32 (tree), then y = x * inv * w like the CPU.
+__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                                float eps, int64_t dim, float* y) {
+  __shared__ float partial[32];
+  const float* xr = x + blockIdx.x * dim;
+  float* yr = y + blockIdx.x * dim;
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss = fmaf(xr[i], xr[i], ss);
+  ss = warp_sum(ss);
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  if (lane == 0) partial[warp] = ss;
+  __syncthreads();
+  if (warp == 0) {
+    float v = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
+    v = warp_sum(v);
+    if (lane == 0) partial[0] = v;
+  }
+  __syncthreads();
+  const float inv = 1.0f / sqrtf(partial[0] / static_cast<float>(dim) + eps);
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
+}
+
+// One thread per (token, head, i < half): the pair (i, i + half).
+__global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, int64_t n_tokens,
+                            int n_heads, int head_dim, const float* __restrict__ inv_freq) {
+  const int half = head_dim / 2;
+  const int64_t total = n_tokens * n_heads * half;
+  for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
+       it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int i = static_cast<int>(it % half);
+    const int64_t th = it / half;  // token * n_heads + head
+    const int64_t t = th / n_heads;
+    const float angle = static_cast<float>(positions[t]) * inv_freq[i];  // f32 like HF
+    float s, c;
+    sincosf(angle, &s, &c);
+    float* v = x + th * head_dim;
+    const float x1 = v[i];
+    const float x2 = v[i + half];
+    v[i] = x1 * c - x2 * s;
+    v[i + half] = x2 * c + x1 * s;
+  }
+}
+
+__global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, int64_t ff,
+                                float* __restrict__ out) {
+  const int64_t total = n * ff;
+  for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
+       it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t j = it / ff;
+    const int64_t i = it % ff;
+    const float g = gate_up[j * 2 * ff + i];
+    const float u = gate_up[j * 2 * ff + ff + i];
+    out[it] = g / (1.0f + expf(-g)) * u;
+  }
+}
+
+enum KvCode : int { kKvF32 = 0, kKvF16 = 1, kKvBF16 = 2 };
+
+int kv_code(DType t) { return t == DType::kF16 ? kKvF16 : (t == DType::kBF16 ? kKvBF16 : kKvF32); }
+
+__global__ void kv_store_kernel(void* kc, void* vc, int dt, int64_t row, int64_t n_slots,
+                                const float* __restrict__ k, const float* __restrict__ v,
+                                const int32_t* __restrict__ slots, int64_t n_tokens) {
+  const int64_t total = n_tokens * row;
+  for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
+       it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = it / row;
+    const int64_t e = it % row;
+    const int64_t slot = slots[t];
+    if (slot < 0 || slot >= n_slots) continue;
+    const int64_t d = slot * row + e;
+    if (dt == kKvF32) {
+      static_cast<float*>(kc)[d] = k[it];
+      static_cast<float*>(vc)[d] = v[it];
+    } else if (dt == kKvF16) {
+      static_cast<__half*>(kc)[d] = __float2half_rn(k[it]);
+      static_cast<__half*>(vc)[d] = __float2half_rn(v[it]);
+    } else {
+      static_cast<__nv_bfloat16*>(kc)[d] = __float2bfloat16_rn(k[it]);
+      static_cast<__nv_bfloat16*>(vc)[d] = __float2bfloat16_rn(v[it]);
+    }
+  }
+}
+
+__device__ __forceinline__ float kv_to_f(__half h) { return __half2float(h); }
+__device__ __forceinline__ float kv_to_f(__nv_bfloat16 h) { return __bfloat162float(h); }
+
+constexpr int kAttnWarps = 4;
+constexpr int kMaxGroup = 8;
+
+// One block per (sequence, kv head): each warp walks positions p ≡ warp (mod 4) with an online
+// softmax per query head of the group; lane l owns dims [l*HPL, (l+1)*HPL). Warps merge their
+// (max, sum, acc) in shared memory at the end.
+template <typename T, int HPL>
+__global__ void __launch_bounds__(kAttnWarps * 32)
+    paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
+                        int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
+                        const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
+                        int n_kv_heads, int64_t n_blocks, float scale, float* __restrict__ out) {
+  constexpr int kHd = HPL * 32;
+  __shared__ float sm_m[kAttnWarps][kMaxGroup];
+  __shared__ float sm_l[kAttnWarps][kMaxGroup];
+  __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];
+  __shared__ int bad_block;
+  const int seq = blockIdx.x / n_kv_heads;
+  const int kvh = blockIdx.x % n_kv_heads;
+  const int group = n_heads / n_kv_heads;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int n_ctx = context_lens[seq];
+  const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
+  const int64_t row = static_cast<int64_t>(n_kv_heads) * kHd;
+  if (threadIdx.x == 0) bad_block = 0;
+  __syncthreads();
+
+  float qv[kMaxGroup][HPL];
+  float m[kMaxGroup], l[kMaxGroup], acc[kMaxGroup][HPL];
+#pragma unroll
+  for (int h = 0; h < kMaxGroup; ++h) {
+    const int hh = min(h, group - 1);
+    const float* qh = q + (static_cast<size_t>(seq) * n_heads + kvh * group + hh) * kHd;
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) {
+      qv[h][i] = qh[lane * HPL + i];
+      acc[h][i] = 0.0f;
+    }
+    m[h] = -INFINITY;
+    l[h] = 0.0f;
+  }
+
+  for (int p = warp; p < n_ctx; p += kAttnWarps) {
+    const int bi = p / block_size;
+    const int64_t blk = bi < max_blocks ? table[bi] : -1;
+    if (blk < 0 || blk >= n_blocks) {
+      if (lane == 0) bad_block = 1;
+      continue;
+    }
+    const int64_t off = (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * kHd +
+                        lane * HPL;
+    float kf[HPL], vf[HPL];
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) {
+      kf[i] = kv_to_f(kc[off + i]);
+      vf[i] = kv_to_f(vc[off + i]);
+    }
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h >= group) break;
+      float s = 0.0f;
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[i], s);
+      s = warp_sum(s) * scale;
+      const float mn = fmaxf(m[h], s);
+      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
+      const float pw = expf(s - mn);
+      l[h] = l[h] * corr + pw;
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[i], acc[h][i] * corr);
+      m[h] = mn;
+    }
+  }
+
+#pragma unroll
+  for (int h = 0; h < kMaxGroup; ++h) {
+    if (lane == 0) {
+      sm_m[warp][h] = m[h];
+      sm_l[warp][h] = l[h];
+    }
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) sm_acc[warp][h][lane * HPL + i] = acc[h][i];
+  }
+  __syncthreads();
+  // Merge: thread t handles (head h, dim d) entries.
+  for (int e = threadIdx.x; e < group * kHd; e += blockDim.x) {
+    const int h = e / kHd;
+    const int d = e % kHd;
+    float mx = -INFINITY;
+    for (int w = 0; w < kAttnWarps; ++w) mx = fmaxf(mx, sm_m[w][h]);
+    float lsum = 0.0f, a = 0.0f;
+    if (mx != -INFINITY) {
+      for (int w = 0; w < kAttnWarps; ++w) {
+        const float c = expf(sm_m[w][h] - mx);
+        lsum += sm_l[w][h] * c;
+        a += sm_acc[w][h][d] * c;
+      }
+    }
+    float r = lsum > 0.0f ? a / lsum : 0.0f;
+    if (bad_block != 0) r = NAN;
+    out[(static_cast<size_t>(seq) * n_heads + kvh * group + h) * kHd + d] = r;
+  }
+}
+
+unsigned grid_for(int64_t total, int threads) {
+  const int64_t b = (total + threads - 1) / threads;
+  return static_cast<unsigned>(b < 65535 * 16 ? (b < 1 ? 1 : b) : 65535 * 16);
+}
+
+template <typename T, int HPL>
+Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const int32_t* cl,
+                     int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
+                     cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>(n_seqs * kv.n_kv_heads);
+  paged_decode_kernel<T, HPL><<<blocks, kAttnWarps * 32, 0, stream>>>(
+      q, bt, max_blocks, cl, n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v),
+      kv.block_size, kv.n_kv_heads, kv.n_blocks, scale, out);
+  MLXM_CUDA_CHECK_LAUNCH("paged_decode_kernel");
+  return ok_status();
+}
+
+}  // namespace
+
+Status rms_norm(const float* x, const float* weight, float eps, int64_t n, int64_t dim, float* y,
+                Stream stream) {
+  if (n < 0 || dim <= 0) return invalid_argument("cuda::rms_norm: bad shape");
+  if (n == 0) return ok_status();
+  if (x == nullptr || weight == nullptr || y == nullptr) {
+    return invalid_argument("cuda::rms_norm: null pointer");
+  }
+  if (n > 0x7FFFFFFF) return invalid_argument("cuda::rms_norm: too many rows");
+  rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, weight, eps, dim, y);
+  MLXM_CUDA_CHECK_LAUNCH("rms_norm_kernel");
+  return ok_status();
+}
+
+Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+            const float* inv_freq, Stream stream) {
+  if (n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) {
+    return invalid_argument("cuda::rope: bad shape (head_dim must be even and positive)");
+  }
+  if (n_tokens == 0) return ok_status();
+  if (x == nullptr || positions == nullptr || inv_freq == nullptr) {
+    return invalid_argument("cuda::rope: null pointer");
+  }
+  const int64_t total = n_tokens * n_heads * (head_dim / 2);
+  rope_kernel<<<grid_for(total, 256), 256, 0, stream>>>(x, positions, n_tokens, n_heads, head_dim,
+                                                        inv_freq);
+  MLXM_CUDA_CHECK_LAUNCH("rope_kernel");
+  return ok_status();
+}
+
+Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream) {
+  if (n < 0 || ff <= 0) return invalid_argument("cuda::silu_mul: bad shape");
+  if (n == 0) return ok_status();
+  if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
+  silu_mul_kernel<<<grid_for(n * ff, 256), 256, 0, stream>>>(gate_up, n, ff, out);
+  MLXM_CUDA_CHECK_LAUNCH("silu_mul_kernel");
+  return ok_status();
+}
+
+Status kv_store(const KvLayerView& kv, const float* k, const float* v,
+                const int32_t* slot_mapping, int64_t n_tokens, Stream stream) {
+  if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16 && kv.dtype != DType::kF32) {
+    return invalid_argument("cuda::kv_store: KV dtype must be F16, BF16 or F32");
+  }
+  if (kv.n_kv_heads <= 0 || kv.head_dim <= 0 || kv.block_size <= 0 || kv.n_blocks < 0 ||
+      n_tokens < 0) {
+    return invalid_argument("cuda::kv_store: bad shape");
+  }
+  if (n_tokens == 0) return ok_status();
+  if (kv.k == nullptr || kv.v == nullptr || k == nullptr || v == nullptr ||
+      slot_mapping == nullptr) {
+    return invalid_argument("cuda::kv_store: null pointer");
+  }
+  const int64_t row = static_cast<int64_t>(kv.n_kv_heads) * kv.head_dim;
+  kv_store_kernel<<<grid_for(n_tokens * row, 256), 256, 0, stream>>>(
+      kv.k, kv.v, kv_code(kv.dtype), row, kv.n_blocks * kv.block_size, k, v, slot_mapping,
+      n_tokens);
+  MLXM_CUDA_CHECK_LAUNCH("kv_store_kernel");
+  return ok_status();
+}
+
+Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
+                              const int32_t* context_lens, int64_t n_seqs, int n_heads,
+                              const KvLayerView& kv, float scale, float* out, Stream stream) {
+  if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16) {
+    return invalid_argument("cuda::paged_attention_decode: KV dtype must be F16 or BF16");
+  }
+  if (kv.n_kv_heads <= 0 || n_heads <= 0 || n_heads % kv.n_kv_heads != 0) {
+    return invalid_argument("cuda::paged_attention_decode: n_heads " + std::to_string(n_heads) +
+                            " not a multiple of n_kv_heads " + std::to_string(kv.n_kv_heads));
+  }
+  if (n_heads / kv.n_kv_heads > kMaxGroup) {
+    return unimplemented("cuda::paged_attention_decode: more than 8 query heads per kv head");
+  }
+  if (kv.head_dim != 64 && kv.head_dim != 128 && kv.head_dim != 256) {
+    return unimplemented("cuda::paged_attention_decode: head_dim " + std::to_string(kv.head_dim) +
+                         " (want 64, 128 or 256)");
+  }
+  if (kv.block_size <= 0 || max_blocks_per_seq <= 0 || n_seqs < 0) {
+    return invalid_argument("cuda::paged_attention_decode: bad shape");
+  }
+  if (n_seqs == 0) return ok_status();
+  if (n_seqs * kv.n_kv_heads > 0x7FFFFFFF) {
+    return invalid_argument("cuda::paged_attention_decode: too many sequences");
+  }
+  if (q == nullptr || block_tables == nullptr || context_lens == nullptr || out == nullptr ||
+      kv.k == nullptr || kv.v == nullptr) {
+    return invalid_argument("cuda::paged_attention_decode: null pointer");
+  }
+  const int hpl = kv.head_dim / 32;
+  if (kv.dtype == DType::kF16) {
+    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+  }
+  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+}
+
+}  // namespace mlxm::engine::cuda

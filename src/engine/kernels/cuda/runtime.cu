@@ -1,0 +1,238 @@
+// Devices, memory, random fills and graph timing (cuda_runtime_api.h).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+
+namespace mlxm::engine::cuda {
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear
+    return 0;
+  }
+  return n;
+}
+
+std::string no_device_reason() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+  }
+  return n == 0 ? "no CUDA-capable device" : "";
+}
+
+Result<DeviceInfo> device_info(int device) {
+  cudaDeviceProp p{};
+  MLXM_CUDA_TRY(cudaGetDeviceProperties(&p, device));
+  DeviceInfo d;
+  d.name = p.name;
+  d.cc_major = p.major;
+  d.cc_minor = p.minor;
+  d.sm_count = p.multiProcessorCount;
+  d.l2_bytes = static_cast<size_t>(p.l2CacheSize);
+  d.total_bytes = p.totalGlobalMem;
+  MLXM_CUDA_TRY(cudaDriverGetVersion(&d.driver_version));
+  MLXM_CUDA_TRY(cudaRuntimeGetVersion(&d.runtime_version));
+  int cur = 0;
+  MLXM_CUDA_TRY(cudaGetDevice(&cur));
+  if (cur == device) {
+    size_t f = 0, t = 0;
+    MLXM_CUDA_TRY(cudaMemGetInfo(&f, &t));
+    d.free_bytes = f;
+  }
+  return d;
+}
+
+Result<MemInfo> mem_info() {
+  MemInfo m;
+  MLXM_CUDA_TRY(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+  return m;
+}
+
+Status synchronize() {
+  MLXM_CUDA_TRY(cudaDeviceSynchronize());
+  MLXM_CUDA_TRY(cudaGetLastError());
+  return ok_status();
+}
+
+Result<DeviceBuffer> DeviceBuffer::alloc(size_t bytes) {
+  DeviceBuffer b;
+  if (bytes == 0) return Result<DeviceBuffer>(std::move(b));
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return detail::cuda_status(e, ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str(),
+                               __FILE__, __LINE__);
+  }
+  b.ptr_ = p;
+  b.size_ = bytes;
+  return Result<DeviceBuffer>(std::move(b));
+}
+
+Result<DeviceBuffer> DeviceBuffer::from_host(const void* host, size_t bytes) {
+  MLXM_ASSIGN_OR_RETURN(DeviceBuffer b, alloc(bytes));
+  MLXM_RETURN_IF_ERROR(b.upload(host, bytes));
+  return Result<DeviceBuffer>(std::move(b));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_ != nullptr) (void)cudaFree(ptr_);
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept
+    : ptr_(std::exchange(o.ptr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  if (this != &o) {
+    if (ptr_ != nullptr) (void)cudaFree(ptr_);
+    ptr_ = std::exchange(o.ptr_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+Status DeviceBuffer::upload(const void* host, size_t bytes, size_t offset) {
+  if (offset > size_ || bytes > size_ - offset) {
+    return invalid_argument("DeviceBuffer::upload: " + std::to_string(bytes) + " bytes at " +
+                            std::to_string(offset) + " past a buffer of " + std::to_string(size_));
+  }
+  if (bytes == 0) return ok_status();
+  MLXM_CUDA_TRY(cudaMemcpy(static_cast<char*>(ptr_) + offset, host, bytes, cudaMemcpyHostToDevice));
+  return ok_status();
+}
+
+Status DeviceBuffer::download(void* host, size_t bytes, size_t offset) const {
+  if (offset > size_ || bytes > size_ - offset) {
+    return invalid_argument("DeviceBuffer::download: " + std::to_string(bytes) + " bytes at " +
+                            std::to_string(offset) + " past a buffer of " + std::to_string(size_));
+  }
+  if (bytes == 0) return ok_status();
+  MLXM_CUDA_TRY(
+      cudaMemcpy(host, static_cast<const char*>(ptr_) + offset, bytes, cudaMemcpyDeviceToHost));
+  return ok_status();
+}
+
+Status DeviceBuffer::fill_bytes(int value) {
+  if (size_ == 0) return ok_status();
+  MLXM_CUDA_TRY(cudaMemset(ptr_, value, size_));
+  MLXM_CUDA_TRY(cudaDeviceSynchronize());
+  return ok_status();
+}
+
+namespace {
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+__global__ void fill_random_kernel(uint8_t* p, size_t bytes, uint64_t seed) {
+  const size_t n_words = bytes / 8;
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n_words;
+       i += stride) {
+    reinterpret_cast<uint64_t*>(p)[i] = splitmix64(seed ^ (i * 0xD1B54A32D192ED03ull));
+  }
+  const size_t tail = bytes - n_words * 8;
+  if (blockIdx.x == 0 && threadIdx.x < tail) {
+    p[n_words * 8 + threadIdx.x] =
+        static_cast<uint8_t>(splitmix64(seed + 977 * (threadIdx.x + 1)) >> 17);
+  }
+}
+
+}  // namespace
+
+Status fill_random_bits(void* dev, size_t bytes, uint64_t seed, Stream stream) {
+  if (bytes == 0) return ok_status();
+  if (reinterpret_cast<uintptr_t>(dev) % 8 != 0) {
+    return invalid_argument("fill_random_bits: pointer not 8-byte aligned");
+  }
+  const size_t words = bytes / 8 + 1;
+  const unsigned blocks = static_cast<unsigned>(std::min<size_t>((words + 255) / 256, 8192));
+  fill_random_kernel<<<blocks, 256, 0, stream>>>(static_cast<uint8_t*>(dev), bytes, seed);
+  MLXM_CUDA_CHECK_LAUNCH("fill_random_kernel");
+  return ok_status();
+}
+
+namespace {
+
+// Owns the CUDA objects of one timing run; destroys them on every path.
+struct TimingObjects {
+  cudaStream_t stream = nullptr;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  ~TimingObjects() {
+    if (exec != nullptr) (void)cudaGraphExecDestroy(exec);
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    if (start != nullptr) (void)cudaEventDestroy(start);
+    if (stop != nullptr) (void)cudaEventDestroy(stop);
+    if (stream != nullptr) (void)cudaStreamDestroy(stream);
+  }
+};
+
+}  // namespace
+
+Result<std::vector<double>> time_graph_ms(const std::function<Status(Stream)>& enqueue,
+                                          int warmup, int reps) {
+  if (reps <= 0 || warmup < 0) return invalid_argument("time_graph_ms: reps must be > 0");
+  TimingObjects t;
+  MLXM_CUDA_TRY(cudaStreamCreateWithFlags(&t.stream, cudaStreamNonBlocking));
+  MLXM_CUDA_TRY(cudaEventCreate(&t.start));
+  MLXM_CUDA_TRY(cudaEventCreate(&t.stop));
+  MLXM_CUDA_TRY(cudaStreamBeginCapture(t.stream, cudaStreamCaptureModeThreadLocal));
+  Status st = enqueue(t.stream);
+  const cudaError_t end = cudaStreamEndCapture(t.stream, &t.graph);
+  MLXM_RETURN_IF_ERROR(st);
+  MLXM_CUDA_TRY(end);
+  MLXM_CUDA_TRY(cudaGraphInstantiate(&t.exec, t.graph, 0));
+  for (int i = 0; i < warmup; ++i) MLXM_CUDA_TRY(cudaGraphLaunch(t.exec, t.stream));
+  MLXM_CUDA_TRY(cudaStreamSynchronize(t.stream));
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(reps));
+  for (int i = 0; i < reps; ++i) {
+    MLXM_CUDA_TRY(cudaEventRecord(t.start, t.stream));
+    MLXM_CUDA_TRY(cudaGraphLaunch(t.exec, t.stream));
+    MLXM_CUDA_TRY(cudaEventRecord(t.stop, t.stream));
+    MLXM_CUDA_TRY(cudaEventSynchronize(t.stop));
+    float ms = 0;
+    MLXM_CUDA_TRY(cudaEventElapsedTime(&ms, t.start, t.stop));
+    out.push_back(ms);
+  }
+  MLXM_CUDA_TRY(cudaGetLastError());
+  return out;
+}
+
+Result<double> copy_bandwidth_gbs(size_t bytes, int reps) {
+  if (reps <= 0 || bytes == 0) return invalid_argument("copy_bandwidth_gbs: empty");
+  MLXM_ASSIGN_OR_RETURN(DeviceBuffer a, DeviceBuffer::alloc(bytes));
+  MLXM_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::alloc(bytes));
+  MLXM_RETURN_IF_ERROR(fill_random_bits(a.data(), bytes, 1));
+  MLXM_RETURN_IF_ERROR(fill_random_bits(b.data(), bytes, 2));
+  MLXM_RETURN_IF_ERROR(synchronize());
+  MLXM_ASSIGN_OR_RETURN(std::vector<double> ms,
+                        time_graph_ms(
+                            [&](Stream s) -> Status {
+                              MLXM_CUDA_TRY(cudaMemcpyAsync(b.data(), a.data(), bytes,
+                                                            cudaMemcpyDeviceToDevice, s));
+                              return ok_status();
+                            },
+                            2, reps));
+  std::sort(ms.begin(), ms.end());
+  const double med = ms[ms.size() / 2];
+  return 2.0 * static_cast<double>(bytes) / (med * 1e-3) / 1e9;
+}
+
+}  // namespace mlxm::engine::cuda

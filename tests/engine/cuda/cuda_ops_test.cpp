@@ -1,0 +1,266 @@
+// CUDA elementwise ops, kv_store and decode attention against the CPU kernels
+// (engine/kernels/cpu/ops.h, one thread) on random inputs of awkward sizes. Tolerances:
+// rms_norm: both sides sum squares in f32 in different orders: 2·(dim·u + 4u)·|y|;
+// rope: identical f32 angles, cos/sin within ~2 ulp: 2e-6·(|x1| + |x2|);
+// silu_mul: expf/division within ~2 ulp on both sides: 6e-6·|y|;
+// kv_store: bit-exact (same round-to-nearest-even conversion);
+// attention: f32 online softmax on both sides: 1e-6·(n_ctx + 100)·max|v|.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "engine/cuda/cuda_test_util.h"
+#include "engine/kernels/cpu/ops.h"
+#include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/kernel_test_util.h"
+
+namespace mlxm::engine {
+namespace {
+
+using testing::DeviceBuffer;
+using testing::poisoned;
+using testing::random_vector;
+using testing::to_device;
+using testing::to_host;
+
+TEST(CudaOpsTest, RmsNormMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  ThreadPool pool(1);
+  for (int64_t dim : {1, 7, 64, 2050, 8192}) {
+    const int64_t n = 5;
+    auto x = random_vector(n * dim, 11 + dim, 3.0f);
+    auto w = random_vector(dim, 12 + dim);
+    std::vector<float> ref(n * dim);
+    rms_norm(x.data(), w.data(), 1e-5f, n, dim, ref.data(), pool);
+    DeviceBuffer dx = to_device(x), dw = to_device(w);
+    DeviceBuffer dy = poisoned<float>(ref.size());
+    Status st = cuda::rms_norm(dx.as<float>(), dw.as<float>(), 1e-5f, n, dim, dy.as<float>());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    st = cuda::rms_norm(dx.as<float>(), dw.as<float>(), 1e-5f, n, dim, dx.as<float>());  // in place
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const auto y = to_host<float>(dy, ref.size());
+    const auto y_alias = to_host<float>(dx, ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const double tol = 2.0 * (dim * 6e-8 + 2.4e-7) * std::fabs(ref[i]) + 1e-7;
+      ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= tol)
+          << "dim " << dim << " i " << i << ": " << y[i] << " vs " << ref[i];
+      ASSERT_EQ(y[i], y_alias[i]) << "in-place result differs at " << i;
+    }
+  }
+  EXPECT_EQ(cuda::rms_norm(nullptr, nullptr, 1e-5f, 1, 0, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(CudaOpsTest, RopeMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  ThreadPool pool(1);
+  for (int head_dim : {64, 128}) {
+    const int n_tokens = 5, n_heads = 3;
+    auto x = random_vector(size_t(n_tokens) * n_heads * head_dim, 21 + head_dim);
+    std::vector<float> inv_freq(head_dim / 2);
+    for (int i = 0; i < head_dim / 2; ++i) {
+      inv_freq[i] = static_cast<float>(std::pow(500000.0, -2.0 * i / head_dim));
+    }
+    const std::vector<int32_t> pos = {0, 1, 17, 4095, 131071};
+    auto ref = x;
+    rope(ref.data(), pos.data(), n_tokens, n_heads, head_dim, inv_freq.data(), pool);
+    DeviceBuffer dx = to_device(x), dp = to_device(pos), df = to_device(inv_freq);
+    const Status st = cuda::rope(dx.as<float>(), dp.as<int32_t>(), n_tokens, n_heads, head_dim,
+                                 df.as<float>());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const auto y = to_host<float>(dx, x.size());
+    const int half = head_dim / 2;
+    for (size_t e = 0; e < x.size(); ++e) {
+      const size_t base = e - e % head_dim;
+      const int i = static_cast<int>(e % head_dim) % half;
+      const double mag = std::fabs(x[base + i]) + std::fabs(x[base + i + half]);
+      ASSERT_TRUE(std::fabs(double(y[e]) - ref[e]) <= 2e-6 * mag + 1e-7)
+          << "head_dim " << head_dim << " e " << e << ": " << y[e] << " vs " << ref[e];
+    }
+  }
+  EXPECT_EQ(cuda::rope(nullptr, nullptr, 1, 1, 63, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CudaOpsTest, SiluMulMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  ThreadPool pool(1);
+  for (int64_t ff : {1, 33, 3000}) {
+    const int64_t n = 3;
+    auto gu = random_vector(n * 2 * ff, 31 + ff, 4.0f);
+    gu[0] = -100.0f;
+    gu[1 % (2 * ff)] = 90.0f;
+    std::vector<float> ref(n * ff);
+    silu_mul(gu.data(), n, ff, ref.data(), pool);
+    DeviceBuffer dg = to_device(gu);
+    DeviceBuffer dout = poisoned<float>(ref.size());
+    const Status st = cuda::silu_mul(dg.as<float>(), n, ff, dout.as<float>());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const auto y = to_host<float>(dout, ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= 6e-6 * std::fabs(ref[i]) + 1e-30)
+          << "ff " << ff << " i " << i << ": " << y[i] << " vs " << ref[i];
+    }
+  }
+}
+
+// A random paged cache filled through the CPU kv_store; the same bytes go to the device.
+struct HostKv {
+  KvLayerView view;  // host pointers
+  std::vector<uint8_t> k, v;
+};
+
+HostKv make_kv(DType dt, int block_size, int n_kv_heads, int head_dim, int64_t n_blocks,
+               uint32_t seed) {
+  HostKv h;
+  h.view.dtype = dt;
+  h.view.block_size = block_size;
+  h.view.n_kv_heads = n_kv_heads;
+  h.view.head_dim = head_dim;
+  h.view.n_blocks = n_blocks;
+  const int64_t row = int64_t(n_kv_heads) * head_dim;
+  const size_t bytes = size_t(n_blocks * block_size * row) * dtype_size(dt);
+  h.k.assign(bytes, 0);
+  h.v.assign(bytes, 0);
+  h.view.k = h.k.data();
+  h.view.v = h.v.data();
+  ThreadPool pool(1);
+  const int64_t n_slots = n_blocks * block_size;
+  auto kk = random_vector(size_t(n_slots * row), seed, 1.0f);
+  auto vv = random_vector(size_t(n_slots * row), seed + 1, 1.0f);
+  std::vector<int32_t> slots(static_cast<size_t>(n_slots));
+  std::iota(slots.begin(), slots.end(), 0);
+  kv_store(h.view, kk.data(), vv.data(), slots.data(), n_slots, pool);
+  return h;
+}
+
+TEST(CudaOpsTest, KvStoreIsBitExact) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  ThreadPool pool(1);
+  for (DType dt : {DType::kF16, DType::kBF16, DType::kF32}) {
+    const int block_size = 16, n_kv = 3, hd = 40;
+    const int64_t n_blocks = 5, row = n_kv * hd;
+    const size_t bytes = size_t(n_blocks * block_size * row) * dtype_size(dt);
+    std::vector<uint8_t> init(bytes);
+    std::mt19937 rng(5);
+    for (auto& b : init) b = static_cast<uint8_t>(rng());
+    const int64_t n_tokens = 9;
+    auto k = random_vector(size_t(n_tokens * row), 41, 30.0f);
+    auto v = random_vector(size_t(n_tokens * row), 42, 30.0f);
+    k[3] = 1e6f;  // overflows F16 to inf on both sides
+    const std::vector<int32_t> slots = {0, 79, 17, -1, 33, 34, 5, 60, 16};
+    std::vector<uint8_t> hk = init, hv = init;
+    KvLayerView hview{hk.data(), hv.data(), dt, block_size, n_kv, hd, n_blocks};
+    kv_store(hview, k.data(), v.data(), slots.data(), n_tokens, pool);
+
+    DeviceBuffer dk = to_device(init), dv = to_device(init);
+    DeviceBuffer dkk = to_device(k), dvv = to_device(v), ds = to_device(slots);
+    KvLayerView dview{dk.data(), dv.data(), dt, block_size, n_kv, hd, n_blocks};
+    Status st = cuda::kv_store(dview, dkk.as<float>(), dvv.as<float>(), ds.as<int32_t>(), n_tokens);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    EXPECT_TRUE(to_host<uint8_t>(dk, bytes) == hk) << dtype_name(dt);
+    EXPECT_TRUE(to_host<uint8_t>(dv, bytes) == hv) << dtype_name(dt);
+    // A slot past the cache is skipped, never written out of bounds.
+    const std::vector<int32_t> bad = {80, 1000};
+    DeviceBuffer dbad = to_device(bad);
+    st = cuda::kv_store(dview, dkk.as<float>(), dvv.as<float>(), dbad.as<int32_t>(), 2);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    EXPECT_TRUE(to_host<uint8_t>(dk, bytes) == hk) << dtype_name(dt);
+  }
+}
+
+void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
+                            const std::vector<int>& ctx_lens, uint32_t seed) {
+  const int block_size = 16;
+  const int64_t n_blocks = 64;
+  HostKv h = make_kv(dt, block_size, n_kv, hd, n_blocks, seed);
+  std::mt19937 rng(seed);
+  std::vector<int32_t> free_blocks(n_blocks);
+  std::iota(free_blocks.begin(), free_blocks.end(), 0);
+  std::shuffle(free_blocks.begin(), free_blocks.end(), rng);
+  const int n_seqs = static_cast<int>(ctx_lens.size());
+  int max_blocks = 1;
+  for (int c : ctx_lens) max_blocks = std::max(max_blocks, (c + block_size - 1) / block_size);
+  std::vector<int32_t> tables(size_t(n_seqs) * max_blocks, -7);  // unused entries: garbage
+  std::vector<AttnQuery> queries(n_seqs);
+  size_t next = 0;
+  for (int s = 0; s < n_seqs; ++s) {
+    const int nb = (ctx_lens[s] + block_size - 1) / block_size;
+    for (int b = 0; b < nb; ++b) tables[size_t(s) * max_blocks + b] = free_blocks[next++];
+    queries[s].block_table = tables.data() + size_t(s) * max_blocks;
+    queries[s].n_ctx = ctx_lens[s];
+  }
+  auto q = random_vector(size_t(n_seqs) * n_heads * hd, seed + 9, 1.0f);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd)) * 2.0f;  // sharper softmax
+  std::vector<float> ref(q.size());
+  ThreadPool pool(1);
+  paged_attention(q.data(), queries.data(), n_seqs, n_heads, h.view, scale, ref.data(), pool);
+
+  DeviceBuffer dk = to_device(h.k), dv = to_device(h.v), dq = to_device(q);
+  DeviceBuffer dt_ = to_device(tables), dl = to_device(std::vector<int32_t>(ctx_lens.begin(), ctx_lens.end()));
+  DeviceBuffer dout = poisoned<float>(ref.size());
+  KvLayerView dview = h.view;
+  dview.k = dk.data();
+  dview.v = dv.data();
+  const Status st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
+                                                 dl.as<int32_t>(), n_seqs, n_heads, dview, scale,
+                                                 dout.as<float>());
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto y = to_host<float>(dout, ref.size());
+  int max_ctx = 0;
+  for (int c : ctx_lens) max_ctx = std::max(max_ctx, c);
+  const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= tol)
+        << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd << " i " << i
+        << ": " << y[i] << " vs " << ref[i];
+  }
+}
+
+TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    check_decode_attention(dt, 8, 2, 64, {1, 17, 300}, 51);     // group 4
+    check_decode_attention(dt, 24, 8, 128, {33, 5, 160}, 52);   // group 3 (llama 3B)
+    check_decode_attention(dt, 32, 4, 128, {250, 16}, 53);      // group 8
+    check_decode_attention(dt, 4, 4, 256, {64, 3}, 54);         // group 1, head_dim 256
+  }
+}
+
+TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  HostKv h = make_kv(DType::kF16, 16, 2, 64, 4, 61);
+  DeviceBuffer dk = to_device(h.k), dv = to_device(h.v);
+  KvLayerView dview = h.view;
+  dview.k = dk.data();
+  dview.v = dv.data();
+  auto q = random_vector(2 * 4 * 64, 62);
+  DeviceBuffer dq = to_device(q);
+  // Sequence 0: empty context (zeros); sequence 1: a block id past the cache (NaN, no read).
+  const std::vector<int32_t> tables = {0, 1, 2, 99};
+  const std::vector<int32_t> lens = {0, 40};
+  DeviceBuffer dt_ = to_device(tables), dl = to_device(lens);
+  DeviceBuffer dout = poisoned<float>(q.size());
+  Status st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
+                                           4, dview, 0.125f, dout.as<float>());
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto y = to_host<float>(dout, q.size());
+  for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y[i], 0.0f) << i;
+  for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y[i])) << i;
+  // Unsupported shapes are errors, not crashes.
+  KvLayerView odd = dview;
+  odd.head_dim = 96;
+  st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2, 4,
+                                    odd, 0.125f, dout.as<float>());
+  EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
+  st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2, 3,
+                                    dview, 0.125f, dout.as<float>());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mlxm::engine

@@ -1,0 +1,67 @@
+// Helpers of the CUDA kernel tests: skipping without a device, host<->device vectors, error
+// metrics. Works with GoogleTest and with tools/gpu/minigtest (the standalone GPU check).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+
+// Skips the current test when no CUDA device is usable (CI machines without a GPU).
+#define MLXM_SKIP_WITHOUT_CUDA()                                                      \
+  do {                                                                                \
+    if (::mlxm::engine::cuda::device_count() == 0)                                    \
+      GTEST_SKIP() << "no CUDA device (" << ::mlxm::engine::cuda::no_device_reason()  \
+                   << ")";                                                            \
+  } while (0)
+
+namespace mlxm::engine::testing {
+
+using cuda::DeviceBuffer;
+
+template <typename T>
+DeviceBuffer to_device(const std::vector<T>& v) {
+  auto r = DeviceBuffer::from_host(v.data(), v.size() * sizeof(T));
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? std::move(r).value() : DeviceBuffer();
+}
+
+// A device buffer of n elements with every byte 0xFF: unwritten f32 outputs read back as NaN.
+template <typename T>
+DeviceBuffer poisoned(size_t n) {
+  auto r = DeviceBuffer::alloc(n * sizeof(T));
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  if (!r.ok()) return DeviceBuffer();
+  DeviceBuffer b = std::move(r).value();
+  const Status st = b.fill_bytes(0xFF);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  return b;
+}
+
+template <typename T>
+std::vector<T> to_host(const DeviceBuffer& b, size_t n) {
+  std::vector<T> v(n);
+  const Status st = cuda::synchronize();
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  const Status st2 = b.download(v.data(), n * sizeof(T));
+  EXPECT_TRUE(st2.ok()) << st2.to_string();
+  return v;
+}
+
+// ‖a − b‖ / ‖b‖ in double; NaN anywhere gives NaN (fails every <= check).
+inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * b[i];
+  }
+  if (a.size() != b.size()) return NAN;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+}  // namespace mlxm::engine::testing

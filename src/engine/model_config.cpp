@@ -1,6 +1,7 @@
 // config.json (HF / MLX layout) -> ModelConfig.
 #include "engine/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -224,6 +225,17 @@ Status parse_impl(const json& j, ModelConfig* c) {
   MLXM_RETURN_IF_ERROR(get_double(j, "rope_theta", &c->rope_theta, 1e-9));
   MLXM_RETURN_IF_ERROR(
       get_int(j, "max_position_embeddings", &c->max_position_embeddings, false, 1));
+  {
+    int window = 0;
+    MLXM_RETURN_IF_ERROR(get_int(j, "sliding_window", &window, false, 0));
+    // Qwen configs carry a window that is off unless use_sliding_window is true.
+    bool use_window = c->arch != Arch::kQwen2 && c->arch != Arch::kQwen3;
+    MLXM_RETURN_IF_ERROR(get_bool(j, "use_sliding_window", &use_window));
+    if (use_window && window > 0) {
+      c->sliding_window = window;
+      c->max_position_embeddings = std::min(c->max_position_embeddings, window);
+    }
+  }
   MLXM_RETURN_IF_ERROR(get_bool(j, "tie_word_embeddings", &c->tie_word_embeddings));
   if (c->arch != Arch::kQwen2)
     MLXM_RETURN_IF_ERROR(get_bool(j, "attention_bias", &c->attention_bias));

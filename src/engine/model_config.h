@@ -39,6 +39,10 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   int max_position_embeddings = 2048;
+  // Sliding-window attention (Mistral v0.1; Qwen with use_sliding_window): 0 = none. We attend
+  // over the full context, which equals the windowed result while n_ctx <= sliding_window, so
+  // parse() caps max_position_embeddings at the window (exact within it).
+  int sliding_window = 0;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // Qwen2: q/k/v projections have biases
   bool qk_norm = false;         // Qwen3: per-head RMSNorm on q and k

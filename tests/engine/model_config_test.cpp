@@ -81,6 +81,27 @@ TEST(ModelConfig, MistralDefaultsKvHeadsAndNullHeadDim) {
   EXPECT_EQ(r->rope_scaling.type, "");
 }
 
+TEST(ModelConfig, SlidingWindowCapsContext) {
+  json j = llama_base();
+  j["architectures"] = {"MistralForCausalLM"};
+  j["sliding_window"] = 4096;
+  auto r = ModelConfig::parse(j.dump());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->sliding_window, 4096);
+  EXPECT_EQ(r->max_position_embeddings, 4096);
+  j["sliding_window"] = nullptr;  // Mistral v0.2+
+  r = ModelConfig::parse(j.dump());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->max_position_embeddings, 131072);
+  j["architectures"] = {"Qwen2ForCausalLM"};
+  j["sliding_window"] = 4096;
+  j["use_sliding_window"] = false;
+  r = ModelConfig::parse(j.dump());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->sliding_window, 0);
+  EXPECT_EQ(r->max_position_embeddings, 131072);
+}
+
 TEST(ModelConfig, Qwen2HasQkvBias) {
   json j = llama_base();
   j["architectures"] = {"Qwen2ForCausalLM"};

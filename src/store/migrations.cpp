@@ -1,0 +1,43 @@
+#include "store/migrations.h"
+
+namespace mlxm::store {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "audit_log",
+       R"sql(
+CREATE TABLE audit_log (
+  id                INTEGER PRIMARY KEY,
+  request_id        TEXT    NOT NULL,
+  ts_ms             INTEGER NOT NULL,
+  method            TEXT    NOT NULL DEFAULT '',
+  endpoint          TEXT    NOT NULL,
+  model             TEXT    NOT NULL DEFAULT '',
+  backend           TEXT    NOT NULL DEFAULT '',
+  status            TEXT    NOT NULL CHECK (status IN ('success', 'error', 'timeout', 'cancelled')),
+  http_status       INTEGER NOT NULL,
+  finish_reason     TEXT    NOT NULL DEFAULT '',
+  stream            INTEGER NOT NULL DEFAULT 0,
+  duration_ms       REAL    NOT NULL,
+  queue_ms          REAL,
+  ttft_ms           REAL,
+  prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0,
+  cached_tokens     INTEGER NOT NULL DEFAULT 0,
+  tokens_per_second REAL,
+  error_type        TEXT,
+  error_message     TEXT,
+  client_address    TEXT    NOT NULL DEFAULT '',
+  api_key_id        TEXT,
+  prompt_content    TEXT,
+  response_content  TEXT
+);
+CREATE INDEX audit_log_ts ON audit_log (ts_ms);
+CREATE INDEX audit_log_model_ts ON audit_log (model, ts_ms);
+CREATE INDEX audit_log_status_ts ON audit_log (status, ts_ms);
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace mlxm::store

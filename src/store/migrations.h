@@ -1,0 +1,21 @@
+// Versioned schema migrations. Each has a version (1, 2, ... with no gaps), a name and SQL run
+// in one transaction; the applied ones are listed in table schema_migrations and the current
+// version is mirrored in PRAGMA user_version. To change the schema, append a migration; never
+// edit one that shipped. (Auth, settings and provider keys append theirs here.)
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mlxm::store {
+
+struct Migration {
+  int version;
+  std::string name;
+  std::string sql;
+};
+
+// Every migration, in order.
+const std::vector<Migration>& migrations();
+
+}  // namespace mlxm::store

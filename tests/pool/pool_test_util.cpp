@@ -1,0 +1,63 @@
+#include "pool/pool_test_util.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "engine/loader/make_model.h"
+
+namespace fs = std::filesystem;
+
+namespace mlxm::pool::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "mlxm-pool-XXXXXX").string();
+  char* p = mkdtemp(tmpl.data());
+  path_ = p != nullptr ? std::string(p) : std::string();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+void make_tiny_model(const std::string& out, uint64_t seed) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string cached = std::string(MLXM_BINARY_DIR) + "/test-models/pool-tiny-" + std::to_string(seed);
+  if (!fs::exists(cached + "/config.json")) {
+    auto spec = engine::model_spec_for_shape("tiny");
+    ASSERT_TRUE(spec.ok());
+    spec->bits = 4;
+    spec->group_size = 32;
+    Status st = engine::make_model(*spec, std::string(MLXM_SOURCE_DIR) + "/models/demo", cached, seed);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+  }
+  fs::create_directories(out);
+  fs::copy(cached, out, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+}
+
+std::string add_to_hf_cache(const std::string& hf_cache, const std::string& repo, uint64_t seed) {
+  const std::string tmp = hf_cache + "/.staging-" + std::to_string(seed);
+  make_tiny_model(tmp, seed);
+  const size_t slash = repo.find('/');
+  const fs::path repo_dir = fs::path(hf_cache) / ("models--" + repo.substr(0, slash) + "--" + repo.substr(slash + 1));
+  const std::string commit = "0123456789abcdef0123456789abcdef0123" + std::to_string(1000 + seed % 9000);
+  fs::create_directories(repo_dir / "refs");
+  fs::create_directories(repo_dir / "blobs");
+  fs::create_directories(repo_dir / "snapshots" / commit);
+  std::ofstream(repo_dir / "refs" / "main") << commit;
+  int i = 0;
+  for (const auto& f : fs::directory_iterator(tmp)) {
+    const std::string blob = "blob" + std::to_string(seed) + "x" + std::to_string(i++);
+    fs::rename(f.path(), repo_dir / "blobs" / blob);
+    fs::create_symlink(fs::path("../../blobs") / blob, repo_dir / "snapshots" / commit / f.path().filename());
+  }
+  fs::remove_all(tmp);
+  return commit;
+}
+
+}  // namespace mlxm::pool::testing

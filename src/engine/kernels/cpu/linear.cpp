@@ -277,10 +277,7 @@ void PackedLinear::forward(const float* x, int64_t n, float* y, ThreadPool& pool
       const QuantizedX part{nj, w.n_in, nb, w.n_groups, qx.q + j0 * w.n_in, qx.d + j0 * nb,
                             qx.sumq + j0 * nb, qx.gsum + j0 * w.n_groups};
       float* yp = y + j0 * n_out;
-      pool.run([&](int i, int nt) {
-        const int64_t tb = w.n_tiles * i / nt;
-        const int64_t te = w.n_tiles * (i + 1) / nt;
-        if (tb >= te) return;
+      pool.parallel_for(w.n_tiles, 1, [&](int64_t tb, int64_t te) {
         k.int_gemm(w, part, tb, te, yp, n_out);
         if (bias != nullptr) {
           const int64_t c0 = tb * kTileRows;
@@ -295,10 +292,7 @@ void PackedLinear::forward(const float* x, int64_t n, float* y, ThreadPool& pool
   }
 
   const int64_t n_tiles = (n_out + kTileRows - 1) / kTileRows;
-  pool.run([&](int i, int nt) {
-    const int64_t tb = n_tiles * i / nt;
-    const int64_t te = n_tiles * (i + 1) / nt;
-    if (tb >= te) return;
+  pool.parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
     AlignedBuffer<float>& buf = tile_buffer();
     grow(buf, static_cast<size_t>(kTileRows * w.n_in));
     for (int64_t t = tb; t < te; ++t) {

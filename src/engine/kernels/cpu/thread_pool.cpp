@@ -133,16 +133,24 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t max_chunks = std::max<int64_t>(1, n / grain);  // every chunk >= grain
-  const int64_t chunks = std::min<int64_t>(t_in_job ? 1 : impl_->n_threads, max_chunks);
-  if (chunks <= 1) {
+  const int n_workers = t_in_job ? 1 : impl_->n_threads;
+  if (n_workers <= 1 || max_chunks <= 1) {
     fn(0, n);
     return;
   }
-  const std::function<void(int, int)> body = [&](int i, int) {
-    if (i >= chunks) return;
-    const int64_t begin = n * i / chunks;
-    const int64_t end = n * (i + 1) / chunks;
-    if (begin < end) fn(begin, end);
+  // About kChunksPerThread chunks per thread: small enough to rebalance around a stalled
+  // thread, large enough that the counter is not contended.
+  constexpr int64_t kChunksPerThread = 4;
+  const int64_t chunks = std::min<int64_t>(max_chunks, n_workers * kChunksPerThread);
+  std::atomic<int64_t> next{0};
+  const std::function<void(int, int)> body = [&](int, int) {
+    for (;;) {
+      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks) return;
+      const int64_t begin = n * c / chunks;
+      const int64_t end = n * (c + 1) / chunks;
+      if (begin < end) fn(begin, end);
+    }
   };
   impl_->dispatch(body);
 }

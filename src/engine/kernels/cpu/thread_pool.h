@@ -25,7 +25,9 @@ class ThreadPool {
   void run(const std::function<void(int i_thread, int n_threads)>& fn);
 
   // Splits [0, n) into contiguous chunks of at least `grain` items and runs fn(begin, end)
-  // on them across the threads.
+  // on them across the threads. Chunks are handed out dynamically (an atomic counter, several
+  // chunks per thread), so a thread that was preempted by another process delays only its
+  // current chunk, not a fixed share of the work.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:

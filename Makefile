@@ -11,6 +11,10 @@ BUILD_DIR ?= build
 CMAKE_EXTRA := -DCMAKE_BUILD_TYPE=Release
 endif
 CTEST_ARGS ?=
+# CI builds CUDA code for sm_90 only (compile check; no GPU there); developers get all archs.
+ifdef CI
+CMAKE_EXTRA += -DCMAKE_CUDA_ARCHITECTURES=90
+endif
 
 .PHONY: run test build setup configure clean format lint
 

@@ -9,6 +9,7 @@
 #include "api/handlers/test_routes.h"
 #include "api/http/server.h"
 #include "cli/commands.h"
+#include "cli/serve_audit.h"
 #include "cli/serve_models.h"
 #include "core/env.h"
 #include "core/log.h"
@@ -53,11 +54,19 @@ int run_serve(const ServeFlags& flags) {
   handlers::SystemDeps deps;
   deps.version = MLXM_VERSION;
   deps.is_draining = [&server_ptr] { return server_ptr != nullptr && server_ptr->draining(); };
-  Result<ServeModels> models = setup_serve_models(flags.models, flags.device, router, deps);
+  // Store, audit log and metrics first: the model routes report to its observer.
+  Result<ServeAudit> audit = setup_serve_audit(router);
+  if (!audit.ok()) {
+    std::fprintf(stderr, "error: %s\n", audit.status().message().c_str());
+    return 1;
+  }
+  Result<ServeModels> models =
+      setup_serve_models(flags.models, flags.device, router, deps, audit->observer);
   if (!models.ok()) {
     std::fprintf(stderr, "error: %s\n", models.status().message().c_str());
     return 1;
   }
+  add_model_metrics(*audit, models->provider);
   handlers::register_system_routes(router, std::move(deps));
   std::unique_ptr<handlers::TestRoutes> test_routes;  // outlives the server (declared first)
   if (*test_routes_on) {
@@ -77,6 +86,7 @@ int run_serve(const ServeFlags& flags) {
   MLXM_LOG_INFO("mlx-manager {} listening on http://{}:{} ({} io threads)", MLXM_VERSION, host,
                 server.port(), n_threads);
   bool clean = server.wait();
+  audit->shutdown();  // the drain ends with every queued audit row written
   MLXM_LOG_INFO("server stopped{}", clean ? "" : " (drain timed out)");
   return 0;
 }

@@ -11,7 +11,8 @@ namespace mlxm::cli {
 
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
-                                       handlers::SystemDeps& system) {
+                                       handlers::SystemDeps& system,
+                                       std::shared_ptr<telemetry::RequestObserver> observer) {
   MLXM_ASSIGN_OR_RETURN(serving::ModelLoadOptions load_opts, serving::model_load_options_from_env());
   if (device == "cuda") {
     return unimplemented("--device cuda: the CUDA backend is not built into this engine yet");
@@ -39,8 +40,9 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   deps.models = out.provider;
   deps.timers = out.timers;
   deps.config = api_cfg;
+  deps.observer = observer;
   api::register_openai_routes(router, std::move(deps));
-  MLXM_RETURN_IF_ERROR(api::register_anthropic_routes(router, out.provider, out.timers));
+  MLXM_RETURN_IF_ERROR(api::register_anthropic_routes(router, out.provider, out.timers, observer));
   return out;
 }
 

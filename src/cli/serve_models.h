@@ -10,6 +10,7 @@
 #include "api/http/router.h"
 #include "core/status.h"
 #include "core/timer_thread.h"
+#include "telemetry/request_record.h"
 #include "serving/model_provider.h"
 
 namespace mlxm::cli {
@@ -24,6 +25,7 @@ struct ServeModels {
 // /detokenize and /admin/models on `router`. Fills `system` so /v1/models lists them.
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
-                                       handlers::SystemDeps& system);
+                                       handlers::SystemDeps& system,
+                                       std::shared_ptr<telemetry::RequestObserver> observer = nullptr);
 
 }  // namespace mlxm::cli

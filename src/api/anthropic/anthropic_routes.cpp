@@ -35,6 +35,7 @@ std::optional<ojson> body_json(const http::HttpRequest& req, http::HttpResponse*
 // The rendered prompt of a validated request, ready to tokenize.
 struct Prompt {
   std::string text;
+  std::string prefill;  // the final assistant text the reply continues ("" when none)
 };
 
 // {messages, tools?, tool_choice?, add_generation_prompt} for the chat template: the translated
@@ -83,7 +84,7 @@ std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r, const se
     }
     return e;
   }
-  Prompt p{std::move(*text)};
+  Prompt p{std::move(*text), prefill_text};
   if (prefill) {
     const size_t pos = p.text.rfind(prefill_text);
     if (pos == std::string::npos) {
@@ -100,6 +101,7 @@ class AnthropicHandlers {
   explicit AnthropicHandlers(AnthropicDeps deps) : d_(std::move(deps)) {}
 
   http::HttpResponse messages(http::HttpRequest& req) {
+    RequestTrace trace(d_.observer, req);
     http::HttpResponse err;
     auto body = body_json(req, &err);
     if (!body) return err;
@@ -131,6 +133,9 @@ class AnthropicHandlers {
     o.stream = r.stream;
     o.model_name = m.name();
     o.stop_sequences = r.stop_sequences;
+    o.trace = std::move(trace);
+    const std::string& prefill = std::get<Prompt>(prompt).prefill;
+    if (!prefill.empty()) o.prefix_ids = m.tokenizer().encode(prefill, false);
     auto session = std::make_shared<MessagesSession>(*model, std::move(o));
     return session->start(std::move(g), d_.config.timeout, *d_.timers);
   }
@@ -164,17 +169,21 @@ Result<AnthropicConfig> anthropic_config_from_env() {
 }
 
 void register_anthropic_routes(http::Router& router, AnthropicDeps deps) {
+  auto obs = deps.observer;
   auto h = std::make_shared<AnthropicHandlers>(std::move(deps));
-  router.add("POST", "/v1/messages", [h](http::HttpRequest& r) { return h->messages(r); });
+  router.add("POST", "/v1/messages",
+             observed(obs, [h](http::HttpRequest& r) { return h->messages(r); }));
   router.add("POST", "/v1/messages/count_tokens",
-             [h](http::HttpRequest& r) { return h->count_tokens(r); });
+             observed(obs, [h](http::HttpRequest& r) { return h->count_tokens(r); }));
 }
 
 Status register_anthropic_routes(http::Router& router,
                                  std::shared_ptr<serving::ModelProvider> models,
-                                 std::shared_ptr<TimerThread> timers) {
+                                 std::shared_ptr<TimerThread> timers,
+                                 std::shared_ptr<telemetry::RequestObserver> observer) {
   MLXM_ASSIGN_OR_RETURN(AnthropicConfig config, anthropic_config_from_env());
-  register_anthropic_routes(router, AnthropicDeps{std::move(models), std::move(timers), config});
+  register_anthropic_routes(
+      router, AnthropicDeps{std::move(models), std::move(timers), config, std::move(observer)});
   return ok_status();
 }
 

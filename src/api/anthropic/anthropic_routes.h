@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "core/timer_thread.h"
 #include "serving/model_provider.h"
+#include "telemetry/request_record.h"
 
 namespace mlxm::api {
 
@@ -29,6 +30,8 @@ struct AnthropicDeps {
   std::shared_ptr<serving::ModelProvider> models;
   std::shared_ptr<TimerThread> timers;
   AnthropicConfig config;
+  // Receives every finished request (audit log, metrics); null = not recorded.
+  std::shared_ptr<telemetry::RequestObserver> observer;
 };
 
 void register_anthropic_routes(http::Router& router, AnthropicDeps deps);
@@ -36,6 +39,7 @@ void register_anthropic_routes(http::Router& router, AnthropicDeps deps);
 // The same with the config read from the environment (an error names a malformed variable).
 Status register_anthropic_routes(http::Router& router,
                                  std::shared_ptr<serving::ModelProvider> models,
-                                 std::shared_ptr<TimerThread> timers);
+                                 std::shared_ptr<TimerThread> timers,
+                                 std::shared_ptr<telemetry::RequestObserver> observer = nullptr);
 
 }  // namespace mlxm::api

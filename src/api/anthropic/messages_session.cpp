@@ -31,7 +31,9 @@ MessagesSession::MessagesSession(std::shared_ptr<serving::ModelInstance> model,
       opt_(std::move(options)),
       id_(make_message_id()),
       detok_(model_->tokenizer(), /*skip_special_tokens=*/true),
-      stops_(opt_.stop_sequences) {}
+      stops_(opt_.stop_sequences) {
+  for (int32_t id : opt_.prefix_ids) (void)detok_.add(id);
+}
 
 http::HttpResponse MessagesSession::start(serving::GenerationRequest request,
                                           std::chrono::milliseconds timeout, TimerThread& timers) {
@@ -129,6 +131,7 @@ void MessagesSession::on_token(const serving::TokenEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (completed_ || !stop_reason_.empty()) return;
   ++n_output_;
+  opt_.trace.on_token();
   auto piece = detok_.add(e.token);
   if (!piece.ok()) return;  // sampled ids are within the vocabulary
   const std::string text = feed_locked(*piece);
@@ -138,6 +141,7 @@ void MessagesSession::on_token(const serving::TokenEvent& e) {
 void MessagesSession::on_finish(const serving::FinishInfo& info) {
   std::lock_guard<std::mutex> lock(mu_);
   if (completed_) return;
+  queue_ms_ = info.queue_ms;
   if (stop_reason_.empty()) {
     switch (info.reason) {
       case serving::FinishReason::kStop: stop_reason_ = "end_turn"; break;
@@ -164,7 +168,10 @@ void MessagesSession::on_finish(const serving::FinishInfo& info) {
 void MessagesSession::complete_locked() {
   completed_ = true;
   if (timers_) timers_->cancel(timer_id_);
-  if (client_gone_) return;
+  if (client_gone_) {
+    trace_finish_locked(std::nullopt);
+    return;
+  }
   std::optional<ApiError> err = error_;
   if (!err && timed_out_) {
     err = api_error_from_status(deadline_exceeded(
@@ -173,6 +180,7 @@ void MessagesSession::complete_locked() {
   if (!err && stop_reason_ == "abort") {
     err = ApiError{500, "server_error", "the request was aborted", "", ""};
   }
+  trace_finish_locked(err);
   if (opt_.stream) {
     if (err) {
       send_event_locked(error_event(anthropic_error_type(*err), err->message));
@@ -192,6 +200,33 @@ void MessagesSession::complete_locked() {
   ojson msg = anthropic_message_json(id_, opt_.model_name, std::move(content), stop_reason_,
                                      stop_sequence_, {n_prompt_, n_output_});
   send_response_locked(http::HttpResponse::text(200, dump_ojson(msg), "application/json"));
+}
+
+void MessagesSession::trace_finish_locked(const std::optional<ApiError>& err) {
+  if (!opt_.trace.active()) return;
+  telemetry::RequestRecord& r = opt_.trace.record();
+  r.model = opt_.model_name;
+  r.backend = "local";
+  r.stream = opt_.stream;
+  r.prompt_tokens = n_prompt_;
+  r.completion_tokens = n_output_;
+  r.queue_ms = queue_ms_;
+  r.finish_reason = stop_reason_;
+  using telemetry::RequestOutcome;
+  if (client_gone_) {
+    r.outcome = RequestOutcome::kCancelled;
+    r.http_status = opt_.stream ? 200 : 499;  // 499: the client closed the request first
+  } else if (err) {
+    r.outcome = timed_out_ && !error_ ? RequestOutcome::kTimeout : RequestOutcome::kError;
+    r.http_status = opt_.stream ? 200 : err->http_status;  // a stream already sent 200
+    r.error_type = err->type;
+    r.error_message = err->message;
+  } else {
+    r.outcome = RequestOutcome::kSuccess;
+    r.http_status = 200;
+  }
+  if (opt_.trace.wants_content()) r.response_content = text_;
+  opt_.trace.finish();
 }
 
 void MessagesSession::on_client_gone() {

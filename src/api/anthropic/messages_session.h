@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/http/http_types.h"
+#include "api/observe/request_trace.h"
 #include "api/schema/anthropic_stream.h"
 #include "api/schema/api_error.h"
 #include "core/timer_thread.h"
@@ -28,6 +29,11 @@ struct MessagesOptions {
   bool stream = false;
   std::string model_name;
   std::vector<std::string> stop_sequences;
+  RequestTrace trace;  // recorded once when the request ends (audit log, metrics)
+  // The reply's text so far when it continues an assistant prefill: fed to the detokenizer
+  // first (output dropped) so the continuation decodes as it does after it (e.g. a
+  // SentencePiece tokenizer keeps the first token's leading space).
+  std::vector<int32_t> prefix_ids;
 };
 
 // Anthropic error response: the status (503 adds Retry-After: 1) and the Anthropic error body.
@@ -51,6 +57,7 @@ class MessagesSession : public std::enable_shared_from_this<MessagesSession> {
   void on_client_gone();
   void on_timeout();
   void complete_locked();
+  void trace_finish_locked(const std::optional<ApiError>& err);
   void send_event_locked(const AnthropicEvent& event);
   void send_response_locked(http::HttpResponse response);
   // Detokenized text -> stop matching; returns the text safe to send.
@@ -70,6 +77,7 @@ class MessagesSession : public std::enable_shared_from_this<MessagesSession> {
   std::string stop_sequence_;  // the stop sequence that ended it
   int32_t n_prompt_ = 0;
   int32_t n_output_ = 0;
+  double queue_ms_ = -1;
   std::optional<ApiError> error_;
   bool timed_out_ = false;
   bool client_gone_ = false;

@@ -126,3 +126,34 @@ TEST(AnthropicStreamTest, AnthropicErrorEventAndGarbage) {
 
 }  // namespace
 }  // namespace mlxm::api
+
+namespace mlxm::api {
+namespace {
+
+TEST(AnthropicStreamTest, MalformedChunksAndEventsNeverThrow) {
+  const char* inputs[] = {
+      R"(null)", R"(5)", R"({"choices": 3})", R"({"choices": [null, 4]})",
+      R"({"choices": [{"delta": {"content": 5, "tool_calls": [null, {"index": "x", "function": 3}]}}]})",
+      R"({"choices": [{"index": 0, "delta": {"tool_calls": 3}, "finish_reason": 7}]})",
+      R"({"usage": {"completion_tokens": "x"}, "error": 3})", R"({"error": {"code": "x"}})",
+      R"({"type": "message_start", "message": 5})", R"({"type": "message_start", "message": {"usage": 3}})",
+      R"({"type": "content_block_start", "content_block": {"type": "tool_use", "id": 3}})",
+      R"({"type": "content_block_delta", "index": "0", "delta": {"type": "input_json_delta"}})",
+      R"({"type": "message_delta", "delta": 3, "usage": {"output_tokens": "x"}})",
+      R"({"type": "error", "error": 3})", R"({"type": 5})",
+  };
+  for (const char* text : inputs) {
+    const ojson j = ojson::parse(text);
+    EXPECT_NO_THROW({
+      OpenAiToAnthropicStream a("msg", "m");
+      (void)a.on_chunk(j);
+      (void)a.finish();
+      AnthropicToOpenAiStream b(0, true);
+      (void)b.on_event(j);
+      (void)b.on_event(ojson::parse(R"({"type": "message_stop"})"));
+    }) << text;
+  }
+}
+
+}  // namespace
+}  // namespace mlxm::api

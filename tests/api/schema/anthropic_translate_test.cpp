@@ -177,3 +177,47 @@ TEST(AnthropicTranslateTest, StopReasonMapping) {
 
 }  // namespace
 }  // namespace mlxm::api
+
+namespace mlxm::api {
+namespace {
+
+// Hostile or malformed bodies give an ApiError (or a result), never an exception or a crash.
+TEST(AnthropicTranslateTest, MalformedInputNeverThrows) {
+  const char* bodies[] = {
+      R"(null)", R"([])", R"("x")", R"({})", R"({"messages": {}})", R"({"messages": [1]})",
+      R"({"messages": [{"role": 1}]})", R"({"messages": [{"role": "user", "content": 5}]})",
+      R"({"messages": [{"role": "user", "content": [5]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "image"}]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url"}}]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": 7}]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image"}]}]}]})",
+      R"({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": 3}]}]})",
+      R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": 5}}]}]})",
+      R"({"messages": [{"role": "assistant", "tool_calls": [null]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]})",
+      R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:x;base64"}}]}]})",
+      R"({"messages": [{"role": "user", "content": "x"}], "system": [{"type": "text", "text": 1}]})",
+      R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"name": "f", "input_schema": {}, "description": 4}]})",
+      R"({"messages": [{"role": "user", "content": "x"}], "tools": [null], "tool_choice": "auto"})",
+      R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "function"}})",
+      R"({"messages": [{"role": "user", "content": "x"}], "stop": 4, "stop_sequences": [1], "n": "2"})",
+      R"({"messages": [{"role": "user", "content": "x"}], "metadata": {"user_id": []}, "max_tokens": "9"})",
+      R"({"content": 1, "choices": [{"message": 1}], "usage": []})",
+      R"({"content": [1, {"type": "tool_use", "input": 2}], "usage": {"output_tokens": -1}})",
+      R"({"choices": [{"message": {"content": 1, "tool_calls": [1, {"function": 2}, {"function": {"arguments": 3}}]}}]})",
+  };
+  for (const char* text : bodies) {
+    const ojson b = ojson::parse(text);
+    EXPECT_NO_THROW({
+      (void)anthropic_to_openai_chat(b);
+      (void)anthropic_to_openai_chat(b, {.allow_images = true});
+      (void)openai_chat_to_anthropic(b);
+      (void)anthropic_message_to_openai_chat(b, 0);
+      (void)openai_chat_to_anthropic_message(b);
+    }) << text;
+  }
+}
+
+}  // namespace
+}  // namespace mlxm::api

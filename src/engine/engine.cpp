@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "core/log.h"
+#include "engine/cuda/cuda_decoder.h"
 #include "engine/loader/safetensors.h"
 #include "engine/loader/weights.h"
 #include "engine/models/decoder.h"
@@ -10,7 +11,7 @@ namespace mlxm::engine {
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& model_dir,
                                              const EngineOptions& options) {
   if (options.device == Device::kCuda) {
-    return unimplemented("CUDA engine is not implemented yet (use the CPU device)");
+    return load_cuda_decoder(model_dir, options);
   }
   MLXM_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(model_dir));
   MLXM_ASSIGN_OR_RETURN(auto store, TensorStore::open(model_dir));

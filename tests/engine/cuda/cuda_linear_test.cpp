@@ -21,6 +21,7 @@
 
 #include "engine/kernels/cpu/linear.h"
 #include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/cuda/cuda_test_util.h"
 #include "engine/kernels/kernel_test_util.h"
 
@@ -175,6 +176,86 @@ TEST(CudaLinearTest, EveryFormatMatchesCpuReference) {
     }
   }
   std::printf("[ INFO     ] worst |err|/tol over all formats: %.3g\n", worst);
+}
+
+// Embedding lookup: gather_rows against PackedLinear::dequantize_row, every format; a bad id
+// gives a NaN row. Dense rows are converted exactly; quantized ones are s*c + b in f32, one fma
+// here vs a multiply and an add there: |diff| <= u|s*c| + 2u|w| <= 3u(|w| + 2|b|), u = 2^-24
+// (|s*c| <= |w| + |b|); the bound checked is 4u(|w| + 2|b|).
+TEST(CudaLinearTest, GatherRowsEqualsDequantizeRow) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  uint32_t seed = 300;
+  for (const Format& f : all_formats()) {
+    const int64_t n_out = 37, n_in = 384;
+    RandomLinear r = make_linear(n_out, n_in, f.bits, f.group ? f.group : 32, f.dtype, ++seed);
+    auto packed = PackedLinear::pack(r.src);
+    ASSERT_TRUE(packed.ok()) << packed.status().to_string();
+    auto dev = CudaLinear::upload(r.src);
+    ASSERT_TRUE(dev.ok()) << dev.status().to_string();
+    const std::vector<int32_t> ids = {5, 0, 36, 5, -1, 37, 11};
+    testing::DeviceBuffer di = testing::to_device(ids);
+    testing::DeviceBuffer dout = testing::poisoned<float>(ids.size() * n_in);
+    const Status st = dev->gather_rows(di.as<int32_t>(), static_cast<int64_t>(ids.size()),
+                                       dout.as<float>());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const auto y = testing::to_host<float>(dout, ids.size() * n_in);
+    std::vector<float> bi;
+    if (f.bits != 0) {
+      bi.resize(static_cast<size_t>(n_out * (n_in / f.group)));
+      to_f32(f.dtype, r.src.biases, bi.data(), bi.size());
+    }
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const bool valid = ids[j] >= 0 && ids[j] < n_out;
+      if (valid) packed->dequantize_row(ids[j], row.data());
+      for (int64_t i = 0; i < n_in; ++i) {
+        const float v = y[j * n_in + i];
+        if (valid) {
+          const double b =
+              f.bits != 0 ? std::fabs(double(bi[size_t(ids[j] * (n_in / f.group) + i / f.group)]))
+                          : 0.0;
+          const double tol = 4.0 * kU * (std::fabs(double(row[i])) + 2.0 * b);
+          ASSERT_TRUE(std::fabs(double(v) - row[i]) <= tol)
+              << describe(f, n_out, n_in, 1) << " id " << ids[j] << " col " << i << ": " << v
+              << " vs " << row[i];
+        } else {
+          ASSERT_TRUE(std::isnan(v)) << "id " << ids[j] << " col " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaOpsExtraTest, AddAndGatherRows) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int64_t n = 1000003;
+  auto a = random_vector(static_cast<size_t>(n), 1, 3.0f);
+  auto b = random_vector(static_cast<size_t>(n), 2, 3.0f);
+  testing::DeviceBuffer da = testing::to_device(a), db = testing::to_device(b);
+  Status st = cuda::add_inplace(da.as<float>(), db.as<float>(), n);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto s = testing::to_host<float>(da, a.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(s[i], a[i] + b[i]) << i;
+  const int64_t rows = 9, dim = 333;
+  auto src = random_vector(static_cast<size_t>(rows * dim), 3, 1.0f);
+  const std::vector<int32_t> idx = {8, 0, 3, 3, 9, -2};
+  testing::DeviceBuffer dsrc = testing::to_device(src), didx = testing::to_device(idx);
+  testing::DeviceBuffer dout = testing::poisoned<float>(idx.size() * dim);
+  st = cuda::gather_rows(dsrc.as<float>(), rows, dim, didx.as<int32_t>(),
+                         static_cast<int64_t>(idx.size()), dout.as<float>());
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto g = testing::to_host<float>(dout, idx.size() * dim);
+  for (size_t j = 0; j < idx.size(); ++j) {
+    for (int64_t i = 0; i < dim; ++i) {
+      const float v = g[j * dim + i];
+      if (idx[j] >= 0 && idx[j] < rows) {
+        ASSERT_EQ(v, src[idx[j] * dim + i]) << j << " " << i;
+      } else {
+        ASSERT_TRUE(std::isnan(v)) << j << " " << i;
+      }
+    }
+  }
+  EXPECT_EQ(cuda::add_inplace(nullptr, db.as<float>(), 4).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(CudaLinearTest, AdditiveBiasOnBothKernels) {

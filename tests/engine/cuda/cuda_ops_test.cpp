@@ -228,6 +228,9 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     check_decode_attention(dt, 24, 8, 128, {33, 5, 160}, 52);   // group 3 (llama 3B)
     check_decode_attention(dt, 32, 4, 128, {250, 16}, 53);      // group 8
     check_decode_attention(dt, 4, 4, 256, {64, 3}, 54);         // group 1, head_dim 256
+    check_decode_attention(dt, 4, 2, 16, {1, 23, 70}, 55);      // head_dim 16: lanes 16..31 idle
+    check_decode_attention(dt, 4, 1, 32, {40, 2}, 56);          // head_dim 32, group 4
+    check_decode_attention(dt, 6, 2, 80, {77, 19}, 57);         // head_dim 80 (4 per lane, 20 lanes)
   }
 }
 
@@ -253,7 +256,7 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y[i])) << i;
   // Unsupported shapes are errors, not crashes.
   KvLayerView odd = dview;
-  odd.head_dim = 96;
+  odd.head_dim = 300;  // above 256
   st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2, 4,
                                     odd, 0.125f, dout.as<float>());
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);

@@ -52,6 +52,10 @@ class CudaLinear {
   // REQUIRES x 16-byte aligned (checked). Rows are processed 8 at a time per launch.
   Status forward(const float* x, int64_t n, float* y, Stream stream = nullptr) const;
 
+  // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
+  // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).
+  Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr) const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

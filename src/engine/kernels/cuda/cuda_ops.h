@@ -30,11 +30,20 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
 Status kv_store(const KvLayerView& kv, const float* k, const float* v,
                 const int32_t* slot_mapping, int64_t n_tokens, Stream stream = nullptr);
 
+// x (n) += y (n), elementwise (residual adds).
+Status add_inplace(float* x, const float* y, int64_t n, Stream stream = nullptr);
+
+// dst (n, dim) = src rows rows[i] (device int32 (n), each in [0, n_src_rows): others give NaN
+// rows, never a read out of bounds). dst must not alias src.
+Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int32_t* rows,
+                   int64_t n, float* dst, Stream stream = nullptr);
+
 // Decode attention, one query token per sequence: out (n_seqs, n_heads, head_dim) =
 // softmax(q·Kᵀ·scale)·V over positions [0, context_lens[s]) of sequence s, whose blocks are
 // block_tables[s * max_blocks_per_seq + i]; grouped-query (head h reads kv head
-// h / (n_heads / n_kv_heads)); softmax in f32. KV in F16 or BF16; head_dim 64, 128 or 256;
-// at most 8 query heads per kv head. A block id outside [0, n_blocks) is never read: the
+// h / (n_heads / n_kv_heads)); softmax in f32. KV in F16 or BF16; head_dim up to 256 (a
+// multiple of 2 above 32, of 4 above 64, of 8 above 128); at most 8 query heads per kv head.
+// Prefill uses it too, one entry per query token with its own context length (causal). A block id outside [0, n_blocks) is never read: the
 // sequence's output is NaN instead. A context length of 0 gives zeros.
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,

@@ -80,6 +80,53 @@ class DeviceBuffer {
   size_t size_ = 0;
 };
 
+// Copies enqueued on `stream` (any direction: cudaMemcpyDefault; unified addressing). With a
+// pageable host source the call returns once the source was read; a pageable host destination
+// is written before the call returns (the stream is synchronised up to the copy).
+Status copy_async(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+// 2-D strided copy: `height` rows of `width` bytes, rows dpitch/spitch bytes apart.
+Status copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                     size_t height, Stream stream = nullptr);
+Status stream_synchronize(Stream stream);
+
+// An owned non-blocking stream (can be captured into graphs, unlike the legacy stream).
+class OwnedStream {
+ public:
+  static Result<OwnedStream> create();
+  OwnedStream() = default;
+  ~OwnedStream();
+  OwnedStream(OwnedStream&& o) noexcept;
+  OwnedStream& operator=(OwnedStream&& o) noexcept;
+  OwnedStream(const OwnedStream&) = delete;
+  OwnedStream& operator=(const OwnedStream&) = delete;
+  Stream get() const { return s_; }
+
+ private:
+  Stream s_ = nullptr;
+};
+
+// A captured sequence of launches replayed as one CUDA graph (decode steps: one launch instead
+// of hundreds). capture() records enqueue(stream) on `stream` (REQUIRES an OwnedStream; the
+// enqueued work must only use device memory whose addresses stay valid), launch() replays it.
+// Move-only; thread-compatible.
+class Graph {
+ public:
+  static Result<Graph> capture(const std::function<Status(Stream)>& enqueue, Stream stream);
+  Graph() = default;
+  ~Graph();
+  Graph(Graph&& o) noexcept;
+  Graph& operator=(Graph&& o) noexcept;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  Status launch(Stream stream) const;
+  bool empty() const { return exec_ == nullptr; }
+
+ private:
+  void reset();
+  void* graph_ = nullptr;  // cudaGraph_t
+  void* exec_ = nullptr;   // cudaGraphExec_t
+};
+
 // Fills `bytes` of device memory with pseudo-random bits from `seed` (benchmarks, poisoning).
 Status fill_random_bits(void* dev, size_t bytes, uint64_t seed, Stream stream = nullptr);
 

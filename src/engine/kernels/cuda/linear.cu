@@ -275,6 +275,40 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// Embedding rows: out[j][k] = w[ids[j]][k] dequantized (same formula as the generic GEMV).
+__global__ void gather_rows_kernel(const void* __restrict__ w, const void* __restrict__ sb, int dt,
+                                   int bits, int group_size, const int32_t* __restrict__ ids,
+                                   int64_t n, int n_out, int n_in, float* __restrict__ out) {
+  const int64_t total = n * n_in;
+  const int n_groups = bits != 0 ? n_in / group_size : 0;
+  const uint32_t mask = bits != 0 ? (1u << bits) - 1u : 0u;
+  for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
+       it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = ids[it / n_in];
+    const int k = static_cast<int>(it % n_in);
+    if (row < 0 || row >= n_out) {
+      out[it] = NAN;
+      continue;
+    }
+    float wv;
+    if (bits == 0) {
+      wv = load_elem(dt, w, static_cast<size_t>(row) * n_in + k);
+    } else {
+      const uint32_t* words = static_cast<const uint32_t*>(w) +
+                              static_cast<size_t>(row) * (static_cast<size_t>(n_in) * bits / 32);
+      const int64_t bit = static_cast<int64_t>(k) * bits;
+      const int wi = static_cast<int>(bit >> 5);
+      const int off = static_cast<int>(bit & 31);
+      uint32_t c = __ldg(words + wi) >> off;
+      if (off + bits > 32) c |= __ldg(words + wi + 1) << (32 - off);
+      c &= mask;
+      const size_t gi = (static_cast<size_t>(row) * n_groups + k / group_size) * 2;
+      wv = fmaf(load_elem(dt, sb, gi), static_cast<float>(c), load_elem(dt, sb, gi + 1));
+    }
+    out[it] = wv;
+  }
+}
+
 int log2_exact(int v) {
   int s = 0;
   while ((1 << s) < v) ++s;
@@ -482,6 +516,23 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream) c
       MLXM_CUDA_CHECK_LAUNCH("gemv_generic_kernel");
     }
   }
+  return ok_status();
+}
+
+Status CudaLinear::gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream) const {
+  const Impl& m = *impl_;
+  if (m.n_out == 0) return invalid_argument("CudaLinear::gather_rows: empty layer");
+  if (n < 0) return invalid_argument("CudaLinear::gather_rows: negative row count");
+  if (n == 0) return ok_status();
+  if (ids == nullptr || out == nullptr) {
+    return invalid_argument("CudaLinear::gather_rows: null pointer");
+  }
+  const int64_t total = n * m.n_in;
+  const int64_t blocks = std::min<int64_t>((total + 255) / 256, 65535 * 16);
+  gather_rows_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
+      m.weight.data(), m.sb.data(), dtype_code(m.dtype), m.bits, m.group_size, ids, n,
+      static_cast<int>(m.n_out), static_cast<int>(m.n_in), out);
+  MLXM_CUDA_CHECK_LAUNCH("gather_rows_kernel (embedding)");
   return ok_status();
 }
 

@@ -76,6 +76,24 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
   }
 }
 
+__global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    x[i] += y[i];
+  }
+}
+
+__global__ void gather_rows_kernel(const float* __restrict__ src, int64_t n_src, int64_t dim,
+                                   const int32_t* __restrict__ rows, int64_t n,
+                                   float* __restrict__ dst) {
+  const int64_t total = n * dim;
+  for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
+       it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = rows[it / dim];
+    dst[it] = r >= 0 && r < n_src ? src[r * dim + it % dim] : NAN;
+  }
+}
+
 enum KvCode : int { kKvF32 = 0, kKvF16 = 1, kKvBF16 = 2 };
 
 int kv_code(DType t) { return t == DType::kF16 ? kKvF16 : (t == DType::kBF16 ? kKvBF16 : kKvF32); }
@@ -111,14 +129,16 @@ constexpr int kAttnWarps = 4;
 constexpr int kMaxGroup = 8;
 
 // One block per (sequence, kv head): each warp walks positions p ≡ warp (mod 4) with an online
-// softmax per query head of the group; lane l owns dims [l*HPL, (l+1)*HPL). Warps merge their
-// (max, sum, acc) in shared memory at the end.
+// softmax per query head of the group; lane l owns dims [l*HPL, (l+1)*HPL) of the hd head dims
+// (lanes past hd/HPL hold zeros: head_dim 16..256). Warps merge their (max, sum, acc) in shared
+// memory at the end.
 template <typename T, int HPL>
 __global__ void __launch_bounds__(kAttnWarps * 32)
     paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
-                        int n_kv_heads, int64_t n_blocks, float scale, float* __restrict__ out) {
+                        int n_kv_heads, int hd, int64_t n_blocks, float scale,
+                        float* __restrict__ out) {
   constexpr int kHd = HPL * 32;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
@@ -129,9 +149,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const int group = n_heads / n_kv_heads;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
+  const bool active = lane * HPL < hd;
   const int n_ctx = context_lens[seq];
   const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
-  const int64_t row = static_cast<int64_t>(n_kv_heads) * kHd;
+  const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
   if (threadIdx.x == 0) bad_block = 0;
   __syncthreads();
 
@@ -140,10 +161,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
 #pragma unroll
   for (int h = 0; h < kMaxGroup; ++h) {
     const int hh = min(h, group - 1);
-    const float* qh = q + (static_cast<size_t>(seq) * n_heads + kvh * group + hh) * kHd;
+    const float* qh = q + (static_cast<size_t>(seq) * n_heads + kvh * group + hh) * hd;
 #pragma unroll
     for (int i = 0; i < HPL; ++i) {
-      qv[h][i] = qh[lane * HPL + i];
+      qv[h][i] = active ? qh[lane * HPL + i] : 0.0f;
       acc[h][i] = 0.0f;
     }
     m[h] = -INFINITY;
@@ -157,13 +178,13 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       if (lane == 0) bad_block = 1;
       continue;
     }
-    const int64_t off = (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * kHd +
+    const int64_t off = (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * hd +
                         lane * HPL;
     float kf[HPL], vf[HPL];
 #pragma unroll
     for (int i = 0; i < HPL; ++i) {
-      kf[i] = kv_to_f(kc[off + i]);
-      vf[i] = kv_to_f(vc[off + i]);
+      kf[i] = active ? kv_to_f(kc[off + i]) : 0.0f;
+      vf[i] = active ? kv_to_f(vc[off + i]) : 0.0f;
     }
 #pragma unroll
     for (int h = 0; h < kMaxGroup; ++h) {
@@ -193,9 +214,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   }
   __syncthreads();
   // Merge: thread t handles (head h, dim d) entries.
-  for (int e = threadIdx.x; e < group * kHd; e += blockDim.x) {
-    const int h = e / kHd;
-    const int d = e % kHd;
+  for (int e = threadIdx.x; e < group * hd; e += blockDim.x) {
+    const int h = e / hd;
+    const int d = e % hd;
     float mx = -INFINITY;
     for (int w = 0; w < kAttnWarps; ++w) mx = fmaxf(mx, sm_m[w][h]);
     float lsum = 0.0f, a = 0.0f;
@@ -208,7 +229,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     }
     float r = lsum > 0.0f ? a / lsum : 0.0f;
     if (bad_block != 0) r = NAN;
-    out[(static_cast<size_t>(seq) * n_heads + kvh * group + h) * kHd + d] = r;
+    out[(static_cast<size_t>(seq) * n_heads + kvh * group + h) * hd + d] = r;
   }
 }
 
@@ -224,7 +245,7 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   const unsigned blocks = static_cast<unsigned>(n_seqs * kv.n_kv_heads);
   paged_decode_kernel<T, HPL><<<blocks, kAttnWarps * 32, 0, stream>>>(
       q, bt, max_blocks, cl, n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v),
-      kv.block_size, kv.n_kv_heads, kv.n_blocks, scale, out);
+      kv.block_size, kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out);
   MLXM_CUDA_CHECK_LAUNCH("paged_decode_kernel");
   return ok_status();
 }
@@ -269,6 +290,28 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
   return ok_status();
 }
 
+Status add_inplace(float* x, const float* y, int64_t n, Stream stream) {
+  if (n < 0) return invalid_argument("cuda::add_inplace: negative size");
+  if (n == 0) return ok_status();
+  if (x == nullptr || y == nullptr) return invalid_argument("cuda::add_inplace: null pointer");
+  add_kernel<<<grid_for(n, 256), 256, 0, stream>>>(x, y, n);
+  MLXM_CUDA_CHECK_LAUNCH("add_kernel");
+  return ok_status();
+}
+
+Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int32_t* rows,
+                   int64_t n, float* dst, Stream stream) {
+  if (n < 0 || dim <= 0 || n_src_rows < 0) return invalid_argument("cuda::gather_rows: bad shape");
+  if (n == 0) return ok_status();
+  if (src == nullptr || rows == nullptr || dst == nullptr) {
+    return invalid_argument("cuda::gather_rows: null pointer");
+  }
+  gather_rows_kernel<<<grid_for(n * dim, 256), 256, 0, stream>>>(src, n_src_rows, dim, rows, n,
+                                                                 dst);
+  MLXM_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+  return ok_status();
+}
+
 Status kv_store(const KvLayerView& kv, const float* k, const float* v,
                 const int32_t* slot_mapping, int64_t n_tokens, Stream stream) {
   if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16 && kv.dtype != DType::kF32) {
@@ -304,9 +347,12 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   if (n_heads / kv.n_kv_heads > kMaxGroup) {
     return unimplemented("cuda::paged_attention_decode: more than 8 query heads per kv head");
   }
-  if (kv.head_dim != 64 && kv.head_dim != 128 && kv.head_dim != 256) {
-    return unimplemented("cuda::paged_attention_decode: head_dim " + std::to_string(kv.head_dim) +
-                         " (want 64, 128 or 256)");
+  // Lane l owns dims [l*hpl, (l+1)*hpl): hpl = 1, 2, 4 or 8 dims per lane.
+  const int hd = kv.head_dim;
+  const int hpl = hd <= 32 ? 1 : hd <= 64 ? 2 : hd <= 128 ? 4 : 8;
+  if (hd <= 0 || hd > 256 || hd % hpl != 0) {
+    return unimplemented("cuda::paged_attention_decode: head_dim " + std::to_string(hd) +
+                         " (want <= 256 and a multiple of " + std::to_string(hpl) + ")");
   }
   if (kv.block_size <= 0 || max_blocks_per_seq <= 0 || n_seqs < 0) {
     return invalid_argument("cuda::paged_attention_decode: bad shape");
@@ -319,12 +365,13 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       kv.k == nullptr || kv.v == nullptr) {
     return invalid_argument("cuda::paged_attention_decode: null pointer");
   }
-  const int hpl = kv.head_dim / 32;
   if (kv.dtype == DType::kF16) {
+    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
     if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
     if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
     return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
   }
+  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
   if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
   if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
   return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);

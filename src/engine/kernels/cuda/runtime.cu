@@ -235,4 +235,94 @@ Result<double> copy_bandwidth_gbs(size_t bytes, int reps) {
   return 2.0 * static_cast<double>(bytes) / (med * 1e-3) / 1e9;
 }
 
+Status copy_async(void* dst, const void* src, size_t bytes, Stream stream) {
+  if (bytes == 0) return ok_status();
+  if (dst == nullptr || src == nullptr) return invalid_argument("copy_async: null pointer");
+  MLXM_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  return ok_status();
+}
+
+Status copy_2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                     size_t height, Stream stream) {
+  if (width == 0 || height == 0) return ok_status();
+  if (dst == nullptr || src == nullptr) return invalid_argument("copy_2d_async: null pointer");
+  MLXM_CUDA_TRY(
+      cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDefault, stream));
+  return ok_status();
+}
+
+Status stream_synchronize(Stream stream) {
+  MLXM_CUDA_TRY(cudaStreamSynchronize(stream));
+  MLXM_CUDA_TRY(cudaGetLastError());
+  return ok_status();
+}
+
+Result<OwnedStream> OwnedStream::create() {
+  OwnedStream s;
+  cudaStream_t st = nullptr;
+  MLXM_CUDA_TRY(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  s.s_ = st;
+  return Result<OwnedStream>(std::move(s));
+}
+
+OwnedStream::~OwnedStream() {
+  if (s_ != nullptr) (void)cudaStreamDestroy(s_);
+}
+
+OwnedStream::OwnedStream(OwnedStream&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+
+OwnedStream& OwnedStream::operator=(OwnedStream&& o) noexcept {
+  if (this != &o) {
+    if (s_ != nullptr) (void)cudaStreamDestroy(s_);
+    s_ = std::exchange(o.s_, nullptr);
+  }
+  return *this;
+}
+
+Result<Graph> Graph::capture(const std::function<Status(Stream)>& enqueue, Stream stream) {
+  if (stream == nullptr) return invalid_argument("Graph::capture: needs an owned stream");
+  Graph g;
+  MLXM_CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  const Status st = enqueue(stream);
+  cudaGraph_t graph = nullptr;
+  const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  g.graph_ = graph;
+  if (!st.ok()) {
+    (void)cudaGetLastError();
+    return st;
+  }
+  MLXM_CUDA_TRY(end);
+  cudaGraphExec_t exec = nullptr;
+  MLXM_CUDA_TRY(cudaGraphInstantiate(&exec, graph, 0));
+  g.exec_ = exec;
+  return Result<Graph>(std::move(g));
+}
+
+void Graph::reset() {
+  if (exec_ != nullptr) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  if (graph_ != nullptr) (void)cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+  exec_ = nullptr;
+  graph_ = nullptr;
+}
+
+Graph::~Graph() { reset(); }
+
+Graph::Graph(Graph&& o) noexcept
+    : graph_(std::exchange(o.graph_, nullptr)), exec_(std::exchange(o.exec_, nullptr)) {}
+
+Graph& Graph::operator=(Graph&& o) noexcept {
+  if (this != &o) {
+    reset();
+    graph_ = std::exchange(o.graph_, nullptr);
+    exec_ = std::exchange(o.exec_, nullptr);
+  }
+  return *this;
+}
+
+Status Graph::launch(Stream stream) const {
+  if (exec_ == nullptr) return invalid_argument("Graph::launch: empty graph");
+  MLXM_CUDA_TRY(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream));
+  return ok_status();
+}
+
 }  // namespace mlxm::engine::cuda

@@ -1,7 +1,8 @@
 // minigtest: the small subset of GoogleTest that tests/engine/cuda uses, for the standalone
 // GPU check (tools/gpu/check.sh) on machines without GoogleTest. Same macro spellings and
 // semantics for: TEST, ASSERT_/EXPECT_ {TRUE, FALSE, EQ, NE, LT, LE, GT, GE}, ADD_FAILURE,
-// GTEST_SKIP, each accepting `<< message`. ASSERT_* returns from the current (void) function.
+// FAIL, GTEST_SKIP, each accepting `<< message`, and ASSERT_NO_FATAL_FAILURE (stricter: any
+// failure inside returns). ASSERT_* returns from the current (void) function.
 // Not thread-safe (tests run one at a time on the main thread).
 #pragma once
 
@@ -165,4 +166,12 @@ std::string compare(P pred, const char* op, const char* ea, const char* eb, cons
 #define EXPECT_GT(a, b) MG_CMP_(>, a, b, MG_NOTHING_)
 #define EXPECT_GE(a, b) MG_CMP_(>=, a, b, MG_NOTHING_)
 #define ADD_FAILURE() MG_FAIL_AT_("Failed")
+#define FAIL() return MG_FAIL_AT_("Failed")
+// Stricter than GoogleTest: any failure inside `stmt` (EXPECT_* too) returns from the caller.
+#define ASSERT_NO_FATAL_FAILURE(stmt)                                     \
+  do {                                                                    \
+    const int mg_before_ = ::minigtest::state().failures;                 \
+    stmt;                                                                 \
+    if (::minigtest::state().failures > mg_before_) return;               \
+  } while (0)
 #define GTEST_SKIP() return ::minigtest::SkipHelper(__FILE__, __LINE__) = ::minigtest::Message()

@@ -1,0 +1,451 @@
+// The CUDA engine (cuda_decoder.h): the CPU decoder's step (models/decoder.cpp) on the GPU.
+//
+// One forward step, all on one non-blocking stream:
+//   host: validate the batch, lay out one int32 array of step metadata (token ids, positions,
+//         KV slots, per-token context lengths, logit rows, per-token block tables) and copy it
+//         to the device in one transfer;
+//   device: embedding gather -> per layer [RMSNorm, q/k/v linear (fused when the loader fused
+//         them), q/k RMSNorm (Qwen3), RoPE, kv_store, paged attention, o_proj, residual add,
+//         RMSNorm, gate/up linear, SiLU*up, down, residual add] -> gather the logit rows ->
+//         final RMSNorm -> lm_head on those rows only -> copy the logits to the host.
+// Attention runs the paged decode kernel with one entry per query token, each with its own
+// context length (position + 1) and its sequence's block table: causal prefill and mixed
+// prefill/decode batches come out exactly as on the CPU (every token's K/V is stored before
+// attention reads it). Linears take the GEMV path 8 rows per launch (correct for prefill, not
+// fast: no tensor-core GEMM yet).
+// Steps of up to kMaxGraphTokens tokens are captured into a CUDA graph per (tokens, logit
+// rows, table width) and replayed: a decode step is one graph launch (MLXM_CUDA_GRAPHS=0 turns
+// this off).
+#include "engine/cuda/cuda_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <map>
+#include <tuple>
+
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "engine/device.h"
+#include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/loader/safetensors.h"
+#include "engine/loader/weights_load.h"
+#include "engine/models/decoder.h"
+#include "engine/models/rope_freqs.h"
+
+namespace mlxm::engine {
+
+// ---- device queries (device.h) -------------------------------------------------------------
+
+bool cuda_compiled() { return true; }
+int cuda_device_count() { return cuda::device_count(); }
+std::string cuda_unavailable_reason() { return cuda::no_device_reason(); }
+
+Result<DeviceMemory> cuda_memory_info() {
+  if (cuda::device_count() == 0) return unavailable("no CUDA device: " + cuda::no_device_reason());
+  MLXM_ASSIGN_OR_RETURN(cuda::MemInfo m, cuda::mem_info());
+  DeviceMemory out;
+  out.free_bytes = m.free_bytes;
+  out.total_bytes = m.total_bytes;
+  auto info = cuda::device_info(0);
+  if (info.ok()) out.name = info->name;
+  return out;
+}
+
+namespace {
+
+using cuda::CudaLinear;
+using cuda::DeviceBuffer;
+using CudaWeights = BasicModelWeights<CudaLinear>;
+using CudaLayer = BasicLayerWeights<CudaLinear>;
+
+constexpr int64_t kMaxGraphTokens = 256;  // larger steps (long prefill) run eagerly
+constexpr size_t kMaxGraphs = 96;
+
+// Grows `b` to at least `bytes` (rounded up); true when it was reallocated.
+Result<bool> grow(DeviceBuffer& b, size_t bytes) {
+  if (b.size() >= bytes) return false;
+  MLXM_ASSIGN_OR_RETURN(b, DeviceBuffer::alloc(bytes));
+  return true;
+}
+
+Result<DeviceBuffer> upload_vec(const std::vector<float>& v) {
+  if (v.empty()) return DeviceBuffer();
+  return DeviceBuffer::from_host(v.data(), v.size() * sizeof(float));
+}
+
+struct LayerNorms {
+  DeviceBuffer attn, mlp, q, k;
+};
+
+class CudaDecoder final : public Engine {
+ public:
+  CudaDecoder(ModelConfig c, const EngineOptions& o) : config_(std::move(c)), options_(o) {}
+
+  Status init(CudaWeights w, cuda::OwnedStream stream) {
+    w_ = std::move(w);
+    stream_ = std::move(stream);
+    const ModelConfig& c = config_;
+    for (const CudaLayer& L : w_.layers) {
+      LayerNorms n;
+      MLXM_ASSIGN_OR_RETURN(n.attn, upload_vec(L.attn_norm));
+      MLXM_ASSIGN_OR_RETURN(n.mlp, upload_vec(L.mlp_norm));
+      MLXM_ASSIGN_OR_RETURN(n.q, upload_vec(L.q_norm));
+      MLXM_ASSIGN_OR_RETURN(n.k, upload_vec(L.k_norm));
+      norms_.push_back(std::move(n));
+    }
+    MLXM_ASSIGN_OR_RETURN(final_norm_, upload_vec(w_.final_norm));
+    MLXM_ASSIGN_OR_RETURN(inv_freq_, upload_vec(rope_inv_freq(c)));
+    MLXM_RETURN_IF_ERROR(init_kv());
+    MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
+    // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
+    return cuda::synchronize();
+  }
+
+  Status forward(const Batch& batch, std::vector<float>* logits) override;
+
+  const ModelConfig& config() const override { return config_; }
+  int block_size() const override { return options_.block_size; }
+  int64_t n_kv_blocks() const override { return n_blocks_; }
+  size_t weight_bytes() const override { return w_.bytes(); }
+  size_t kv_bytes() const override { return kv_bytes_; }
+  size_t weight_bytes_per_token() const override { return w_.bytes_per_token(); }
+  // With EngineOptions::profile: "host" (validating, metadata, enqueueing or graph launch),
+  // "device_wait" (waiting for the step's logits) and "graph_capture" milliseconds.
+  std::vector<std::pair<std::string, double>> op_times_ms() const override {
+    if (!options_.profile) return {};
+    return {{"host", host_ms_}, {"device_wait", wait_ms_}, {"graph_capture", capture_ms_}};
+  }
+  void reset_op_times() override { host_ms_ = wait_ms_ = capture_ms_ = 0.0; }
+
+ private:
+  Status init_kv();
+  // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
+  Status reserve(int64_t n, int64_t n_out, int64_t width);
+  // Enqueues the whole step (metadata already on the device).
+  Status enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::Stream s);
+  struct Meta;
+  Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, cuda::Stream s);
+
+  ModelConfig config_;
+  EngineOptions options_;
+  CudaWeights w_;
+  std::vector<LayerNorms> norms_;
+  DeviceBuffer final_norm_, inv_freq_;
+  std::vector<DeviceBuffer> kv_mem_;  // (2 * n_layers): k, v per layer
+  std::vector<KvLayerView> kv_;       // (n_layers), device pointers
+  int64_t n_blocks_ = 0;
+  size_t kv_bytes_ = 0;
+  cuda::OwnedStream stream_;
+
+  // Scratch (device, f32 unless noted), grown to the largest step seen.
+  int64_t cap_n_ = 0, cap_out_ = 0, cap_meta_ = 0;
+  DeviceBuffer x_;       // (n, hidden) residual stream
+  DeviceBuffer xn_;      // (n, hidden) normed
+  DeviceBuffer qkv_;     // (n, (n_heads + 2 n_kv_heads) head_dim)
+  DeviceBuffer q_;       // (n, n_heads, head_dim)
+  DeviceBuffer k_, v_;   // (n, n_kv_heads, head_dim)
+  DeviceBuffer attn_;    // (n, n_heads * head_dim)
+  DeviceBuffer tmp_;     // (n, hidden)
+  DeviceBuffer gu_;      // (n, 2 ff)
+  DeviceBuffer act_;     // (n, ff)
+  DeviceBuffer up_;      // (n, ff) only when gate/up are not fused
+  DeviceBuffer xo_;      // (n_out, hidden)
+  DeviceBuffer logits_;  // (n_out, vocab)
+  DeviceBuffer meta_;    // int32: see Meta
+  std::vector<int32_t> host_meta_;
+
+  // Offsets (in int32 elements) of the step metadata inside meta_.
+  struct Meta {
+    int64_t tokens, positions, slots, ctx, rows, tables, total;
+  };
+  static Meta meta_layout(int64_t n, int64_t n_out, int64_t width) {
+    Meta m;
+    m.tokens = 0;
+    m.positions = n;
+    m.slots = 2 * n;
+    m.ctx = 3 * n;
+    m.rows = 4 * n;
+    m.tables = (4 * n + n_out + 3) / 4 * 4;
+    m.total = m.tables + n * width;
+    return m;
+  }
+  const int32_t* meta_at(int64_t off) const { return meta_.as<const int32_t>() + off; }
+
+  bool use_graphs_ = true;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, cuda::Graph> graphs_;
+  double host_ms_ = 0, wait_ms_ = 0, capture_ms_ = 0;
+};
+
+Status CudaDecoder::init_kv() {
+  const ModelConfig& c = config_;
+  const DType dt = options_.kv_dtype;
+  if (dt != DType::kF16 && dt != DType::kBF16) {
+    return invalid_argument(std::string("CUDA engine: KV dtype ") + dtype_name(dt) +
+                            " is not supported (F16, BF16)");
+  }
+  if (options_.block_size <= 0 || options_.block_size > 4096) {
+    return invalid_argument("block_size " + std::to_string(options_.block_size) + " out of range");
+  }
+  const size_t per_block_layer = static_cast<size_t>(options_.block_size) * c.n_kv_heads *
+                                 c.head_dim * dtype_size(dt);
+  const size_t per_block = per_block_layer * 2 * static_cast<size_t>(c.n_layers);
+  int64_t n_blocks = options_.n_kv_blocks;
+  if (n_blocks <= 0) n_blocks = static_cast<int64_t>(options_.kv_budget_bytes / per_block);
+  if (n_blocks <= 0) {
+    return resource_exhausted("KV budget of " + std::to_string(options_.kv_budget_bytes) +
+                              " bytes holds no block of " + std::to_string(per_block) + " bytes");
+  }
+  if (static_cast<uint64_t>(n_blocks) > (1ull << 31) ||
+      per_block_layer > SIZE_MAX / static_cast<size_t>(n_blocks)) {
+    return resource_exhausted("too many KV blocks: " + std::to_string(n_blocks));
+  }
+  const size_t layer_bytes = per_block_layer * static_cast<size_t>(n_blocks);
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto k = DeviceBuffer::alloc(layer_bytes);
+    if (!k.ok()) return k.status().with_context("allocating the KV cache on the GPU");
+    auto v = DeviceBuffer::alloc(layer_bytes);
+    if (!v.ok()) return v.status().with_context("allocating the KV cache on the GPU");
+    KvLayerView view;
+    view.k = k->data();
+    view.v = v->data();
+    view.dtype = dt;
+    view.block_size = options_.block_size;
+    view.n_kv_heads = c.n_kv_heads;
+    view.head_dim = c.head_dim;
+    view.n_blocks = n_blocks;
+    kv_.push_back(view);
+    kv_mem_.push_back(std::move(k).value());
+    kv_mem_.push_back(std::move(v).value());
+  }
+  n_blocks_ = n_blocks;
+  kv_bytes_ = 2 * layer_bytes * static_cast<size_t>(c.n_layers);
+  return ok_status();
+}
+
+Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
+  const ModelConfig& c = config_;
+  const Meta m = meta_layout(n, n_out, width);
+  bool moved = false;
+  if (n > cap_n_) {
+    const int64_t cap = (n + 63) / 64 * 64;
+    const size_t un = static_cast<size_t>(cap) * sizeof(float);
+    const size_t h = static_cast<size_t>(c.hidden_size), hd = static_cast<size_t>(c.head_dim),
+                 ff = static_cast<size_t>(c.intermediate_size);
+    const size_t q_w = static_cast<size_t>(c.n_heads) * hd, kv_w = c.n_kv_heads * hd;
+    const std::initializer_list<std::pair<DeviceBuffer*, size_t>> bufs = {
+        {&x_, h},    {&xn_, h},  {&qkv_, q_w + 2 * kv_w}, {&q_, q_w},     {&k_, kv_w}, {&v_, kv_w},
+        {&attn_, q_w}, {&tmp_, h}, {&gu_, 2 * ff},        {&act_, ff},    {&up_, ff}};
+    for (const auto& [buf, per] : bufs) {
+      MLXM_ASSIGN_OR_RETURN(bool r, grow(*buf, un * per));
+      moved |= r;
+    }
+    cap_n_ = cap;
+  }
+  if (n_out > cap_out_) {
+    const int64_t cap = (n_out + 15) / 16 * 16;
+    const size_t uo = static_cast<size_t>(cap) * sizeof(float);
+    MLXM_ASSIGN_OR_RETURN(bool r1, grow(xo_, uo * static_cast<size_t>(c.hidden_size)));
+    MLXM_ASSIGN_OR_RETURN(bool r2, grow(logits_, uo * static_cast<size_t>(c.vocab_size)));
+    moved |= r1 || r2;
+    cap_out_ = cap;
+  }
+  if (m.total > cap_meta_) {
+    const int64_t cap = std::max<int64_t>(m.total * 2, 4096);
+    MLXM_ASSIGN_OR_RETURN(bool r, grow(meta_, static_cast<size_t>(cap) * sizeof(int32_t)));
+    moved |= r;
+    cap_meta_ = cap;
+  }
+  if (moved) graphs_.clear();  // they point at the old buffers
+  return ok_status();
+}
+
+Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width,
+                                  cuda::Stream s) {
+  const ModelConfig& c = config_;
+  const CudaLayer& L = w_.layers[static_cast<size_t>(l)];
+  const LayerNorms& N = norms_[static_cast<size_t>(l)];
+  const KvLayerView& kv = kv_[static_cast<size_t>(l)];
+  const int64_t h = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
+  const int64_t q_w = int64_t{c.n_heads} * hd, kv_w = int64_t{c.n_kv_heads} * hd;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  float* x = x_.as<float>();
+  float* xn = xn_.as<float>();
+  float* q = q_.as<float>();
+  float* k = k_.as<float>();
+  float* v = v_.as<float>();
+
+  MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
+  if (L.fused_qkv) {
+    float* qkv = qkv_.as<float>();
+    MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s));
+    const size_t w = static_cast<size_t>(q_w + 2 * kv_w) * 4, un = static_cast<size_t>(n);
+    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(q, q_w * 4, qkv, w, q_w * 4, un, s));
+    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(k, kv_w * 4, qkv + q_w, w, kv_w * 4, un, s));
+    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(v, kv_w * 4, qkv + q_w + kv_w, w, kv_w * 4, un, s));
+  } else {
+    MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, q, s));
+    MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s));
+    MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s));
+  }
+  if (c.qk_norm) {
+    MLXM_RETURN_IF_ERROR(cuda::rms_norm(q, N.q.as<float>(), eps, n * c.n_heads, hd, q, s));
+    MLXM_RETURN_IF_ERROR(cuda::rms_norm(k, N.k.as<float>(), eps, n * c.n_kv_heads, hd, k, s));
+  }
+  const int32_t* positions = meta_at(m.positions);
+  MLXM_RETURN_IF_ERROR(cuda::rope(q, positions, n, c.n_heads, static_cast<int>(hd),
+                                  inv_freq_.as<float>(), s));
+  MLXM_RETURN_IF_ERROR(cuda::rope(k, positions, n, c.n_kv_heads, static_cast<int>(hd),
+                                  inv_freq_.as<float>(), s));
+  MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
+  MLXM_RETURN_IF_ERROR(cuda::paged_attention_decode(
+      q, meta_at(m.tables), static_cast<int>(width), meta_at(m.ctx), n, c.n_heads, kv,
+      1.0f / std::sqrt(static_cast<float>(hd)), attn_.as<float>(), s));
+  float* tmp = tmp_.as<float>();
+  MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s));
+  MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
+  MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
+  float* gu = gu_.as<float>();
+  float* act = act_.as<float>();
+  if (L.fused_gate_up) {
+    MLXM_RETURN_IF_ERROR(L.gate_up.forward(xn, n, gu, s));
+  } else {
+    // silu_mul wants [gate | up] per row.
+    float* up = up_.as<float>();
+    MLXM_RETURN_IF_ERROR(L.gate.forward(xn, n, act, s));
+    MLXM_RETURN_IF_ERROR(L.up.forward(xn, n, up, s));
+    const size_t row = static_cast<size_t>(ff) * 4, un = static_cast<size_t>(n);
+    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu, 2 * row, act, row, row, un, s));
+    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu + ff, 2 * row, up, row, row, un, s));
+  }
+  MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s));
+  MLXM_RETURN_IF_ERROR(L.down.forward(act, n, tmp, s));
+  return cuda::add_inplace(x, tmp, n * h, s);
+}
+
+Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::Stream s) {
+  const ModelConfig& c = config_;
+  const Meta m = meta_layout(n, n_out, width);
+  const int64_t h = c.hidden_size;
+  MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s));
+  for (int l = 0; l < c.n_layers; ++l) MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, s));
+  if (n_out == 0) return ok_status();
+  float* xo = xo_.as<float>();
+  MLXM_RETURN_IF_ERROR(cuda::gather_rows(x_.as<float>(), n, h, meta_at(m.rows), n_out, xo, s));
+  MLXM_RETURN_IF_ERROR(cuda::rms_norm(xo, final_norm_.as<float>(),
+                                      static_cast<float>(c.rms_norm_eps), n_out, h, xo, s));
+  return w_.head().forward(xo, n_out, logits_.as<float>(), s);
+}
+
+Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
+  const TimePoint t0 = now();
+  MLXM_RETURN_IF_ERROR(validate_batch(batch, config_, options_.block_size, n_blocks_));
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int64_t n_out = static_cast<int64_t>(batch.logit_rows.size());
+  const int bs = options_.block_size;
+  int64_t width = 1;
+  for (const BatchSeq& s : batch.seqs) width = std::max<int64_t>(width, (s.n_ctx + bs - 1) / bs);
+  // Round the table width up (fewer distinct graphs as contexts grow).
+  width = width <= 8 ? 8 : int64_t{1} << static_cast<int>(std::ceil(std::log2(double(width))));
+  MLXM_RETURN_IF_ERROR(reserve(n, n_out, width));
+
+  const Meta m = meta_layout(n, n_out, width);
+  host_meta_.assign(static_cast<size_t>(m.total), 0);
+  int32_t* hm = host_meta_.data();
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t ui = static_cast<size_t>(i);
+    const BatchSeq& s = batch.seqs[static_cast<size_t>(batch.seq_ids[ui])];
+    const int32_t pos = batch.positions[ui];
+    hm[m.tokens + i] = batch.tokens[ui];
+    hm[m.positions + i] = pos;
+    hm[m.slots + i] = s.block_table[static_cast<size_t>(pos / bs)] * bs + pos % bs;
+    hm[m.ctx + i] = pos + 1;  // causal: the token attends to positions [0, pos]
+    const int64_t nb = (pos + bs) / bs;  // blocks covering [0, pos]
+    std::copy(s.block_table.begin(), s.block_table.begin() + nb, hm + m.tables + i * width);
+  }
+  for (int64_t r = 0; r < n_out; ++r) hm[m.rows + r] = batch.logit_rows[static_cast<size_t>(r)];
+  const cuda::Stream st = stream_.get();
+  MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
+
+  bool done = false;
+  if (use_graphs_ && n <= kMaxGraphTokens) {
+    const auto key = std::make_tuple(n, n_out, width);
+    auto it = graphs_.find(key);
+    if (it == graphs_.end() && graphs_.size() < kMaxGraphs) {
+      const TimePoint tc = now();
+      auto g = cuda::Graph::capture(
+          [&](cuda::Stream s) { return enqueue_step(n, n_out, width, s); }, st);
+      capture_ms_ += ms_since(tc);
+      if (g.ok()) {
+        it = graphs_.emplace(key, std::move(g).value()).first;
+      } else {
+        // Stay correct: run eagerly from now on (the error says why capture failed).
+        MLXM_LOG_WARN("CUDA engine: graph capture failed, running without graphs: {}",
+                      g.status().to_string());
+        use_graphs_ = false;
+      }
+    }
+    if (it != graphs_.end()) {
+      MLXM_RETURN_IF_ERROR(it->second.launch(st));
+      done = true;
+    }
+  }
+  if (!done) MLXM_RETURN_IF_ERROR(enqueue_step(n, n_out, width, st));
+  const TimePoint t1 = now();
+  host_ms_ += ms_between(t0, t1);
+
+  logits->resize(static_cast<size_t>(n_out) * static_cast<size_t>(config_.vocab_size));
+  if (n_out > 0) {
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(logits->data(), logits_.data(),
+                                          logits->size() * sizeof(float), st));
+  }
+  const Status sync = cuda::stream_synchronize(st);
+  wait_ms_ += ms_since(t1);
+  if (!sync.ok()) return sync.with_context("CUDA engine forward");
+  return ok_status();
+}
+
+Status check_supported(const ModelConfig& c) {
+  if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0 || c.n_heads / c.n_kv_heads > 8) {
+    return unimplemented("CUDA engine: " + std::to_string(c.n_heads) + " query heads over " +
+                         std::to_string(c.n_kv_heads) +
+                         " kv heads (the attention kernel takes at most 8 per kv head)");
+  }
+  const int hd = c.head_dim;
+  const int hpl = hd <= 32 ? 1 : hd <= 64 ? 2 : hd <= 128 ? 4 : 8;
+  if (hd <= 0 || hd > 256 || hd % hpl != 0 || hd % 2 != 0) {
+    return unimplemented("CUDA engine: head_dim " + std::to_string(hd) + " is not supported");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> load_cuda_decoder(const std::string& model_dir,
+                                                  const EngineOptions& options) {
+  if (options.reference) {
+    return invalid_argument("the reference path is CPU-only (use --device cpu with --reference)");
+  }
+  if (cuda::device_count() == 0) {
+    return unavailable("--device cuda: no usable CUDA device (" + cuda::no_device_reason() + ")");
+  }
+  MLXM_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::load(model_dir));
+  MLXM_RETURN_IF_ERROR(check_supported(config));
+  MLXM_ASSIGN_OR_RETURN(cuda::OwnedStream stream, cuda::OwnedStream::create());
+  CudaWeights weights;
+  {
+    MLXM_ASSIGN_OR_RETURN(auto store, TensorStore::open(model_dir));
+    auto w = load_weights_as<CudaLinear>(
+        config, *store, [](const LinearSource& s) { return CudaLinear::upload(s); });
+    if (!w.ok()) return w.status().with_context("loading " + model_dir + " onto the GPU");
+    weights = std::move(w).value();
+  }
+  auto e = std::make_unique<CudaDecoder>(std::move(config), options);
+  MLXM_RETURN_IF_ERROR(e->init(std::move(weights), std::move(stream)));
+  return std::unique_ptr<Engine>(std::move(e));
+}
+
+}  // namespace mlxm::engine

@@ -10,9 +10,13 @@
 namespace mlxm::api {
 namespace {
 
-http::HttpResponse error(const ApiError& e) { return anthropic_error_response(e); }
+http::HttpResponse error(const ApiError& e) {
+  return anthropic_error_response(e);
+}
 
-http::HttpResponse model_error(const Status& st) { return error(api_error_from_status(st, "model")); }
+http::HttpResponse model_error(const Status& st) {
+  return error(api_error_from_status(st, "model"));
+}
 
 // The body as JSON in the client's key order, or the 400 to send.
 std::optional<ojson> body_json(const http::HttpRequest& req, http::HttpResponse* err) {
@@ -42,11 +46,12 @@ struct Prompt {
 // OpenAI-style messages with text parts joined and tool-call arguments as objects (what Hugging
 // Face templates expect). With an assistant prefill the reply continues the last message: the
 // template renders it as a finished turn and the prompt is cut right after its text.
-std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r, const serving::ModelInstance& m) {
+std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r,
+                                             const serving::ModelInstance& m) {
   const ChatTemplate* tmpl = m.chat_template();
   if (!tmpl) {
-    return ApiError::invalid("messages", "the model '" + m.name() +
-                                             "' has no chat template; /v1/messages needs one");
+    return ApiError::invalid(
+        "messages", "the model '" + m.name() + "' has no chat template; /v1/messages needs one");
   }
   ojson messages = r.openai["messages"];
   for (auto& msg : messages) {
@@ -79,8 +84,8 @@ std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r, const se
   if (!text.ok()) {
     ApiError e = api_error_from_status(text.status(), "messages");
     if (kind == TemplateErrorKind::kRaised || kind == TemplateErrorKind::kRuntime) {
-      e = ApiError::invalid("messages", "the chat template rejected the messages: " +
-                                            text.status().message());
+      e = ApiError::invalid("messages",
+                            "the chat template rejected the messages: " + text.status().message());
     }
     return e;
   }
@@ -88,8 +93,9 @@ std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r, const se
   if (prefill) {
     const size_t pos = p.text.rfind(prefill_text);
     if (pos == std::string::npos) {
-      return ApiError::invalid("messages", "the chat template does not render the final "
-                                           "assistant message verbatim, so it cannot be continued");
+      return ApiError::invalid("messages",
+                               "the chat template does not render the final "
+                               "assistant message verbatim, so it cannot be continued");
     }
     p.text.resize(pos + prefill_text.size());
   }
@@ -118,7 +124,8 @@ class AnthropicHandlers {
     if (n_prompt == 0) return error(ApiError::invalid("messages", "the prompt is empty"));
     if (n_prompt >= m.max_model_len()) {
       return error(ApiError::invalid("messages", "prompt is too long: " + std::to_string(n_prompt) +
-                                                     " tokens > " + std::to_string(m.max_model_len() - 1) +
+                                                     " tokens > " +
+                                                     std::to_string(m.max_model_len() - 1) +
                                                      " maximum for this model's context"));
     }
     serving::GenerationRequest g;
@@ -127,8 +134,8 @@ class AnthropicHandlers {
     g.stop_token_ids = m.eos_ids();
     // Clients send large max_tokens (Claude Code: 32000); the reply is bounded by the context
     // that is left, and then ends with stop_reason max_tokens.
-    g.max_new_tokens = static_cast<int32_t>(
-        std::min<int64_t>(*r.max_tokens, m.max_model_len() - n_prompt));
+    g.max_new_tokens =
+        static_cast<int32_t>(std::min<int64_t>(*r.max_tokens, m.max_model_len() - n_prompt));
     MessagesOptions o;
     o.stream = r.stream;
     o.model_name = m.name();

@@ -159,7 +159,8 @@ void MessagesSession::on_finish(const serving::FinishInfo& info) {
         text_ += held;
         rest += held;
       }
-      if (opt_.stream && !client_gone_ && !rest.empty()) send_event_locked(text_delta_event(0, rest));
+      if (opt_.stream && !client_gone_ && !rest.empty())
+        send_event_locked(text_delta_event(0, rest));
     }
   }
   complete_locked();
@@ -174,8 +175,8 @@ void MessagesSession::complete_locked() {
   }
   std::optional<ApiError> err = error_;
   if (!err && timed_out_) {
-    err = api_error_from_status(deadline_exceeded(
-        "the request timed out after " + std::to_string(timeout_seconds_) + " s"));
+    err = api_error_from_status(deadline_exceeded("the request timed out after " +
+                                                  std::to_string(timeout_seconds_) + " s"));
   }
   if (!err && stop_reason_ == "abort") {
     err = ApiError{500, "server_error", "the request was aborted", "", ""};

@@ -71,8 +71,8 @@ class MessagesSession : public std::enable_shared_from_this<MessagesSession> {
   serving::SeqId seq_ = 0;
   IncrementalDetokenizer detok_;
   serving::StopMatcher stops_;
-  std::string raw_;   // everything detokenized
-  std::string text_;  // what the client got (a prefix of raw_)
+  std::string raw_;            // everything detokenized
+  std::string text_;           // what the client got (a prefix of raw_)
   std::string stop_reason_;    // "" while running
   std::string stop_sequence_;  // the stop sequence that ended it
   int32_t n_prompt_ = 0;
@@ -84,7 +84,7 @@ class MessagesSession : public std::enable_shared_from_this<MessagesSession> {
   bool completed_ = false;
   std::shared_ptr<http::ResponseStream> stream_;
   std::shared_ptr<http::PendingResponse> pending_;
-  std::vector<std::string> early_events_;              // before the stream opened
+  std::vector<std::string> early_events_;             // before the stream opened
   std::optional<http::HttpResponse> early_response_;  // before send() was possible
   TimerThread* timers_ = nullptr;
   TimerThread::TimerId timer_id_ = 0;

@@ -37,8 +37,8 @@ std::optional<ApiError> read_int(const ojson& body, const char* key, int64_t lo,
   if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi ||
       (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi))) {
     return ApiError::invalid(key, std::string("'") + key + "' must be an integer between " +
-                                      std::to_string(lo) + " and " + std::to_string(hi) +
-                                      ", got " + v->dump());
+                                      std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                                      v->dump());
   }
   *out = v->get<int64_t>();
   return std::nullopt;
@@ -81,8 +81,9 @@ Parsed<AnthropicRequest> parse_anthropic_request(const ojson& body, AnthropicEnd
       return ApiError::invalid("stop_sequences", "'stop_sequences' must be an array of strings");
     }
     if (st->size() > kMaxStopSequences) {
-      return ApiError::invalid("stop_sequences", "'stop_sequences' may hold at most " +
-                                                     std::to_string(kMaxStopSequences) + " strings");
+      return ApiError::invalid(
+          "stop_sequences",
+          "'stop_sequences' may hold at most " + std::to_string(kMaxStopSequences) + " strings");
     }
     for (const auto& x : *st) {
       if (!x.is_string() || x.get<std::string>().empty()) {

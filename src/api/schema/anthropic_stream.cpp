@@ -46,14 +46,15 @@ std::string make_message_id() {
 ojson anthropic_message_json(const std::string& id, const std::string& model, ojson content,
                              const std::string& stop_reason, const std::string& stop_sequence,
                              const AnthropicUsage& usage) {
-  return ojson{{"id", id},
-               {"type", "message"},
-               {"role", "assistant"},
-               {"model", model},
-               {"content", std::move(content)},
-               {"stop_reason", stop_reason.empty() ? ojson(nullptr) : ojson(stop_reason)},
-               {"stop_sequence", stop_sequence.empty() ? ojson(nullptr) : ojson(stop_sequence)},
-               {"usage", {{"input_tokens", usage.input_tokens}, {"output_tokens", usage.output_tokens}}}};
+  return ojson{
+      {"id", id},
+      {"type", "message"},
+      {"role", "assistant"},
+      {"model", model},
+      {"content", std::move(content)},
+      {"stop_reason", stop_reason.empty() ? ojson(nullptr) : ojson(stop_reason)},
+      {"stop_sequence", stop_sequence.empty() ? ojson(nullptr) : ojson(stop_sequence)},
+      {"usage", {{"input_tokens", usage.input_tokens}, {"output_tokens", usage.output_tokens}}}};
 }
 
 AnthropicEvent message_start_event(const std::string& id, const std::string& model,
@@ -70,7 +71,9 @@ AnthropicEvent text_block_start_event(int index) {
   return content_block_start_event(index, {{"type", "text"}, {"text", ""}});
 }
 
-AnthropicEvent ping_event() { return ev("ping", ojson::object()); }
+AnthropicEvent ping_event() {
+  return ev("ping", ojson::object());
+}
 
 AnthropicEvent text_delta_event(int index, const std::string& text) {
   return ev("content_block_delta",
@@ -79,7 +82,8 @@ AnthropicEvent text_delta_event(int index, const std::string& text) {
 
 AnthropicEvent input_json_delta_event(int index, const std::string& partial_json) {
   return ev("content_block_delta",
-            {{"index", index}, {"delta", {{"type", "input_json_delta"}, {"partial_json", partial_json}}}});
+            {{"index", index},
+             {"delta", {{"type", "input_json_delta"}, {"partial_json", partial_json}}}});
 }
 
 AnthropicEvent content_block_stop_event(int index) {
@@ -92,12 +96,15 @@ AnthropicEvent message_delta_event(const std::string& stop_reason, const std::st
   if (input_tokens) usage["input_tokens"] = *input_tokens;
   usage["output_tokens"] = output_tokens;
   return ev("message_delta",
-            {{"delta", {{"stop_reason", stop_reason},
-                        {"stop_sequence", stop_sequence.empty() ? ojson(nullptr) : ojson(stop_sequence)}}},
+            {{"delta",
+              {{"stop_reason", stop_reason},
+               {"stop_sequence", stop_sequence.empty() ? ojson(nullptr) : ojson(stop_sequence)}}},
              {"usage", std::move(usage)}});
 }
 
-AnthropicEvent message_stop_event() { return ev("message_stop", ojson::object()); }
+AnthropicEvent message_stop_event() {
+  return ev("message_stop", ojson::object());
+}
 
 AnthropicEvent error_event(const std::string& type, const std::string& message) {
   return ev("error", {{"error", {{"type", type}, {"message", message}}}});
@@ -128,7 +135,9 @@ std::vector<AnthropicEvent> OpenAiToAnthropicStream::on_chunk(const ojson& chunk
   if (const ojson* err = field(chunk, "error")) {
     finished_ = true;
     const int64_t code = int_of(*err, "code").value_or(500);
-    out.push_back(error_event(code == 429 ? "rate_limit_error" : code == 503 ? "overloaded_error" : "api_error",
+    out.push_back(error_event(code == 429   ? "rate_limit_error"
+                              : code == 503 ? "overloaded_error"
+                                            : "api_error",
                               str_or(*err, "message", "upstream error")));
     return out;
   }
@@ -234,12 +243,13 @@ std::vector<ojson> AnthropicToOpenAiStream::on_event(const ojson& e) {
     if (b && str_or(*b, "type") == "tool_use") {
       const int k = static_cast<int>(tool_index_.size());
       tool_index_[int_of(e, "index").value_or(0)] = k;
-      out.push_back(chunk({{"tool_calls", ojson::array({{{"index", k},
-                                                         {"id", str_or(*b, "id")},
-                                                         {"type", "function"},
-                                                         {"function", {{"name", str_or(*b, "name")},
-                                                                       {"arguments", ""}}}}})}},
-                          nullptr));
+      out.push_back(chunk(
+          {{"tool_calls",
+            ojson::array({{{"index", k},
+                           {"id", str_or(*b, "id")},
+                           {"type", "function"},
+                           {"function", {{"name", str_or(*b, "name")}, {"arguments", ""}}}}})}},
+          nullptr));
     }
   } else if (type == "content_block_delta") {
     const ojson* d = field(e, "delta");
@@ -252,9 +262,11 @@ std::vector<ojson> AnthropicToOpenAiStream::on_event(const ojson& e) {
     } else if (dt == "input_json_delta") {
       auto it = tool_index_.find(int_of(e, "index").value_or(0));
       if (it != tool_index_.end()) {
-        out.push_back(chunk({{"tool_calls", ojson::array({{{"index", it->second},
-                                                           {"function", {{"arguments", str_or(*d, "partial_json")}}}}})}},
-                            nullptr));
+        out.push_back(
+            chunk({{"tool_calls",
+                    ojson::array({{{"index", it->second},
+                                   {"function", {{"arguments", str_or(*d, "partial_json")}}}}})}},
+                  nullptr));
       }
     }
   } else if (type == "message_delta") {
@@ -273,20 +285,22 @@ std::vector<ojson> AnthropicToOpenAiStream::on_event(const ojson& e) {
                      {"created", created_},
                      {"model", model_},
                      {"choices", ojson::array()},
-                     {"usage", {{"prompt_tokens", input_tokens_},
-                                {"completion_tokens", output_tokens_},
-                                {"total_tokens", input_tokens_ + output_tokens_},
-                                {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}}}});
+                     {"usage",
+                      {{"prompt_tokens", input_tokens_},
+                       {"completion_tokens", output_tokens_},
+                       {"total_tokens", input_tokens_ + output_tokens_},
+                       {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}}}});
     }
   } else if (type == "error") {
     done_ = true;
     const ojson* err = field(e, "error");
     const ojson empty = ojson::object();
     const ojson& er = err ? *err : empty;
-    out.push_back({{"error", {{"message", str_or(er, "message", "upstream error")},
-                              {"type", str_or(er, "type", "api_error")},
-                              {"param", nullptr},
-                              {"code", nullptr}}}});
+    out.push_back({{"error",
+                    {{"message", str_or(er, "message", "upstream error")},
+                     {"type", str_or(er, "type", "api_error")},
+                     {"param", nullptr},
+                     {"code", nullptr}}}});
   }
   return out;
 }

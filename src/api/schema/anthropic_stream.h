@@ -78,8 +78,8 @@ class OpenAiToAnthropicStream {
   std::optional<int64_t> upstream_input_tokens_;
   int64_t output_tokens_ = 0;
   bool started_ = false, finished_ = false;
-  int n_blocks_ = 0;         // blocks opened so far
-  int open_block_ = -1;      // index of the open block, -1 when none
+  int n_blocks_ = 0;     // blocks opened so far
+  int open_block_ = -1;  // index of the open block, -1 when none
   bool open_is_text_ = false;
   std::map<int64_t, int> tool_block_;  // OpenAI tool_calls[].index -> block index
   std::string stop_reason_ = "end_turn";

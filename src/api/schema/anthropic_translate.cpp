@@ -5,7 +5,9 @@
 namespace mlxm::api {
 namespace {
 
-std::string idx(const std::string& base, size_t i) { return base + "[" + std::to_string(i) + "]"; }
+std::string idx(const std::string& base, size_t i) {
+  return base + "[" + std::to_string(i) + "]";
+}
 
 ApiError bad(const std::string& where, const std::string& message) {
   return ApiError::invalid(where, "'" + where + "' " + message);
@@ -17,7 +19,9 @@ const ojson* field(const ojson& o, const char* key) {
   return &*it;
 }
 
-bool is_str(const ojson* v) { return v && v->is_string(); }
+bool is_str(const ojson* v) {
+  return v && v->is_string();
+}
 
 // Lenient reads of upstream responses: a missing or mistyped field gives the default.
 std::string str_or(const ojson& o, const char* key, std::string def = "") {
@@ -89,8 +93,8 @@ Parsed<std::string> tool_result_text(const ojson& block, const std::string& wher
 }
 
 // One Anthropic message -> one or more OpenAI messages appended to `out`.
-std::optional<ApiError> convert_message(const ojson& m, size_t i, const AnthropicToOpenAiOptions& opt,
-                                        ojson* out) {
+std::optional<ApiError> convert_message(const ojson& m, size_t i,
+                                        const AnthropicToOpenAiOptions& opt, ojson* out) {
   const std::string where = idx("messages", i);
   if (!m.is_object()) return bad(where, "must be an object");
   const ojson* role_v = field(m, "role");
@@ -102,7 +106,8 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
                                                   "use the top-level 'system' parameter");
   }
   if (role != "user" && role != "assistant") {
-    return ApiError::invalid(where + ".role", "'" + where + ".role' must be 'user' or 'assistant', got '" + role + "'");
+    return ApiError::invalid(
+        where + ".role", "'" + where + ".role' must be 'user' or 'assistant', got '" + role + "'");
   }
   const ojson* content = field(m, "content");
   if (!content) return bad(where + ".content", "is required");
@@ -110,7 +115,8 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
     out->push_back({{"role", role}, {"content", *content}});
     return std::nullopt;
   }
-  if (!content->is_array()) return bad(where + ".content", "must be a string or an array of content blocks");
+  if (!content->is_array())
+    return bad(where + ".content", "must be a string or an array of content blocks");
   ojson parts = ojson::array();
   ojson tool_calls = ojson::array();
   ojson tool_msgs = ojson::array();
@@ -124,12 +130,15 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
       if (auto* e = std::get_if<ApiError>(&p)) return *e;
       parts.push_back(std::get<ojson>(std::move(p)));
     } else if (type == "image") {
-      if (role != "user") return ApiError::invalid(w, "'" + w + "': image blocks are only allowed in user messages");
+      if (role != "user")
+        return ApiError::invalid(w, "'" + w + "': image blocks are only allowed in user messages");
       auto p = image_part(b, w, opt.allow_images);
       if (auto* e = std::get_if<ApiError>(&p)) return *e;
       parts.push_back(std::get<ojson>(std::move(p)));
     } else if (type == "tool_use") {
-      if (role != "assistant") return ApiError::invalid(w, "'" + w + "': tool_use blocks are only allowed in assistant messages");
+      if (role != "assistant")
+        return ApiError::invalid(
+            w, "'" + w + "': tool_use blocks are only allowed in assistant messages");
       if (!is_str(field(b, "id"))) return bad(w + ".id", "must be a string");
       if (!is_str(field(b, "name"))) return bad(w + ".name", "must be a string");
       const ojson* input = field(b, "input");
@@ -139,7 +148,9 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
                             {"type", "function"},
                             {"function", {{"name", b["name"]}, {"arguments", in.dump()}}}});
     } else if (type == "tool_result") {
-      if (role != "user") return ApiError::invalid(w, "'" + w + "': tool_result blocks are only allowed in user messages");
+      if (role != "user")
+        return ApiError::invalid(
+            w, "'" + w + "': tool_result blocks are only allowed in user messages");
       if (!is_str(field(b, "tool_use_id"))) return bad(w + ".tool_use_id", "must be a string");
       if (const ojson* e = field(b, "is_error"); e && !e->is_boolean()) {
         return bad(w + ".is_error", "must be a boolean");
@@ -152,8 +163,8 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
     } else if (type == "thinking" || type == "redacted_thinking") {
       continue;  // earlier reasoning is not replayed into the prompt
     } else {
-      return ApiError::invalid(w, "'" + w + "': content blocks of type '" + type +
-                                      "' are not supported");
+      return ApiError::invalid(
+          w, "'" + w + "': content blocks of type '" + type + "' are not supported");
     }
   }
   for (auto& t : tool_msgs) out->push_back(std::move(t));
@@ -164,7 +175,8 @@ std::optional<ApiError> convert_message(const ojson& m, size_t i, const Anthropi
     if (!tool_calls.empty()) msg["tool_calls"] = std::move(tool_calls);
     out->push_back(std::move(msg));
   } else if (!parts.empty() || tool_msgs.empty()) {
-    out->push_back({{"role", "user"}, {"content", parts.empty() ? ojson("") : content_of(std::move(parts))}});
+    out->push_back(
+        {{"role", "user"}, {"content", parts.empty() ? ojson("") : content_of(std::move(parts))}});
   }
   return std::nullopt;
 }
@@ -194,9 +206,10 @@ Parsed<ojson> convert_tools(const ojson& tools) {
     const std::string w = idx("tools", i);
     if (!t.is_object()) return bad(w, "must be an object");
     if (const ojson* type = field(t, "type"); type && *type != "custom") {
-      return ApiError::invalid(w + ".type", "'" + w + ".type': server tools ('" +
-                                                (type->is_string() ? type->get<std::string>() : type->dump()) +
-                                                "') are not supported");
+      return ApiError::invalid(w + ".type",
+                               "'" + w + ".type': server tools ('" +
+                                   (type->is_string() ? type->get<std::string>() : type->dump()) +
+                                   "') are not supported");
     }
     if (!is_str(field(t, "name"))) return bad(w + ".name", "must be a string");
     const ojson* schema = field(t, "input_schema");
@@ -228,7 +241,9 @@ std::optional<ApiError> convert_tool_choice(const ojson& tc, ojson* out) {
     if (!is_str(field(tc, "name"))) return bad("tool_choice.name", "must be a string");
     (*out)["tool_choice"] = {{"type", "function"}, {"function", {{"name", tc["name"]}}}};
   } else {
-    return ApiError::invalid("tool_choice.type", "'tool_choice.type' must be auto, any, tool or none, got '" + type + "'");
+    return ApiError::invalid(
+        "tool_choice.type",
+        "'tool_choice.type' must be auto, any, tool or none, got '" + type + "'");
   }
   if (const ojson* d = field(tc, "disable_parallel_tool_use")) {
     if (!d->is_boolean()) return bad("tool_choice.disable_parallel_tool_use", "must be a boolean");
@@ -244,7 +259,8 @@ Parsed<ojson> blocks_of(const ojson* content, const std::string& where) {
   ojson blocks = ojson::array();
   if (!content) return blocks;
   if (content->is_string()) {
-    if (!content->get<std::string>().empty()) blocks.push_back({{"type", "text"}, {"text", *content}});
+    if (!content->get<std::string>().empty())
+      blocks.push_back({{"type", "text"}, {"text", *content}});
     return blocks;
   }
   if (!content->is_array()) return bad(where, "must be a string or an array of content parts");
@@ -265,13 +281,16 @@ Parsed<ojson> blocks_of(const ojson* content, const std::string& where) {
       if (u.rfind("data:", 0) == 0 && comma != std::string::npos &&
           u.substr(0, comma).find(";base64") != std::string::npos) {
         const std::string media = u.substr(5, u.find(';') - 5);
-        blocks.push_back({{"type", "image"},
-                          {"source", {{"type", "base64"}, {"media_type", media}, {"data", u.substr(comma + 1)}}}});
+        blocks.push_back(
+            {{"type", "image"},
+             {"source",
+              {{"type", "base64"}, {"media_type", media}, {"data", u.substr(comma + 1)}}}});
       } else {
         blocks.push_back({{"type", "image"}, {"source", {{"type", "url"}, {"url", u}}}});
       }
     } else {
-      return ApiError::invalid(w, "'" + w + "': content parts of type '" + type + "' are not supported");
+      return ApiError::invalid(
+          w, "'" + w + "': content parts of type '" + type + "' are not supported");
     }
   }
   return blocks;
@@ -367,13 +386,15 @@ Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropi
     return ApiError::invalid("n", "'n' other than 1 cannot be sent to an Anthropic backend");
   }
   const ojson* msgs = field(body, "messages");
-  if (!msgs || !msgs->is_array() || msgs->empty()) return bad("messages", "must be a non-empty array");
+  if (!msgs || !msgs->is_array() || msgs->empty())
+    return bad("messages", "must be a non-empty array");
   std::string system;
   ojson messages = ojson::array();
   for (size_t i = 0; i < msgs->size(); ++i) {
     const ojson& m = (*msgs)[i];
     const std::string where = idx("messages", i);
-    if (!m.is_object() || !is_str(field(m, "role"))) return bad(where + ".role", "must be a string");
+    if (!m.is_object() || !is_str(field(m, "role")))
+      return bad(where + ".role", "must be a string");
     const std::string role = m["role"];
     auto blocks_r = blocks_of(field(m, "content"), where + ".content");
     if (auto* e = std::get_if<ApiError>(&blocks_r)) return *e;
@@ -384,8 +405,10 @@ Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropi
     } else if (role == "user") {
       append_blocks(&messages, "user", std::move(blocks));
     } else if (role == "tool") {
-      if (!is_str(field(m, "tool_call_id"))) return bad(where + ".tool_call_id", "must be a string");
-      ojson result = {{"type", "tool_result"}, {"tool_use_id", m["tool_call_id"]},
+      if (!is_str(field(m, "tool_call_id")))
+        return bad(where + ".tool_call_id", "must be a string");
+      ojson result = {{"type", "tool_result"},
+                      {"tool_use_id", m["tool_call_id"]},
                       {"content", text_of_blocks(blocks)}};
       append_blocks(&messages, "user", ojson::array({std::move(result)}));
     } else if (role == "assistant") {
@@ -409,7 +432,9 @@ Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropi
               }
             }
           }
-          blocks.push_back({{"type", "tool_use"}, {"id", tc["id"]}, {"name", (*fn)["name"]},
+          blocks.push_back({{"type", "tool_use"},
+                            {"id", tc["id"]},
+                            {"name", (*fn)["name"]},
                             {"input", std::move(input)}});
         }
       }
@@ -449,7 +474,8 @@ Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropi
       ojson tool = {{"name", (*fn)["name"]}};
       if (const ojson* d = field(*fn, "description")) tool["description"] = *d;
       const ojson* params = field(*fn, "parameters");
-      tool["input_schema"] = params ? *params : ojson{{"type", "object"}, {"properties", ojson::object()}};
+      tool["input_schema"] =
+          params ? *params : ojson{{"type", "object"}, {"properties", ojson::object()}};
       at.push_back(std::move(tool));
     }
     out["tools"] = std::move(at);
@@ -458,17 +484,25 @@ Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropi
   if (const ojson* tc = field(body, "tool_choice")) {
     if (tc->is_string()) {
       const std::string s = *tc;
-      if (s == "auto") choice = {{"type", "auto"}};
-      else if (s == "required") choice = {{"type", "any"}};
-      else if (s == "none") choice = {{"type", "none"}};
-      else return ApiError::invalid("tool_choice", "'tool_choice' must be auto, required, none or a function");
-    } else if (tc->is_object() && field(*tc, "function") && is_str(field((*tc)["function"], "name"))) {
+      if (s == "auto")
+        choice = {{"type", "auto"}};
+      else if (s == "required")
+        choice = {{"type", "any"}};
+      else if (s == "none")
+        choice = {{"type", "none"}};
+      else
+        return ApiError::invalid("tool_choice",
+                                 "'tool_choice' must be auto, required, none or a function");
+    } else if (tc->is_object() && field(*tc, "function") &&
+               is_str(field((*tc)["function"], "name"))) {
       choice = {{"type", "tool"}, {"name", (*tc)["function"]["name"]}};
     } else {
-      return ApiError::invalid("tool_choice", "'tool_choice' must be auto, required, none or a function");
+      return ApiError::invalid("tool_choice",
+                               "'tool_choice' must be auto, required, none or a function");
     }
   }
-  if (const ojson* p = field(body, "parallel_tool_calls"); p && p->is_boolean() && !p->get<bool>()) {
+  if (const ojson* p = field(body, "parallel_tool_calls");
+      p && p->is_boolean() && !p->get<bool>()) {
     if (choice.is_null()) choice = {{"type", "auto"}};
     if (choice["type"] != "none") choice["disable_parallel_tool_use"] = true;
   }
@@ -506,36 +540,42 @@ Parsed<ojson> anthropic_message_to_openai_chat(const ojson& msg, int64_t created
       has_text = true;
     } else if (type == "tool_use") {
       const ojson input = field(b, "input") ? b["input"] : ojson::object();
-      tool_calls.push_back({{"id", str_or(b, "id")},
-                            {"type", "function"},
-                            {"function", {{"name", str_or(b, "name")}, {"arguments", input.dump()}}}});
+      tool_calls.push_back(
+          {{"id", str_or(b, "id")},
+           {"type", "function"},
+           {"function", {{"name", str_or(b, "name")}, {"arguments", input.dump()}}}});
     }
   }
-  ojson message = {{"role", "assistant"}, {"content", has_text || tool_calls.empty() ? ojson(text) : ojson(nullptr)}};
+  ojson message = {{"role", "assistant"},
+                   {"content", has_text || tool_calls.empty() ? ojson(text) : ojson(nullptr)}};
   if (!tool_calls.empty()) message["tool_calls"] = std::move(tool_calls);
-  const std::string stop = is_str(field(msg, "stop_reason")) ? msg["stop_reason"].get<std::string>() : "end_turn";
+  const std::string stop =
+      is_str(field(msg, "stop_reason")) ? msg["stop_reason"].get<std::string>() : "end_turn";
   ojson u = msg.contains("usage") && msg["usage"].is_object() ? msg["usage"] : ojson::object();
   const int64_t cached = int_or(u, "cache_read_input_tokens");
   const int64_t in = int_or(u, "input_tokens") + cached + int_or(u, "cache_creation_input_tokens");
   const int64_t out_toks = int_or(u, "output_tokens");
-  return ojson{{"id", str_or(msg, "id")},
-               {"object", "chat.completion"},
-               {"created", created},
-               {"model", str_or(msg, "model")},
-               {"choices", ojson::array({{{"index", 0},
-                                          {"message", std::move(message)},
-                                          {"logprobs", nullptr},
-                                          {"finish_reason", anthropic_stop_to_openai_finish(stop)}}})},
-               {"usage", {{"prompt_tokens", in},
-                          {"completion_tokens", out_toks},
-                          {"total_tokens", in + out_toks},
-                          {"prompt_tokens_details", {{"cached_tokens", cached}}}}}};
+  return ojson{
+      {"id", str_or(msg, "id")},
+      {"object", "chat.completion"},
+      {"created", created},
+      {"model", str_or(msg, "model")},
+      {"choices", ojson::array({{{"index", 0},
+                                 {"message", std::move(message)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", anthropic_stop_to_openai_finish(stop)}}})},
+      {"usage",
+       {{"prompt_tokens", in},
+        {"completion_tokens", out_toks},
+        {"total_tokens", in + out_toks},
+        {"prompt_tokens_details", {{"cached_tokens", cached}}}}}};
 }
 
 Parsed<ojson> openai_chat_to_anthropic_message(const ojson& c) {
   if (!c.is_object() || !field(c, "choices") || !c["choices"].is_array() || c["choices"].empty() ||
       !c["choices"][0].is_object() || !field(c["choices"][0], "message")) {
-    return ApiError{502, "server_error", "the upstream completion has no choices[0].message", "", ""};
+    return ApiError{502, "server_error", "the upstream completion has no choices[0].message", "",
+                    ""};
   }
   const ojson& choice = c["choices"][0];
   const ojson& m = choice["message"];
@@ -549,11 +589,14 @@ Parsed<ojson> openai_chat_to_anthropic_message(const ojson& c) {
       const ojson& fn = tc["function"];
       ojson input = ojson::parse(str_or(fn, "arguments", "{}"), nullptr, false);
       if (input.is_discarded() || !input.is_object()) input = ojson::object();
-      content.push_back({{"type", "tool_use"}, {"id", str_or(tc, "id")},
-                         {"name", str_or(fn, "name")}, {"input", std::move(input)}});
+      content.push_back({{"type", "tool_use"},
+                         {"id", str_or(tc, "id")},
+                         {"name", str_or(fn, "name")},
+                         {"input", std::move(input)}});
     }
   }
-  const std::string finish = is_str(field(choice, "finish_reason")) ? choice["finish_reason"].get<std::string>() : "stop";
+  const std::string finish =
+      is_str(field(choice, "finish_reason")) ? choice["finish_reason"].get<std::string>() : "stop";
   ojson u = c.contains("usage") && c["usage"].is_object() ? c["usage"] : ojson::object();
   return ojson{{"id", str_or(c, "id")},
                {"type", "message"},
@@ -562,8 +605,9 @@ Parsed<ojson> openai_chat_to_anthropic_message(const ojson& c) {
                {"content", std::move(content)},
                {"stop_reason", openai_finish_to_anthropic_stop(finish)},
                {"stop_sequence", nullptr},
-               {"usage", {{"input_tokens", int_or(u, "prompt_tokens")},
-                          {"output_tokens", int_or(u, "completion_tokens")}}}};
+               {"usage",
+                {{"input_tokens", int_or(u, "prompt_tokens")},
+                 {"output_tokens", int_or(u, "completion_tokens")}}}};
 }
 
 }  // namespace mlxm::api

@@ -42,7 +42,8 @@ struct OpenAiToAnthropicOptions {
 // in a user message (consecutive user-side messages merged); image_url parts -> image blocks;
 // stop -> stop_sequences; temperature clamped to Anthropic's [0, 1]; tools/tool_choice,
 // parallel_tool_calls, user converted. n > 1 is rejected.
-Parsed<ojson> openai_chat_to_anthropic(const ojson& body, const OpenAiToAnthropicOptions& options = {});
+Parsed<ojson> openai_chat_to_anthropic(const ojson& body,
+                                       const OpenAiToAnthropicOptions& options = {});
 
 // Anthropic message (non-streamed response) -> OpenAI chat.completion.
 Parsed<ojson> anthropic_message_to_openai_chat(const ojson& message, int64_t created);

@@ -27,8 +27,11 @@ ApiError err(const ojson& b, AnthropicEndpoint ep = AnthropicEndpoint::kMessages
 }
 
 TEST(AnthropicRequestTest, ScalarsAndDefaults) {
-  AnthropicRequest r = ok(body({{"temperature", 0.5}, {"top_p", 0.9}, {"top_k", 40},
-                                {"stop_sequences", {"END", "\n\n"}}, {"stream", true},
+  AnthropicRequest r = ok(body({{"temperature", 0.5},
+                                {"top_p", 0.9},
+                                {"top_k", 40},
+                                {"stop_sequences", {"END", "\n\n"}},
+                                {"stream", true},
                                 {"metadata", {{"user_id", "u-1"}}}}));
   EXPECT_EQ(r.model, "m");
   EXPECT_EQ(*r.max_tokens, 64);
@@ -77,40 +80,57 @@ TEST(AnthropicRequestTest, RangesAndTypesNameTheField) {
 
 TEST(AnthropicRequestTest, MessagesAndBlocksValidated) {
   EXPECT_EQ(err(body({{"messages", ojson::array()}})).param, "messages");
-  EXPECT_EQ(err(body({{"messages", {{{"role", "system"}, {"content", "x"}}}}})).param, "messages[0].role");
+  EXPECT_EQ(err(body({{"messages", {{{"role", "system"}, {"content", "x"}}}}})).param,
+            "messages[0].role");
   EXPECT_EQ(err(body({{"messages", {{{"role", "user"}}}}})).param, "messages[0].content");
-  EXPECT_EQ(err(body({{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}}}}}}}})).param,
-            "messages[0].content[0].text");
-  ApiError img = err(body({{"messages", {{{"role", "user"},
-                                          {"content", {{{"type", "image"},
-                                                        {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", "AAAA"}}}}}}}}}}));
+  EXPECT_EQ(
+      err(body({{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}}}}}}}})).param,
+      "messages[0].content[0].text");
+  ApiError img = err(
+      body({{"messages",
+             {{{"role", "user"},
+               {"content",
+                {{{"type", "image"},
+                  {"source",
+                   {{"type", "base64"}, {"media_type", "image/png"}, {"data", "AAAA"}}}}}}}}}}));
   EXPECT_EQ(img.http_status, 400);
   EXPECT_EQ(img.param, "messages[0].content[0]");
   EXPECT_NE(img.message.find("image"), std::string::npos) << img.message;
   EXPECT_NE(img.message.find("not supported"), std::string::npos) << img.message;
-  EXPECT_EQ(err(body({{"messages", {{{"role", "user"}, {"content", {{{"type", "document"}}}}}}}})).param,
-            "messages[0].content[0]");
-  EXPECT_EQ(err(body({{"messages", {{{"role", "user"}, {"content", {{{"type", "tool_use"}, {"id", "a"}, {"name", "f"}}}}}}}})).param,
+  EXPECT_EQ(
+      err(body({{"messages", {{{"role", "user"}, {"content", {{{"type", "document"}}}}}}}})).param,
+      "messages[0].content[0]");
+  EXPECT_EQ(err(body({{"messages",
+                       {{{"role", "user"},
+                         {"content", {{{"type", "tool_use"}, {"id", "a"}, {"name", "f"}}}}}}}}))
+                .param,
             "messages[0].content[0]");
   EXPECT_EQ(err(body({{"system", 5}})).param, "system");
   EXPECT_EQ(err(body({{"system", {{{"type", "image"}}}}})).param, "system[0]");
   EXPECT_EQ(err(body({{"tools", {{{"name", "f"}}}}})).param, "tools[0].input_schema");
-  EXPECT_EQ(err(body({{"tools", {{{"type", "web_search_20250305"}, {"name", "web_search"}}}}})).param, "tools[0].type");
+  EXPECT_EQ(
+      err(body({{"tools", {{{"type", "web_search_20250305"}, {"name", "web_search"}}}}})).param,
+      "tools[0].type");
   EXPECT_EQ(err(body({{"tool_choice", {{"type", "sometimes"}}}})).param, "tool_choice.type");
   EXPECT_EQ(err(body({{"tool_choice", {{"type", "tool"}}}})).param, "tool_choice.name");
 }
 
 TEST(AnthropicRequestTest, AssistantPrefillIsDetected) {
-  AnthropicRequest r = ok(body({{"messages", {{{"role", "user"}, {"content", "Count"}},
-                                              {{"role", "assistant"}, {"content", "1, 2,"}}}}}));
+  AnthropicRequest r = ok(body({{"messages",
+                                 {{{"role", "user"}, {"content", "Count"}},
+                                  {{"role", "assistant"}, {"content", "1, 2,"}}}}}));
   EXPECT_TRUE(r.continues_assistant);
 }
 
 TEST(AnthropicErrorTest, ShapeAndTypes) {
   ApiError e = ApiError::invalid("max_tokens", "max_tokens: Field required");
   auto j = ojson::parse(anthropic_error_body(e));
-  EXPECT_EQ(j.dump(), R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})");
-  auto type_of = [](int status) { return anthropic_error_type(ApiError{status, "x", "m", "", ""}); };
+  EXPECT_EQ(
+      j.dump(),
+      R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})");
+  auto type_of = [](int status) {
+    return anthropic_error_type(ApiError{status, "x", "m", "", ""});
+  };
   EXPECT_EQ(type_of(401), "authentication_error");
   EXPECT_EQ(type_of(403), "permission_error");
   EXPECT_EQ(type_of(404), "not_found_error");

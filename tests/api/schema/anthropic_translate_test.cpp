@@ -63,9 +63,14 @@ TEST(AnthropicTranslateTest, ToolChoiceVariantsAndImages) {
     for (auto it = extra.begin(); it != extra.end(); ++it) b[it.key()] = it.value();
     return b;
   };
-  EXPECT_EQ(ok(anthropic_to_openai_chat(with({{"tool_choice", {{"type", "any"}}}})))["tool_choice"], "required");
-  EXPECT_EQ(ok(anthropic_to_openai_chat(with({{"tool_choice", {{"type", "none"}}}})))["tool_choice"], "none");
-  EXPECT_EQ(ok(anthropic_to_openai_chat(with({{"tool_choice", {{"type", "tool"}, {"name", "f"}}}})))["tool_choice"].dump(),
+  EXPECT_EQ(ok(anthropic_to_openai_chat(with({{"tool_choice", {{"type", "any"}}}})))["tool_choice"],
+            "required");
+  EXPECT_EQ(
+      ok(anthropic_to_openai_chat(with({{"tool_choice", {{"type", "none"}}}})))["tool_choice"],
+      "none");
+  EXPECT_EQ(ok(anthropic_to_openai_chat(
+                with({{"tool_choice", {{"type", "tool"}, {"name", "f"}}}})))["tool_choice"]
+                .dump(),
             R"({"type":"function","function":{"name":"f"}})");
   ojson img = with({{"messages", ojson::parse(R"([{"role":"user","content":[
       {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUJD"}},
@@ -74,8 +79,9 @@ TEST(AnthropicTranslateTest, ToolChoiceVariantsAndImages) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(rejected));
   EXPECT_EQ(std::get<ApiError>(rejected).param, "messages[0].content[0]");
   ojson allowed = ok(anthropic_to_openai_chat(img, {.allow_images = true}));
-  EXPECT_EQ(allowed["messages"][0]["content"].dump(),
-            R"([{"type":"image_url","image_url":{"url":"data:image/png;base64,QUJD"}},{"type":"text","text":"What is this?"}])");
+  EXPECT_EQ(
+      allowed["messages"][0]["content"].dump(),
+      R"([{"type":"image_url","image_url":{"url":"data:image/png;base64,QUJD"}},{"type":"text","text":"What is this?"}])");
   // An assistant turn with only a tool call has null content; a user turn of only tool results
   // produces no empty user message.
   ojson calls = with({{"messages", ojson::parse(R"([{"role":"user","content":"go"},
@@ -123,11 +129,13 @@ TEST(AnthropicTranslateTest, OpenAiRequestToAnthropic) {
 
   ojson minimal = {{"messages", {{{"role", "user"}, {"content", "x"}}}}};
   EXPECT_EQ(ok(openai_chat_to_anthropic(minimal, {.default_max_tokens = 77}))["max_tokens"], 77);
-  auto bad_args = openai_chat_to_anthropic(ojson::parse(R"({"messages":[{"role":"assistant","tool_calls":[
+  auto bad_args =
+      openai_chat_to_anthropic(ojson::parse(R"({"messages":[{"role":"assistant","tool_calls":[
       {"id":"c","type":"function","function":{"name":"f","arguments":"{not json"}}]}]})"));
   ASSERT_TRUE(std::holds_alternative<ApiError>(bad_args));
   EXPECT_EQ(std::get<ApiError>(bad_args).param, "messages[0].tool_calls[0].function.arguments");
-  auto n2 = openai_chat_to_anthropic(ojson{{"n", 2}, {"messages", {{{"role", "user"}, {"content", "x"}}}}});
+  auto n2 = openai_chat_to_anthropic(
+      ojson{{"n", 2}, {"messages", {{{"role", "user"}, {"content", "x"}}}}});
   ASSERT_TRUE(std::holds_alternative<ApiError>(n2));
   EXPECT_EQ(std::get<ApiError>(n2).param, "n");
 }
@@ -136,8 +144,9 @@ TEST(AnthropicTranslateTest, RoundTripKeepsTheConversation) {
   ojson a = anthropic_tool_conversation();
   ojson back = ok(openai_chat_to_anthropic(ok(anthropic_to_openai_chat(a))));
   EXPECT_EQ(back["system"], "Be brief.\nUse tools.");
-  EXPECT_EQ(back["messages"][1]["content"][1].dump(),
-            R"({"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris","unit":"C"}})");
+  EXPECT_EQ(
+      back["messages"][1]["content"][1].dump(),
+      R"({"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris","unit":"C"}})");
   EXPECT_EQ(back["messages"][2]["content"][0]["type"], "tool_result");
   EXPECT_EQ(back["messages"][2]["content"][1]["text"], "Thanks");
   EXPECT_EQ(back["tools"][0]["input_schema"], a["tools"][0]["input_schema"]);
@@ -153,13 +162,19 @@ TEST(AnthropicTranslateTest, ResponsesBothWays) {
     "stop_reason": "tool_use", "stop_sequence": null,
     "usage": {"input_tokens": 10, "cache_read_input_tokens": 4, "output_tokens": 7}})");
   ojson o = ok(anthropic_message_to_openai_chat(msg, 1700000000));
-  EXPECT_EQ(o.dump(), R"({"id":"msg_1","object":"chat.completion","created":1700000000,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"toolu_9","type":"function","function":{"name":"f","arguments":"{\"q\":\"x\"}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":4}}})");
+  EXPECT_EQ(
+      o.dump(),
+      R"({"id":"msg_1","object":"chat.completion","created":1700000000,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"toolu_9","type":"function","function":{"name":"f","arguments":"{\"q\":\"x\"}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":4}}})");
   ojson back = ok(openai_chat_to_anthropic_message(o));
-  EXPECT_EQ(back.dump(), R"({"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"text","text":"Let me check."},{"type":"tool_use","id":"toolu_9","name":"f","input":{"q":"x"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":14,"output_tokens":7}})");
+  EXPECT_EQ(
+      back.dump(),
+      R"({"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"text","text":"Let me check."},{"type":"tool_use","id":"toolu_9","name":"f","input":{"q":"x"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":14,"output_tokens":7}})");
   // Malformed upstream bodies are errors, not crashes.
   EXPECT_TRUE(std::holds_alternative<ApiError>(anthropic_message_to_openai_chat(ojson("x"), 0)));
-  EXPECT_TRUE(std::holds_alternative<ApiError>(openai_chat_to_anthropic_message(ojson{{"choices", 3}})));
-  ojson odd = ok(anthropic_message_to_openai_chat(ojson::parse(R"({"content":[{"type":"text","text":5}],"usage":{"input_tokens":"x"}})"), 0));
+  EXPECT_TRUE(
+      std::holds_alternative<ApiError>(openai_chat_to_anthropic_message(ojson{{"choices", 3}})));
+  ojson odd = ok(anthropic_message_to_openai_chat(
+      ojson::parse(R"({"content":[{"type":"text","text":5}],"usage":{"input_tokens":"x"}})"), 0));
   EXPECT_EQ(odd["usage"]["prompt_tokens"], 0);
 }
 
@@ -184,8 +199,14 @@ namespace {
 // Hostile or malformed bodies give an ApiError (or a result), never an exception or a crash.
 TEST(AnthropicTranslateTest, MalformedInputNeverThrows) {
   const char* bodies[] = {
-      R"(null)", R"([])", R"("x")", R"({})", R"({"messages": {}})", R"({"messages": [1]})",
-      R"({"messages": [{"role": 1}]})", R"({"messages": [{"role": "user", "content": 5}]})",
+      R"(null)",
+      R"([])",
+      R"("x")",
+      R"({})",
+      R"({"messages": {}})",
+      R"({"messages": [1]})",
+      R"({"messages": [{"role": 1}]})",
+      R"({"messages": [{"role": "user", "content": 5}]})",
       R"({"messages": [{"role": "user", "content": [5]}]})",
       R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})",
       R"({"messages": [{"role": "user", "content": [{"type": "image"}]}]})",

@@ -88,7 +88,9 @@ ServerProcess* AnthropicDemoTest::server_ = nullptr;
 const char* kPrompt = "Write a sentence about music.";
 
 TEST_F(AnthropicDemoTest, NonStreamingMessageShape) {
-  auto r = post("/v1/messages", user(kPrompt, {{"model", "demo"}, {"max_tokens", 24}, {"temperature", 0},
+  auto r = post("/v1/messages", user(kPrompt, {{"model", "demo"},
+                                               {"max_tokens", 24},
+                                               {"temperature", 0},
                                                {"metadata", {{"user_id", "u-1"}}}}));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("content-type"), "application/json");
@@ -151,7 +153,9 @@ TEST_F(AnthropicDemoTest, StreamEventsInOrderWithExactShapes) {
   EXPECT_TRUE(m["stop_reason"].is_null());
   EXPECT_TRUE(m["stop_sequence"].is_null());
   EXPECT_EQ(m["usage"]["input_tokens"], plain["usage"]["input_tokens"]);
-  EXPECT_EQ(evs[1].data.dump(), R"({"content_block":{"text":"","type":"text"},"index":0,"type":"content_block_start"})");
+  EXPECT_EQ(
+      evs[1].data.dump(),
+      R"({"content_block":{"text":"","type":"text"},"index":0,"type":"content_block_start"})");
   EXPECT_EQ(evs[2].data.dump(), R"({"type":"ping"})");
   EXPECT_EQ(evs[n - 3].data.dump(), R"({"index":0,"type":"content_block_stop"})");
   const json& md = evs[n - 2].data;
@@ -198,19 +202,22 @@ TEST_F(AnthropicDemoTest, AssistantPrefillIsContinued) {
   EXPECT_FALSE(reply.empty());
   // Greedy: the prefill plus its continuation retraces the unprefilled reply (and, having been
   // given two words, runs past its end).
-  EXPECT_EQ((prefix + reply).rfind(full, 0), 0u) << "full=" << full << " prefix=" << prefix << " reply=" << reply;
+  EXPECT_EQ((prefix + reply).rfind(full, 0), 0u)
+      << "full=" << full << " prefix=" << prefix << " reply=" << reply;
 }
 
 TEST_F(AnthropicDemoTest, ErrorsAreAnthropicShaped) {
   auto no_max = post("/v1/messages", user("x"));
   EXPECT_EQ(no_max.status, 400);
-  EXPECT_EQ(no_max.body,
-            R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})");
+  EXPECT_EQ(
+      no_max.body,
+      R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})");
   auto bad_json = server_->post("/v1/messages", "{nope", kHeaders);
   EXPECT_EQ(bad_json.status, 400);
   EXPECT_EQ(bad_json.json()["type"], "error");
   EXPECT_EQ(bad_json.json()["error"]["type"], "invalid_request_error");
-  auto image = post("/v1/messages", json::parse(R"({"max_tokens": 5, "messages": [{"role": "user", "content": [
+  auto image = post("/v1/messages",
+                    json::parse(R"({"max_tokens": 5, "messages": [{"role": "user", "content": [
       {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
       {"type": "text", "text": "What is this?"}]}]})"));
   EXPECT_EQ(image.status, 400);
@@ -223,10 +230,14 @@ TEST_F(AnthropicDemoTest, ErrorsAreAnthropicShaped) {
   EXPECT_NE(no_model.json()["error"]["message"].get<std::string>().find("nope"), std::string::npos);
   auto hot = post("/v1/messages", user("x", {{"max_tokens", 5}, {"temperature", 1.5}}));
   EXPECT_EQ(hot.status, 400);
-  EXPECT_NE(hot.json()["error"]["message"].get<std::string>().find("temperature"), std::string::npos);
-  auto sys_role = post("/v1/messages", json::parse(R"({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})"));
+  EXPECT_NE(hot.json()["error"]["message"].get<std::string>().find("temperature"),
+            std::string::npos);
+  auto sys_role =
+      post("/v1/messages",
+           json::parse(R"({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})"));
   EXPECT_EQ(sys_role.status, 400);
-  EXPECT_NE(sys_role.json()["error"]["message"].get<std::string>().find("top-level 'system'"), std::string::npos);
+  EXPECT_NE(sys_role.json()["error"]["message"].get<std::string>().find("top-level 'system'"),
+            std::string::npos);
   auto count_bad = post("/v1/messages/count_tokens", json::parse(R"({"messages": []})"));
   EXPECT_EQ(count_bad.status, 400);
   EXPECT_EQ(count_bad.json()["type"], "error");
@@ -243,7 +254,8 @@ TEST_F(AnthropicDemoTest, CountTokensMatchesUsageAndSeesSystem) {
   // and more than no system prompt.
   body["system"] = "You are terse.\nAnswer in one line.";
   const int with_string = post("/v1/messages/count_tokens", body).json()["input_tokens"];
-  body["system"] = {{{"type", "text"}, {"text", "You are terse."}}, {{"type", "text"}, {"text", "Answer in one line."}}};
+  body["system"] = {{{"type", "text"}, {"text", "You are terse."}},
+                    {{"type", "text"}, {"text", "Answer in one line."}}};
   const int with_blocks = post("/v1/messages/count_tokens", body).json()["input_tokens"];
   EXPECT_EQ(with_string, with_blocks);
   EXPECT_GT(with_string, usage["input_tokens"].get<int>() + 5);
@@ -256,10 +268,12 @@ const std::string& tools_model_dir() {
     namespace fs = std::filesystem;
     const fs::path out = fs::path(MLXM_BINARY_DIR) / "test-models" / "tiny-q4-tools";
     fs::create_directories(out);
-    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
+    for (const char* f :
+         {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
       fs::copy_file(fs::path(tiny_model_dir()) / f, out / f, fs::copy_options::overwrite_existing);
     }
-    fs::copy_file(fs::path(MLXM_SOURCE_DIR) / "tests/tokenizer/chat_template/fixtures/templates/tools_style.jinja",
+    fs::copy_file(fs::path(MLXM_SOURCE_DIR) /
+                      "tests/tokenizer/chat_template/fixtures/templates/tools_style.jinja",
                   out / "chat_template.jinja", fs::copy_options::overwrite_existing);
     return out.string();
   }();
@@ -269,7 +283,8 @@ const std::string& tools_model_dir() {
 class AnthropicTinyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServerProcess(model_server(tools_model_dir(), {{"MLX_SERVER_MAX_MODEL_LEN", "512"}}));
+    server_ =
+        new ServerProcess(model_server(tools_model_dir(), {{"MLX_SERVER_MAX_MODEL_LEN", "512"}}));
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -304,7 +319,8 @@ TEST_F(AnthropicTinyTest, ToolUseAndResultRenderAsOpenAiToolMessages) {
   anthropic["tool_choice"] = {{"type", "auto"}};
   auto with_tools = server_->post("/v1/messages/count_tokens", anthropic.dump(), kHeaders);
   ASSERT_EQ(with_tools.status, 200) << with_tools.body;
-  EXPECT_GT(with_tools.json()["input_tokens"].get<int>(), count.json()["input_tokens"].get<int>() + 20);
+  EXPECT_GT(with_tools.json()["input_tokens"].get<int>(),
+            count.json()["input_tokens"].get<int>() + 20);
   anthropic["max_tokens"] = 4;
   auto reply = server_->post("/v1/messages", anthropic.dump(), kHeaders);
   EXPECT_EQ(reply.status, 200) << reply.body;
@@ -315,7 +331,8 @@ TEST_F(AnthropicTinyTest, MaxTokensBeyondContextIsClampedAndPromptTooLongIs400) 
   // A prompt that leaves a few dozen tokens of the 512-token context.
   std::string prompt;
   for (int i = 0; i < 470; ++i) prompt += "word ";
-  auto r = server_->post("/v1/messages", user(prompt, {{"max_tokens", 32000}, {"temperature", 0}}).dump(), kHeaders);
+  auto r = server_->post(
+      "/v1/messages", user(prompt, {{"max_tokens", 32000}, {"temperature", 0}}).dump(), kHeaders);
   ASSERT_EQ(r.status, 200) << r.body;
   json j = r.json();
   const int total = j["usage"]["input_tokens"].get<int>() + j["usage"]["output_tokens"].get<int>();
@@ -325,9 +342,11 @@ TEST_F(AnthropicTinyTest, MaxTokensBeyondContextIsClampedAndPromptTooLongIs400) 
   }
   std::string long_prompt;
   for (int i = 0; i < 700; ++i) long_prompt += "word ";
-  auto too_long = server_->post("/v1/messages", user(long_prompt, {{"max_tokens", 5}}).dump(), kHeaders);
+  auto too_long =
+      server_->post("/v1/messages", user(long_prompt, {{"max_tokens", 5}}).dump(), kHeaders);
   EXPECT_EQ(too_long.status, 400);
-  EXPECT_NE(too_long.json()["error"]["message"].get<std::string>().find("prompt is too long"), std::string::npos);
+  EXPECT_NE(too_long.json()["error"]["message"].get<std::string>().find("prompt is too long"),
+            std::string::npos);
 }
 
 TEST_F(AnthropicTinyTest, ClientDisconnectFreesKvBlocks) {
@@ -336,7 +355,8 @@ TEST_F(AnthropicTinyTest, ClientDisconnectFreesKvBlocks) {
   json body = user("long stream", {{"max_tokens", 400}, {"stream", true}});
   conn->send_request("POST", "/v1/messages", body.dump(), kHeaders);
   ASSERT_EQ(conn->read_head().status, 200);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(conn->next_sse_data()) << i;  // start, block, ping, 2 deltas
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(conn->next_sse_data()) << i;  // start, block, ping, 2 deltas
   EXPECT_GT(kv_blocks()["used"].get<int>(), 0);
   conn->close();
   EXPECT_TRUE(eventually([] { return kv_blocks()["used"] == 0; }, 10000)) << kv_blocks().dump();
@@ -345,7 +365,7 @@ TEST_F(AnthropicTinyTest, ClientDisconnectFreesKvBlocks) {
 
 TEST(AnthropicTimeoutTest, NonStreamingGets408AndStreamEndsWithErrorEvent) {
   ServerProcess server(model_server(tiny_model_dir(), {{"MLX_SERVER_TIMEOUT_CHAT_SECONDS", "1"},
-                                                        {"MLXM_DEBUG_STEP_DELAY_MS", "20"}}));
+                                                       {"MLXM_DEBUG_STEP_DELAY_MS", "20"}}));
   ASSERT_TRUE(server.ok()) << server.error();
   json body = user("slow", {{"max_tokens", 300}});
   auto r = server.post("/v1/messages", body.dump(), kHeaders);

@@ -25,8 +25,8 @@ TEST(AnthropicSdkTest, NodeSdkMessagesPlainStreamedAndCountTokens) {
   ASSERT_TRUE(server.ok()) << server.error();
   const std::string script = std::string(MLXM_SOURCE_DIR) + "/tests/e2e/anthropic/sdk_check.mjs";
   int rc = -1;
-  const std::string out = run("node " + script + " http://127.0.0.1:" +
-                                  std::to_string(server.port()) + " demo 2>&1", &rc);
+  const std::string out = run(
+      "node " + script + " http://127.0.0.1:" + std::to_string(server.port()) + " demo 2>&1", &rc);
   ASSERT_EQ(rc, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "engine/device.h"
 #include "engine/engine.h"
 #include "engine/loader/make_model.h"
 
@@ -36,6 +37,7 @@ struct EngineArgs {
   bool json = false;
   bool profile = false;
   bool reference = false;
+  std::string device = "cpu";
 };
 
 // Peak resident set (VmHWM) in bytes, 0 if unknown.
@@ -113,11 +115,21 @@ int run(const EngineArgs& a) {
   }
 
   engine::EngineOptions opts;
+  auto device = engine::resolve_device(a.device);
+  if (!device.ok()) {
+    std::fprintf(stderr, "engine: %s\n", device.status().to_string().c_str());
+    return 2;
+  }
+  const bool cuda = *device == engine::Device::kCuda;
+  opts.device = *device;
   opts.n_threads = a.threads;
-  opts.profile = a.profile;
+  // On CUDA the profile is two host clocks per step ("host", "device_wait"): always on.
+  opts.profile = a.profile || cuda;
   opts.reference = a.reference;
+  // CUDA: one untimed decode step first (it captures the step's CUDA graph).
+  const int skip = cuda ? 1 : 0;
   const int bs = opts.block_size;
-  const int n_ctx_max = a.prompt + a.gen;
+  const int n_ctx_max = a.prompt + a.gen + skip;
   const int blocks_per_seq = (n_ctx_max + bs - 1) / bs;
   opts.n_kv_blocks = int64_t{blocks_per_seq} * a.batch;
   Timer t_load;
@@ -206,8 +218,14 @@ int run(const EngineArgs& a) {
   const auto prefill_ops = e.op_times_ms();
   e.reset_op_times();
 
+  double first_step_ms = 0;
   Timer t_decode;
-  for (int g = 0; g < a.gen; ++g) {
+  for (int g = 0; g < a.gen + skip; ++g) {
+    if (g == skip && skip > 0) {
+      first_step_ms = t_decode.ms();
+      e.reset_op_times();
+      t_decode = Timer();
+    }
     Batch b;
     for (int s = 0; s < a.batch; ++s) {
       b.seqs.push_back(BatchSeq{seqs[static_cast<size_t>(s)].block_table, a.prompt + g + 1});
@@ -221,6 +239,10 @@ int run(const EngineArgs& a) {
   }
   const double decode_ms = t_decode.ms();
   const auto decode_ops = e.op_times_ms();
+  double host_ms_step = 0;  // CUDA: CPU time per decode step before waiting for the device
+  for (const auto& [k, v] : decode_ops) {
+    if (k == "host" && a.gen > 0) host_ms_step = v / a.gen;
+  }
 
   const double prefill_tps = 1000.0 * a.batch * a.prompt / prefill_ms;
   const double decode_tps = a.gen > 0 ? 1000.0 * a.batch * a.gen / decode_ms : 0.0;
@@ -230,6 +252,7 @@ int run(const EngineArgs& a) {
   const std::string name = a.shape.empty() ? a.model : a.shape + " " + a.quant;
   if (a.json) {
     nlohmann::json j = {{"model", name},
+                        {"device", engine::device_name(*device)},
                         {"threads", e.n_threads()},
                         {"batch", a.batch},
                         {"prompt", a.prompt},
@@ -243,6 +266,10 @@ int run(const EngineArgs& a) {
                         {"decode_gb_s", gbps},
                         {"kv_bytes", e.kv_bytes()},
                         {"peak_rss_bytes", rss}};
+    if (cuda) {
+      j["host_ms_per_decode_step"] = host_ms_step;
+      j["first_decode_step_ms"] = first_step_ms;
+    }
     if (a.profile) {
       for (const auto& [k, v] : prefill_ops) j["prefill_op_ms"][k] = v;
       for (const auto& [k, v] : decode_ops) j["decode_op_ms"][k] = v;
@@ -261,10 +288,15 @@ int run(const EngineArgs& a) {
       a.batch, a.gen, decode_ms, decode_tps, a.gen > 0 ? decode_ms / a.gen : 0.0, gbps);
   std::printf("memory:   peak RSS %.1f MiB, KV %.1f MiB\n", rss / 1048576.0,
               e.kv_bytes() / 1048576.0);
+  if (cuda) {
+    std::printf("cuda:     host %.3f ms per decode step (CPU side: batch checks, metadata, graph "
+                "launch); first decode step %.1f ms (graph capture, untimed)\n",
+                host_ms_step, first_step_ms);
+  }
   if (a.profile) {
-    std::printf("%-10s %12s %12s\n", "op", "prefill ms", "decode ms");
+    std::printf("%-13s %12s %12s\n", "op", "prefill ms", "decode ms");
     for (size_t i = 0; i < prefill_ops.size(); ++i) {
-      std::printf("%-10s %12.1f %12.1f\n", prefill_ops[i].first.c_str(), prefill_ops[i].second,
+      std::printf("%-13s %12.1f %12.1f\n", prefill_ops[i].first.c_str(), prefill_ops[i].second,
                   decode_ops[i].second);
     }
   }
@@ -292,7 +324,10 @@ void add_bench_engine_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", args->seed, "seed of weights and prompts")->capture_default_str();
   cmd->add_flag("--json", args->json, "one JSON object on stdout");
   cmd->add_flag("--profile", args->profile, "time per op family");
-  cmd->add_flag("--reference", args->reference, "use the reference (oracle) path");
+  cmd->add_flag("--reference", args->reference, "use the reference (oracle) path (CPU only)");
+  cmd->add_option("--device", args->device, "cpu | cuda | auto (cuda when a GPU is usable)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
   cmd->callback([args, exit_code] { *exit_code = run(*args); });
 }
 

@@ -6,6 +6,7 @@
 #include "api/openai/openai_routes.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "engine/device.h"
 
 namespace mlxm::cli {
 
@@ -14,9 +15,8 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
                                        handlers::SystemDeps& system,
                                        std::shared_ptr<telemetry::RequestObserver> observer) {
   MLXM_ASSIGN_OR_RETURN(serving::ModelLoadOptions load_opts, serving::model_load_options_from_env());
-  if (device == "cuda") {
-    return unimplemented("--device cuda: the CUDA backend is not built into this engine yet");
-  }
+  // --device cpu|cuda|auto (auto: CUDA when compiled in and a device is present).
+  MLXM_ASSIGN_OR_RETURN(load_opts.engine.device, engine::resolve_device(device));
   MLXM_ASSIGN_OR_RETURN(api::OpenAiConfig api_cfg, api::openai_config_from_env());
   ServeModels out;
   out.provider = std::make_shared<serving::StaticModelProvider>(

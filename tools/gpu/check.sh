@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# GPU check for the CUDA kernels (issue 9): builds the kernels, their tests and the GEMV
-# benchmark with nvcc + g++ alone (no CMake packages: the GPU machine lacks our Debian -dev
-# packages), runs the tests, then the benchmark. Logs and a CSV go to $OUT (or
-# build-gpucheck/out when OUT is unset). Usage, from anywhere:
-#   bash tools/gpu/check.sh [--quick]      (--quick: bench n = 1 and 8 only)
-# Exit status: 0 when the build and every test passed (the bench never fails the run).
-# Env: MLXM_CUDA_GENCODE (default arch=compute_90,code=sm_90), NVCC, CXX, JOBS.
+# GPU check of the CUDA backend (issue 9): builds the kernels, the engine (config, loader,
+# models, the CUDA decoder), their tests and two benchmarks with nvcc + g++ alone (no CMake
+# packages: the GPU machine lacks our Debian -dev packages), runs the tests, the end-to-end
+# engine benchmark (make_model llama-3.2-1b / llama-3.1-8b q4, decode and prefill tok/s), then
+# the GEMV benchmark. Logs and a CSV go to $OUT (or build-gpucheck/out when OUT is unset).
+# Usage, from anywhere:
+#   bash tools/gpu/check.sh [--quick]      (--quick: GEMV bench n = 1 and 8 only)
+# nlohmann-json (needed by the loader) comes from NLOHMANN_INCLUDE (a directory holding
+# nlohmann/json.hpp), else <repo>/.gpu-deps, else /usr/include. Before a run on the GPU machine:
+#   mkdir -p .gpu-deps && cp -r /usr/include/nlohmann .gpu-deps/ && \
+#     (grep -qx .gpu-deps .git/info/exclude || echo .gpu-deps >> .git/info/exclude)
+# and carry .gpu-deps (it is git-ignored).
+# Exit status: 0 when the build, every test and every engine-bench run passed (times never fail
+# the run; a bench run cut by its time limit is reported as TIMEOUT, not as a failure).
+# Env: MLXM_CUDA_GENCODE (default arch=compute_90,code=sm_90), NVCC, CXX, JOBS,
+#      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -33,15 +42,28 @@ if ! echo 'int main(){}' | "$CXX" -std=c++20 -x c++ - -o /dev/null 2>>"$LOG"; th
   say "FAIL: $CXX cannot compile C++20"; exit 1
 fi
 
-CXXFLAGS="-std=c++20 -O2 -DNDEBUG -Wall -Wextra -Wno-restrict -pthread -I$ROOT/tools/gpu/shim -I$ROOT/tools/gpu/minigtest -I$ROOT/src -I$ROOT/tests -DMLXM_SOURCE_DIR=\"$ROOT\" -DMLXM_BINARY_DIR=\"$B\""
+if [ -n "${NLOHMANN_INCLUDE:-}" ]; then NL=$(cd "$NLOHMANN_INCLUDE" 2>/dev/null && pwd)
+elif [ -f "$ROOT/.gpu-deps/nlohmann/json.hpp" ]; then NL=$ROOT/.gpu-deps
+else NL=/usr/include; fi
+if [ ! -f "${NL:-/nonexistent}/nlohmann/json.hpp" ]; then
+  say "FAIL: nlohmann/json.hpp not found (NLOHMANN_INCLUDE=${NLOHMANN_INCLUDE:-unset}, .gpu-deps, /usr/include);"
+  say "      on the dev machine: mkdir -p .gpu-deps && cp -r /usr/include/nlohmann .gpu-deps/ and carry .gpu-deps"
+  exit 1
+fi
+say "nlohmann-json: $NL/nlohmann"
+NLFLAG=""
+[ "$NL" != "/usr/include" ] && NLFLAG="-I$NL"
+CXXFLAGS="-std=c++20 -O2 -DNDEBUG -Wall -Wextra -Wno-restrict -pthread -I$ROOT/tools/gpu/shim -I$ROOT/tools/gpu/minigtest -I$ROOT/src -I$ROOT/tests $NLFLAG -DMLXM_SOURCE_DIR=\"$ROOT\" -DMLXM_BINARY_DIR=\"$B\""
 NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
 
 # Sources: core pieces without spdlog/fmt (log.h is shimmed), dtype, the CPU kernels (the
-# reference), the CUDA kernels, the tests, the minigtest driver, the bench.
+# reference), the engine (facade, config, loader, CPU models, CUDA decoder), the CUDA kernels,
+# the tests, the minigtest driver, the benches.
 CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_features.cpp
-  src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp)"
+  src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
+  $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) src/engine/cuda/cuda_decoder.cpp"
 CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
-CPP_BENCH="bench/cuda/gemv_bench.cpp"
+CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp"
 CU="$(ls src/engine/kernels/cuda/*.cu)"
 
 say "== build ($JOBS jobs, $GENCODE)"
@@ -62,6 +84,7 @@ compile_one() {  # src -> obj; ISA flags for *_avx2 / *_avx512 like src/engine/C
 }
 export -f compile_one
 export B CXX CXXFLAGS NVCC NVFLAGS
+rm -f "$B"/engine_cuda_tests "$B"/bench_cuda_gemv "$B"/bench_cuda_engine
 # .cu first (slowest), everything in parallel.
 if ! printf '%s\n' $CU $CPP_LIB $CPP_TEST $CPP_BENCH | xargs -P "$JOBS" -I{} bash -c 'compile_one {}' 2>&1 | tee -a "$LOG"; then
   :
@@ -74,14 +97,17 @@ cat $(obj $CU | sed 's/$/.log/') > "$OUT/ptxas.txt"
 grep -h "spill\|Used" "$OUT/ptxas.txt" | sort | uniq -c | sort -rn | head -5 | tee -a "$LOG"
 LIBOBJ="$(obj $CU $CPP_LIB)"
 "$NVCC" -gencode=$GENCODE -cudart static -o "$B/engine_cuda_tests" $LIBOBJ $(obj $CPP_TEST) -lpthread 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj $CPP_BENCH) -lpthread 2>&1 | tee -a "$LOG"
-if [ ! -x "$B/engine_cuda_tests" ] || [ ! -x "$B/bench_cuda_gemv" ]; then say "FAIL: link"; exit 1; fi
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj bench/cuda/gemv_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_engine" $LIBOBJ $(obj bench/cuda/engine_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
+for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine; do
+  if [ ! -x "$B/$bin" ]; then say "FAIL: link of $bin"; exit 1; fi
+done
 say "build: $(( $(date +%s) - T0 )) s"
 
 say "== tests"
-timeout 300 "$B/engine_cuda_tests" 2>&1 | tee "$OUT/tests.log"
+timeout 240 "$B/engine_cuda_tests" 2>&1 | tee "$OUT/tests.log"
 TEST_RC=${PIPESTATUS[0]}
-grep -E "^\[  (FAILED|SKIPPED) \]|passed, .* failed|worst|INFO" "$OUT/tests.log" >> "$LOG"
+grep -E "^\[  (FAILED|SKIPPED) \]|passed, .* failed|worst|INFO|^\[ cuda" "$OUT/tests.log" >> "$LOG"
 if [ "$TEST_RC" -eq 0 ] && grep -q " 0 failed" "$OUT/tests.log"; then
   if grep -q "SKIPPED \]" "$OUT/tests.log"; then
     # On the GPU machine a skip means the device was not usable: that is a failure here.
@@ -95,15 +121,50 @@ else
 fi
 say "tests: $TESTS"
 
-say "== bench"
-timeout 400 "$B/bench_cuda_gemv" --csv "$OUT/bench.csv" $QUICK 2>&1 | tee "$OUT/bench.log"
-BENCH_RC=${PIPESTATUS[0]}
-say "bench: exit $BENCH_RC"
-cp "$OUT/bench.log" "$OUT/bench.txt" 2>/dev/null || true
+say "tests: $(( $(date +%s) - T0 )) s"
+
+# End-to-end engine: make_model writes the model (vocab 128256) into a temp dir, Engine::load
+# with --device cuda, then prefill and decode. The 8B model is reused for the batch-64 run.
+ENGINE="skipped"
+if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
+  say "== engine bench"
+  ENGINE="ok"
+  MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_gpucheck_XXXXXX")
+  : > "$OUT/engine_bench.log"
+  run_engine() {  # limit_s name args...
+    local limit=$1; shift; local name=$1; shift
+    if [ $(( $(date +%s) - T0 )) -gt "${MLXM_CHECK_BUDGET_S:-300}" ]; then
+      say "engine $name: SKIPPED (script time budget used up)"; return 0; fi
+    timeout "$limit" "$B/bench_cuda_engine" "$@" >> "$OUT/engine_bench.log" 2>&1
+    local rc=$?
+    if [ $rc -eq 124 ]; then say "engine $name: TIMEOUT after $limit s"
+    elif [ $rc -ne 0 ]; then say "engine $name: FAIL (exit $rc)"; ENGINE="FAIL"
+    else grep "^llama" "$OUT/engine_bench.log" | tail -1 | tee -a "$LOG"; fi
+  }
+  run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 128 --gen 64 --dir "$MD/1b"
+  run_engine 60 "1b q4 b8" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 --dir "$MD/1b"
+  rm -rf "$MD/1b"
+  run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 128 --gen 64 --dir "$MD/8b"
+  run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
+  rm -rf "$MD"
+fi
+
+BENCH_RC=0
+GEMV="skipped"
+if [ "${MLXM_GEMV_BENCH:-1}" != "0" ] && [ $(( $(date +%s) - T0 )) -lt "${MLXM_CHECK_BUDGET_S:-300}" ]; then
+  say "== GEMV bench"
+  timeout 60 "$B/bench_cuda_gemv" --csv "$OUT/bench.csv" $QUICK 2>&1 | tee "$OUT/bench.log"
+  BENCH_RC=${PIPESTATUS[0]}
+  GEMV=$([ "$BENCH_RC" -eq 0 ] && echo ok || echo "FAIL (exit $BENCH_RC)")
+fi
 
 say ""
 say "== summary ($(( $(date +%s) - T0 )) s)"
 say "TESTS: $TESTS"
-say "BENCH: $([ "$BENCH_RC" -eq 0 ] && echo ok || echo "FAIL (exit $BENCH_RC)")"
-grep -E "copy:|^llama-3\.[0-9]-[0-9]+b +[0-9]" "$OUT/bench.log" | tee -a "$LOG"
-[[ "$TESTS" == PASS* ]]
+say "ENGINE BENCH: $ENGINE"
+grep "^llama" "$OUT/engine_bench.log" 2>/dev/null | tee -a "$LOG"
+say "GEMV BENCH: $GEMV"
+grep -E "copy:|^llama-3\.[0-9]-[0-9]+b +[0-9]" "$OUT/bench.log" 2>/dev/null | tee -a "$LOG"
+if [[ "$TESTS" == PASS* ]] && [ "$ENGINE" != "FAIL" ]; then say "CHECK: PASS"; exit 0; fi
+say "CHECK: FAIL"
+exit 1

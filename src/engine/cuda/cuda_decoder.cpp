@@ -62,7 +62,7 @@ using cuda::DeviceBuffer;
 using CudaWeights = BasicModelWeights<CudaLinear>;
 using CudaLayer = BasicLayerWeights<CudaLinear>;
 
-constexpr int64_t kMaxGraphTokens = 256;  // larger steps (long prefill) run eagerly
+constexpr int64_t kMaxGraphTokens = 64;  // larger steps (prefill) run eagerly
 constexpr size_t kMaxGraphs = 96;
 
 // Grows `b` to at least `bytes` (rounded up); true when it was reallocated.

@@ -468,64 +468,122 @@ TEST(CudaEngineTest, GreedyReproducesTransformersTokens) {
 }
 
 // A make-model model (Llama layout, head_dim 64, GQA 4, random norms) CPU reference vs CUDA,
-// for q4, q8 and bf16: a 37-token prefill then 12 decode steps next to a second sequence.
+// for q4, q8 and bf16: a 37-token prefill next to a 9-token one, then 12 decode steps of both.
+// q4 runs twice more: with CUDA graphs off (MLXM_CUDA_GRAPHS=0: the eager path must give the
+// same logits as the graphs, up to nothing) and as one 70-token prefill (eager: above the graph
+// size) whose last logits must match.
+struct MakeModelRun {
+  int bits;
+  bool graphs;
+};
+
+void check_make_model(const MakeModelRun& run) {
+  ModelSpec spec;
+  spec.hidden_size = 512;
+  spec.n_layers = 3;
+  spec.n_heads = 8;
+  spec.n_kv_heads = 2;
+  spec.intermediate_size = 1024;
+  spec.vocab_size = 1000;
+  spec.bits = run.bits;
+  spec.group_size = 64;
+  spec.random_norms = true;
+  spec.init_std = 0.05f;
+  const std::string dir = (fs::temp_directory_path() /
+                           ("mlxm_cuda_engine_" + std::to_string(::getpid()) + "_" +
+                            std::to_string(run.bits))).string();
+  const Status made = make_model(spec, "", dir, 7);
+  ASSERT_TRUE(made.ok()) << made.to_string();
+  std::unique_ptr<Engine> gpu, cpu;
+  ::setenv("MLXM_CUDA_GRAPHS", run.graphs ? "1" : "0", 1);
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &gpu));
+  ::unsetenv("MLXM_CUDA_GRAPHS");
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cpu_reference_options(), &cpu));
+  EXPECT_GT(gpu->kv_bytes(), size_t{0});
+  EXPECT_GT(gpu->weight_bytes_per_token(), size_t{0});
+  std::mt19937 rng(3);
+  std::vector<int32_t> prompt(37), other(9);
+  for (auto& t : prompt) t = static_cast<int32_t>(rng() % 1000);
+  for (auto& t : other) t = static_cast<int32_t>(rng() % 1000);
+  RowError worst;
+  BlockPool pg(gpu->n_kv_blocks(), 5), pc(cpu->n_kv_blocks(), 6);
+  Seq g1, g2, c1;
+  std::vector<Chunk> sg = {{&g2, other, {}}, {&g1, prompt, {36}}};
+  std::vector<Chunk> sc = {{&c1, prompt, {36}}};
+  std::vector<std::vector<float>> rg, rc;
+  ASSERT_NO_FATAL_FAILURE(run_step(*gpu, pg, sg, &rg));
+  ASSERT_NO_FATAL_FAILURE(run_step(*cpu, pc, sc, &rc));
+  std::vector<int32_t> all = prompt;
+  for (int step = 0; step < 12; ++step) {
+    ASSERT_EQ(rg.size(), size_t{1});
+    ASSERT_EQ(rc.size(), size_t{1});
+    const RowError e = row_error(rg[0].data(), rc[0]);
+    track(&worst, e);
+    EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
+        << "bits " << run.bits << " step " << step << ": max err/std " << e.max << " rms "
+        << e.rms;
+    const int32_t tok = argmax(rc[0]);  // both follow the reference's tokens
+    all.push_back(tok);
+    const int32_t pos = static_cast<int32_t>(prompt.size()) + step;
+    std::vector<Chunk> ng = {{&g1, {tok}, {pos}}, {&g2, {tok}, {}}};
+    std::vector<Chunk> nc = {{&c1, {tok}, {pos}}};
+    rg.clear();
+    rc.clear();
+    ASSERT_NO_FATAL_FAILURE(run_step(*gpu, pg, ng, &rg));
+    ASSERT_NO_FATAL_FAILURE(run_step(*cpu, pc, nc, &rc));
+  }
+  // The whole sequence again as one long prefill (70 tokens > the graph limit of 64: eager).
+  {
+    all.resize(70, 17);
+    std::vector<std::vector<float>> lg, lc;
+    ASSERT_NO_FATAL_FAILURE(run_alone(*gpu, all, {69}, 8, &lg));
+    ASSERT_NO_FATAL_FAILURE(run_alone(*cpu, all, {69}, 9, &lc));
+    const RowError e = row_error(lg[0].data(), lc[0]);
+    track(&worst, e);
+    EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
+        << "bits " << run.bits << " long prefill: max err/std " << e.max << " rms " << e.rms;
+  }
+  std::printf("[ cuda make-model ] bits %d graphs %s: CUDA vs CPU reference err/std max %.1e "
+              "rms %.1e (limits %.0e|%.0e)\n", run.bits, run.graphs ? "on" : "off", worst.max,
+              worst.rms, kMaxTol, kRmsTol);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 TEST(CudaEngineTest, MakeModelMatchesCpuReference) {
   MLXM_SKIP_WITHOUT_CUDA();
-  for (int bits : {4, 8, 0}) {
-    ModelSpec spec;
-    spec.hidden_size = 512;
-    spec.n_layers = 3;
-    spec.n_heads = 8;
-    spec.n_kv_heads = 2;
-    spec.intermediate_size = 1024;
-    spec.vocab_size = 1000;
-    spec.bits = bits;
-    spec.group_size = 64;
-    spec.random_norms = true;
-    spec.init_std = 0.05f;
-    std::string dir = (fs::temp_directory_path() /
-                       ("mlxm_cuda_engine_" + std::to_string(::getpid()) + "_" +
-                        std::to_string(bits))).string();
-    const Status made = make_model(spec, "", dir, 7);
-    ASSERT_TRUE(made.ok()) << made.to_string();
-    std::unique_ptr<Engine> gpu, cpu;
-    ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &gpu));
-    ASSERT_NO_FATAL_FAILURE(load_engine(dir, cpu_reference_options(), &cpu));
-    EXPECT_GT(gpu->kv_bytes(), size_t{0});
-    EXPECT_GT(gpu->weight_bytes_per_token(), size_t{0});
-    std::mt19937 rng(3);
-    std::vector<int32_t> prompt(37), other(9);
-    for (auto& t : prompt) t = static_cast<int32_t>(rng() % 1000);
-    for (auto& t : other) t = static_cast<int32_t>(rng() % 1000);
-    RowError worst;
-    BlockPool pg(gpu->n_kv_blocks(), 5), pc(cpu->n_kv_blocks(), 6);
-    Seq g1, g2, c1;
-    std::vector<Chunk> sg = {{&g2, other, {}}, {&g1, prompt, {36}}};
-    std::vector<Chunk> sc = {{&c1, prompt, {36}}};
-    std::vector<std::vector<float>> rg, rc;
-    ASSERT_NO_FATAL_FAILURE(run_step(*gpu, pg, sg, &rg));
-    ASSERT_NO_FATAL_FAILURE(run_step(*cpu, pc, sc, &rc));
-    for (int step = 0; step < 12; ++step) {
-      ASSERT_EQ(rg.size(), size_t{1});
-      ASSERT_EQ(rc.size(), size_t{1});
-      const RowError e = row_error(rg[0].data(), rc[0]);
-      track(&worst, e);
-      EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
-          << "bits " << bits << " step " << step << ": max err/std " << e.max << " rms "
-          << e.rms;
-      const int32_t tok = argmax(rc[0]);  // both follow the reference's tokens
-      const int32_t pos = static_cast<int32_t>(prompt.size()) + step;
-      std::vector<Chunk> ng = {{&g1, {tok}, {pos}}, {&g2, {tok}, {}}};
-      std::vector<Chunk> nc = {{&c1, {tok}, {pos}}};
-      rg.clear();
-      rc.clear();
-      ASSERT_NO_FATAL_FAILURE(run_step(*gpu, pg, ng, &rg));
-      ASSERT_NO_FATAL_FAILURE(run_step(*cpu, pc, nc, &rc));
-    }
-    std::printf("[ cuda make-model ] bits %d: CUDA vs CPU reference err/std max %.1e rms %.1e "
-                "(limits %.0e|%.0e)\n", bits, worst.max, worst.rms, kMaxTol, kRmsTol);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+  for (const MakeModelRun& r : {MakeModelRun{4, true}, MakeModelRun{4, false},
+                                MakeModelRun{8, true}, MakeModelRun{0, true}}) {
+    check_make_model(r);
+  }
+}
+
+// Graphs on and off give the same logits (the same kernels in the same order).
+TEST(CudaEngineTest, GraphsAndEagerAgree) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const std::string dir = golden_root() + "/qwen2_q4_g64";
+  std::unique_ptr<Engine> a, b;
+  ::setenv("MLXM_CUDA_GRAPHS", "0", 1);
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &a));
+  ::unsetenv("MLXM_CUDA_GRAPHS");
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &b));
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 21; ++i) prompt.push_back((i * 53 + 7) % a->config().vocab_size);
+  Seq sa, sb;
+  BlockPool pa(a->n_kv_blocks(), 1), pb(b->n_kv_blocks(), 1);
+  std::vector<std::vector<float>> ra, rb;
+  std::vector<Chunk> ca = {{&sa, prompt, {20}}}, cb = {{&sb, prompt, {20}}};
+  for (int step = 0; step < 6; ++step) {
+    ra.clear();
+    rb.clear();
+    ASSERT_NO_FATAL_FAILURE(run_step(*a, pa, ca, &ra));
+    ASSERT_NO_FATAL_FAILURE(run_step(*b, pb, cb, &rb));
+    ASSERT_EQ(ra.size(), size_t{1});
+    ASSERT_EQ(rb.size(), size_t{1});
+    EXPECT_TRUE(ra[0] == rb[0]) << "step " << step << ": eager and graph logits differ";
+    const int32_t tok = argmax(ra[0]);
+    ca = {{&sa, {tok}, {sa.n_ctx}}};
+    cb = {{&sb, {tok}, {sb.n_ctx}}};
   }
 }
 

@@ -1,41 +1,85 @@
 #include "cli/serve_models.h"
 
 #include <filesystem>
+#include <map>
 
+#include "api/admin/admin_routes.h"
 #include "api/anthropic/anthropic_routes.h"
 #include "api/openai/openai_routes.h"
 #include "core/env.h"
 #include "core/log.h"
 #include "engine/device.h"
+#include "pool/memory.h"
 
 namespace mlxm::cli {
+
+namespace {
+
+std::vector<handlers::ModelEntry> list_models(pool::ModelPool& p) {
+  std::vector<handlers::ModelEntry> entries;
+  std::map<std::string, bool> loaded;
+  for (const auto& m : p.status().models) {
+    if (m.state != "loaded") continue;
+    handlers::ModelEntry e{m.id, m.loaded_at_ms / 1000, "mlx-manager", nlohmann::json::object()};
+    e.extra = {{"loaded", true}, {"status", "loaded"}, {"pinned", m.pinned}, {"bytes", m.bytes}};
+    loaded[m.id] = true;
+    entries.push_back(std::move(e));
+  }
+  for (const auto& a : p.resolver().list_available()) {
+    if (loaded.count(a.id)) continue;
+    handlers::ModelEntry e{a.id, 0, "mlx-manager", nlohmann::json::object()};
+    e.extra = {{"loaded", false},
+               {"status", a.loadable ? "available" : "unloadable"},
+               {"source", a.source},
+               {"size_bytes", a.size_bytes}};
+    if (!a.loadable) e.extra["reason"] = a.why_not;
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+}  // namespace
 
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
                                        handlers::SystemDeps& system,
                                        std::shared_ptr<telemetry::RequestObserver> observer) {
-  MLXM_ASSIGN_OR_RETURN(serving::ModelLoadOptions load_opts, serving::model_load_options_from_env());
-  // --device cpu|cuda|auto (auto: CUDA when compiled in and a device is present).
-  MLXM_ASSIGN_OR_RETURN(load_opts.engine.device, engine::resolve_device(device));
   MLXM_ASSIGN_OR_RETURN(api::OpenAiConfig api_cfg, api::openai_config_from_env());
-  ServeModels out;
-  out.provider = std::make_shared<serving::StaticModelProvider>(
-      env_string("MLX_SERVER_DEFAULT_MODEL", ""));
-  out.timers = std::make_shared<TimerThread>();
+  MLXM_ASSIGN_OR_RETURN(pool::PoolConfig pool_cfg, pool::pool_config_from_env());
+  // --device cpu|cuda|auto (auto: CUDA when compiled in and a device is present).
+  MLXM_ASSIGN_OR_RETURN(pool_cfg.load_options.engine.device, engine::resolve_device(device));
+  MLXM_ASSIGN_OR_RETURN(pool::ResolverConfig resolver_cfg, pool::resolver_config_from_env());
+  MLXM_ASSIGN_OR_RETURN(std::vector<std::string> preload, env_list("MLX_SERVER_PRELOAD_MODELS"));
+  std::vector<std::string> names;
   for (const std::string& dir : model_dirs) {
     std::filesystem::path p(dir);
     std::string name = p.lexically_normal().filename().string();
     if (name.empty()) name = p.lexically_normal().parent_path().filename().string();
-    auto model = serving::ModelInstance::load(name, dir, load_opts);
-    if (!model.ok()) return model.status();
-    out.provider->add(std::move(model).value());
+    if (!std::filesystem::is_directory(dir)) return not_found("--model " + dir + ": no such directory");
+    resolver_cfg.explicit_models[name] = dir;
+    names.push_back(name);
+  }
+  ServeModels out;
+  out.provider = std::make_shared<pool::ModelPool>(pool_cfg, resolver_cfg);
+  out.timers = std::make_shared<TimerThread>();
+  MLXM_LOG_INFO("model pool: budget {} ({}), TTL {} s, HF cache {}",
+                pool::format_bytes(pool_cfg.budget_bytes), pool_cfg.budget_source,
+                pool_cfg.ttl.count(), resolver_cfg.hf_cache);
+  for (const std::string& id : preload) {
+    auto m = out.provider->preload(id);
+    if (!m.ok()) return m.status().with_context("MLX_SERVER_PRELOAD_MODELS: " + id);
+  }
+  for (const std::string& name : names) {  // --model: loaded now while they fit
+    auto m = out.provider->get(name);
+    if (!m.ok() && m.status().code() == StatusCode::kResourceExhausted) {
+      MLXM_LOG_WARN("--model {}: not loaded at start-up ({}); it loads on first use", name,
+                    m.status().message());
+    } else if (!m.ok()) {
+      return m.status();
+    }
   }
   auto provider = out.provider;
-  system.list_models = [provider] {
-    std::vector<handlers::ModelEntry> entries;
-    for (const auto& m : provider->list()) entries.push_back({m->name(), m->created(), "mlx-manager"});
-    return entries;
-  };
+  system.list_models = [provider] { return list_models(*provider); };
   api::OpenAiDeps deps;
   deps.models = out.provider;
   deps.timers = out.timers;
@@ -43,6 +87,10 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   deps.observer = observer;
   api::register_openai_routes(router, std::move(deps));
   MLXM_RETURN_IF_ERROR(api::register_anthropic_routes(router, out.provider, out.timers, observer));
+  api::AdminDeps admin;
+  admin.pool = out.provider;
+  admin.admin_token = env_string("MLX_SERVER_ADMIN_TOKEN", "");
+  api::register_admin_routes(router, std::move(admin));
   return out;
 }
 

@@ -11,18 +11,21 @@
 #include "core/status.h"
 #include "core/timer_thread.h"
 #include "telemetry/request_record.h"
-#include "serving/model_provider.h"
+#include "pool/model_pool.h"
 
 namespace mlxm::cli {
 
 struct ServeModels {
-  std::shared_ptr<serving::StaticModelProvider> provider;
+  std::shared_ptr<pool::ModelPool> provider;  // the model pool (a serving::ModelProvider)
   std::shared_ptr<TimerThread> timers;
 };
 
-// Loads every directory in `model_dirs` (env MLX_SERVER_DEFAULT_MODEL names the default; with
-// one model it is the default) and registers /v1/chat/completions, /v1/completions, /tokenize,
-// /detokenize and /admin/models on `router`. Fills `system` so /v1/models lists them.
+// Builds the model pool: the --model directories are registered under their directory names
+// and loaded at start-up while they fit the budget, other ids resolve on demand (model dirs,
+// HF cache, aliases; see pool/model_resolver.h); MLX_SERVER_PRELOAD_MODELS are loaded and
+// pinned. Registers /v1/chat/completions, /v1/completions, /tokenize, /detokenize, the
+// Anthropic routes and the admin routes (api/admin) on `router`. Fills `system` so /v1/models
+// lists loaded and loadable models.
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
                                        handlers::SystemDeps& system,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "core/env.h"
 #include "core/log.h"
@@ -197,6 +198,19 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
     const uint64_t estimate = e.file_bytes + kv + runtime_estimate_;
     st = make_room_locked(estimate, key, &victims);
     if (st.ok()) e.bytes = estimate;  // the estimate counts while loading
+  }
+  // Models busy only for a moment (a response just sent, its session not yet released) should
+  // not turn into a 503: retry for up to evict_wait before giving up.
+  const TimePoint give_up = now() + config_.evict_wait;
+  while (st.code() == StatusCode::kResourceExhausted && now() < give_up &&
+         st.message().find("whole memory budget") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = entries_.at(key);
+    const uint64_t kv = config_.load_options.engine.n_kv_blocks > 0 ? 0 : config_.load_options.engine.kv_budget_bytes;
+    const uint64_t estimate = e.file_bytes + kv + runtime_estimate_;
+    st = make_room_locked(estimate, key, &victims);
+    if (st.ok()) e.bytes = estimate;
   }
   victims.clear();  // frees the evicted models here, outside mu_ (joins their engine threads)
   release_free_memory();

@@ -47,6 +47,8 @@ struct PoolConfig {
   std::string default_model;          // MLX_SERVER_DEFAULT_MODEL
   std::chrono::seconds ttl{0};        // MLX_SERVER_MODEL_TTL_SECONDS; 0 = keep until evicted
   std::chrono::milliseconds load_wait{std::chrono::seconds(900)};  // waiting for another's load
+  // How long a load waits for a busy model to become evictable before failing with 503.
+  std::chrono::milliseconds evict_wait{1000};
   serving::ModelLoadOptions load_options;
 };
 

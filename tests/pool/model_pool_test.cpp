@@ -27,6 +27,7 @@ class PoolTest : public ::testing::Test {
     pcfg_.load_options.engine.kv_budget_bytes = kKvBytes;
     pcfg_.load_options.engine.n_threads = 1;
     pcfg_.load_options.max_model_len_cap = 256;
+    pcfg_.evict_wait = std::chrono::milliseconds(100);
   }
   // A budget that fits two models and not three: 2.5 x the KV reservation, with the small
   // measured weights + runtime bytes well inside the half-model slack.

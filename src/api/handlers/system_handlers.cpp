@@ -6,7 +6,11 @@ namespace mlxm::handlers {
 namespace {
 
 nlohmann::json model_json(const ModelEntry& m) {
-  return {{"id", m.id}, {"object", "model"}, {"created", m.created}, {"owned_by", m.owned_by}};
+  nlohmann::json j = {{"id", m.id}, {"object", "model"}, {"created", m.created}, {"owned_by", m.owned_by}};
+  if (m.extra.is_object()) {
+    for (const auto& [k, v] : m.extra.items()) j[k] = v;
+  }
+  return j;
 }
 
 }  // namespace

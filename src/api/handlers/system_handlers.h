@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "api/http/router.h"
 
 namespace mlxm::handlers {
@@ -17,6 +19,7 @@ struct ModelEntry {
   std::string id;
   int64_t created = 0;  // unix seconds
   std::string owned_by = "mlx-manager";
+  nlohmann::json extra;  // an object of additional fields (e.g. the pool's "loaded"), or null
 };
 
 struct SystemDeps {

@@ -249,38 +249,6 @@ class OpenAiHandlers {
     return http::json_response(200, json{{"prompt", *text}});
   }
 
-  http::HttpResponse admin_models(http::HttpRequest&) {
-    json data = json::array();
-    for (const auto& m : d_.models->list()) {
-      const serving::EngineLoopStats st = m->loop().stats();
-      const auto& e = m->loop().engine();
-      data.push_back({{"id", m->name()},
-                      {"path", m->path()},
-                      {"state", "loaded"},
-                      {"max_model_len", m->max_model_len()},
-                      {"requests_in_flight", m->loop().n_in_flight()},
-                      {"running", st.scheduler.n_running},
-                      {"waiting", st.scheduler.n_waiting},
-                      {"weight_bytes", e.weight_bytes()},
-                      {"kv_bytes", e.kv_bytes()},
-                      {"kv_blocks", {{"used", st.scheduler.blocks_used},
-                                     {"total", st.scheduler.blocks_total},
-                                     {"cached", st.scheduler.blocks_cached},
-                                     {"block_size", e.block_size()}}},
-                      {"prefix_cache", {{"hits", st.scheduler.prefix_hits},
-                                        {"queries", st.scheduler.prefix_queries}}},
-                      {"preemptions", st.scheduler.n_preemptions},
-                      {"steps", st.n_steps},
-                      {"tokens_computed", st.n_tokens_computed},
-                      {"tokens_generated", st.n_tokens_generated},
-                      {"busy_ms", st.busy_ms},
-                      {"forward_ms", st.forward_ms},
-                      {"sample_ms", st.sample_ms},
-                      {"sink_ms", st.sink_ms}});
-    }
-    return http::json_response(200, json{{"object", "list"}, {"data", data}});
-  }
-
  private:
   OpenAiDeps d_;
 };
@@ -302,7 +270,6 @@ void register_openai_routes(http::Router& router, OpenAiDeps deps) {
   router.add("POST", "/v1/completions", [h](http::HttpRequest& r) { return h->completions(r); });
   router.add("POST", "/tokenize", [h](http::HttpRequest& r) { return h->tokenize(r); });
   router.add("POST", "/detokenize", [h](http::HttpRequest& r) { return h->detokenize(r); });
-  router.add("GET", "/admin/models", [h](http::HttpRequest& r) { return h->admin_models(r); });
 }
 
 }  // namespace mlxm::api

@@ -1,7 +1,7 @@
 // OpenAI-compatible endpoints over local models:
 //   POST /v1/chat/completions, POST /v1/completions,
 //   POST /tokenize, POST /detokenize (vLLM / llama-server style),
-//   GET  /v1/models, GET /v1/models/{model_id...}, GET /admin/models (KV use per model).
+//   (/v1/models lives in api/handlers, GET /admin/models with KV use per model in api/admin).
 // Thread-safety: handlers run on io threads; all shared state is thread-safe.
 #pragma once
 

@@ -2,17 +2,21 @@
 // environment (DESIGN §5) and flags; blocks until SIGTERM/SIGINT has drained it.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
 #include "api/handlers/system_handlers.h"
+#include "api/handlers/system_info.h"
 #include "api/handlers/test_routes.h"
 #include "api/http/server.h"
 #include "cli/commands.h"
 #include "cli/serve_audit.h"
 #include "cli/serve_models.h"
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "engine/device.h"
 
 namespace mlxm::cli {
 namespace {
@@ -22,9 +26,33 @@ struct ServeFlags {
   int port = -1;
   int io_threads = 0;
   std::string static_dir;
+  bool no_ui = false;
   std::vector<std::string> models;
   std::string device = "auto";
 };
+
+// The built web UI when there is one: <binary dir>/web (installed next to the binary), else
+// the repository's web/dist (binary in <repo>/build*/bin). Empty when neither exists.
+std::string default_ui_dir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (const fs::path& dir : {exe.parent_path() / "web", exe.parent_path() / "../../web/dist"}) {
+    if (fs::is_regular_file(dir / "index.html", ec)) return fs::weakly_canonical(dir, ec).string();
+  }
+  return {};
+}
+
+// The GPU for GET /api/system: [{name, total_bytes, free_bytes}], [] without one.
+nlohmann::json serve_gpus_json() {
+  nlohmann::json out = nlohmann::json::array();
+  if (auto m = engine::cuda_memory_info(); m.ok()) {
+    out.push_back(
+        {{"name", m->name}, {"total_bytes", m->total_bytes}, {"free_bytes", m->free_bytes}});
+  }
+  return out;
+}
 
 int run_serve(const ServeFlags& flags) {
   if (Status st = init_logging(); !st.ok()) {
@@ -48,6 +76,7 @@ int run_serve(const ServeFlags& flags) {
                        ? flags.io_threads
                        : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   if (!flags.static_dir.empty()) cfg.static_dir = flags.static_dir;
+  if (cfg.static_dir.empty() && !flags.no_ui) cfg.static_dir = default_ui_dir();
 
   http::Router router;
   const http::HttpServer* server_ptr = nullptr;
@@ -68,6 +97,13 @@ int run_serve(const ServeFlags& flags) {
   }
   add_model_metrics(*audit, models->provider);
   handlers::register_system_routes(router, std::move(deps));
+  handlers::register_system_info_route(router,
+                                       {.version = MLXM_VERSION,
+                                        .build_type = MLXM_BUILD_TYPE,
+                                        .cuda_compiled = engine::cuda_compiled(),
+                                        .gpus = serve_gpus_json,
+                                        .cuda_unavailable_reason = engine::cuda_unavailable_reason,
+                                        .started_ms = unix_ms()});
   std::unique_ptr<handlers::TestRoutes> test_routes;  // outlives the server (declared first)
   if (*test_routes_on) {
     test_routes = std::make_unique<handlers::TestRoutes>();
@@ -76,6 +112,7 @@ int run_serve(const ServeFlags& flags) {
   }
 
   std::string host = cfg.host;
+  std::string ui_dir = cfg.static_dir;
   int n_threads = cfg.io_threads;
   http::HttpServer server(std::move(cfg), std::move(router));
   if (Status st = server.start(); !st.ok()) {
@@ -85,6 +122,9 @@ int run_serve(const ServeFlags& flags) {
   server_ptr = &server;
   MLXM_LOG_INFO("mlx-manager {} listening on http://{}:{} ({} io threads)", MLXM_VERSION, host,
                 server.port(), n_threads);
+  if (!ui_dir.empty()) {
+    MLXM_LOG_INFO("web UI: http://{}:{}/ (from {})", host, server.port(), ui_dir);
+  }
   bool clean = server.wait();
   audit->shutdown();  // the drain ends with every queued audit row written
   MLXM_LOG_INFO("server stopped{}", clean ? "" : " (drain timed out)");
@@ -101,7 +141,9 @@ void add_serve_command(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--io-threads", flags->io_threads, "Network threads (default: cores, max 4)")
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--static-dir", flags->static_dir, "Serve files from this directory (UI)");
+  cmd->add_option("--static-dir", flags->static_dir,
+                  "Serve files from this directory (default: the built web UI when present)");
+  cmd->add_flag("--no-ui", flags->no_ui, "Do not serve the web UI");
   cmd->add_option("--model", flags->models,
                   "A model directory (HF/MLX layout) to serve under its directory name; repeatable");
   cmd->add_option("--device", flags->device, "Where to run models: auto, cpu or cuda")

@@ -1,0 +1,251 @@
+// Browser tests of the web UI: Debian's Chromium driven by playwright-core against the real
+// `mlx-manager serve` (demo model, free port), serving the built UI (web/dist).
+//
+//   node --test tests/ui/ui_test.mjs   (env: MLXM_BINARY, MLXM_WEB_DIR, MLXM_DEMO_MODEL,
+//                                       MLXM_UI_SCREENSHOTS, MLXM_CHROMIUM)
+// Registered with CTest (label ui) by tests/ui/CMakeLists.txt. Screenshots of each page go to
+// MLXM_UI_SCREENSHOTS (default /tmp/mlxm-ui-screenshots).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const here = new URL('.', import.meta.url).pathname;
+const repo = resolve(here, '../..');
+const binary = process.env.MLXM_BINARY ?? join(repo, 'build/bin/mlx-manager');
+const webDir = process.env.MLXM_WEB_DIR ?? join(repo, 'web');
+const demoModel = process.env.MLXM_DEMO_MODEL ?? join(repo, 'models/demo');
+const shots = process.env.MLXM_UI_SCREENSHOTS ?? '/tmp/mlxm-ui-screenshots';
+const chromiumPath = process.env.MLXM_CHROMIUM ?? '/usr/bin/chromium';
+assert.ok(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (scripts/setup installs Debian's chromium)`);
+const { chromium } = createRequire(join(webDir, 'package.json'))('playwright-core');
+
+let server; // { proc, base, log() }
+let context; // persistent browser context (fresh profile)
+let page;
+let profileDir;
+let homeDir;
+
+// Starts the server on a free port: it binds port 0 and logs the port it got.
+function startServer() {
+  homeDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-home-'));
+  const env = { ...process.env, MLX_MANAGER_HOME: homeDir, HF_HOME: join(homeDir, 'hf'), MLX_MANAGER_LOG_LEVEL: 'info' };
+  for (const k of Object.keys(env)) if (k.startsWith('MLX_SERVER_')) delete env[k];
+  const dist = join(webDir, 'dist');
+  assert.ok(existsSync(join(dist, 'index.html')), `no built UI at ${dist} (run make build)`);
+  const proc = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0', '--model', demoModel, '--static-dir', dist], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`server did not start:\n${out}`)), 30000);
+    const onData = (d) => {
+      out += d.toString();
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res({ proc, base: `http://127.0.0.1:${m[1]}`, log: () => out });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`server exited (${code}):\n${out}`));
+    });
+  });
+}
+
+async function api(path, init) {
+  const r = await fetch(server.base + path, init);
+  return { status: r.status, body: await r.json() };
+}
+
+async function demoStatus() {
+  const { body } = await api('/admin/models');
+  return body.data.find((m) => m.id === 'demo');
+}
+
+// Polls `fn` until it returns a truthy value; fails with `what` after `ms`.
+async function eventually(fn, what, ms = 5000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out after ${ms} ms waiting for: ${what} (last: ${JSON.stringify(last)})`);
+}
+
+async function shot(name) {
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+before(async () => {
+  server = await startServer();
+  await eventually(async () => (await fetch(server.base + '/health').catch(() => null))?.ok, '/health answers', 10000);
+  profileDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1360, height: 860 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(10000);
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  page.consoleErrors = consoleErrors;
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (server?.proc.exitCode === null) {
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => { server.proc.once('exit', r); setTimeout(r, 5000); });
+    if (server.proc.exitCode === null) server.proc.kill('SIGKILL');
+  }
+  for (const d of [profileDir, homeDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+process.on('exit', () => server?.proc.exitCode === null && server.proc.kill('SIGKILL'));
+
+describe('web UI', { concurrency: false }, () => {
+  test('the UI is served at / and the dashboard shows the demo model live', async () => {
+    await page.goto(server.base + '/');
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    const card = page.locator('[data-testid=model-card][data-model=demo]');
+    await card.waitFor();
+    await assert.doesNotReject(page.locator('[data-testid=server-status]', { hasText: 'healthy' }).waitFor());
+    await page.locator('[data-testid=system-card]', { hasText: 'cores' }).waitFor();
+
+    // A request in the background: the dashboard (refreshing every 2 s) shows it in flight and
+    // its KV blocks in use, then both back at zero. Its numbers are the server's.
+    const ctl = new AbortController();
+    const bg = fetch(server.base + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'Tell me about the sea.' }],
+        max_tokens: 400, ignore_eos: true, stream: true }),
+      signal: ctl.signal,
+    }).then((r) => r.body.getReader().read()).catch(() => {});
+    await eventually(async () => (await card.locator('[data-testid=in-flight]').textContent()) === '1', 'dashboard shows 1 request in flight', 6000);
+    const used = Number(await card.locator('[data-testid=kv-used]').textContent());
+    const total = Number(await card.locator('[data-testid=kv-total]').textContent());
+    const s = await demoStatus();
+    assert.ok(used > 0, `KV blocks in use while generating: ${used}`);
+    assert.equal(total, s.kv_blocks.total, 'KV total is the server\'s');
+    assert.ok(total > used);
+    await shot('dashboard');
+    ctl.abort();
+    await bg;
+    await eventually(async () => (await card.locator('[data-testid=in-flight]').textContent()) === '0'
+      && (await card.locator('[data-testid=kv-used]').textContent()) === '0', 'dashboard back to idle', 6000);
+  });
+
+  test('chat streams an answer token by token and Stop ends the request on the server', async () => {
+    await page.goto(server.base + '/#/chat?model=demo');
+    await assert.doesNotReject(page.locator('#model').evaluate((el) => el.value === 'demo' || Promise.reject(new Error(el.value))));
+    await page.locator('#max-tokens').fill('1500');
+    await page.locator('#ignore-eos').check();
+    await page.locator('#chat-input').fill('Tell me a long story about a ship.');
+    await page.getByTestId('send').click();
+    const answer = page.getByTestId('answer').last();
+    await eventually(async () => ((await answer.textContent()) ?? '').trim().length > 10, 'first tokens on the page', 8000);
+    const early = (await answer.textContent()).trim();
+    await eventually(async () => (await answer.textContent()).trim().length > early.length + 10, 'the answer grows', 8000);
+    const s = await demoStatus();
+    assert.equal(s.requests_in_flight, 1, 'the request is running on the server');
+    assert.ok(s.kv_blocks.used > 0);
+    await shot('chat-streaming');
+
+    await page.getByTestId('stop').click();
+    await page.getByTestId('stopped').waitFor();
+    await page.getByTestId('send').waitFor(); // Send is back
+    // The server dropped the request and gave its KV blocks back.
+    await eventually(async () => {
+      const m = await demoStatus();
+      return m.requests_in_flight === 0 && m.kv_blocks.used === 0 && m.running === 0;
+    }, 'request gone and KV blocks free on the server', 3000);
+    const stopped = await answer.textContent();
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(await answer.textContent(), stopped, 'no tokens after Stop');
+    assert.ok((await demoStatus()).tokens_generated < 1500, 'generation did not run to max_tokens');
+    assert.match(await page.getByTestId('ttft').last().textContent(), /\d+(\.\d+)? (ms|s)$/);
+    assert.match(await page.getByTestId('tps').last().textContent(), /^\d+(\.\d+)? tok\/s$/);
+  });
+
+  test('a complete answer shows its timing, token count and finish reason', async () => {
+    await page.locator('#ignore-eos').uncheck();
+    await page.locator('#max-tokens').fill('12');
+    await page.locator('#system').fill('You are terse.');
+    const k = await page.getByTestId('assistant-message').count();
+    await page.locator('#chat-input').fill('Write one sentence about **music**.');
+    await page.locator('#chat-input').press('Enter');
+    const stats = page.getByTestId('assistant-message').nth(k).getByTestId('answer-stats');
+    await stats.waitFor();
+    const text = await stats.textContent();
+    assert.match(text, /TTFT \d/);
+    assert.match(text, /(\d+) tokens/);
+    const n = Number(/(\d+) tokens/.exec(text)[1]);
+    assert.ok(n >= 1 && n <= 12, `usage completion tokens ${n}`);
+    assert.match(text, /length|stop/);
+    assert.equal(await page.getByTestId('user-message').count(), 2);
+    await shot('chat');
+  });
+
+  test('a server error (bad max_tokens) is shown to the user', async () => {
+    await page.locator('#max-tokens').fill('-5');
+    await page.locator('#chat-input').fill('Hello?');
+    await page.getByTestId('send').click();
+    const err = page.getByTestId('chat-error').last();
+    await err.waitFor();
+    const msg = await err.textContent();
+    assert.match(msg, /max_tokens/);
+    assert.match(msg, /-5/);
+    await page.locator('#max-tokens').fill('64');
+    await shot('chat-error');
+  });
+
+  test('models page lists the demo model; unload and load go through the pool', async () => {
+    await page.goto(server.base + '/#/models');
+    const row = page.locator('[data-testid=model-row][data-model=demo]');
+    await row.waitFor();
+    await row.locator('.badge', { hasText: 'loaded' }).waitFor();
+    await shot('models');
+    const probe = await api('/admin/models/no-such-model/unload', { method: 'POST' });
+    if (probe.status === 404 && probe.body.error?.code === 'not_found') {
+      // A server without the pool admin endpoints: the UI says so instead of failing silently.
+      await row.getByRole('button', { name: 'Unload demo' }).click();
+      await page.getByTestId('models-notice').filter({ hasText: 'no pool admin endpoints' }).waitFor();
+      return;
+    }
+    await row.getByRole('button', { name: 'Unload demo' }).click();
+    await row.locator('.badge', { hasText: 'not loaded' }).waitFor();
+    assert.equal((await demoStatus())?.state ?? 'available', 'available');
+    await row.getByRole('button', { name: 'Load demo' }).click();
+    await row.locator('.badge', { hasText: 'pinned' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('models-notice').filter({ hasText: 'Loaded demo' }).waitFor();
+    const s = await demoStatus();
+    assert.equal(s.state, 'loaded');
+    assert.equal(s.pinned, true);
+    await shot('models-after-load');
+  });
+
+  test('dark theme renders (screenshot)', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(server.base + '/#/');
+    await page.locator('[data-testid=model-card][data-model=demo]').waitFor();
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(bg, 'rgb(15, 17, 21)');
+    await shot('dashboard-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    assert.deepEqual(page.consoleErrors, [], 'no uncaught errors in the page');
+  });
+});

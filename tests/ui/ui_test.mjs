@@ -135,7 +135,10 @@ describe('web UI', { concurrency: false }, () => {
         max_tokens: 400, ignore_eos: true, stream: true }),
       signal: ctl.signal,
     }).then((r) => r.body.getReader().read()).catch(() => {});
-    await eventually(async () => (await card.locator('[data-testid=in-flight]').textContent()) === '1', 'dashboard shows 1 request in flight', 6000);
+    const kvUsed = card.locator('[data-testid=kv-used]');
+    await eventually(async () => (await card.locator('[data-testid=in-flight]').textContent()) === '1'
+      && (await kvUsed.count()) === 1 && Number(await kvUsed.textContent()) > 0,
+    'dashboard shows 1 request in flight and KV blocks in use', 8000);
     const used = Number(await card.locator('[data-testid=kv-used]').textContent());
     const total = Number(await card.locator('[data-testid=kv-total]').textContent());
     const s = await demoStatus();

@@ -243,8 +243,13 @@ void EngineLoop::step() {
     auto it = active_.find(id);
     if (it == active_.end()) continue;
     Active& a = *it->second;
-    std::span<const float> row(logits_.data() + r * vocab, vocab);
+    std::span<float> row(logits_.data() + r * vocab, vocab);
     const TimePoint t_sample = now();
+    if (a.req.logits_processor && !a.req.logits_processor->process(row)) {
+      sample_ms += ms_since(t_sample);
+      finish(id, FinishReason::kStop);  // the constraint is complete: nothing may follow
+      continue;
+    }
     auto sampled = sampler_.sample(row, a.req.sampling, a.sampler_state);
     const TimePoint t_sink = now();
     sample_ms += ms_between(t_sample, t_sink);
@@ -253,6 +258,7 @@ void EngineLoop::step() {
       continue;
     }
     const int32_t token = sampled->token;
+    if (a.req.logits_processor) a.req.logits_processor->accept(token);
     if (!a.t_first_token) a.t_first_token = now();
     const bool at_limit = scheduler_.append_token(id, token);
     TokenEvent ev;

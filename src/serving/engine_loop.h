@@ -23,6 +23,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/sample/logits_processor.h"
 #include "engine/sample/sampler.h"
 #include "serving/scheduler/scheduler.h"
 
@@ -70,6 +71,10 @@ struct GenerationRequest {
   std::vector<int32_t> stop_token_ids;  // generation ends after emitting one (EOS ids)
   int priority = 0;
   std::shared_ptr<TokenSink> sink;
+  // Optional constraint (grammar, JSON schema): masks the row before sampling and sees every
+  // sampled token. One per sequence; run on the engine thread. When it reports that nothing
+  // may follow, the sequence ends with kStop.
+  std::shared_ptr<engine::LogitsProcessor> logits_processor;
 };
 
 struct EngineLoopStats {

@@ -79,4 +79,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& na
   return m;
 }
 
+std::shared_ptr<const grammar::TokenTrie> ModelInstance::token_trie() const {
+  std::call_once(trie_once_, [this] { trie_ = grammar::TokenTrie::build(*tokenizer_); });
+  return trie_;
+}
+
 }  // namespace mlxm::serving

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -227,6 +228,47 @@ TEST(EngineLoopTest, DestructorAbortsInFlight) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(sink->finish.reason, FinishReason::kAborted);
+}
+
+// Allows only tokens that are multiples of 3 and ends the sequence after `n_allowed` tokens.
+class EveryThird : public engine::LogitsProcessor {
+ public:
+  explicit EveryThird(int n_allowed) : left_(n_allowed) {}
+  bool process(std::span<float> logits) override {
+    ++n_process;
+    if (left_ == 0) return false;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (i % 3 != 0) logits[i] = -std::numeric_limits<float>::infinity();
+    }
+    return true;
+  }
+  void accept(int32_t token) override {
+    accepted.push_back(token);
+    --left_;
+  }
+  int n_process = 0;
+  std::vector<int32_t> accepted;
+
+ private:
+  int left_;
+};
+
+TEST(EngineLoopTest, LogitsProcessorMasksEveryStepAndCanEndTheSequence) {
+  EngineLoop loop(std::make_unique<FakeEngine>(50, 32, 4), SchedulerConfig{});
+  auto sink = std::make_shared<CollectSink>();
+  auto req = greedy_request({1, 2, 3}, 20, sink);
+  req.sampling.temperature = 1.0f;
+  req.sampling.seed = 5;
+  auto proc = std::make_shared<EveryThird>(4);
+  req.logits_processor = proc;
+  ASSERT_TRUE(loop.submit(std::move(req)).ok());
+  sink->done.get_future().wait();
+  ASSERT_EQ(sink->tokens.size(), 4u);
+  for (int32_t t : sink->tokens) EXPECT_EQ(t % 3, 0) << t;
+  EXPECT_EQ(proc->accepted, sink->tokens);
+  EXPECT_EQ(proc->n_process, 5);  // the 5th call said "nothing may follow"
+  EXPECT_EQ(sink->finish.reason, FinishReason::kStop);
+  EXPECT_EQ(sink->finish.n_generated, 4);
 }
 
 }  // namespace

@@ -1,0 +1,125 @@
+#include "grammar/grammar_processor.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/check.h"
+
+namespace mlxm::grammar {
+
+CompiledGrammar::CompiledGrammar(std::shared_ptr<const Grammar> grammar,
+                                 std::shared_ptr<const TokenTrie> trie,
+                                 std::vector<int32_t> eos_ids)
+    : grammar_(std::move(grammar)), trie_(std::move(trie)), eos_ids_(std::move(eos_ids)) {
+  MLXM_CHECK(grammar_ && grammar_->finalized() && trie_);
+  // One head vector per trie depth, sized once: walk() holds references into it.
+  size_t max_len = 0;
+  for (int32_t id = 0; id < trie_->vocab_size(); ++id) {
+    max_len = std::max(max_len, trie_->token_bytes(id).size());
+  }
+  heads_by_depth_.resize(max_len + 2);
+}
+
+void CompiledGrammar::walk(Matcher& m, int32_t node, size_t depth, TokenMask* out) {
+  const auto& nodes = trie_->nodes();
+  const auto& tokens = trie_->tokens();
+  const std::vector<Matcher::Head>& heads = heads_by_depth_[depth];
+  const ByteSet next = m.next_bytes(heads);
+  std::vector<Matcher::Head>& child_heads = heads_by_depth_[depth + 1];
+  for (int32_t c = node + 1; c < nodes[node].end; c = nodes[c].end) {
+    const TokenTrie::Node& n = nodes[c];
+    if (!next.test(n.byte)) continue;
+    const size_t mark = m.arena_size();
+    bool accepting = false;
+    m.step(heads, n.byte, &child_heads, &accepting);
+    if (!child_heads.empty() || accepting) {
+      for (int32_t t = n.tok_begin; t < n.tok_end; ++t) {
+        const auto id = static_cast<size_t>(tokens[t]);
+        (*out)[id >> 6] |= uint64_t{1} << (id & 63);
+      }
+      if (!child_heads.empty() && n.end > c + 1) walk(m, c, depth + 1, out);
+    }
+    m.truncate_arena(mark);
+  }
+}
+
+void CompiledGrammar::compute_mask(Matcher& m, TokenMask* out) {
+  out->assign((static_cast<size_t>(trie_->vocab_size()) + 63) / 64, 0);
+  heads_by_depth_[0] = m.heads();
+  walk(m, 0, 0, out);
+}
+
+const TokenMask& CompiledGrammar::mask(Matcher& m) {
+  std::string key = m.state_key();
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    ++hits_;
+    return it->second;
+  }
+  ++misses_;
+  if (cache_.size() >= kMaxCachedMasks) cache_.clear();
+  TokenMask mask;
+  compute_mask(m, &mask);
+  return cache_.emplace(std::move(key), std::move(mask)).first->second;
+}
+
+GrammarProcessor::GrammarProcessor(std::shared_ptr<CompiledGrammar> grammar)
+    : cg_(std::move(grammar)), matcher_(cg_->grammar()) {}
+
+bool GrammarProcessor::process(std::span<float> logits) {
+  if (done_ || failed_) return false;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const TokenMask& mask = cg_->mask(matcher_);
+  const size_t n = logits.size();
+  // EOS ids are special tokens (never in the mask): keep their logits to restore them when
+  // the output so far is a complete sentence.
+  const bool allow_eos = matcher_.accepting();
+  float saved[8];
+  const size_t n_eos = std::min<size_t>(cg_->eos_ids().size(), 8);
+  for (size_t k = 0; k < n_eos; ++k) {
+    const auto e = static_cast<size_t>(cg_->eos_ids()[k]);
+    saved[k] = e < n ? logits[e] : kNegInf;
+  }
+  size_t n_allowed = 0;
+  for (size_t w = 0; w * 64 < n; ++w) {
+    const uint64_t bits = w < mask.size() ? mask[w] : 0;
+    const size_t end = std::min(n, w * 64 + 64);
+    if (bits == ~uint64_t{0} && end == w * 64 + 64) {
+      n_allowed += 64;
+      continue;
+    }
+    for (size_t i = w * 64; i < end; ++i) {
+      if ((bits >> (i & 63)) & 1) {
+        ++n_allowed;
+      } else {
+        logits[i] = kNegInf;
+      }
+    }
+  }
+  if (allow_eos) {
+    for (size_t k = 0; k < n_eos; ++k) {
+      const auto e = static_cast<size_t>(cg_->eos_ids()[k]);
+      if (e < n) {
+        logits[e] = saved[k];
+        ++n_allowed;
+      }
+    }
+  }
+  return n_allowed > 0;
+}
+
+void GrammarProcessor::accept(int32_t token) {
+  if (done_ || failed_) return;
+  if (std::find(cg_->eos_ids().begin(), cg_->eos_ids().end(), token) != cg_->eos_ids().end()) {
+    done_ = true;
+    return;
+  }
+  if (token < 0 || token >= cg_->trie().vocab_size() || !cg_->trie().usable(token) ||
+      !matcher_.advance(cg_->trie().token_bytes(token))) {
+    failed_ = true;
+    return;
+  }
+  matcher_.compact();
+}
+
+}  // namespace mlxm::grammar

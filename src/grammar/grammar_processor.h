@@ -1,0 +1,84 @@
+// Constrained decoding: a Grammar applied to the logits as a per-step token mask.
+//
+//   auto cg = std::make_shared<CompiledGrammar>(grammar, trie, eos_ids);   // per request
+//   request.logits_processor = std::make_shared<GrammarProcessor>(cg);     // per sequence
+//
+// The mask of a parse state is the set of tokens whose bytes the matcher accepts from it: a
+// depth-first walk over the token trie that advances the matcher byte by byte and prunes a
+// subtree as soon as its prefix is rejected. Masks are cached per state key in the
+// CompiledGrammar (JSON string bodies, literal keys, whitespace: the same states recur), so a
+// warm step costs a hash lookup plus one pass over the row. End-of-sequence ids are allowed
+// exactly when the output so far is a complete sentence; special tokens never are otherwise.
+//
+// Thread-safety: a CompiledGrammar is used by the sequences of one request, on one engine
+// thread (its cache is unsynchronised); a GrammarProcessor belongs to one sequence.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/sample/logits_processor.h"
+#include "grammar/grammar.h"
+#include "grammar/matcher.h"
+#include "grammar/token_trie.h"
+
+namespace mlxm::grammar {
+
+// One bit per token id.
+using TokenMask = std::vector<uint64_t>;
+
+class CompiledGrammar {
+ public:
+  // REQUIRES: grammar->finalized().
+  CompiledGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTrie> trie,
+                  std::vector<int32_t> eos_ids);
+
+  const std::shared_ptr<const Grammar>& grammar() const { return grammar_; }
+  const TokenTrie& trie() const { return *trie_; }
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+
+  // The tokens `m` accepts next (EOS not included). Cached by m.state_key().
+  const TokenMask& mask(Matcher& m);
+  // Uncached walk (benchmarks, tests).
+  void compute_mask(Matcher& m, TokenMask* out);
+
+  size_t cache_hits() const { return hits_; }
+  size_t cache_misses() const { return misses_; }
+
+  static constexpr size_t kMaxCachedMasks = 1024;
+
+ private:
+  void walk(Matcher& m, int32_t node, size_t depth, TokenMask* out);
+
+  std::shared_ptr<const Grammar> grammar_;
+  std::shared_ptr<const TokenTrie> trie_;
+  std::vector<int32_t> eos_ids_;
+  std::unordered_map<std::string, TokenMask> cache_;
+  std::vector<std::vector<Matcher::Head>> heads_by_depth_;
+  size_t hits_ = 0, misses_ = 0;
+};
+
+class GrammarProcessor : public engine::LogitsProcessor {
+ public:
+  explicit GrammarProcessor(std::shared_ptr<CompiledGrammar> grammar);
+
+  bool process(std::span<float> logits) override;
+  void accept(int32_t token) override;
+
+  const Matcher& matcher() const { return matcher_; }
+  // The sampled tokens so far formed a complete sentence (or EOS was accepted).
+  bool complete() const { return matcher_.accepting(); }
+  // A token outside the mask was accepted (a bug upstream); the processor then stops.
+  bool failed() const { return failed_; }
+
+ private:
+  std::shared_ptr<CompiledGrammar> cg_;
+  Matcher matcher_;
+  bool done_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace mlxm::grammar

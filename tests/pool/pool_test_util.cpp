@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
+#include <sstream>
+#include <sys/wait.h>
 #include <map>
 #include <mutex>
 
@@ -58,6 +61,48 @@ std::string add_to_hf_cache(const std::string& hf_cache, const std::string& repo
   }
   fs::remove_all(tmp);
   return commit;
+}
+
+FakeHub::FakeHub(const std::string& root, const std::vector<std::string>& args) {
+  static int n = 0;
+  stats_path_ = root + "/../hub-stats-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".json";
+  int fds[2];
+  if (pipe(fds) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    std::vector<std::string> argv_s = {"node", std::string(MLXM_SOURCE_DIR) + "/tests/pool/fake_hub.mjs",
+                                       root, "--stats=" + stats_path_};
+    for (const auto& a : args) argv_s.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp("node", argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string line;
+  char c;
+  while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+  close(fds[0]);
+  if (line.rfind("PORT ", 0) == 0) port_ = std::atoi(line.c_str() + 5);
+}
+
+FakeHub::~FakeHub() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::error_code ec;
+  fs::remove(stats_path_, ec);
+}
+
+std::string FakeHub::stats_json() const {
+  std::ifstream in(stats_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str().empty() ? "{}" : ss.str();
 }
 
 }  // namespace mlxm::pool::testing

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
+#include <sys/types.h>
 
 namespace mlxm::pool::testing {
 
@@ -28,6 +30,23 @@ void make_tiny_model(const std::string& out, uint64_t seed);
 // Puts a copy of a tiny model into `hf_cache` as repo `org/name` with refs/main -> commit and
 // snapshots/<commit>/<file> symlinks into blobs/<sha>. Returns the commit hash.
 std::string add_to_hf_cache(const std::string& hf_cache, const std::string& repo, uint64_t seed);
+
+// tests/pool/fake_hub.mjs on a free port, serving repos from `root`/<org>/<name>/ (killed by the
+// destructor). `args`: the script's knobs, e.g. {"--drop-after=1000"}.
+class FakeHub {
+ public:
+  FakeHub(const std::string& root, const std::vector<std::string>& args = {});
+  ~FakeHub();
+  bool ok() const { return port_ > 0; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Counters the hub wrote after its last request ({} when none yet).
+  std::string stats_json() const;
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string stats_path_;
+};
 
 // Polls `pred` every 20 ms for up to `timeout_ms`.
 template <typename Pred>

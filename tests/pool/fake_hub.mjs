@@ -26,7 +26,9 @@ const dropped = new Set();
 const stats = { requests: 0, file_gets: 0, range_gets: 0, drops: 0, failures: 0, auth_failures: 0 };
 
 function saveStats() {
-  if (args.stats) fs.writeFileSync(args.stats, JSON.stringify(stats));
+  if (!args.stats) return;
+  fs.writeFileSync(`${args.stats}.tmp`, JSON.stringify(stats));
+  fs.renameSync(`${args.stats}.tmp`, args.stats);  // readers never see a half-written file
 }
 
 function shaOf(org, name) {

@@ -249,6 +249,19 @@ describe('web UI', { concurrency: false }, () => {
     assert.equal(bg, 'rgb(15, 17, 21)');
     await shot('dashboard-dark');
     await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  test('narrow screens: no horizontal scrolling on any page', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [name, path] of [['dashboard-mobile', '/#/'], ['chat-mobile', '/#/chat'], ['models-mobile', '/#/models']]) {
+      await page.goto(server.base + path);
+      await page.locator('main h1, main textarea').first().waitFor();
+      await page.waitForTimeout(300);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px`);
+      await shot(name);
+    }
+    await page.setViewportSize({ width: 1360, height: 860 });
     assert.deepEqual(page.consoleErrors, [], 'no uncaught errors in the page');
   });
 });

@@ -15,5 +15,6 @@ void add_render_template_command(CLI::App& app, int* exit_code);
 void add_serve_command(CLI::App& app, int* exit_code);
 void add_tokenize_command(CLI::App& app, int* exit_code);    // cmd_tokenize.cpp
 void add_detokenize_command(CLI::App& app, int* exit_code);  // cmd_tokenize.cpp
+void add_models_command(CLI::App& app, int* exit_code);      // cmd_models.cpp: pull/list/rm
 
 }  // namespace mlxm::cli

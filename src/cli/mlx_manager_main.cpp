@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   mlxm::cli::add_serve_command(app, &exit_code);
   mlxm::cli::add_tokenize_command(app, &exit_code);
   mlxm::cli::add_detokenize_command(app, &exit_code);
+  mlxm::cli::add_models_command(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

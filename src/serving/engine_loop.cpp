@@ -40,6 +40,7 @@ EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig c
       scheduler_(config_, std::make_unique<BlockPool>(engine_->n_kv_blocks(),
                                                       engine_->block_size(),
                                                       config_.enable_prefix_caching)) {
+  stats_.scheduler = scheduler_.stats();  // KV totals are known before the first step
   thread_ = std::thread([this] { run(); });
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "api/admin/admin_routes.h"
+#include "api/admin/download_routes.h"
 #include "api/anthropic/anthropic_routes.h"
 #include "api/openai/openai_routes.h"
 #include "core/env.h"
@@ -90,7 +91,11 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   api::AdminDeps admin;
   admin.pool = out.provider;
   admin.admin_token = env_string("MLX_SERVER_ADMIN_TOKEN", "");
+  const std::string admin_token = admin.admin_token;
   api::register_admin_routes(router, std::move(admin));
+  MLXM_ASSIGN_OR_RETURN(pool::hub::HubConfig hub_cfg, pool::hub::hub_config_from_env());
+  out.downloads = std::make_shared<pool::hub::DownloadManager>(hub_cfg);
+  api::register_download_routes(router, out.downloads, admin_token);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "core/timer_thread.h"
 #include "telemetry/request_record.h"
+#include "pool/hub/download_manager.h"
 #include "pool/model_pool.h"
 
 namespace mlxm::cli {
@@ -18,6 +19,7 @@ namespace mlxm::cli {
 struct ServeModels {
   std::shared_ptr<pool::ModelPool> provider;  // the model pool (a serving::ModelProvider)
   std::shared_ptr<TimerThread> timers;
+  std::shared_ptr<pool::hub::DownloadManager> downloads;  // POST /api/models/download
 };
 
 // Builds the model pool: the --model directories are registered under their directory names

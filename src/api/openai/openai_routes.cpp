@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/common/constrain.h"
 #include "api/http/json.h"
 #include "api/openai/completion_session.h"
 #include "api/schema/openai_request.h"
@@ -150,6 +151,12 @@ class OpenAiHandlers {
     if (auto e = set_prompt(&r, m.tokenizer().encode(*text, false), cr.gen, m)) return error(*e);
     std::vector<CompletionSession::ChoiceSpec> choices;
     add_choices(&choices, r, cr.gen.n, "");
+    {
+      // response_format json_object / json_schema: enforced while decoding.
+      std::vector<serving::GenerationRequest*> reqs;
+      for (auto& c : choices) reqs.push_back(&c.request);
+      if (auto e = apply_response_format(req.body, m, std::move(reqs))) return error(*e);
+    }
     auto session = std::make_shared<CompletionSession>(*model, session_options(cr.gen, m, true));
     return session->start(std::move(choices), d_.config.chat_timeout, *d_.timers);
   }

@@ -265,12 +265,23 @@ Parsed<ChatCompletionRequest> parse_chat_completion_request(const json& body) {
     if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string()) {
       return ApiError::invalid("response_format", "'response_format' must be an object with a 'type'");
     }
-    if ((*rf)["type"] != "text") {
-      return ApiError{400, "invalid_request_error",
-                      "response_format type '" + (*rf)["type"].get<std::string>() +
-                          "' is not supported yet",
-                      "response_format", ""};
+    const std::string type = (*rf)["type"].get<std::string>();
+    if (type != "text" && type != "json_object" && type != "json_schema") {
+      return ApiError::invalid("response_format",
+                               "response_format type must be 'text', 'json_object' or "
+                               "'json_schema', got '" + type + "'");
     }
+    if (type == "json_schema") {
+      const json* js = field(*rf, "json_schema");
+      if (!js || !js->is_object()) {
+        return ApiError::invalid("response_format",
+                                 "response_format of type 'json_schema' needs a 'json_schema' object");
+      }
+      if (js->contains("schema") && !(*js)["schema"].is_object() && !(*js)["schema"].is_boolean()) {
+        return ApiError::invalid("response_format", "'json_schema.schema' must be an object");
+      }
+    }
+    r.response_format = *rf;
   }
   return r;
 }

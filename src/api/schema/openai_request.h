@@ -33,6 +33,9 @@ struct ChatCompletionRequest {
   nlohmann::json tools;     // null when absent
   bool add_generation_prompt = true;
   nlohmann::json chat_template_kwargs = nlohmann::json::object();
+  // null or {"type": "text" | "json_object" | "json_schema", "json_schema": {...}}; enforced
+  // while decoding (api/common/constrain.h).
+  nlohmann::json response_format;
 };
 
 // A prompt of /v1/completions: text or token ids.

@@ -16,27 +16,33 @@ namespace mlxm::cli {
 
 namespace {
 
-std::vector<handlers::ModelEntry> list_models(pool::ModelPool& p) {
-  std::vector<handlers::ModelEntry> entries;
+std::vector<nlohmann::json> list_models(pool::ModelPool& p) {
+  std::vector<nlohmann::json> out;
   std::map<std::string, bool> loaded;
+  auto object = [](const std::string& id, int64_t created) {
+    return nlohmann::json{{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "mlx-manager"}};
+  };
   for (const auto& m : p.status().models) {
     if (m.state != "loaded") continue;
-    handlers::ModelEntry e{m.id, m.loaded_at_ms / 1000, "mlx-manager", nlohmann::json::object()};
-    e.extra = {{"loaded", true}, {"status", "loaded"}, {"pinned", m.pinned}, {"bytes", m.bytes}};
+    nlohmann::json e = object(m.id, m.loaded_at_ms / 1000);
+    e["loaded"] = true;
+    e["status"] = "loaded";
+    e["pinned"] = m.pinned;
+    e["bytes"] = m.bytes;
     loaded[m.id] = true;
-    entries.push_back(std::move(e));
+    out.push_back(std::move(e));
   }
   for (const auto& a : p.resolver().list_available()) {
     if (loaded.count(a.id)) continue;
-    handlers::ModelEntry e{a.id, 0, "mlx-manager", nlohmann::json::object()};
-    e.extra = {{"loaded", false},
-               {"status", a.loadable ? "available" : "unloadable"},
-               {"source", a.source},
-               {"size_bytes", a.size_bytes}};
-    if (!a.loadable) e.extra["reason"] = a.why_not;
-    entries.push_back(std::move(e));
+    nlohmann::json e = object(a.id, 0);
+    e["loaded"] = false;
+    e["status"] = a.loadable ? "available" : "unloadable";
+    e["source"] = a.source;
+    e["size_bytes"] = a.size_bytes;
+    if (!a.loadable) e["reason"] = a.why_not;
+    out.push_back(std::move(e));
   }
-  return entries;
+  return out;
 }
 
 }  // namespace
@@ -80,7 +86,7 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
     }
   }
   auto provider = out.provider;
-  system.list_models = [provider] { return list_models(*provider); };
+  system.list_model_objects = [provider] { return list_models(*provider); };
   api::OpenAiDeps deps;
   deps.models = out.provider;
   deps.timers = out.timers;

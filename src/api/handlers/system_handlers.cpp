@@ -6,11 +6,16 @@ namespace mlxm::handlers {
 namespace {
 
 nlohmann::json model_json(const ModelEntry& m) {
-  nlohmann::json j = {{"id", m.id}, {"object", "model"}, {"created", m.created}, {"owned_by", m.owned_by}};
-  if (m.extra.is_object()) {
-    for (const auto& [k, v] : m.extra.items()) j[k] = v;
+  return {{"id", m.id}, {"object", "model"}, {"created", m.created}, {"owned_by", m.owned_by}};
+}
+
+std::vector<nlohmann::json> model_objects(const SystemDeps& d) {
+  std::vector<nlohmann::json> out;
+  if (d.list_model_objects) return d.list_model_objects();
+  if (d.list_models) {
+    for (const ModelEntry& m : d.list_models()) out.push_back(model_json(m));
   }
-  return j;
+  return out;
 }
 
 }  // namespace
@@ -29,18 +34,14 @@ void register_system_routes(http::Router& router, SystemDeps deps) {
 
   router.add("GET", "/v1/models", [shared](http::HttpRequest&) {
     nlohmann::json data = nlohmann::json::array();
-    if (shared->list_models) {
-      for (const ModelEntry& m : shared->list_models()) data.push_back(model_json(m));
-    }
+    for (nlohmann::json& m : model_objects(*shared)) data.push_back(std::move(m));
     return http::json_response(200, {{"object", "list"}, {"data", std::move(data)}});
   });
 
   router.add("GET", "/v1/models/{model_id...}", [shared](http::HttpRequest& req) {
     const std::string& id = req.path_param("model_id");
-    if (shared->list_models) {
-      for (const ModelEntry& m : shared->list_models()) {
-        if (m.id == id) return http::json_response(200, model_json(m));
-      }
+    for (const nlohmann::json& m : model_objects(*shared)) {
+      if (m.value("id", "") == id) return http::json_response(200, m);
     }
     return http::error_response(404, "The model '" + id + "' does not exist",
                                 "invalid_request_error", "model", "model_not_found");

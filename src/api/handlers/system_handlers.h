@@ -19,13 +19,15 @@ struct ModelEntry {
   std::string id;
   int64_t created = 0;  // unix seconds
   std::string owned_by = "mlx-manager";
-  nlohmann::json extra;  // an object of additional fields (e.g. the pool's "loaded"), or null
 };
 
 struct SystemDeps {
   std::string version;                          // reported by /health
   std::function<bool()> is_draining;            // /health answers 503 "draining" when true
   std::function<std::vector<ModelEntry>()> list_models;  // empty list when unset
+  // When set, used instead of list_models: each entry an OpenAI model object ({id, object,
+  // created, owned_by}) plus extra fields (the model pool adds "loaded", "status", ...).
+  std::function<std::vector<nlohmann::json>()> list_model_objects;
 };
 
 void register_system_routes(http::Router& router, SystemDeps deps);

@@ -53,6 +53,20 @@ http::HttpResponse CompletionSession::start(std::vector<ChoiceSpec> choices,
       c.n_prompt = static_cast<int32_t>(choices[i].request.prompt.size());
     }
   }
+  // A stream's first chunk of each choice carries the role (chat) or the echoed prompt; it is
+  // queued before any choice is submitted, so no token can overtake it.
+  if (opt_.stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      if (opt_.chat) {
+        send_event_locked(chat_chunk_json(id_, created_, opt_.model_name, static_cast<int>(i),
+                                          {{"role", "assistant"}, {"content", ""}}, "", nullptr,
+                                          opt_.include_usage));
+      } else if (!choices_[i].echo_prefix.empty()) {
+        write_chunk_locked(i, choices_[i].echo_prefix, "", nullptr);
+      }
+    }
+  }
   // Submit every choice; a failure withdraws the ones already queued.
   for (size_t i = 0; i < choices.size(); ++i) {
     choices[i].request.sink = std::make_shared<ChoiceSink>(self, i);
@@ -74,20 +88,6 @@ http::HttpResponse CompletionSession::start(std::vector<ChoiceSpec> choices,
   });
 
   if (opt_.stream) {
-    // The first chunk of each chat choice carries the role (and for echo, the prompt text).
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (size_t i = 0; i < choices_.size(); ++i) {
-        if (opt_.chat) {
-          send_event_locked(chat_chunk_json(id_, created_, opt_.model_name,
-                                            static_cast<int>(i),
-                                            {{"role", "assistant"}, {"content", ""}}, "",
-                                            nullptr, opt_.include_usage));
-        } else if (!choices_[i].echo_prefix.empty()) {
-          write_chunk_locked(i, choices_[i].echo_prefix, "", nullptr);
-        }
-      }
-    }
     return http::HttpResponse::sse([weak](std::shared_ptr<http::ResponseStream> stream) {
       auto s = weak.lock();
       if (!s) {

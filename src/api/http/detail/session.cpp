@@ -71,6 +71,14 @@ struct Watch {
 
 net::awaitable<void> watch_socket(tcp::socket& socket, beast::flat_buffer& buffer,
                                   std::shared_ptr<Watch> w, std::shared_ptr<Wakeup> wakeup) {
+  // co_spawn starts this coroutine later on the strand: the response may already have been
+  // sent and the watch cancelled by then. Reading now would wait for the client forever (it
+  // is waiting for us), so a watch stopped before it started ends at once.
+  if (w->stopping) {
+    w->done = true;
+    wakeup->notify();
+    co_return;
+  }
   error_code ec;
   auto buf = buffer.prepare(4096);
   size_t n = co_await socket.async_read_some(buf, net::redirect_error(kAwait, ec));

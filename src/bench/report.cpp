@@ -112,7 +112,8 @@ json run_json(const RunReport& r, bool include_requests) {
                  {"target_tokens", r.prompt.target_tokens},
                  {"measured_tokens", r.prompt.measured_tokens >= 0 ? json(r.prompt.measured_tokens) : json(nullptr)},
                  {"sized_by_server", r.prompt.sized_by_server},
-                 {"note", r.prompt.note}};
+                 {"note", r.prompt.note},
+                 {"text", r.prompt.text}};
   j["server"] = {{"admin_available", r.admin_available},
                  {"admin_note", r.admin_note},
                  {"memory_before", memory_json(r.before)},

@@ -110,7 +110,10 @@ ServingMetrics::Series& ServingMetrics::series(const std::string& model,
 }
 
 void ServingMetrics::record(const RequestRecord& r) {
-  requests_.counter({r.model, r.backend, request_outcome_name(r.outcome)}).inc();
+  // A request that never reached a backend is counted under model "" (a client-chosen name
+  // must not create label values).
+  requests_.counter({r.backend.empty() ? "" : r.model, r.backend, request_outcome_name(r.outcome)})
+      .inc();
   // Requests that never reached a model (a 400/404 before scheduling) only count above.
   if (r.model.empty() || r.queue_ms < 0) return;
   Series& s = series(r.model, r.backend);

@@ -113,6 +113,9 @@ class WebSocketConnection {
   // Sends a close frame after the queued messages. Idempotent.
   virtual void close() = 0;
   virtual bool is_closed() const = 0;
+  // Messages queued by send() that the connection has not started writing yet. It grows while
+  // the client reads slower than we send: a producer uses it to drop a slow client.
+  virtual size_t n_queued() const = 0;
   // Set these in the WebSocketHandler (before it returns); they run on an io thread.
   virtual void on_message(std::function<void(std::string)> callback) = 0;
   virtual void on_close(std::function<void()> callback) = 0;

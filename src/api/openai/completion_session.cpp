@@ -172,6 +172,7 @@ void CompletionSession::on_token(size_t i, const serving::TokenEvent& e) {
   if (c.done || completed_) return;
   auto delta = c.out->add(e.token);
   ++c.n_tokens;
+  if (i == 0) opt_.trace.on_token();
   std::optional<TokenLogprobEntry> lp;
   if (opt_.logprobs) {
     lp = logprob_entry(e);
@@ -195,6 +196,7 @@ void CompletionSession::on_finish(size_t i, const serving::FinishInfo& info) {
   if (c.done) return;
   c.done = true;
   c.n_cached = info.n_cached_prompt_tokens;
+  c.queue_ms = info.queue_ms;
   if (c.finish_reason.empty()) {
     switch (info.reason) {
       case serving::FinishReason::kStop: c.finish_reason = "stop"; break;
@@ -236,13 +238,17 @@ void CompletionSession::maybe_complete_locked() {
   }
   completed_ = true;
   if (timers_) timers_->cancel(timer_id_);
-  if (client_gone_) return;
+  if (client_gone_) {
+    trace_finish_locked(std::nullopt);
+    return;
+  }
 
   std::optional<ApiError> err = error_;
   if (!err && timed_out_) {
     err = api_error_from_status(deadline_exceeded(
         "the request timed out after " + std::to_string(timeout_seconds_) + " s"));
   }
+  trace_finish_locked(err);
   if (opt_.stream) {
     if (err) {
       send_event_locked(openai_error_body(*err));
@@ -276,6 +282,41 @@ void CompletionSession::maybe_complete_locked() {
   std::string body = opt_.chat ? chat_completion_json(id_, created_, opt_.model_name, results, u)
                                : text_completion_json(id_, created_, opt_.model_name, results, u);
   send_response_locked(http::HttpResponse::text(200, std::move(body), "application/json"));
+}
+
+void CompletionSession::trace_finish_locked(const std::optional<ApiError>& err) {
+  if (!opt_.trace.active()) return;
+  telemetry::RequestRecord& r = opt_.trace.record();
+  r.model = opt_.model_name;
+  r.backend = "local";
+  r.stream = opt_.stream;
+  const Usage u = usage_locked();
+  r.prompt_tokens = u.prompt_tokens;
+  r.completion_tokens = u.completion_tokens;
+  r.cached_prompt_tokens = u.cached_tokens;
+  for (const Choice& c : choices_) {
+    if (c.queue_ms >= 0 && (r.queue_ms < 0 || c.queue_ms < r.queue_ms)) r.queue_ms = c.queue_ms;
+  }
+  if (!choices_.empty()) r.finish_reason = choices_[0].finish_reason;
+  using telemetry::RequestOutcome;
+  if (client_gone_) {
+    r.outcome = RequestOutcome::kCancelled;
+    r.http_status = opt_.stream ? 200 : 499;  // 499: the client closed the request first
+  } else if (err) {
+    r.outcome = timed_out_ && !error_ ? RequestOutcome::kTimeout : RequestOutcome::kError;
+    r.http_status = opt_.stream ? 200 : err->http_status;  // a stream already sent 200
+    r.error_type = err->type;
+    r.error_message = err->message;
+  } else {
+    r.outcome = RequestOutcome::kSuccess;
+    r.http_status = 200;
+  }
+  if (opt_.trace.wants_content()) {
+    std::string text;
+    for (const Choice& c : choices_) text += c.echo_prefix + c.out->text();
+    r.response_content = std::move(text);
+  }
+  opt_.trace.finish();
 }
 
 void CompletionSession::abort_all_locked() {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/http/http_types.h"
+#include "api/observe/request_trace.h"
 #include "core/timer_thread.h"
 #include "api/schema/api_error.h"
 #include "api/schema/openai_response.h"
@@ -28,6 +29,7 @@ struct SessionOptions {
   bool logprobs = false;
   int top_logprobs = 0;
   bool skip_special_tokens = true;
+  RequestTrace trace;  // recorded once when the request ends (audit log, metrics)
 };
 
 class CompletionSession : public std::enable_shared_from_this<CompletionSession> {
@@ -64,12 +66,14 @@ class CompletionSession : public std::enable_shared_from_this<CompletionSession>
     bool done = false;
     int32_t n_prompt = 0;
     int32_t n_cached = 0;
+    double queue_ms = -1;
   };
 
   void abort_all_locked();
   void on_client_gone();
   void on_timeout();
   void maybe_complete_locked();
+  void trace_finish_locked(const std::optional<ApiError>& err);
   void send_event_locked(std::string event);
   void send_response_locked(http::HttpResponse response);
   void write_chunk_locked(size_t choice, const std::string& text, const std::string& finish,

@@ -120,6 +120,7 @@ class OpenAiHandlers {
   explicit OpenAiHandlers(OpenAiDeps deps) : d_(std::move(deps)) {}
 
   http::HttpResponse chat(http::HttpRequest& req) {
+    RequestTrace trace(d_.observer, req);
     http::HttpResponse err;
     auto body = body_json(req, &err);
     if (!body) return err;
@@ -157,11 +158,14 @@ class OpenAiHandlers {
       for (auto& c : choices) reqs.push_back(&c.request);
       if (auto e = apply_response_format(req.body, m, std::move(reqs))) return error(*e);
     }
-    auto session = std::make_shared<CompletionSession>(*model, session_options(cr.gen, m, true));
+    SessionOptions so = session_options(cr.gen, m, true);
+    so.trace = std::move(trace);
+    auto session = std::make_shared<CompletionSession>(*model, std::move(so));
     return session->start(std::move(choices), d_.config.chat_timeout, *d_.timers);
   }
 
   http::HttpResponse completions(http::HttpRequest& req) {
+    RequestTrace trace(d_.observer, req);
     http::HttpResponse err;
     auto body = body_json(req, &err);
     if (!body) return err;
@@ -195,7 +199,9 @@ class OpenAiHandlers {
       }
       add_choices(&choices, r, cr.gen.n, cr.echo ? prompt_text : "");
     }
-    auto session = std::make_shared<CompletionSession>(*model, session_options(cr.gen, m, false));
+    SessionOptions so = session_options(cr.gen, m, false);
+    so.trace = std::move(trace);
+    auto session = std::make_shared<CompletionSession>(*model, std::move(so));
     return session->start(std::move(choices), d_.config.completions_timeout, *d_.timers);
   }
 
@@ -272,11 +278,17 @@ Result<OpenAiConfig> openai_config_from_env() {
 }
 
 void register_openai_routes(http::Router& router, OpenAiDeps deps) {
+  auto obs = deps.observer;
   auto h = std::make_shared<OpenAiHandlers>(std::move(deps));
-  router.add("POST", "/v1/chat/completions", [h](http::HttpRequest& r) { return h->chat(r); });
-  router.add("POST", "/v1/completions", [h](http::HttpRequest& r) { return h->completions(r); });
-  router.add("POST", "/tokenize", [h](http::HttpRequest& r) { return h->tokenize(r); });
-  router.add("POST", "/detokenize", [h](http::HttpRequest& r) { return h->detokenize(r); });
+  // observed(): plain answers (4xx before a session, tokenize) are recorded here; sessions
+  // record streamed and deferred ones when they end.
+  router.add("POST", "/v1/chat/completions",
+             observed(obs, [h](http::HttpRequest& r) { return h->chat(r); }));
+  router.add("POST", "/v1/completions",
+             observed(obs, [h](http::HttpRequest& r) { return h->completions(r); }));
+  router.add("POST", "/tokenize", observed(obs, [h](http::HttpRequest& r) { return h->tokenize(r); }));
+  router.add("POST", "/detokenize",
+             observed(obs, [h](http::HttpRequest& r) { return h->detokenize(r); }));
 }
 
 }  // namespace mlxm::api

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "core/timer_thread.h"
 #include "serving/model_provider.h"
+#include "telemetry/request_record.h"
 
 namespace mlxm::api {
 
@@ -27,6 +28,8 @@ struct OpenAiDeps {
   std::shared_ptr<serving::ModelProvider> models;
   std::shared_ptr<TimerThread> timers;
   OpenAiConfig config;
+  // Receives every finished request (audit log, metrics); null = not recorded.
+  std::shared_ptr<telemetry::RequestObserver> observer;
 };
 
 void register_openai_routes(http::Router& router, OpenAiDeps deps);

@@ -31,6 +31,11 @@ bool Channel::is_closed() const {
   return ended_ || close_requested_ || response_set_;
 }
 
+size_t Channel::size() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 void Channel::add_on_close(std::function<void()> callback) {
   {
     std::lock_guard lock(mu_);

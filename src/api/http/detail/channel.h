@@ -25,6 +25,7 @@ class Channel {
   void request_close();
   bool set_response(HttpResponse response);  // first call wins
   bool is_closed() const;
+  size_t size() const;  // items pushed and not yet taken
   void add_on_close(std::function<void()> callback);
 
   // Connection side (its strand).

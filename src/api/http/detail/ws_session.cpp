@@ -22,6 +22,7 @@ class WsImpl final : public WebSocketConnection {
   bool send(std::string text) override { return ch_->push(std::move(text)); }
   void close() override { ch_->request_close(); }
   bool is_closed() const override { return ch_->is_closed(); }
+  size_t n_queued() const override { return ch_->size(); }
   void on_message(std::function<void(std::string)> cb) override {
     std::lock_guard lock(mu_);
     on_message_ = std::move(cb);

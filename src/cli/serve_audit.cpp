@@ -1,0 +1,53 @@
+#include "cli/serve_audit.h"
+
+#include <set>
+
+#include "api/admin_logs/admin_logs_routes.h"
+#include "store/database.h"
+
+namespace mlxm::cli {
+
+void ServeAudit::shutdown() {
+  if (service) service->shutdown();
+}
+
+Result<ServeAudit> setup_serve_audit(http::Router& router) {
+  ServeAudit a;
+  a.registry = std::make_unique<telemetry::MetricRegistry>();
+  a.metrics = std::make_unique<telemetry::ServingMetrics>(*a.registry);
+  MLXM_ASSIGN_OR_RETURN(api::AuditServiceOptions opt, api::audit_service_options_from_env());
+  MLXM_ASSIGN_OR_RETURN(std::filesystem::path home, store::manager_home());
+  MLXM_ASSIGN_OR_RETURN(a.service, api::AuditService::open(home / store::kDatabaseFileName, opt,
+                                                           a.metrics.get()));
+  a.observer = a.service;
+  api::register_audit_log_routes(router, a.service);
+  api::register_metrics_route(router, *a.registry);
+  return a;
+}
+
+void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider> models) {
+  telemetry::ServingMetrics* m = audit.metrics.get();
+  auto seen = std::make_shared<std::set<std::string>>();  // used only under the collect mutex
+  audit.registry->add_collect_hook([m, models, seen] {
+    std::set<std::string> now;
+    for (const auto& inst : models->list()) {
+      const serving::EngineLoopStats st = inst->loop().stats();
+      telemetry::SchedulerSnapshot s;
+      s.n_running = st.scheduler.n_running;
+      s.n_waiting = st.scheduler.n_waiting;
+      s.blocks_used = st.scheduler.blocks_used;
+      s.blocks_total = st.scheduler.blocks_total;
+      s.prefix_hits = st.scheduler.prefix_hits;
+      s.prefix_queries = st.scheduler.prefix_queries;
+      s.n_preemptions = st.scheduler.n_preemptions;
+      m->set_scheduler(inst->name(), "local", s);
+      now.insert(inst->name());
+    }
+    for (const auto& name : *seen) {
+      if (!now.count(name)) m->remove_model(name, "local");  // unloaded since the last scrape
+    }
+    *seen = std::move(now);
+  });
+}
+
+}  // namespace mlxm::cli

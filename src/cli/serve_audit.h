@@ -1,0 +1,33 @@
+// The observability part of `serve`: the metric registry with the serving metric set, the
+// audit log service (SQLite at $MLX_MANAGER_HOME/mlx-manager.db) and their routes
+// (/metrics, /admin/audit-logs*, /admin/ws/audit-logs). `observer` is what the API handlers
+// report finished requests to. shutdown() runs after the HTTP server drained: it writes every
+// queued audit row before the process exits.
+#pragma once
+
+#include <memory>
+
+#include "api/admin_logs/audit_service.h"
+#include "api/http/router.h"
+#include "core/status.h"
+#include "serving/model_provider.h"
+#include "telemetry/metrics.h"
+#include "telemetry/serving_metrics.h"
+
+namespace mlxm::cli {
+
+struct ServeAudit {
+  std::unique_ptr<telemetry::MetricRegistry> registry;
+  std::unique_ptr<telemetry::ServingMetrics> metrics;
+  std::shared_ptr<api::AuditService> service;
+  std::shared_ptr<telemetry::RequestObserver> observer;  // == service
+  void shutdown();
+};
+
+Result<ServeAudit> setup_serve_audit(http::Router& router);
+
+// Refreshes the per-model scheduler gauges (running, waiting, KV blocks, prefix cache,
+// preemptions) from `models` at every scrape.
+void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider> models);
+
+}  // namespace mlxm::cli

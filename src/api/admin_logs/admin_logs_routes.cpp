@@ -63,7 +63,7 @@ class AuditHandlers {
     int64_t limit = 0, offset = 0;
     if (auto e = parse_int_param(req, "limit", 100, 1, kMaxLimit, &limit)) return *e;
     if (auto e = parse_int_param(req, "offset", 0, 0, INT64_MAX, &offset)) return *e;
-    return query_now([f, limit, offset](store::AuditLog& log) {
+    return query_deferred([f, limit, offset](store::AuditLog& log) {
       auto page = log.query(f, limit, offset);
       if (!page.ok()) return store_error(page.status());
       json data = json::array();
@@ -81,7 +81,7 @@ class AuditHandlers {
   http::HttpResponse stats(http::HttpRequest& req) {
     store::AuditFilter f;
     if (auto e = parse_filter(req, &f)) return *e;
-    return query_now([f](store::AuditLog& log) {
+    return query_deferred([f](store::AuditLog& log) {
       auto s = log.stats(f);
       if (!s.ok()) return store_error(s.status());
       return http::json_response(200, audit_stats_json(*s));
@@ -152,15 +152,15 @@ class AuditHandlers {
   }
 
  private:
-  // Runs `fn` with the read connection on the calling io thread. These reads are bounded
-  // (indexed, at most kMaxLimit rows) and WAL readers never wait for the writer. (A deferred
-  // response answered from the query thread within microseconds is sometimes never sent by
-  // api/http; until that race is fixed there, list and stats answer directly.)
-  http::HttpResponse query_now(const std::function<http::HttpResponse(store::AuditLog&)>& fn) {
-    std::optional<http::HttpResponse> out;
-    s_->with_reader([&](store::AuditLog& log) { out = fn(log); });
-    if (!out) return http::error_response(503, "the audit log is shutting down", "server_error");
-    return std::move(*out);
+  // Runs `fn` on the query thread (never an io thread) and answers with its response.
+  http::HttpResponse query_deferred(std::function<http::HttpResponse(store::AuditLog&)> fn) {
+    std::weak_ptr<AuditService> weak = s_;
+    return http::HttpResponse::deferred([weak, fn](std::shared_ptr<http::PendingResponse> p) {
+      auto s = weak.lock();
+      if (!s || !s->post_query([p, fn](store::AuditLog& log) { p->send(fn(log)); })) {
+        p->send(http::error_response(503, "the audit log is shutting down", "server_error"));
+      }
+    });
   }
 
   std::shared_ptr<AuditService> s_;

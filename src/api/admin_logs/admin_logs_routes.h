@@ -8,8 +8,7 @@
 //   WS  /admin/ws/audit-logs      backlog then live rows (AuditFeed)
 //   GET /metrics                  Prometheus text format (telemetry/prometheus.h)
 // Access control for /admin/* is not enforced here: the auth layer wraps these routes.
-// Thread-safety: handlers run on io threads; list/stats read on the io thread (short, bounded
-// reads), export and the feed's backlog on the service's query thread.
+// Thread-safety: handlers run on io threads; every read runs on the service's query thread.
 #pragma once
 
 #include <memory>

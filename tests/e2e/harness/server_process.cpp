@@ -1,5 +1,7 @@
 #include "e2e/harness/server_process.h"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -24,6 +26,10 @@ ServerProcess::~ServerProcess() {
     reap(/*block=*/true);
   }
   if (!log_path_.empty()) ::unlink(log_path_.c_str());
+  if (!home_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(home_dir_, ec);
+  }
 }
 
 void ServerProcess::start(const ServerOptions& options) {
@@ -40,6 +46,15 @@ void ServerProcess::start(const ServerOptions& options) {
   std::map<std::string, std::string> env = options.env;
   if (options.test_routes) env.emplace("MLX_MANAGER_TEST_ROUTES", "1");
   env.emplace("MLX_MANAGER_LOG_LEVEL", "info");
+  // Each server gets its own home (database, keys) unless the test chose one: tests running in
+  // parallel never share a database, and nothing is written to the user's ~/.mlx-manager.
+  if (!env.count("MLX_MANAGER_HOME")) {
+    char home[] = "/tmp/mlxm_e2e_home_XXXXXX";
+    if (::mkdtemp(home) != nullptr) {
+      home_dir_ = home;
+      env["MLX_MANAGER_HOME"] = home_dir_;
+    }
+  }
 
   pid_t parent = ::getpid();
   pid_ = ::fork();

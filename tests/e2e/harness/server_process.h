@@ -73,6 +73,7 @@ class ServerProcess {
   std::optional<int> exit_code_;
   uint16_t port_ = 0;
   std::string log_path_;
+  std::string home_dir_;  // temporary MLX_MANAGER_HOME, removed with the server
   std::string error_;
 };
 

@@ -65,7 +65,8 @@ LevelMetrics aggregate(const std::vector<RequestRecord>& records, double duratio
       }
     }
     itls.insert(itls.end(), r.itl_ms.begin(), r.itl_ms.end());
-    for (double t : r.chunk_at_ms) ++chunks_per_second[static_cast<int64_t>(std::floor(t / 1000.0))];
+    for (double t : r.chunk_at_ms)
+      ++chunks_per_second[static_cast<int64_t>(std::floor(t / 1000.0))];
   }
   // Ends sort before starts at the same instant: back-to-back requests do not overlap.
   std::sort(edges.begin(), edges.end());
@@ -96,7 +97,9 @@ namespace {
 void line(std::string* out, const std::string& label, const std::string& value) {
   *out += fmt::format("{:<40} {:<10}\n", label, value);
 }
-std::string f2(double x) { return fmt::format("{:.2f}", x); }
+std::string f2(double x) {
+  return fmt::format("{:.2f}", x);
+}
 void rule(std::string* out, const std::string& title, char c) {
   // Python's "{:c^50}": the odd pad character goes to the right.
   const size_t width = 50;

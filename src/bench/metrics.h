@@ -19,14 +19,14 @@ namespace mlxm::bench {
 
 struct RequestRecord {
   bool success = false;
-  std::string error;               // why it failed ("" on success)
-  int64_t prompt_tokens = 0;       // usage.prompt_tokens / input_tokens
-  int64_t completion_tokens = 0;   // usage.completion_tokens / output_tokens
-  double t_start_ms = 0;           // request sent, ms since the level started
-  double e2e_ms = 0;               // request sent -> response complete
-  std::optional<double> ttft_ms;   // unset when not streamed
-  std::vector<double> itl_ms;      // gaps between content chunks (streamed)
-  std::vector<double> chunk_at_ms; // content chunk arrivals, ms since the level started
+  std::string error;                // why it failed ("" on success)
+  int64_t prompt_tokens = 0;        // usage.prompt_tokens / input_tokens
+  int64_t completion_tokens = 0;    // usage.completion_tokens / output_tokens
+  double t_start_ms = 0;            // request sent, ms since the level started
+  double e2e_ms = 0;                // request sent -> response complete
+  std::optional<double> ttft_ms;    // unset when not streamed
+  std::vector<double> itl_ms;       // gaps between content chunks (streamed)
+  std::vector<double> chunk_at_ms;  // content chunk arrivals, ms since the level started
 };
 
 struct Stats {
@@ -44,22 +44,23 @@ struct LevelMetrics {
   int completed = 0;  // successful requests
   int failed = 0;
   double duration_s = 0;
-  int64_t total_input_tokens = 0;   // successful requests only
+  int64_t total_input_tokens = 0;  // successful requests only
   int64_t total_output_tokens = 0;
-  double request_throughput = 0;      // completed / duration
-  double output_throughput = 0;       // output tokens / duration
-  double total_token_throughput = 0;  // (input + output) / duration
-  double max_output_tokens_per_s = 0; // busiest 1 s window of content chunks (streamed)
-  int max_concurrent_requests = 0;    // most requests in flight at once, client side
-  Stats ttft, tpot, itl, e2el;        // ms
-  Stats decode_tps_per_request;       // 1000 / TPOT of each request (tok/s)
-  std::map<std::string, int> errors;  // failure reason -> count
+  double request_throughput = 0;       // completed / duration
+  double output_throughput = 0;        // output tokens / duration
+  double total_token_throughput = 0;   // (input + output) / duration
+  double max_output_tokens_per_s = 0;  // busiest 1 s window of content chunks (streamed)
+  int max_concurrent_requests = 0;     // most requests in flight at once, client side
+  Stats ttft, tpot, itl, e2el;         // ms
+  Stats decode_tps_per_request;        // 1000 / TPOT of each request (tok/s)
+  std::map<std::string, int> errors;   // failure reason -> count
 };
 
 LevelMetrics aggregate(const std::vector<RequestRecord>& records, double duration_s,
                        int concurrency, bool stream);
 
 // The vLLM "Serving Benchmark Result" block (plus P95 lines), ready to print.
-std::string format_result_block(const LevelMetrics& m, const std::string& title = "Serving Benchmark Result");
+std::string format_result_block(const LevelMetrics& m,
+                                const std::string& title = "Serving Benchmark Result");
 
 }  // namespace mlxm::bench

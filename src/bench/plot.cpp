@@ -65,7 +65,10 @@ void panel(std::string* svg, int left, const std::string& title, const std::stri
       }
     }
   }
-  if (hi <= 0) { lo = 1; hi = 1; }
+  if (hi <= 0) {
+    lo = 1;
+    hi = 1;
+  }
   double y0, y1;  // axis range (log10 units when log_y)
   std::vector<double> ticks;
   if (log_y) {
@@ -86,15 +89,17 @@ void panel(std::string* svg, int left, const std::string& title, const std::stri
   auto xpix = [&](int i) {
     return left + (n == 1 ? kPanelW / 2.0 : 30 + i * (kPanelW - 60.0) / (n - 1));
   };
-  *svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"pt\">{}</text>\n", left, kTop - 10, esc(title));
+  *svg +=
+      fmt::format("<text x=\"{}\" y=\"{}\" class=\"pt\">{}</text>\n", left, kTop - 10, esc(title));
   *svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"frame\"/>\n",
                       left, kTop, kPanelW, kPanelH);
   for (double t : ticks) {
     const double v = log_y ? std::pow(10.0, t) : t;
     const double y = kTop + kPanelH - (t - y0) / (y1 - y0) * kPanelH;
-    *svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>"
-                        "<text x=\"{}\" y=\"{:.1f}\" class=\"yt\">{}</text>\n",
-                        left, left + kPanelW, y, y, left - 6, y + 4, fmt_num(v));
+    *svg += fmt::format(
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>"
+        "<text x=\"{}\" y=\"{:.1f}\" class=\"yt\">{}</text>\n",
+        left, left + kPanelW, y, y, left - 6, y + 4, fmt_num(v));
   }
   for (int i = 0; i < n; ++i) {
     *svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"xt\">{}</text>\n", xpix(i),
@@ -113,22 +118,25 @@ void panel(std::string* svg, int left, const std::string& title, const std::stri
       auto v = s.value(levels[static_cast<size_t>(i)]);
       if (!v || *v <= 0) continue;
       pts += fmt::format("{:.1f},{:.1f} ", xpix(i), ypix(*v));
-      marks += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"><title>{} @ {}: {:.2f}</title></circle>\n",
-                           xpix(i), ypix(*v), s.color, esc(s.name),
-                           levels[static_cast<size_t>(i)].concurrency, *v);
+      marks += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"><title>{} @ {}: "
+          "{:.2f}</title></circle>\n",
+          xpix(i), ypix(*v), s.color, esc(s.name), levels[static_cast<size_t>(i)].concurrency, *v);
     }
     if (pts.empty()) continue;
     const int legend_x = left + (i_series % 2) * (kPanelW / 2);
     const int legend_y = kTop + kPanelH + 66 + (i_series / 2) * 18;
     ++i_series;
-    *svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
-                        pts, s.color, s.dash.empty() ? "" : " stroke-dasharray=\"" + s.dash + "\"");
+    *svg +=
+        fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
+                    pts, s.color, s.dash.empty() ? "" : " stroke-dasharray=\"" + s.dash + "\"");
     *svg += marks;
-    *svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
-                        "<text x=\"{}\" y=\"{}\" class=\"lg\">{}</text>\n",
-                        legend_x, legend_x + 22, legend_y - 4, legend_y - 4, s.color,
-                        s.dash.empty() ? "" : " stroke-dasharray=\"" + s.dash + "\"", legend_x + 28,
-                        legend_y, esc(s.name));
+    *svg += fmt::format(
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
+        "<text x=\"{}\" y=\"{}\" class=\"lg\">{}</text>\n",
+        legend_x, legend_x + 22, legend_y - 4, legend_y - 4, s.color,
+        s.dash.empty() ? "" : " stroke-dasharray=\"" + s.dash + "\"", legend_x + 28, legend_y,
+        esc(s.name));
   }
 }
 
@@ -141,11 +149,13 @@ std::optional<double> stat(const Stats& s, double Stats::*f) {
 
 std::string render_svg(const std::vector<LevelMetrics>& levels, const std::string& title) {
   std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" "
       "font-family=\"Helvetica,Arial,sans-serif\">\n"
       "<style>.pt{{font-size:14px;font-weight:bold}} .frame{{fill:none;stroke:#999}} "
       ".grid{{stroke:#e5e5e5}} .yt{{font-size:11px;text-anchor:end;fill:#444}} "
-      ".xt{{font-size:11px;text-anchor:middle;fill:#444}} .xl{{font-size:12px;text-anchor:middle;fill:#222}} "
+      ".xt{{font-size:11px;text-anchor:middle;fill:#444}} "
+      ".xl{{font-size:12px;text-anchor:middle;fill:#222}} "
       ".lg{{font-size:11px;fill:#222}} .title{{font-size:16px;font-weight:bold}}</style>\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"22\" class=\"title\">{3}</text>\n",
@@ -157,11 +167,15 @@ std::string render_svg(const std::vector<LevelMetrics>& levels, const std::strin
        [](const LevelMetrics& m) { return stat(m.decode_tps_per_request, &Stats::median); }},
   };
   std::vector<Series> lat = {
-      {"TTFT median", "#2ca02c", "", [](const LevelMetrics& m) { return stat(m.ttft, &Stats::median); }},
-      {"TTFT P99", "#2ca02c", "5,4", [](const LevelMetrics& m) { return stat(m.ttft, &Stats::p99); }},
-      {"TPOT median", "#d62728", "", [](const LevelMetrics& m) { return stat(m.tpot, &Stats::median); }},
+      {"TTFT median", "#2ca02c", "",
+       [](const LevelMetrics& m) { return stat(m.ttft, &Stats::median); }},
+      {"TTFT P99", "#2ca02c", "5,4",
+       [](const LevelMetrics& m) { return stat(m.ttft, &Stats::p99); }},
+      {"TPOT median", "#d62728", "",
+       [](const LevelMetrics& m) { return stat(m.tpot, &Stats::median); }},
       {"ITL P99", "#d62728", "5,4", [](const LevelMetrics& m) { return stat(m.itl, &Stats::p99); }},
-      {"E2EL median", "#9467bd", "", [](const LevelMetrics& m) { return stat(m.e2el, &Stats::median); }},
+      {"E2EL median", "#9467bd", "",
+       [](const LevelMetrics& m) { return stat(m.e2el, &Stats::median); }},
   };
   panel(&svg, kLeft1, "Throughput", "tokens / s", levels, thr, false);
   panel(&svg, kLeft2, "Latency", "ms (log scale)", levels, lat, true);
@@ -182,12 +196,13 @@ std::string render_html(const std::vector<LevelMetrics>& levels, const std::stri
     return s.valid ? fmt::format("{:.2f}", s.*f) : std::string("n/a");
   };
   for (const auto& m : levels) {
-    h += fmt::format("<tr><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{}</td><td>{}</td><td>{}</td>"
-                     "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                     m.concurrency, m.request_throughput, m.output_throughput,
-                     cell(m.decode_tps_per_request, &Stats::median), cell(m.ttft, &Stats::median),
-                     cell(m.ttft, &Stats::p99), cell(m.tpot, &Stats::median), cell(m.itl, &Stats::p99),
-                     cell(m.e2el, &Stats::median), m.failed);
+    h += fmt::format(
+        "<tr><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        m.concurrency, m.request_throughput, m.output_throughput,
+        cell(m.decode_tps_per_request, &Stats::median), cell(m.ttft, &Stats::median),
+        cell(m.ttft, &Stats::p99), cell(m.tpot, &Stats::median), cell(m.itl, &Stats::p99),
+        cell(m.e2el, &Stats::median), m.failed);
   }
   h += "</table></body></html>\n";
   return h;
@@ -200,7 +215,8 @@ bool ends_with(const std::string& path, const std::string& e) {
 }  // namespace
 
 Status check_plot_path(const std::string& path) {
-  if (ends_with(path, ".svg") || ends_with(path, ".html") || ends_with(path, ".htm")) return ok_status();
+  if (ends_with(path, ".svg") || ends_with(path, ".html") || ends_with(path, ".htm"))
+    return ok_status();
   return invalid_argument("--plot: " + path + ": expected a .svg or .html file name");
 }
 
@@ -208,8 +224,10 @@ Status write_plot(const std::string& path, const std::vector<LevelMetrics>& leve
                   const std::string& title) {
   MLXM_RETURN_IF_ERROR(check_plot_path(path));
   std::string content;
-  if (ends_with(path, ".svg")) content = render_svg(levels, title);
-  else content = render_html(levels, title);
+  if (ends_with(path, ".svg"))
+    content = render_svg(levels, title);
+  else
+    content = render_html(levels, title);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return invalid_argument("--plot: cannot write " + path);
   out << content;

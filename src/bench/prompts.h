@@ -13,12 +13,12 @@
 namespace mlxm::bench {
 
 struct Prompt {
-  std::string name;          // "short", "medium", "long" or "@path"
+  std::string name;  // "short", "medium", "long" or "@path"
   std::string text;
   int target_tokens = 0;     // 0 for @FILE
   int measured_tokens = -1;  // the server's count of `text` (no special tokens); -1 unknown
   bool sized_by_server = false;
-  std::string note;          // why the size is an estimate, when it is
+  std::string note;  // why the size is an estimate, when it is
 };
 
 // Target size of a named prompt; error for an unknown name.

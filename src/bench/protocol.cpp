@@ -39,9 +39,7 @@ std::string request_body(Api api, const RequestSpec& s) {
     case Api::kOpenAiChat:
       b["messages"] = json::array({{{"role", "user"}, {"content", s.prompt}}});
       break;
-    case Api::kOpenAiCompletions:
-      b["prompt"] = s.prompt;
-      break;
+    case Api::kOpenAiCompletions: b["prompt"] = s.prompt; break;
     case Api::kAnthropic:
       b["messages"] = json::array({{{"role", "user"}, {"content", s.prompt}}});
       break;
@@ -84,7 +82,8 @@ std::string error_message(const json& e) {
 }
 
 bool non_empty_string(const json& o, const char* key) {
-  return o.is_object() && o.contains(key) && o[key].is_string() && !o[key].get<std::string>().empty();
+  return o.is_object() && o.contains(key) && o[key].is_string() &&
+         !o[key].get<std::string>().empty();
 }
 
 void read_openai_usage(const json& j, ReplyInfo* r) {

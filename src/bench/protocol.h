@@ -34,11 +34,11 @@ Headers request_headers(Api api, const std::string& api_key);
 
 // What one SSE event (or a whole non-streamed body) says.
 struct ReplyInfo {
-  bool content = false;   // carries generated output (text, tool call, thinking)
-  bool end = false;       // [DONE] (OpenAI) / message_stop (Anthropic) / a whole body
+  bool content = false;  // carries generated output (text, tool call, thinking)
+  bool end = false;      // [DONE] (OpenAI) / message_stop (Anthropic) / a whole body
   std::optional<int64_t> prompt_tokens;
   std::optional<int64_t> completion_tokens;
-  std::string error;      // the server reported an error ("" if none)
+  std::string error;  // the server reported an error ("" if none)
 };
 
 ReplyInfo read_stream_event(Api api, const SseEvent& ev);

@@ -10,7 +10,9 @@ using nlohmann::json;
 
 namespace {
 
-json opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<int64_t>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 
 void put_stats(json* j, const char* name, const Stats& s) {
   auto v = [&](double x) { return s.valid ? json(x) : json(nullptr); };
@@ -110,7 +112,8 @@ json run_json(const RunReport& r, bool include_requests) {
   j["concurrency"] = o.concurrency;
   j["prompt"] = {{"name", r.prompt.name},
                  {"target_tokens", r.prompt.target_tokens},
-                 {"measured_tokens", r.prompt.measured_tokens >= 0 ? json(r.prompt.measured_tokens) : json(nullptr)},
+                 {"measured_tokens",
+                  r.prompt.measured_tokens >= 0 ? json(r.prompt.measured_tokens) : json(nullptr)},
                  {"sized_by_server", r.prompt.sized_by_server},
                  {"note", r.prompt.note},
                  {"text", r.prompt.text}};
@@ -119,7 +122,8 @@ json run_json(const RunReport& r, bool include_requests) {
                  {"memory_before", memory_json(r.before)},
                  {"memory_after", memory_json(r.after)}};
   j["warmup_errors"] = r.warmup_errors;
-  j["load_average_start"] = {r.load_average_start[0], r.load_average_start[1], r.load_average_start[2]};
+  j["load_average_start"] = {r.load_average_start[0], r.load_average_start[1],
+                             r.load_average_start[2]};
   j["load_average_end"] = {r.load_average_end[0], r.load_average_end[1], r.load_average_end[2]};
   json levels = json::array();
   for (const LevelResult& l : r.levels) levels.push_back(level_json(l, include_requests));
@@ -129,13 +133,32 @@ json run_json(const RunReport& r, bool include_requests) {
 
 const std::vector<std::string>& level_json_keys() {
   static const std::vector<std::string> keys = [] {
-    std::vector<std::string> k = {
-        "max_concurrency", "num_prompts", "stream", "duration", "completed", "failed",
-        "total_input_tokens", "total_output_tokens", "request_throughput", "output_throughput",
-        "total_token_throughput", "max_output_tokens_per_s", "max_concurrent_requests",
-        "mean_decode_tps_per_request", "median_decode_tps_per_request", "server_samples",
-        "server_max_running", "server_max_requests_in_flight", "server_max_waiting",
-        "errors_by_reason", "input_lens", "output_lens", "ttfts", "itls", "e2els", "errors"};
+    std::vector<std::string> k = {"max_concurrency",
+                                  "num_prompts",
+                                  "stream",
+                                  "duration",
+                                  "completed",
+                                  "failed",
+                                  "total_input_tokens",
+                                  "total_output_tokens",
+                                  "request_throughput",
+                                  "output_throughput",
+                                  "total_token_throughput",
+                                  "max_output_tokens_per_s",
+                                  "max_concurrent_requests",
+                                  "mean_decode_tps_per_request",
+                                  "median_decode_tps_per_request",
+                                  "server_samples",
+                                  "server_max_running",
+                                  "server_max_requests_in_flight",
+                                  "server_max_waiting",
+                                  "errors_by_reason",
+                                  "input_lens",
+                                  "output_lens",
+                                  "ttfts",
+                                  "itls",
+                                  "e2els",
+                                  "errors"};
     for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
       for (const char* s : {"mean", "median", "std", "p95", "p99"}) {
         k.push_back(std::string(s) + "_" + m + "_ms");
@@ -147,10 +170,25 @@ const std::vector<std::string>& level_json_keys() {
 }
 
 const std::vector<std::string>& run_json_keys() {
-  static const std::vector<std::string> keys = {
-      "schema", "date", "backend", "base_url", "api", "endpoint", "model_id", "stream",
-      "max_tokens", "ignore_eos", "runs", "warmup", "concurrency", "prompt", "server",
-      "warmup_errors", "load_average_start", "load_average_end", "levels"};
+  static const std::vector<std::string> keys = {"schema",
+                                                "date",
+                                                "backend",
+                                                "base_url",
+                                                "api",
+                                                "endpoint",
+                                                "model_id",
+                                                "stream",
+                                                "max_tokens",
+                                                "ignore_eos",
+                                                "runs",
+                                                "warmup",
+                                                "concurrency",
+                                                "prompt",
+                                                "server",
+                                                "warmup_errors",
+                                                "load_average_start",
+                                                "load_average_end",
+                                                "levels"};
   return keys;
 }
 
@@ -163,7 +201,9 @@ std::string format_bytes(int64_t b) {
 
 namespace {
 
-std::string med(const Stats& s) { return s.valid ? fmt::format("{:.2f}", s.median) : "n/a"; }
+std::string med(const Stats& s) {
+  return s.valid ? fmt::format("{:.2f}", s.median) : "n/a";
+}
 
 std::string memory_line(const ModelLoad& m) {
   if (!m.found) return "not listed";
@@ -181,24 +221,29 @@ std::string memory_line(const ModelLoad& m) {
 std::string format_summary(const RunReport& r) {
   std::string out;
   out += fmt::format("{:>5} {:>9} {:>11} {:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>7}\n", "conc",
-                     "req/s", "out tok/s", "tok/s/req", "scaling", "TTFT ms", "TPOT ms",
-                     "E2EL ms", "srv run", "failed");
+                     "req/s", "out tok/s", "tok/s/req", "scaling", "TTFT ms", "TPOT ms", "E2EL ms",
+                     "srv run", "failed");
   const double base = r.levels.empty() ? 0 : r.levels.front().metrics.output_throughput;
   for (const LevelResult& l : r.levels) {
     const LevelMetrics& m = l.metrics;
-    const std::string per_req =
-        m.decode_tps_per_request.valid ? fmt::format("{:.1f}", m.decode_tps_per_request.median) : "n/a";
-    const std::string scaling = base > 0 ? fmt::format("{:.2f}x", m.output_throughput / base) : "n/a";
-    const std::string srv = l.server && l.server->has_running ? std::to_string(l.server->max_running) : "n/a";
+    const std::string per_req = m.decode_tps_per_request.valid
+                                    ? fmt::format("{:.1f}", m.decode_tps_per_request.median)
+                                    : "n/a";
+    const std::string scaling =
+        base > 0 ? fmt::format("{:.2f}x", m.output_throughput / base) : "n/a";
+    const std::string srv =
+        l.server && l.server->has_running ? std::to_string(l.server->max_running) : "n/a";
     out += fmt::format("{:>5} {:>9.2f} {:>11.1f} {:>12} {:>8} {:>10} {:>10} {:>10} {:>8} {:>7}\n",
                        m.concurrency, m.request_throughput, m.output_throughput, per_req, scaling,
                        med(m.ttft), med(m.tpot), med(m.e2el), srv, m.failed);
   }
-  out += "(medians; tok/s/req = 1000 / TPOT of each request; scaling = output tok/s vs the first "
-         "level; srv run = most requests the server reported running)\n";
+  out +=
+      "(medians; tok/s/req = 1000 / TPOT of each request; scaling = output tok/s vs the first "
+      "level; srv run = most requests the server reported running)\n";
   out += "backend: " + r.backend + "\n";
   out += "prompt: " + r.prompt.name;
-  if (r.prompt.measured_tokens >= 0) out += fmt::format(" ({} tokens by the server's tokenizer)", r.prompt.measured_tokens);
+  if (r.prompt.measured_tokens >= 0)
+    out += fmt::format(" ({} tokens by the server's tokenizer)", r.prompt.measured_tokens);
   if (!r.prompt.note.empty()) out += " [" + r.prompt.note + "]";
   out += "\n";
   if (r.admin_available) {

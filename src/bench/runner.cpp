@@ -30,8 +30,10 @@ std::string iso_now() {
 Headers auth_headers(const RunOptions& o) {
   Headers h;
   if (!o.api_key.empty()) {
-    if (o.api == Api::kAnthropic) h.emplace_back("x-api-key", o.api_key);
-    else h.emplace_back("Authorization", "Bearer " + o.api_key);
+    if (o.api == Api::kAnthropic)
+      h.emplace_back("x-api-key", o.api_key);
+    else
+      h.emplace_back("Authorization", "Bearer " + o.api_key);
   }
   return h;
 }
@@ -90,8 +92,10 @@ RequestRecord send_request(HttpClient& client, const RunOptions& o, const std::s
           return false;
         }
         if (info.content) {
-          if (!rec.ttft_ms) rec.ttft_ms = ms_between(t0, at);
-          else rec.itl_ms.push_back(ms_between(last_content, at));
+          if (!rec.ttft_ms)
+            rec.ttft_ms = ms_between(t0, at);
+          else
+            rec.itl_ms.push_back(ms_between(last_content, at));
           last_content = at;
           rec.chunk_at_ms.push_back(ms_between(level_start, at));
         }
@@ -203,21 +207,27 @@ Result<RunReport> run_benchmark(const RunOptions& o, std::FILE* console) {
     }
   }
   for (int c : o.concurrency) {
-    rep.levels.push_back(run_level(o, rep.prompt.text, c, &header_backend_label, rep.admin_available));
+    rep.levels.push_back(
+        run_level(o, rep.prompt.text, c, &header_backend_label, rep.admin_available));
     if (console) {
       std::fputs(format_result_block(rep.levels.back().metrics).c_str(), console);
       std::fflush(console);
     }
   }
   if (rep.admin_available) {
-    if (auto admin = fetch_admin_models(client, o.base_url, auth)) rep.after = read_model_load(*admin, o.model);
+    if (auto admin = fetch_admin_models(client, o.base_url, auth))
+      rep.after = read_model_load(*admin, o.model);
   }
   // The backend label is what the server says: its X-Backend header, else the admin entry's
   // backend/device, else "local" for a model the server lists as its own, else "remote".
-  if (!header_backend_label.empty()) rep.backend = header_backend_label;
-  else if (!rep.after.backend.empty()) rep.backend = rep.after.backend;
-  else if (!rep.before.backend.empty()) rep.backend = rep.before.backend;
-  else if (rep.after.found || rep.before.found) rep.backend = "local";
+  if (!header_backend_label.empty())
+    rep.backend = header_backend_label;
+  else if (!rep.after.backend.empty())
+    rep.backend = rep.after.backend;
+  else if (!rep.before.backend.empty())
+    rep.backend = rep.before.backend;
+  else if (rep.after.found || rep.before.found)
+    rep.backend = "local";
   else {
     bool any_success = false;
     for (const LevelResult& l : rep.levels) any_success |= l.metrics.completed > 0;

@@ -31,9 +31,9 @@ struct RunOptions {
   int runs = 5;                   // requests per concurrency slot: a level sends runs * C
   int warmup = 1;                 // sequential requests before measuring, not counted
   std::vector<int> concurrency = {1};
-  long timeout_ms = 600000;       // per request
-  bool progress = true;           // progress bar (only on a terminal anyway)
-  int sample_interval_ms = 25;    // /admin/models polling; 0 = off
+  long timeout_ms = 600000;     // per request
+  bool progress = true;         // progress bar (only on a terminal anyway)
+  int sample_interval_ms = 25;  // /admin/models polling; 0 = off
 };
 
 struct LevelResult {

@@ -55,8 +55,10 @@ ModelLoad read_model_load(const json& body, const std::string& model) {
     m.kv_bytes = int_at(e, "kv_bytes");
     if (const json* kv = find_field(e, "kv_blocks")) {
       if (kv->is_object()) {
-        if (kv->contains("used") && (*kv)["used"].is_number()) m.kv_blocks_used = (*kv)["used"].get<int64_t>();
-        if (kv->contains("total") && (*kv)["total"].is_number()) m.kv_blocks_total = (*kv)["total"].get<int64_t>();
+        if (kv->contains("used") && (*kv)["used"].is_number())
+          m.kv_blocks_used = (*kv)["used"].get<int64_t>();
+        if (kv->contains("total") && (*kv)["total"].is_number())
+          m.kv_blocks_total = (*kv)["total"].get<int64_t>();
       } else if (kv->is_number()) {
         m.kv_blocks_used = kv->get<int64_t>();
       }
@@ -96,9 +98,18 @@ void LoadSampler::start() {
         ModelLoad m = read_model_load(*body, model_);
         if (m.found) {
           ++load_.n_samples;
-          if (m.running) { load_.has_running = true; load_.max_running = std::max(load_.max_running, *m.running); }
-          if (m.in_flight) { load_.has_in_flight = true; load_.max_in_flight = std::max(load_.max_in_flight, *m.in_flight); }
-          if (m.waiting) { load_.has_waiting = true; load_.max_waiting = std::max(load_.max_waiting, *m.waiting); }
+          if (m.running) {
+            load_.has_running = true;
+            load_.max_running = std::max(load_.max_running, *m.running);
+          }
+          if (m.in_flight) {
+            load_.has_in_flight = true;
+            load_.max_in_flight = std::max(load_.max_in_flight, *m.in_flight);
+          }
+          if (m.waiting) {
+            load_.has_waiting = true;
+            load_.max_waiting = std::max(load_.max_waiting, *m.waiting);
+          }
         }
       }
       std::this_thread::sleep_until(t0 + std::chrono::milliseconds(interval_ms_));

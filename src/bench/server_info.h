@@ -42,7 +42,9 @@ struct ServerLoad {
 class LoadSampler {
  public:
   LoadSampler(std::string base_url, std::string model, Headers auth, int interval_ms = 25)
-      : base_url_(std::move(base_url)), model_(std::move(model)), auth_(std::move(auth)),
+      : base_url_(std::move(base_url)),
+        model_(std::move(model)),
+        auth_(std::move(auth)),
         interval_ms_(interval_ms) {}
   ~LoadSampler() { stop(); }
   void start();

@@ -26,7 +26,7 @@ class SseParser {
  private:
   void take_line(std::string_view line, std::vector<SseEvent>* out);
 
-  std::string line_;       // bytes of the current, unfinished line
+  std::string line_;         // bytes of the current, unfinished line
   bool pending_cr_ = false;  // the previous piece ended on '\r' (a '\n' may follow)
   std::string event_;
   std::string data_;

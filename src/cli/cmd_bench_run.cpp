@@ -32,7 +32,8 @@ Result<std::vector<int>> parse_int_list(const std::string& text, const char* fla
     char* end = nullptr;
     long v = std::strtol(item.c_str(), &end, 10);
     if (*end != '\0' || v < 1 || v > 4096) {
-      return invalid_argument(std::string(flag) + ": '" + item + "' is not an integer in [1, 4096]");
+      return invalid_argument(std::string(flag) + ": '" + item +
+                              "' is not an integer in [1, 4096]");
     }
     out.push_back(static_cast<int>(v));
   }
@@ -44,11 +45,14 @@ Result<std::vector<int>> parse_int_list(const std::string& text, const char* fla
 void add_common_bench_options(CLI::App* cmd, bench::RunOptions* o, std::string* api,
                               double* timeout_s, bool* quiet) {
   cmd->add_option("--url", o->base_url, "Server base URL")->capture_default_str();
-  cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate per request")->capture_default_str();
+  cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate per request")
+      ->capture_default_str();
   cmd->add_option("--prompt", o->prompt,
-                  "Prompt: short (~16 tokens), medium (~50), long (~1000) or @FILE")->capture_default_str();
+                  "Prompt: short (~16 tokens), medium (~50), long (~1000) or @FILE")
+      ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Unmeasured requests sent first")->capture_default_str();
-  cmd->add_option("--api", *api, "openai (chat), openai-completions or anthropic")->capture_default_str();
+  cmd->add_option("--api", *api, "openai (chat), openai-completions or anthropic")
+      ->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "Sent as Bearer token (x-api-key for anthropic)");
   cmd->add_option("--timeout", *timeout_s, "Per-request timeout in seconds")->capture_default_str();
   cmd->add_flag("!--no-ignore-eos", o->ignore_eos,
@@ -56,7 +60,8 @@ void add_common_bench_options(CLI::App* cmd, bench::RunOptions* o, std::string* 
   cmd->add_flag("--quiet,-q", *quiet, "No progress bar");
 }
 
-Status finish_common_options(bench::RunOptions* o, const std::string& api, double timeout_s, bool quiet) {
+Status finish_common_options(bench::RunOptions* o, const std::string& api, double timeout_s,
+                             bool quiet) {
   MLXM_ASSIGN_OR_RETURN(o->api, bench::parse_api(api));
   if (!(timeout_s > 0)) return invalid_argument("--timeout must be positive");
   o->timeout_ms = static_cast<long>(timeout_s * 1000);
@@ -82,7 +87,8 @@ int run_main(RunArgs& a) {
     std::fprintf(stderr, "mlx-benchmark run: %s\n", st.message().c_str());
     return 2;
   };
-  if (Status st = finish_common_options(&a.o, a.api, a.timeout_s, a.quiet); !st.ok()) return fail(st);
+  if (Status st = finish_common_options(&a.o, a.api, a.timeout_s, a.quiet); !st.ok())
+    return fail(st);
   auto levels = parse_int_list(a.concurrency, "--concurrency");
   if (!levels.ok()) return fail(levels.status());
   a.o.concurrency = *levels;
@@ -113,9 +119,9 @@ int run_main(RunArgs& a) {
   if (!a.plot.empty()) {
     std::vector<bench::LevelMetrics> ms;
     for (const auto& l : report->levels) ms.push_back(l.metrics);
-    const std::string title = a.o.model + " (" + report->backend + ", " +
-                              (a.o.stream ? "stream" : "no stream") + ", prompt " +
-                              report->prompt.name + ", max_tokens " + std::to_string(a.o.max_tokens) + ")";
+    const std::string title =
+        a.o.model + " (" + report->backend + ", " + (a.o.stream ? "stream" : "no stream") +
+        ", prompt " + report->prompt.name + ", max_tokens " + std::to_string(a.o.max_tokens) + ")";
     if (Status st = bench::write_plot(a.plot, ms, title); !st.ok()) {
       std::fprintf(stderr, "mlx-benchmark run: %s\n", st.message().c_str());
       rc = 2;
@@ -135,17 +141,21 @@ int run_main(RunArgs& a) {
 
 void add_bench_run_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "run", "Measure a running server over HTTP (vLLM bench serve metrics: TTFT, TPOT, ITL, E2EL, tok/s)");
+  CLI::App* cmd = app.add_subcommand("run",
+                                     "Measure a running server over HTTP (vLLM bench serve "
+                                     "metrics: TTFT, TPOT, ITL, E2EL, tok/s)");
   cmd->add_option("--model,-m", args->o.model, "Model id as the server knows it")->required();
-  cmd->add_option("--runs,-n", args->o.runs, "Requests per concurrency slot (a level sends runs x C)")
+  cmd->add_option("--runs,-n", args->o.runs,
+                  "Requests per concurrency slot (a level sends runs x C)")
       ->capture_default_str();
   cmd->add_flag("--stream", args->o.stream, "Stream (needed for TTFT, TPOT and ITL)");
   cmd->add_option("--concurrency,-c", args->concurrency, "Concurrency level(s), e.g. 1,2,4,8")
       ->capture_default_str();
   cmd->add_option("--output,-o", args->output, "Write the JSON report here");
-  cmd->add_option("--plot", args->plot, "Write a chart (.svg or .html) of throughput and latency vs concurrency");
-  cmd->add_flag("--no-server-stats", args->no_server_stats, "Do not poll /admin/models during the run");
+  cmd->add_option("--plot", args->plot,
+                  "Write a chart (.svg or .html) of throughput and latency vs concurrency");
+  cmd->add_flag("--no-server-stats", args->no_server_stats,
+                "Do not poll /admin/models during the run");
   add_common_bench_options(cmd, &args->o, &args->api, &args->timeout_s, &args->quiet);
   cmd->callback([args, exit_code] { *exit_code = run_main(*args); });
 }

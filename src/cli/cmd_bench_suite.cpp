@@ -8,9 +8,9 @@
 // found) marks it skipped with the server's reason; any other failure marks it failed. One JSON
 // file, one table. Exit status: 0 unless a model failed or requests failed (skips are fine),
 // 2 bad options.
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -21,10 +21,12 @@
 
 namespace mlxm::cli {
 
-Result<std::vector<int>> parse_int_list(const std::string& text, const char* flag);  // cmd_bench_run.cpp
+Result<std::vector<int>> parse_int_list(const std::string& text,
+                                        const char* flag);  // cmd_bench_run.cpp
 void add_common_bench_options(CLI::App* cmd, bench::RunOptions* o, std::string* api,
                               double* timeout_s, bool* quiet);
-Status finish_common_options(bench::RunOptions* o, const std::string& api, double timeout_s, bool quiet);
+Status finish_common_options(bench::RunOptions* o, const std::string& api, double timeout_s,
+                             bool quiet);
 
 namespace {
 
@@ -59,7 +61,8 @@ Result<std::vector<Tier>> parse_models(const std::vector<std::string>& items) {
         t.tier = "model" + std::to_string(out.size() + 1);
         t.model = item;
       }
-      if (t.model.empty() || t.tier.empty()) return invalid_argument("--models: bad entry '" + item + "'");
+      if (t.model.empty() || t.tier.empty())
+        return invalid_argument("--models: bad entry '" + item + "'");
       out.push_back(t);
     }
   }
@@ -78,14 +81,17 @@ struct SuiteArgs {
   bool verbose = false;
 };
 
-std::string med(const bench::Stats& s) { return s.valid ? fmt::format("{:.2f}", s.median) : "n/a"; }
+std::string med(const bench::Stats& s) {
+  return s.valid ? fmt::format("{:.2f}", s.median) : "n/a";
+}
 
 int suite_main(SuiteArgs& a) {
   auto fail = [](const Status& st) {
     std::fprintf(stderr, "mlx-benchmark suite: %s\n", st.message().c_str());
     return 2;
   };
-  if (Status st = finish_common_options(&a.o, a.api, a.timeout_s, a.quiet); !st.ok()) return fail(st);
+  if (Status st = finish_common_options(&a.o, a.api, a.timeout_s, a.quiet); !st.ok())
+    return fail(st);
   auto levels = parse_int_list(a.concurrency, "--concurrency");
   if (!levels.ok()) return fail(levels.status());
   a.o.concurrency = *levels;
@@ -99,12 +105,15 @@ int suite_main(SuiteArgs& a) {
   if (Status st = bench::validate(a.o); !st.ok()) return fail(st);
 
   nlohmann::json results = nlohmann::json::array();
-  std::string table = fmt::format("{:<8} {:<44} {:<10} {:>5} {:>8} {:>10} {:>9} {:>9} {:>10} {:>7}\n",
-                                  "tier", "model", "mode", "conc", "req/s", "out tok/s", "TTFT ms",
-                                  "TPOT ms", "E2EL ms", "failed");
+  std::string table = fmt::format(
+      "{:<8} {:<44} {:<10} {:>5} {:>8} {:>10} {:>9} {:>9} {:>10} {:>7}\n", "tier", "model", "mode",
+      "conc", "req/s", "out tok/s", "TTFT ms", "TPOT ms", "E2EL ms", "failed");
   int rc = 0;
   for (const Tier& t : tiers) {
-    nlohmann::json entry = {{"tier", t.tier}, {"model_id", t.model}, {"status", "ok"}, {"reason", ""},
+    nlohmann::json entry = {{"tier", t.tier},
+                            {"model_id", t.model},
+                            {"status", "ok"},
+                            {"reason", ""},
                             {"runs", nlohmann::json::array()}};
     bench::RunOptions probe = a.o;
     probe.model = t.model;
@@ -135,10 +144,10 @@ int suite_main(SuiteArgs& a) {
       for (const auto& l : rep->levels) {
         const auto& m = l.metrics;
         if (m.failed) rc = 1;
-        table += fmt::format("{:<8} {:<44} {:<10} {:>5} {:>8.2f} {:>10.1f} {:>9} {:>9} {:>10} {:>7}\n",
-                             t.tier, t.model, stream ? "stream" : "no-stream", m.concurrency,
-                             m.request_throughput, m.output_throughput, med(m.ttft), med(m.tpot),
-                             med(m.e2el), m.failed);
+        table += fmt::format(
+            "{:<8} {:<44} {:<10} {:>5} {:>8.2f} {:>10.1f} {:>9} {:>9} {:>10} {:>7}\n", t.tier,
+            t.model, stream ? "stream" : "no-stream", m.concurrency, m.request_throughput,
+            m.output_throughput, med(m.ttft), med(m.tpot), med(m.e2el), m.failed);
       }
       std::printf("[%s] %s: %s done (backend %s)\n", t.tier.c_str(), t.model.c_str(),
                   stream ? "stream" : "no-stream", rep->backend.c_str());
@@ -150,14 +159,10 @@ int suite_main(SuiteArgs& a) {
   std::fputs(table.c_str(), stdout);
   std::puts("(medians; TTFT and TPOT need streaming)");
   if (!a.output.empty()) {
-    nlohmann::json j = {{"schema", bench::kSuiteSchema},
-                        {"base_url", a.o.base_url},
-                        {"api", bench::api_name(a.o.api)},
-                        {"runs", a.o.runs},
-                        {"max_tokens", a.o.max_tokens},
-                        {"prompt", a.o.prompt},
-                        {"concurrency", a.o.concurrency},
-                        {"results", results}};
+    nlohmann::json j = {{"schema", bench::kSuiteSchema},   {"base_url", a.o.base_url},
+                        {"api", bench::api_name(a.o.api)}, {"runs", a.o.runs},
+                        {"max_tokens", a.o.max_tokens},    {"prompt", a.o.prompt},
+                        {"concurrency", a.o.concurrency},  {"results", results}};
     if (Status st = bench::write_json_file(a.output, j); !st.ok()) return fail(st);
     std::printf("wrote %s\n", a.output.c_str());
   }
@@ -170,10 +175,13 @@ void add_bench_suite_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<SuiteArgs>();
   args->o.runs = 3;
   CLI::App* cmd = app.add_subcommand(
-      "suite", "Benchmark the model tiers (small/medium/large), streaming and not, concurrency 1 and 8");
-  cmd->add_option("--runs,-n", args->o.runs, "Requests per concurrency slot")->capture_default_str();
+      "suite",
+      "Benchmark the model tiers (small/medium/large), streaming and not, concurrency 1 and 8");
+  cmd->add_option("--runs,-n", args->o.runs, "Requests per concurrency slot")
+      ->capture_default_str();
   cmd->add_option("--models", args->models, "Models instead of the default tiers: [TIER=]ID[,...]");
-  cmd->add_option("--concurrency,-c", args->concurrency, "Concurrency levels")->capture_default_str();
+  cmd->add_option("--concurrency,-c", args->concurrency, "Concurrency levels")
+      ->capture_default_str();
   cmd->add_option("--output,-o", args->output, "Write one JSON file with every result");
   cmd->add_flag("--verbose,-v", args->verbose, "Print the full result block of every level");
   add_common_bench_options(cmd, &args->o, &args->api, &args->timeout_s, &args->quiet);

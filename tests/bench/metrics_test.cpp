@@ -27,7 +27,8 @@ TEST(ComputeStats, PopulationStdAndEmpty) {
   EXPECT_FALSE(compute_stats({}).valid);
 }
 
-RequestRecord streamed(double start, double ttft, std::vector<double> gaps, int64_t in, int64_t out) {
+RequestRecord streamed(double start, double ttft, std::vector<double> gaps, int64_t in,
+                       int64_t out) {
   RequestRecord r;
   r.success = true;
   r.t_start_ms = start;
@@ -45,7 +46,7 @@ RequestRecord streamed(double start, double ttft, std::vector<double> gaps, int6
 TEST(Aggregate, SyntheticStreamingTimeline) {
   // Two overlapping requests, then one after both ended, and one failure.
   std::vector<RequestRecord> rs;
-  rs.push_back(streamed(0, 100, {10, 10, 10}, 20, 4));      // e2e 130, tpot 10
+  rs.push_back(streamed(0, 100, {10, 10, 10}, 20, 4));       // e2e 130, tpot 10
   rs.push_back(streamed(50, 200, {20, 20, 20, 20}, 30, 5));  // e2e 280, tpot 20
   rs.push_back(streamed(400, 50, {5}, 10, 2));               // e2e 55, tpot 5
   RequestRecord bad;
@@ -111,13 +112,19 @@ TEST(FormatResultBlock, UsesVllmLabelsAndWidths) {
   EXPECT_EQ(b.rfind("============ Serving Benchmark Result ============\n", 0), 0u) << b;
   for (const char* label :
        {"Successful requests:                     1", "Failed requests:                         0",
-        "Maximum request concurrency:             1", "Benchmark duration (s):                  1.00",
+        "Maximum request concurrency:             1",
+        "Benchmark duration (s):                  1.00",
         "Total input tokens:                      20", "Total generated tokens:                  4",
-        "Request throughput (req/s):              1.00", "Output token throughput (tok/s):         4.00",
-        "Total Token throughput (tok/s):          24.00", "---------------Time to First Token----------------",
-        "-----Time per Output Token (excl. 1st token)------", "---------------Inter-token Latency----------------",
-        "----------------End-to-end Latency----------------", "Median TTFT (ms):                        100.00",
-        "P99 TPOT (ms):                           10.00", "Mean E2EL (ms):                          130.00"}) {
+        "Request throughput (req/s):              1.00",
+        "Output token throughput (tok/s):         4.00",
+        "Total Token throughput (tok/s):          24.00",
+        "---------------Time to First Token----------------",
+        "-----Time per Output Token (excl. 1st token)------",
+        "---------------Inter-token Latency----------------",
+        "----------------End-to-end Latency----------------",
+        "Median TTFT (ms):                        100.00",
+        "P99 TPOT (ms):                           10.00",
+        "Mean E2EL (ms):                          130.00"}) {
     EXPECT_NE(b.find(label), std::string::npos) << label << "\n" << b;
   }
 }

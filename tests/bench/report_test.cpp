@@ -100,7 +100,8 @@ TEST(ServerInfo, ReadsTolerantly) {
   EXPECT_EQ(m.kv_blocks_total, 50);
   EXPECT_TRUE(m.backend.empty());
   // A pool-style view: a bare array, stats nested, some fields missing, a device label.
-  json pool = json::parse(R"([{"model":"m","device":"cpu","stats":{"running":2},"memory":{"weight_bytes":7}}])");
+  json pool = json::parse(
+      R"([{"model":"m","device":"cpu","stats":{"running":2},"memory":{"weight_bytes":7}}])");
   ModelLoad p = read_model_load(pool, "m");
   EXPECT_TRUE(p.found);
   EXPECT_EQ(p.running, 2);
@@ -122,7 +123,9 @@ TEST(Plot, SvgAndHtml) {
   EXPECT_EQ(svg.find("<script"), std::string::npos);
   EXPECT_GE(std::count(svg.begin(), svg.end(), '\n'), 10);
   size_t polylines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++polylines;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1))
+    ++polylines;
   EXPECT_EQ(polylines, 7u);  // 2 throughput + 5 latency series
   std::string html = render_html(ms, "t");
   EXPECT_NE(html.find("<table>"), std::string::npos);

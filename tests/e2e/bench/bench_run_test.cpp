@@ -28,7 +28,9 @@ struct CmdResult {
   std::string output;
 };
 
-std::string bench_binary() { return std::string(MLXM_BINARY_DIR) + "/bin/mlx-benchmark"; }
+std::string bench_binary() {
+  return std::string(MLXM_BINARY_DIR) + "/bin/mlx-benchmark";
+}
 
 std::string temp_path(const std::string& name) {
   return testing::TempDir() + "/bench_e2e_" + std::to_string(getpid()) + "_" + name;
@@ -53,12 +55,15 @@ json read_json(const std::string& path) {
   return json::parse(in, nullptr, false);
 }
 
-std::string url(const ServerProcess& s) { return "http://127.0.0.1:" + std::to_string(s.port()); }
+std::string url(const ServerProcess& s) {
+  return "http://127.0.0.1:" + std::to_string(s.port());
+}
 
 int64_t tokens_generated(const ServerProcess& s, const std::string& model) {
   json j = s.get("/admin/models").json();
   for (const auto& e : j["data"]) {
-    if (e["id"] == model && e.contains("tokens_generated")) return e["tokens_generated"].get<int64_t>();
+    if (e["id"] == model && e.contains("tokens_generated"))
+      return e["tokens_generated"].get<int64_t>();
   }
   return -1;
 }
@@ -80,15 +85,35 @@ int free_port() {
 // The keys every level carries (vLLM bench-serve names plus ours): the JSON contract.
 const std::set<std::string>& level_keys() {
   static const std::set<std::string> keys = [] {
-    std::set<std::string> k = {
-        "max_concurrency", "num_prompts", "stream", "duration", "completed", "failed",
-        "total_input_tokens", "total_output_tokens", "request_throughput", "output_throughput",
-        "total_token_throughput", "max_output_tokens_per_s", "max_concurrent_requests",
-        "mean_decode_tps_per_request", "median_decode_tps_per_request", "server_samples",
-        "server_max_running", "server_max_requests_in_flight", "server_max_waiting",
-        "errors_by_reason", "input_lens", "output_lens", "ttfts", "itls", "e2els", "errors"};
+    std::set<std::string> k = {"max_concurrency",
+                               "num_prompts",
+                               "stream",
+                               "duration",
+                               "completed",
+                               "failed",
+                               "total_input_tokens",
+                               "total_output_tokens",
+                               "request_throughput",
+                               "output_throughput",
+                               "total_token_throughput",
+                               "max_output_tokens_per_s",
+                               "max_concurrent_requests",
+                               "mean_decode_tps_per_request",
+                               "median_decode_tps_per_request",
+                               "server_samples",
+                               "server_max_running",
+                               "server_max_requests_in_flight",
+                               "server_max_waiting",
+                               "errors_by_reason",
+                               "input_lens",
+                               "output_lens",
+                               "ttfts",
+                               "itls",
+                               "e2els",
+                               "errors"};
     for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
-      for (const char* s : {"mean", "median", "std", "p95", "p99"}) k.insert(std::string(s) + "_" + m + "_ms");
+      for (const char* s : {"mean", "median", "std", "p95", "p99"})
+        k.insert(std::string(s) + "_" + m + "_ms");
     }
     return k;
   }();
@@ -105,7 +130,8 @@ class BenchRunE2e : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     // Slow steps a little so that concurrent requests overlap long enough to be observed.
-    server_ = new ServerProcess(model_server(tiny_model_dir(), {{"MLXM_DEBUG_STEP_DELAY_MS", "10"}}));
+    server_ =
+        new ServerProcess(model_server(tiny_model_dir(), {{"MLXM_DEBUG_STEP_DELAY_MS", "10"}}));
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -123,7 +149,8 @@ TEST_F(BenchRunE2e, StreamingTokensMatchServerAndConcurrencyIsReached) {
   ASSERT_GE(gen_before, 0);
   CmdResult r = run_bench("run -m " + model_ + " --url " + url(*server_) +
                           " --concurrency 1,4 --stream --max-tokens 24 --prompt short --runs 2"
-                          " --warmup 1 --quiet --output " + out);
+                          " --warmup 1 --quiet --output " +
+                          out);
   ASSERT_TRUE(r.exited) << r.output;
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("============ Serving Benchmark Result ============"), std::string::npos);
@@ -136,9 +163,12 @@ TEST_F(BenchRunE2e, StreamingTokensMatchServerAndConcurrencyIsReached) {
   ASSERT_EQ(j["levels"].size(), 2u);
 
   // The prompt tokens the benchmark reports are the server's count of that chat.
-  json tok = server_->post("/tokenize", json{{"model", model_},
-                                             {"messages", {{{"role", "user"}, {"content", j["prompt"]["text"]}}}}}
-                                            .dump()).json();
+  json tok = server_
+                 ->post("/tokenize",
+                        json{{"model", model_},
+                             {"messages", {{{"role", "user"}, {"content", j["prompt"]["text"]}}}}}
+                            .dump())
+                 .json();
   ASSERT_TRUE(tok.contains("count")) << tok.dump();
 
   int64_t sum_output = 0;
@@ -184,7 +214,8 @@ TEST_F(BenchRunE2e, NonStreamingAndHtmlPlot) {
   const std::string plot = temp_path("plot.html");
   CmdResult r = run_bench("run -m " + model_ + " --url " + url(*server_) +
                           " --concurrency 2 --max-tokens 8 --prompt medium --runs 2 --warmup 0"
-                          " --api openai-completions --quiet --output " + out + " --plot " + plot);
+                          " --api openai-completions --quiet --output " +
+                          out + " --plot " + plot);
   ASSERT_TRUE(r.exited);
   ASSERT_EQ(r.code, 0) << r.output;
   json j = read_json(out);
@@ -207,8 +238,9 @@ TEST_F(BenchRunE2e, NonStreamingAndHtmlPlot) {
 
 TEST_F(BenchRunE2e, UnknownModelIsReportedAsFailures) {
   const std::string out = temp_path("404.json");
-  CmdResult r = run_bench("run -m no-such-model --url " + url(*server_) +
-                          " --concurrency 2 --stream --max-tokens 4 --prompt short --runs 1 --quiet --output " + out);
+  CmdResult r = run_bench(
+      "run -m no-such-model --url " + url(*server_) +
+      " --concurrency 2 --stream --max-tokens 4 --prompt short --runs 1 --quiet --output " + out);
   ASSERT_TRUE(r.exited) << r.output;
   EXPECT_EQ(r.code, 1) << r.output;
   json j = read_json(out);
@@ -226,8 +258,9 @@ TEST_F(BenchRunE2e, UnknownModelIsReportedAsFailures) {
 
 TEST(BenchRunDown, ServerDownIsReportedAsFailures) {
   const std::string out = temp_path("down.json");
-  CmdResult r = run_bench("run -m any --url http://127.0.0.1:" + std::to_string(free_port()) +
-                          " --concurrency 1,2 --stream --max-tokens 4 --prompt short --runs 2 --quiet --output " + out);
+  CmdResult r = run_bench(
+      "run -m any --url http://127.0.0.1:" + std::to_string(free_port()) +
+      " --concurrency 1,2 --stream --max-tokens 4 --prompt short --runs 2 --quiet --output " + out);
   ASSERT_TRUE(r.exited) << r.output;
   EXPECT_EQ(r.code, 1) << r.output;
   json j = read_json(out);
@@ -241,7 +274,8 @@ TEST(BenchRunDown, ServerDownIsReportedAsFailures) {
   for (const auto& l : j["levels"]) {
     EXPECT_EQ(keys_of(l), level_keys());
     EXPECT_EQ(l["completed"], 0);
-    for (const auto& e : l["errors"]) EXPECT_EQ(e.get<std::string>().rfind("connection: ", 0), 0u) << e;
+    for (const auto& e : l["errors"])
+      EXPECT_EQ(e.get<std::string>().rfind("connection: ", 0), 0u) << e;
   }
   std::filesystem::remove(out);
 }
@@ -257,9 +291,11 @@ TEST(BenchRunArgs, BadOptionsExitTwo) {
 
 TEST_F(BenchRunE2e, SuiteRunsAvailableModelsAndSkipsMissingOnes) {
   const std::string out = temp_path("suite.json");
-  CmdResult r = run_bench("suite --url " + url(*server_) + " --models small=" + model_ +
-                          ",large=mlx-community/Not-Here-4bit --runs 1 --max-tokens 6 --prompt short"
-                          " --concurrency 1,2 --quiet --output " + out);
+  CmdResult r =
+      run_bench("suite --url " + url(*server_) + " --models small=" + model_ +
+                ",large=mlx-community/Not-Here-4bit --runs 1 --max-tokens 6 --prompt short"
+                " --concurrency 1,2 --quiet --output " +
+                out);
   ASSERT_TRUE(r.exited) << r.output;
   EXPECT_EQ(r.code, 0) << r.output;
   json j = read_json(out);
@@ -288,17 +324,22 @@ TEST_F(BenchRunE2e, SuiteRunsAvailableModelsAndSkipsMissingOnes) {
 }
 
 TEST_F(BenchRunE2e, AnthropicMessagesApi) {
-  auto probe = server_->post("/v1/messages",
-                             json{{"model", model_}, {"max_tokens", 1},
-                                  {"messages", {{{"role", "user"}, {"content", "hi"}}}}}.dump(),
-                             {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}});
+  auto probe =
+      server_->post("/v1/messages",
+                    json{{"model", model_},
+                         {"max_tokens", 1},
+                         {"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                        .dump(),
+                    {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}});
   if (probe.status == 404 && probe.body.find("model") == std::string::npos) {
     GTEST_SKIP() << "the server has no /v1/messages";
   }
   const std::string out = temp_path("anthropic.json");
-  CmdResult r = run_bench("run -m " + model_ + " --url " + url(*server_) +
-                          " --api anthropic --concurrency 2 --stream --max-tokens 12 --prompt short --runs 1"
-                          " --warmup 0 --quiet --output " + out);
+  CmdResult r =
+      run_bench("run -m " + model_ + " --url " + url(*server_) +
+                " --api anthropic --concurrency 2 --stream --max-tokens 12 --prompt short --runs 1"
+                " --warmup 0 --quiet --output " +
+                out);
   ASSERT_TRUE(r.exited) << r.output;
   ASSERT_EQ(r.code, 0) << r.output;
   json j = read_json(out);

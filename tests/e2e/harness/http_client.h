@@ -1,5 +1,5 @@
 // A tiny blocking HTTP/1.1 client for e2e tests: keep-alive requests, raw bytes, incremental
-// reading of chunked/SSE bodies, and closing mid-stream. Every read has a timeout (default 5 s)
+// reading of chunked/SSE bodies, and closing mid-stream. Every read has a timeout (default 15 s)
 // so that a broken server fails a test instead of hanging it. Not thread-safe.
 #pragma once
 
@@ -28,7 +28,7 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 class HttpConnection {
  public:
   // Connects to 127.0.0.1:port; nullptr when refused (see last_connect_error()).
-  static std::unique_ptr<HttpConnection> connect(uint16_t port, int timeout_ms = 5000);
+  static std::unique_ptr<HttpConnection> connect(uint16_t port, int timeout_ms = 15000);
   static std::string last_connect_error();
   ~HttpConnection();
 
@@ -59,7 +59,7 @@ class HttpConnection {
   std::optional<std::string> read_body(const HttpResult& head);
 
   int fd_ = -1;
-  int timeout_ms_ = 5000;
+  int timeout_ms_ = 15000;  // generous: CI runs tests in parallel on 2 cores
   std::string buf_;
   std::string sse_pending_;  // chunked data not yet split into events
   bool body_done_ = false;

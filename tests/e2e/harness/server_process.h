@@ -79,7 +79,7 @@ class ServerProcess {
 
 // Polls `pred` every 10 ms until it is true or `timeout_ms` passed; returns the last value.
 template <typename Pred>
-bool eventually(Pred pred, int timeout_ms = 5000);
+bool eventually(Pred pred, int timeout_ms = 15000);
 
 // The path of the binary under test.
 std::string mlx_manager_binary();

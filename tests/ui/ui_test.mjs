@@ -32,7 +32,10 @@ let homeDir;
 // Starts the server on a free port: it binds port 0 and logs the port it got.
 function startServer() {
   homeDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-home-'));
-  const env = { ...process.env, MLX_MANAGER_HOME: homeDir, HF_HOME: join(homeDir, 'hf'), MLX_MANAGER_LOG_LEVEL: 'info' };
+  // Each engine step sleeps 10 ms (MLXM_DEBUG_STEP_DELAY_MS) so that the long generations the
+  // tests watch outlast the dashboard's 2 s refresh even on a fast, idle machine.
+  const env = { ...process.env, MLX_MANAGER_HOME: homeDir, HF_HOME: join(homeDir, 'hf'), MLX_MANAGER_LOG_LEVEL: 'info',
+    MLXM_DEBUG_STEP_DELAY_MS: '10' };
   for (const k of Object.keys(env)) if (k.startsWith('MLX_SERVER_')) delete env[k];
   const dist = join(webDir, 'dist');
   assert.ok(existsSync(join(dist, 'index.html')), `no built UI at ${dist} (run make build)`);
@@ -132,7 +135,7 @@ describe('web UI', { concurrency: false }, () => {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'Tell me about the sea.' }],
-        max_tokens: 400, ignore_eos: true, stream: true }),
+        max_tokens: 1000, ignore_eos: true, stream: true }),
       signal: ctl.signal,
     }).then((r) => r.body.getReader().read()).catch(() => {});
     const kvUsed = card.locator('[data-testid=kv-used]');

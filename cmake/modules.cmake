@@ -9,6 +9,10 @@ if(MLXM_FUZZ)
 endif()
 if(MLXM_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  # GCC 12 + sanitizers report a false -Wmismatched-new-delete in Boost.Asio coroutine frames.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-mismatched-new-delete)
+  endif()
   add_link_options(-fsanitize=address,undefined)
 endif()
 

@@ -1,5 +1,7 @@
 #include "api/openai/completion_session.h"
 
+#include "api/openai/openai_error.h"
+
 #include "api/http/http_types.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -21,13 +23,6 @@ class ChoiceSink : public serving::TokenSink {
   std::shared_ptr<CompletionSession> session_;
   size_t i_;
 };
-
-http::HttpResponse error_response(const ApiError& e) {
-  http::HttpResponse r = http::HttpResponse::text(e.http_status, openai_error_body(e),
-                                                  "application/json");
-  if (e.http_status == 503) r.headers.set("Retry-After", "1");
-  return r;
-}
 
 }  // namespace
 
@@ -75,7 +70,7 @@ http::HttpResponse CompletionSession::start(std::vector<ChoiceSpec> choices,
       std::lock_guard<std::mutex> lock(mu_);
       completed_ = true;
       for (size_t j = 0; j < i; ++j) model_->loop().abort(choices_[j].seq);
-      return error_response(api_error_from_status(id.status()));
+      return openai_error_response(api_error_from_status(id.status()));
     }
     std::lock_guard<std::mutex> lock(mu_);
     choices_[i].seq = *id;
@@ -264,7 +259,7 @@ void CompletionSession::maybe_complete_locked() {
     return;
   }
   if (err) {
-    send_response_locked(error_response(*err));
+    send_response_locked(openai_error_response(*err));
     return;
   }
   std::vector<ChoiceResult> results;

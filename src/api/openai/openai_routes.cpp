@@ -5,6 +5,7 @@
 #include "api/common/constrain.h"
 #include "api/http/json.h"
 #include "api/openai/completion_session.h"
+#include "api/openai/openai_error.h"
 #include "api/schema/openai_request.h"
 #include "api/schema/openai_response.h"
 #include "core/env.h"
@@ -15,12 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-http::HttpResponse error(const ApiError& e) {
-  http::HttpResponse r =
-      http::HttpResponse::text(e.http_status, openai_error_body(e), "application/json");
-  if (e.http_status == 503) r.headers.set("Retry-After", "1");
-  return r;
-}
+http::HttpResponse error(const ApiError& e) { return openai_error_response(e); }
 
 http::HttpResponse model_error(const Status& st) {
   ApiError e = api_error_from_status(st, "model");

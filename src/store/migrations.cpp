@@ -36,6 +36,42 @@ CREATE INDEX audit_log_ts ON audit_log (ts_ms);
 CREATE INDEX audit_log_model_ts ON audit_log (model, ts_ms);
 CREATE INDEX audit_log_status_ts ON audit_log (status, ts_ms);
 )sql"},
+      {2, "auth",
+       R"sql(
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  username      TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT    NOT NULL,
+  is_admin      INTEGER NOT NULL DEFAULT 0,
+  status        TEXT    NOT NULL CHECK (status IN ('active', 'pending')),
+  created_ms    INTEGER NOT NULL,
+  last_login_ms INTEGER
+);
+CREATE TABLE sessions (
+  token_hash TEXT    PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires_ms);
+CREATE TABLE api_keys (
+  id           TEXT    PRIMARY KEY,
+  name         TEXT    NOT NULL,
+  prefix       TEXT    NOT NULL,
+  key_hash     TEXT    NOT NULL UNIQUE,
+  created_ms   INTEGER NOT NULL,
+  last_used_ms INTEGER
+);
+)sql"},
+      {3, "settings",
+       R"sql(
+CREATE TABLE settings (
+  key        TEXT    PRIMARY KEY,
+  value      TEXT    NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql"},
   };
   return kMigrations;
 }

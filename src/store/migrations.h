@@ -1,7 +1,8 @@
 // Versioned schema migrations. Each has a version (1, 2, ... with no gaps), a name and SQL run
 // in one transaction; the applied ones are listed in table schema_migrations and the current
 // version is mirrored in PRAGMA user_version. To change the schema, append a migration; never
-// edit one that shipped. (Auth, settings and provider keys append theirs here.)
+// edit one that shipped. 1: audit_log; 2: users, sessions, api_keys (auth_tables.h); 3: settings
+// (settings_table.h).
 #pragma once
 
 #include <string>

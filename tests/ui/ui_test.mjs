@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -219,6 +219,85 @@ describe('web UI', { concurrency: false }, () => {
     await shot('chat-error');
   });
 
+  test('the Anthropic protocol toggle streams an answer from /v1/messages', async () => {
+    await page.goto(server.base + '/#/chat?model=demo');
+    await page.getByRole('radio', { name: 'Anthropic' }).check();
+    await page.locator('#max-tokens').fill('24');
+    const posted = [];
+    const onRequest = (r) => r.method() === 'POST' && posted.push({ url: new URL(r.url()).pathname, body: r.postDataJSON() });
+    page.on('request', onRequest);
+    const k = await page.getByTestId('assistant-message').count();
+    await page.locator('#chat-input').fill('Say hello the Anthropic way.');
+    await page.getByTestId('send').click();
+    const msg = page.getByTestId('assistant-message').nth(k);
+    const stats = msg.getByTestId('answer-stats');
+    await stats.waitFor();
+    page.off('request', onRequest);
+    assert.deepEqual(posted.map((p) => p.url), ['/v1/messages']);
+    assert.equal(posted[0].body.stream, true);
+    assert.equal(posted[0].body.max_tokens, 24);
+    assert.ok(!('stream_options' in posted[0].body), 'an Anthropic body, not an OpenAI one');
+    assert.match(await msg.locator('.role').textContent(), /Anthropic/);
+    const text = await stats.textContent();
+    assert.match(text, /TTFT \d/);
+    assert.match(text, /end_turn|max_tokens/, 'Anthropic stop reasons');
+    const n = Number(/(\d+) tokens/.exec(text)[1]);
+    assert.ok(n >= 1 && n <= 24, `output tokens ${n}`);
+    assert.ok(((await msg.getByTestId('answer').textContent()) ?? '').length > 0, 'some text streamed');
+    // The server recorded it as a streamed /v1/messages request.
+    await eventually(async () => (await api('/admin/audit-logs?limit=5')).body.data
+      .some((r) => r.endpoint === '/v1/messages' && r.stream === true && r.status === 'success'),
+    'the audit log has the streamed /v1/messages request', 5000);
+    await shot('chat-anthropic');
+    await page.getByRole('radio', { name: 'OpenAI' }).check();
+  });
+
+  test('the logs page updates live when a chat is made, and exports a valid JSONL file', async () => {
+    await page.goto(server.base + '/#/logs');
+    await page.getByRole('heading', { name: 'Request logs' }).waitFor();
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+    await page.getByTestId('log-row').first().waitFor(); // earlier tests made requests
+    await page.evaluate(() => { window.__noReload = true; });
+    const before = Number((await page.getByTestId('stat-total').textContent()).replace(/,/g, ''));
+    const maxId = Math.max(...await page.getByTestId('log-row').evaluateAll((rows) => rows.map((r) => Number(r.dataset.id))));
+
+    // A chat request made outside the page shows up at the top, pushed over the WebSocket.
+    const r = await api('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Request-ID': 'ui-live-log-test' },
+      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'log me' }], max_tokens: 4 }),
+    });
+    assert.equal(r.status, 200);
+    const top = page.getByTestId('log-row').first();
+    await eventually(async () => Number(await top.getAttribute('data-id')) > maxId, 'the new request at the top of the table', 8000);
+    assert.equal(await top.getAttribute('data-model'), 'demo');
+    assert.equal(await top.getAttribute('data-status'), 'success');
+    assert.equal(await page.evaluate(() => window.__noReload), true, 'no page reload');
+    await eventually(async () => Number((await page.getByTestId('stat-total').textContent()).replace(/,/g, '')) === before + 1,
+      'stats count the new request', 5000);
+    await top.getByRole('button', { name: /Details of request/ }).click();
+    await page.locator('tr.detail', { hasText: 'ui-live-log-test' }).waitFor();
+    await shot('logs');
+
+    // A status filter the new row does not match hides it; back to all shows it again.
+    await page.locator('#f-status').selectOption('error');
+    await eventually(async () => (await page.locator('[data-testid=log-row][data-status=success]').count()) === 0, 'filtered to errors', 5000);
+    await page.locator('#f-status').selectOption('');
+    await page.locator('[data-testid=log-row][data-status=success]').first().waitFor();
+
+    // Export: fetched with the admin headers and saved as a file; every line is a row.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-jsonl').click()]);
+    assert.match(dl.suggestedFilename(), /^mlx-audit-logs-\d{8}-\d{6}\.jsonl$/);
+    const lines = readFileSync(await dl.path(), 'utf8').split('\n').filter((l) => l !== '');
+    const rows = lines.map((l) => JSON.parse(l));
+    assert.equal(rows.length, before + 1, 'one line per logged request');
+    const mine = rows.find((x) => x.request_id === 'ui-live-log-test');
+    assert.ok(mine, 'the new request is in the export');
+    assert.equal(mine.model, 'demo');
+    assert.equal(mine.endpoint, '/v1/chat/completions');
+    await page.getByTestId('logs-notice').filter({ hasText: 'Exported JSONL' }).waitFor();
+  });
+
   test('models page lists the demo model; unload and load go through the pool', async () => {
     await page.goto(server.base + '/#/models');
     const row = page.locator('[data-testid=model-row][data-model=demo]');
@@ -256,7 +335,8 @@ describe('web UI', { concurrency: false }, () => {
 
   test('narrow screens: no horizontal scrolling on any page', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [name, path] of [['dashboard-mobile', '/#/'], ['chat-mobile', '/#/chat'], ['models-mobile', '/#/models']]) {
+    for (const [name, path] of [['dashboard-mobile', '/#/'], ['chat-mobile', '/#/chat'], ['models-mobile', '/#/models'],
+      ['logs-mobile', '/#/logs']]) {
       await page.goto(server.base + path);
       await page.locator('main h1, main textarea').first().waitFor();
       await page.waitForTimeout(300);

@@ -1,5 +1,6 @@
 // Fetch helpers: JSON in and out, OpenAI-shaped errors turned into ApiError, the admin token
-// (MLX_SERVER_ADMIN_TOKEN, kept in localStorage) sent on /admin routes.
+// (MLX_SERVER_ADMIN_TOKEN, kept in localStorage) sent on the management routes (/admin/...,
+// /api/models/... downloads).
 
 export class ApiError extends Error {
   readonly status: number;
@@ -33,9 +34,14 @@ export function setAdminToken(token: string): void {
   else localStorage.removeItem(kTokenKey);
 }
 
+// Routes guarded by MLX_SERVER_ADMIN_TOKEN.
+export function needsAdminToken(path: string): boolean {
+  return path.startsWith('/admin') || path.startsWith('/api/models');
+}
+
 export function authHeaders(path: string): Record<string, string> {
   const token = adminToken();
-  return token && path.startsWith('/admin') ? { Authorization: `Bearer ${token}` } : {};
+  return token && needsAdminToken(path) ? { Authorization: `Bearer ${token}` } : {};
 }
 
 // An ApiError from a non-2xx response (OpenAI error body when there is one).
@@ -69,8 +75,12 @@ export async function requestJson<T>(method: string, path: string, body?: unknow
     throw new ApiError(`cannot reach the server (${(e as Error).message})`, 0);
   }
   if (!res.ok) throw await errorFromResponse(res);
-  return (await res.json()) as T;
+  const text = await res.text(); // 204 and other empty answers: undefined
+  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 export const getJson = <T>(path: string, signal?: AbortSignal) => requestJson<T>('GET', path, undefined, signal);
 export const postJson = <T>(path: string, body?: unknown) => requestJson<T>('POST', path, body ?? {});
+export const putJson = <T>(path: string, body?: unknown) => requestJson<T>('PUT', path, body ?? {});
+export const patchJson = <T>(path: string, body?: unknown) => requestJson<T>('PATCH', path, body ?? {});
+export const deleteJson = <T>(path: string) => requestJson<T>('DELETE', path);

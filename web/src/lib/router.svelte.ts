@@ -1,7 +1,8 @@
-// Hash routing (#/, #/chat?model=x, #/models): the server serves index.html at "/" only, so
-// routes live in the fragment and deep links survive a reload.
+// Hash routing (#/, #/chat?model=x, #/models, #/logs): the server serves index.html at "/"
+// only, so routes live in the fragment and deep links survive a reload.
 
-export type Page = 'dashboard' | 'chat' | 'models';
+export const kPages = ['dashboard', 'chat', 'models', 'logs'] as const;
+export type Page = (typeof kPages)[number];
 
 export interface Route {
   page: Page;
@@ -11,7 +12,7 @@ export interface Route {
 export function parseHash(hash: string): Route {
   const h = hash.replace(/^#\/?/, '');
   const [path, query = ''] = h.split('?', 2);
-  const page: Page = path === 'chat' ? 'chat' : path === 'models' ? 'models' : 'dashboard';
+  const page: Page = (kPages as readonly string[]).includes(path) ? (path as Page) : 'dashboard';
   return { page, params: new URLSearchParams(query) };
 }
 

@@ -6,6 +6,7 @@
 // them, none of their methods blocks.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,15 @@ bool iequals(std::string_view a, std::string_view b);
 
 struct HttpResponse;
 
+// Who the router's guard (Router::set_guard) authenticated for this request; empty without a
+// guard or on an open route. Handlers may rely on it (e.g. admin checks, audit key ids).
+struct RequestAuth {
+  std::string api_key_id;  // the id of the API key used (never the key)
+  int64_t user_id = 0;     // a logged-in user (0: none)
+  std::string username;
+  bool admin = false;      // the admin token, or an admin user's session
+};
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // raw request target, e.g. "/v1/models?x=1"
@@ -52,6 +62,7 @@ struct HttpRequest {
   std::map<std::string, std::string> path_params;  // filled by the router
   std::string client_address;                      // "127.0.0.1:54321"
   std::string request_id;                          // also sent back as X-Request-ID
+  RequestAuth auth;                                // set by the router's guard
 
   std::optional<std::string> query_param(const std::string& name) const;
   // The path parameter `name`; REQUIRES: the matched route declares it.

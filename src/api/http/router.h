@@ -6,7 +6,9 @@
 // Thread-safety: build it on one thread, then share it read-only (match() is const).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +45,16 @@ struct RouteMatch {
   std::vector<std::string> allowed_methods;     // kMethodNotAllowed (and kFound): sorted
 };
 
+// A guard's verdict on one request, taken after routing and before the handler (WebSocket
+// upgrades included): `deny` is sent instead of calling the handler; `headers` are added to the
+// response either way (e.g. X-RateLimit-*). The guard may fill request.auth.
+struct GuardDecision {
+  std::optional<HttpResponse> deny;
+  Headers headers;
+};
+// Runs on io threads, concurrently: it must be thread-safe and return promptly.
+using Guard = std::function<GuardDecision(HttpRequest& request, const Route& route)>;
+
 class Router {
  public:
   // REQUIRES: `pattern` starts with '/', has well-formed "{name}"/"{name...}" segments with
@@ -58,9 +70,15 @@ class Router {
 
   const std::vector<Route>& routes() const { return routes_; }
 
+  // Installs the guard consulted before every matched route's handler (one guard; a later call
+  // replaces it). Without one every route is open.
+  void set_guard(Guard guard) { guard_ = std::move(guard); }
+  const Guard& guard() const { return guard_; }
+
  private:
   void add_route(Route route);
   std::vector<Route> routes_;
+  Guard guard_;
 };
 
 }  // namespace mlxm::http

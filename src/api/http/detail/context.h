@@ -20,9 +20,14 @@ struct ServerContext {
 };
 
 // Builds the plain response for a request that needs no streaming: routing, 404/405/426, the
-// draining 503, OPTIONS/CORS, static files, then the handler (exceptions become a 500).
+// draining 503, OPTIONS/CORS, static files, the router's guard (its denial, or its headers added
+// to the handler's response), then the handler (exceptions become a 500).
 // `*route` is set when a route matched. Framework-free so that unit tests can drive it.
 HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Route** route);
+
+// Runs the router's guard for a WebSocket upgrade: true when it lets `request` through (it may
+// fill request.auth). A denied upgrade goes through dispatch(), which answers the denial.
+bool guard_allows(const ServerContext& ctx, HttpRequest& request, const Route& route);
 
 // Fills method/target/path/query of `request` from the raw target; false on a bad escape.
 bool parse_target(std::string_view target, HttpRequest* request);

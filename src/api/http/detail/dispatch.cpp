@@ -49,6 +49,25 @@ std::string request_id_for(const HttpRequest& request) {
   return id;
 }
 
+// The route's handler (or the 426 of a WebSocket route reached without an upgrade); an
+// exception becomes a 500.
+HttpResponse call_route(const Route& route, HttpRequest& request) {
+  if (route.websocket) {
+    HttpResponse r = error_response(426, "This endpoint needs a WebSocket upgrade.",
+                                    "invalid_request_error", std::nullopt, "upgrade_required");
+    r.headers.set("Upgrade", "websocket");
+    return r;
+  }
+  try {
+    return route.handler(request);
+  } catch (const std::exception& e) {
+    MLXM_LOG_ERROR("handler for {} {} threw: {}", request.method, route.pattern, e.what());
+  } catch (...) {
+    MLXM_LOG_ERROR("handler for {} {} threw a non-exception", request.method, route.pattern);
+  }
+  return error_response(500, "Internal server error.", "server_error");
+}
+
 HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Route** route) {
   *route = nullptr;
   if (request.method == "OPTIONS") {
@@ -84,20 +103,23 @@ HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Rout
     return r;
   }
   request.path_params = std::move(m.params);
-  if (m.route->websocket) {
-    HttpResponse r = error_response(426, "This endpoint needs a WebSocket upgrade.",
-                                    "invalid_request_error", std::nullopt, "upgrade_required");
-    r.headers.set("Upgrade", "websocket");
-    return r;
+  Headers guard_headers;
+  if (const Guard& guard = ctx.router.guard()) {
+    GuardDecision d = guard(request, *m.route);
+    if (d.deny) {
+      for (const auto& [k, v] : d.headers.entries()) d.deny->headers.add(k, v);
+      return std::move(*d.deny);
+    }
+    guard_headers = std::move(d.headers);
   }
-  try {
-    return m.route->handler(request);
-  } catch (const std::exception& e) {
-    MLXM_LOG_ERROR("handler for {} {} threw: {}", request.method, m.route->pattern, e.what());
-  } catch (...) {
-    MLXM_LOG_ERROR("handler for {} {} threw a non-exception", request.method, m.route->pattern);
-  }
-  return error_response(500, "Internal server error.", "server_error");
+  HttpResponse response = call_route(*m.route, request);
+  for (const auto& [k, v] : guard_headers.entries()) response.headers.add(k, v);
+  return response;
+}
+
+bool guard_allows(const ServerContext& ctx, HttpRequest& request, const Route& route) {
+  const Guard& guard = ctx.router.guard();
+  return !guard || !guard(request, route).deny.has_value();
 }
 
 }  // namespace mlxm::http::detail

@@ -294,10 +294,13 @@ net::awaitable<void> run_session(std::shared_ptr<ServerContext> ctx, tcp::socket
       RouteMatch m = ctx->router.match("GET", request.path);
       if (m.kind == RouteMatch::Kind::kFound && m.route->websocket) {
         request.path_params = std::move(m.params);
-        MLXM_LOG_DEBUG("websocket {} {}", request.path, request.request_id);
-        co_await run_websocket(*ctx, std::move(stream), std::move(req), std::move(request),
-                               *m.route);
-        co_return;
+        // A denied upgrade falls through to dispatch(), which answers the guard's denial.
+        if (guard_allows(*ctx, request, *m.route)) {
+          MLXM_LOG_DEBUG("websocket {} {}", request.path, request.request_id);
+          co_await run_websocket(*ctx, std::move(stream), std::move(req), std::move(request),
+                                 *m.route);
+          co_return;
+        }
       }
     }
 
@@ -306,6 +309,11 @@ net::awaitable<void> run_session(std::shared_ptr<ServerContext> ctx, tcp::socket
         target_ok ? dispatch(*ctx, request, &route)
                   : error_response(400, "Malformed percent-encoding in the request path.",
                                    "invalid_request_error", std::nullopt, "bad_request");
+    if (cfg.debug_handoff_delay.count() > 0 && (response.on_pending || response.on_stream)) {
+      net::steady_timer delay(co_await net::this_coro::executor, cfg.debug_handoff_delay);
+      error_code delay_ec;
+      co_await delay.async_wait(net::redirect_error(kAwait, delay_ec));
+    }
     if (response.on_pending) {
       auto got = co_await run_pending(stream.socket(), buffer, response);
       if (!got) break;  // the client left

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,18 +24,41 @@ assert.ok(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (scripts/set
 const { chromium } = createRequire(join(webDir, 'package.json'))('playwright-core');
 
 let server; // { proc, base, log() }
+let hub; // { proc, base }: tests/pool/fake_hub.mjs serving copies of the demo model
 let context; // persistent browser context (fresh profile)
 let page;
 let profileDir;
 let homeDir;
 
+// A fake Hugging Face hub (the downloader tests' one) with two repos that are the demo model,
+// throttled to ~3 MB/s so that a download can be watched, paused and resumed.
+function startHub() {
+  const root = join(homeDir, 'hub-root');
+  for (const name of ['demo-copy', 'demo-cancel']) {
+    const dir = join(root, 'ui-org', name);
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(demoModel)) symlinkSync(join(demoModel, f), join(dir, f));
+  }
+  const proc = spawn(process.execPath, [join(repo, 'tests/pool/fake_hub.mjs'), root, '--slow-bps=3000000'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((res, rej) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) res({ proc, base: `http://127.0.0.1:${m[1]}` });
+    });
+    proc.on('exit', (code) => rej(new Error(`fake hub exited (${code})`)));
+  });
+}
+
 // Starts the server on a free port: it binds port 0 and logs the port it got.
 function startServer() {
-  homeDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-home-'));
   // Each engine step sleeps 10 ms (MLXM_DEBUG_STEP_DELAY_MS) so that the long generations the
   // tests watch outlast the dashboard's 2 s refresh even on a fast, idle machine.
   const env = { ...process.env, MLX_MANAGER_HOME: homeDir, HF_HOME: join(homeDir, 'hf'), MLX_MANAGER_LOG_LEVEL: 'info',
-    MLXM_DEBUG_STEP_DELAY_MS: '10' };
+    MLXM_DEBUG_STEP_DELAY_MS: '10', HF_ENDPOINT: hub.base };
+  for (const k of ['HF_TOKEN', 'HF_HUB_OFFLINE', 'HF_HUB_CACHE']) delete env[k];
   for (const k of Object.keys(env)) if (k.startsWith('MLX_SERVER_')) delete env[k];
   const dist = join(webDir, 'dist');
   assert.ok(existsSync(join(dist, 'index.html')), `no built UI at ${dist} (run make build)`);
@@ -91,6 +114,8 @@ async function shot(name) {
 }
 
 before(async () => {
+  homeDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-home-'));
+  hub = await startHub();
   server = await startServer();
   await eventually(async () => (await fetch(server.base + '/health').catch(() => null))?.ok, '/health answers', 10000);
   profileDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-chromium-'));
@@ -115,9 +140,13 @@ after(async () => {
     await new Promise((r) => { server.proc.once('exit', r); setTimeout(r, 5000); });
     if (server.proc.exitCode === null) server.proc.kill('SIGKILL');
   }
+  if (hub?.proc.exitCode === null) hub.proc.kill('SIGTERM');
   for (const d of [profileDir, homeDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
-process.on('exit', () => server?.proc.exitCode === null && server.proc.kill('SIGKILL'));
+process.on('exit', () => {
+  if (server?.proc.exitCode === null) server.proc.kill('SIGKILL');
+  if (hub?.proc.exitCode === null) hub.proc.kill('SIGKILL');
+});
 
 describe('web UI', { concurrency: false }, () => {
   test('the UI is served at / and the dashboard shows the demo model live', async () => {
@@ -321,6 +350,71 @@ describe('web UI', { concurrency: false }, () => {
     assert.equal(s.state, 'loaded');
     assert.equal(s.pinned, true);
     await shot('models-after-load');
+  });
+
+  test('a hub download shows progress, pauses, resumes and completes; another is cancelled', async () => {
+    await page.goto(server.base + '/#/models');
+    await page.locator('[data-testid=model-row][data-model=demo]').waitFor();
+    await page.locator('#download-model').fill('ui-org/demo-copy');
+    await page.getByTestId('download-start').click();
+    const job = page.locator('[data-testid=download-job][data-model="ui-org/demo-copy"]');
+    await job.waitFor();
+    const bytesDone = async () => (await api('/api/models/downloads')).body.data.find((j) => j.repo === 'ui-org/demo-copy')?.bytes_done ?? 0;
+    await eventually(async () => (await job.getAttribute('data-status')) === 'running'
+      && Number(await job.locator('[role=meter]').getAttribute('aria-valuenow')) > 0, 'progress shown while running', 8000);
+    await shot('models-download');
+    await job.getByRole('button', { name: 'Pause ui-org/demo-copy' }).click();
+    await eventually(async () => (await job.getAttribute('data-status')) === 'paused', 'paused', 5000);
+    const paused = await bytesDone();
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await bytesDone(), paused, 'no bytes arrive while paused');
+    await job.getByRole('button', { name: 'Resume ui-org/demo-copy' }).click();
+    await eventually(async () => (await job.getAttribute('data-status')) === 'completed', 'download completed', 20000);
+    // The new model is listed (from the HF cache) and can be loaded.
+    const row = page.locator('[data-testid=model-row][data-model="ui-org/demo-copy"]');
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Load ui-org/demo-copy' }).waitFor();
+
+    await page.locator('#download-model').fill('ui-org/demo-cancel');
+    await page.getByTestId('download-start').click();
+    const other = page.locator('[data-testid=download-job][data-model="ui-org/demo-cancel"]');
+    await other.getByRole('button', { name: 'Cancel ui-org/demo-cancel' }).click();
+    await eventually(async () => (await other.getAttribute('data-status')) === 'cancelled', 'cancelled', 5000);
+    assert.equal((await api('/v1/models')).body.data.some((m) => m.id === 'ui-org/demo-cancel'), false);
+
+    // A bad id is refused before the server is asked; an unknown repo is the server's error.
+    await page.locator('#download-model').fill('not-a-repo');
+    await page.getByTestId('download-start').click();
+    await page.locator('#download-error', { hasText: 'org/name' }).waitFor();
+    await shot('models-downloads-done');
+  });
+
+  test('dashboard: unload, preload and pin a model', async () => {
+    await page.goto(server.base + '/#/');
+    const card = page.locator('[data-testid=model-card][data-model=demo]');
+    await card.waitFor();
+    await card.getByRole('button', { name: 'Unload demo' }).click();
+    await card.waitFor({ state: 'detached' });
+    assert.equal((await demoStatus())?.state ?? 'available', 'available');
+    await page.locator('#preload-model').selectOption('demo');
+    await page.getByRole('button', { name: 'Preload', exact: true }).click();
+    await page.getByTestId('dashboard-notice').filter({ hasText: 'demo is loaded and pinned' }).waitFor({ timeout: 15000 });
+    await card.locator('.badge', { hasText: 'pinned' }).waitFor();
+    const s = await demoStatus();
+    assert.equal(s.state, 'loaded');
+    assert.equal(s.pinned, true);
+    // A loaded, unpinned model gets a Pin button (requests load models unpinned).
+    await api('/admin/models/ui-org/demo-copy/unload', { method: 'POST' }).catch(() => {});
+    const r = await api('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'ui-org/demo-copy', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
+    assert.equal(r.status, 200);
+    const copy = page.locator('[data-testid=model-card][data-model="ui-org/demo-copy"]');
+    await copy.waitFor();
+    await copy.getByRole('button', { name: 'Pin ui-org/demo-copy' }).click();
+    await copy.locator('.badge', { hasText: 'pinned' }).waitFor();
+    await shot('dashboard-actions');
+    await copy.getByRole('button', { name: 'Unload ui-org/demo-copy' }).click();
+    await copy.waitFor({ state: 'detached' });
   });
 
   test('dark theme renders (screenshot)', async () => {

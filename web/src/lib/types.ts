@@ -16,6 +16,12 @@ export interface ModelListEntry {
   bytes?: number;
   size_bytes?: number;
   source?: string;
+  reason?: string; // status "unloadable": why
+  // Not sent by the server yet (the resolver knows them; `mlx-manager models list` prints them):
+  // shown when present.
+  architecture?: string;
+  quantization?: string;
+  max_model_len?: number;
 }
 
 export interface KvBlocks {
@@ -87,4 +93,23 @@ export interface SystemInfo {
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+}
+
+// A hub download job (POST /api/models/download, GET /api/models/downloads).
+export interface DownloadJob {
+  id: string;
+  model: string; // org/name[@revision]
+  repo: string;
+  revision: string;
+  status: 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | string;
+  bytes_total: number;
+  bytes_done: number;
+  files_total: number;
+  files_done: number;
+  current_file: string;
+  bytes_per_second: number;
+  created_ms?: number;
+  updated_ms?: number;
+  error?: string;
+  path?: string;
 }

@@ -1,15 +1,18 @@
 # MLX Manager — the two commands: `make run` and `make test`.
-# SANITIZE=1 builds with ASan+UBSan into build-sanitize/. CUDA=ON|OFF|AUTO (default AUTO).
+# SANITIZE=1 builds with ASan+UBSan into build-sanitize/ (CUDA off unless CUDA= is given).
+# CUDA=ON|OFF|AUTO (default AUTO).
 SHELL := /bin/bash
 JOBS ?= 2
-CUDA ?= AUTO
 ifeq ($(SANITIZE),1)
 BUILD_DIR ?= build-sanitize
+# ASan/UBSan do not instrument device code: the sanitizer build is CPU-only unless asked.
+CUDA ?= OFF
 CMAKE_EXTRA := -DMLXM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 else
 BUILD_DIR ?= build
 CMAKE_EXTRA := -DCMAKE_BUILD_TYPE=Release
 endif
+CUDA ?= AUTO
 CTEST_ARGS ?=
 # CI builds CUDA code for sm_90 only (compile check; no GPU there); developers get all archs.
 ifdef CI

@@ -32,6 +32,8 @@ Result<ServerConfig> server_config_from_env() {
   MLXM_ASSIGN_OR_RETURN(int64_t drain, env_int("MLX_SERVER_DRAIN_TIMEOUT_SECONDS", 30, 0, 3600));
   c.drain_timeout = std::chrono::seconds(drain);
   MLXM_ASSIGN_OR_RETURN(c.cors_origins, env_list("MLX_SERVER_CORS_ORIGINS"));
+  MLXM_ASSIGN_OR_RETURN(int64_t handoff, env_int("MLXM_DEBUG_HANDOFF_DELAY_MS", 0, 0, 60'000));
+  c.debug_handoff_delay = std::chrono::milliseconds(handoff);
   return c;
 }
 

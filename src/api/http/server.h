@@ -35,6 +35,9 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;  // allowed Origin values; "*" allows any; empty = off
   std::string static_dir;                 // serve unmatched GETs from here; empty = off
   bool handle_signals = true;             // SIGTERM/SIGINT start the drain
+  // Tests only (MLXM_DEBUG_HANDOFF_DELAY_MS): waits this long before handing a deferred or
+  // streamed response its connection, so that tests can make the producer finish first.
+  std::chrono::milliseconds debug_handoff_delay{0};
 };
 
 // Reads MLX_SERVER_HOST, MLX_SERVER_PORT, MLX_SERVER_DRAIN_TIMEOUT_SECONDS,

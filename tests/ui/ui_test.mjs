@@ -425,6 +425,40 @@ describe('web UI', { concurrency: false }, () => {
     assert.equal(bg, 'rgb(15, 17, 21)');
     await shot('dashboard-dark');
     await page.emulateMedia({ colorScheme: 'light' });
+    // The theme switch overrides the OS preference and is remembered across reloads.
+    await page.getByLabel('Theme').selectOption('dark');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(15, 17, 21)');
+    await page.reload();
+    await page.locator('[data-testid=model-card][data-model=demo]').waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await page.goto(server.base + '/#/logs');
+    await page.getByTestId('log-row').first().waitFor();
+    await shot('logs-dark');
+    await page.getByLabel('Theme').selectOption('system');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(246, 247, 249)');
+  });
+
+  test('keyboard: skip link, navigation and the chat protocol toggle work without a mouse', async () => {
+    await page.goto(server.base + '/#/');
+    await page.locator('[data-testid=model-card]').first().waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    // Tab through the sidebar to the Logs link and follow it with Enter.
+    await page.locator('nav a', { hasText: 'Chat' }).focus();
+    for (let i = 0; i < 5 && (await page.evaluate(() => document.activeElement?.textContent?.trim())) !== 'Logs'; i++) {
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Request logs' }).waitFor();
+    // Radio group: arrow keys move between OpenAI and Anthropic.
+    await page.goto(server.base + '/#/chat');
+    await page.getByRole('radio', { name: 'OpenAI' }).focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getByRole('radio', { name: 'Anthropic' }).isChecked(), true);
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.getByRole('radio', { name: 'OpenAI' }).isChecked(), true);
   });
 
   test('narrow screens: no horizontal scrolling on any page', async () => {

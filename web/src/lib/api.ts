@@ -44,6 +44,15 @@ export function authHeaders(path: string): Record<string, string> {
   return token && needsAdminToken(path) ? { Authorization: `Bearer ${token}` } : {};
 }
 
+// Called on a 401 from any route but /api/auth/* (the session ended): auth re-checks status.
+let onUnauthorized: (() => void) | null = null;
+export function setUnauthorizedHandler(fn: (() => void) | null): void {
+  onUnauthorized = fn;
+}
+export function noteUnauthorized(path: string, status: number): void {
+  if (status === 401 && !path.startsWith('/api/auth/')) onUnauthorized?.();
+}
+
 // An ApiError from a non-2xx response (OpenAI error body when there is one).
 export async function errorFromResponse(res: Response): Promise<ApiError> {
   let text = '';
@@ -74,7 +83,10 @@ export async function requestJson<T>(method: string, path: string, body?: unknow
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(`cannot reach the server (${(e as Error).message})`, 0);
   }
-  if (!res.ok) throw await errorFromResponse(res);
+  if (!res.ok) {
+    noteUnauthorized(path, res.status);
+    throw await errorFromResponse(res);
+  }
   const text = await res.text(); // 204 and other empty answers: undefined
   return (text ? JSON.parse(text) : undefined) as T;
 }

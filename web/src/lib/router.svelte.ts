@@ -1,7 +1,7 @@
-// Hash routing (#/, #/chat?model=x, #/models, #/logs): the server serves index.html at "/"
+// Hash routing (#/, #/chat?model=x, #/models, #/logs, #/settings, #/keys, #/users): the server serves index.html at "/"
 // only, so routes live in the fragment and deep links survive a reload.
 
-export const kPages = ['dashboard', 'chat', 'models', 'logs'] as const;
+export const kPages = ['dashboard', 'chat', 'models', 'logs', 'settings', 'keys', 'users'] as const;
 export type Page = (typeof kPages)[number];
 
 export interface Route {

@@ -14,7 +14,8 @@
 # Exit status: 0 when the build, every test and every engine-bench run passed (times never fail
 # the run; a bench run cut by its time limit is reported as TIMEOUT, not as a failure).
 # Env: MLXM_CUDA_GENCODE (default arch=compute_90,code=sm_90), NVCC, CXX, JOBS,
-#      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench).
+#      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench),
+#      MLXM_GEMM_BENCH=0 (skip the GEMM bench).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -63,7 +64,7 @@ CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_fe
   src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
   $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) src/engine/cuda/cuda_decoder.cpp"
 CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
-CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp"
+CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp bench/cuda/gemm_bench.cpp"
 CU="$(ls src/engine/kernels/cuda/*.cu)"
 
 say "== build ($JOBS jobs, $GENCODE)"
@@ -84,7 +85,7 @@ compile_one() {  # src -> obj; ISA flags for *_avx2 / *_avx512 like src/engine/C
 }
 export -f compile_one
 export B CXX CXXFLAGS NVCC NVFLAGS
-rm -f "$B"/engine_cuda_tests "$B"/bench_cuda_gemv "$B"/bench_cuda_engine
+rm -f "$B"/engine_cuda_tests "$B"/bench_cuda_gemv "$B"/bench_cuda_engine "$B"/bench_cuda_gemm
 # .cu first (slowest), everything in parallel.
 if ! printf '%s\n' $CU $CPP_LIB $CPP_TEST $CPP_BENCH | xargs -P "$JOBS" -I{} bash -c 'compile_one {}' 2>&1 | tee -a "$LOG"; then
   :
@@ -99,7 +100,8 @@ LIBOBJ="$(obj $CU $CPP_LIB)"
 "$NVCC" -gencode=$GENCODE -cudart static -o "$B/engine_cuda_tests" $LIBOBJ $(obj $CPP_TEST) -lpthread 2>&1 | tee -a "$LOG"
 "$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj bench/cuda/gemv_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
 "$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_engine" $LIBOBJ $(obj bench/cuda/engine_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
-for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine; do
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemm" $LIBOBJ $(obj bench/cuda/gemm_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
+for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine bench_cuda_gemm; do
   if [ ! -x "$B/$bin" ]; then say "FAIL: link of $bin"; exit 1; fi
 done
 say "build: $(( $(date +%s) - T0 )) s"
@@ -144,12 +146,21 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     elif [ $rc -ne 0 ]; then say "engine $name: FAIL (exit $rc)"; ENGINE="FAIL"
     else grep "^llama" "$OUT/engine_bench.log" | tail -1 | tee -a "$LOG"; fi
   }
-  run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 128 --gen 64 --dir "$MD/1b"
+  run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
   run_engine 60 "1b q4 b8" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 --dir "$MD/1b"
   rm -rf "$MD/1b"
-  run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 128 --gen 64 --dir "$MD/8b"
+  run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
   run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
   rm -rf "$MD"
+fi
+
+GEMM="skipped"
+if [ "${MLXM_GEMM_BENCH:-1}" != "0" ]; then
+  say "== GEMM bench"
+  timeout 120 "$B/bench_cuda_gemm" --csv "$OUT/gemm.csv" $QUICK > "$OUT/gemm.log" 2>&1
+  GRC=$?
+  GEMM=$([ "$GRC" -eq 0 ] && echo ok || echo "FAIL (exit $GRC)")
+  say "gemm bench: $GEMM ($(( $(date +%s) - T0 )) s)"
 fi
 
 BENCH_RC=0
@@ -166,6 +177,9 @@ say "== summary ($(( $(date +%s) - T0 )) s)"
 say "TESTS: $TESTS"
 say "ENGINE BENCH: $ENGINE"
 grep "^llama" "$OUT/engine_bench.log" 2>/dev/null | tee -a "$LOG"
+say "GEMM BENCH: $GEMM"
+grep -E "^llama" "$OUT/gemm.log" 2>/dev/null | awk '{print $2, $4, $5, $6, $7, $9, $10}' | tr '\n' ';' | fold -w 2000 | tee -a "$LOG"
+say ""
 say "GEMV BENCH: $GEMV"
 grep -E "copy:|^llama-3\.[0-9]-[0-9]+b +[0-9]" "$OUT/bench.log" 2>/dev/null | tee -a "$LOG"
 if [[ "$TESTS" == PASS* ]] && [ "$ENGINE" != "FAIL" ]; then say "CHECK: PASS"; exit 0; fi

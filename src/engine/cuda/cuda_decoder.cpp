@@ -64,6 +64,7 @@ using CudaLayer = BasicLayerWeights<CudaLinear>;
 
 constexpr int64_t kMaxGraphTokens = 64;  // larger steps (prefill) run eagerly
 constexpr size_t kMaxGraphs = 96;
+constexpr size_t kSplitWorkspaceFloats = size_t{4} << 20;  // 16 MB of split-K partial sums
 
 // Grows `b` to at least `bytes` (rounded up); true when it was reallocated.
 Result<bool> grow(DeviceBuffer& b, size_t bytes) {
@@ -101,6 +102,20 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(inv_freq_, upload_vec(rope_inv_freq(c)));
     MLXM_RETURN_IF_ERROR(init_kv());
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
+    // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
+    // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
+    MLXM_ASSIGN_OR_RETURN(const int64_t min_rows,
+                          env_int("MLXM_CUDA_GEMM_MIN_ROWS", cuda::kDefaultGemmMinRows, 1,
+                                  int64_t{1} << 30));
+    MLXM_ASSIGN_OR_RETURN(const bool split_k, env_bool("MLXM_CUDA_SPLITK", true));
+    lin_.gemm_min_rows = static_cast<int>(min_rows);
+    MLXM_ASSIGN_OR_RETURN(const cuda::DeviceInfo di, cuda::device_info(0));
+    sm_count_ = std::max(1, di.sm_count);
+    if (split_k) {
+      MLXM_ASSIGN_OR_RETURN(split_ws_, DeviceBuffer::alloc(kSplitWorkspaceFloats * sizeof(float)));
+      lin_.workspace = split_ws_.as<float>();
+      lin_.workspace_floats = kSplitWorkspaceFloats;
+    }
     // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
     return cuda::synchronize();
   }
@@ -140,6 +155,11 @@ class CudaDecoder final : public Engine {
   int64_t n_blocks_ = 0;
   size_t kv_bytes_ = 0;
   cuda::OwnedStream stream_;
+  cuda::ForwardOptions lin_;  // GEMM threshold and split-K workspace for every linear
+  DeviceBuffer split_ws_;
+  int sm_count_ = 132;
+  cuda::AttnSplit attn_split_;  // split-KV decode attention for the current step shape
+  DeviceBuffer attn_ws_;
 
   // Scratch (device, f32 unless noted), grown to the largest step seen.
   int64_t cap_n_ = 0, cap_out_ = 0, cap_meta_ = 0;
@@ -156,6 +176,7 @@ class CudaDecoder final : public Engine {
   DeviceBuffer xo_;      // (n_out, hidden)
   DeviceBuffer logits_;  // (n_out, vocab)
   DeviceBuffer meta_;    // int32: see Meta
+  cuda::PinnedBuffer host_logits_;  // (n_out, vocab) page-locked staging for the logits copy
   std::vector<int32_t> host_meta_;
 
   // Offsets (in int32 elements) of the step metadata inside meta_.
@@ -250,8 +271,26 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     const size_t uo = static_cast<size_t>(cap) * sizeof(float);
     MLXM_ASSIGN_OR_RETURN(bool r1, grow(xo_, uo * static_cast<size_t>(c.hidden_size)));
     MLXM_ASSIGN_OR_RETURN(bool r2, grow(logits_, uo * static_cast<size_t>(c.vocab_size)));
+    MLXM_ASSIGN_OR_RETURN(host_logits_,
+                          cuda::PinnedBuffer::alloc(uo * static_cast<size_t>(c.vocab_size)));
     moved |= r1 || r2;
     cap_out_ = cap;
+  }
+  {
+    // Split-KV attention: enough blocks for two waves over the SMs, >= 64 positions a split.
+    const int64_t blocks = n * c.n_kv_heads;
+    const int64_t max_ctx = width * options_.block_size;
+    int64_t splits = (2 * sm_count_ + blocks - 1) / blocks;
+    splits = std::clamp<int64_t>(std::min<int64_t>(splits, max_ctx / 64), 1, 32);
+    const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
+                                                               static_cast<int>(splits));
+    if (splits > 1) {
+      MLXM_ASSIGN_OR_RETURN(bool r, grow(attn_ws_, need * sizeof(float)));
+      moved |= r;
+    }
+    attn_split_.splits = static_cast<int>(splits);
+    attn_split_.workspace = attn_ws_.as<float>();
+    attn_split_.workspace_floats = attn_ws_.size() / sizeof(float);
   }
   if (m.total > cap_meta_) {
     const int64_t cap = std::max<int64_t>(m.total * 2, 4096);
@@ -281,15 +320,15 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
   if (L.fused_qkv) {
     float* qkv = qkv_.as<float>();
-    MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s));
+    MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s, lin_));
     const size_t w = static_cast<size_t>(q_w + 2 * kv_w) * 4, un = static_cast<size_t>(n);
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(q, q_w * 4, qkv, w, q_w * 4, un, s));
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(k, kv_w * 4, qkv + q_w, w, kv_w * 4, un, s));
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(v, kv_w * 4, qkv + q_w + kv_w, w, kv_w * 4, un, s));
   } else {
-    MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, q, s));
-    MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s));
-    MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s));
+    MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, q, s, lin_));
+    MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s, lin_));
+    MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s, lin_));
   }
   if (c.qk_norm) {
     MLXM_RETURN_IF_ERROR(cuda::rms_norm(q, N.q.as<float>(), eps, n * c.n_heads, hd, q, s));
@@ -303,26 +342,26 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
   MLXM_RETURN_IF_ERROR(cuda::paged_attention_decode(
       q, meta_at(m.tables), static_cast<int>(width), meta_at(m.ctx), n, c.n_heads, kv,
-      1.0f / std::sqrt(static_cast<float>(hd)), attn_.as<float>(), s));
+      1.0f / std::sqrt(static_cast<float>(hd)), attn_.as<float>(), s, attn_split_));
   float* tmp = tmp_.as<float>();
-  MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s));
+  MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s, lin_));
   MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
   MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
   float* gu = gu_.as<float>();
   float* act = act_.as<float>();
   if (L.fused_gate_up) {
-    MLXM_RETURN_IF_ERROR(L.gate_up.forward(xn, n, gu, s));
+    MLXM_RETURN_IF_ERROR(L.gate_up.forward(xn, n, gu, s, lin_));
   } else {
     // silu_mul wants [gate | up] per row.
     float* up = up_.as<float>();
-    MLXM_RETURN_IF_ERROR(L.gate.forward(xn, n, act, s));
-    MLXM_RETURN_IF_ERROR(L.up.forward(xn, n, up, s));
+    MLXM_RETURN_IF_ERROR(L.gate.forward(xn, n, act, s, lin_));
+    MLXM_RETURN_IF_ERROR(L.up.forward(xn, n, up, s, lin_));
     const size_t row = static_cast<size_t>(ff) * 4, un = static_cast<size_t>(n);
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu, 2 * row, act, row, row, un, s));
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu + ff, 2 * row, up, row, row, un, s));
   }
   MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s));
-  MLXM_RETURN_IF_ERROR(L.down.forward(act, n, tmp, s));
+  MLXM_RETURN_IF_ERROR(L.down.forward(act, n, tmp, s, lin_));
   return cuda::add_inplace(x, tmp, n * h, s);
 }
 
@@ -337,7 +376,7 @@ Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::
   MLXM_RETURN_IF_ERROR(cuda::gather_rows(x_.as<float>(), n, h, meta_at(m.rows), n_out, xo, s));
   MLXM_RETURN_IF_ERROR(cuda::rms_norm(xo, final_norm_.as<float>(),
                                       static_cast<float>(c.rms_norm_eps), n_out, h, xo, s));
-  return w_.head().forward(xo, n_out, logits_.as<float>(), s);
+  return w_.head().forward(xo, n_out, logits_.as<float>(), s, lin_);
 }
 
 Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
@@ -397,14 +436,17 @@ Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
   const TimePoint t1 = now();
   host_ms_ += ms_between(t0, t1);
 
-  logits->resize(static_cast<size_t>(n_out) * static_cast<size_t>(config_.vocab_size));
+  const size_t n_logits = static_cast<size_t>(n_out) * static_cast<size_t>(config_.vocab_size);
   if (n_out > 0) {
-    MLXM_RETURN_IF_ERROR(cuda::copy_async(logits->data(), logits_.data(),
-                                          logits->size() * sizeof(float), st));
+    // Into page-locked memory (PCIe speed), then one host copy.
+    MLXM_RETURN_IF_ERROR(
+        cuda::copy_async(host_logits_.data(), logits_.data(), n_logits * sizeof(float), st));
   }
   const Status sync = cuda::stream_synchronize(st);
   wait_ms_ += ms_since(t1);
   if (!sync.ok()) return sync.with_context("CUDA engine forward");
+  const float* hl = static_cast<const float*>(host_logits_.data());
+  logits->assign(hl, hl + n_logits);
   return ok_status();
 }
 

@@ -16,7 +16,17 @@
 //     the golden test's bound for that path is used unchanged.
 //   batched vs alone (both CUDA): max 1e-5. Every kernel computes a token's row independently
 //     of the other rows of the step (the GEMV's per-row sums, RMSNorm, RoPE, attention per
-//     entry), so the same token gives the same logits up to nothing but f32 noise.
+//     entry), so the same token gives the same logits up to nothing but f32 noise. This holds
+//     when every step takes the same linear kernel: the golden test runs once with the f32
+//     GEMV for every step and once with the tensor-core GEMM (f16/bf16 operands, no split-K:
+//     each output is the same sequence of mma k-steps whatever the other rows) for every step.
+//   with 4/8-bit linears on the tensor-core GEMM: max 0.1, rms 3.5e-2. The GEMM rounds
+//     activations and dequantized weights to the scales' dtype (MLX computes in that dtype
+//     too): relative 2^-9 (bf16) / 2^-12 (f16) per operand per layer instead of f32. Measured on
+//     the H200: max <= 5.8e-2, rms <= 1.7e-2 (make-model, bf16 scales, random norms; golden
+//     fixtures <= 3.3e-2 / 1.1e-2), so these bounds keep ~2x headroom. They sit 3x inside the
+//     CPU engine's int8-activation bounds for quantized models (golden_test.cpp: 0.3 / 0.1),
+//     the same class of error (activations rounded to ~8 bits).
 //   greedy: transformers' 32 tokens reproduced; a divergence only at a step whose transformers
 //     top-2 margin is under 4 x rms limit x logit std (a near-tie at this path's noise).
 #include <gtest/gtest.h>
@@ -50,6 +60,12 @@ using json = nlohmann::json;
 constexpr int kGreedyTokens = 32;
 constexpr double kMaxTol = 3e-2;
 constexpr double kRmsTol = 1e-2;
+// Logit bounds when 4/8-bit linears run on the tensor-core GEMM (see the file comment).
+constexpr double kGemmMaxTol = 0.1;
+constexpr double kGemmRmsTol = 3.5e-2;
+// The bounds in force (the GEMM runs switch them).
+double g_max_tol = kMaxTol;
+double g_rms_tol = kRmsTol;
 
 std::string golden_root() {
   const char* env = std::getenv("MLXM_GOLDEN_DIR");
@@ -260,9 +276,9 @@ void expect_close(const char* what, const std::string& fixture, size_t ci, int32
   ASSERT_EQ(ours.size(), want.size()) << what;
   const RowError e = row_error(ours.data(), want);
   track(worst, e);
-  EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
+  EXPECT_TRUE(e.max <= g_max_tol && e.rms <= g_rms_tol)
       << fixture << " " << what << ": prompt " << ci << " position " << pos << ": max err/std "
-      << e.max << " (limit " << kMaxTol << "), rms err/std " << e.rms << " (limit " << kRmsTol
+      << e.max << " (limit " << g_max_tol << "), rms err/std " << e.rms << " (limit " << g_rms_tol
       << ")";
 }
 
@@ -392,7 +408,7 @@ void check_fixture(const std::string& name) {
               "batched %.1e|%.1e chunked %.1e|%.1e (limits %.0e|%.0e); batched/chunked vs "
               "alone max %.1e (limit 1e-05)\n",
               name.c_str(), w_alone.max, w_alone.rms, w_cpu.max, w_cpu.rms, w_batched.max,
-              w_batched.rms, w_chunked.max, w_chunked.rms, kMaxTol, kRmsTol, w_same.max);
+              w_batched.rms, w_chunked.max, w_chunked.rms, g_max_tol, g_rms_tol, w_same.max);
 }
 
 int32_t argmax(const std::vector<float>& row) {
@@ -415,7 +431,9 @@ void check_greedy(const std::string& name) {
     const int32_t want = g.greedy_tokens[static_cast<size_t>(i)];
     if (tok != want) {
       const double margin = g.greedy_margins[static_cast<size_t>(i)];
-      const double allowed = 4.0 * kRmsTol * g.logit_std;
+      // Quantized fixtures: prompts from MLXM_CUDA_GEMM_MIN_ROWS tokens on take the GEMM.
+      const bool quantized = name.find("_q") != std::string::npos;
+      const double allowed = 4.0 * (quantized ? kGemmRmsTol : kRmsTol) * g.logit_std;
       if (margin < allowed) {
         std::printf("[ cuda greedy ] %s: left transformers' tokens at step %d, a near-tie "
                     "(margin %.3g < %.3g)\n", name.c_str(), i, margin, allowed);
@@ -453,11 +471,24 @@ TEST(CudaEngineTest, DeviceSelection) {
   EXPECT_EQ(resolve_device("tpu").status().code(), StatusCode::kInvalidArgument);
 }
 
+// Twice: every linear on the f32 GEMV, then (4/8-bit formats) every linear on the tensor-core
+// GEMM without split-K. Either way a token's row never depends on the other rows of the step.
 TEST(CudaEngineTest, GoldenLogitsMatchTransformers) {
   MLXM_SKIP_WITHOUT_CUDA();
   const auto names = fixture_names();
   ASSERT_FALSE(names.empty()) << "no golden fixtures under " << golden_root();
+  ::setenv("MLXM_CUDA_GEMM_MIN_ROWS", "1073741824", 1);
   for (const std::string& name : names) check_fixture(name);
+  ::setenv("MLXM_CUDA_GEMM_MIN_ROWS", "1", 1);
+  ::setenv("MLXM_CUDA_SPLITK", "0", 1);
+  g_max_tol = kGemmMaxTol;
+  g_rms_tol = kGemmRmsTol;
+  std::printf("[ cuda golden ] again with the GEMM for every step\n");
+  for (const std::string& name : names) check_fixture(name);
+  g_max_tol = kMaxTol;
+  g_rms_tol = kRmsTol;
+  ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
+  ::unsetenv("MLXM_CUDA_SPLITK");
 }
 
 TEST(CudaEngineTest, GreedyReproducesTransformersTokens) {
@@ -475,6 +506,7 @@ TEST(CudaEngineTest, GreedyReproducesTransformersTokens) {
 struct MakeModelRun {
   int bits;
   bool graphs;
+  const char* gemm_min_rows = nullptr;  // MLXM_CUDA_GEMM_MIN_ROWS, null: the default
 };
 
 void check_make_model(const MakeModelRun& run) {
@@ -495,9 +527,15 @@ void check_make_model(const MakeModelRun& run) {
   const Status made = make_model(spec, "", dir, 7);
   ASSERT_TRUE(made.ok()) << made.to_string();
   std::unique_ptr<Engine> gpu, cpu;
+  // The 46- and 70-token prefills take the GEMM unless the threshold is out of reach.
+  const bool gemm = run.bits != 0 && (run.gemm_min_rows == nullptr ||
+                                      std::string(run.gemm_min_rows) != "1073741824");
+  const double max_tol = gemm ? kGemmMaxTol : kMaxTol, rms_tol = gemm ? kGemmRmsTol : kRmsTol;
   ::setenv("MLXM_CUDA_GRAPHS", run.graphs ? "1" : "0", 1);
+  if (run.gemm_min_rows != nullptr) ::setenv("MLXM_CUDA_GEMM_MIN_ROWS", run.gemm_min_rows, 1);
   ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &gpu));
   ::unsetenv("MLXM_CUDA_GRAPHS");
+  ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
   ASSERT_NO_FATAL_FAILURE(load_engine(dir, cpu_reference_options(), &cpu));
   EXPECT_GT(gpu->kv_bytes(), size_t{0});
   EXPECT_GT(gpu->weight_bytes_per_token(), size_t{0});
@@ -519,7 +557,7 @@ void check_make_model(const MakeModelRun& run) {
     ASSERT_EQ(rc.size(), size_t{1});
     const RowError e = row_error(rg[0].data(), rc[0]);
     track(&worst, e);
-    EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
+    EXPECT_TRUE(e.max <= max_tol && e.rms <= rms_tol)
         << "bits " << run.bits << " step " << step << ": max err/std " << e.max << " rms "
         << e.rms;
     const int32_t tok = argmax(rc[0]);  // both follow the reference's tokens
@@ -540,20 +578,25 @@ void check_make_model(const MakeModelRun& run) {
     ASSERT_NO_FATAL_FAILURE(run_alone(*cpu, all, {69}, 9, &lc));
     const RowError e = row_error(lg[0].data(), lc[0]);
     track(&worst, e);
-    EXPECT_TRUE(e.max <= kMaxTol && e.rms <= kRmsTol)
+    EXPECT_TRUE(e.max <= max_tol && e.rms <= rms_tol)
         << "bits " << run.bits << " long prefill: max err/std " << e.max << " rms " << e.rms;
   }
-  std::printf("[ cuda make-model ] bits %d graphs %s: CUDA vs CPU reference err/std max %.1e "
-              "rms %.1e (limits %.0e|%.0e)\n", run.bits, run.graphs ? "on" : "off", worst.max,
-              worst.rms, kMaxTol, kRmsTol);
+  std::printf("[ cuda make-model ] bits %d graphs %s gemm_min_rows %s: CUDA vs CPU reference "
+              "err/std max %.1e rms %.1e (limits %.0e|%.0e)\n", run.bits,
+              run.graphs ? "on" : "off", run.gemm_min_rows ? run.gemm_min_rows : "default",
+              worst.max, worst.rms, max_tol, rms_tol);
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
 
 TEST(CudaEngineTest, MakeModelMatchesCpuReference) {
   MLXM_SKIP_WITHOUT_CUDA();
-  for (const MakeModelRun& r : {MakeModelRun{4, true}, MakeModelRun{4, false},
-                                MakeModelRun{8, true}, MakeModelRun{0, true}}) {
+  // Default threshold: the 46- and 70-token prefills take the GEMM, decode the GEMV; "1": the
+  // GEMM for every step; "1073741824": the GEMV for every step.
+  for (const MakeModelRun& r :
+       {MakeModelRun{4, true}, MakeModelRun{4, false}, MakeModelRun{8, true},
+        MakeModelRun{0, true}, MakeModelRun{4, true, "1"}, MakeModelRun{8, true, "1"},
+        MakeModelRun{4, true, "1073741824"}}) {
     check_make_model(r);
   }
 }

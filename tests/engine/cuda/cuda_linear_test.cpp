@@ -91,7 +91,10 @@ double check_layer(const RandomLinear& r, const Format& f, const std::vector<int
     packed->forward_reference(x.data(), n, ref.data());
     testing::DeviceBuffer dx = testing::to_device(x);
     testing::DeviceBuffer dy = testing::poisoned<float>(ref.size());
-    const Status st = dev->forward(dx.as<float>(), n, dy.as<float>());
+    cuda::ForwardOptions gemv_only;  // the f32 GEMV at every n (the GEMM: cuda_gemm_test.cpp)
+    gemv_only.gemm_min_rows = 1 << 30;
+    EXPECT_FALSE(dev->uses_gemm(n, gemv_only));
+    const Status st = dev->forward(dx.as<float>(), n, dy.as<float>(), nullptr, gemv_only);
     EXPECT_TRUE(st.ok()) << st.to_string();
     const std::vector<float> y = testing::to_host<float>(dy, ref.size());
     const std::string what = describe(f, n_out, n_in, n);

@@ -174,7 +174,7 @@ TEST(CudaOpsTest, KvStoreIsBitExact) {
 }
 
 void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
-                            const std::vector<int>& ctx_lens, uint32_t seed) {
+                            const std::vector<int>& ctx_lens, uint32_t seed, int splits = 1) {
   const int block_size = 16;
   const int64_t n_blocks = 64;
   HostKv h = make_kv(dt, block_size, n_kv, hd, n_blocks, seed);
@@ -206,9 +206,17 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   KvLayerView dview = h.view;
   dview.k = dk.data();
   dview.v = dv.data();
+  cuda::AttnSplit split;
+  DeviceBuffer ws;
+  if (splits > 1) {
+    split.splits = splits;
+    split.workspace_floats = cuda::paged_attention_workspace_floats(n_seqs, n_heads, hd, splits);
+    ws = poisoned<float>(split.workspace_floats);
+    split.workspace = ws.as<float>();
+  }
   const Status st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
                                                  dl.as<int32_t>(), n_seqs, n_heads, dview, scale,
-                                                 dout.as<float>());
+                                                 dout.as<float>(), nullptr, split);
   ASSERT_TRUE(st.ok()) << st.to_string();
   const auto y = to_host<float>(dout, ref.size());
   int max_ctx = 0;
@@ -216,7 +224,8 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
   for (size_t i = 0; i < ref.size(); ++i) {
     ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= tol)
-        << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd << " i " << i
+        << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd << " splits "
+        << splits << " i " << i
         << ": " << y[i] << " vs " << ref[i];
   }
 }
@@ -231,6 +240,19 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     check_decode_attention(dt, 4, 2, 16, {1, 23, 70}, 55);      // head_dim 16: lanes 16..31 idle
     check_decode_attention(dt, 4, 1, 32, {40, 2}, 56);          // head_dim 32, group 4
     check_decode_attention(dt, 6, 2, 80, {77, 19}, 57);         // head_dim 80 (4 per lane, 20 lanes)
+  }
+}
+
+// Split-KV: slices of the context in separate blocks, merged; slices past a short context are
+// empty (zeros contribute nothing), a context shorter than one slice lands in split 0 only.
+TEST(CudaOpsTest, SplitKvDecodeAttentionMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    for (int splits : {2, 3, 8, 32}) {
+      check_decode_attention(dt, 8, 2, 64, {1, 17, 300}, 71, splits);
+      check_decode_attention(dt, 32, 8, 128, {700, 5, 129}, 72, splits);  // group 4 (8B)
+      check_decode_attention(dt, 6, 2, 80, {77, 19}, 73, splits);
+    }
   }
 }
 
@@ -254,6 +276,20 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   const auto y = to_host<float>(dout, q.size());
   for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y[i], 0.0f) << i;
   for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y[i])) << i;
+  {  // the same split over 3 slices: the bad block sits in the last one
+    cuda::AttnSplit split;
+    split.splits = 3;
+    split.workspace_floats = cuda::paged_attention_workspace_floats(2, 4, 64, 3);
+    DeviceBuffer ws = poisoned<float>(split.workspace_floats);
+    split.workspace = ws.as<float>();
+    DeviceBuffer dout2 = poisoned<float>(q.size());
+    st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
+                                      4, dview, 0.125f, dout2.as<float>(), nullptr, split);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const auto y2 = to_host<float>(dout2, q.size());
+    for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y2[i], 0.0f) << i;
+    for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y2[i])) << i;
+  }
   // Unsupported shapes are errors, not crashes.
   KvLayerView odd = dview;
   odd.head_dim = 300;  // above 256

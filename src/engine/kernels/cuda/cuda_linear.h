@@ -8,8 +8,10 @@
 // (n_out, n_groups, 2), so one 4-byte load brings both; the optional bias as f32.
 //
 // Kernels: 4/8-bit with F16/BF16 scales take the fused dequantize-GEMV ("fast path":
-// 16-byte loads, 4 rows per warp, split-K across the warps of a block, f32 accumulation);
-// everything else takes a plain warp-per-row kernel (correct, not fast).
+// 16-byte loads, 4 rows per warp, split-K across the warps of a block, f32 accumulation) for
+// few rows, and a tensor-core GEMM (gemm.cu: weight tiles dequantized into shared memory in
+// the scales' dtype, activations rounded to it, f32 accumulation) from `gemm_min_rows` rows
+// on; everything else takes a plain warp-per-row kernel (correct, not fast).
 // Thread-safety: immutable after upload(); forward() may be called from several threads on
 // different streams.
 #pragma once
@@ -24,6 +26,20 @@
 #include "engine/tensor/dtype.h"
 
 namespace mlxm::engine::cuda {
+
+// Default row count from which forward() takes the tensor-core GEMM (fast formats only).
+inline constexpr int kDefaultGemmMinRows = 5;
+
+// Optional inputs of CudaLinear::forward.
+struct ForwardOptions {
+  // Device f32 scratch for the GEMM's split-K partial sums (kz·n·n_out floats, kz ≤ 16);
+  // null: no split-K. Not read across calls; one per stream.
+  float* workspace = nullptr;
+  size_t workspace_floats = 0;
+  // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
+  // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
+  int gemm_min_rows = kDefaultGemmMinRows;
+};
 
 class CudaLinear {
  public:
@@ -49,8 +65,12 @@ class CudaLinear {
   size_t bytes() const;
 
   // y (n, n_out) = x (n, n_in) · Wᵀ (+ bias), f32 device pointers, enqueued on `stream`.
-  // REQUIRES x 16-byte aligned (checked). Rows are processed 8 at a time per launch.
-  Status forward(const float* x, int64_t n, float* y, Stream stream = nullptr) const;
+  // REQUIRES x 16-byte aligned (checked). GEMV: rows 8 at a time per launch; GEMM: one launch
+  // (plus a split-K reduction), see ForwardOptions.
+  Status forward(const float* x, int64_t n, float* y, Stream stream = nullptr,
+                 const ForwardOptions& opt = {}) const;
+  // True when forward(…, n, …, opt) takes the tensor-core GEMM.
+  bool uses_gemm(int64_t n, const ForwardOptions& opt = {}) const;
 
   // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
   // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).

@@ -45,9 +45,19 @@ Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int3
 // multiple of 2 above 32, of 4 above 64, of 8 above 128); at most 8 query heads per kv head.
 // Prefill uses it too, one entry per query token with its own context length (causal). A block id outside [0, n_blocks) is never read: the
 // sequence's output is NaN instead. A context length of 0 gives zeros.
+// Split-KV (flash-decoding): `splits` blocks per (entry, kv head), each over a slice of
+// ceil(max_blocks_per_seq·block_size / splits) positions, then a merge kernel. Needs
+// paged_attention_workspace_floats(...) floats of device workspace; with less (or splits <= 1)
+// the kernel runs unsplit. The result equals the unsplit one up to f32 rounding.
+struct AttnSplit {
+  int splits = 1;
+  float* workspace = nullptr;
+  size_t workspace_floats = 0;
+};
+size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,
-                              Stream stream = nullptr);
+                              Stream stream = nullptr, const AttnSplit& split = {});
 
 }  // namespace mlxm::engine::cuda

@@ -48,6 +48,25 @@ Result<MemInfo> mem_info();
 Status synchronize();
 
 // An owned device allocation (cudaMalloc, 256-byte aligned). Move-only.
+// Page-locked host memory (cudaMallocHost): device-to-host copies into it run at PCIe speed
+// (pageable destinations go through a staging copy, several times slower on VMs).
+class PinnedBuffer {
+ public:
+  static Result<PinnedBuffer> alloc(size_t bytes);
+  PinnedBuffer() = default;
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& o) noexcept;
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  void* data() const { return ptr_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
 class DeviceBuffer {
  public:
   static Result<DeviceBuffer> alloc(size_t bytes);

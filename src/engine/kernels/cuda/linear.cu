@@ -18,6 +18,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/gemm.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -408,6 +409,7 @@ Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
   m.group_size = quantized ? src.group_size : 0;
   m.dtype = src.dtype;
   m.fast = fast_format(src.bits, src.dtype);
+  if (m.fast) detail::gemm_sm_count();
   const size_t es = dtype_size(src.dtype);
   const size_t w_bytes = quantized
       ? static_cast<size_t>(src.n_out) * static_cast<size_t>(src.n_in * src.bits / 32) * 4
@@ -444,6 +446,7 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
   m.group_size = group_size;
   m.dtype = dtype;
   m.fast = fast_format(bits, dtype);
+  if (m.fast) detail::gemm_sm_count();
   const size_t es = dtype_size(dtype);
   const size_t w_bytes = static_cast<size_t>(n_out) * static_cast<size_t>(n_in * bits / 32) * 4;
   MLXM_ASSIGN_OR_RETURN(m.weight, DeviceBuffer::alloc(w_bytes));
@@ -482,7 +485,12 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
   return Result<CudaLinear>(std::move(out));
 }
 
-Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream) const {
+bool CudaLinear::uses_gemm(int64_t n, const ForwardOptions& opt) const {
+  return impl_->fast && n >= std::max(1, opt.gemm_min_rows) && n <= (int64_t{1} << 30) / 2;
+}
+
+Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
+                           const ForwardOptions& opt) const {
   const Impl& m = *impl_;
   if (m.n_out == 0) return invalid_argument("CudaLinear::forward: empty layer");
   if (n < 0) return invalid_argument("CudaLinear::forward: negative row count");
@@ -492,6 +500,23 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream) c
     return invalid_argument("CudaLinear::forward: x must be 16-byte aligned");
   }
   const float* bias = m.bias.size() != 0 ? m.bias.as<const float>() : nullptr;
+  if (uses_gemm(n, opt)) {
+    detail::GemmArgs a;
+    a.w = m.weight.as<const uint4>();
+    a.sb = m.sb.as<const uint32_t>();
+    a.bias = bias;
+    a.x = x;
+    a.y = y;
+    a.n = static_cast<int>(n);
+    a.n_out = static_cast<int>(m.n_out);
+    a.n_in = static_cast<int>(m.n_in);
+    a.bits = m.bits;
+    a.group_size = m.group_size;
+    a.f16 = m.dtype == DType::kF16;
+    a.workspace = opt.workspace;
+    a.workspace_floats = opt.workspace != nullptr ? opt.workspace_floats : 0;
+    return detail::launch_gemm_q(a, stream);
+  }
   for (int64_t j0 = 0; j0 < n; j0 += kMaxRows) {
     const int nn = static_cast<int>(std::min<int64_t>(kMaxRows, n - j0));
     const float* xj = x + j0 * m.n_in;

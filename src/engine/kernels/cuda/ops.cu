@@ -6,6 +6,8 @@
 #include <cmath>
 #include <string>
 
+#include <algorithm>
+
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 
@@ -138,7 +140,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
-                        float* __restrict__ out) {
+                        float* __restrict__ out, int chunk, float* __restrict__ part) {
   constexpr int kHd = HPL * 32;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
@@ -150,7 +152,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const bool active = lane * HPL < hd;
-  const int n_ctx = context_lens[seq];
+  const int n_ctx_all = context_lens[seq];
+  // Split-KV: this block takes positions [p_begin, n_ctx) of the context (gridDim.y splits).
+  const int p_begin = blockIdx.y * chunk;
+  const int n_ctx = blockIdx.y + 1 == gridDim.y ? n_ctx_all : min(n_ctx_all, p_begin + chunk);
   const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
   const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
   if (threadIdx.x == 0) bad_block = 0;
@@ -171,7 +176,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     l[h] = 0.0f;
   }
 
-  for (int p = warp; p < n_ctx; p += kAttnWarps) {
+  for (int p = p_begin + warp; p < n_ctx; p += kAttnWarps) {
     const int bi = p / block_size;
     const int64_t blk = bi < max_blocks ? table[bi] : -1;
     if (blk < 0 || blk >= n_blocks) {
@@ -227,9 +232,48 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
         a += sm_acc[w][h][d] * c;
       }
     }
+    const size_t oi = static_cast<size_t>(seq) * n_heads + kvh * group + h;
+    if (part != nullptr) {
+      // Unnormalized partial: acc (relative to mx), then (mx, lsum) per (split, entry, head).
+      const size_t n_rows = static_cast<size_t>(gridDim.x / n_kv_heads) * n_heads;
+      const size_t pi = static_cast<size_t>(blockIdx.y) * n_rows + oi;
+      part[pi * hd + d] = bad_block != 0 ? NAN : (mx != -INFINITY ? a : 0.0f);
+      if (d == 0) {
+        float* ml = part + static_cast<size_t>(gridDim.y) * n_rows * hd;
+        ml[2 * pi] = mx;
+        ml[2 * pi + 1] = lsum;
+      }
+      continue;
+    }
     float r = lsum > 0.0f ? a / lsum : 0.0f;
     if (bad_block != 0) r = NAN;
-    out[(static_cast<size_t>(seq) * n_heads + kvh * group + h) * hd + d] = r;
+    out[oi * hd + d] = r;
+  }
+}
+
+// Merges the splits of the split-KV decode: out = Σ_s acc_s·e^(m_s−M) / Σ_s l_s·e^(m_s−M).
+__global__ void attn_merge_kernel(const float* __restrict__ part, int splits, int64_t n_rows,
+                                  int hd, float* __restrict__ out) {
+  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_rows * hd;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / hd;
+    float mx = -INFINITY;
+    for (int s = 0; s < splits; ++s) mx = fmaxf(mx, ml[2 * (s * n_rows + r)]);
+    float lsum = 0.0f, a = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const size_t pi = static_cast<size_t>(s) * n_rows + r;
+      const float v = part[pi * hd + (i % hd)];
+      if (v != v) {
+        a = NAN;  // a bad block in any split
+        continue;
+      }
+      if (mx == -INFINITY) continue;
+      const float c = expf(ml[2 * pi] - mx);
+      lsum += ml[2 * pi + 1] * c;
+      a += v * c;
+    }
+    out[i] = a != a ? NAN : (lsum > 0.0f ? a / lsum : 0.0f);
   }
 }
 
@@ -241,12 +285,22 @@ unsigned grid_for(int64_t total, int threads) {
 template <typename T, int HPL>
 Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const int32_t* cl,
                      int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-                     cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(n_seqs * kv.n_kv_heads);
-  paged_decode_kernel<T, HPL><<<blocks, kAttnWarps * 32, 0, stream>>>(
+                     cudaStream_t stream, float* ws, int splits) {
+  const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
+  const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
+  const dim3 grid(static_cast<unsigned>(n_seqs * kv.n_kv_heads), static_cast<unsigned>(splits));
+  paged_decode_kernel<T, HPL><<<grid, kAttnWarps * 32, 0, stream>>>(
       q, bt, max_blocks, cl, n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v),
-      kv.block_size, kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out);
+      kv.block_size, kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
+      splits > 1 ? ws : nullptr);
   MLXM_CUDA_CHECK_LAUNCH("paged_decode_kernel");
+  if (splits > 1) {
+    const int64_t n_rows = n_seqs * n_heads;
+    const int64_t total = n_rows * kv.head_dim;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 4096));
+    attn_merge_kernel<<<blocks, 256, 0, stream>>>(ws, splits, n_rows, kv.head_dim, out);
+    MLXM_CUDA_CHECK_LAUNCH("attn_merge_kernel");
+  }
   return ok_status();
 }
 
@@ -334,9 +388,14 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
   return ok_status();
 }
 
+size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits) {
+  return static_cast<size_t>(splits) * static_cast<size_t>(n_seqs) * n_heads * (head_dim + 2);
+}
+
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
-                              const KvLayerView& kv, float scale, float* out, Stream stream) {
+                              const KvLayerView& kv, float scale, float* out, Stream stream,
+                              const AttnSplit& split) {
   if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16) {
     return invalid_argument("cuda::paged_attention_decode: KV dtype must be F16 or BF16");
   }
@@ -365,16 +424,23 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       kv.k == nullptr || kv.v == nullptr) {
     return invalid_argument("cuda::paged_attention_decode: null pointer");
   }
-  if (kv.dtype == DType::kF16) {
-    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+  int splits = std::clamp(split.splits, 1, max_blocks_per_seq * kv.block_size);
+  if (splits > 1 && (split.workspace == nullptr ||
+                     split.workspace_floats <
+                         paged_attention_workspace_floats(n_seqs, n_heads, hd, splits))) {
+    splits = 1;
   }
-  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
-  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream);
+  float* ws = split.workspace;
+  if (kv.dtype == DType::kF16) {
+    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  }
+  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
 }
 
 }  // namespace mlxm::engine::cuda

@@ -84,6 +84,37 @@ Result<DeviceBuffer> DeviceBuffer::from_host(const void* host, size_t bytes) {
   return Result<DeviceBuffer>(std::move(b));
 }
 
+Result<PinnedBuffer> PinnedBuffer::alloc(size_t bytes) {
+  PinnedBuffer b;
+  if (bytes == 0) return Result<PinnedBuffer>(std::move(b));
+  void* p = nullptr;
+  const cudaError_t e = cudaMallocHost(&p, bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return detail::cuda_status(e, ("cudaMallocHost of " + std::to_string(bytes) + " bytes").c_str(),
+                               __FILE__, __LINE__);
+  }
+  b.ptr_ = p;
+  b.size_ = bytes;
+  return Result<PinnedBuffer>(std::move(b));
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (ptr_ != nullptr) (void)cudaFreeHost(ptr_);
+}
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& o) noexcept
+    : ptr_(std::exchange(o.ptr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
+  if (this != &o) {
+    if (ptr_ != nullptr) (void)cudaFreeHost(ptr_);
+    ptr_ = std::exchange(o.ptr_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
 DeviceBuffer::~DeviceBuffer() {
   if (ptr_ != nullptr) (void)cudaFree(ptr_);
 }

@@ -1,0 +1,156 @@
+// CUDA many-row linear benchmark: the tensor-core GEMM (gemm.cu) against the f32 GEMV (8 rows
+// per launch) at the engine's fused Llama shapes (qkv, o, gate+up, down, lm_head), q4/q8 group
+// 64 with bf16 scales, n = 8 .. 512 activation rows. Reports µs per call, GB/s of weights and
+// TFLOP/s (2·n·n_out·n_in / time), so the GEMM threshold and the prefill rate can be chosen
+// from measurements.
+//
+// Method as in gemv_bench.cpp: device-generated random weights; rotation over ≥ 512 MB of
+// copies of the layer (beyond the L2); launches captured in one CUDA graph, 2 warm-up replays,
+// median of 7 timed replays over the number of launches. The GEMM gets a 64 MB split-K
+// workspace (the engine's default is 16 MB; the kernel never needs more than kz·n·n_out).
+//
+// Usage: bench_cuda_gemm [--csv FILE] [--quick]   (--quick: the 8B shapes only)
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+
+namespace {
+
+using mlxm::Status;
+using mlxm::engine::DType;
+using mlxm::engine::cuda::CudaLinear;
+using mlxm::engine::cuda::DeviceBuffer;
+using mlxm::engine::cuda::ForwardOptions;
+using mlxm::engine::cuda::Stream;
+
+struct Shape {
+  const char* model;
+  const char* name;
+  int64_t n_out, n_in;
+};
+
+int fail(const char* what, const Status& st) {
+  std::fprintf(stderr, "FAIL: %s: %s\n", what, st.to_string().c_str());
+  return 1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* csv_path = nullptr;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+      csv_path = argv[++i];
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  namespace cu = mlxm::engine::cuda;
+  if (cu::device_count() == 0) {
+    std::printf("SKIP: no CUDA device (%s)\n", cu::no_device_reason().c_str());
+    return 0;
+  }
+  FILE* csv = csv_path != nullptr ? std::fopen(csv_path, "w") : nullptr;
+  if (csv != nullptr) std::fprintf(csv, "kernel,model,shape,format,n,us,gbs,tflops\n");
+
+  std::vector<Shape> shapes = {
+      {"llama-3.1-8b", "qkv", 6144, 4096},      {"llama-3.1-8b", "o_proj", 4096, 4096},
+      {"llama-3.1-8b", "gate+up", 28672, 4096}, {"llama-3.1-8b", "down", 4096, 14336},
+      {"llama-3.1-8b", "lm_head", 128256, 4096}};
+  if (!quick) {
+    shapes.push_back({"llama-3.2-3b", "gate+up", 16384, 3072});
+    shapes.push_back({"llama-3.2-3b", "down", 3072, 8192});
+  }
+  const int max_n = 512;
+  const int64_t max_in = 14336, max_out = 128256;
+  auto x_buf = DeviceBuffer::alloc(size_t(max_n) * max_in * sizeof(float));
+  auto y_buf = DeviceBuffer::alloc(size_t(max_n) * max_out * sizeof(float));
+  const size_t ws_floats = size_t(16) << 20;
+  auto ws = DeviceBuffer::alloc(ws_floats * sizeof(float));
+  if (!x_buf.ok()) return fail("alloc x", x_buf.status());
+  if (!y_buf.ok()) return fail("alloc y", y_buf.status());
+  if (!ws.ok()) return fail("alloc workspace", ws.status());
+  {
+    std::vector<float> xh(size_t(max_n) * max_in);
+    uint32_t s = 777;
+    for (auto& v : xh) {
+      s = s * 1664525u + 1013904223u;
+      v = static_cast<float>(s >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
+    }
+    Status st = x_buf->upload(xh.data(), xh.size() * sizeof(float));
+    if (!st.ok()) return fail("upload x", st);
+  }
+  const float* x = x_buf->as<const float>();
+  float* y = y_buf->as<float>();
+
+  std::printf("%-13s %-8s %-12s %-5s %4s %-5s %10s %8s %8s\n", "model", "layer", "shape", "fmt",
+              "n", "path", "us", "GB/s", "TFLOP/s");
+  for (int bits : {4, 8}) {
+    const char* fmt = bits == 4 ? "q4g64" : "q8g64";
+    for (const Shape& sh : shapes) {
+      auto probe = CudaLinear::random(sh.n_out, sh.n_in, bits, 64, DType::kBF16, 1);
+      if (!probe.ok()) return fail("CudaLinear::random", probe.status());
+      const size_t bytes = probe->bytes();
+      const size_t copies = std::clamp<size_t>((size_t(512) << 20) / bytes + 1, 2, 64);
+      std::vector<CudaLinear> layers;
+      layers.push_back(std::move(probe).value());
+      for (size_t c = 1; c < copies; ++c) {
+        auto l = CudaLinear::random(sh.n_out, sh.n_in, bits, 64, DType::kBF16, 1 + c);
+        if (!l.ok()) return fail("CudaLinear::random", l.status());
+        layers.push_back(std::move(l).value());
+      }
+      struct Run {
+        int n;
+        bool gemm;
+      };
+      std::vector<Run> runs;
+      for (int n : {2, 4, 8, 16}) runs.push_back({n, false});
+      for (int n : {2, 4, 8, 16, 32, 64, 128, 512}) runs.push_back({n, true});
+      if (sh.n_out > 100000) runs = {{4, false}, {4, true}, {16, true}, {64, true}, {512, true}};
+      for (const Run& r : runs) {
+        ForwardOptions opt;
+        opt.gemm_min_rows = r.gemm ? 1 : (1 << 30);
+        opt.workspace = ws->as<float>();
+        opt.workspace_floats = ws_floats;
+        auto t = cu::time_graph_ms(
+            [&](Stream s) -> Status {
+              for (const CudaLinear& l : layers) {
+                MLXM_RETURN_IF_ERROR(l.forward(x, r.n, y, s, opt));
+              }
+              return mlxm::ok_status();
+            },
+            2, 7);
+        if (!t.ok()) return fail("time_graph_ms", t.status());
+        const double us = median(t.value()) * 1e3 / static_cast<double>(copies);
+        const double gbs = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
+        const double tflops = 2.0 * r.n * double(sh.n_out) * double(sh.n_in) / (us * 1e-6) / 1e12;
+        char shape[32];
+        std::snprintf(shape, sizeof(shape), "%lldx%lld", static_cast<long long>(sh.n_out),
+                      static_cast<long long>(sh.n_in));
+        std::printf("%-13s %-8s %-12s %-5s %4d %-5s %10.2f %8.0f %8.1f\n", sh.model, sh.name,
+                    shape, fmt, r.n, r.gemm ? "gemm" : "gemv", us, gbs, tflops);
+        if (csv != nullptr) {
+          std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", r.gemm ? "gemm" : "gemv",
+                       sh.model, shape, fmt, r.n, us, gbs, tflops);
+        }
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (csv != nullptr) std::fclose(csv);
+  return 0;
+}

@@ -1,0 +1,38 @@
+// Internal to kernels/cuda: the tensor-core GEMM for MLX affine 4/8-bit weights (gemm.cu),
+// used by CudaLinear::forward when a step has many rows (prefill, batched decode).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace mlxm::engine::cuda::detail {
+
+struct GemmArgs {
+  const uint4* w = nullptr;      // codes (n_out, n_in*bits/32) u32, row-major
+  const uint32_t* sb = nullptr;  // (n_out, n_in/group) (scale, bias) pairs, f16 or bf16
+  const float* bias = nullptr;   // (n_out) f32 or null
+  const float* x = nullptr;      // (n, n_in) f32, 16-byte aligned
+  float* y = nullptr;            // (n, n_out) f32
+  int n = 0, n_out = 0, n_in = 0;
+  int bits = 4;                  // 4 or 8
+  int group_size = 64;           // 32, 64 or 128
+  bool f16 = false;              // scales F16 (f16 operands) or BF16 (bf16 operands)
+  float* workspace = nullptr;    // split-K partial sums, may be null
+  size_t workspace_floats = 0;
+};
+
+// y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the
+// activations rounded to that dtype, mma.sync m16n8k16 with f32 accumulation. Split-K (with a
+// deterministic second pass) when the output tiles alone would leave SMs idle and the
+// workspace holds kz·n·n_out floats.
+Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
+
+// The SM count the split-K choice uses, read once (called at upload so that the first read
+// never happens inside a stream capture).
+int gemm_sm_count();
+
+}  // namespace mlxm::engine::cuda::detail

@@ -12,6 +12,7 @@
 #include "api/http/server.h"
 #include "cli/commands.h"
 #include "cli/serve_audit.h"
+#include "cli/serve_cloud.h"
 #include "cli/serve_models.h"
 #include "core/clock.h"
 #include "core/env.h"
@@ -91,8 +92,15 @@ int run_serve(const ServeFlags& flags) {
     std::fprintf(stderr, "error: %s\n", audit.status().message().c_str());
     return 1;
   }
-  Result<ServeModels> models =
-      setup_serve_models(flags.models, flags.device, router, deps, audit->observer);
+  // Cloud providers and routing rules: they wrap the model routes (declared before the server,
+  // so running cloud calls end after it stopped).
+  Result<ServeCloud> cloud = setup_serve_cloud(router, audit->observer);
+  if (!cloud.ok()) {
+    std::fprintf(stderr, "error: %s\n", cloud.status().message().c_str());
+    return 1;
+  }
+  Result<ServeModels> models = setup_serve_models(flags.models, flags.device, router, deps,
+                                                  audit->observer, cloud->route);
   if (!models.ok()) {
     std::fprintf(stderr, "error: %s\n", models.status().message().c_str());
     return 1;

@@ -50,7 +50,8 @@ std::vector<nlohmann::json> list_models(pool::ModelPool& p) {
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
                                        handlers::SystemDeps& system,
-                                       std::shared_ptr<telemetry::RequestObserver> observer) {
+                                       std::shared_ptr<telemetry::RequestObserver> observer,
+                                       ModelRoute route) {
   MLXM_ASSIGN_OR_RETURN(api::OpenAiConfig api_cfg, api::openai_config_from_env());
   MLXM_ASSIGN_OR_RETURN(pool::PoolConfig pool_cfg, pool::pool_config_from_env());
   // --device cpu|cuda|auto (auto: CUDA when compiled in and a device is present).
@@ -92,8 +93,10 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   deps.timers = out.timers;
   deps.config = api_cfg;
   deps.observer = observer;
+  deps.route = route;
   api::register_openai_routes(router, std::move(deps));
-  MLXM_RETURN_IF_ERROR(api::register_anthropic_routes(router, out.provider, out.timers, observer));
+  MLXM_RETURN_IF_ERROR(
+      api::register_anthropic_routes(router, out.provider, out.timers, observer, route));
   api::AdminDeps admin;
   admin.pool = out.provider;
   admin.admin_token = env_string("MLX_SERVER_ADMIN_TOKEN", "");

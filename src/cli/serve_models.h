@@ -2,8 +2,10 @@
 // directories) and registers the OpenAI endpoints over them.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/handlers/system_handlers.h"
@@ -27,10 +29,13 @@ struct ServeModels {
 // HF cache, aliases; see pool/model_resolver.h); MLX_SERVER_PRELOAD_MODELS are loaded and
 // pinned. Registers /v1/chat/completions, /v1/completions, /tokenize, /detokenize, the
 // Anthropic routes and the admin routes (api/admin) on `router`. Fills `system` so /v1/models
-// lists loaded and loadable models.
+// lists loaded and loadable models. `route` (serve_cloud.h) wraps the model handlers with
+// backend routing; null = local models only.
+using ModelRoute = std::function<http::Handler(std::string_view api, http::Handler local)>;
 Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dirs,
                                        const std::string& device, http::Router& router,
                                        handlers::SystemDeps& system,
-                                       std::shared_ptr<telemetry::RequestObserver> observer = nullptr);
+                                       std::shared_ptr<telemetry::RequestObserver> observer = nullptr,
+                                       ModelRoute route = nullptr);
 
 }  // namespace mlxm::cli

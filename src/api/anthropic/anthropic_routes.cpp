@@ -177,9 +177,11 @@ Result<AnthropicConfig> anthropic_config_from_env() {
 
 void register_anthropic_routes(http::Router& router, AnthropicDeps deps) {
   auto obs = deps.observer;
+  auto route = deps.route ? deps.route : [](std::string_view, http::Handler local) { return local; };
   auto h = std::make_shared<AnthropicHandlers>(std::move(deps));
   router.add("POST", "/v1/messages",
-             observed(obs, [h](http::HttpRequest& r) { return h->messages(r); }));
+             observed(obs, route("anthropic.messages",
+                                 [h](http::HttpRequest& r) { return h->messages(r); })));
   router.add("POST", "/v1/messages/count_tokens",
              observed(obs, [h](http::HttpRequest& r) { return h->count_tokens(r); }));
 }
@@ -187,10 +189,11 @@ void register_anthropic_routes(http::Router& router, AnthropicDeps deps) {
 Status register_anthropic_routes(http::Router& router,
                                  std::shared_ptr<serving::ModelProvider> models,
                                  std::shared_ptr<TimerThread> timers,
-                                 std::shared_ptr<telemetry::RequestObserver> observer) {
+                                 std::shared_ptr<telemetry::RequestObserver> observer,
+                                 std::function<http::Handler(std::string_view, http::Handler)> route) {
   MLXM_ASSIGN_OR_RETURN(AnthropicConfig config, anthropic_config_from_env());
-  register_anthropic_routes(
-      router, AnthropicDeps{std::move(models), std::move(timers), config, std::move(observer)});
+  register_anthropic_routes(router, AnthropicDeps{std::move(models), std::move(timers), config,
+                                                  std::move(observer), std::move(route)});
   return ok_status();
 }
 

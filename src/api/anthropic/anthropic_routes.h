@@ -9,7 +9,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "api/http/router.h"
 #include "core/status.h"
@@ -32,14 +34,18 @@ struct AnthropicDeps {
   AnthropicConfig config;
   // Receives every finished request (audit log, metrics); null = not recorded.
   std::shared_ptr<telemetry::RequestObserver> observer;
+  // Backend routing (rules, cloud providers, fallback; api/routing): wraps the messages
+  // handler ("anthropic.messages"); null = local models only.
+  std::function<http::Handler(std::string_view api, http::Handler local)> route;
 };
 
 void register_anthropic_routes(http::Router& router, AnthropicDeps deps);
 
 // The same with the config read from the environment (an error names a malformed variable).
-Status register_anthropic_routes(http::Router& router,
-                                 std::shared_ptr<serving::ModelProvider> models,
-                                 std::shared_ptr<TimerThread> timers,
-                                 std::shared_ptr<telemetry::RequestObserver> observer = nullptr);
+Status register_anthropic_routes(
+    http::Router& router, std::shared_ptr<serving::ModelProvider> models,
+    std::shared_ptr<TimerThread> timers,
+    std::shared_ptr<telemetry::RequestObserver> observer = nullptr,
+    std::function<http::Handler(std::string_view api, http::Handler local)> route = nullptr);
 
 }  // namespace mlxm::api

@@ -275,13 +275,16 @@ Result<OpenAiConfig> openai_config_from_env() {
 
 void register_openai_routes(http::Router& router, OpenAiDeps deps) {
   auto obs = deps.observer;
+  auto route = deps.route ? deps.route : [](std::string_view, http::Handler local) { return local; };
   auto h = std::make_shared<OpenAiHandlers>(std::move(deps));
   // observed(): plain answers (4xx before a session, tokenize) are recorded here; sessions
-  // record streamed and deferred ones when they end.
+  // record streamed and deferred ones when they end. route(): rules may send a model to a cloud
+  // backend (or fall back to one) before the local handler is asked.
   router.add("POST", "/v1/chat/completions",
-             observed(obs, [h](http::HttpRequest& r) { return h->chat(r); }));
+             observed(obs, route("openai.chat", [h](http::HttpRequest& r) { return h->chat(r); })));
   router.add("POST", "/v1/completions",
-             observed(obs, [h](http::HttpRequest& r) { return h->completions(r); }));
+             observed(obs, route("openai.completions",
+                                 [h](http::HttpRequest& r) { return h->completions(r); })));
   router.add("POST", "/tokenize", observed(obs, [h](http::HttpRequest& r) { return h->tokenize(r); }));
   router.add("POST", "/detokenize",
              observed(obs, [h](http::HttpRequest& r) { return h->detokenize(r); }));

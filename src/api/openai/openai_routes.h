@@ -6,7 +6,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "api/http/router.h"
 #include "core/status.h"
@@ -30,6 +32,9 @@ struct OpenAiDeps {
   OpenAiConfig config;
   // Receives every finished request (audit log, metrics); null = not recorded.
   std::shared_ptr<telemetry::RequestObserver> observer;
+  // Backend routing (rules, cloud providers, fallback; api/routing): wraps the chat and
+  // completions handlers ("openai.chat", "openai.completions"); null = local models only.
+  std::function<http::Handler(std::string_view api, http::Handler local)> route;
 };
 
 void register_openai_routes(http::Router& router, OpenAiDeps deps);

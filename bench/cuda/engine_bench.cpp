@@ -46,12 +46,13 @@ struct Args {
   std::string device = "cuda";
 };
 
-double host_ms(const Engine& e) {
+double op_ms(const Engine& e, const char* name) {
   for (const auto& [k, v] : e.op_times_ms()) {
-    if (k == "host") return v;
+    if (k == name) return v;
   }
   return 0.0;
 }
+double host_ms(const Engine& e) { return op_ms(e, "host"); }
 
 int run(const Args& a) {
   auto spec = model_spec_for_shape(a.shape);
@@ -198,6 +199,9 @@ int run(const Args& a) {
   }
   const double decode_ms = ms_since(td);
   const double decode_host = host_ms(e);
+  // GPU work after the enqueue plus the logits copy (the rest of a step is host: building the
+  // batch, copying the logits out of the staging buffer, this benchmark's argmax).
+  const double decode_wait = op_ms(e, "device_wait");
 
   const double prefill_tps = 1000.0 * a.batch * a.prompt / prefill_ms;
   const double decode_tps = a.gen > 0 ? 1000.0 * a.batch * a.gen / decode_ms : 0.0;
@@ -206,11 +210,12 @@ int run(const Args& a) {
   const double gbps = a.gen > 0 ? bytes * a.gen / (decode_ms / 1000.0) / 1e9 : 0.0;
   std::printf(
       "%s %s on %s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
-      "%.1f tok/s, %.3f ms/step, %.0f GB/s of weights (%.0f MB/step), host %.3f ms/step, first "
-      "step %.1f ms | make %.1f s, load %.1f s, KV %.0f MiB\n",
+      "%.1f tok/s, %.3f ms/step, %.0f GB/s of weights (%.0f MB/step), host %.3f ms/step, wait "
+      "%.3f ms/step, first step %.1f ms | make %.1f s, load %.1f s, KV %.0f MiB\n",
       a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.batch, a.batch, a.prompt,
       prefill_tps, prefill_steps, prefill_host, decode_tps, step_ms, gbps, bytes / 1e6,
-      a.gen > 0 ? decode_host / a.gen : 0.0, first_ms, make_s, load_s, e.kv_bytes() / 1048576.0);
+      a.gen > 0 ? decode_host / a.gen : 0.0, a.gen > 0 ? decode_wait / a.gen : 0.0, first_ms,
+      make_s, load_s, e.kv_bytes() / 1048576.0);
   std::printf(
       "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"prompt\":%d,"
       "\"gen\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_ms_per_step\":%.4f,"

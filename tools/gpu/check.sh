@@ -149,6 +149,8 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
   run_engine 60 "1b q4 b8" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 --dir "$MD/1b"
   rm -rf "$MD/1b"
+  run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+  rm -rf "$MD/3b"
   run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
   run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
   rm -rf "$MD"

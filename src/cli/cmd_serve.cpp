@@ -12,6 +12,7 @@
 #include "api/http/server.h"
 #include "cli/commands.h"
 #include "cli/serve_audit.h"
+#include "cli/serve_auth.h"
 #include "cli/serve_cloud.h"
 #include "cli/serve_models.h"
 #include "core/clock.h"
@@ -30,6 +31,7 @@ struct ServeFlags {
   bool no_ui = false;
   std::vector<std::string> models;
   std::string device = "auto";
+  bool insecure = false;  // allow a non-loopback address without an API key
 };
 
 // The built web UI when there is one: <binary dir>/web (installed next to the binary), else
@@ -90,6 +92,12 @@ int run_serve(const ServeFlags& flags) {
   Result<ServeAudit> audit = setup_serve_audit(router);
   if (!audit.ok()) {
     std::fprintf(stderr, "error: %s\n", audit.status().message().c_str());
+    return 1;
+  }
+  // Users, sessions, API keys, rate limits: the router's guard (docs/auth.md).
+  Result<ServeAuth> auth = setup_serve_auth(router, cfg.host, flags.insecure);
+  if (!auth.ok()) {
+    std::fprintf(stderr, "error: %s\n", auth.status().message().c_str());
     return 1;
   }
   // Cloud providers and routing rules: they wrap the model routes (declared before the server,
@@ -154,6 +162,8 @@ void add_serve_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--static-dir", flags->static_dir,
                   "Serve files from this directory (default: the built web UI when present)");
   cmd->add_flag("--no-ui", flags->no_ui, "Do not serve the web UI");
+  cmd->add_flag("--insecure", flags->insecure,
+                "Allow a non-loopback --host without an API key (the API is then open to the network)");
   cmd->add_option("--model", flags->models,
                   "A model directory (HF/MLX layout) to serve under its directory name; repeatable");
   cmd->add_option("--device", flags->device, "Where to run models: auto, cpu or cuda")

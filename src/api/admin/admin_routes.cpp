@@ -181,6 +181,8 @@ class AdminHandlers : public std::enable_shared_from_this<AdminHandlers> {
 
 std::optional<http::HttpResponse> check_admin_auth(const http::HttpRequest& req,
                                                    const std::string& admin_token) {
+  // The router's guard (api/auth_routes) already accepted the admin token or an admin's session.
+  if (req.auth.admin) return std::nullopt;
   if (admin_token.empty()) return std::nullopt;
   auto auth = req.headers.get("Authorization");
   if (!auth || auth->empty()) {

@@ -26,7 +26,8 @@ struct AdminDeps {
 
 void register_admin_routes(http::Router& router, AdminDeps deps);
 
-// The auth check shared by admin and management routes: nullopt when allowed, else the 401/403.
+// The auth check shared by admin and management routes: nullopt when allowed (request.auth.admin
+// set by the router's guard, no token configured, or the right Bearer token), else the 401/403.
 std::optional<http::HttpResponse> check_admin_auth(const http::HttpRequest& req,
                                                    const std::string& admin_token);
 

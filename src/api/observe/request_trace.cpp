@@ -26,6 +26,7 @@ RequestTrace::RequestTrace(std::shared_ptr<telemetry::RequestObserver> observer,
   record_.method = request.method;
   record_.endpoint = request.path;
   record_.client_address = request.client_address;
+  record_.api_key_id = request.auth.api_key_id;  // set by the router's guard; never the key
   if (observer_->wants_content()) record_.prompt_content = request.body;
 }
 

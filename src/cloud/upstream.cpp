@@ -126,7 +126,8 @@ api::ApiError upstream_error(const std::string& provider, long status, const std
     message = j["message"].get<std::string>();
   }
   if (message.empty()) message = body.substr(0, 300);
-  if (status >= 500 || status < 400) {
+  // 5xx, and 401/403 (our key for that provider is wrong, not the client's), are gateway errors.
+  if (status >= 500 || status < 400 || status == 401 || status == 403) {
     e.http_status = 502;
     e.type = "server_error";
   } else {

@@ -45,7 +45,7 @@ api::Parsed<std::string> relay_body(ClientApi api, WireProtocol upstream, const 
 
 // The ApiError for a provider's non-2xx answer: the provider's message (with the key, if it
 // was echoed, redacted), prefixed by the provider name; the status is kept for 4xx and mapped to
-// 502 for 5xx.
+// 502 for 5xx, 401 and 403 (a bad provider key is the server's problem, not the client's).
 api::ApiError upstream_error(const std::string& provider, long status, const std::string& body,
                              const std::string& key);
 

@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ const { chromium } = createRequire(join(webDir, 'package.json'))('playwright-cor
 
 let server; // { proc, base, log() }
 let hub; // { proc, base }: tests/pool/fake_hub.mjs serving copies of the demo model
+let provider; // { server, base, calls }: a fake OpenAI-compatible cloud provider
 let context; // persistent browser context (fresh profile)
 let page;
 let profileDir;
@@ -50,6 +52,60 @@ function startHub() {
     });
     proc.on('exit', (code) => rej(new Error(`fake hub exited (${code})`)));
   });
+}
+
+// A fake OpenAI-compatible provider on loopback: GET /v1/models, POST /v1/chat/completions
+// (streamed word by word or not), only with `Authorization: Bearer sk-ui-fake-provider-key`.
+const kProviderKey = 'sk-ui-fake-provider-key';
+function startProvider() {
+  const calls = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      calls.push({ method: req.method, url: req.url, auth: req.headers.authorization ?? '', body });
+      if (req.headers.authorization !== `Bearer ${kProviderKey}`) {
+        res.writeHead(401, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'bad key', type: 'invalid_request_error' } }));
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/v1/models') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [{ id: 'echo-1', object: 'model', owned_by: 'fake' }] }));
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+        const r = JSON.parse(body);
+        const words = ['Greetings', ' from', ' the', ' fake', ' provider', ` (${r.model}).`];
+        const id = 'chatcmpl-fake';
+        if (!r.stream) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ id, object: 'chat.completion', created: 1, model: r.model,
+            choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 3, completion_tokens: words.length, total_tokens: 3 + words.length } }));
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1,
+          model: r.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        let i = 0;
+        res.write(chunk({ role: 'assistant', content: '' }));
+        const t = setInterval(() => {
+          if (i < words.length) { res.write(chunk({ content: words[i++] })); return; }
+          clearInterval(t);
+          res.write(chunk({}, 'stop'));
+          res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: r.model, choices: [],
+            usage: { prompt_tokens: 3, completion_tokens: words.length, total_tokens: 3 + words.length } })}\n\n`);
+          res.end('data: [DONE]\n\n');
+        }, 30);
+        return;
+      }
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end('{"error":{"message":"not found"}}');
+    });
+  });
+  return new Promise((res) => server.listen(0, '127.0.0.1', () =>
+    res({ server, base: `http://127.0.0.1:${server.address().port}`, calls })));
 }
 
 // Starts the server on a free port: it binds port 0 and logs the port it got.
@@ -86,9 +142,21 @@ function startServer() {
   });
 }
 
-async function api(path, init) {
-  const r = await fetch(server.base + path, init);
-  return { status: r.status, body: await r.json() };
+// The server's accounts (docs/auth.md): when it has them, the first test creates the admin in
+// the browser and `session` (its token) authenticates the test's own API calls.
+let accounts = false;
+let session = '';
+
+async function api(path, init = {}) {
+  const headers = { ...(init.headers ?? {}) };
+  if (session && !('Authorization' in headers)) headers.Authorization = `Bearer ${session}`;
+  const r = await fetch(server.base + path, { ...init, headers });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+async function sessionCookie() {
+  return (await context.cookies(server.base)).find((c) => c.name === 'mlxm_session')?.value ?? '';
 }
 
 async function demoStatus() {
@@ -116,6 +184,7 @@ async function shot(name) {
 before(async () => {
   homeDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-home-'));
   hub = await startHub();
+  provider = await startProvider();
   server = await startServer();
   await eventually(async () => (await fetch(server.base + '/health').catch(() => null))?.ok, '/health answers', 10000);
   profileDir = mkdtempSync(join(tmpdir(), 'mlxm-ui-chromium-'));
@@ -128,6 +197,8 @@ before(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(10000);
+  page.on('dialog', (d) => d.accept()); // the UI confirms deletions
+  accounts = (await fetch(server.base + '/api/auth/status')).status !== 404;
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(e.message));
   page.consoleErrors = consoleErrors;
@@ -141,6 +212,8 @@ after(async () => {
     if (server.proc.exitCode === null) server.proc.kill('SIGKILL');
   }
   if (hub?.proc.exitCode === null) hub.proc.kill('SIGTERM');
+  provider?.server.close();
+  provider?.server.closeAllConnections();
   for (const d of [profileDir, homeDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 process.on('exit', () => {
@@ -149,6 +222,34 @@ process.on('exit', () => {
 });
 
 describe('web UI', { concurrency: false }, () => {
+  test('first run: the first account is created as the administrator and signed in', async () => {
+    await page.goto(server.base + '/');
+    if (!accounts) {
+      // A server without accounts opens the app directly.
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      return;
+    }
+    await page.getByRole('heading', { name: 'Create the administrator account' }).waitFor();
+    await shot('first-run');
+    await page.locator('#auth-username').fill('admin');
+    await page.locator('#auth-password').fill('short');
+    await page.locator('#auth-confirm').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByTestId('auth-error').filter({ hasText: 'at least 8' }).waitFor();
+    await page.locator('#auth-password').fill('correct horse battery');
+    await page.locator('#auth-confirm').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await page.getByTestId('signed-in').filter({ hasText: 'admin' }).waitFor();
+    session = await sessionCookie();
+    assert.match(session, /^[0-9a-f]{64}$/, 'a session cookie');
+    const me = await api('/api/auth/me');
+    assert.equal(me.status, 200);
+    assert.equal(me.body.user.username, 'admin');
+    assert.equal(me.body.user.is_admin, true);
+    assert.equal((await fetch(server.base + '/admin/models')).status, 401, 'admin routes need credentials now');
+  });
+
   test('the UI is served at / and the dashboard shows the demo model live', async () => {
     await page.goto(server.base + '/');
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
@@ -417,6 +518,176 @@ describe('web UI', { concurrency: false }, () => {
     await copy.waitFor({ state: 'detached' });
   });
 
+  test('settings: a provider is added (key masked, never shown back), tested, and a routing rule sends a chat there', async () => {
+    await page.goto(server.base + '/#/settings');
+    await page.getByRole('heading', { name: 'Settings' }).waitFor();
+    await page.getByTestId('add-provider').click();
+    const form = page.getByTestId('provider-form');
+    await form.locator('#p-name').fill('fakeai');
+    await form.locator('#p-kind').selectOption('openai_compatible');
+    await form.locator('#p-url').fill(`${provider.base}/v1`);
+    await form.locator('#p-key').fill(kProviderKey);
+    await form.getByRole('button', { name: 'Save provider' }).click();
+    const row = page.locator('[data-testid=provider-row][data-name=fakeai]');
+    await row.waitFor();
+    const masked = await row.getByTestId('provider-key').textContent();
+    assert.ok(!masked.includes(kProviderKey) && /\*/.test(masked), `masked key shown: ${masked}`);
+    assert.ok(!(await page.content()).includes(kProviderKey), 'the key is nowhere in the page');
+    const listed = (await api('/api/settings/providers')).body.providers.find((p) => p.name === 'fakeai');
+    assert.equal(listed.has_key, true);
+    assert.ok(!JSON.stringify(listed).includes(kProviderKey));
+
+    await row.getByRole('button', { name: 'Test fakeai' }).click();
+    const result = page.getByTestId('provider-test');
+    await result.waitFor();
+    assert.equal(await result.getAttribute('data-ok'), 'true', await page.locator('.sub-row').textContent());
+    await page.locator('.sub-row', { hasText: '1 models' }).waitFor();
+    assert.ok(provider.calls.some((c) => c.url === '/v1/models' && c.auth === `Bearer ${kProviderKey}`), 'the test used the stored key');
+
+    // Editing shows an empty key field and keeps the stored key.
+    await row.getByRole('button', { name: 'Edit fakeai' }).click();
+    assert.equal(await page.locator('#p-key').inputValue(), '');
+    await page.getByTestId('provider-form').getByRole('button', { name: 'Save provider' }).click();
+    await page.getByTestId('settings-notice').filter({ hasText: 'Saved provider fakeai' }).waitFor();
+    assert.equal((await api('/api/settings/providers')).body.providers.find((p) => p.name === 'fakeai').has_key, true);
+
+    // Two rules: a prefix rule to the provider, then an exact one back to local.
+    const addRule = async (pattern, match, backend, model = '') => {
+      await page.getByTestId('add-rule').click();
+      const f = page.getByTestId('rule-form');
+      await f.locator('#r-pattern').fill(pattern);
+      await f.locator('#r-match').selectOption(match);
+      await f.locator('#r-backend').selectOption(backend);
+      await f.locator('#r-model').fill(model);
+      await f.getByRole('button', { name: 'Save rule' }).click();
+      await page.locator(`[data-testid=rule-row][data-pattern="${pattern}"]`).waitFor();
+    };
+    await addRule('cloud-', 'prefix', 'fakeai', 'echo-1');
+    await addRule('cloud-local', 'exact', 'local', 'demo');
+    const testName = async (name) => {
+      await page.locator('#rule-test-model').fill(name);
+      await page.getByTestId('rule-test').click();
+      await page.getByTestId('rule-test-result').filter({ hasText: name }).waitFor();
+      return page.getByTestId('rule-test-backend').textContent();
+    };
+    assert.equal(await testName('cloud-local'), 'fakeai', 'the prefix rule comes first');
+    await page.getByRole('button', { name: 'Move rule cloud-local up' }).click();
+    await eventually(async () => (await page.getByTestId('rule-row').first().getAttribute('data-pattern')) === 'cloud-local', 'moved up', 5000);
+    assert.deepEqual((await api('/api/settings/rules')).body.rules.map((r) => r.pattern), ['cloud-local', 'cloud-'], 'the server has the new order');
+    assert.equal(await testName('cloud-local'), 'local');
+    assert.equal(await testName('cloud-anything'), 'fakeai');
+    assert.equal(await testName('demo'), 'local');
+    // Drag the prefix rule back to the top.
+    await page.locator('[data-testid=rule-row][data-pattern="cloud-"]').dragTo(page.locator('[data-testid=rule-row][data-pattern="cloud-local"]'));
+    await eventually(async () => (await api('/api/settings/rules')).body.rules[0].pattern === 'cloud-', 'reordered by drag', 5000);
+    await page.getByRole('button', { name: 'Move rule cloud-local up' }).click();
+    await eventually(async () => (await api('/api/settings/rules')).body.rules[0].pattern === 'cloud-local', 'moved up again', 5000);
+    await shot('settings');
+
+    // A provider used by a rule cannot be deleted: the server's reason is shown.
+    await row.getByRole('button', { name: 'Delete fakeai' }).click();
+    await page.getByTestId('settings-notice').filter({ hasText: 'used by rule' }).waitFor();
+
+    // The chat playground asks for a routed name: the answer streams from the fake provider.
+    await page.goto(server.base + '/#/chat');
+    await page.getByRole('radio', { name: 'OpenAI' }).check();
+    await page.locator('#model').selectOption({ label: 'Other model name…' });
+    await page.locator('#custom-model').fill('cloud-chat');
+    await page.locator('#max-tokens').fill('32');
+    const k = await page.getByTestId('assistant-message').count();
+    await page.locator('#chat-input').fill('Hello cloud');
+    await page.getByTestId('send').click();
+    const msg = page.getByTestId('assistant-message').nth(k);
+    await msg.getByTestId('answer-stats').waitFor();
+    assert.equal((await msg.getByTestId('answer').textContent()).trim(), 'Greetings from the fake provider (echo-1).');
+    const upstream = provider.calls.filter((c) => c.url === '/v1/chat/completions').at(-1);
+    assert.equal(JSON.parse(upstream.body).model, 'echo-1', 'the rule\'s backend model was asked for');
+    await shot('chat-cloud');
+  });
+
+  test('accounts: sign out and in, a requested account is approved, an API key is shown once and revoked', async (t) => {
+    if (!accounts) {
+      t.skip('this server has no accounts (/api/auth is not a route)');
+      return;
+    }
+    const signIn = async (username, password) => {
+      await page.locator('#auth-username').fill(username);
+      await page.locator('#auth-password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    };
+    await page.goto(server.base + '/#/');
+    await page.getByTestId('logout').click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    assert.equal((await api('/api/auth/me', { headers: { Authorization: `Bearer ${session}` } })).status, 401, 'the session ended');
+    await signIn('admin', 'wrong password!');
+    await page.getByTestId('auth-error').filter({ hasText: 'Wrong username or password' }).waitFor();
+    await shot('login');
+
+    // Someone requests an account: pending, cannot sign in yet.
+    await page.getByRole('button', { name: 'No account? Request one' }).click();
+    await page.locator('#auth-username').fill('bob');
+    await page.locator('#auth-password').fill('bob password 1');
+    await page.locator('#auth-confirm').fill('bob password 1');
+    await page.getByRole('button', { name: 'Request account' }).click();
+    await page.getByTestId('auth-info').filter({ hasText: 'approve' }).waitFor();
+    await signIn('bob', 'bob password 1');
+    await page.getByTestId('auth-error').filter({ hasText: 'waits for an administrator' }).waitFor();
+
+    // The admin approves it.
+    await signIn('admin', 'correct horse battery');
+    await page.getByTestId('signed-in').filter({ hasText: 'admin' }).waitFor();
+    session = await sessionCookie();
+    await page.goto(server.base + '/#/users');
+    const bob = page.locator('[data-testid=user-row][data-username=bob]');
+    await bob.waitFor();
+    assert.equal(await bob.getAttribute('data-status'), 'pending');
+    await shot('users');
+    await bob.getByRole('button', { name: 'Approve bob' }).click();
+    await page.locator('[data-testid=user-row][data-username=bob][data-status=active]').waitFor();
+
+    // An API key: shown once, works on the client API, gone after revoking.
+    await page.goto(server.base + '/#/keys');
+    await page.locator('#key-name').fill('ui-keep');
+    await page.getByTestId('create-key').click();
+    const kept = await page.getByTestId('new-key-value').inputValue();
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.locator('#key-name').fill('ui-test');
+    await page.getByTestId('create-key').click();
+    const key = await page.getByTestId('new-key-value').inputValue();
+    assert.match(key, /^mlxm-[0-9a-f]{48}$/);
+    const keyRow = page.locator('[data-testid=key-row][data-name=ui-test]');
+    await keyRow.waitFor();
+    assert.ok(key.startsWith((await keyRow.locator('.mono').textContent()).replace('…', '')), 'listed by its prefix');
+    await shot('keys');
+    const listed = await api('/api/keys');
+    assert.ok(!JSON.stringify(listed.body).includes(key), 'the list never has the key');
+    await page.reload();
+    await keyRow.waitFor();
+    assert.equal(await page.getByTestId('new-key').count(), 0, 'shown only once');
+    assert.ok(!(await page.content()).includes(key));
+    const models = (auth) => fetch(server.base + '/v1/models', { headers: auth ? { Authorization: `Bearer ${auth}` } : {} }).then((r) => r.status);
+    assert.equal(await models(''), 401, 'with a key the client API needs one');
+    assert.equal(await models(key), 200);
+    await keyRow.getByRole('button', { name: 'Revoke ui-test' }).click();
+    await keyRow.waitFor({ state: 'detached' });
+    assert.equal(await models(key), 401, 'a revoked key stops working');
+    assert.equal(await models(kept), 200, 'the other key still works');
+    await page.locator('[data-testid=key-row][data-name=ui-keep]').getByRole('button', { name: 'Revoke ui-keep' }).click();
+    await page.locator('[data-testid=key-row]').first().waitFor({ state: 'detached' });
+    assert.equal(await models(''), 200, 'no key left: the client API is open again');
+
+    // A plain user sees no administration pages.
+    await page.getByTestId('logout').click();
+    await signIn('bob', 'bob password 1');
+    await page.getByTestId('signed-in').filter({ hasText: 'bob' }).waitFor();
+    const navText = await page.locator('nav.sidebar ul').textContent();
+    assert.ok(!/Users|API keys|Settings/.test(navText), `nav for a user: ${navText}`);
+    await page.getByTestId('logout').click();
+    await signIn('admin', 'correct horse battery');
+    await page.getByTestId('signed-in').filter({ hasText: 'admin' }).waitFor();
+    session = await sessionCookie();
+  });
+
   test('dark theme renders (screenshot)', async () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.goto(server.base + '/#/');
@@ -464,13 +735,18 @@ describe('web UI', { concurrency: false }, () => {
   test('narrow screens: no horizontal scrolling on any page', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, path] of [['dashboard-mobile', '/#/'], ['chat-mobile', '/#/chat'], ['models-mobile', '/#/models'],
-      ['logs-mobile', '/#/logs']]) {
+      ['logs-mobile', '/#/logs'], ['settings-mobile', '/#/settings']]) {
       await page.goto(server.base + path);
       await page.locator('main h1, main textarea').first().waitFor();
       await page.waitForTimeout(300);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px`);
       await shot(name);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      // The outermost elements sticking out of the window (not clipped by a scrolling parent).
+      const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .filter((e) => { for (let p = e.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return false; return true; })
+        .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`));
+      assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px (${wide.join(', ')})`);
     }
     await page.setViewportSize({ width: 1360, height: 860 });
     assert.deepEqual(page.consoleErrors, [], 'no uncaught errors in the page');

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/anthropic/messages_session.h"
+#include "api/common/tool_setup.h"
 #include "api/http/json.h"
 #include "api/schema/anthropic_request.h"
 #include "core/env.h"
@@ -74,7 +75,8 @@ std::variant<Prompt, ApiError> render_prompt(const AnthropicRequest& r,
   const bool prefill = r.continues_assistant && last["content"].is_string() &&
                        !last["content"].get<std::string>().empty() && !last.contains("tool_calls");
   const std::string prefill_text = prefill ? last["content"].get<std::string>() : "";
-  ojson ctx = ojson::object();
+  ojson ctx = r.chat_template_kwargs;
+  if (r.thinking && !ctx.contains("enable_thinking")) ctx["enable_thinking"] = *r.thinking;
   ctx["messages"] = std::move(messages);
   ctx["add_generation_prompt"] = !prefill;
   if (r.openai.contains("tools")) ctx["tools"] = r.openai["tools"];
@@ -137,6 +139,13 @@ class AnthropicHandlers {
     g.max_new_tokens =
         static_cast<int32_t>(std::min<int64_t>(*r.max_tokens, m.max_model_len() - n_prompt));
     MessagesOptions o;
+    {
+      // Tools (in OpenAI form): the family's parser; tool_choice any/tool enforced by a grammar.
+      auto reply = prepare_reply(m, tool_request_from_body(r.openai), std::get<Prompt>(prompt).text,
+                                 {&g});
+      if (auto* e = std::get_if<ApiError>(&reply)) return error(*e);
+      o.reply = std::get<ReplyOptions>(std::move(reply));
+    }
     o.stream = r.stream;
     o.model_name = m.name();
     o.stop_sequences = r.stop_sequences;

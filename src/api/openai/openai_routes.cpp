@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/common/constrain.h"
+#include "api/common/tool_setup.h"
 #include "api/http/json.h"
 #include "api/openai/completion_session.h"
 #include "api/openai/openai_error.h"
@@ -148,13 +149,20 @@ class OpenAiHandlers {
     if (auto e = set_prompt(&r, m.tokenizer().encode(*text, false), cr.gen, m)) return error(*e);
     std::vector<CompletionSession::ChoiceSpec> choices;
     add_choices(&choices, r, cr.gen.n, "");
+    ReplyOptions so_reply;
     {
       // response_format json_object / json_schema: enforced while decoding.
       std::vector<serving::GenerationRequest*> reqs;
       for (auto& c : choices) reqs.push_back(&c.request);
-      if (auto e = apply_response_format(req.body, m, std::move(reqs))) return error(*e);
+      if (auto e = apply_response_format(req.body, m, reqs)) return error(*e);
+      // Tools: the family's parser; tool_choice required/named enforced by a grammar.
+      auto reply = prepare_reply(m, tool_request_from_body(nlohmann::ordered_json::parse(req.body)),
+                                 *text, std::move(reqs));
+      if (auto* e = std::get_if<ApiError>(&reply)) return error(*e);
+      so_reply = std::get<ReplyOptions>(std::move(reply));
     }
     SessionOptions so = session_options(cr.gen, m, true);
+    so.reply = std::move(so_reply);
     so.trace = std::move(trace);
     auto session = std::make_shared<CompletionSession>(*model, std::move(so));
     return session->start(std::move(choices), d_.config.chat_timeout, *d_.timers);

@@ -106,6 +106,20 @@ Parsed<AnthropicRequest> parse_anthropic_request(const ojson& body, AnthropicEnd
       r.user_id = u->get<std::string>();
     }
   }
+  if (const ojson* kw = field(body, "chat_template_kwargs")) {
+    if (!kw->is_object()) {
+      return ApiError::invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    }
+    r.chat_template_kwargs = *kw;
+  }
+  if (const ojson* th = field(body, "thinking")) {
+    const ojson* type = th->is_object() ? field(*th, "type") : nullptr;
+    if (!type || !type->is_string() ||
+        (type->get<std::string>() != "enabled" && type->get<std::string>() != "disabled")) {
+      return ApiError::invalid("thinking.type", "'thinking.type' must be 'enabled' or 'disabled'");
+    }
+    r.thinking = type->get<std::string>() == "enabled";
+  }
   // system, messages, content blocks, tools and tool_choice are validated by the translation.
   auto openai = anthropic_to_openai_chat(body, AnthropicToOpenAiOptions{.allow_images = false});
   if (auto* e = std::get_if<ApiError>(&openai)) return *e;

@@ -31,6 +31,11 @@ struct AnthropicRequest {
   // The same conversation as an OpenAI chat request (anthropic_to_openai_chat): system first,
   // tool_use -> tool_calls, tool_result -> role "tool" messages, tools/tool_choice in OpenAI form.
   ojson openai;
+  // Extra chat template variables (a local-model extension, as on the OpenAI endpoint).
+  ojson chat_template_kwargs = ojson::object();
+  // thinking.type enabled/disabled: a hint passed to the template as enable_thinking (unless
+  // chat_template_kwargs sets it); budget_tokens is not enforced.
+  std::optional<bool> thinking;
   // The final message is from the assistant: the reply continues it (prefill).
   bool continues_assistant = false;
 };

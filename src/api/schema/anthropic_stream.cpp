@@ -80,6 +80,11 @@ AnthropicEvent text_delta_event(int index, const std::string& text) {
             {{"index", index}, {"delta", {{"type", "text_delta"}, {"text", text}}}});
 }
 
+AnthropicEvent thinking_delta_event(int index, const std::string& thinking) {
+  return ev("content_block_delta",
+            {{"index", index}, {"delta", {{"type", "thinking_delta"}, {"thinking", thinking}}}});
+}
+
 AnthropicEvent input_json_delta_event(int index, const std::string& partial_json) {
   return ev("content_block_delta",
             {{"index", index},

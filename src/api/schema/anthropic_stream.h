@@ -44,6 +44,7 @@ AnthropicEvent content_block_start_event(int index, ojson content_block);
 AnthropicEvent text_block_start_event(int index);  // {"type":"text","text":""}
 AnthropicEvent ping_event();
 AnthropicEvent text_delta_event(int index, const std::string& text);
+AnthropicEvent thinking_delta_event(int index, const std::string& thinking);
 AnthropicEvent input_json_delta_event(int index, const std::string& partial_json);
 AnthropicEvent content_block_stop_event(int index);
 // usage: {"output_tokens"} plus "input_tokens" when `input_tokens` is given.

@@ -252,8 +252,37 @@ Parsed<ChatCompletionRequest> parse_chat_completion_request(const json& body) {
   }
   if (const json* tools = field(body, "tools")) {
     if (!tools->is_array()) return ApiError::invalid("tools", "'tools' must be an array");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const json& t = (*tools)[i];
+      const std::string w = "tools[" + std::to_string(i) + "]";
+      const json* fn = t.is_object() ? field(t, "function") : nullptr;
+      if (!fn || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
+        return ApiError::invalid(w, "'" + w + "' must be {\"type\": \"function\", \"function\": "
+                                    "{\"name\": ...}}");
+      }
+      if (fn->contains("parameters") && !(*fn)["parameters"].is_object()) {
+        return ApiError::invalid(w + ".function.parameters",
+                                 "'" + w + ".function.parameters' must be an object");
+      }
+    }
     r.tools = *tools;
   }
+  if (const json* tc = field(body, "tool_choice")) {
+    if (tc->is_string()) {
+      const std::string v = tc->get<std::string>();
+      if (v != "auto" && v != "none" && v != "required") {
+        return ApiError::invalid("tool_choice", "tool_choice must be 'auto', 'none', 'required' or "
+                                                "{\"type\": \"function\", \"function\": {\"name\": ...}}, got '" +
+                                                    v + "'");
+      }
+    } else if (!tc->is_object() || !tc->contains("function") || !(*tc)["function"].is_object() ||
+               !(*tc)["function"].contains("name") || !(*tc)["function"]["name"].is_string()) {
+      return ApiError::invalid("tool_choice", "tool_choice must be 'auto', 'none', 'required' or "
+                                              "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+    r.tool_choice = *tc;
+  }
+  if (auto e = read_bool(body, "parallel_tool_calls", &r.parallel_tool_calls)) return *e;
   if (const json* kw = field(body, "chat_template_kwargs")) {
     if (!kw->is_object()) {
       return ApiError::invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object");

@@ -30,7 +30,9 @@ struct GenerationFields {
 struct ChatCompletionRequest {
   GenerationFields gen;
   nlohmann::json messages;  // validated array; content parts flattened to strings
-  nlohmann::json tools;     // null when absent
+  nlohmann::json tools;     // null when absent; each {"type":"function","function":{"name",...}}
+  nlohmann::json tool_choice;  // null, "auto" | "none" | "required" | {"type":"function","function":{"name"}}
+  bool parallel_tool_calls = true;
   bool add_generation_prompt = true;
   nlohmann::json chat_template_kwargs = nlohmann::json::object();
   // null or {"type": "text" | "json_object" | "json_schema", "json_schema": {...}}; enforced

@@ -40,8 +40,13 @@ json logprob_value(float lp) {
 json chat_choices(const std::vector<ChoiceResult>& choices) {
   json arr = json::array();
   for (const auto& c : choices) {
+    const bool calls = c.tool_calls.is_array() && !c.tool_calls.empty();
+    json message = {{"role", "assistant"},
+                    {"content", calls && c.text.empty() ? json(nullptr) : json(c.text)}};
+    if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
+    if (calls) message["tool_calls"] = c.tool_calls;
     arr.push_back({{"index", c.index},
-                   {"message", {{"role", "assistant"}, {"content", c.text}}},
+                   {"message", std::move(message)},
                    {"logprobs", c.logprobs ? chat_logprobs_json(*c.logprobs) : json(nullptr)},
                    {"finish_reason", c.finish_reason}});
   }

@@ -37,9 +37,14 @@ nlohmann::json completion_logprobs_json(const std::vector<TokenLogprobEntry>& en
 struct ChoiceResult {
   int index = 0;
   std::string text;
-  std::string finish_reason;  // "stop" | "length"
+  std::string finish_reason;  // "stop" | "length" | "tool_calls"
   std::optional<std::vector<TokenLogprobEntry>> logprobs;
   size_t logprobs_text_offset = 0;  // legacy completions: where the generated text starts (echo)
+  // Chat only: the reply's reasoning (message.reasoning_content when non-empty) and its tool
+  // calls ([{id, type: "function", function: {name, arguments}}]; null or empty when none —
+  // then content is null when the text is empty).
+  std::string reasoning;
+  nlohmann::json tool_calls;
 };
 
 std::string chat_completion_json(const std::string& id, int64_t created, const std::string& model,

@@ -15,6 +15,7 @@
 #include "cli/serve_auth.h"
 #include "cli/serve_cloud.h"
 #include "cli/serve_models.h"
+#include "cli/serve_settings.h"
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/log.h"
@@ -114,6 +115,13 @@ int run_serve(const ServeFlags& flags) {
     return 1;
   }
   add_model_metrics(*audit, models->provider);
+  // GET/PUT /api/settings/server: pool budget/TTL, rate limit, log level, audit retention.
+  Result<std::shared_ptr<api::ServerSettings>> settings =
+      setup_serve_settings(router, *audit, *models, *auth);
+  if (!settings.ok()) {
+    std::fprintf(stderr, "error: %s\n", settings.status().message().c_str());
+    return 1;
+  }
   handlers::register_system_routes(router, std::move(deps));
   handlers::register_system_info_route(router,
                                        {.version = MLXM_VERSION,

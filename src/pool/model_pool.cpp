@@ -319,6 +319,15 @@ Result<bool> ModelPool::unload(const std::string& id) {
   return freed;
 }
 
+void ModelPool::set_budget_and_ttl(uint64_t budget_bytes, std::chrono::seconds ttl,
+                                   std::string source) {
+  MLXM_CHECK(budget_bytes > 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  config_.budget_bytes = budget_bytes;
+  config_.budget_source = std::move(source);
+  config_.ttl = ttl;
+}
+
 PoolStatus ModelPool::status() {
   PoolStatus s;
   const uint64_t rss = current_rss_bytes();

@@ -110,11 +110,16 @@ class ModelPool : public serving::ModelProvider {
   Result<bool> unload(const std::string& id);
 
   PoolStatus status();
+  // Changes the memory budget and the idle TTL live (/api/settings/server). A lower budget takes
+  // effect at the next load (models are not evicted by this call); `source` names where it came
+  // from for /admin/models. REQUIRES: budget_bytes > 0.
+  void set_budget_and_ttl(uint64_t budget_bytes, std::chrono::seconds ttl, std::string source);
   // One model's status (loading/loaded/unloading), or NotFound (with the last load error when
   // the last load failed).
   Result<ModelStatus> model_status(const std::string& id);
 
   const ModelResolver& resolver() const { return resolver_; }
+  // Fixed fields only: budget_bytes, budget_source and ttl may change (read them from status()).
   const PoolConfig& config() const { return config_; }
 
  private:
@@ -152,7 +157,7 @@ class ModelPool : public serving::ModelProvider {
   static bool idle_locked(const Entry& e);
   void maintenance();
 
-  const PoolConfig config_;
+  PoolConfig config_;  // budget_bytes, budget_source and ttl change under mu_ (set_budget_and_ttl)
   const ModelResolver resolver_;
 
   std::mutex load_mu_;  // one load at a time (budget decisions and RSS deltas stay clean)

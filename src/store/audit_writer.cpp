@@ -1,5 +1,7 @@
 #include "store/audit_writer.h"
 
+#include <algorithm>
+
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/log.h"
@@ -22,6 +24,8 @@ Result<AuditWriterOptions> audit_writer_options_from_env() {
 AuditWriter::AuditWriter(std::unique_ptr<Database> db, AuditWriterOptions options,
                          OnWritten on_written)
     : db_(std::move(db)), log_(*db_), opt_(options), on_written_(std::move(on_written)) {
+  retention_days_ = opt_.retention_days;
+  max_bytes_ = opt_.max_bytes;
   thread_ = std::thread([this] { run(); });
 }
 
@@ -69,25 +73,32 @@ void AuditWriter::run_retention_now() {
   done_cv_.wait(lock, [&] { return n_retention_runs_ >= target || exited_; });
 }
 
+void AuditWriter::set_retention(int64_t retention_days, int64_t max_bytes) {
+  retention_days_ = std::max<int64_t>(retention_days, 0);
+  max_bytes_ = std::max<int64_t>(max_bytes, 0);
+}
+
 void AuditWriter::retention() {
-  if (opt_.retention_days > 0) {
-    const int64_t cutoff = unix_ms() - opt_.retention_days * 86400LL * 1000;
+  const int64_t retention_days = retention_days_.load();
+  const int64_t max_bytes = max_bytes_.load();
+  if (retention_days > 0) {
+    const int64_t cutoff = unix_ms() - retention_days * 86400LL * 1000;
     auto n = log_.delete_older_than(cutoff);
     if (!n.ok()) {
       MLXM_LOG_WARN("audit retention (age) failed: {}", n.status().message());
     } else if (*n > 0) {
       n_retention_deleted_.fetch_add(static_cast<uint64_t>(*n));
-      MLXM_LOG_INFO("audit retention: deleted {} rows older than {} days", *n, opt_.retention_days);
+      MLXM_LOG_INFO("audit retention: deleted {} rows older than {} days", *n, retention_days);
     }
   }
-  if (opt_.max_bytes > 0) {
-    auto n = log_.enforce_max_bytes(opt_.max_bytes);
+  if (max_bytes > 0) {
+    auto n = log_.enforce_max_bytes(max_bytes);
     if (!n.ok()) {
       MLXM_LOG_WARN("audit retention (size) failed: {}", n.status().message());
     } else if (*n > 0) {
       n_retention_deleted_.fetch_add(static_cast<uint64_t>(*n));
       MLXM_LOG_INFO("audit retention: deleted {} oldest rows to stay under {} bytes", *n,
-                    opt_.max_bytes);
+                    max_bytes);
     }
   }
 }

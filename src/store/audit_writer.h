@@ -56,6 +56,10 @@ class AuditWriter {
   void stop();
   // Runs retention now (on the writer thread) and waits for it.
   void run_retention_now();
+  // Changes retention live (0 = keep forever / no size cap); used from the next retention run.
+  void set_retention(int64_t retention_days, int64_t max_bytes);
+  int64_t retention_days() const { return retention_days_.load(); }
+  int64_t max_bytes() const { return max_bytes_.load(); }
 
   uint64_t n_written() const { return n_written_.load(); }
   uint64_t n_dropped() const { return n_dropped_.load(); }
@@ -82,6 +86,8 @@ class AuditWriter {
   std::mutex stop_mu_;  // serializes stop()
   bool retention_requested_ = false;
   uint64_t n_retention_runs_ = 0;
+  std::atomic<int64_t> retention_days_{0};  // live copies of opt_.retention_days / max_bytes
+  std::atomic<int64_t> max_bytes_{0};
   std::atomic<uint64_t> n_written_{0};
   std::atomic<uint64_t> n_dropped_{0};
   std::atomic<uint64_t> n_retention_deleted_{0};

@@ -121,6 +121,24 @@ TEST(AuditWriter, PeriodicRetentionDeletesOldRows) {
   EXPECT_EQ(*AuditLog(*reader).count(), 1);
 }
 
+TEST(AuditWriter, RetentionChangesLive) {
+  TempDir dir;
+  AuditWriter w(open_db(dir), quick_options());  // retention off
+  EXPECT_EQ(w.retention_days(), 0);
+  for (int i = 0; i < 3; ++i) w.enqueue(make_row(i, 1000 + i));
+  w.enqueue(make_row(99, unix_ms()));
+  w.flush();
+  w.run_retention_now();
+  EXPECT_EQ(w.n_retention_deleted(), 0u);
+  w.set_retention(1, 0);
+  EXPECT_EQ(w.retention_days(), 1);
+  w.run_retention_now();
+  EXPECT_EQ(w.n_retention_deleted(), 3u);
+  w.set_retention(-4, -1);  // clamped: off
+  EXPECT_EQ(w.retention_days(), 0);
+  EXPECT_EQ(w.max_bytes(), 0);
+}
+
 // kill -9 in the middle of writing: the database reopens clean, holds a contiguous prefix of
 // what was enqueued (transactions are atomic and in order) and loses at most the batch that
 // was in flight after the last acknowledged flush.

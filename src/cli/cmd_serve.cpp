@@ -115,6 +115,7 @@ int run_serve(const ServeFlags& flags) {
     return 1;
   }
   add_model_metrics(*audit, models->provider);
+  add_pool_metrics(*audit, models->provider);
   // GET/PUT /api/settings/server: pool budget/TTL, rate limit, log level, audit retention.
   Result<std::shared_ptr<api::ServerSettings>> settings =
       setup_serve_settings(router, *audit, *models, *auth);

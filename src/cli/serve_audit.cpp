@@ -50,4 +50,38 @@ void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider
   });
 }
 
+void add_pool_metrics(ServeAudit& audit, std::shared_ptr<pool::ModelPool> pool) {
+  if (!pool) return;
+  telemetry::ServingMetrics* m = audit.metrics.get();
+  struct Seen {
+    std::set<std::pair<std::string, int64_t>> loads;  // (model, loaded_at_ms) already counted
+    std::set<std::string> loaded;                      // loaded at the previous scrape
+    uint64_t n_evictions = 0;
+  };
+  auto seen = std::make_shared<Seen>();  // used only under the collect mutex
+  seen->n_evictions = pool->status().n_evictions;
+  audit.registry->add_collect_hook([m, pool, seen] {
+    const pool::PoolStatus st = pool->status();
+    m->set_pool_memory(static_cast<double>(st.used_bytes), static_cast<double>(st.budget_bytes));
+    std::set<std::string> loaded;
+    for (const auto& model : st.models) {
+      if (model.state != "loaded") continue;
+      loaded.insert(model.id);
+      if (seen->loads.insert({model.id, model.loaded_at_ms}).second) {
+        m->on_model_load(model.id, "local", model.load_ms / 1000.0);
+      }
+    }
+    uint64_t n_new = st.n_evictions > seen->n_evictions ? st.n_evictions - seen->n_evictions : 0;
+    for (const auto& id : seen->loaded) {
+      if (n_new == 0) break;
+      if (loaded.count(id)) continue;
+      m->on_model_evict(id, "local");
+      --n_new;
+    }
+    for (; n_new > 0; --n_new) m->on_model_evict("", "local");  // loaded and evicted unseen
+    seen->n_evictions = st.n_evictions;
+    seen->loaded = std::move(loaded);
+  });
+}
+
 }  // namespace mlxm::cli

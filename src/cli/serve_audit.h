@@ -10,6 +10,7 @@
 #include "api/admin_logs/audit_service.h"
 #include "api/http/router.h"
 #include "core/status.h"
+#include "pool/model_pool.h"
 #include "serving/model_provider.h"
 #include "telemetry/metrics.h"
 #include "telemetry/serving_metrics.h"
@@ -29,5 +30,11 @@ Result<ServeAudit> setup_serve_audit(http::Router& router);
 // Refreshes the per-model scheduler gauges (running, waiting, KV blocks, prefix cache,
 // preemptions) from `models` at every scrape.
 void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider> models);
+
+// Feeds the pool metrics at every scrape: mlx_pool_memory_used_bytes / _budget_bytes, and, for
+// loads and evictions that happened since the last scrape, mlx_model_loads_total and
+// mlx_model_load_duration_seconds (per load) and mlx_model_evictions_total (pool evictions,
+// attributed to the models that disappeared meanwhile; "" when it was never seen loaded).
+void add_pool_metrics(ServeAudit& audit, std::shared_ptr<pool::ModelPool> pool);
 
 }  // namespace mlxm::cli

@@ -12,6 +12,9 @@
 //
 //   bench_cuda_engine --shape llama-3.2-1b --quant q4 [--prompt 128] [--gen 64] [--batch 1]
 //                     [--chunk 512] [--dir DIR (reuse/keep the model there)] [--device cpu]
+//                     [--argmax host|device]
+// --argmax device: every step calls Engine::forward_argmax (greedy ids computed where the
+// logits are; only the ids cross PCIe on CUDA) instead of forward() + a host argmax.
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +47,7 @@ struct Args {
   int chunk = 512;
   std::string dir;
   std::string device = "cuda";
+  bool device_argmax = false;
 };
 
 double op_ms(const Engine& e, const char* name) {
@@ -118,12 +122,15 @@ int run(const Args& a) {
     }
   }
   std::vector<float> logits;
+  std::vector<int32_t> ids;
   auto argmax = [&](size_t row) {
+    if (a.device_argmax) return ids[row];
     const float* l = logits.data() + row * static_cast<size_t>(vocab);
     return static_cast<int32_t>(std::max_element(l, l + vocab) - l);
   };
   auto forward = [&](const Batch& b) {
-    const Status st = e.forward(b, &logits);
+    const Status st = a.device_argmax ? e.forward_argmax(b, {}, &ids, &logits)
+                                      : e.forward(b, &logits);
     if (!st.ok()) std::fprintf(stderr, "forward: %s\n", st.to_string().c_str());
     return st.ok();
   };
@@ -209,19 +216,21 @@ int run(const Args& a) {
   const double bytes = static_cast<double>(e.weight_bytes_per_token());
   const double gbps = a.gen > 0 ? bytes * a.gen / (decode_ms / 1000.0) / 1e9 : 0.0;
   std::printf(
-      "%s %s on %s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
+      "%s %s on %s%s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
       "%.1f tok/s, %.3f ms/step, %.0f GB/s of weights (%.0f MB/step), host %.3f ms/step, wait "
       "%.3f ms/step, first step %.1f ms | make %.1f s, load %.1f s, KV %.0f MiB\n",
-      a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.batch, a.batch, a.prompt,
+      a.shape.c_str(), a.quant.c_str(), device_name(*dev),
+      a.device_argmax ? " (device argmax)" : "", a.batch, a.batch, a.prompt,
       prefill_tps, prefill_steps, prefill_host, decode_tps, step_ms, gbps, bytes / 1e6,
       a.gen > 0 ? decode_host / a.gen : 0.0, a.gen > 0 ? decode_wait / a.gen : 0.0, first_ms,
       make_s, load_s, e.kv_bytes() / 1048576.0);
   std::printf(
-      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"prompt\":%d,"
+      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"argmax\":\"%s\",\"batch\":%d,\"prompt\":%d,"
       "\"gen\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_ms_per_step\":%.4f,"
       "\"decode_gb_s\":%.1f,\"weight_bytes_per_step\":%.0f,\"host_ms_per_step\":%.4f,"
       "\"first_decode_step_ms\":%.2f,\"make_s\":%.1f,\"load_s\":%.2f}\n",
-      a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.batch, a.prompt, a.gen, prefill_tps,
+      a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.device_argmax ? "device" : "host",
+      a.batch, a.prompt, a.gen, prefill_tps,
       decode_tps, step_ms, gbps, bytes, a.gen > 0 ? decode_host / a.gen : 0.0, first_ms, make_s,
       load_s);
   std::fflush(stdout);
@@ -254,6 +263,14 @@ int main(int argc, char** argv) {
     else if (k == "--chunk") a.chunk = std::atoi(need().c_str());
     else if (k == "--dir") a.dir = need();
     else if (k == "--device") a.device = need();
+    else if (k == "--argmax") {
+      const std::string m = need();
+      if (m != "host" && m != "device") {
+        std::fprintf(stderr, "--argmax host | device\n");
+        return 2;
+      }
+      a.device_argmax = m == "device";
+    }
     else {
       std::fprintf(stderr, "unknown argument %s (see the file comment)\n", k.c_str());
       return 2;

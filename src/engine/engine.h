@@ -7,6 +7,7 @@
 // may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,6 +62,48 @@ class Engine {
   // REQUIRES: every block id < n_kv_blocks(); positions < n_ctx of their sequence;
   // n_ctx <= max_position_embeddings. Violations return InvalidArgument (never a crash).
   virtual Status forward(const Batch& batch, std::vector<float>* logits) = 0;
+
+  // Optional greedy fast path (added for GPU engines; this default is what every engine has).
+  // Runs the step exactly like forward() and writes *ids (batch.logit_rows.size()): for each
+  // logit row the index of its largest logit — the lowest such index; NaN entries never win;
+  // a row of NaN only gives -1. Rows listed in `full_rows` (indices into batch.logit_rows,
+  // strictly ascending) also get their logits, in that order, in *logits (full_rows.size(),
+  // vocab_size): the rows whose sampling needs more than an argmax (temperature, penalties,
+  // logprobs, a grammar). Engines with device_argmax() take the argmax where the logits are
+  // (only ids and the listed rows leave the device); the ids are the same either way.
+  virtual Status forward_argmax(const Batch& batch, const std::vector<int32_t>& full_rows,
+                                std::vector<int32_t>* ids, std::vector<float>* logits) {
+    const size_t n_out = batch.logit_rows.size();
+    for (size_t i = 0; i < full_rows.size(); ++i) {
+      if (full_rows[i] < 0 || static_cast<size_t>(full_rows[i]) >= n_out ||
+          (i > 0 && full_rows[i] <= full_rows[i - 1])) {
+        return invalid_argument("forward_argmax: full_rows must be ascending indices into "
+                                "logit_rows (" + std::to_string(n_out) + " rows)");
+      }
+    }
+    std::vector<float> all;
+    MLXM_RETURN_IF_ERROR(forward(batch, &all));
+    const size_t vocab = static_cast<size_t>(config().vocab_size);
+    ids->assign(n_out, -1);
+    for (size_t r = 0; r < n_out; ++r) {
+      const float* row = all.data() + r * vocab;
+      float best = 0.0f;
+      for (size_t i = 0; i < vocab; ++i) {
+        if (row[i] == row[i] && ((*ids)[r] < 0 || row[i] > best)) {  // NaN never wins
+          best = row[i];
+          (*ids)[r] = static_cast<int32_t>(i);
+        }
+      }
+    }
+    logits->resize(full_rows.size() * vocab);
+    for (size_t i = 0; i < full_rows.size(); ++i) {
+      const float* src = all.data() + static_cast<size_t>(full_rows[i]) * vocab;
+      std::copy(src, src + vocab, logits->data() + i * vocab);
+    }
+    return ok_status();
+  }
+  // True when forward_argmax runs on the device (the logits stay there).
+  virtual bool device_argmax() const { return false; }
 
   virtual const ModelConfig& config() const = 0;
   virtual int block_size() const = 0;

@@ -133,26 +133,38 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   ENGINE="ok"
   MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_gpucheck_XXXXXX")
   : > "$OUT/engine_bench.log"
-  run_engine() {  # limit_s name args...
+  run_engine() {  # limit_s name args...  (env for the bench: ENGINE_ENV="A=1 B=0")
     local limit=$1; shift; local name=$1; shift
     # Never run past budget + 40 s (the whole script must stay under 6 minutes).
     local left=$(( ${MLXM_CHECK_BUDGET_S:-300} + 40 - ($(date +%s) - T0) ))
     [ "$left" -lt "$limit" ] && limit=$left
     if [ "$limit" -lt 20 ]; then
       say "engine $name: SKIPPED (script time budget used up)"; return 0; fi
-    timeout "$limit" "$B/bench_cuda_engine" "$@" >> "$OUT/engine_bench.log" 2>&1
+    echo "== $name ${ENGINE_ENV:-}" >> "$OUT/engine_bench.log"
+    env ${ENGINE_ENV:-} timeout "$limit" "$B/bench_cuda_engine" "$@" >> "$OUT/engine_bench.log" 2>&1
     local rc=$?
     if [ $rc -eq 124 ]; then say "engine $name: TIMEOUT after $limit s"
     elif [ $rc -ne 0 ]; then say "engine $name: FAIL (exit $rc)"; ENGINE="FAIL"
-    else grep "^llama" "$OUT/engine_bench.log" | tail -1 | tee -a "$LOG"; fi
+    else echo "[$name${ENGINE_ENV:+ $ENGINE_ENV}] $(grep "^llama" "$OUT/engine_bench.log" | tail -1)" | tee -a "$LOG"; fi
   }
-  run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
-  run_engine 60 "1b q4 b8" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 --dir "$MD/1b"
+  # Each model once with the defaults (fused kernels, flash prefill attention) and once with
+  # the separate kernels (MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0: the previous step layout);
+  # batch 64 with the host argmax and with Engine::forward_argmax (device argmax).
+  SEP="MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0"
+  ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
+  ENGINE_ENV="$SEP" run_engine 60 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
   rm -rf "$MD/1b"
-  run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
-  rm -rf "$MD/3b"
-  run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
-  run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
+  ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
+  ENGINE_ENV="$SEP" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
+  ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
+  ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --argmax device --dir "$MD/8b"
+  ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
+  ENGINE_ENV="$SEP" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
+  rm -rf "$MD/8b"
+  if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
+    ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+    ENGINE_ENV="$SEP" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+  fi
   rm -rf "$MD"
 fi
 
@@ -178,7 +190,7 @@ say ""
 say "== summary ($(( $(date +%s) - T0 )) s)"
 say "TESTS: $TESTS"
 say "ENGINE BENCH: $ENGINE"
-grep "^llama" "$OUT/engine_bench.log" 2>/dev/null | tee -a "$LOG"
+grep -E "^== |^llama" "$OUT/engine_bench.log" 2>/dev/null | tee -a "$LOG"
 say "GEMM BENCH: $GEMM"
 grep -E "^llama" "$OUT/gemm.log" 2>/dev/null | awk '{print $2, $4, $5, $6, $7, $9, $10}' | tr '\n' ';' | fold -w 2000 | tee -a "$LOG"
 say ""

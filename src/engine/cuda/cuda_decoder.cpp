@@ -8,11 +8,13 @@
 //         them), q/k RMSNorm (Qwen3), RoPE, kv_store, paged attention, o_proj, residual add,
 //         RMSNorm, gate/up linear, SiLU*up, down, residual add] -> gather the logit rows ->
 //         final RMSNorm -> lm_head on those rows only -> copy the logits to the host.
-// Attention runs the paged decode kernel with one entry per query token, each with its own
-// context length (position + 1) and its sequence's block table: causal prefill and mixed
-// prefill/decode batches come out exactly as on the CPU (every token's K/V is stored before
-// attention reads it). Linears take the GEMV path 8 rows per launch (correct for prefill, not
-// fast: no tensor-core GEMM yet).
+// Attention: steps where some sequence has several tokens (prefill chunks, mixed batches) run
+// the flash-style prefill kernel over tiles of up to 64/group tokens of one sequence, each token
+// with its own context length (position + 1): causal, exactly as on the CPU (every token's
+// K/V is stored before attention reads it); decode-only steps run the split-KV decode kernel,
+// one entry per token. After the q/k/v projection one fused kernel does q/k RMSNorm (Qwen3),
+// RoPE and the KV store; residual adds are fused with the next RMSNorm
+// (MLXM_CUDA_FUSE=0: the separate kernels, MLXM_CUDA_FLASH_PREFILL=0: decode kernel per token).
 // Steps of up to kMaxGraphTokens tokens are captured into a CUDA graph per (tokens, logit
 // rows, table width) and replayed: a decode step is one graph launch (MLXM_CUDA_GRAPHS=0 turns
 // this off).
@@ -102,6 +104,10 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(inv_freq_, upload_vec(rope_inv_freq(c)));
     MLXM_RETURN_IF_ERROR(init_kv());
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
+    MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
+    MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
+    flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
+    if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
     // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
     // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
     MLXM_ASSIGN_OR_RETURN(const int64_t min_rows,
@@ -121,6 +127,9 @@ class CudaDecoder final : public Engine {
   }
 
   Status forward(const Batch& batch, std::vector<float>* logits) override;
+  Status forward_argmax(const Batch& batch, const std::vector<int32_t>& full_rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override;
+  bool device_argmax() const override { return true; }
 
   const ModelConfig& config() const override { return config_; }
   int block_size() const override { return options_.block_size; }
@@ -138,12 +147,17 @@ class CudaDecoder final : public Engine {
 
  private:
   Status init_kv();
+  // Validates, lays out and uploads the step's metadata, then enqueues (or replays) the step.
+  Status run_step(const Batch& batch, int64_t* n_out);
   // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
   Status reserve(int64_t n, int64_t n_out, int64_t width);
   // Enqueues the whole step (metadata already on the device).
-  Status enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::Stream s);
+  Status enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_t n_tiles, cuda::Stream s);
   struct Meta;
-  Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, cuda::Stream s);
+  Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
+                       cuda::Stream s);
+  Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
+                           cuda::Stream s);
 
   ModelConfig config_;
   EngineOptions options_;
@@ -176,12 +190,15 @@ class CudaDecoder final : public Engine {
   DeviceBuffer xo_;      // (n_out, hidden)
   DeviceBuffer logits_;  // (n_out, vocab)
   DeviceBuffer meta_;    // int32: see Meta
+  DeviceBuffer ids_;     // int32 (n_out): forward_argmax's ids
   cuda::PinnedBuffer host_logits_;  // (n_out, vocab) page-locked staging for the logits copy
+  cuda::PinnedBuffer host_ids_;     // (n_out) int32 staging for the ids
   std::vector<int32_t> host_meta_;
 
-  // Offsets (in int32 elements) of the step metadata inside meta_.
+  // Offsets (in int32 elements) of the step metadata inside meta_. tiles: (n_tiles, 3)
+  // {first token, count, table token} for the prefill attention (room for n tiles).
   struct Meta {
-    int64_t tokens, positions, slots, ctx, rows, tables, total;
+    int64_t tokens, positions, slots, ctx, rows, tables, tiles, total;
   };
   static Meta meta_layout(int64_t n, int64_t n_out, int64_t width) {
     Meta m;
@@ -191,13 +208,17 @@ class CudaDecoder final : public Engine {
     m.ctx = 3 * n;
     m.rows = 4 * n;
     m.tables = (4 * n + n_out + 3) / 4 * 4;
-    m.total = m.tables + n * width;
+    m.tiles = m.tables + n * width;
+    m.total = m.tiles + 3 * n;
     return m;
   }
   const int32_t* meta_at(int64_t off) const { return meta_.as<const int32_t>() + off; }
 
   bool use_graphs_ = true;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, cuda::Graph> graphs_;
+  bool fuse_ = true;           // MLXM_CUDA_FUSE
+  bool flash_prefill_ = true;  // MLXM_CUDA_FLASH_PREFILL (and the shape is supported)
+  // (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel)
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, cuda::Graph> graphs_;
   double host_ms_ = 0, wait_ms_ = 0, capture_ms_ = 0;
 };
 
@@ -273,6 +294,10 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     MLXM_ASSIGN_OR_RETURN(bool r2, grow(logits_, uo * static_cast<size_t>(c.vocab_size)));
     MLXM_ASSIGN_OR_RETURN(host_logits_,
                           cuda::PinnedBuffer::alloc(uo * static_cast<size_t>(c.vocab_size)));
+    MLXM_ASSIGN_OR_RETURN(bool r3, grow(ids_, static_cast<size_t>(cap) * sizeof(int32_t)));
+    MLXM_ASSIGN_OR_RETURN(host_ids_,
+                          cuda::PinnedBuffer::alloc(static_cast<size_t>(cap) * sizeof(int32_t)));
+    moved |= r3;
     moved |= r1 || r2;
     cap_out_ = cap;
   }
@@ -302,8 +327,27 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   return ok_status();
 }
 
+Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t width,
+                                      int64_t n_tiles, cuda::Stream s) {
+  const ModelConfig& c = config_;
+  const KvLayerView& kv = kv_[static_cast<size_t>(l)];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  if (n_tiles > 0) {
+    return cuda::paged_attention_prefill(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
+                                         meta_at(m.ctx), meta_at(m.tiles), n_tiles, n, c.n_heads,
+                                         kv, scale, attn_.as<float>(), s);
+  }
+  return cuda::paged_attention_decode(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
+                                      meta_at(m.ctx), n, c.n_heads, kv, scale, attn_.as<float>(),
+                                      s, attn_split_);
+}
+
+// Per layer, fused (default): [xn = attn-normed x, from the previous layer's last add or the
+// embedding] qkv linear -> qkv_rope_store (q/k norm, RoPE, K/V into the cache) -> attention ->
+// o_proj -> add_rms_norm (x += o; xn = mlp-normed x) -> gate/up -> SiLU·up -> down ->
+// add_rms_norm with the next layer's attention norm (the last layer: a plain add).
 Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width,
-                                  cuda::Stream s) {
+                                  int64_t n_tiles, cuda::Stream s) {
   const ModelConfig& c = config_;
   const CudaLayer& L = w_.layers[static_cast<size_t>(l)];
   const LayerNorms& N = norms_[static_cast<size_t>(l)];
@@ -316,37 +360,61 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   float* q = q_.as<float>();
   float* k = k_.as<float>();
   float* v = v_.as<float>();
-
-  MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
-  if (L.fused_qkv) {
-    float* qkv = qkv_.as<float>();
-    MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s, lin_));
-    const size_t w = static_cast<size_t>(q_w + 2 * kv_w) * 4, un = static_cast<size_t>(n);
-    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(q, q_w * 4, qkv, w, q_w * 4, un, s));
-    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(k, kv_w * 4, qkv + q_w, w, kv_w * 4, un, s));
-    MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(v, kv_w * 4, qkv + q_w + kv_w, w, kv_w * 4, un, s));
-  } else {
-    MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, q, s, lin_));
-    MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s, lin_));
-    MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s, lin_));
-  }
-  if (c.qk_norm) {
-    MLXM_RETURN_IF_ERROR(cuda::rms_norm(q, N.q.as<float>(), eps, n * c.n_heads, hd, q, s));
-    MLXM_RETURN_IF_ERROR(cuda::rms_norm(k, N.k.as<float>(), eps, n * c.n_kv_heads, hd, k, s));
-  }
   const int32_t* positions = meta_at(m.positions);
-  MLXM_RETURN_IF_ERROR(cuda::rope(q, positions, n, c.n_heads, static_cast<int>(hd),
-                                  inv_freq_.as<float>(), s));
-  MLXM_RETURN_IF_ERROR(cuda::rope(k, positions, n, c.n_kv_heads, static_cast<int>(hd),
-                                  inv_freq_.as<float>(), s));
-  MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
-  MLXM_RETURN_IF_ERROR(cuda::paged_attention_decode(
-      q, meta_at(m.tables), static_cast<int>(width), meta_at(m.ctx), n, c.n_heads, kv,
-      1.0f / std::sqrt(static_cast<float>(hd)), attn_.as<float>(), s, attn_split_));
+
+  if (!fuse_ || l == 0) MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
+  if (fuse_) {
+    const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
+    const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
+    if (L.fused_qkv) {
+      float* qkv = qkv_.as<float>();
+      MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s, lin_));
+      const int64_t row = q_w + 2 * kv_w;
+      MLXM_RETURN_IF_ERROR(cuda::qkv_rope_store(qkv, row, qkv + q_w, qkv + q_w + kv_w, row, qn, kn,
+                                                eps, positions, inv_freq_.as<float>(),
+                                                meta_at(m.slots), n, c.n_heads, kv, q, s));
+    } else {
+      float* qr = qkv_.as<float>();  // raw q; q_ receives the roped one
+      MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, qr, s, lin_));
+      MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s, lin_));
+      MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s, lin_));
+      MLXM_RETURN_IF_ERROR(cuda::qkv_rope_store(qr, q_w, k, v, kv_w, qn, kn, eps, positions,
+                                                inv_freq_.as<float>(), meta_at(m.slots), n,
+                                                c.n_heads, kv, q, s));
+    }
+  } else {
+    if (L.fused_qkv) {
+      float* qkv = qkv_.as<float>();
+      MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s, lin_));
+      const size_t w = static_cast<size_t>(q_w + 2 * kv_w) * 4, un = static_cast<size_t>(n);
+      MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(q, q_w * 4, qkv, w, q_w * 4, un, s));
+      MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(k, kv_w * 4, qkv + q_w, w, kv_w * 4, un, s));
+      MLXM_RETURN_IF_ERROR(
+          cuda::copy_2d_async(v, kv_w * 4, qkv + q_w + kv_w, w, kv_w * 4, un, s));
+    } else {
+      MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, q, s, lin_));
+      MLXM_RETURN_IF_ERROR(L.k.forward(xn, n, k, s, lin_));
+      MLXM_RETURN_IF_ERROR(L.v.forward(xn, n, v, s, lin_));
+    }
+    if (c.qk_norm) {
+      MLXM_RETURN_IF_ERROR(cuda::rms_norm(q, N.q.as<float>(), eps, n * c.n_heads, hd, q, s));
+      MLXM_RETURN_IF_ERROR(cuda::rms_norm(k, N.k.as<float>(), eps, n * c.n_kv_heads, hd, k, s));
+    }
+    MLXM_RETURN_IF_ERROR(cuda::rope(q, positions, n, c.n_heads, static_cast<int>(hd),
+                                    inv_freq_.as<float>(), s));
+    MLXM_RETURN_IF_ERROR(cuda::rope(k, positions, n, c.n_kv_heads, static_cast<int>(hd),
+                                    inv_freq_.as<float>(), s));
+    MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
+  }
+  MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s));
   float* tmp = tmp_.as<float>();
   MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s, lin_));
-  MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
-  MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
+  if (fuse_) {
+    MLXM_RETURN_IF_ERROR(cuda::add_rms_norm(x, tmp, N.mlp.as<float>(), eps, n, h, xn, s));
+  } else {
+    MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
+    MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
+  }
   float* gu = gu_.as<float>();
   float* act = act_.as<float>();
   if (L.fused_gate_up) {
@@ -362,15 +430,22 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   }
   MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s));
   MLXM_RETURN_IF_ERROR(L.down.forward(act, n, tmp, s, lin_));
+  if (fuse_ && l + 1 < c.n_layers) {
+    const LayerNorms& next = norms_[static_cast<size_t>(l) + 1];
+    return cuda::add_rms_norm(x, tmp, next.attn.as<float>(), eps, n, h, xn, s);
+  }
   return cuda::add_inplace(x, tmp, n * h, s);
 }
 
-Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::Stream s) {
+Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_t n_tiles,
+                                 cuda::Stream s) {
   const ModelConfig& c = config_;
   const Meta m = meta_layout(n, n_out, width);
   const int64_t h = c.hidden_size;
   MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s));
-  for (int l = 0; l < c.n_layers; ++l) MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, s));
+  for (int l = 0; l < c.n_layers; ++l) {
+    MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, n_tiles, s));
+  }
   if (n_out == 0) return ok_status();
   float* xo = xo_.as<float>();
   MLXM_RETURN_IF_ERROR(cuda::gather_rows(x_.as<float>(), n, h, meta_at(m.rows), n_out, xo, s));
@@ -379,11 +454,11 @@ Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, cuda::
   return w_.head().forward(xo, n_out, logits_.as<float>(), s, lin_);
 }
 
-Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
-  const TimePoint t0 = now();
+Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   MLXM_RETURN_IF_ERROR(validate_batch(batch, config_, options_.block_size, n_blocks_));
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t n_out = static_cast<int64_t>(batch.logit_rows.size());
+  *n_out_ret = n_out;
   const int bs = options_.block_size;
   int64_t width = 1;
   for (const BatchSeq& s : batch.seqs) width = std::max<int64_t>(width, (s.n_ctx + bs - 1) / bs);
@@ -406,17 +481,43 @@ Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
     std::copy(s.block_table.begin(), s.block_table.begin() + nb, hm + m.tables + i * width);
   }
   for (int64_t r = 0; r < n_out; ++r) hm[m.rows + r] = batch.logit_rows[static_cast<size_t>(r)];
+  // Prefill tiles: runs of consecutive tokens of one sequence, at most `per` tokens each; a tile
+  // reads the table of its token with the largest position. Only when some tile holds several
+  // tokens: a decode-only step keeps the split-KV decode kernel (n_tiles = 0).
+  int64_t n_tiles = 0;
+  if (flash_prefill_) {
+    const int64_t per = cuda::paged_attention_prefill_tile_tokens(config_.n_heads,
+                                                                  config_.n_kv_heads);
+    bool multi = false;
+    for (int64_t i = 0; i < n;) {
+      int64_t j = i + 1, top = i;
+      while (j < n && j - i < per && batch.seq_ids[static_cast<size_t>(j)] ==
+                                         batch.seq_ids[static_cast<size_t>(i)]) {
+        if (batch.positions[static_cast<size_t>(j)] > batch.positions[static_cast<size_t>(top)]) {
+          top = j;
+        }
+        ++j;
+      }
+      int32_t* t = hm + m.tiles + 3 * n_tiles;
+      t[0] = static_cast<int32_t>(i);
+      t[1] = static_cast<int32_t>(j - i);
+      t[2] = static_cast<int32_t>(top);
+      multi |= j - i > 1;
+      ++n_tiles;
+      i = j;
+    }
+    if (!multi) n_tiles = 0;
+  }
   const cuda::Stream st = stream_.get();
   MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
 
-  bool done = false;
   if (use_graphs_ && n <= kMaxGraphTokens) {
-    const auto key = std::make_tuple(n, n_out, width);
+    const auto key = std::make_tuple(n, n_out, width, n_tiles);
     auto it = graphs_.find(key);
     if (it == graphs_.end() && graphs_.size() < kMaxGraphs) {
       const TimePoint tc = now();
       auto g = cuda::Graph::capture(
-          [&](cuda::Stream s) { return enqueue_step(n, n_out, width, s); }, st);
+          [&](cuda::Stream s) { return enqueue_step(n, n_out, width, n_tiles, s); }, st);
       capture_ms_ += ms_since(tc);
       if (g.ok()) {
         it = graphs_.emplace(key, std::move(g).value()).first;
@@ -427,15 +528,18 @@ Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
         use_graphs_ = false;
       }
     }
-    if (it != graphs_.end()) {
-      MLXM_RETURN_IF_ERROR(it->second.launch(st));
-      done = true;
-    }
+    if (it != graphs_.end()) return it->second.launch(st);
   }
-  if (!done) MLXM_RETURN_IF_ERROR(enqueue_step(n, n_out, width, st));
+  return enqueue_step(n, n_out, width, n_tiles, st);
+}
+
+Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
+  const TimePoint t0 = now();
+  int64_t n_out = 0;
+  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
   const TimePoint t1 = now();
   host_ms_ += ms_between(t0, t1);
-
+  const cuda::Stream st = stream_.get();
   const size_t n_logits = static_cast<size_t>(n_out) * static_cast<size_t>(config_.vocab_size);
   if (n_out > 0) {
     // Into page-locked memory (PCIe speed), then one host copy.
@@ -447,6 +551,47 @@ Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
   if (!sync.ok()) return sync.with_context("CUDA engine forward");
   const float* hl = static_cast<const float*>(host_logits_.data());
   logits->assign(hl, hl + n_logits);
+  return ok_status();
+}
+
+// The step, then argmax_rows on the device: only n_out ids (and the listed rows' logits) cross
+// PCIe.
+Status CudaDecoder::forward_argmax(const Batch& batch, const std::vector<int32_t>& full_rows,
+                                   std::vector<int32_t>* ids, std::vector<float>* logits) {
+  const size_t n_rows = batch.logit_rows.size();
+  for (size_t i = 0; i < full_rows.size(); ++i) {
+    if (full_rows[i] < 0 || static_cast<size_t>(full_rows[i]) >= n_rows ||
+        (i > 0 && full_rows[i] <= full_rows[i - 1])) {
+      return invalid_argument("forward_argmax: full_rows must be ascending indices into "
+                              "logit_rows (" + std::to_string(n_rows) + " rows)");
+    }
+  }
+  const TimePoint t0 = now();
+  int64_t n_out = 0;
+  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
+  const cuda::Stream st = stream_.get();
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  if (n_out > 0) {
+    MLXM_RETURN_IF_ERROR(cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size,
+                                           ids_.as<int32_t>(), st));
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
+                                          static_cast<size_t>(n_out) * sizeof(int32_t), st));
+    float* hl = static_cast<float*>(host_logits_.data());
+    for (size_t i = 0; i < full_rows.size(); ++i) {
+      MLXM_RETURN_IF_ERROR(cuda::copy_async(
+          hl + i * vocab, logits_.as<float>() + static_cast<size_t>(full_rows[i]) * vocab,
+          vocab * sizeof(float), st));
+    }
+  }
+  const TimePoint t1 = now();
+  host_ms_ += ms_between(t0, t1);
+  const Status sync = cuda::stream_synchronize(st);
+  wait_ms_ += ms_since(t1);
+  if (!sync.ok()) return sync.with_context("CUDA engine forward_argmax");
+  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
+  ids->assign(hi, hi + n_out);
+  const float* hl = static_cast<const float*>(host_logits_.data());
+  logits->assign(hl, hl + full_rows.size() * vocab);
   return ok_status();
 }
 

@@ -660,5 +660,160 @@ TEST(CudaEngineTest, RejectsBadInputWithStatus) {
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
+// ---- forward_argmax and the fused/flash paths ------------------------------------------------
+
+// The rule of Engine::forward_argmax: the lowest index of the largest non-NaN logit.
+int32_t first_argmax(const float* row, size_t n) {
+  int32_t best = -1;
+  for (size_t i = 0; i < n; ++i) {
+    if (row[i] == row[i] && (best < 0 || row[i] > row[static_cast<size_t>(best)])) {
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return best;
+}
+
+// forward_argmax on a step = forward() on the same step (same KV slots: the K/V are rewritten
+// with the same values): ids equal the argmax of forward's logits, the listed rows come back
+// bit-identical. A prefill of two sequences (3 logit rows), then two decode steps.
+void check_forward_argmax(Engine& e) {
+  const int bs = e.block_size();
+  const int vocab = e.config().vocab_size;
+  std::vector<int32_t> ta, tb;
+  for (int i = 0; i < 23; ++i) ta.push_back((i * 37 + 11) % vocab);
+  for (int i = 0; i < 9; ++i) tb.push_back((i * 91 + 5) % vocab);
+  std::vector<int32_t> tab_a = {3, 0, 7}, tab_b = {5, 1, 6};
+  Batch b;
+  for (size_t i = 0; i < ta.size(); ++i) {
+    b.tokens.push_back(ta[i]);
+    b.positions.push_back(static_cast<int32_t>(i));
+    b.seq_ids.push_back(0);
+  }
+  for (size_t i = 0; i < tb.size(); ++i) {
+    b.tokens.push_back(tb[i]);
+    b.positions.push_back(static_cast<int32_t>(i));
+    b.seq_ids.push_back(1);
+  }
+  ASSERT_TRUE(static_cast<int>(tab_a.size()) * bs >= 26);
+  b.seqs = {BatchSeq{tab_a, 23}, BatchSeq{tab_b, 9}};
+  b.logit_rows = {5, 22, 31};
+  for (int step = 0; step < 3; ++step) {
+    std::vector<float> logits, full;
+    std::vector<int32_t> ids;
+    Status st = e.forward(b, &logits);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const std::vector<int32_t> rows = step == 0 ? std::vector<int32_t>{0, 2}
+                                                : std::vector<int32_t>{1};
+    st = e.forward_argmax(b, rows, &ids, &full);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    ASSERT_EQ(ids.size(), b.logit_rows.size());
+    ASSERT_EQ(full.size(), rows.size() * static_cast<size_t>(vocab));
+    for (size_t r = 0; r < ids.size(); ++r) {
+      EXPECT_EQ(ids[r], first_argmax(logits.data() + r * vocab, static_cast<size_t>(vocab)))
+          << "step " << step << " row " << r;
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_TRUE(std::equal(full.begin() + static_cast<std::ptrdiff_t>(i * vocab),
+                             full.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab),
+                             logits.begin() + static_cast<std::ptrdiff_t>(rows[i] * vocab)))
+          << "step " << step << ": full row " << rows[i] << " differs from forward's";
+    }
+    // Bad full_rows: not ascending, out of range.
+    EXPECT_EQ(e.forward_argmax(b, {1, 1}, &ids, &full).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(e.forward_argmax(b, {static_cast<int32_t>(b.logit_rows.size())}, &ids, &full).code(),
+              StatusCode::kInvalidArgument);
+    // Next: one decode token per sequence, the argmax fed back.
+    const int32_t na = b.seqs[0].n_ctx, nb = b.seqs[1].n_ctx;
+    const int32_t ida = ids[ids.size() - 2], idb = ids.back();
+    b = Batch{};
+    b.tokens = {ida, idb};
+    b.positions = {na, nb};
+    b.seq_ids = {0, 1};
+    b.seqs = {BatchSeq{tab_a, na + 1}, BatchSeq{tab_b, nb + 1}};
+    b.logit_rows = {0, 1};
+  }
+}
+
+TEST(CudaEngineTest, ForwardArgmaxMatchesForward) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  std::unique_ptr<Engine> e;
+  ASSERT_NO_FATAL_FAILURE(load_engine(golden_root() + "/llama3_q4_g32", cuda_options(), &e));
+  EXPECT_TRUE(e->device_argmax());
+  check_forward_argmax(*e);
+}
+
+// The engine.h default (CPU engine): no device needed.
+TEST(EngineArgmaxTest, CpuDefaultMatchesForward) {
+  EngineOptions o;
+  o.block_size = 16;
+  o.n_kv_blocks = 64;
+  o.n_threads = 1;
+  std::unique_ptr<Engine> e;
+  ASSERT_NO_FATAL_FAILURE(load_engine(golden_root() + "/llama3_q4_g32", o, &e));
+  EXPECT_FALSE(e->device_argmax());
+  check_forward_argmax(*e);
+}
+
+// The flash prefill attention and the fused kernels (defaults) against the separate kernels
+// (MLXM_CUDA_FUSE=0, MLXM_CUDA_FLASH_PREFILL=0: decode attention once per query token), both
+// with the f32 GEMV for every step: the same function up to f32 summation order (limit 1e-3 of
+// the logit std, ~30x under the golden bound). A 70-token prefill (eager), a step of 30 more
+// tokens next to a 9-token prefill, then decode steps of both (graphs).
+void check_fused_vs_separate(const std::string& fixture) {
+  const std::string dir = golden_root() + "/" + fixture;
+  std::unique_ptr<Engine> fused, plain;
+  ::setenv("MLXM_CUDA_GEMM_MIN_ROWS", "1073741824", 1);
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &fused));
+  ::setenv("MLXM_CUDA_FUSE", "0", 1);
+  ::setenv("MLXM_CUDA_FLASH_PREFILL", "0", 1);
+  ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &plain));
+  ::unsetenv("MLXM_CUDA_FUSE");
+  ::unsetenv("MLXM_CUDA_FLASH_PREFILL");
+  ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
+  const int vocab = fused->config().vocab_size;
+  std::vector<int32_t> p1, p2, p3;
+  for (int i = 0; i < 70; ++i) p1.push_back((i * 53 + 7) % vocab);
+  for (int i = 0; i < 30; ++i) p2.push_back((i * 29 + 3) % vocab);
+  for (int i = 0; i < 9; ++i) p3.push_back((i * 61 + 1) % vocab);
+  BlockPool pf(fused->n_kv_blocks(), 4), pp(plain->n_kv_blocks(), 4);
+  Seq fa, fb, qa, qb;
+  std::vector<std::vector<std::vector<float>>> steps_f, steps_p;
+  std::vector<std::vector<Chunk>> cf = {{{&fa, p1, {0, 35, 69}}},
+                                        {{&fa, p2, {70, 99}}, {&fb, p3, {8}}}};
+  std::vector<std::vector<Chunk>> cp = {{{&qa, p1, {0, 35, 69}}},
+                                        {{&qa, p2, {70, 99}}, {&qb, p3, {8}}}};
+  RowError worst;
+  for (int step = 0; step < 6; ++step) {
+    std::vector<std::vector<float>> rf, rp;
+    if (step < 2) {
+      ASSERT_NO_FATAL_FAILURE(run_step(*fused, pf, cf[static_cast<size_t>(step)], &rf));
+      ASSERT_NO_FATAL_FAILURE(run_step(*plain, pp, cp[static_cast<size_t>(step)], &rp));
+    } else {
+      const int32_t tok = static_cast<int32_t>((step * 17) % vocab);
+      std::vector<Chunk> df = {{&fa, {tok}, {fa.n_ctx}}, {&fb, {tok}, {fb.n_ctx}}};
+      std::vector<Chunk> dp = {{&qa, {tok}, {qa.n_ctx}}, {&qb, {tok}, {qb.n_ctx}}};
+      ASSERT_NO_FATAL_FAILURE(run_step(*fused, pf, df, &rf));
+      ASSERT_NO_FATAL_FAILURE(run_step(*plain, pp, dp, &rp));
+    }
+    ASSERT_EQ(rf.size(), rp.size());
+    for (size_t r = 0; r < rf.size(); ++r) {
+      const RowError e = row_error(rf[r].data(), rp[r]);
+      track(&worst, e);
+      EXPECT_TRUE(e.max <= 1e-3 && e.rms <= 3e-4)
+          << fixture << " step " << step << " row " << r << ": max err/std " << e.max << " rms "
+          << e.rms;
+    }
+  }
+  std::printf("[ cuda fused+flash vs separate ] %s: err/std max %.1e rms %.1e\n",
+              fixture.c_str(), worst.max, worst.rms);
+}
+
+TEST(CudaEngineTest, FusedAndFlashMatchSeparateKernels) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  for (const char* f : {"llama3_q4_g32", "qwen3_bf16", "mistral_q8_g32"}) {
+    check_fused_vs_separate(f);
+  }
+}
+
 }  // namespace
 }  // namespace mlxm::engine

@@ -60,4 +60,54 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
                               const KvLayerView& kv, float scale, float* out,
                               Stream stream = nullptr, const AttnSplit& split = {});
 
+// ---- prefill attention (attention_prefill.cu) ----------------------------------------------
+// Flash-attention-style causal attention for many query tokens of one sequence at a time over
+// the paged cache. q, out (n_tokens, n_heads, head_dim) f32; context_lens (n_tokens): token i
+// attends positions [0, context_lens[i]) of its sequence. `tiles` (n_tiles, 3) int32 on the
+// device: {first token, token count, table token}: tokens [first, first + count) belong to one
+// sequence (count <= paged_attention_prefill_tile_tokens(...)) and read block table row
+// `table token` of block_tables (n_tokens, max_blocks_per_seq), which must cover the largest
+// context of the tile. Each tile's K/V is read once per 32-position slice for all its tokens
+// and query heads of a kv head (shared memory), with an online softmax in f32 per query row:
+// the result equals paged_attention_decode run once per token up to f32 rounding. A block id
+// outside the cache is never read: rows whose context reaches it are NaN. Context 0: zeros.
+// head_dim: a multiple of 4 up to 128 (paged_attention_prefill_supported); F16/BF16 KV; at most
+// 8 query heads per kv head.
+bool paged_attention_prefill_supported(int n_heads, const KvLayerView& kv);
+// Raises the kernels' shared-memory limit (done by the first call anyway; engines call it at
+// load so that no graph capture is the first).
+Status paged_attention_prefill_prepare();
+// Tokens per tile: 64 query rows per block / (n_heads / n_kv_heads).
+int paged_attention_prefill_tile_tokens(int n_heads, int n_kv_heads);
+Status paged_attention_prefill(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
+                               const int32_t* context_lens, const int32_t* tiles, int64_t n_tiles,
+                               int64_t n_tokens, int n_heads, const KvLayerView& kv, float scale,
+                               float* out, Stream stream = nullptr);
+
+// ---- fused decoder-step ops (fused.cu) -----------------------------------------------------
+// After the q/k/v projection, in one launch: per token t and head, q = rope(rms(q)·q_norm)
+// into q_out (n_tokens, n_heads, head_dim); k = rope(rms(k)·k_norm) and v stored into the paged
+// cache at slots[t] (negative or past the cache: skipped), F16/BF16/F32. q_in row t starts at
+// q_in + t·q_stride (n_heads·head_dim floats), k_in / v_in rows at t·kv_stride (n_kv_heads ·
+// head_dim floats): the fused qkv output is q_in = qkv, k_in = qkv + q_w, v_in = qkv + q_w +
+// kv_w with both strides q_w + 2·kv_w. q_norm / k_norm (head_dim) null: no q/k RMSNorm (Llama);
+// given: Qwen3's per-head RMSNorm with `eps`. RoPE as rope() (NeoX, inv_freq (head_dim/2)).
+// head_dim even, <= 256. Equals rms_norm + rope + kv_store up to f32 rounding of the norm.
+Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, const float* v_in,
+                      int64_t kv_stride, const float* q_norm, const float* k_norm, float eps,
+                      const int32_t* positions, const float* inv_freq, const int32_t* slots,
+                      int64_t n_tokens, int n_heads, const KvLayerView& kv, float* q_out,
+                      Stream stream = nullptr);
+
+// Residual add then RMSNorm, one pass: x (n, dim) += y; xn (n, dim) = rms_norm(x)·weight.
+// xn must not alias x or y.
+Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
+                    int64_t dim, float* xn, Stream stream = nullptr);
+
+// Greedy sampling on the device: ids (n_rows) int32 = index of the largest value of each row of
+// x (n_rows, dim): the lowest such index; NaN entries never win; a row of NaN only gives -1
+// (the same rule as Engine::forward_argmax's host default).
+Status argmax_rows(const float* x, int64_t n_rows, int64_t dim, int32_t* ids,
+                   Stream stream = nullptr);
+
 }  // namespace mlxm::engine::cuda

@@ -76,11 +76,10 @@ int run_serve(const ServeFlags& flags) {
   http::ServerConfig cfg = std::move(config).value();
   if (!flags.host.empty()) cfg.host = flags.host;
   if (flags.port >= 0) cfg.port = flags.port;
-  // At least 4 io threads even on small machines: a first request for a model that is not
-  // loaded yet still loads it on its io thread (model pool), and the others must keep serving.
+  // Handlers that may block (model loads) run on the server's blocking pool, not on io threads.
   cfg.io_threads = flags.io_threads > 0
                        ? flags.io_threads
-                       : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 4u, 8u));
+                       : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u));
   if (!flags.static_dir.empty()) cfg.static_dir = flags.static_dir;
   if (cfg.static_dir.empty() && !flags.no_ui) cfg.static_dir = default_ui_dir();
 
@@ -166,7 +165,7 @@ void add_serve_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--host", flags->host, "Address to bind (default $MLX_SERVER_HOST or 127.0.0.1)");
   cmd->add_option("--port", flags->port, "Port (default $MLX_SERVER_PORT or 10242; 0 = any free)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--io-threads", flags->io_threads, "Network threads (default: cores, at least 4, at most 8)")
+  cmd->add_option("--io-threads", flags->io_threads, "Network threads (default: cores, at least 2, at most 8)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--static-dir", flags->static_dir,
                   "Serve files from this directory (default: the built web UI when present)");

@@ -52,12 +52,11 @@ http::HttpResponse GenerationSession::start(std::vector<serving::GenerationReque
     });
   }
   if (stream_mode_) {
-    return http::HttpResponse::sse([weak](std::shared_ptr<http::ResponseStream> stream) {
-      auto s = weak.lock();
-      if (!s) {
-        stream->close();
-        return;
-      }
+    // The response holds the session strongly until the server hands it the stream: a short
+    // generation may finish (and the engine drop its reference) before that, and its buffered
+    // events must still go out. No cycle: the session never holds the response.
+    return http::HttpResponse::sse([self, weak](std::shared_ptr<http::ResponseStream> stream) {
+      const auto& s = self;
       stream->on_close([weak] {
         if (auto s2 = weak.lock()) s2->on_client_gone();
       });
@@ -68,9 +67,9 @@ http::HttpResponse GenerationSession::start(std::vector<serving::GenerationReque
       if (s->completed_) stream->close();
     });
   }
-  return http::HttpResponse::deferred([weak](std::shared_ptr<http::PendingResponse> pending) {
-    auto s = weak.lock();
-    if (!s) return;
+  // Strong for the same reason: the answer may be complete before the server asks for it.
+  return http::HttpResponse::deferred([self, weak](std::shared_ptr<http::PendingResponse> pending) {
+    const auto& s = self;
     pending->on_close([weak] {
       if (auto s2 = weak.lock()) s2->on_client_gone();
     });

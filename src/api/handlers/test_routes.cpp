@@ -26,7 +26,11 @@ std::optional<http::HttpResponse> int_param(const http::HttpRequest& req, const 
 }  // namespace
 
 TestRoutes::~TestRoutes() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(block_mu_);
+    stopping_ = true;
+  }
+  block_cv_.notify_all();
   std::lock_guard lock(mu_);
   for (auto& t : threads_) t.join();
 }
@@ -81,6 +85,29 @@ void TestRoutes::register_routes(http::Router& router) {
         p->send(http::json_response(200, {{"slept_ms", ms}}));
       });
     });
+  });
+
+  // Blocks the handler's own thread, as a model loading on first use does.
+  router.add("POST", "/test/block", [this](http::HttpRequest& req) {
+    int64_t ms = 0;
+    if (auto err = int_param(req, "ms", 10000, 0, 600000, &ms)) return *err;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_lock lock(block_mu_);
+    const int64_t seen = releases_;
+    block_cv_.wait_until(lock, t0 + std::chrono::milliseconds(ms),
+                         [&] { return releases_ != seen || stopping_.load(); });
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
+    return http::json_response(200, {{"released", releases_ != seen},
+                                     {"blocked_ms", waited.count()}});
+  });
+  router.add("POST", "/test/release", [this](http::HttpRequest&) {
+    {
+      std::lock_guard lock(block_mu_);
+      ++releases_;
+    }
+    block_cv_.notify_all();
+    return http::json_response(200, {{"released", true}});
   });
 
   router.add("POST", "/test/echo-json", [](http::HttpRequest& req) {

@@ -4,11 +4,14 @@
 //   GET  /test/stats                    counters: streams started/completed/disconnected
 //   GET  /test/slow?ms=500              answers after ms (deferred, off the io thread)
 //   POST /test/echo-json                echoes a JSON object body; 400 on malformed JSON
+//   POST /test/block?ms=N               a handler that blocks its thread until released (or N ms)
+//   POST /test/release                  releases every blocked /test/block handler
 //   WS   /test/ws-echo                  echoes text messages ("close" closes from the server)
 // Thread-safety: all state is atomic or under a mutex; the destructor joins worker threads.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -38,6 +41,9 @@ class TestRoutes {
   std::atomic<int64_t> ws_messages_{0};
   std::atomic<int64_t> ws_disconnects_{0};
   std::atomic<bool> stopping_{false};
+  std::mutex block_mu_;
+  std::condition_variable block_cv_;
+  int64_t releases_ = 0;  // bumped by /test/release; guarded by block_mu_
   std::mutex mu_;
   std::vector<std::thread> threads_;
 };

@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <filesystem>
@@ -74,6 +75,10 @@ class HttpServer::Impl {
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
       arm_signals();
+    }
+    if (cfg.blocking_threads > 0) {
+      blocking_pool_ = std::make_unique<net::thread_pool>(static_cast<size_t>(cfg.blocking_threads));
+      ctx_->blocking_pool = blocking_pool_.get();
     }
     for (int i = 0; i < cfg.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
     return ok_status();
@@ -174,6 +179,9 @@ class HttpServer::Impl {
 
   net::io_context ioc_;  // first: destroyed last
   std::shared_ptr<detail::ServerContext> ctx_;
+  // Destroyed (joined: running handlers finish) before the io_context; a handler finishing
+  // after the io threads stopped only queues its continuation there.
+  std::unique_ptr<net::thread_pool> blocking_pool_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   std::vector<std::thread> threads_;

@@ -35,6 +35,10 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;  // allowed Origin values; "*" allows any; empty = off
   std::string static_dir;                 // serve unmatched GETs from here; empty = off
   bool handle_signals = true;             // SIGTERM/SIGINT start the drain
+  // Handlers of requests other than GET/HEAD/OPTIONS (completions, model loads, admin actions)
+  // run on this many separate threads, so that a handler that blocks (a model loading on first
+  // use, a wait for a load) never holds an io thread. 0 runs every handler on its io thread.
+  int blocking_threads = 32;
   // Tests only (MLXM_DEBUG_HANDOFF_DELAY_MS): waits this long before handing a deferred or
   // streamed response its connection, so that tests can make the producer finish first.
   std::chrono::milliseconds debug_handoff_delay{0};

@@ -188,12 +188,16 @@ std::optional<std::string> HttpConnection::read_body(const HttpResult& head) {
 
 HttpResult HttpConnection::request(const std::string& method, const std::string& target,
                                    const std::string& body, const HeaderList& headers) {
-  HttpResult r;
   if (!send_request(method, target, body, headers)) {
+    HttpResult r;
     r.error = "send failed";
     return r;
   }
-  r = read_head();
+  return read_response();
+}
+
+HttpResult HttpConnection::read_response() {
+  HttpResult r = read_head();
   if (r.status == 0) return r;
   auto b = read_body(r);
   if (!b) {

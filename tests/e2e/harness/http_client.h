@@ -42,6 +42,8 @@ class HttpConnection {
                     const std::string& body = "", const HeaderList& headers = {});
   // Reads status line + headers only.
   HttpResult read_head();
+  // Reads a whole response (head and body) to a request sent with send_request().
+  HttpResult read_response();
   // After read_head() of a chunked response: the data of the next SSE event, nullopt at the end
   // of the body, on a timeout or when the connection closed.
   std::optional<std::string> next_sse_data();

@@ -117,6 +117,10 @@ HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Rout
   return response;
 }
 
+bool handled_off_io_thread(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
 bool guard_allows(const ServerContext& ctx, HttpRequest& request, const Route& route) {
   const Guard& guard = ctx.router.guard();
   return !guard || !guard(request, route).deny.has_value();

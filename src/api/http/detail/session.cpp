@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -305,10 +306,19 @@ net::awaitable<void> run_session(std::shared_ptr<ServerContext> ctx, tcp::socket
     }
 
     const Route* route = nullptr;
-    HttpResponse response =
-        target_ok ? dispatch(*ctx, request, &route)
-                  : error_response(400, "Malformed percent-encoding in the request path.",
-                                   "invalid_request_error", std::nullopt, "bad_request");
+    HttpResponse response;
+    if (!target_ok) {
+      response = error_response(400, "Malformed percent-encoding in the request path.",
+                                "invalid_request_error", std::nullopt, "bad_request");
+    } else if (ctx->blocking_pool != nullptr && handled_off_io_thread(request.method)) {
+      // The handler may block (a model loading): run it on the blocking pool and resume here.
+      response = co_await net::co_spawn(
+          ctx->blocking_pool->get_executor(),
+          [&]() -> net::awaitable<HttpResponse> { co_return dispatch(*ctx, request, &route); },
+          kAwait);
+    } else {
+      response = dispatch(*ctx, request, &route);
+    }
     if (cfg.debug_handoff_delay.count() > 0 && (response.on_pending || response.on_stream)) {
       net::steady_timer delay(co_await net::this_coro::executor, cfg.debug_handoff_delay);
       error_code delay_ec;

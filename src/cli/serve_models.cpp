@@ -56,6 +56,13 @@ Result<ServeModels> setup_serve_models(const std::vector<std::string>& model_dir
   MLXM_ASSIGN_OR_RETURN(pool::PoolConfig pool_cfg, pool::pool_config_from_env());
   // --device cpu|cuda|auto (auto: CUDA when compiled in and a device is present).
   MLXM_ASSIGN_OR_RETURN(pool_cfg.load_options.engine.device, engine::resolve_device(device));
+  if (pool_cfg.load_options.engine.device == engine::Device::kCuda) {
+    // CUDA models live in device memory: the budget is a share of the GPU's.
+    MLXM_ASSIGN_OR_RETURN(engine::DeviceMemory gpu, engine::cuda_memory_info());
+    MLXM_ASSIGN_OR_RETURN(pool::MemoryBudget b, pool::device_memory_budget_from_env(gpu.total_bytes));
+    pool_cfg.budget_bytes = b.bytes;
+    pool_cfg.budget_source = b.source;
+  }
   MLXM_ASSIGN_OR_RETURN(pool::ResolverConfig resolver_cfg, pool::resolver_config_from_env());
   MLXM_ASSIGN_OR_RETURN(std::vector<std::string> preload, env_list("MLX_SERVER_PRELOAD_MODELS"));
   std::vector<std::string> names;

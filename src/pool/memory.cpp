@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/env.h"
+#include "engine/device.h"
 
 namespace mlxm::pool {
 
@@ -68,6 +69,25 @@ Result<MemoryBudget> memory_budget_from_env(uint64_t total) {
   b.bytes = total - default_headroom_bytes(total);
   b.source = "default";
   return b;
+}
+
+Result<MemoryBudget> device_memory_budget_from_env(uint64_t total) {
+  if (env_get("MLX_SERVER_MAX_MEMORY_GB") || env_get("MLX_SERVER_MEMORY_LIMIT_PERCENT")) {
+    MLXM_ASSIGN_OR_RETURN(MemoryBudget b, memory_budget_from_env(total));
+    b.source += " (GPU memory)";
+    return b;
+  }
+  MemoryBudget b;
+  const uint64_t headroom = std::min(std::max<uint64_t>(1ull << 30, total / 10), total / 2);
+  b.bytes = total - headroom;
+  b.source = "default (GPU memory)";
+  return b;
+}
+
+uint64_t device_used_bytes() {
+  auto m = engine::cuda_memory_info();
+  if (!m.ok() || m->total_bytes < m->free_bytes) return 0;
+  return m->total_bytes - m->free_bytes;
 }
 
 void release_free_memory() { malloc_trim(0); }

@@ -28,6 +28,13 @@ uint64_t default_headroom_bytes(uint64_t total);
 // Malformed values are errors naming the variable.
 Result<MemoryBudget> memory_budget_from_env(uint64_t total);
 
+// For models on a GPU: the same precedence over the device's memory (`total` = its size), with
+// a smaller default headroom (max(1 GiB, 10%)): nothing else of the OS lives there.
+Result<MemoryBudget> device_memory_budget_from_env(uint64_t total);
+
+// Device memory in use now (total - free from cudaMemGetInfo); 0 without a GPU.
+uint64_t device_used_bytes();
+
 // Gives freed heap memory back to the OS (glibc malloc_trim) after a model is dropped.
 void release_free_memory();
 

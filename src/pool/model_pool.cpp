@@ -102,6 +102,8 @@ Result<std::shared_ptr<serving::ModelInstance>> ModelPool::acquire(const std::st
       e.resolved = resolved;
       e.ticket = std::make_shared<LoadTicket>();
       e.file_bytes = safetensors_bytes(resolved.dir);
+      auto kv = serving::planned_kv_bytes(resolved.dir, config_.load_options);
+      e.kv_plan = kv.ok() ? *kv : config_.load_options.engine.kv_budget_bytes;
       e.last_used = now();
       e.last_used_ms = unix_ms();
       std::shared_ptr<LoadTicket> ticket = e.ticket;
@@ -127,6 +129,18 @@ Result<std::shared_ptr<serving::ModelInstance>> ModelPool::acquire(const std::st
     // Loaded: loop once more to touch/pin the entry (it may already have been evicted again,
     // in which case the loop starts another load).
   }
+}
+
+bool ModelPool::on_gpu() const {
+  return config_.load_options.engine.device == engine::Device::kCuda;
+}
+
+uint64_t ModelPool::memory_in_use() const {
+  return on_gpu() ? device_used_bytes() : current_rss_bytes();
+}
+
+uint64_t ModelPool::estimate_locked(const Entry& e) const {
+  return e.file_bytes + e.kv_plan + runtime_estimate_;
 }
 
 uint64_t ModelPool::used_bytes_locked() const {
@@ -193,9 +207,7 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
   {
     std::lock_guard<std::mutex> lock(mu_);
     Entry& e = entries_.at(key);
-    const serving::ModelLoadOptions& o = config_.load_options;
-    uint64_t kv = o.engine.n_kv_blocks > 0 ? 0 : o.engine.kv_budget_bytes;
-    const uint64_t estimate = e.file_bytes + kv + runtime_estimate_;
+    const uint64_t estimate = estimate_locked(e);
     st = make_room_locked(estimate, key, &victims);
     if (st.ok()) e.bytes = estimate;  // the estimate counts while loading
   }
@@ -207,8 +219,7 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::lock_guard<std::mutex> lock(mu_);
     Entry& e = entries_.at(key);
-    const uint64_t kv = config_.load_options.engine.n_kv_blocks > 0 ? 0 : config_.load_options.engine.kv_budget_bytes;
-    const uint64_t estimate = e.file_bytes + kv + runtime_estimate_;
+    const uint64_t estimate = estimate_locked(e);
     st = make_room_locked(estimate, key, &victims);
     if (st.ok()) e.bytes = estimate;
   }
@@ -218,14 +229,14 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
       st.ok() ? Result<std::shared_ptr<serving::ModelInstance>>(internal_error("not loaded")) : st;
   Timer timer;
   if (st.ok()) {
-    rss0 = current_rss_bytes();
+    rss0 = memory_in_use();
     {
       std::lock_guard<std::mutex> lock(mu_);
       entries_.at(key).rss_at_start = rss0;
     }
     inst = serving::ModelInstance::load(key, resolved.dir, config_.load_options);
   }
-  const uint64_t rss1 = current_rss_bytes();
+  const uint64_t rss1 = memory_in_use();
   std::shared_ptr<LoadTicket> ticket;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -252,7 +263,10 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
       e.weight_bytes = eng.weight_bytes();
       e.kv_bytes = eng.kv_bytes();
       e.rss_delta = rss1 > rss0 ? rss1 - rss0 : 0;
-      e.runtime_bytes = e.rss_delta > e.weight_bytes ? e.rss_delta - e.weight_bytes : 0;
+      // Resident growth counts the weights (and the KV pages touched so far); on a GPU the
+      // whole reservation is allocated up front, so the KV is part of the growth there.
+      const uint64_t counted = e.weight_bytes + (on_gpu() ? e.kv_bytes : 0);
+      e.runtime_bytes = e.rss_delta > counted ? e.rss_delta - counted : 0;
       e.bytes = e.weight_bytes + e.kv_bytes + e.runtime_bytes;
       runtime_estimate_ = std::max(runtime_estimate_, e.runtime_bytes);
       e.ticket.reset();  // waiters hold their own reference
@@ -331,6 +345,7 @@ void ModelPool::set_budget_and_ttl(uint64_t budget_bytes, std::chrono::seconds t
 PoolStatus ModelPool::status() {
   PoolStatus s;
   const uint64_t rss = current_rss_bytes();
+  const uint64_t in_use = memory_in_use();  // where the models live: load progress
   std::lock_guard<std::mutex> lock(mu_);
   s.budget_bytes = config_.budget_bytes;
   s.budget_source = config_.budget_source;
@@ -355,7 +370,8 @@ PoolStatus ModelPool::status() {
     m.rss_delta_bytes = e.rss_delta;
     m.file_bytes = e.file_bytes;
     if (e.loading && e.rss_at_start > 0) {
-      m.progress_bytes = std::min(e.file_bytes, rss > e.rss_at_start ? rss - e.rss_at_start : 0);
+      m.progress_bytes =
+          std::min(e.file_bytes, in_use > e.rss_at_start ? in_use - e.rss_at_start : 0);
     } else if (!e.loading) {
       m.progress_bytes = e.file_bytes;
     }

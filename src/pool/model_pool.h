@@ -139,6 +139,7 @@ class ModelPool : public serving::ModelProvider {
     double load_ms = 0;
     uint64_t bytes = 0, weight_bytes = 0, kv_bytes = 0, runtime_bytes = 0, rss_delta = 0;
     uint64_t file_bytes = 0, rss_at_start = 0;
+    uint64_t kv_plan = 0;  // the KV bytes its load will reserve (planned_kv_bytes)
   };
   struct Zombie {
     std::string id;
@@ -151,6 +152,11 @@ class ModelPool : public serving::ModelProvider {
   Result<std::string> default_model_id();
   // Loads `key` on this thread (the entry exists, loading). Fills the ticket, wakes waiters.
   void run_load(const std::string& key, const ResolvedModel& resolved, bool pin);
+  bool on_gpu() const;  // models load onto the CUDA device
+  // Memory in use now where models live: RSS for CPU models, device memory for CUDA models.
+  uint64_t memory_in_use() const;
+  // REQUIRES: mu_ held. The bytes a load of `e` is accounted before it is measured.
+  uint64_t estimate_locked(const Entry& e) const;
   // REQUIRES: mu_ held. Picks LRU victims so that `need` more bytes fit; moves them into *out.
   Status make_room_locked(uint64_t need, const std::string& for_id, Instances* out);
   uint64_t used_bytes_locked() const;

@@ -6,6 +6,8 @@
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "engine/model_config.h"
+#include "engine/tensor/dtype.h"
 
 namespace mlxm::serving {
 
@@ -17,6 +19,8 @@ Result<ModelLoadOptions> model_load_options_from_env() {
   MLXM_ASSIGN_OR_RETURN(int64_t max_tokens, env_int("MLX_SERVER_MAX_BATCHED_TOKENS", 512, 16, 1 << 20));
   MLXM_ASSIGN_OR_RETURN(int64_t max_len, env_int("MLX_SERVER_MAX_MODEL_LEN", 0, 0, 1 << 24));
   MLXM_ASSIGN_OR_RETURN(int64_t kv_mb, env_int("MLX_SERVER_KV_CACHE_MB", 256, 1, 1 << 24));
+  const bool fixed_kv = !env_string("MLX_SERVER_KV_CACHE_MB", "").empty();
+  MLXM_ASSIGN_OR_RETURN(int64_t kv_seqs, env_int("MLX_SERVER_KV_SEQUENCES", batching ? max_batch : 1, 1, 4096));
   MLXM_ASSIGN_OR_RETURN(int64_t block, env_int("MLX_SERVER_KV_BLOCK_SIZE", 16, 1, 1024));
   MLXM_ASSIGN_OR_RETURN(int64_t delay, env_int("MLXM_DEBUG_STEP_DELAY_MS", 0, 0, 60000));
   o.debug_step_delay_ms = static_cast<int>(delay);
@@ -25,8 +29,36 @@ Result<ModelLoadOptions> model_load_options_from_env() {
   o.scheduler.max_num_batched_tokens = static_cast<int>(max_tokens);
   o.scheduler.max_model_len = static_cast<int>(max_len);
   o.engine.kv_budget_bytes = static_cast<size_t>(kv_mb) << 20;
+  o.kv_sequences = fixed_kv ? 0 : static_cast<int>(kv_seqs);
   o.engine.block_size = static_cast<int>(block);
   return o;
+}
+
+int served_context(const engine::ModelConfig& config, const ModelLoadOptions& options) {
+  int len = options.scheduler.max_model_len;
+  if (len <= 0) len = std::min(config.max_position_embeddings, options.max_model_len_cap);
+  return std::min(len, config.max_position_embeddings);
+}
+
+engine::EngineOptions engine_options_for(const engine::ModelConfig& config,
+                                         const ModelLoadOptions& options) {
+  engine::EngineOptions e = options.engine;
+  if (options.kv_sequences > 0 && e.block_size > 0) {
+    const int64_t tokens = static_cast<int64_t>(options.kv_sequences) * served_context(config, options);
+    e.n_kv_blocks = (tokens + e.block_size - 1) / e.block_size;
+  }
+  return e;
+}
+
+Result<uint64_t> planned_kv_bytes(const std::string& model_dir, const ModelLoadOptions& options) {
+  MLXM_ASSIGN_OR_RETURN(engine::ModelConfig config, engine::ModelConfig::load(model_dir));
+  const engine::EngineOptions e = engine_options_for(config, options);
+  const engine::DType dt = e.reference ? engine::DType::kF32 : e.kv_dtype;
+  const uint64_t per_block = 2ull * static_cast<uint64_t>(config.n_layers) * config.n_kv_heads *
+                             config.head_dim * engine::dtype_size(dt) *
+                             static_cast<uint64_t>(std::max(1, e.block_size));
+  if (e.n_kv_blocks > 0) return per_block * static_cast<uint64_t>(e.n_kv_blocks);
+  return per_block == 0 ? 0 : e.kv_budget_bytes / per_block * per_block;
 }
 
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& name,
@@ -53,15 +85,14 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& na
       return tmpl.status().with_context("loading the chat template of " + name);
     }
   }
-  auto engine = engine::Engine::load(model_dir, options.engine);
+  auto model_config = engine::ModelConfig::load(model_dir);
+  if (!model_config.ok()) return model_config.status().with_context("loading model " + name);
+  auto engine = engine::Engine::load(model_dir, engine_options_for(*model_config, options));
   if (!engine.ok()) return engine.status().with_context("loading model " + name);
   const engine::ModelConfig& cfg = (*engine)->config();
 
   SchedulerConfig sched = options.scheduler;
-  if (sched.max_model_len <= 0) {
-    sched.max_model_len = std::min(cfg.max_position_embeddings, options.max_model_len_cap);
-  }
-  sched.max_model_len = std::min(sched.max_model_len, cfg.max_position_embeddings);
+  sched.max_model_len = served_context(cfg, options);
   for (int id : cfg.eos_token_ids) m->eos_ids_.push_back(id);
   if (auto eos = m->tokenizer_->eos_id()) {
     if (std::find(m->eos_ids_.begin(), m->eos_ids_.end(), *eos) == m->eos_ids_.end()) {

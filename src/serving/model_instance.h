@@ -25,12 +25,30 @@ struct ModelLoadOptions {
   SchedulerConfig scheduler;   // max_model_len 0 = the model's max_position_embeddings
   int max_model_len_cap = 8192;  // when taking the model's length, cap it here (KV sizing)
   int debug_step_delay_ms = 0;   // MLXM_DEBUG_STEP_DELAY_MS: slows every step (timeout tests)
+  // > 0: the KV cache is sized for this many sequences at the model's served context
+  // (engine.kv_budget_bytes and engine.n_kv_blocks are then ignored); 0: engine options as set.
+  int kv_sequences = 0;
 };
+
+// The context length a model with `config` is served with: MLX_SERVER_MAX_MODEL_LEN when set,
+// else its max_position_embeddings capped at max_model_len_cap; never above the model's own.
+int served_context(const engine::ModelConfig& config, const ModelLoadOptions& options);
+
+// The engine options for loading a model with `config`: with kv_sequences > 0, n_kv_blocks holds
+// kv_sequences full-context sequences.
+engine::EngineOptions engine_options_for(const engine::ModelConfig& config,
+                                         const ModelLoadOptions& options);
+
+// The KV cache bytes loading the model in `model_dir` will reserve (reads its config.json): the
+// model pool's estimate before it loads. KV bytes per token = 2 (K, V) x layers x KV heads x
+// head_dim x the KV element size.
+Result<uint64_t> planned_kv_bytes(const std::string& model_dir, const ModelLoadOptions& options);
 
 // Scheduler settings from the environment: MLX_SERVER_ENABLE_BATCHING,
 // MLX_SERVER_BATCH_MAX_BATCH_SIZE (8), MLX_SERVER_MAX_QUEUED_REQUESTS (256),
 // MLX_SERVER_MAX_BATCHED_TOKENS (512), MLX_SERVER_MAX_MODEL_LEN (0 = the model's, capped),
-// MLX_SERVER_KV_CACHE_MB (256), MLX_SERVER_KV_BLOCK_SIZE (16), MLXM_DEBUG_STEP_DELAY_MS (0).
+// MLX_SERVER_KV_CACHE_MB (a fixed KV size; unset: MLX_SERVER_KV_SEQUENCES sequences, default the
+// batch size, at the served context), MLX_SERVER_KV_BLOCK_SIZE (16), MLXM_DEBUG_STEP_DELAY_MS (0).
 Result<ModelLoadOptions> model_load_options_from_env();
 
 class ModelInstance {

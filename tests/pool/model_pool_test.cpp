@@ -7,7 +7,9 @@
 #include <fstream>
 #include <thread>
 
+#include "pool/memory.h"
 #include "pool/pool_test_util.h"
+#include "serving/model_instance.h"
 
 namespace fs = std::filesystem;
 
@@ -62,6 +64,46 @@ TEST_F(PoolTest, AccountsMeasuredBytes) {
   EXPECT_GT(st->weight_bytes, 0u);
   EXPECT_LT(st->weight_bytes + st->runtime_bytes, kKvBytes / 4) << "slack of the budget tests";
   EXPECT_EQ(pool->status().used_bytes, st->bytes);
+}
+
+TEST_F(PoolTest, KvSizedForSequencesTimesContext) {
+  pcfg_.load_options.kv_sequences = 3;  // 3 sequences x the served context (256, the cap)
+  pcfg_.load_options.scheduler.max_model_len = 0;  // the model's own length, capped
+  auto pool = make_pool(4ull << 30);
+  auto m = pool->get("m1");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const auto& eng = (*m)->loop().engine();
+  EXPECT_EQ((*m)->max_model_len(), 256);
+  const int64_t block = eng.block_size();
+  EXPECT_EQ(eng.n_kv_blocks(), (3 * 256 + block - 1) / block);
+  // The pool's estimate before loading is what the engine then reserved.
+  auto planned = serving::planned_kv_bytes(tmp_ / "models/m1", pcfg_.load_options);
+  ASSERT_TRUE(planned.ok()) << planned.status().to_string();
+  EXPECT_EQ(*planned, eng.kv_bytes());
+  auto st = pool->model_status("m1");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->kv_bytes, eng.kv_bytes());
+  // A missing config.json is an error, not a guess.
+  EXPECT_FALSE(serving::planned_kv_bytes(tmp_ / "nowhere", pcfg_.load_options).ok());
+}
+
+TEST(DeviceBudget, DefaultLeavesTenPercentAndEnvStillWins) {
+  unsetenv("MLX_SERVER_MAX_MEMORY_GB");
+  unsetenv("MLX_SERVER_MEMORY_LIMIT_PERCENT");
+  const uint64_t total = 100ull << 30;
+  auto b = device_memory_budget_from_env(total);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->bytes, total - total / 10);
+  EXPECT_EQ(b->source, "default (GPU memory)");
+  auto small = device_memory_budget_from_env(4ull << 30);  // 1 GiB floor
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->bytes, 3ull << 30);
+  setenv("MLX_SERVER_MEMORY_LIMIT_PERCENT", "50", 1);
+  auto pct = device_memory_budget_from_env(total);
+  unsetenv("MLX_SERVER_MEMORY_LIMIT_PERCENT");
+  ASSERT_TRUE(pct.ok());
+  EXPECT_EQ(pct->bytes, total / 2);
+  EXPECT_EQ(pct->source, "MLX_SERVER_MEMORY_LIMIT_PERCENT (GPU memory)");
 }
 
 TEST_F(PoolTest, EvictsLeastRecentlyUsed) {

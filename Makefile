@@ -31,7 +31,7 @@ build: setup configure
 	@cmake --build $(BUILD_DIR) -j$(JOBS)
 
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600 --repeat until-pass:3 $(CTEST_ARGS)
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600 $(CTEST_ARGS)
 
 run: build
 	@scripts/run-server $(BUILD_DIR)

@@ -15,7 +15,10 @@
 # the run; a bench run cut by its time limit is reported as TIMEOUT, not as a failure).
 # Env: MLXM_CUDA_GENCODE (default arch=compute_90,code=sm_90), NVCC, CXX, JOBS,
 #      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench),
-#      MLXM_GEMM_BENCH=0 (skip the GEMM bench).
+#      MLXM_GEMM_BENCH=0 (skip the GEMM bench), MLXM_ENGINE_SET=ab (default: defaults vs
+#      MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0, host vs device argmax at batch 64) or argmax
+#      (every model with --argmax device), MLXM_ENGINE_3B=0 (no 3B runs in the ab set).
+#      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -151,19 +154,33 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   # the separate kernels (MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0: the previous step layout);
   # batch 64 with the host argmax and with Engine::forward_argmax (device argmax).
   SEP="MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0"
-  ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
-  ENGINE_ENV="$SEP" run_engine 60 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
-  rm -rf "$MD/1b"
-  ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
-  ENGINE_ENV="$SEP" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
-  ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
-  ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --argmax device --dir "$MD/8b"
-  ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
-  ENGINE_ENV="$SEP" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
-  rm -rf "$MD/8b"
-  if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
-    ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+  DA="--argmax device"
+  if [ "${MLXM_ENGINE_SET:-ab}" = "argmax" ]; then
+    # Greedy decode with the device argmax (Engine::forward_argmax), each model.
+    ENGINE_ENV="" run_engine 90 "1b q4 b1 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    ENGINE_ENV="" run_engine 60 "1b q4 b8 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 $DA --dir "$MD/1b"
+    rm -rf "$MD/1b"
+    ENGINE_ENV="" run_engine 90 "3b q4 b1 device-argmax" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$SEP" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+    rm -rf "$MD/3b"
+    ENGINE_ENV="" run_engine 180 "8b q4 b1 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    rm -rf "$MD/8b"
+  else
+    ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
+    ENGINE_ENV="$SEP" run_engine 60 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
+    rm -rf "$MD/1b"
+    ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
+    ENGINE_ENV="$SEP" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --argmax device --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
+    ENGINE_ENV="$SEP" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
+    rm -rf "$MD/8b"
+    if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
+      ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+      ENGINE_ENV="$SEP" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
+    fi
   fi
   rm -rf "$MD"
 fi

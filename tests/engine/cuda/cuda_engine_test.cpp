@@ -14,12 +14,16 @@
 //     (relative rounding 2^-11 per element) — the same error sources as the CPU fast path on
 //     float weights, whose measured error against the reference is max <= 9e-3, rms <= 3e-3;
 //     the golden test's bound for that path is used unchanged.
-//   batched vs alone (both CUDA): max 1e-5. Every kernel computes a token's row independently
-//     of the other rows of the step (the GEMV's per-row sums, RMSNorm, RoPE, attention per
-//     entry), so the same token gives the same logits up to nothing but f32 noise. This holds
-//     when every step takes the same linear kernel: the golden test runs once with the f32
-//     GEMV for every step and once with the tensor-core GEMM (f16/bf16 operands, no split-K:
-//     each output is the same sequence of mma k-steps whatever the other rows) for every step.
+//   batched vs alone (both CUDA): max 1e-4 with the f32 GEMV, 5e-3 with the GEMM. Every kernel
+//     computes a token's row independently of the other rows of the step (the GEMV's per-row
+//     sums, RMSNorm, RoPE, attention per token), so the same token gives the same logits up to
+//     f32 noise when every step takes the same linear kernel: the golden test runs once with
+//     the f32 GEMV for every step and once with the tensor-core GEMM (f16/bf16 operands, no
+//     split-K: each output is the same sequence of mma k-steps whatever the other rows) for
+//     every step. The attention kernel does depend on the step: tokens of multi-token chunks
+//     take the flash prefill kernel, single decode tokens the split-KV decode kernel (other
+//     f32 summation orders: measured max 3.9e-5 with the GEMV); with the GEMM such 1-ulp f32
+//     differences can flip the bf16 rounding of an activation (measured max 1.3e-3).
 //   with 4/8-bit linears on the tensor-core GEMM: max 0.1, rms 3.5e-2. The GEMM rounds
 //     activations and dequantized weights to the scales' dtype (MLX computes in that dtype
 //     too): relative 2^-9 (bf16) / 2^-12 (f16) per operand per layer instead of f32. Measured on
@@ -66,6 +70,7 @@ constexpr double kGemmRmsTol = 3.5e-2;
 // The bounds in force (the GEMM runs switch them).
 double g_max_tol = kMaxTol;
 double g_rms_tol = kRmsTol;
+double g_same_tol = 1e-4;  // batched/chunked vs alone
 
 std::string golden_root() {
   const char* env = std::getenv("MLXM_GOLDEN_DIR");
@@ -314,7 +319,7 @@ void check_fixture(const std::string& name) {
         std::find(gc.positions.begin(), gc.positions.end(), pos) - gc.positions.begin());
     const RowError e = row_error(row.data(), alone[ci][i]);
     track(&w_same, e);
-    EXPECT_TRUE(e.max <= 1e-5) << name << ": prompt " << ci << " position " << pos
+    EXPECT_TRUE(e.max <= g_same_tol) << name << ": prompt " << ci << " position " << pos
                                << " batched/chunked differs from alone: max err/std " << e.max;
   };
 
@@ -406,9 +411,10 @@ void check_fixture(const std::string& name) {
   }
   std::printf("[ cuda golden ] %-24s err/std max|rms: alone %.1e|%.1e vs-cpu-ref %.1e|%.1e "
               "batched %.1e|%.1e chunked %.1e|%.1e (limits %.0e|%.0e); batched/chunked vs "
-              "alone max %.1e (limit 1e-05)\n",
+              "alone max %.1e (limit %.0e)\n",
               name.c_str(), w_alone.max, w_alone.rms, w_cpu.max, w_cpu.rms, w_batched.max,
-              w_batched.rms, w_chunked.max, w_chunked.rms, g_max_tol, g_rms_tol, w_same.max);
+              w_batched.rms, w_chunked.max, w_chunked.rms, g_max_tol, g_rms_tol, w_same.max,
+              g_same_tol);
 }
 
 int32_t argmax(const std::vector<float>& row) {
@@ -483,10 +489,12 @@ TEST(CudaEngineTest, GoldenLogitsMatchTransformers) {
   ::setenv("MLXM_CUDA_SPLITK", "0", 1);
   g_max_tol = kGemmMaxTol;
   g_rms_tol = kGemmRmsTol;
+  g_same_tol = 5e-3;
   std::printf("[ cuda golden ] again with the GEMM for every step\n");
   for (const std::string& name : names) check_fixture(name);
   g_max_tol = kMaxTol;
   g_rms_tol = kRmsTol;
+  g_same_tol = 1e-4;
   ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
   ::unsetenv("MLXM_CUDA_SPLITK");
 }

@@ -252,7 +252,11 @@ void check_qkv_rope_store(DType dt, int n_heads, int n_kv, int hd, bool fused, b
   rope(rk.data(), pos.data(), n, n_kv, hd, inv_freq.data(), pool);
   std::vector<uint8_t> hk = init, hv = init;
   KvLayerView hview{hk.data(), hv.data(), dt, bs, n_kv, hd, n_blocks};
-  kv_store(hview, rk.data(), v.data(), slots.data(), n, pool);
+  std::vector<int32_t> cpu_slots = slots;  // the CPU op rejects slots past the cache
+  for (int32_t& sl : cpu_slots) {
+    if (sl >= n_blocks * bs) sl = -1;
+  }
+  kv_store(hview, rk.data(), v.data(), cpu_slots.data(), n, pool);
 
   // GPU input layout.
   std::vector<float> in;

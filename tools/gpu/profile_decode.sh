@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Per-kernel GPU time of eager decode steps (MLXM_CUDA_GRAPHS=0) under Nsight Compute, summed
+# by kernel name: where a decode step's time goes. Run after tools/gpu/check.sh (uses its
+# bench_cuda_engine build). Prints a table (µs per decode step by kernel) and writes
+# $OUT/ncu_decode.csv. Usage: bash tools/gpu/profile_decode.sh [shape] (default llama-3.2-1b)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/build-gpucheck/out}
+SHAPE=${1:-llama-3.2-1b}
+BIN=build-gpucheck/bench_cuda_engine
+command -v ncu >/dev/null || { echo "profile: no ncu on this machine"; exit 0; }
+[ -x "$BIN" ] || { echo "profile: $BIN missing (run check.sh first)"; exit 1; }
+MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_prof_XXXXXX")
+# Make the model first (unprofiled), then profile: skip the warm-up, prefill and first decode
+# steps, then record about 2 decode steps' kernels.
+"$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$MD/m" > /dev/null 2>&1
+LAYERS=$(python3 -c "import json;print(json.load(open('$MD/m/config.json'))['num_hidden_layers'])")
+PER_STEP=$(( LAYERS * 12 + 8 ))  # upper bound of launches per eager step
+MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+  --launch-skip $(( PER_STEP * 3 )) --launch-count $(( PER_STEP * 2 )) \
+  "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 8 --dir "$MD/m" > "$OUT/ncu_decode.csv" 2> "$OUT/ncu_decode.err"
+echo "profile: ncu exit $?"
+python3 - "$OUT/ncu_decode.csv" "$LAYERS" <<'PY'
+import csv, sys, collections, re
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+if not rows: print("profile: no ncu rows"); sys.exit(0)
+h = rows[0]; ki = h.index("Kernel Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
+tot = collections.Counter(); cnt = collections.Counter()
+for r in rows[1:]:
+    name = re.sub(r"\(.*", "", r[ki]).split("<")[0].split("::")[-1]
+    v = float(r[vi].replace(",", "")); u = r[ui]
+    us = v / 1000 if u == "nsecond" else v * 1000 if u == "msecond" else v
+    tot[name] += us; cnt[name] += 1
+n = sum(cnt.values()); all_us = sum(tot.values())
+print(f"profile: {n} kernels, {all_us:.0f} us of kernel time")
+for k, v in tot.most_common(): print(f"profile: {k:40s} {cnt[k]:5d} launches {v:9.1f} us  {v/cnt[k]:7.2f} us each")
+PY
+rm -rf "$MD"

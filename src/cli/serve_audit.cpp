@@ -3,12 +3,20 @@
 #include <set>
 
 #include "api/admin_logs/admin_logs_routes.h"
+#include "core/log.h"
 #include "store/database.h"
+#include "telemetry/trace_observer.h"
 
 namespace mlxm::cli {
 
 void ServeAudit::shutdown() {
   if (service) service->shutdown();
+  if (exporter) {
+    exporter->flush();
+    exporter->stop();
+    MLXM_LOG_INFO("otlp: {} spans exported, {} dropped", exporter->n_exported(),
+                  exporter->n_dropped());
+  }
 }
 
 Result<ServeAudit> setup_serve_audit(http::Router& router) {
@@ -20,6 +28,14 @@ Result<ServeAudit> setup_serve_audit(http::Router& router) {
   MLXM_ASSIGN_OR_RETURN(a.service, api::AuditService::open(home / store::kDatabaseFileName, opt,
                                                            a.metrics.get()));
   a.observer = a.service;
+  MLXM_ASSIGN_OR_RETURN(std::optional<telemetry::OtlpConfig> otlp, telemetry::otlp_config_from_env());
+  if (otlp) {
+    MLXM_LOG_INFO("otlp: exporting traces to {}/v1/traces", otlp->endpoint);
+    a.exporter = std::make_shared<telemetry::OtlpExporter>(std::move(*otlp));
+    a.observer = std::make_shared<telemetry::TeeObserver>(
+        std::vector<std::shared_ptr<telemetry::RequestObserver>>{
+            a.service, std::make_shared<telemetry::TraceObserver>(a.exporter)});
+  }
   api::register_audit_log_routes(router, a.service);
   api::register_metrics_route(router, *a.registry);
   return a;

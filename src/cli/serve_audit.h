@@ -1,8 +1,9 @@
 // The observability part of `serve`: the metric registry with the serving metric set, the
 // audit log service (SQLite at $MLX_MANAGER_HOME/mlx-manager.db) and their routes
 // (/metrics, /admin/audit-logs*, /admin/ws/audit-logs). `observer` is what the API handlers
-// report finished requests to. shutdown() runs after the HTTP server drained: it writes every
-// queued audit row before the process exits.
+// report finished requests to; with OTEL_EXPORTER_OTLP_ENDPOINT or LOGFIRE_TOKEN it also turns
+// them into OTLP trace spans. shutdown() runs after the HTTP server drained: it writes every
+// queued audit row and sends the queued spans before the process exits.
 #pragma once
 
 #include <memory>
@@ -13,6 +14,7 @@
 #include "pool/model_pool.h"
 #include "serving/model_provider.h"
 #include "telemetry/metrics.h"
+#include "telemetry/otlp_exporter.h"
 #include "telemetry/serving_metrics.h"
 
 namespace mlxm::cli {
@@ -21,7 +23,8 @@ struct ServeAudit {
   std::unique_ptr<telemetry::MetricRegistry> registry;
   std::unique_ptr<telemetry::ServingMetrics> metrics;
   std::shared_ptr<api::AuditService> service;
-  std::shared_ptr<telemetry::RequestObserver> observer;  // == service
+  std::shared_ptr<telemetry::RequestObserver> observer;  // service (+ traces when exported)
+  std::shared_ptr<telemetry::OtlpExporter> exporter;     // OTLP traces; null when not configured
   void shutdown();
 };
 

@@ -1,12 +1,19 @@
-// mask_bench <tokenizer dir> [n_tokens]: generates JSON under a schema by random walks through
-// the token mask (uniform over allowed tokens, like a random-weight model) and reports the
-// per-token cost of the mask: cold (trie walk, cache disabled) and warm (per-state cache, as
-// served), plus the row-masking pass and the one-off trie build. Prints medians.
+// mask_bench <tokenizer dir> [n_tokens] [walk]: generates JSON documents under a realistic
+// schema (nested objects, arrays of objects, enums, numbers, bounded and unbounded strings) by
+// random walks through the token mask, like a random-weight model: uniform over the allowed
+// tokens, except that with probability 0.15 a token holding a quote is drawn when one is
+// allowed (so strings end and every part of the schema is reached). Reports, per generated
+// token, the cost of the mask as served (per-state cache + computation on a miss) and of an
+// uncached computation, as median / p99 / max / mean, plus the row-masking pass and the
+// one-off per-tokenizer preparation. `walk` disables the string fast path (trie walk only), for
+// before/after comparisons.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -17,21 +24,58 @@
 using namespace mlxm;
 using Clock = std::chrono::steady_clock;
 
-static double ms(Clock::time_point a, Clock::time_point b) {
+namespace {
+
+double ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
-static double median(std::vector<double> v) {
-  if (v.empty()) return 0;
+
+struct Summary {
+  double median, p99, max, mean;
+};
+
+Summary summarize(std::vector<double> v) {
+  if (v.empty()) return {0, 0, 0, 0};
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)], v.back(), mean};
 }
+
+void print(const char* what, const std::vector<double>& v) {
+  const Summary s = summarize(v);
+  std::printf("%-40s median %8.4f ms  p99 %8.4f ms  max %8.3f ms  mean %8.4f ms\n", what, s.median,
+              s.p99, s.max, s.mean);
+}
+
+constexpr const char* kSchema = R"({"type": "object", "properties": {
+  "id": {"type": "integer", "minimum": 0},
+  "title": {"type": "string", "maxLength": 120},
+  "summary": {"type": "string"},
+  "status": {"enum": ["open", "closed", "pending review"]},
+  "author": {"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 60},
+      "email": {"type": "string"},
+      "age": {"type": "integer", "minimum": 0}},
+    "required": ["name", "email"]},
+  "tags": {"type": "array", "items": {"type": "string", "maxLength": 30}, "maxItems": 6},
+  "scores": {"type": "array", "items": {"type": "number"}, "maxItems": 5},
+  "lines": {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {
+      "sku": {"type": "string", "minLength": 3, "maxLength": 12},
+      "qty": {"type": "integer"},
+      "note": {"type": "string"}},
+    "required": ["sku", "qty", "note"]}},
+  "done": {"type": "boolean"}},
+  "required": ["id", "title", "summary", "status", "author", "tags", "scores", "lines", "done"]})";
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: mask_bench <tokenizer dir> [n_tokens]\n");
+    std::fprintf(stderr, "usage: mask_bench <tokenizer dir> [n_tokens] [walk]\n");
     return 2;
   }
-  const int n_tokens = argc > 2 ? std::atoi(argv[2]) : 400;
+  const int n_tokens = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const bool walk_only = argc > 3 && std::strcmp(argv[3], "walk") == 0;
   auto tok = Tokenizer::load(argv[1]);
   if (!tok.ok()) {
     std::fprintf(stderr, "%s\n", tok.status().to_string().c_str());
@@ -42,59 +86,73 @@ int main(int argc, char** argv) {
   auto t1 = Clock::now();
   std::printf("vocab %d, trie %zu nodes, build %.1f ms\n", trie->vocab_size(),
               trie->nodes().size(), ms(t0, t1));
-  const auto schema = nlohmann::ordered_json::parse(R"({"type": "object", "properties": {
-      "name": {"type": "string", "maxLength": 40}, "age": {"type": "integer"},
-      "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 4},
-      "ok": {"type": "boolean"}}, "required": ["name", "age", "tags", "ok"]})");
-  auto g = api::json_schema_grammar(schema);
+  auto g = api::json_schema_grammar(nlohmann::ordered_json::parse(kSchema));
   if (!g.ok()) return 1;
+  auto t2 = Clock::now();
   grammar::CompiledGrammar cg(*g, trie, {});
+  auto t3 = Clock::now();
+  cg.set_string_fast_path(!walk_only);
+  grammar::CompiledGrammar cold_cg(*g, trie, {});
+  cold_cg.set_string_fast_path(!walk_only);
+  std::printf("compiled grammar (per request, incl. first-use per-tokenizer tables): %.1f ms; "
+              "string fast path %s\n", ms(t2, t3), walk_only ? "off" : "on");
+
+  std::vector<bool> has_quote(static_cast<size_t>(trie->vocab_size()));
+  for (int32_t id = 0; id < trie->vocab_size(); ++id) {
+    has_quote[static_cast<size_t>(id)] = trie->token_bytes(id).find('"') != std::string::npos;
+  }
   std::mt19937 rng(7);
-  std::vector<double> cold, warm, apply;
+  std::uniform_real_distribution<double> coin(0, 1);
+  std::vector<double> served, cold, apply;
   std::vector<float> row(static_cast<size_t>(trie->vocab_size()));
-  int produced = 0, docs = 0;
+  int produced = 0, docs = 0, complete = 0;
   while (produced < n_tokens) {
     grammar::Matcher m(*g);
     ++docs;
-    for (int step = 0; step < 400 && produced < n_tokens; ++step) {
-      if (m.accepting()) break;
-      grammar::TokenMask fresh;
+    for (int step = 0; step < 1500 && produced < n_tokens; ++step) {
+      if (m.accepting()) {
+        ++complete;
+        break;
+      }
       auto a = Clock::now();
-      cg.compute_mask(m, &fresh);
+      const grammar::TokenMask& mask = cg.mask(m);
       auto b = Clock::now();
-      const grammar::TokenMask& cached = cg.mask(m);
+      served.push_back(ms(a, b));
+      grammar::TokenMask fresh;
       auto c = Clock::now();
-      cold.push_back(ms(a, b));
-      warm.push_back(ms(b, c));
-      // The masking pass over a full row, as GrammarProcessor::process does it.
+      cold_cg.compute_mask(m, &fresh);
+      cold.push_back(ms(c, Clock::now()));
+      if (fresh != mask) {
+        std::fprintf(stderr, "cached and fresh masks differ at token %d\n", produced);
+        return 1;
+      }
       auto d = Clock::now();
-      size_t n_allowed = 0;
       for (size_t i = 0; i < row.size(); ++i) {
-        if ((cached[i >> 6] >> (i & 63)) & 1) {
-          ++n_allowed;
-        } else {
-          row[i] = -1e30f;
-        }
+        if (!((mask[i >> 6] >> (i & 63)) & 1)) row[i] = -1e30f;
       }
       apply.push_back(ms(d, Clock::now()));
-      std::vector<int32_t> allowed;
+      std::vector<int32_t> allowed, quoted;
       for (int32_t id = 0; id < trie->vocab_size(); ++id) {
-        if ((cached[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1) allowed.push_back(id);
+        if ((mask[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1) {
+          allowed.push_back(id);
+          if (has_quote[static_cast<size_t>(id)]) quoted.push_back(id);
+        }
       }
       if (allowed.empty()) break;
-      const int32_t t = allowed[rng() % allowed.size()];
-      m.advance(trie->token_bytes(t));
+      const std::vector<int32_t>& pool = !quoted.empty() && coin(rng) < 0.15 ? quoted : allowed;
+      const int32_t t = pool[rng() % pool.size()];
+      if (!m.advance(trie->token_bytes(t))) {
+        std::fprintf(stderr, "a masked-in token was rejected\n");
+        return 1;
+      }
       m.compact();
       ++produced;
-      (void)n_allowed;
     }
   }
-  std::printf("%d tokens over %d documents\n", produced, docs);
-  std::printf("mask per token: cold (trie walk) median %.3f ms, max %.3f ms\n", median(cold),
-              *std::max_element(cold.begin(), cold.end()));
-  std::printf("mask per token: warm (as served: cache lookup or walk) median %.4f ms, mean %.4f ms; cache hits %zu / %zu\n",
-              median(warm), [&] { double s = 0; for (double x : warm) s += x; return s / warm.size(); }(),
-              cg.cache_hits(), cg.cache_hits() + cg.cache_misses());
-  std::printf("row masking pass: median %.4f ms\n", median(apply));
+  std::printf("%d tokens over %d documents (%d complete); cache hits %zu / %zu\n", produced, docs,
+              complete, cg.cache_hits(), cg.cache_hits() + cg.cache_misses());
+  print("mask as served (cache, miss computes)", served);
+  print("mask uncached (every step computes)", cold);
+  print("row masking pass (128k logits)", apply);
   return 0;
 }

@@ -143,7 +143,9 @@ int32_t Grammar::utf8_char_except(ByteSet ascii_excluded) {
   for (int b = 0; b < 0x80; ++b) ascii.set(static_cast<size_t>(b));
   ascii &= ~ascii_excluded;
   const Sym cont = cls("\\x80-\\xbf");
-  return add_rule("char", {
+  ByteSet excluded;
+  for (int b = 0; b < 0x80; ++b) excluded.set(static_cast<size_t>(b), !ascii.test(static_cast<size_t>(b)));
+  const int32_t r = add_rule("char", {
                               {byte_set(ascii)},
                               {cls("\\xc2-\\xdf"), cont},
                               {cls("\\xe0"), cls("\\xa0-\\xbf"), cont},
@@ -153,6 +155,8 @@ int32_t Grammar::utf8_char_except(ByteSet ascii_excluded) {
                               {cls("\\xf1-\\xf3"), cont, cont, cont},
                               {cls("\\xf4"), cls("\\x80-\\x8f"), cont, cont},
                           });
+  utf8_char_rules_.push_back({r, excluded});
+  return r;
 }
 
 Status Grammar::finalize() {

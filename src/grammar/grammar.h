@@ -45,6 +45,13 @@ Seq lit(std::string_view text);
 Seq cat(std::initializer_list<Seq> parts);
 
 // Flattened element of a finalized grammar.
+// A rule made by Grammar::utf8_char_except: one well-formed UTF-8 character other than the
+// excluded ASCII bytes. Token masks treat such characters as interchangeable (grammar_processor.h).
+struct Utf8CharRule {
+  int32_t rule = -1;
+  ByteSet ascii_excluded;  // only bytes < 0x80
+};
+
 struct Elem {
   enum Kind : uint8_t { kBytes, kRule, kEnd };
   Kind kind = kEnd;
@@ -76,6 +83,8 @@ class Grammar {
   const std::vector<int32_t>& alts(int32_t r) const { return alt_starts_[r]; }
   const std::vector<Elem>& elems() const { return elems_; }
   const ByteSet& bytes(int32_t i) const { return byte_sets_[i]; }
+  // Every rule added by utf8_char_except, in order.
+  const std::vector<Utf8CharRule>& utf8_char_rules() const { return utf8_char_rules_; }
   // Readable dump (GBNF-like), for errors and tests.
   std::string to_string() const;
 
@@ -85,6 +94,7 @@ class Grammar {
   std::vector<std::vector<int32_t>> alt_starts_;
   std::vector<Elem> elems_;
   std::vector<ByteSet> byte_sets_;
+  std::vector<Utf8CharRule> utf8_char_rules_;
   int32_t root_ = -1;
   bool finalized_ = false;
 };

@@ -18,16 +18,39 @@ CompiledGrammar::CompiledGrammar(std::shared_ptr<const Grammar> grammar,
     max_len = std::max(max_len, trie_->token_bytes(id).size());
   }
   heads_by_depth_.resize(max_len + 2);
+  const auto& elems = grammar_->elems();
+  for (const Utf8CharRule& u : grammar_->utf8_char_rules()) {
+    PlainRule pr;
+    pr.alt_starts = grammar_->alts(u.rule);
+    std::sort(pr.alt_starts.begin(), pr.alt_starts.end());
+    bool ok = true;
+    for (int32_t p : pr.alt_starts) {
+      if (elems[p].kind != Elem::kBytes) {
+        ok = false;
+        break;
+      }
+      pr.lead |= grammar_->bytes(elems[p].value);
+    }
+    int canonical = -1;
+    for (int b = 0x80; b-- > 0;) {
+      if (pr.lead.test(static_cast<size_t>(b))) canonical = b;
+    }
+    if (!ok || canonical < 0) continue;
+    pr.canonical = static_cast<uint8_t>(canonical);
+    pr.index = trie_->plain_index(u.ascii_excluded);
+    plain_rules_.push_back(std::move(pr));
+  }
 }
 
-void CompiledGrammar::walk(Matcher& m, int32_t node, size_t depth, TokenMask* out) {
-  const auto& nodes = trie_->nodes();
-  const auto& tokens = trie_->tokens();
+void CompiledGrammar::walk(Matcher& m, const ByteTrie& trie, int32_t node, size_t depth,
+                           TokenMask* out) {
+  const auto& nodes = trie.nodes;
+  const auto& tokens = trie.tokens;
   const std::vector<Matcher::Head>& heads = heads_by_depth_[depth];
   const ByteSet next = m.next_bytes(heads);
   std::vector<Matcher::Head>& child_heads = heads_by_depth_[depth + 1];
   for (int32_t c = node + 1; c < nodes[node].end; c = nodes[c].end) {
-    const TokenTrie::Node& n = nodes[c];
+    const TrieNode& n = nodes[c];
     if (!next.test(n.byte)) continue;
     const size_t mark = m.arena_size();
     bool accepting = false;
@@ -37,16 +60,89 @@ void CompiledGrammar::walk(Matcher& m, int32_t node, size_t depth, TokenMask* ou
         const auto id = static_cast<size_t>(tokens[t]);
         (*out)[id >> 6] |= uint64_t{1} << (id & 63);
       }
-      if (!child_heads.empty() && n.end > c + 1) walk(m, c, depth + 1, out);
+      if (!child_heads.empty() && n.end > c + 1) walk(m, trie, c, depth + 1, out);
     }
     m.truncate_arena(mark);
   }
 }
 
+CompiledGrammar::PlainState CompiledGrammar::classify(const Matcher& m,
+                                                      std::span<const Matcher::Head> heads,
+                                                      const PlainRule& rule) const {
+  (void)m;
+  const auto& elems = grammar_->elems();
+  int32_t parent = -1;
+  size_t found = 0;
+  for (const Matcher::Head& h : heads) {
+    if (std::binary_search(rule.alt_starts.begin(), rule.alt_starts.end(), h.pos)) {
+      if (found > 0 && h.parent != parent) return PlainState::kMixed;
+      parent = h.parent;
+      ++found;
+    } else if ((grammar_->bytes(elems[h.pos].value) & rule.lead).any()) {
+      return PlainState::kMixed;
+    }
+  }
+  if (found == 0) return PlainState::kNone;
+  return found == rule.alt_starts.size() ? PlainState::kPlain : PlainState::kMixed;
+}
+
+bool CompiledGrammar::plain_mask(Matcher& m, TokenMask* out) {
+  const PlainRule* rule = nullptr;
+  for (const PlainRule& r : plain_rules_) {
+    if (classify(m, m.heads(), r) == PlainState::kPlain) {
+      rule = &r;
+      break;
+    }
+  }
+  if (rule == nullptr) return false;
+  const PlainIndex& idx = *rule->index;
+  // chain_[a]: the heads after `a` plain characters (any: they are interchangeable here).
+  const int32_t need = std::max<int32_t>(idx.max_chars, static_cast<int32_t>(idx.rest.size()) - 1);
+  const size_t mark = m.arena_size();
+  chain_.resize(1);
+  chain_[0] = m.heads();
+  bool acc_prev = m.accepting(), loop = false;
+  int32_t k = 0;  // the state admits k more characters
+  std::vector<Matcher::Head> next;
+  while (k < need) {
+    const std::vector<Matcher::Head>& cur = chain_[static_cast<size_t>(k)];
+    if (k > 0) {
+      const PlainState st = classify(m, cur, *rule);
+      if (st == PlainState::kNone) break;
+      if (st == PlainState::kMixed) {
+        m.truncate_arena(mark);
+        return false;
+      }
+    }
+    bool acc = false;
+    m.step(cur, rule->canonical, &next, &acc);
+    if (next.empty() && !acc) break;
+    if (m.state_key(next, acc) == m.state_key(cur, acc_prev)) {
+      loop = true;  // the same state again: any number of characters
+      break;
+    }
+    chain_.push_back(next);
+    acc_prev = acc;
+    ++k;
+  }
+  const int32_t plain_upto = loop ? idx.max_chars : std::min(k, idx.max_chars);
+  if (plain_upto > 0) *out = idx.upto[static_cast<size_t>(plain_upto)];
+  for (size_t a = 0; a < idx.rest.size(); ++a) {
+    if (!loop && a > static_cast<size_t>(k)) break;
+    if (idx.rest[a].nodes.size() <= 1) continue;
+    heads_by_depth_[0] = chain_[std::min(a, chain_.size() - 1)];
+    walk(m, idx.rest[a], 0, 0, out);
+  }
+  m.truncate_arena(mark);
+  ++fast_masks_;
+  return true;
+}
+
 void CompiledGrammar::compute_mask(Matcher& m, TokenMask* out) {
   out->assign((static_cast<size_t>(trie_->vocab_size()) + 63) / 64, 0);
+  if (fast_strings_ && plain_mask(m, out)) return;
   heads_by_depth_[0] = m.heads();
-  walk(m, 0, 0, out);
+  walk(m, trie_->trie(), 0, 0, out);
 }
 
 const TokenMask& CompiledGrammar::mask(Matcher& m) {

@@ -10,6 +10,15 @@
 // warm step costs a hash lookup plus one pass over the row. End-of-sequence ids are allowed
 // exactly when the output so far is a complete sentence; special tokens never are otherwise.
 //
+// String fast path: inside a run of "plain" characters (a Grammar::utf8_char_except rule such
+// as a JSON string's content) nearly every token is allowed and the walk would visit the whole
+// trie. There, characters are interchangeable, so the mask is computed from the tokenizer's
+// PlainIndex instead: the wholly plain tokens of at most K characters (one precomputed bitmask;
+// K is how many more characters the state admits, found by stepping one character at a time,
+// unbounded when a step returns to the same state, as maxLength-free strings do), plus walks of
+// the small suffix tries of the other tokens from the state after their plain prefix. States
+// where plain characters are not interchangeable (a mixed or ambiguous state) use the walk.
+//
 // Thread-safety: a CompiledGrammar is used by the sequences of one request, on one engine
 // thread (its cache is unsynchronised); a GrammarProcessor belongs to one sequence.
 #pragma once
@@ -42,23 +51,44 @@ class CompiledGrammar {
 
   // The tokens `m` accepts next (EOS not included). Cached by m.state_key().
   const TokenMask& mask(Matcher& m);
-  // Uncached walk (benchmarks, tests).
+  // Uncached computation (benchmarks, tests).
   void compute_mask(Matcher& m, TokenMask* out);
+  // On by default; off computes every mask by the trie walk (benchmarks, tests).
+  void set_string_fast_path(bool on) { fast_strings_ = on; }
 
   size_t cache_hits() const { return hits_; }
   size_t cache_misses() const { return misses_; }
+  // Masks computed by the string fast path (the others by the walk).
+  size_t fast_masks() const { return fast_masks_; }
 
   static constexpr size_t kMaxCachedMasks = 1024;
 
  private:
-  void walk(Matcher& m, int32_t node, size_t depth, TokenMask* out);
+  struct PlainRule {
+    std::vector<int32_t> alt_starts;  // sorted
+    ByteSet lead;                     // bytes that start one of its characters
+    uint8_t canonical = 0;            // an ASCII character of the class
+    std::shared_ptr<const PlainIndex> index;
+  };
+  enum class PlainState { kPlain, kNone, kMixed };
+
+  void walk(Matcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask* out);
+  // Every head that may take a byte of rule.lead is at the start of one of its alternatives
+  // (all of them present, one shared continuation): kPlain; no head takes such a byte: kNone.
+  PlainState classify(const Matcher& m, std::span<const Matcher::Head> heads,
+                      const PlainRule& rule) const;
+  // The fast path above; false (out untouched) when the state is not a plain one.
+  bool plain_mask(Matcher& m, TokenMask* out);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const TokenTrie> trie_;
   std::vector<int32_t> eos_ids_;
   std::unordered_map<std::string, TokenMask> cache_;
   std::vector<std::vector<Matcher::Head>> heads_by_depth_;
-  size_t hits_ = 0, misses_ = 0;
+  std::vector<PlainRule> plain_rules_;
+  std::vector<std::vector<Matcher::Head>> chain_;  // plain_mask: the state after a characters
+  bool fast_strings_ = true;
+  size_t hits_ = 0, misses_ = 0, fast_masks_ = 0;
 };
 
 class GrammarProcessor : public engine::LogitsProcessor {

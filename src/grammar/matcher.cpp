@@ -81,16 +81,16 @@ bool Matcher::advance(std::string_view bytes) {
   return true;
 }
 
-std::string Matcher::state_key() const {
+std::string Matcher::state_key(std::span<const Head> heads, bool accepting) const {
   std::vector<std::vector<int32_t>> stacks;
-  stacks.reserve(heads_.size());
-  for (const Head& h : heads_) {
+  stacks.reserve(heads.size());
+  for (const Head& h : heads) {
     std::vector<int32_t> s{h.pos};
     for (int32_t p = h.parent; p >= 0; p = arena_[p].parent) s.push_back(arena_[p].pos);
     stacks.push_back(std::move(s));
   }
   std::sort(stacks.begin(), stacks.end());
-  std::string key(accepting_ ? "A" : "-");
+  std::string key(accepting ? "A" : "-");
   for (const auto& s : stacks) {
     key.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(int32_t));
     key.push_back('|');

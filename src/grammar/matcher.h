@@ -38,7 +38,9 @@ class Matcher {
   // Bytes that may come next.
   ByteSet next_bytes() const { return next_bytes(heads_); }
   // A canonical key of the parse state: equal keys accept the same continuations.
-  std::string state_key() const;
+  std::string state_key() const { return state_key(heads_, accepting_); }
+  // The same for any heads of this matcher (e.g. ones made by step()).
+  std::string state_key(std::span<const Head> heads, bool accepting) const;
   // Drops arena nodes no stack refers to (call after accepting a token).
   void compact();
 

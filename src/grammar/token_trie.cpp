@@ -85,38 +85,114 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
 std::shared_ptr<const TokenTrie> TokenTrie::from_bytes(std::vector<std::string> token_bytes) {
   auto t = std::shared_ptr<TokenTrie>(new TokenTrie());
   t->bytes_ = std::move(token_bytes);
-  t->build_trie();
+  std::vector<std::pair<std::string_view, int32_t>> items;
+  for (int32_t i = 0; i < t->vocab_size(); ++i) {
+    if (t->usable(i)) items.emplace_back(t->bytes_[static_cast<size_t>(i)], i);
+  }
+  t->trie_ = build_byte_trie(std::move(items));
   return t;
 }
 
-void TokenTrie::build_trie() {
-  std::vector<int32_t> ids;
-  for (int32_t i = 0; i < vocab_size(); ++i) {
-    if (usable(i)) ids.push_back(i);
-  }
-  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
-    return bytes_[a] != bytes_[b] ? bytes_[a] < bytes_[b] : a < b;
-  });
-  nodes_.clear();
-  tokens_.clear();
-  tokens_.reserve(ids.size());
-  // Recursive over the sorted range [lo, hi) of tokens sharing `depth` leading bytes.
+ByteTrie build_byte_trie(std::vector<std::pair<std::string_view, int32_t>> items) {
+  std::sort(items.begin(), items.end());
+  ByteTrie t;
+  t.tokens.reserve(items.size());
+  // Recursive over the sorted range [lo, hi) of items sharing `depth` leading bytes.
   auto build = [&](auto&& self, size_t lo, size_t hi, size_t depth, uint8_t byte) -> void {
-    const int32_t me = static_cast<int32_t>(nodes_.size());
-    nodes_.push_back({byte, 0, 0, 0});
-    nodes_[me].tok_begin = static_cast<int32_t>(tokens_.size());
-    while (lo < hi && bytes_[ids[lo]].size() == depth) tokens_.push_back(ids[lo++]);
-    nodes_[me].tok_end = static_cast<int32_t>(tokens_.size());
+    const int32_t me = static_cast<int32_t>(t.nodes.size());
+    t.nodes.push_back({byte, 0, 0, 0});
+    t.nodes[me].tok_begin = static_cast<int32_t>(t.tokens.size());
+    while (lo < hi && items[lo].first.size() == depth) t.tokens.push_back(items[lo++].second);
+    t.nodes[me].tok_end = static_cast<int32_t>(t.tokens.size());
     while (lo < hi) {
-      const unsigned char b = static_cast<unsigned char>(bytes_[ids[lo]][depth]);
+      const auto b = static_cast<unsigned char>(items[lo].first[depth]);
       size_t j = lo;
-      while (j < hi && static_cast<unsigned char>(bytes_[ids[j]][depth]) == b) ++j;
+      while (j < hi && static_cast<unsigned char>(items[j].first[depth]) == b) ++j;
       self(self, lo, j, depth + 1, b);
       lo = j;
     }
-    nodes_[me].end = static_cast<int32_t>(nodes_.size());
+    t.nodes[me].end = static_cast<int32_t>(t.nodes.size());
   };
-  build(build, 0, ids.size(), 0, 0);
+  build(build, 0, items.size(), 0, 0);
+  return t;
+}
+
+size_t plain_char_length(std::string_view s, size_t i, const ByteSet& ascii_excluded) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return ascii_excluded.test(c) ? 0 : 1;
+  auto in = [&](size_t k, unsigned lo, unsigned hi) {
+    if (i + k >= s.size()) return false;
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    return b >= lo && b <= hi;
+  };
+  // (second byte range, length) per lead byte, as in Grammar::utf8_char_except.
+  unsigned lo2 = 0x80, hi2 = 0xBF;
+  size_t len = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c == 0xE0) {
+    len = 3, lo2 = 0xA0;
+  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+    len = 3;
+  } else if (c == 0xED) {
+    len = 3, hi2 = 0x9F;
+  } else if (c == 0xF0) {
+    len = 4, lo2 = 0x90;
+  } else if (c >= 0xF1 && c <= 0xF3) {
+    len = 4;
+  } else if (c == 0xF4) {
+    len = 4, hi2 = 0x8F;
+  } else {
+    return 0;
+  }
+  if (!in(1, lo2, hi2)) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if (!in(k, 0x80, 0xBF)) return 0;
+  }
+  return len;
+}
+
+std::shared_ptr<const PlainIndex> TokenTrie::plain_index(const ByteSet& ascii_excluded) const {
+  const std::string key = ascii_excluded.to_string();
+  std::lock_guard<std::mutex> lock(plain_mu_);
+  if (auto it = plain_.find(key); it != plain_.end()) return it->second;
+  auto idx = std::make_shared<PlainIndex>();
+  std::vector<int32_t> chars(bytes_.size(), -1);  // wholly plain: its character count
+  std::vector<std::vector<std::pair<std::string_view, int32_t>>> rest;
+  for (int32_t id = 0; id < vocab_size(); ++id) {
+    const std::string& b = bytes_[static_cast<size_t>(id)];
+    if (b.empty()) continue;
+    size_t i = 0;
+    int32_t n = 0;
+    while (i < b.size()) {
+      const size_t len = plain_char_length(b, i, ascii_excluded);
+      if (len == 0) break;
+      i += len;
+      ++n;
+    }
+    if (i == b.size()) {
+      chars[static_cast<size_t>(id)] = n;
+      idx->max_chars = std::max(idx->max_chars, n);
+    } else {
+      if (rest.size() <= static_cast<size_t>(n)) rest.resize(static_cast<size_t>(n) + 1);
+      rest[static_cast<size_t>(n)].emplace_back(std::string_view(b).substr(i), id);
+    }
+  }
+  const size_t words = (bytes_.size() + 63) / 64;
+  std::vector<std::vector<int32_t>> by_chars(static_cast<size_t>(idx->max_chars) + 1);
+  for (int32_t id = 0; id < vocab_size(); ++id) {
+    if (chars[static_cast<size_t>(id)] > 0) by_chars[static_cast<size_t>(chars[static_cast<size_t>(id)])].push_back(id);
+  }
+  idx->upto.assign(static_cast<size_t>(idx->max_chars) + 1, std::vector<uint64_t>(words, 0));
+  for (size_t n = 1; n < idx->upto.size(); ++n) {
+    idx->upto[n] = idx->upto[n - 1];
+    for (int32_t id : by_chars[n]) {
+      idx->upto[n][static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+    }
+  }
+  for (auto& items : rest) idx->rest.push_back(build_byte_trie(std::move(items)));
+  plain_.emplace(key, idx);
+  return idx;
 }
 
 }  // namespace mlxm::grammar

@@ -14,7 +14,7 @@
 //     (relative rounding 2^-11 per element) — the same error sources as the CPU fast path on
 //     float weights, whose measured error against the reference is max <= 9e-3, rms <= 3e-3;
 //     the golden test's bound for that path is used unchanged.
-//   batched vs alone (both CUDA): max 1e-4 with the f32 GEMV, 5e-3 with the GEMM. Every kernel
+//   batched vs alone (both CUDA): max 1e-3 with the f32 GEMV, 5e-3 with the GEMM. Every kernel
 //     computes a token's row independently of the other rows of the step (the GEMV's per-row
 //     sums, RMSNorm, RoPE, attention per token), so the same token gives the same logits up to
 //     f32 noise when every step takes the same linear kernel: the golden test runs once with
@@ -22,8 +22,10 @@
 //     split-K: each output is the same sequence of mma k-steps whatever the other rows) for
 //     every step. The attention kernel does depend on the step: tokens of multi-token chunks
 //     take the flash prefill kernel, single decode tokens the split-KV decode kernel (other
-//     f32 summation orders: measured max 3.9e-5 with the GEMV); with the GEMM such 1-ulp f32
-//     differences can flip the bf16 rounding of an activation (measured max 1.3e-3).
+//     f32 summation orders: measured max 3.9e-5 through the float models' GEMV, 4.1e-4 through
+//     the 4/8-bit GEMV, whose L·s·Σm·x + (b − L·s)·Σx form cancels and so magnifies 1-ulp input
+//     differences); with the GEMM such differences can flip the bf16 rounding of an activation
+//     (measured max 1.3e-3). Still far under any real batching error (a wrong row or block: O(1)).
 //   with 4/8-bit linears on the tensor-core GEMM: max 0.1, rms 3.5e-2. The GEMM rounds
 //     activations and dequantized weights to the scales' dtype (MLX computes in that dtype
 //     too): relative 2^-9 (bf16) / 2^-12 (f16) per operand per layer instead of f32. Measured on
@@ -70,7 +72,7 @@ constexpr double kGemmRmsTol = 3.5e-2;
 // The bounds in force (the GEMM runs switch them).
 double g_max_tol = kMaxTol;
 double g_rms_tol = kRmsTol;
-double g_same_tol = 1e-4;  // batched/chunked vs alone
+double g_same_tol = 1e-3;  // batched/chunked vs alone
 
 std::string golden_root() {
   const char* env = std::getenv("MLXM_GOLDEN_DIR");
@@ -494,7 +496,7 @@ TEST(CudaEngineTest, GoldenLogitsMatchTransformers) {
   for (const std::string& name : names) check_fixture(name);
   g_max_tol = kMaxTol;
   g_rms_tol = kRmsTol;
-  g_same_tol = 1e-4;
+  g_same_tol = 1e-3;
   ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
   ::unsetenv("MLXM_CUDA_SPLITK");
 }

@@ -22,14 +22,18 @@ MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --metrics gpu__time_dura
 echo "profile: ncu exit $?"
 python3 - "$OUT/ncu_decode.csv" "$LAYERS" <<'PY'
 import csv, sys, collections, re
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
-if not rows: print("profile: no ncu rows"); sys.exit(0)
-h = rows[0]; ki = h.index("Kernel Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
+rows = list(csv.reader(open(sys.argv[1])))  # the bench's own lines come first
+hi = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
+if hi is None: print("profile: no ncu rows"); sys.exit(0)
+h = rows[hi]; ki = h.index("Kernel Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
+gi = h.index("Grid Size")
 tot = collections.Counter(); cnt = collections.Counter()
-for r in rows[1:]:
-    name = re.sub(r"\(.*", "", r[ki]).split("<")[0].split("::")[-1]
+for r in rows[hi + 1:]:
+    if len(r) <= vi: continue
+    name = re.sub(r"\(.*", "", r[ki]).replace("void ", "").split("<")[0].split("::")[-1]
+    if name == "gemv_fast_kernel": name += " grid" + r[gi]  # one line per linear shape
     v = float(r[vi].replace(",", "")); u = r[ui]
-    us = v / 1000 if u == "nsecond" else v * 1000 if u == "msecond" else v
+    us = v / 1000 if u in ("ns", "nsecond") else v * 1000 if u in ("ms", "msecond") else v
     tot[name] += us; cnt[name] += 1
 n = sum(cnt.values()); all_us = sum(tot.values())
 print(f"profile: {n} kernels, {all_us:.0f} us of kernel time")

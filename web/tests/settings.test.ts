@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
-  emptyProviderForm, emptyRuleForm, moveItem, parseFallback, providerBody, providerForm, ruleBody, ruleForm, type Provider,
+  emptyProviderForm, emptyRuleForm, mibHint, moveItem, parseFallback, providerBody, providerForm, ruleBody, ruleForm, serverPatch, type Provider,
 } from '../src/lib/settings';
 
 const provider: Provider = {
@@ -43,5 +43,30 @@ describe('rules', () => {
     expect(moveItem(ids, 1, 99)).toEqual(['a', 'c', 'd', 'b']);
     expect(moveItem(ids, 7, 0)).toEqual(ids);
     expect(ids).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
+
+describe('server settings', () => {
+  const fields = [
+    { name: 'pool_budget_mb', description: '', type: 'integer', min: 256, max: 1048576, unit: 'MiB' },
+    { name: 'model_ttl_seconds', description: '', type: 'integer', min: 0, max: 86400 },
+    { name: 'log_level', description: '', type: 'choice', options: ['debug', 'info', 'warn'] },
+  ];
+  const current = { pool_budget_mb: 8192, model_ttl_seconds: 0, log_level: 'info' };
+  test('only changed values, integers parsed', () => {
+    expect(serverPatch(fields, current, { pool_budget_mb: '8192', model_ttl_seconds: '0', log_level: 'info' })).toEqual({ patch: {}, error: null });
+    expect(serverPatch(fields, current, { pool_budget_mb: ' 4096 ', model_ttl_seconds: '0', log_level: 'debug' }))
+      .toEqual({ patch: { pool_budget_mb: 4096, log_level: 'debug' }, error: null });
+  });
+  test('bad values name the field and send nothing', () => {
+    expect(serverPatch(fields, current, { ...current, pool_budget_mb: '12' } as never).error).toMatch(/pool_budget_mb: between 256/);
+    expect(serverPatch(fields, current, { ...current, model_ttl_seconds: '1.5' } as never).error).toMatch(/model_ttl_seconds: a whole number/);
+    expect(serverPatch(fields, current, { ...current, log_level: 'loud' } as never)).toEqual({ patch: {}, error: 'log_level: one of debug, info, warn' });
+  });
+  test('MiB hint in GiB and share of RAM', () => {
+    expect(mibHint('MiB', '8192', 16 * 2 ** 30)).toBe('8.0 GiB · 50% of RAM');
+    expect(mibHint('MiB', '20480', null)).toBe('20 GiB');
+    expect(mibHint('seconds', '5', null)).toBe('');
+    expect(mibHint('MiB', 'x', null)).toBe('');
   });
 });

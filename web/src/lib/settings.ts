@@ -131,3 +131,50 @@ export function moveItem<T>(items: readonly T[], from: number, to: number): T[] 
   out.splice(dest, 0, x);
   return out;
 }
+
+// Live server settings (GET/PUT /api/settings/server): self-described fields.
+export interface ServerField {
+  name: string;
+  description: string;
+  type: 'integer' | 'choice' | string;
+  min?: number;
+  max?: number;
+  options?: string[];
+  unit?: string;
+  live?: boolean;
+}
+
+// The PUT body: only the values that differ from the server's, integers parsed and range-
+// checked. `error` names the first bad field (nothing is sent then).
+export function serverPatch(
+  fields: ServerField[],
+  current: Record<string, unknown>,
+  draft: Record<string, string>,
+): { patch: Record<string, number | string>; error: string | null } {
+  const patch: Record<string, number | string> = {};
+  for (const f of fields) {
+    const raw = String(draft[f.name] ?? '').trim();
+    if (raw === String(current[f.name] ?? '')) continue;
+    if (f.type === 'integer') {
+      if (!/^-?\d+$/.test(raw)) return { patch: {}, error: `${f.name}: a whole number is needed` };
+      const n = Number(raw);
+      if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) {
+        return { patch: {}, error: `${f.name}: between ${f.min} and ${f.max}` };
+      }
+      patch[f.name] = n;
+    } else {
+      if (f.options && !f.options.includes(raw)) return { patch: {}, error: `${f.name}: one of ${f.options.join(', ')}` };
+      patch[f.name] = raw;
+    }
+  }
+  return { patch, error: null };
+}
+
+// "8.0 GiB · 50% of RAM" for a MiB value; "" when not a MiB field or not a number.
+export function mibHint(unit: string | undefined, value: string, totalRamBytes: number | null): string {
+  if (unit !== 'MiB' || !/^\d+$/.test(value.trim())) return '';
+  const mib = Number(value);
+  const gib = `${(mib / 1024).toFixed(mib >= 10240 ? 0 : 1)} GiB`;
+  if (!totalRamBytes) return gib;
+  return `${gib} · ${Math.round((mib * 1048576 * 100) / totalRamBytes)}% of RAM`;
+}

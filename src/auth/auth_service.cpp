@@ -43,8 +43,8 @@ Status validate_password(const std::string& password) {
 }
 
 User user_from_row(const store::UserRow& row) {
-  return User{row.id, row.username, row.is_admin, row.status == "active", row.created_ms,
-              row.last_login_ms};
+  return User{row.id,         row.username,     row.is_admin, row.status == "active",
+              row.created_ms, row.last_login_ms};
 }
 
 AuthService::AuthService(std::unique_ptr<store::Database> db, AuthConfig config)
@@ -97,7 +97,8 @@ Result<Session> AuthService::create_session_locked(const User& user, int64_t now
   Session s;
   s.token = random_hex(32);
   s.user = user;
-  s.expires_ms = now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(config_.session_ttl).count();
+  s.expires_ms =
+      now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(config_.session_ttl).count();
   store::SessionTable sessions(*db_);
   MLXM_RETURN_IF_ERROR(sessions.insert({token_hash(s.token), user.id, now_ms, s.expires_ms}));
   return s;
@@ -193,8 +194,9 @@ Status AuthService::delete_user(int64_t id) {
   if (row->is_admin && row->status == "active") {
     MLXM_ASSIGN_OR_RETURN(int64_t n_admins, users.count_active_admins());
     if (n_admins <= 1) {
-      return Status(StatusCode::kPermissionDenied,
-                    "'" + row->username + "' is the last active administrator and cannot be deleted");
+      return Status(
+          StatusCode::kPermissionDenied,
+          "'" + row->username + "' is the last active administrator and cannot be deleted");
     }
   }
   MLXM_ASSIGN_OR_RETURN(bool gone, users.remove(id));
@@ -213,7 +215,8 @@ Result<NewApiKey> AuthService::create_api_key(const std::string& name, int64_t n
   out.info.name = name;
   out.info.prefix = out.key.substr(0, std::string_view(kApiKeyPrefix).size() + 8);
   out.info.created_ms = now_ms;
-  store::ApiKeyRow row{out.info.id, name, out.info.prefix, token_hash(out.key), now_ms, std::nullopt};
+  store::ApiKeyRow row{out.info.id,         name,   out.info.prefix,
+                       token_hash(out.key), now_ms, std::nullopt};
   std::lock_guard lock(mu_);
   store::ApiKeyTable keys(*db_);
   MLXM_RETURN_IF_ERROR(keys.insert(row));

@@ -29,8 +29,8 @@
 namespace mlxm::auth {
 
 struct AuthConfig {
-  std::vector<std::string> env_api_keys;  // MLX_SERVER_API_KEYS
-  std::string admin_token;                // MLX_SERVER_ADMIN_TOKEN ("" = none)
+  std::vector<std::string> env_api_keys;            // MLX_SERVER_API_KEYS
+  std::string admin_token;                          // MLX_SERVER_ADMIN_TOKEN ("" = none)
   std::chrono::seconds session_ttl{7 * 24 * 3600};  // MLX_SERVER_SESSION_TTL_HOURS
 };
 
@@ -80,7 +80,8 @@ class AuthService {
   // --- users ---
   // The first user ever becomes an active admin; later ones are pending. Errors: InvalidArgument
   // (bad username/password), AlreadyExists (taken).
-  Result<User> register_user(const std::string& username, const std::string& password, int64_t now_ms);
+  Result<User> register_user(const std::string& username, const std::string& password,
+                             int64_t now_ms);
   // Errors: Unauthenticated (unknown user or wrong password, same message), PermissionDenied
   // (pending approval).
   Result<Session> login(const std::string& username, const std::string& password, int64_t now_ms);

@@ -11,7 +11,8 @@ namespace {
 
 void ensure_sodium() {
   static std::once_flag once;
-  std::call_once(once, [] { MLXM_CHECK_MSG(sodium_init() >= 0, "libsodium failed to initialise"); });
+  std::call_once(once,
+                 [] { MLXM_CHECK_MSG(sodium_init() >= 0, "libsodium failed to initialise"); });
 }
 
 std::string to_hex(const unsigned char* bytes, size_t n) {

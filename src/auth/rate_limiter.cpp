@@ -14,7 +14,9 @@ double seconds_between(TimePoint a, TimePoint b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-int64_t ceil_s(double x) { return static_cast<int64_t>(std::ceil(x - kEps)); }
+int64_t ceil_s(double x) {
+  return static_cast<int64_t>(std::ceil(x - kEps));
+}
 
 }  // namespace
 

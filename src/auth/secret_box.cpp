@@ -19,11 +19,12 @@ static_assert(crypto_secretbox_KEYBYTES == 32);
 
 Status read_key(int fd, const std::string& path, unsigned char* key) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return internal_error("cannot stat " + path + ": " + std::strerror(errno));
+  if (::fstat(fd, &st) != 0)
+    return internal_error("cannot stat " + path + ": " + std::strerror(errno));
   if ((st.st_mode & 077) != 0) {
-    return Status(StatusCode::kPermissionDenied,
-                  "the secret key file " + path +
-                      " is accessible by other users; run: chmod 600 " + path);
+    return Status(
+        StatusCode::kPermissionDenied,
+        "the secret key file " + path + " is accessible by other users; run: chmod 600 " + path);
   }
   if (st.st_size != crypto_secretbox_KEYBYTES) {
     return data_loss("the secret key file " + path + " has " + std::to_string(st.st_size) +
@@ -56,7 +57,8 @@ Result<SecretBox> SecretBox::open_or_create(const std::filesystem::path& key_fil
       if (n <= 0) {
         ::close(fd);
         ::unlink(path.c_str());
-        return internal_error("cannot write the secret key file " + path + ": " + std::strerror(errno));
+        return internal_error("cannot write the secret key file " + path + ": " +
+                              std::strerror(errno));
       }
       put += static_cast<size_t>(n);
     }
@@ -65,10 +67,12 @@ Result<SecretBox> SecretBox::open_or_create(const std::filesystem::path& key_fil
     return box;
   }
   if (errno != EEXIST) {
-    return internal_error("cannot create the secret key file " + path + ": " + std::strerror(errno));
+    return internal_error("cannot create the secret key file " + path + ": " +
+                          std::strerror(errno));
   }
   fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return internal_error("cannot open the secret key file " + path + ": " + std::strerror(errno));
+  if (fd < 0)
+    return internal_error("cannot open the secret key file " + path + ": " + std::strerror(errno));
   Status st = read_key(fd, path, box.key_.data());
   ::close(fd);
   if (!st.ok()) return st;
@@ -90,7 +94,9 @@ std::string SecretBox::seal(std::string_view plaintext) const {
   return std::string(kPrefix) + base64_encode(raw);
 }
 
-bool SecretBox::looks_sealed(std::string_view text) { return text.substr(0, kPrefix.size()) == kPrefix; }
+bool SecretBox::looks_sealed(std::string_view text) {
+  return text.substr(0, kPrefix.size()) == kPrefix;
+}
 
 Result<std::string> SecretBox::open(std::string_view sealed) const {
   if (!looks_sealed(sealed)) return invalid_argument("not a sealed secret (no 'sb1:' prefix)");
@@ -104,7 +110,8 @@ Result<std::string> SecretBox::open(std::string_view sealed) const {
   std::string out(n_box - crypto_secretbox_MACBYTES, '\0');
   if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(out.data()), box, n_box, nonce,
                                  key_.data()) != 0) {
-    return data_loss("a sealed secret failed authentication (tampered with, or sealed under another key)");
+    return data_loss(
+        "a sealed secret failed authentication (tampered with, or sealed under another key)");
   }
   return out;
 }

@@ -14,8 +14,8 @@ Result<ServeAuth> setup_serve_auth(http::Router& router, const std::string& host
   MLXM_ASSIGN_OR_RETURN(auth::AuthConfig config, auth::auth_config_from_env());
   MLXM_ASSIGN_OR_RETURN(int64_t rpm, env_int("MLX_SERVER_RATE_LIMIT_RPM", 0, 0, 1'000'000));
   MLXM_ASSIGN_OR_RETURN(std::filesystem::path home, store::manager_home());
-  MLXM_ASSIGN_OR_RETURN(out.auth, auth::AuthService::open(home / store::kDatabaseFileName,
-                                                          std::move(config)));
+  MLXM_ASSIGN_OR_RETURN(
+      out.auth, auth::AuthService::open(home / store::kDatabaseFileName, std::move(config)));
   out.limiter = std::make_shared<auth::RateLimiter>(rpm);
 
   if (!api::is_loopback_host(host) && !out.auth->api_keys_required()) {
@@ -32,12 +32,13 @@ Result<ServeAuth> setup_serve_auth(http::Router& router, const std::string& host
   api::AuthContext ctx{out.auth, out.limiter, {.insecure = insecure}};
   api::register_auth_routes(router, ctx);
   router.set_guard(api::make_auth_guard(ctx));
-  MLXM_LOG_INFO("auth: API keys {} ({} from MLX_SERVER_API_KEYS), users {}, admin token {}, "
-                "rate limit {}",
-                out.auth->api_keys_required() ? "required" : "not required",
-                out.auth->n_env_keys(), out.auth->has_users() ? "registered" : "none yet",
-                out.auth->has_admin_token() ? "set" : "not set",
-                rpm > 0 ? std::to_string(rpm) + "/min" : "off");
+  MLXM_LOG_INFO(
+      "auth: API keys {} ({} from MLX_SERVER_API_KEYS), users {}, admin token {}, "
+      "rate limit {}",
+      out.auth->api_keys_required() ? "required" : "not required", out.auth->n_env_keys(),
+      out.auth->has_users() ? "registered" : "none yet",
+      out.auth->has_admin_token() ? "set" : "not set",
+      rpm > 0 ? std::to_string(rpm) + "/min" : "off");
   return out;
 }
 

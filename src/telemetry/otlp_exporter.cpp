@@ -68,12 +68,18 @@ void json_attr(std::string* out, const std::string& key, const AttrValue& v) {
   *out += "}}";
 }
 
-size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
+size_t discard(char*, size_t size, size_t n, void*) {
+  return size * n;
+}
 
 }  // namespace
 
-std::string new_trace_id() { return random_hex(16); }
-std::string new_span_id() { return random_hex(8); }
+std::string new_trace_id() {
+  return random_hex(16);
+}
+std::string new_span_id() {
+  return random_hex(8);
+}
 
 Result<std::optional<OtlpConfig>> otlp_config_from_env() {
   OtlpConfig c;
@@ -83,8 +89,9 @@ Result<std::optional<OtlpConfig>> otlp_config_from_env() {
   if (endpoint) {
     c.endpoint = *endpoint;
     if (c.endpoint.rfind("http://", 0) != 0 && c.endpoint.rfind("https://", 0) != 0) {
-      return invalid_argument("OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// (got '" +
-                              c.endpoint + "')");
+      return invalid_argument(
+          "OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// (got '" + c.endpoint +
+          "')");
     }
   } else {
     c.endpoint = kLogfireEndpoint;
@@ -92,7 +99,8 @@ Result<std::optional<OtlpConfig>> otlp_config_from_env() {
   }
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   if (auto h = env_get("OTEL_EXPORTER_OTLP_HEADERS")) {
-    MLXM_ASSIGN_OR_RETURN(std::vector<std::string> pairs, parse_list("OTEL_EXPORTER_OTLP_HEADERS", *h));
+    MLXM_ASSIGN_OR_RETURN(std::vector<std::string> pairs,
+                          parse_list("OTEL_EXPORTER_OTLP_HEADERS", *h));
     for (const std::string& p : pairs) {
       size_t eq = p.find('=');
       if (eq == std::string::npos || eq == 0) {
@@ -140,7 +148,9 @@ OtlpExporter::OtlpExporter(OtlpConfig config) : config_(std::move(config)) {
   thread_ = std::thread([this] { run(); });
 }
 
-OtlpExporter::~OtlpExporter() { stop(); }
+OtlpExporter::~OtlpExporter() {
+  stop();
+}
 
 bool OtlpExporter::add(std::vector<Span> spans) {
   {
@@ -180,7 +190,8 @@ bool OtlpExporter::post(const std::vector<Span>& batch) {
   CURL* h = curl_easy_init();
   if (h == nullptr) return false;
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  for (const auto& [k, v] : config_.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+  for (const auto& [k, v] : config_.headers)
+    headers = curl_slist_append(headers, (k + ": " + v).c_str());
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
@@ -229,7 +240,8 @@ void OtlpExporter::run() {
       n_dropped_.fetch_add(batch.size());
       backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 1000 : backoff_ms * 2, 30'000);
       if (n_failed_.load() == 1) {
-        MLXM_LOG_WARN("otlp: export to {} failed; spans are dropped while it fails", config_.endpoint);
+        MLXM_LOG_WARN("otlp: export to {} failed; spans are dropped while it fails",
+                      config_.endpoint);
       }
     }
     n_processed_ += batch.size();

@@ -31,8 +31,8 @@ struct OtlpConfig {
   std::string endpoint;  // base URL; traces go to endpoint + "/v1/traces"
   std::vector<std::pair<std::string, std::string>> headers;
   std::string service_name = "mlx-manager";
-  size_t max_queue = 4096;   // spans waiting; more are dropped
-  size_t max_batch = 512;    // spans per POST
+  size_t max_queue = 4096;  // spans waiting; more are dropped
+  size_t max_batch = 512;   // spans per POST
   int64_t flush_interval_ms = 1000;
   int64_t timeout_ms = 5000;  // per POST
 };
@@ -43,8 +43,8 @@ Result<std::optional<OtlpConfig>> otlp_config_from_env();
 using AttrValue = std::variant<std::string, int64_t, double, bool>;
 
 struct Span {
-  std::string trace_id;  // 32 hex
-  std::string span_id;   // 16 hex
+  std::string trace_id;        // 32 hex
+  std::string span_id;         // 16 hex
   std::string parent_span_id;  // "" for a root
   std::string name;
   int kind = 1;  // 1 internal, 2 server, 3 client

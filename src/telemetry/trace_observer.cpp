@@ -5,7 +5,9 @@ namespace {
 
 constexpr int64_t kNsPerMs = 1'000'000;
 
-int64_t at_ms(int64_t t0_ns, double ms) { return t0_ns + static_cast<int64_t>(ms * kNsPerMs); }
+int64_t at_ms(int64_t t0_ns, double ms) {
+  return t0_ns + static_cast<int64_t>(ms * kNsPerMs);
+}
 
 Span child(const Span& root, std::string name, int64_t start_ns, int64_t end_ns) {
   Span s;

@@ -60,8 +60,10 @@ TEST_F(AuthServiceTest, FirstUserIsAdminLaterUsersWaitForApproval) {
 
 TEST_F(AuthServiceTest, RegistrationValidatesAndRefusesDuplicates) {
   auto auth = open();
-  EXPECT_EQ(auth->register_user("", "password-1", kT0).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(auth->register_user("a b", "password-1", kT0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(auth->register_user("", "password-1", kT0).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(auth->register_user("a b", "password-1", kT0).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(auth->register_user(std::string(65, 'a'), "password-1", kT0).status().code(),
             StatusCode::kInvalidArgument);
   auto short_pw = auth->register_user("ada", "short", kT0);
@@ -69,7 +71,8 @@ TEST_F(AuthServiceTest, RegistrationValidatesAndRefusesDuplicates) {
   EXPECT_NE(short_pw.status().message().find("'password'"), std::string::npos);
   EXPECT_FALSE(auth->has_users());
   ASSERT_TRUE(auth->register_user("ada", "password-1", kT0).ok());
-  EXPECT_EQ(auth->register_user("ADA", "password-1", kT0).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(auth->register_user("ADA", "password-1", kT0).status().code(),
+            StatusCode::kAlreadyExists);
 }
 
 TEST_F(AuthServiceTest, WrongPasswordAndUnknownUserLookTheSame) {

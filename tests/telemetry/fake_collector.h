@@ -70,7 +70,8 @@ class FakeCollector {
           header_end = data.find("\r\n\r\n");
           if (header_end != std::string::npos) {
             std::string head = data.substr(0, header_end);
-            for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            for (auto& ch : head)
+              ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
             size_t cl = head.find("content-length:");
             need = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15));
           }

@@ -91,7 +91,8 @@ TEST(Otlp, SpansOfARequestNestUnderTheServerSpan) {
   EXPECT_TRUE(fs[0].error);
   // The JSON encoding escapes and parses back.
   json j = json::parse(encode_otlp_json(fs, "svc"));
-  EXPECT_EQ(j["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["status"]["message"], "bad \"input\"\n");
+  EXPECT_EQ(j["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["status"]["message"],
+            "bad \"input\"\n");
   EXPECT_EQ(j["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["status"]["code"], 2);
 }
 
@@ -148,7 +149,7 @@ TEST(Otlp, FailuresDropAndCountButNeverBlock) {
 TEST(Otlp, UnreachableCollectorAndAFullQueue) {
   OtlpConfig cfg;
   cfg.endpoint = "http://127.0.0.1:1";  // nothing listens there
-  cfg.flush_interval_ms = 600'000;        // nothing is sent before flush(): the queue stays full
+  cfg.flush_interval_ms = 600'000;      // nothing is sent before flush(): the queue stays full
   cfg.max_queue = 4;
   OtlpExporter exporter(cfg);
   EXPECT_TRUE(exporter.add(spans_for_request(chat_record())));   // 4 spans: fits

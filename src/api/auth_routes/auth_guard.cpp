@@ -38,18 +38,10 @@ class Guard {
           rate_limit(req, "ip:" + client_ip(req), &d);
         }
         return d;
-      case RouteClass::kClient:
-        client(req, now_ms, &d);
-        return d;
-      case RouteClass::kManagement:
-        management(req, now_ms, /*admin_only=*/false, &d);
-        return d;
-      case RouteClass::kManagementAdmin:
-        management(req, now_ms, /*admin_only=*/true, &d);
-        return d;
-      case RouteClass::kAdmin:
-        admin(req, now_ms, &d);
-        return d;
+      case RouteClass::kClient: client(req, now_ms, &d); return d;
+      case RouteClass::kManagement: management(req, now_ms, /*admin_only=*/false, &d); return d;
+      case RouteClass::kManagementAdmin: management(req, now_ms, /*admin_only=*/true, &d); return d;
+      case RouteClass::kAdmin: admin(req, now_ms, &d); return d;
     }
     return d;
   }
@@ -89,11 +81,11 @@ class Guard {
     auth::RateDecision r = c_.limiter->check(client, now());
     add_rate_headers(r, &d->headers);
     if (!r.allowed) {
-      d->deny = auth_error(req, 429,
-                           "rate limit exceeded: " + std::to_string(r.limit) +
-                               " requests per minute; retry in " + std::to_string(r.retry_after_s) +
-                               " s",
-                           "rate_limited");
+      d->deny =
+          auth_error(req, 429,
+                     "rate limit exceeded: " + std::to_string(r.limit) +
+                         " requests per minute; retry in " + std::to_string(r.retry_after_s) + " s",
+                     "rate_limited");
       d->headers.set("Retry-After", std::to_string(r.retry_after_s));
     }
   }
@@ -174,7 +166,8 @@ class Guard {
 
 RouteClass classify_route(std::string_view method, std::string_view path) {
   if (under(path, "/admin") || under(path, "/v1/admin")) return RouteClass::kAdmin;
-  if (under(path, "/v1") || path == "/tokenize" || path == "/detokenize") return RouteClass::kClient;
+  if (under(path, "/v1") || path == "/tokenize" || path == "/detokenize")
+    return RouteClass::kClient;
   if (under(path, "/api/auth")) return RouteClass::kPublic;
   if (under(path, "/api/users") || under(path, "/api/keys")) return RouteClass::kManagementAdmin;
   if (under(path, "/api/settings") && method != "GET" && method != "HEAD") {
@@ -209,7 +202,8 @@ http::HttpResponse auth_error(const http::HttpRequest& req, int status, const st
                                            : "permission_error";
   http::HttpResponse r;
   if (under(req.path, "/v1/messages")) {
-    r = http::json_response(status, {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}});
+    r = http::json_response(status,
+                            {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}});
   } else {
     r = http::error_response(status, message, type, std::nullopt, code);
   }

@@ -11,7 +11,9 @@ namespace {
 
 using nlohmann::json;
 
-json opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<int64_t>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 
 json user_json(const auth::User& u) {
   return {{"id", u.id},
@@ -31,7 +33,8 @@ json key_json(const auth::ApiKeyInfo& k) {
 }
 
 // A required string field of the body; a 400 naming it otherwise.
-std::optional<http::HttpResponse> string_field(const json& body, const char* name, std::string* out) {
+std::optional<http::HttpResponse> string_field(const json& body, const char* name,
+                                               std::string* out) {
   if (!body.contains(name) || !body[name].is_string()) {
     return http::error_response(400, std::string("'") + name + "' is required and must be a string",
                                 "invalid_request_error", name, "invalid_field");
@@ -124,7 +127,8 @@ class Routes {
 
   http::HttpResponse me(http::HttpRequest& req) const {
     auto s = request_session(*c_.auth, req, unix_ms());
-    if (!s) return auth_error(req, 401, "not logged in (or the session expired)", "invalid_session");
+    if (!s)
+      return auth_error(req, 401, "not logged in (or the session expired)", "invalid_session");
     return http::json_response(200, {{"user", user_json(s->user)}, {"expires_at", s->expires_ms}});
   }
 

@@ -65,8 +65,8 @@ bool is_loopback_host(std::string_view host) {
 }
 
 std::string session_cookie(const std::string& token, int64_t max_age_s) {
-  return std::string(kSessionCookie) + "=" + token + "; Path=/; Max-Age=" +
-         std::to_string(max_age_s) + "; HttpOnly; SameSite=Strict";
+  return std::string(kSessionCookie) + "=" + token +
+         "; Path=/; Max-Age=" + std::to_string(max_age_s) + "; HttpOnly; SameSite=Strict";
 }
 
 }  // namespace mlxm::api

@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string key_of(const std::string& name) { return "server." + name; }
+std::string key_of(const std::string& name) {
+  return "server." + name;
+}
 
 }  // namespace
 

@@ -30,7 +30,7 @@ namespace mlxm::api {
 struct SettingField {
   std::string name;
   std::string description;
-  std::string unit;                  // "MiB", "seconds", ...; "" for none
+  std::string unit;  // "MiB", "seconds", ...; "" for none
   bool is_choice = false;
   int64_t min = 0, max = 0;          // integers
   std::vector<std::string> options;  // choices

@@ -10,9 +10,8 @@ namespace {
 
 Router guarded_router(int* n_guard_calls) {
   Router router;
-  router.add("GET", "/open", [](HttpRequest& r) {
-    return HttpResponse::text(200, "user=" + r.auth.username);
-  });
+  router.add("GET", "/open",
+             [](HttpRequest& r) { return HttpResponse::text(200, "user=" + r.auth.username); });
   router.add("GET", "/closed/{id}", [](HttpRequest&) { return HttpResponse::text(200, "secret"); });
   router.add_websocket("/ws", [](const HttpRequest&, std::shared_ptr<WebSocketConnection>) {});
   router.set_guard([n_guard_calls](HttpRequest& r, const Route& route) {

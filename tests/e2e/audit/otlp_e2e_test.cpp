@@ -15,8 +15,9 @@ using nlohmann::json;
 
 TEST(OtlpE2E, ChatRequestSpansReachTheCollector) {
   mlxm::testing::FakeCollector collector;
-  ServerProcess server(model_server(tiny_model_dir(), {{"OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()},
-                                                       {"OTEL_EXPORTER_OTLP_HEADERS", "x-team=mlx"}}));
+  ServerProcess server(
+      model_server(tiny_model_dir(), {{"OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()},
+                                      {"OTEL_EXPORTER_OTLP_HEADERS", "x-team=mlx"}}));
   ASSERT_TRUE(server.ok()) << server.error();
   const std::string model = std::filesystem::path(tiny_model_dir()).filename().string();
   json body = {{"model", model},
@@ -35,11 +36,14 @@ TEST(OtlpE2E, ChatRequestSpansReachTheCollector) {
     for (const auto& s : j["resourceSpans"][0]["scopeSpans"][0]["spans"]) {
       names.push_back(s["name"]);
       for (const auto& a : s["attributes"]) {
-        if (a["key"] == "gen_ai.request.model" && a["value"]["stringValue"] == model) model_attr = true;
+        if (a["key"] == "gen_ai.request.model" && a["value"]["stringValue"] == model)
+          model_attr = true;
       }
     }
   }
-  auto has = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+  auto has = [&](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
   EXPECT_TRUE(has("POST /v1/chat/completions")) << server.log();
   EXPECT_TRUE(has("prefill"));
   EXPECT_TRUE(has("decode"));

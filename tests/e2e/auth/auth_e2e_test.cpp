@@ -42,8 +42,12 @@ std::string cookie_of(const HttpResult& r) {
   return set.substr(0, set.find(';'));
 }
 
-HeaderList with_cookie(const std::string& cookie) { return {{"Cookie", cookie}}; }
-HeaderList with_bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+HeaderList with_cookie(const std::string& cookie) {
+  return {{"Cookie", cookie}};
+}
+HeaderList with_bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
 
 TEST(AuthE2E, FirstUserIsAdminLaterUsersWaitForApproval) {
   ServerProcess server(plain_server());
@@ -97,8 +101,8 @@ TEST(AuthE2E, FirstUserIsAdminLaterUsersWaitForApproval) {
   ASSERT_EQ(users.json()["users"].size(), 2u);
   EXPECT_FALSE(users.body.find("password") != std::string::npos) << users.body;
   EXPECT_EQ(server.post("/api/users/" + std::to_string(bob_id) + "/approve", "").status, 401);
-  auto approved = server.post("/api/users/" + std::to_string(bob_id) + "/approve", "",
-                              with_cookie(ada_cookie));
+  auto approved =
+      server.post("/api/users/" + std::to_string(bob_id) + "/approve", "", with_cookie(ada_cookie));
   ASSERT_EQ(approved.status, 200) << approved.body;
   EXPECT_EQ(approved.json()["user"]["status"], "active");
   EXPECT_EQ(server.post("/api/users/999/approve", "", with_cookie(ada_cookie)).status, 404);
@@ -115,7 +119,9 @@ TEST(AuthE2E, FirstUserIsAdminLaterUsersWaitForApproval) {
   ASSERT_EQ(bob_login.status, 200) << bob_login.body;
   const std::string bob_token = bob_login.json()["token"];
   // A session works as a cookie and as a Bearer token.
-  EXPECT_EQ(server.get("/api/auth/me", with_cookie(cookie_of(bob_login))).json()["user"]["username"], "bob");
+  EXPECT_EQ(
+      server.get("/api/auth/me", with_cookie(cookie_of(bob_login))).json()["user"]["username"],
+      "bob");
   EXPECT_EQ(server.get("/api/auth/me", with_bearer(bob_token)).status, 200);
   EXPECT_EQ(server.get("/api/system", with_bearer(bob_token)).status, 200);
   // Not an admin: no user management, no admin routes.
@@ -127,14 +133,21 @@ TEST(AuthE2E, FirstUserIsAdminLaterUsersWaitForApproval) {
   EXPECT_EQ(server.get("/admin/audit-logs").status, 401);
   // The last admin cannot be deleted; bob can.
   const int64_t ada_id = ada.json()["user"]["id"];
-  EXPECT_EQ(server.request("DELETE", "/api/users/" + std::to_string(ada_id), "", with_cookie(ada_cookie)).status, 409);
+  EXPECT_EQ(
+      server.request("DELETE", "/api/users/" + std::to_string(ada_id), "", with_cookie(ada_cookie))
+          .status,
+      409);
 
   auto out = server.post("/api/auth/logout", "", with_bearer(bob_token));
   EXPECT_EQ(out.status, 200);
   EXPECT_NE(out.header("Set-Cookie").find("Max-Age=0"), std::string::npos);
   EXPECT_EQ(server.get("/api/auth/me", with_bearer(bob_token)).status, 401);
-  EXPECT_EQ(server.get("/api/system", with_bearer(bob_token)).json()["error"]["code"], "invalid_session");
-  EXPECT_EQ(server.request("DELETE", "/api/users/" + std::to_string(bob_id), "", with_cookie(ada_cookie)).status, 200);
+  EXPECT_EQ(server.get("/api/system", with_bearer(bob_token)).json()["error"]["code"],
+            "invalid_session");
+  EXPECT_EQ(
+      server.request("DELETE", "/api/users/" + std::to_string(bob_id), "", with_cookie(ada_cookie))
+          .status,
+      200);
   EXPECT_EQ(post_json(server, "/api/auth/login", creds("bob", "bob-password")).status, 401);
 }
 
@@ -162,7 +175,9 @@ TEST(AuthE2E, EnvApiKeysGuardTheClientApiThroughBothHeaders) {
 
   // The audit row of a keyed request names the key's id, never the key.
   auto chat = server.post("/v1/chat/completions",
-                          json{{"model", "no-such-model"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}.dump(),
+                          json{{"model", "no-such-model"},
+                               {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}
+                              .dump(),
                           with_bearer(key));
   EXPECT_NE(chat.status, 401) << chat.body;
   json rows;
@@ -260,14 +275,15 @@ TEST(AuthE2E, RateLimitAnswers429WithHeaders) {
 
 // Runs `mlx-manager serve` with `args` under `timeout_s` (coreutils timeout) and returns its exit
 // code and output.
-std::pair<int, std::string> run_serve(const std::string& args, const std::string& env, int timeout_s) {
+std::pair<int, std::string> run_serve(const std::string& args, const std::string& env,
+                                      int timeout_s) {
   std::random_device rd;
   const auto dir = std::filesystem::temp_directory_path() / ("mlxm-auth-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   const auto log = dir / "log";
   const std::string cmd = "env MLX_MANAGER_HOME=" + dir.string() + " " + env + " timeout -s TERM " +
-                          std::to_string(timeout_s) + " " + mlx_manager_binary() + " serve " + args +
-                          " > " + log.string() + " 2>&1";
+                          std::to_string(timeout_s) + " " + mlx_manager_binary() + " serve " +
+                          args + " > " + log.string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream f(log);
   std::stringstream ss;

@@ -56,8 +56,10 @@ TEST(SettingsE2E, ChangesApplyLiveAndPersist) {
 
     // No rate limit yet.
     for (int i = 0; i < 3; ++i) EXPECT_EQ(server.get("/v1/models").status, 200);
-    auto put = put_settings(server, {{"rate_limit_rpm", 1}, {"pool_budget_mb", 1234},
-                                     {"model_ttl_seconds", 77}, {"log_level", "debug"}});
+    auto put = put_settings(server, {{"rate_limit_rpm", 1},
+                                     {"pool_budget_mb", 1234},
+                                     {"model_ttl_seconds", 77},
+                                     {"log_level", "debug"}});
     ASSERT_EQ(put.status, 200) << put.body;
     EXPECT_EQ(put.json()["settings"]["rate_limit_rpm"], 1);
     EXPECT_EQ(put.json()["changed"].size(), 4u) << put.body;
@@ -94,22 +96,33 @@ TEST(SettingsE2E, OnlyAdministratorsChangeSettingsOnceUsersExist) {
   Home home;
   ServerProcess server(server_in(home));
   ASSERT_TRUE(server.ok()) << server.error();
-  auto ada = server.post("/api/auth/register", json{{"username", "ada"}, {"password", "ada-password"}}.dump());
+  auto ada = server.post("/api/auth/register",
+                         json{{"username", "ada"}, {"password", "ada-password"}}.dump());
   ASSERT_EQ(ada.status, 201) << ada.body;
   const std::string admin = ada.json()["token"];
-  auto bob = server.post("/api/auth/register", json{{"username", "bob"}, {"password", "bob-password"}}.dump());
+  auto bob = server.post("/api/auth/register",
+                         json{{"username", "bob"}, {"password", "bob-password"}}.dump());
   ASSERT_EQ(bob.status, 201);
-  ASSERT_EQ(server.post("/api/users/" + std::to_string(bob.json()["user"]["id"].get<int>()) + "/approve", "",
-                        {{"Authorization", "Bearer " + admin}}).status, 200);
-  auto login = server.post("/api/auth/login", json{{"username", "bob"}, {"password", "bob-password"}}.dump());
+  ASSERT_EQ(
+      server
+          .post("/api/users/" + std::to_string(bob.json()["user"]["id"].get<int>()) + "/approve",
+                "", {{"Authorization", "Bearer " + admin}})
+          .status,
+      200);
+  auto login = server.post("/api/auth/login",
+                           json{{"username", "bob"}, {"password", "bob-password"}}.dump());
   ASSERT_EQ(login.status, 200);
   const std::string user = login.json()["token"];
 
   EXPECT_EQ(server.get("/api/settings/server").status, 401);
   EXPECT_EQ(server.get("/api/settings/server", {{"Authorization", "Bearer " + user}}).status, 200);
   EXPECT_EQ(put_settings(server, {{"rate_limit_rpm", 5}}).status, 401);
-  EXPECT_EQ(put_settings(server, {{"rate_limit_rpm", 5}}, {{"Authorization", "Bearer " + user}}).status, 403);
-  EXPECT_EQ(put_settings(server, {{"rate_limit_rpm", 5}}, {{"Authorization", "Bearer " + admin}}).status, 200);
+  EXPECT_EQ(
+      put_settings(server, {{"rate_limit_rpm", 5}}, {{"Authorization", "Bearer " + user}}).status,
+      403);
+  EXPECT_EQ(
+      put_settings(server, {{"rate_limit_rpm", 5}}, {{"Authorization", "Bearer " + admin}}).status,
+      200);
 }
 
 }  // namespace

@@ -521,6 +521,21 @@ describe('web UI', { concurrency: false }, () => {
   test('settings: a provider is added (key masked, never shown back), tested, and a routing rule sends a chat there', async () => {
     await page.goto(server.base + '/#/settings');
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
+    // Live server settings: the idle TTL is applied at once (the pool reports it) and kept.
+    const server_ = page.getByTestId('server-settings');
+    if ((await api('/api/settings/server')).status === 200) {
+      await server_.locator('#s-model_ttl_seconds').fill('abc');
+      await server_.getByRole('button', { name: 'Save' }).click();
+      await server_.locator('.err-text', { hasText: 'model_ttl_seconds' }).waitFor();
+      await server_.locator('#s-model_ttl_seconds').fill('900');
+      await server_.getByRole('button', { name: 'Save' }).click();
+      await page.getByTestId('server-settings-info').filter({ hasText: 'model_ttl_seconds' }).waitFor();
+      assert.equal((await api('/api/settings/server')).body.settings.model_ttl_seconds, 900);
+      assert.equal((await api('/admin/models')).body.pool.ttl_seconds, 900, 'the pool uses it now');
+      await server_.locator('#s-model_ttl_seconds').fill('0');
+      await server_.getByRole('button', { name: 'Save' }).click();
+      await eventually(async () => (await api('/api/settings/server')).body.settings.model_ttl_seconds === 0, 'TTL back to off', 5000);
+    }
     await page.getByTestId('add-provider').click();
     const form = page.getByTestId('provider-form');
     await form.locator('#p-name').fill('fakeai');

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
-  emptyProviderForm, emptyRuleForm, mibHint, moveItem, parseFallback, providerBody, providerForm, ruleBody, ruleForm, serverPatch, type Provider,
+  emptyProviderForm, emptyRuleForm, mibHint, moveItem, parseFallback, providerBody, providerForm, ruleBody, ruleForm, serverPatch, settingLabel, type Provider,
 } from '../src/lib/settings';
 
 const provider: Provider = {
@@ -69,4 +69,11 @@ describe('server settings', () => {
     expect(mibHint('seconds', '5', null)).toBe('');
     expect(mibHint('MiB', 'x', null)).toBe('');
   });
+});
+
+test('settingLabel', () => {
+  expect(settingLabel('pool_budget_mb')).toBe('Pool budget');
+  expect(settingLabel('model_ttl_seconds')).toBe('Model TTL');
+  expect(settingLabel('rate_limit_rpm')).toBe('Rate limit');
+  expect(settingLabel('log_level')).toBe('Log level');
 });

@@ -178,3 +178,11 @@ export function mibHint(unit: string | undefined, value: string, totalRamBytes: 
   if (!totalRamBytes) return gib;
   return `${gib} · ${Math.round((mib * 1048576 * 100) / totalRamBytes)}% of RAM`;
 }
+
+// "pool_budget_mb" -> "Pool budget", "model_ttl_seconds" -> "Model TTL" (the unit is shown apart).
+export function settingLabel(name: string): string {
+  const words = name.replace(/_(mb|seconds|days|rpm|ms)$/, '').split('_').filter(Boolean)
+    .map((w) => (['ttl', 'kv', 'gpu', 'cpu', 'api'].includes(w) ? w.toUpperCase() : w));
+  const s = words.join(' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

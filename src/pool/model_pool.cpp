@@ -333,6 +333,14 @@ Result<bool> ModelPool::unload(const std::string& id) {
   return freed;
 }
 
+void ModelPool::set_keep_alive(const std::string& name, std::chrono::seconds keep_alive) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return;
+  it->second.keep_alive = keep_alive;
+  it->second.last_used = now();  // counted from the end of this request at the earliest
+}
+
 void ModelPool::set_budget_and_ttl(uint64_t budget_bytes, std::chrono::seconds ttl,
                                    std::string source) {
   MLXM_CHECK(budget_bytes > 0);
@@ -424,17 +432,27 @@ void ModelPool::maintenance() {
           ++it;
         }
       }
-      if (config_.ttl.count() > 0) {
-        const TimePoint cutoff = now() - config_.ttl;
-        for (auto it = entries_.begin(); it != entries_.end();) {
-          if (idle_locked(it->second) && it->second.last_used < cutoff) {
-            MLXM_LOG_INFO("pool: unloading '{}' after {} s idle (MLX_SERVER_MODEL_TTL_SECONDS)",
-                          it->first, config_.ttl.count());
-            drop.push_back(std::move(it->second.instance));
-            it = entries_.erase(it);
-          } else {
-            ++it;
-          }
+      // Idle unloads: a request's keep_alive for that model, else MLX_SERVER_MODEL_TTL_SECONDS
+      // (0 = off; a keep_alive of 0 unloads as soon as the model is idle, < 0 never).
+      const TimePoint t = now();
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        Entry& e = it->second;
+        // A model in use counts as used now: idle time starts when its last request ends.
+        if (!e.loading && e.instance &&
+            (e.instance.use_count() > 1 || e.instance->loop().n_in_flight() > 0)) {
+          e.last_used = t;
+          e.last_used_ms = unix_ms();
+        }
+        const bool by_request = e.keep_alive.has_value();
+        const std::chrono::seconds ttl = by_request ? *e.keep_alive : config_.ttl;
+        const bool expires = by_request ? ttl.count() >= 0 : ttl.count() > 0;
+        if (expires && idle_locked(e) && e.last_used <= t - ttl) {
+          MLXM_LOG_INFO("pool: unloading '{}' after {} s idle ({})", it->first, ttl.count(),
+                        by_request ? "the request's keep_alive" : "MLX_SERVER_MODEL_TTL_SECONDS");
+          drop.push_back(std::move(it->second.instance));
+          it = entries_.erase(it);
+        } else {
+          ++it;
         }
       }
     }

@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -109,6 +110,8 @@ class ModelPool : public serving::ModelProvider {
   // Returns true when the memory was freed at once, false when requests still use it.
   Result<bool> unload(const std::string& id);
 
+  void set_keep_alive(const std::string& name, std::chrono::seconds keep_alive) override;
+
   PoolStatus status();
   // Changes the memory budget and the idle TTL live (/api/settings/server). A lower budget takes
   // effect at the next load (models are not evicted by this call); `source` names where it came
@@ -140,6 +143,7 @@ class ModelPool : public serving::ModelProvider {
     uint64_t bytes = 0, weight_bytes = 0, kv_bytes = 0, runtime_bytes = 0, rss_delta = 0;
     uint64_t file_bytes = 0, rss_at_start = 0;
     uint64_t kv_plan = 0;  // the KV bytes its load will reserve (planned_kv_bytes)
+    std::optional<std::chrono::seconds> keep_alive;  // a request's keep_alive; else config ttl
   };
   struct Zombie {
     std::string id;

@@ -5,6 +5,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,13 @@ class ModelProvider {
   // InvalidArgument when name is "" and there is no default.
   virtual Result<std::shared_ptr<ModelInstance>> get(const std::string& name) = 0;
   virtual std::vector<std::shared_ptr<ModelInstance>> list() = 0;
+  // A request's `keep_alive` (Ollama): how long the loaded model `name` stays after its last
+  // use; negative = until evicted or unloaded, zero = unload as soon as it is idle. Replaces
+  // the idle TTL for that model until it is unloaded. Providers without unloading ignore it.
+  virtual void set_keep_alive(const std::string& name, std::chrono::seconds keep_alive) {
+    (void)name;
+    (void)keep_alive;
+  }
 };
 
 class StaticModelProvider : public ModelProvider {

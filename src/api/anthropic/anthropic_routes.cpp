@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/anthropic/messages_session.h"
+#include "api/common/keep_alive.h"
 #include "api/common/tool_setup.h"
 #include "api/http/json.h"
 #include "api/schema/anthropic_request.h"
@@ -116,8 +117,11 @@ class AnthropicHandlers {
     auto parsed = parse_anthropic_request(*body, AnthropicEndpoint::kMessages);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
     const auto& r = std::get<AnthropicRequest>(parsed);
+    std::optional<std::chrono::seconds> keep_alive;
+    if (auto e = parse_keep_alive(*body, &keep_alive)) return error(*e);
     auto model = d_.models->get(r.model);
     if (!model.ok()) return model_error(model.status());
+    if (keep_alive) d_.models->set_keep_alive((*model)->name(), *keep_alive);
     const serving::ModelInstance& m = **model;
     auto prompt = render_prompt(r, m);
     if (auto* e = std::get_if<ApiError>(&prompt)) return error(*e);

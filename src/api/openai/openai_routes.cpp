@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/common/constrain.h"
+#include "api/common/keep_alive.h"
 #include "api/common/tool_setup.h"
 #include "api/http/json.h"
 #include "api/openai/completion_session.h"
@@ -124,8 +125,11 @@ class OpenAiHandlers {
     auto parsed = parse_chat_completion_request(*body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
     auto& cr = std::get<ChatCompletionRequest>(parsed);
+    std::optional<std::chrono::seconds> keep_alive;
+    if (auto e = parse_keep_alive(*body, &keep_alive)) return error(*e);
     auto model = d_.models->get(cr.gen.model);
     if (!model.ok()) return model_error(model.status());
+    if (keep_alive) d_.models->set_keep_alive((*model)->name(), *keep_alive);
     const serving::ModelInstance& m = **model;
     if (!m.chat_template()) {
       return error(ApiError::invalid("messages", "the model '" + m.name() +
@@ -176,8 +180,11 @@ class OpenAiHandlers {
     auto parsed = parse_completion_request(*body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
     auto& cr = std::get<CompletionRequest>(parsed);
+    std::optional<std::chrono::seconds> keep_alive;
+    if (auto e = parse_keep_alive(*body, &keep_alive)) return error(*e);
     auto model = d_.models->get(cr.gen.model);
     if (!model.ok()) return model_error(model.status());
+    if (keep_alive) d_.models->set_keep_alive((*model)->name(), *keep_alive);
     const serving::ModelInstance& m = **model;
     std::vector<CompletionSession::ChoiceSpec> choices;
     for (const Prompt& p : cr.prompts) {

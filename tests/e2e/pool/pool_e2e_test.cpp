@@ -264,3 +264,46 @@ TEST(PoolE2E, LoadingProgressStream) {
 
 }  // namespace
 }  // namespace mlxm::e2e
+
+namespace mlxm::e2e {
+namespace {
+
+std::string chat_with_keep_alive(const std::string& model, const nlohmann::json& keep_alive) {
+  nlohmann::json b = nlohmann::json::parse(chat_body(model));
+  b["keep_alive"] = keep_alive;
+  return b.dump();
+}
+
+TEST(PoolE2E, PerRequestKeepAlive) {
+  ServerProcess server(pool_server({{"MLX_SERVER_MODEL_TTL_SECONDS", "1"}}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  // keep_alive 0: unloaded as soon as the request is over.
+  ASSERT_EQ(server.post("/v1/chat/completions", chat_with_keep_alive("acme/alpha", 0)).status, 200);
+  EXPECT_TRUE(eventually([&] { return loaded(server).empty(); }, 5000)) << server.log();
+  // "1h" outlives the 1 s TTL that still applies to a model loaded without keep_alive.
+  ASSERT_EQ(server.post("/v1/chat/completions", chat_with_keep_alive("acme/beta", "1h")).status, 200);
+  ASSERT_EQ(server.post("/v1/messages",
+                        nlohmann::json{{"model", "acme/gamma"},
+                                       {"max_tokens", 2},
+                                       {"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                            .dump())
+                .status,
+            200);
+  EXPECT_TRUE(eventually([&] { return loaded(server) == std::vector<std::string>{"acme/beta"}; },
+                         8000))
+      << server.get("/admin/models", auth()).body;
+  // Malformed values are refused on both APIs, naming the field.
+  auto bad = server.post("/v1/chat/completions", chat_with_keep_alive("acme/beta", "5 minutes"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["param"], "keep_alive") << bad.body;
+  auto bad2 = server.post("/v1/messages", nlohmann::json{{"model", "acme/beta"},
+                                                         {"max_tokens", 2},
+                                                         {"keep_alive", true},
+                                                         {"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                                              .dump());
+  EXPECT_EQ(bad2.status, 400) << bad2.body;
+  EXPECT_NE(bad2.body.find("keep_alive"), std::string::npos) << bad2.body;
+}
+
+}  // namespace
+}  // namespace mlxm::e2e

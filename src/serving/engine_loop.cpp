@@ -185,6 +185,13 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
   a->req.sink->on_finish(info);
 }
 
+bool EngineLoop::plain_argmax(const GenerationRequest& r) {
+  const engine::SamplingParams& p = r.sampling;
+  return p.greedy() && !p.wants_logprobs() && p.logit_bias.empty() &&
+         p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f && !r.logits_processor;
+}
+
 void EngineLoop::step() {
   const TimePoint t0 = now();
   SchedulerOutput out = scheduler_.schedule();
@@ -219,8 +226,24 @@ void EngineLoop::step() {
     }
   }
 
+  // Engines that take the argmax on the device (CUDA) return only token ids for rows whose
+  // sampling is a plain argmax; the other rows come back as full logits, in order.
+  const bool device_ids = engine_->device_argmax();
+  std::vector<int32_t> full_rows;                              // indices into logit_owner
+  std::vector<int32_t> full_index(logit_owner.size(), -1);     // row -> index in logits_
+  if (device_ids) {
+    for (size_t r = 0; r < logit_owner.size(); ++r) {
+      if (!plain_argmax(active_.at(logit_owner[r])->req)) {
+        full_index[r] = static_cast<int32_t>(full_rows.size());
+        full_rows.push_back(static_cast<int32_t>(r));
+      }
+    }
+  } else {
+    for (size_t r = 0; r < logit_owner.size(); ++r) full_index[r] = static_cast<int32_t>(r);
+  }
   const TimePoint t_fwd = now();
-  Status st = engine_->forward(batch, &logits_);
+  Status st = device_ids ? engine_->forward_argmax(batch, full_rows, &argmax_ids_, &logits_)
+                         : engine_->forward(batch, &logits_);
   const double forward_ms = ms_since(t_fwd);
   if (!st.ok()) {
     MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
@@ -244,14 +267,20 @@ void EngineLoop::step() {
     auto it = active_.find(id);
     if (it == active_.end()) continue;
     Active& a = *it->second;
-    std::span<float> row(logits_.data() + r * vocab, vocab);
     const TimePoint t_sample = now();
-    if (a.req.logits_processor && !a.req.logits_processor->process(row)) {
-      sample_ms += ms_since(t_sample);
-      finish(id, FinishReason::kStop);  // the constraint is complete: nothing may follow
-      continue;
+    Result<engine::SampleResult> sampled = engine::SampleResult{};
+    if (full_index[r] < 0) {  // a plain argmax, taken on the device
+      sampled->token = argmax_ids_[r];
+      a.sampler_state.record_output(sampled->token);
+    } else {
+      std::span<float> row(logits_.data() + static_cast<size_t>(full_index[r]) * vocab, vocab);
+      if (a.req.logits_processor && !a.req.logits_processor->process(row)) {
+        sample_ms += ms_since(t_sample);
+        finish(id, FinishReason::kStop);  // the constraint is complete: nothing may follow
+        continue;
+      }
+      sampled = sampler_.sample(row, a.req.sampling, a.sampler_state);
     }
-    auto sampled = sampler_.sample(row, a.req.sampling, a.sampler_state);
     const TimePoint t_sink = now();
     sample_ms += ms_between(t_sample, t_sink);
     if (!sampled.ok()) {

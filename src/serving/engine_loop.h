@@ -121,6 +121,9 @@ class EngineLoop {
   void run();
   void drain_inbox();
   void step();
+  // True when the next token of `r` is the argmax of the raw logits (greedy, no penalties,
+  // bias, logprobs or constraint): device-argmax engines then return only its id.
+  static bool plain_argmax(const GenerationRequest& r);
   void finish(SeqId id, FinishReason reason, Status status = {});
 
   std::unique_ptr<engine::Engine> engine_;
@@ -143,6 +146,7 @@ class EngineLoop {
   // Engine-thread state.
   std::unordered_map<SeqId, std::unique_ptr<Active>> active_;
   std::vector<float> logits_;
+  std::vector<int32_t> argmax_ids_;  // device_argmax engines: one id per logit row
   std::thread thread_;
 };
 

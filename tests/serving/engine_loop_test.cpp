@@ -273,3 +273,55 @@ TEST(EngineLoopTest, LogitsProcessorMasksEveryStepAndCanEndTheSequence) {
 
 }  // namespace
 }  // namespace mlxm::serving
+
+namespace mlxm::serving {
+namespace {
+
+// FakeEngine as a device-argmax engine: forward_argmax answers ids for every row and full
+// logits only for the rows asked for, and records how many full rows each step wanted.
+class ArgmaxEngine : public FakeEngine {
+ public:
+  using FakeEngine::FakeEngine;
+  bool device_argmax() const override { return true; }
+  Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      rows_seen += b.logit_rows.size();
+      full_seen += full_rows.size();
+    }
+    return engine::Engine::forward_argmax(b, full_rows, ids, logits);
+  }
+  std::mutex mu;
+  size_t rows_seen = 0, full_seen = 0;
+};
+
+TEST(EngineLoopTest, DeviceArgmaxRowsUseIdsAndOthersGetFullLogits) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  EngineLoop loop(std::move(owned), SchedulerConfig{});
+  auto plain = std::make_shared<CollectSink>();
+  auto with_logprobs = std::make_shared<CollectSink>();
+  auto sampled = std::make_shared<CollectSink>();
+  GenerationRequest a = greedy_request({1, 2, 3}, 6, plain);
+  GenerationRequest b = greedy_request({4, 5}, 6, with_logprobs);
+  b.sampling.top_logprobs = 2;
+  GenerationRequest c = greedy_request({7}, 6, sampled);
+  c.sampling.temperature = 0.7f;
+  c.sampling.seed = 3;
+  ASSERT_TRUE(loop.submit(std::move(a)).ok());
+  ASSERT_TRUE(loop.submit(std::move(b)).ok());
+  ASSERT_TRUE(loop.submit(std::move(c)).ok());
+  for (auto* s : {plain.get(), with_logprobs.get(), sampled.get()}) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  EXPECT_EQ(plain->tokens, expected_tokens({1, 2, 3}, 6, 50));
+  EXPECT_EQ(with_logprobs->tokens, expected_tokens({4, 5}, 6, 50));
+  EXPECT_EQ(sampled->tokens.size(), 6u);
+  std::lock_guard<std::mutex> lock(eng->mu);
+  EXPECT_EQ(eng->rows_seen, 18u);
+  EXPECT_EQ(eng->full_seen, 12u) << "only the logprobs and sampled rows need full logits";
+}
+
+}  // namespace
+}  // namespace mlxm::serving

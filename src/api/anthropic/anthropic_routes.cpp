@@ -196,7 +196,14 @@ void register_anthropic_routes(http::Router& router, AnthropicDeps deps) {
              observed(obs, route("anthropic.messages",
                                  [h](http::HttpRequest& r) { return h->messages(r); })));
   router.add("POST", "/v1/messages/count_tokens",
-             observed(obs, [h](http::HttpRequest& r) { return h->count_tokens(r); }));
+             observed(obs, route("anthropic.count_tokens",
+                                 [h](http::HttpRequest& r) { return h->count_tokens(r); })));
+  // Errors the HTTP layer answers by itself (404/405, 413, malformed requests, draining) in
+  // the Anthropic shape too.
+  router.set_error_format("/v1/messages", [](const http::ErrorInfo& e) {
+    return anthropic_error_body(
+        ApiError{e.status, e.type, e.message, e.param.value_or(""), e.code.value_or("")});
+  });
 }
 
 Status register_anthropic_routes(http::Router& router,

@@ -35,7 +35,8 @@ struct AnthropicDeps {
   // Receives every finished request (audit log, metrics); null = not recorded.
   std::shared_ptr<telemetry::RequestObserver> observer;
   // Backend routing (rules, cloud providers, fallback; api/routing): wraps the messages
-  // handler ("anthropic.messages"); null = local models only.
+  // handler ("anthropic.messages") and the count_tokens handler ("anthropic.count_tokens");
+  // null = local models only.
   std::function<http::Handler(std::string_view api, http::Handler local)> route;
 };
 

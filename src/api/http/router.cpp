@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "api/http/json.h"
 #include "core/check.h"
 
 namespace mlxm::http {
@@ -152,6 +153,27 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
 
 bool Router::has_path(std::string_view path) const {
   return match("", path).kind != RouteMatch::Kind::kNotFound;
+}
+
+void Router::set_error_format(std::string prefix, ErrorFormat format) {
+  MLXM_CHECK_MSG(!prefix.empty() && prefix.front() == '/' && prefix.back() != '/',
+                 "error format prefix must start with '/' and not end with '/'");
+  error_formats_.emplace_back(std::move(prefix), std::move(format));
+}
+
+HttpResponse Router::error_response(std::string_view path, const ErrorInfo& error) const {
+  const ErrorFormat* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [prefix, format] : error_formats_) {
+    const bool covers = path.substr(0, prefix.size()) == prefix &&
+                        (path.size() == prefix.size() || path[prefix.size()] == '/');
+    if (covers && prefix.size() >= best_len) {
+      best = &format;
+      best_len = prefix.size();
+    }
+  }
+  if (!best) return http::error_response(error.status, error.message, error.type, error.param, error.code);
+  return HttpResponse::text(error.status, (*best)(error), "application/json");
 }
 
 }  // namespace mlxm::http

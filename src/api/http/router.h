@@ -55,6 +55,20 @@ struct GuardDecision {
 // Runs on io threads, concurrently: it must be thread-safe and return promptly.
 using Guard = std::function<GuardDecision(HttpRequest& request, const Route& route)>;
 
+// An error the HTTP layer answers by itself, before or instead of a handler: 404/405 from
+// routing, 413/431/400 while reading the request, the draining 503, the 426 of a WebSocket
+// route, a handler that threw (500). `type`/`param`/`code` are OpenAI's.
+struct ErrorInfo {
+  int status = 500;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::optional<std::string> param;
+  std::optional<std::string> code;
+};
+// Renders such an error for an API with its own error shape (e.g. Anthropic's); returns the
+// JSON body. Runs on io threads and blocking-pool threads: it must be thread-safe.
+using ErrorFormat = std::function<std::string(const ErrorInfo& error)>;
+
 class Router {
  public:
   // REQUIRES: `pattern` starts with '/', has well-formed "{name}"/"{name...}" segments with
@@ -75,10 +89,21 @@ class Router {
   void set_guard(Guard guard) { guard_ = std::move(guard); }
   const Guard& guard() const { return guard_; }
 
+  // Errors of the HTTP layer for paths under `prefix` (the path itself or below it, whole
+  // segments: "/v1/messages" covers "/v1/messages/count_tokens", not "/v1/messagesx") are
+  // rendered by `format`; the longest covering prefix wins. Other paths get OpenAI errors.
+  // REQUIRES: `prefix` starts with '/' and does not end with '/'.
+  void set_error_format(std::string prefix, ErrorFormat format);
+
+  // The error response for a request to `path` (percent-decoded, no query): JSON from the
+  // covering ErrorFormat, else the OpenAI shape (http::error_response).
+  HttpResponse error_response(std::string_view path, const ErrorInfo& error) const;
+
  private:
   void add_route(Route route);
   std::vector<Route> routes_;
   Guard guard_;
+  std::vector<std::pair<std::string, ErrorFormat>> error_formats_;
 };
 
 }  // namespace mlxm::http

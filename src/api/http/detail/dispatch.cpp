@@ -51,10 +51,11 @@ std::string request_id_for(const HttpRequest& request) {
 
 // The route's handler (or the 426 of a WebSocket route reached without an upgrade); an
 // exception becomes a 500.
-HttpResponse call_route(const Route& route, HttpRequest& request) {
+HttpResponse call_route(const Router& router, const Route& route, HttpRequest& request) {
   if (route.websocket) {
-    HttpResponse r = error_response(426, "This endpoint needs a WebSocket upgrade.",
-                                    "invalid_request_error", std::nullopt, "upgrade_required");
+    HttpResponse r = router.error_response(
+        request.path, {426, "This endpoint needs a WebSocket upgrade.", "invalid_request_error",
+                       std::nullopt, "upgrade_required"});
     r.headers.set("Upgrade", "websocket");
     return r;
   }
@@ -65,7 +66,8 @@ HttpResponse call_route(const Route& route, HttpRequest& request) {
   } catch (...) {
     MLXM_LOG_ERROR("handler for {} {} threw a non-exception", request.method, route.pattern);
   }
-  return error_response(500, "Internal server error.", "server_error");
+  return router.error_response(request.path,
+                               {500, "Internal server error.", "server_error", std::nullopt, std::nullopt});
 }
 
 HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Route** route) {
@@ -73,8 +75,9 @@ HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Rout
   if (request.method == "OPTIONS") {
     RouteMatch any = ctx.router.match("", request.path);
     if (any.kind == RouteMatch::Kind::kNotFound) {
-      return error_response(404, "Invalid URL (OPTIONS " + request.path + ")",
-                            "invalid_request_error", std::nullopt, "not_found");
+      return ctx.router.error_response(request.path,
+                                       {404, "Invalid URL (OPTIONS " + request.path + ")",
+                                        "invalid_request_error", std::nullopt, "not_found"});
     }
     return ctx.cors.options_response(request, any);
   }
@@ -83,22 +86,25 @@ HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Rout
     if (!ctx.config.static_dir.empty() && request.method == "GET") {
       if (auto file = serve_static_file(ctx.config.static_dir, request.path)) return *file;
     }
-    return error_response(404, "Invalid URL (" + request.method + " " + request.path + ")",
-                          "invalid_request_error", std::nullopt, "not_found");
+    return ctx.router.error_response(
+        request.path, {404, "Invalid URL (" + request.method + " " + request.path + ")",
+                       "invalid_request_error", std::nullopt, "not_found"});
   }
   if (m.kind == RouteMatch::Kind::kMethodNotAllowed) {
     std::string allow;
     for (const auto& meth : m.allowed_methods) allow += (allow.empty() ? "" : ", ") + meth;
-    HttpResponse r = error_response(
-        405, "Method " + request.method + " not allowed for " + request.path + "; allowed: " + allow,
-        "invalid_request_error", std::nullopt, "method_not_allowed");
+    HttpResponse r = ctx.router.error_response(
+        request.path,
+        {405, "Method " + request.method + " not allowed for " + request.path + "; allowed: " + allow,
+         "invalid_request_error", std::nullopt, "method_not_allowed"});
     r.headers.set("Allow", allow);
     return r;
   }
   *route = m.route;
   if (ctx.draining.load() && !m.route->options.allow_while_draining) {
-    HttpResponse r = error_response(503, "The server is shutting down.", "server_error",
-                                    std::nullopt, "server_draining");
+    HttpResponse r = ctx.router.error_response(
+        request.path,
+        {503, "The server is shutting down.", "server_error", std::nullopt, "server_draining"});
     r.headers.set("Retry-After", "5");
     return r;
   }
@@ -112,7 +118,7 @@ HttpResponse dispatch(const ServerContext& ctx, HttpRequest& request, const Rout
     }
     guard_headers = std::move(d.headers);
   }
-  HttpResponse response = call_route(*m.route, request);
+  HttpResponse response = call_route(ctx.router, *m.route, request);
   for (const auto& [k, v] : guard_headers.entries()) response.headers.add(k, v);
   return response;
 }

@@ -137,6 +137,25 @@ HttpRequest to_request(const bhttp::request<bhttp::string_body>& req, const tcp:
   return r;
 }
 
+// The path of a request whose reading failed, for the error's shape (Router::error_response):
+// from the parsed head, else from the request line at the start of `buffer` (a head over the
+// size limit is never parsed). "" when neither is there.
+std::string path_of_failed_read(bhttp::request_parser<bhttp::string_body>& parser,
+                                const beast::flat_buffer& buffer) {
+  std::string target(parser.get().target());
+  if (target.empty()) {
+    auto data = buffer.cdata();
+    std::string_view head(static_cast<const char*>(data.data()), std::min<size_t>(data.size(), 8192));
+    head = head.substr(0, head.find("\r\n"));
+    size_t sp = head.find(' ');
+    if (sp == std::string_view::npos) return "";
+    head.remove_prefix(sp + 1);
+    target = std::string(head.substr(0, head.find(' ')));
+  }
+  HttpRequest r;
+  return parse_target(target, &r) ? r.path : "";
+}
+
 // Streams an SSE (or any chunked) body. Always closes the connection afterwards.
 net::awaitable<void> run_stream(ServerContext& ctx, beast::tcp_stream& stream,
                                 beast::flat_buffer& buffer, HttpResponse& response,
@@ -259,28 +278,26 @@ net::awaitable<void> run_session(std::shared_ptr<ServerContext> ctx, tcp::socket
     if (ec) {
       HttpRequest none;
       std::string rid = request_id_for(none);
+      // Built outside co_await: GCC mishandles temporaries with destructors inside a
+      // co_await full-expression (destroyed twice).
+      const Router& router = ctx->router;
+      std::optional<HttpResponse> reply;
       if (ec == bhttp::error::body_limit) {
-        co_await reply_and_close(
-            stream,
-            error_response(413,
-                           "Request body too large (limit " + std::to_string(cfg.max_body_bytes) +
-                               " bytes).",
-                           "invalid_request_error", std::nullopt, "request_too_large"),
-            rid);
+        reply = router.error_response(
+            path_of_failed_read(parser, buffer),
+            ErrorInfo{413, "Request body too large (limit " + std::to_string(cfg.max_body_bytes) + " bytes).",
+                      "invalid_request_error", std::nullopt, "request_too_large"});
       } else if (ec == bhttp::error::header_limit) {
-        co_await reply_and_close(
-            stream,
-            error_response(431, "Request headers too large.", "invalid_request_error",
-                           std::nullopt, "headers_too_large"),
-            rid);
+        reply = router.error_response(path_of_failed_read(parser, buffer),
+                                      ErrorInfo{431, "Request headers too large.", "invalid_request_error",
+                                                std::nullopt, "headers_too_large"});
       } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
                  ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        co_await reply_and_close(stream,
-                                 error_response(400, "Malformed HTTP request: " + ec.message(),
-                                                "invalid_request_error", std::nullopt,
-                                                "bad_request"),
-                                 rid);
+        reply = router.error_response(path_of_failed_read(parser, buffer),
+                                      ErrorInfo{400, "Malformed HTTP request: " + ec.message(),
+                                                "invalid_request_error", std::nullopt, "bad_request"});
       }
+      if (reply) co_await reply_and_close(stream, std::move(*reply), rid);
       break;  // EOF, timeout, reset: just close
     }
     InFlight in_flight(ctx.get());

@@ -39,6 +39,7 @@ Result<ServeCloud> setup_serve_cloud(http::Router& router,
   out.router = std::make_shared<api::BackendRouter>(out.config, std::move(observer));
   auto backend_router = out.router;
   out.route = [backend_router](std::string_view api, http::Handler local) -> http::Handler {
+    if (api == "anthropic.count_tokens") return backend_router->wrap_count_tokens(std::move(local));
     auto which = api::BackendRouter::api_from_name(api);
     if (!which) return local;
     return backend_router->wrap(*which, std::move(local));

@@ -42,6 +42,27 @@ std::vector<std::string> words(const std::string& text) {
   return out;
 }
 
+// The words of the messages' text (string content or text blocks) and of the system prompt.
+size_t count_words(const json& body) {
+  size_t n = 0;
+  auto text = [&](const json& c) {
+    if (c.is_string()) n += words(c.get<std::string>()).size();
+    if (!c.is_array()) return;
+    for (const auto& block : c) {
+      if (block.is_object() && block.contains("text") && block["text"].is_string()) {
+        n += words(block["text"].get<std::string>()).size();
+      }
+    }
+  };
+  if (body.contains("system")) text(body["system"]);
+  if (body.contains("messages") && body["messages"].is_array()) {
+    for (const auto& m : body["messages"]) {
+      if (m.is_object() && m.contains("content")) text(m["content"]);
+    }
+  }
+  return n;
+}
+
 std::string head(int status, const std::string& type, size_t length, bool chunked) {
   std::string h = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: " + type + "\r\n";
   h += chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: " + std::to_string(length) + "\r\n";
@@ -141,6 +162,7 @@ FakeProvider::FakeProvider() {
 }
 
 FakeProvider::~FakeProvider() {
+  release_held();
   stop_ = true;
   ::shutdown(listen_fd_, SHUT_RDWR);
   acceptor_.join();
@@ -157,6 +179,19 @@ FakeProvider::~FakeProvider() {
 void FakeProvider::push_fault(Fault fault, int status) {
   std::lock_guard<std::mutex> lock(mu_);
   faults_.push_back({fault, status});
+}
+
+void FakeProvider::release_held() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+  }
+  held_cv_.notify_all();
+}
+
+int FakeProvider::n_held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return n_held_;
 }
 
 void FakeProvider::set_required_key(std::string key) {
@@ -262,6 +297,12 @@ bool FakeProvider::answer(int fd, const FakeRequest& req) {
     return true;
   }
   if (fault && fault->fault == Fault::kSlow) std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  if (fault && fault->fault == Fault::kHold) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++n_held_;
+    held_cv_.wait(lock, [&] { return released_; });
+    --n_held_;
+  }
   if (!key.empty()) {
     const std::string auth = req.headers.count("authorization") ? req.headers.at("authorization") : "";
     const std::string xkey = req.headers.count("x-api-key") ? req.headers.at("x-api-key") : "";
@@ -274,6 +315,9 @@ bool FakeProvider::answer(int fd, const FakeRequest& req) {
     return send_json(200, {{"object", "list"}, {"data", {{{"id", "fake-model"}, {"object", "model"}}}}});
   }
   const json body = json::parse(req.body, nullptr, false);
+  if (req.method == "POST" && req.path == "/v1/messages/count_tokens" && body.is_object()) {
+    return send_json(200, {{"input_tokens", count_words(body)}});
+  }
   const bool anthropic = req.path == "/v1/messages";
   if (req.method != "POST" || (!anthropic && req.path != "/v1/chat/completions") || !body.is_object()) {
     return send_json(404, {{"error", {{"message", "no route " + req.path}, {"type", "not_found"}}}});

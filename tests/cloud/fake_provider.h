@@ -3,11 +3,14 @@
 // messages wire formats, streamed (SSE, chunked, sent in small pieces with comments and CRLF
 // line ends) and not, plus GET /v1/models. Faults are queued and consumed one per request:
 // an HTTP status (429, 500, ...), a dropped connection before the answer, a stream cut after
-// its first event, malformed SSE, or a slow answer (2.5 s before the head).
+// its first event, malformed SSE, a slow answer (2.5 s before the head), or an answer held
+// until release_held(). POST /v1/messages/count_tokens answers {"input_tokens": N}, N the number
+// of whitespace-separated words in the messages' text.
 // Thread-safety: every method is thread-safe.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -18,7 +21,7 @@
 
 namespace mlxm::testing {
 
-enum class Fault { kStatus, kDrop, kCutStream, kMalformedSse, kSlow };
+enum class Fault { kStatus, kDrop, kCutStream, kMalformedSse, kSlow, kHold };
 
 struct FakeRequest {
   std::string method;
@@ -41,6 +44,10 @@ class FakeProvider {
   void push_fault(Fault fault, int status = 0);
   // Requests must carry this key (Bearer or x-api-key); "" accepts any.
   void set_required_key(std::string key);
+  // Lets every answer held by Fault::kHold go (and those that come later).
+  void release_held();
+  // The number of requests that reached a Fault::kHold and still wait.
+  int n_held() const;
   // The reply text, sent word by word when streamed.
   void set_reply(std::string text);
 
@@ -63,6 +70,9 @@ class FakeProvider {
   std::atomic<int> n_connections_{0};
   std::thread acceptor_;
   mutable std::mutex mu_;
+  std::condition_variable held_cv_;
+  bool released_ = false;
+  int n_held_ = 0;
   std::vector<std::thread> workers_;
   std::vector<int> open_fds_;
   std::deque<Queued> faults_;

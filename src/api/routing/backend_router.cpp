@@ -1,6 +1,8 @@
 #include "api/routing/backend_router.h"
 
 #include "api/routing/cloud_call.h"
+#include "api/routing/count_tokens_route.h"
+#include "core/log.h"
 
 namespace mlxm::api {
 
@@ -28,7 +30,64 @@ cloud::HeaderPairs forwarded_headers(const http::HttpRequest& req) {
   return out;
 }
 
+// A local deferred answer's PendingResponse: a timeout (408) goes to `on_timeout` instead of
+// the client; anything else is forwarded with X-MLX-Backend: local.
+class TimeoutInterceptor : public http::PendingResponse {
+ public:
+  TimeoutInterceptor(std::shared_ptr<http::PendingResponse> inner,
+                     std::function<void(std::shared_ptr<http::PendingResponse>)> on_timeout)
+      : inner_(std::move(inner)), on_timeout_(std::move(on_timeout)) {}
+  bool send(http::HttpResponse r) override {
+    if (r.status == 408 && !r.on_stream && !r.on_pending && on_timeout_) {
+      auto fallback = std::move(on_timeout_);
+      on_timeout_ = nullptr;
+      fallback(inner_);
+      return true;
+    }
+    r.headers.set(kBackendHeader, cloud::kLocalBackend);
+    return inner_->send(std::move(r));
+  }
+  bool is_closed() const override { return inner_->is_closed(); }
+  void on_close(std::function<void()> cb) override { inner_->on_close(std::move(cb)); }
+
+ private:
+  std::shared_ptr<http::PendingResponse> inner_;
+  std::function<void(std::shared_ptr<http::PendingResponse>)> on_timeout_;
+};
+
 }  // namespace
+
+http::HttpResponse BackendRouter::fall_back_on_timeout(http::HttpResponse local_answer, ClientApi api,
+                                                       const http::Handler& local, const ojson& body, const http::HttpRequest& req,
+                                                       const std::string& model,
+                                                       std::vector<cloud::BackendTarget> rest) {
+  local_answer.headers.set(kBackendHeader, cloud::kLocalBackend);
+  auto inner = std::move(local_answer.on_pending);
+  // Everything the rest of the chain needs, kept until the local answer is known.
+  auto setup = std::make_shared<CloudCallSetup>();
+  setup->cloud = cloud_;
+  setup->api = api;
+  setup->body = body;
+  setup->forward = forwarded_headers(req);
+  setup->steps = std::move(rest);
+  setup->requested_model = model;
+  setup->stream = false;
+  setup->local = local;
+  setup->request = req;
+  local_answer.on_pending = [this, inner = std::move(inner), setup](std::shared_ptr<http::PendingResponse> p) {
+    auto on_timeout = [this, setup](std::shared_ptr<http::PendingResponse> client) {
+      MLXM_LOG_WARN("local backend timed out for '{}'; trying '{}'", setup->requested_model,
+                    setup->steps.front().backend);
+      CloudCallSetup s = *setup;
+      s.trace = RequestTrace(observer_, s.request);
+      auto call = std::make_shared<CloudCall>(std::move(s));
+      runner_.launch([call] { call->run(); }, [call] { call->cancel(); });
+      call->deferred_response().on_pending(std::move(client));
+    };
+    inner(std::make_shared<TimeoutInterceptor>(std::move(p), std::move(on_timeout)));
+  };
+  return local_answer;
+}
 
 BackendRouter::BackendRouter(std::shared_ptr<cloud::CloudConfig> cloud,
                              std::shared_ptr<telemetry::RequestObserver> observer)
@@ -44,6 +103,12 @@ std::optional<ClientApi> BackendRouter::api_from_name(std::string_view name) {
 http::Handler BackendRouter::wrap(ClientApi api, http::Handler local) {
   return [this, api, local = std::move(local)](http::HttpRequest& req) {
     return handle(api, local, req);
+  };
+}
+
+http::Handler BackendRouter::wrap_count_tokens(http::Handler local) {
+  return [this, local = std::move(local)](http::HttpRequest& req) {
+    return route_count_tokens(*cloud_, local, req);
   };
 }
 
@@ -72,6 +137,10 @@ http::HttpResponse BackendRouter::handle(ClientApi api, const http::Handler& loc
       if (local_failed_before_start(r) && i + 1 < chain.size()) {
         ++i;
         continue;
+      }
+      if (!stream && r.on_pending && i + 1 < chain.size()) {
+        return fall_back_on_timeout(std::move(r), api, local, body, req, model,
+                                    {chain.begin() + static_cast<std::ptrdiff_t>(i) + 1, chain.end()});
       }
       return tag_local(std::move(r));
     }

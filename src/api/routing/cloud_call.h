@@ -10,7 +10,8 @@
 // and when every provider step failed and a local step follows, the call hands the request to
 // the local handler itself.
 //
-// Thread-safety: the io thread (start/wait_decision/attach) and the worker (run) share the
+// Thread-safety: the handler thread (wait_decision/stream_response/deferred_response; a POST
+// handler runs on the HTTP server's blocking pool) and the worker (run) share the
 // object under its mutex.
 #pragma once
 
@@ -51,7 +52,7 @@ class CloudCall : public std::enable_shared_from_this<CloudCall> {
   void run();
   void cancel();
 
-  // Streams, io thread: blocks until a provider answered 2xx (kServed), all provider steps
+  // Streams, handler thread: blocks until a provider answered 2xx (kServed), all provider steps
   // failed (kFailed: error_response()), or a local step is next (kLocal: local_step()).
   Decision wait_decision();
   size_t local_step() const { return local_step_; }

@@ -210,6 +210,12 @@ class OpenAiHandlers {
       }
       add_choices(&choices, r, cr.gen.n, cr.echo ? prompt_text : "");
     }
+    {
+      // response_format / grammar: enforced while decoding, as for chat.
+      std::vector<serving::GenerationRequest*> reqs;
+      for (auto& c : choices) reqs.push_back(&c.request);
+      if (auto e = apply_response_format(req.body, m, reqs)) return error(*e);
+    }
     SessionOptions so = session_options(cr.gen, m, false);
     so.trace = std::move(trace);
     auto session = std::make_shared<CompletionSession>(*model, std::move(so));

@@ -187,6 +187,17 @@ std::optional<ApiError> parse_generation_fields(const json& body, bool legacy_lo
     if (!u->is_string()) return ApiError::invalid("user", "'user' must be a string");
     g->user = u->get<std::string>();
   }
+  if (const json* gr = field(body, "grammar")) {
+    if (!gr->is_string() || gr->get_ref<const std::string&>().empty()) {
+      return ApiError::invalid("grammar", "'grammar' must be a non-empty string (GBNF)");
+    }
+    const json* rf = field(body, "response_format");
+    if (rf && !(rf->is_object() && rf->value("type", json()) == json("text"))) {
+      return ApiError::invalid("grammar",
+                               "'grammar' and 'response_format' cannot be used together");
+    }
+    g->grammar = gr->get<std::string>();
+  }
   return std::nullopt;
 }
 
@@ -281,6 +292,10 @@ Parsed<ChatCompletionRequest> parse_chat_completion_request(const json& body) {
                                               "{\"type\": \"function\", \"function\": {\"name\": ...}}");
     }
     r.tool_choice = *tc;
+    if (r.gen.grammar && (tc->is_object() || *tc == "required")) {
+      return ApiError::invalid("grammar",
+                               "'grammar' cannot be combined with a required or named tool_choice");
+    }
   }
   if (auto e = read_bool(body, "parallel_tool_calls", &r.parallel_tool_calls)) return *e;
   if (const json* kw = field(body, "chat_template_kwargs")) {

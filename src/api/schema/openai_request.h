@@ -25,6 +25,9 @@ struct GenerationFields {
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;     // vLLM extension
   std::string user;
+  // llama-server extension: a GBNF grammar the output must follow (compiled and enforced by
+  // api/common/constrain). Never together with a JSON response_format or a forced tool call.
+  std::optional<std::string> grammar;
 };
 
 struct ChatCompletionRequest {

@@ -51,6 +51,9 @@ void add_common_bench_options(CLI::App* cmd, bench::RunOptions* o, std::string* 
                   "Prompt: short (~16 tokens), medium (~50), long (~1000) or @FILE")
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Unmeasured requests sent first")->capture_default_str();
+  cmd->add_option("--temperature", o->temperature,
+                  "Sampling temperature sent with every request (default: the server's)")
+      ->check(CLI::Range(0.0, 2.0));
   cmd->add_option("--api", *api, "openai (chat), openai-completions or anthropic")
       ->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "Sent as Bearer token (x-api-key for anthropic)");

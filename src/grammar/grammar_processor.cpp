@@ -1,6 +1,7 @@
 #include "grammar/grammar_processor.h"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "core/check.h"
@@ -179,12 +180,23 @@ bool GrammarProcessor::process(std::span<float> logits) {
   size_t n_allowed = 0;
   for (size_t w = 0; w * 64 < n; ++w) {
     const uint64_t bits = w < mask.size() ? mask[w] : 0;
-    const size_t end = std::min(n, w * 64 + 64);
-    if (bits == ~uint64_t{0} && end == w * 64 + 64) {
-      n_allowed += 64;
+    const size_t base = w * 64, end = std::min(n, base + 64);
+    if (end == base + 64) {
+      // Whole words: skip, blank with a (vectorised) fill, or visit only the cleared bits.
+      if (bits == ~uint64_t{0}) {
+        n_allowed += 64;
+      } else if (bits == 0) {
+        std::fill(logits.begin() + static_cast<std::ptrdiff_t>(base),
+                  logits.begin() + static_cast<std::ptrdiff_t>(end), kNegInf);
+      } else {
+        n_allowed += static_cast<size_t>(std::popcount(bits));
+        for (uint64_t off = ~bits; off != 0; off &= off - 1) {
+          logits[base + static_cast<size_t>(std::countr_zero(off))] = kNegInf;
+        }
+      }
       continue;
     }
-    for (size_t i = w * 64; i < end; ++i) {
+    for (size_t i = base; i < end; ++i) {
       if ((bits >> (i & 63)) & 1) {
         ++n_allowed;
       } else {

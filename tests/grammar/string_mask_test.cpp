@@ -4,6 +4,7 @@
 // 128k Llama 3.1 vocabulary along random constrained generations.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "grammar/grammar.h"
@@ -106,6 +107,38 @@ TEST(StringFastPath, EqualsWalkAndBruteForceOnEveryReachedState) {
   }
   EXPECT_GT(states, 300);
   EXPECT_GT(fast.fast_masks(), 100u);  // the fast path was taken, not only the walk
+}
+
+TEST(GrammarProcessor, RowPassKeepsExactlyTheMaskOverWholeWords) {
+  // Inside a string: ids 0..63 all allowed, 64..127 none, 128..298 mixed (a partial last word).
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 299; ++i) {
+    std::string t = i < 64 ? "a" : i < 128 ? "\n" : i % 3 == 0 ? "b" : "\n";
+    if (i < 128) t += std::to_string(i);
+    vocab.push_back(t);
+  }
+  vocab.push_back("{\"a\":\"");  // id 299: into the first string
+  auto g = json_strings_grammar();
+  auto trie = TokenTrie::from_bytes(vocab);
+  auto cg = std::make_shared<CompiledGrammar>(g, trie, std::vector<int32_t>{});
+  GrammarProcessor proc(cg);
+  proc.accept(299);
+  ASSERT_FALSE(proc.failed());
+  Matcher m(g);
+  ASSERT_TRUE(m.advance("{\"a\":\""));
+  const TokenMask truth = brute_force(m, *trie);
+  std::vector<float> row(vocab.size(), 1.0f);
+  ASSERT_TRUE(proc.process(row));
+  int kept = 0;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const bool allowed = (truth[i >> 6] >> (i & 63)) & 1;
+    EXPECT_EQ(row[i] == 1.0f, allowed) << i;
+    if (!allowed) {
+      EXPECT_TRUE(std::isinf(row[i]) && row[i] < 0) << i;
+    }
+    kept += allowed;
+  }
+  EXPECT_EQ(kept, 64 + 57);  // a0..a63 and every third id from 129
 }
 
 TEST(StringFastPath, EqualsWalkOnTheLlama3Vocabulary) {

@@ -67,10 +67,8 @@ void CompiledGrammar::walk(Matcher& m, const ByteTrie& trie, int32_t node, size_
   }
 }
 
-CompiledGrammar::PlainState CompiledGrammar::classify(const Matcher& m,
-                                                      std::span<const Matcher::Head> heads,
+CompiledGrammar::PlainState CompiledGrammar::classify(std::span<const Matcher::Head> heads,
                                                       const PlainRule& rule) const {
-  (void)m;
   const auto& elems = grammar_->elems();
   int32_t parent = -1;
   size_t found = 0;
@@ -90,7 +88,7 @@ CompiledGrammar::PlainState CompiledGrammar::classify(const Matcher& m,
 bool CompiledGrammar::plain_mask(Matcher& m, TokenMask* out) {
   const PlainRule* rule = nullptr;
   for (const PlainRule& r : plain_rules_) {
-    if (classify(m, m.heads(), r) == PlainState::kPlain) {
+    if (classify(m.heads(), r) == PlainState::kPlain) {
       rule = &r;
       break;
     }
@@ -108,7 +106,7 @@ bool CompiledGrammar::plain_mask(Matcher& m, TokenMask* out) {
   while (k < need) {
     const std::vector<Matcher::Head>& cur = chain_[static_cast<size_t>(k)];
     if (k > 0) {
-      const PlainState st = classify(m, cur, *rule);
+      const PlainState st = classify(cur, *rule);
       if (st == PlainState::kNone) break;
       if (st == PlainState::kMixed) {
         m.truncate_arena(mark);

@@ -75,8 +75,7 @@ class CompiledGrammar {
   void walk(Matcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask* out);
   // Every head that may take a byte of rule.lead is at the start of one of its alternatives
   // (all of them present, one shared continuation): kPlain; no head takes such a byte: kNone.
-  PlainState classify(const Matcher& m, std::span<const Matcher::Head> heads,
-                      const PlainRule& rule) const;
+  PlainState classify(std::span<const Matcher::Head> heads, const PlainRule& rule) const;
   // The fast path above; false (out untouched) when the state is not a plain one.
   bool plain_mask(Matcher& m, TokenMask* out);
 

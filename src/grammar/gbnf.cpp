@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/text.h"
+
 namespace mlxm::grammar {
 namespace {
 
@@ -15,24 +17,7 @@ constexpr size_t kMaxSymbols = 200000;  // symbols written out by repetitions, a
 constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 
 using Range = std::pair<uint32_t, uint32_t>;  // code points, inclusive
-
-void append_utf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+using tok::utf8_append;
 
 // The UTF-8 encodings of the code points lo..hi (surrogates left out) as sequences of byte
 // ranges: the usual split at encoding-length and continuation-byte boundaries.
@@ -67,8 +52,8 @@ void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<Range>>* o
     }
   }
   std::string a, b;
-  append_utf8(lo, &a);
-  append_utf8(hi, &b);
+  utf8_append(&a, lo);
+  utf8_append(&b, hi);
   std::vector<Range> seq;
   for (size_t k = 0; k < a.size(); ++k) {
     seq.emplace_back(static_cast<unsigned char>(a[k]), static_cast<unsigned char>(b[k]));
@@ -348,7 +333,7 @@ class GbnfParser {
         return out;
       }
       MLXM_ASSIGN_OR_RETURN(uint32_t cp, parse_char());
-      append_utf8(cp, &out);
+      utf8_append(&out, cp);
     }
   }
 

@@ -37,6 +37,11 @@ ServerOptions model_server(const std::string& model_dir, std::map<std::string, s
 
 SseRead post_stream(const ServerProcess& server, const std::string& path,
                     const nlohmann::json& body) {
+  return post_stream_body(server, path, body.dump());
+}
+
+SseRead post_stream_body(const ServerProcess& server, const std::string& path,
+                         const std::string& body) {
   SseRead r;
   auto conn = server.connect();
   if (!conn) {
@@ -44,7 +49,7 @@ SseRead post_stream(const ServerProcess& server, const std::string& path,
     return r;
   }
   conn->set_timeout_ms(30000);
-  conn->send_request("POST", path, body.dump(), {{"Content-Type", "application/json"}});
+  conn->send_request("POST", path, body, {{"Content-Type", "application/json"}});
   auto head = conn->read_head();
   r.status = head.status;
   if (head.status != 200) return r;

@@ -31,6 +31,9 @@ struct SseRead {
 
 // POSTs `body` and reads the whole event stream.
 SseRead post_stream(const ServerProcess& server, const std::string& path, const nlohmann::json& body);
+// The same with the body sent as given (key order kept, or deliberately malformed).
+SseRead post_stream_body(const ServerProcess& server, const std::string& path,
+                         const std::string& body);
 
 // Concatenated delta contents of choice `index` of a chat stream.
 std::string stream_text(const SseRead& r, int index = 0);

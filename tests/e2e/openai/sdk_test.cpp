@@ -1,30 +1,18 @@
 // The official `openai` npm SDK (node) against the real server on the demo model.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-
+#include "e2e/harness/command.h"
 #include "e2e/openai/openai_fixture.h"
 
 namespace mlxm::e2e {
 namespace {
-
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
 
 TEST(OpenAiSdkTest, NodeSdkChatPlainAndStreaming) {
   ServerProcess server(model_server(demo_model_dir()));
   ASSERT_TRUE(server.ok()) << server.error();
   const std::string script = std::string(MLXM_SOURCE_DIR) + "/tests/e2e/openai/sdk_check.mjs";
   int rc = -1;
-  const std::string out = run("node " + script + " http://127.0.0.1:" +
+  const std::string out = run_command("node " + script + " http://127.0.0.1:" +
                                   std::to_string(server.port()) + "/v1 demo 2>&1", &rc);
   ASSERT_EQ(rc, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);

@@ -1,23 +1,11 @@
 // The official OpenAI and Anthropic npm SDKs parse our tool calls, streamed and not.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-
+#include "e2e/harness/command.h"
 #include "e2e/tools/tools_fixture.h"
 
 namespace mlxm::e2e {
 namespace {
-
-std::string run_command(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
 
 TEST(ToolsSdkTest, OpenAiAndAnthropicSdksParseToolCalls) {
   ServerProcess server(model_server(tiny_qwen3_dir(), {{"MLX_SERVER_MAX_MODEL_LEN", "2048"}}));

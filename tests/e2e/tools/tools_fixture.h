@@ -59,30 +59,7 @@ inline const std::string& tiny_qwen3_dir() {
 // order of tools and schemas shapes the prompt and the argument grammar.
 inline SseRead post_stream_ordered(const ServerProcess& server, const std::string& path,
                                    const nlohmann::ordered_json& body) {
-  SseRead r;
-  auto conn = server.connect();
-  if (!conn) {
-    r.raw_error = "connect failed";
-    return r;
-  }
-  conn->set_timeout_ms(30000);
-  conn->send_request("POST", path, body.dump(), {{"Content-Type", "application/json"}});
-  auto head = conn->read_head();
-  r.status = head.status;
-  if (head.status != 200) return r;
-  while (auto data = conn->next_sse_data()) {
-    if (*data == "[DONE]") {
-      r.done = true;
-      continue;
-    }
-    auto j = nlohmann::json::parse(*data, nullptr, false);
-    if (j.is_discarded()) {
-      r.raw_error = "not JSON: " + *data;
-      break;
-    }
-    r.events.push_back(j);
-  }
-  return r;
+  return post_stream_body(server, path, body.dump());
 }
 
 }  // namespace mlxm::e2e

@@ -1,6 +1,7 @@
 #include "cli/serve_cloud.h"
 
 #include "api/settings/settings_routes.h"
+#include "auth/secret_box.h"
 #include "core/env.h"
 #include "core/log.h"
 #include "store/database.h"
@@ -34,6 +35,13 @@ Result<ServeCloud> setup_serve_cloud(http::Router& router,
                                      std::shared_ptr<telemetry::RequestObserver> observer) {
   MLXM_ASSIGN_OR_RETURN(cloud::CloudOptions options, cloud_options_from_env());
   MLXM_ASSIGN_OR_RETURN(options.home, store::manager_home());
+  // Provider keys are stored sealed with the server's secret key ($MLX_MANAGER_HOME/secret.key).
+  auto box = auth::SecretBox::open_default();
+  if (!box.ok()) return box.status().with_context("the secret key for stored provider keys");
+  auto shared_box = std::make_shared<const auth::SecretBox>(std::move(box).value());
+  options.cipher = cloud::KeyCipher{
+      [shared_box](std::string_view plain) { return shared_box->seal(plain); },
+      [shared_box](std::string_view sealed) { return shared_box->open(sealed); }};
   ServeCloud out;
   MLXM_ASSIGN_OR_RETURN(out.config, cloud::CloudConfig::open(std::move(options)));
   out.router = std::make_shared<api::BackendRouter>(out.config, std::move(observer));

@@ -59,14 +59,41 @@ Result<std::shared_ptr<CloudConfig>> CloudConfig::open(CloudOptions options) {
   std::shared_ptr<CloudConfig> c(new CloudConfig(std::move(options)));
   const auto pfile = c->options_.home / kProvidersFile;
   MLXM_ASSIGN_OR_RETURN(auto pj, read_json_file(pfile, /*require_private=*/true));
+  bool clear_keys_found = false;
   if (pj) {
     const json& arr = (*pj)["providers"];
     if (!arr.is_array()) return invalid_argument(pfile.string() + ": 'providers' must be an array");
+    // Keys written before sealing was on are sealed at once below.
     for (size_t i = 0; i < arr.size(); ++i) {
-      auto p = parse_provider(arr[i]);
+      json entry = arr[i];
+      if (entry.is_object() && entry.contains("api_key_sealed")) {
+        if (!c->options_.cipher) {
+          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
+                                  ": a sealed key, but no secret key is available to open it");
+        }
+        const json& sealed = entry["api_key_sealed"];
+        if (!sealed.is_string()) {
+          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
+                                  ": 'api_key_sealed' must be a string");
+        }
+        auto key = c->options_.cipher->open(sealed.get<std::string>());
+        if (!key.ok()) {
+          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
+                                  ": cannot open the sealed key (" + key.status().message() +
+                                  "); was secret.key replaced?");
+        }
+        entry.erase("api_key_sealed");
+        entry["api_key"] = *key;
+      } else if (entry.is_object() && entry.contains("api_key") && c->options_.cipher) {
+        clear_keys_found = true;
+      }
+      auto p = parse_provider(entry);
       if (auto* e = std::get_if<api::ApiError>(&p)) return entry_error(pfile, i, *e);
       c->file_providers_.push_back(std::get<ProviderConfig>(std::move(p)));
     }
+  }
+  if (clear_keys_found) {
+    MLXM_RETURN_IF_ERROR(c->write_providers(c->file_providers_));
   }
   const auto rfile = c->options_.home / kRulesFile;
   MLXM_ASSIGN_OR_RETURN(auto rj, read_json_file(rfile, /*require_private=*/false));
@@ -115,6 +142,19 @@ bool CloudConfig::known_locked(const std::string& name) const {
   return false;
 }
 
+Status CloudConfig::write_providers(const std::vector<ProviderConfig>& providers) const {
+  json arr = json::array();
+  for (const auto& p : providers) {
+    json j = provider_file_json(p);
+    if (options_.cipher && j.contains("api_key")) {
+      j["api_key_sealed"] = options_.cipher->seal(j["api_key"].get<std::string>());
+      j.erase("api_key");
+    }
+    arr.push_back(std::move(j));
+  }
+  return write_file_atomic(options_.home / kProvidersFile, json{{"providers", arr}}.dump(2) + "\n");
+}
+
 EditResult CloudConfig::commit_locked(std::vector<ProviderConfig> file_providers,
                                       std::vector<Rule> rules, bool providers_changed,
                                       bool rules_changed) {
@@ -125,9 +165,7 @@ EditResult CloudConfig::commit_locked(std::vector<ProviderConfig> file_providers
     return e;
   };
   if (providers_changed) {
-    json arr = json::array();
-    for (const auto& p : file_providers) arr.push_back(provider_file_json(p));
-    Status st = write_file_atomic(options_.home / kProvidersFile, json{{"providers", arr}}.dump(2) + "\n");
+    Status st = write_providers(file_providers);
     if (!st.ok()) return fail(st);
   }
   if (rules_changed) {

@@ -9,6 +9,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <string_view>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,11 +27,19 @@
 
 namespace mlxm::cloud {
 
+// Encrypts provider keys at rest (serve wires it to auth::SecretBox). Without one, keys are
+// written in clear (the file is still 0600).
+struct KeyCipher {
+  std::function<std::string(std::string_view)> seal;
+  std::function<Result<std::string>(std::string_view)> open;
+};
+
 struct CloudOptions {
   std::filesystem::path home;  // $MLX_MANAGER_HOME
   HttpClientConfig http;
   RetryPolicy retry;
   BreakerPolicy breaker;
+  std::optional<KeyCipher> cipher;  // keys in providers.json as "api_key_sealed"
 };
 
 inline constexpr const char* kProvidersFile = "providers.json";
@@ -72,6 +83,8 @@ class CloudConfig {
   EditResult commit_locked(std::vector<ProviderConfig> file_providers, std::vector<Rule> rules,
                            bool providers_changed, bool rules_changed);
   bool known_locked(const std::string& name) const;
+  // Writes providers.json (0600, atomically), keys sealed when a cipher is set.
+  Status write_providers(const std::vector<ProviderConfig>& providers) const;
 
   CloudOptions options_;
   std::unique_ptr<HttpClient> client_;

@@ -92,6 +92,64 @@ TEST_F(CloudConfigTest, EditsPersistAndReload) {
   EXPECT_EQ(again->snapshot()->rules->rules()[0].pattern, "llama-");
 }
 
+// A toy cipher (the server uses auth::SecretBox): enough to see where sealing happens.
+KeyCipher toy_cipher() {
+  return {[](std::string_view p) { return "sealed:" + std::string(p.rbegin(), p.rend()); },
+          [](std::string_view s) -> Result<std::string> {
+            if (s.rfind("sealed:", 0) != 0) return invalid_argument("not sealed");
+            std::string_view body = s.substr(7);
+            return std::string(body.rbegin(), body.rend());
+          }};
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(CloudConfigTest, StoredKeysAreSealedAndOpenedAgain) {
+  CloudOptions o;
+  o.home = home_;
+  o.cipher = toy_cipher();
+  auto c = CloudConfig::open(o);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(std::holds_alternative<ProviderConfig>(
+      (*c)->add_provider({{"name", "groq"}, {"preset", "groq"}, {"api_key", "gsk_secret_0123456789"}})));
+  const std::string file = read_all(home_ / kProvidersFile);
+  EXPECT_EQ(file.find("gsk_secret_0123456789"), std::string::npos) << file;
+  EXPECT_NE(file.find("api_key_sealed"), std::string::npos) << file;
+  auto again = CloudConfig::open(o);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ((*again)->provider("groq")->api_key, "gsk_secret_0123456789");
+  // Without the secret the sealed key cannot be used: a start-up error naming the file.
+  CloudOptions no_cipher;
+  no_cipher.home = home_;
+  auto refused = CloudConfig::open(no_cipher);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find(kProvidersFile), std::string::npos);
+  // A key that does not open (secret.key replaced) is an error too, not a silent empty key.
+  CloudOptions other = o;
+  other.cipher->open = [](std::string_view) -> Result<std::string> { return invalid_argument("bad mac"); };
+  EXPECT_FALSE(CloudConfig::open(other).ok());
+}
+
+TEST_F(CloudConfigTest, KeysWrittenInClearAreSealedOnOpen) {
+  {
+    auto c = open();  // no cipher: clear key
+    ASSERT_TRUE(std::holds_alternative<ProviderConfig>(
+        c->add_provider({{"name", "groq"}, {"preset", "groq"}, {"api_key", "gsk_secret_0123456789"}})));
+  }
+  ASSERT_NE(read_all(home_ / kProvidersFile).find("gsk_secret_0123456789"), std::string::npos);
+  CloudOptions o;
+  o.home = home_;
+  o.cipher = toy_cipher();
+  auto c = CloudConfig::open(o);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ((*c)->provider("groq")->api_key, "gsk_secret_0123456789");
+  EXPECT_EQ(read_all(home_ / kProvidersFile).find("gsk_secret_0123456789"), std::string::npos);
+  EXPECT_EQ(mode(home_ / kProvidersFile), 0600u);
+}
+
 TEST_F(CloudConfigTest, ApiViewMasksKeys) {
   auto c = open();
   auto p = c->add_provider({{"name", "oa"}, {"kind", "openai"}, {"api_key", "sk-abcdefghijklmnopqrstuvwxyz"}});

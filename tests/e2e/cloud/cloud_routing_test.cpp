@@ -3,6 +3,8 @@
 // libcurl client: passthrough and translated protocols, streamed and not, fallback, retries,
 // the circuit breaker, key redaction, and the settings API.
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -304,6 +306,13 @@ TEST_F(CloudRouting, ProvidersApiNeverReturnsKeys) {
   EXPECT_TRUE(found);
   struct stat st{};
   ASSERT_EQ(::stat((std::filesystem::path(home_) / "providers.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // At rest the key is sealed with secret.key (0600), never in clear.
+  std::ifstream pf(std::filesystem::path(home_) / "providers.json");
+  const std::string file((std::istreambuf_iterator<char>(pf)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(file.find(kKey), std::string::npos) << file;
+  EXPECT_NE(file.find("api_key_sealed"), std::string::npos) << file;
+  ASSERT_EQ(::stat((std::filesystem::path(home_) / "secret.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto t = server().post("/api/settings/providers/fake/test", "", kJson);
   ASSERT_EQ(t.status, 200) << t.body;

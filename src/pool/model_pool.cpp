@@ -333,6 +333,29 @@ Result<bool> ModelPool::unload(const std::string& id) {
   return freed;
 }
 
+Result<ModelStatus> ModelPool::unpin(const std::string& id) {
+  std::string key = id;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (entries_.find(key) == entries_.end()) {
+      lock.unlock();
+      auto r = resolver_.resolve(id);
+      if (r.ok()) key = r->id;
+      else if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
+      lock.lock();
+    }
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return not_found("the model '" + id + "' is not loaded");
+    if (it->second.loading) {
+      return unavailable("the model '" + id + "' is loading; unpin it when it is ready");
+    }
+    it->second.pinned = false;
+    it->second.last_used = now();  // the idle TTL counts from the unpin at the earliest
+  }
+  MLXM_LOG_INFO("pool: unpinned '{}'", key);
+  return model_status(key);
+}
+
 void ModelPool::set_keep_alive(const std::string& name, std::chrono::seconds keep_alive) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(name);

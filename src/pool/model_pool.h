@@ -109,6 +109,9 @@ class ModelPool : public serving::ModelProvider {
   // Unpins and drops `id`. NotFound when it is not loaded; Unavailable while it is loading.
   // Returns true when the memory was freed at once, false when requests still use it.
   Result<bool> unload(const std::string& id);
+  // Unpins `id` and keeps it loaded (it may be evicted and idle-unloaded again). NotFound when it
+  // is not loaded; Unavailable while it is loading. Returns its status after the change.
+  Result<ModelStatus> unpin(const std::string& id);
 
   void set_keep_alive(const std::string& name, std::chrono::seconds keep_alive) override;
 

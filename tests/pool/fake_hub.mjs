@@ -4,6 +4,10 @@
 //       size, lfs: {sha256, size}}]} (*.safetensors are "LFS" files)
 //   GET /<org>/<name>/resolve/<rev>/<file>  -> 302 to /cdn/<org>/<name>/<file>
 //   GET /cdn/<org>/<name>/<file>            -> the bytes, honouring Range (206)
+//   GET /api/models?search=TEXT&limit=N[&filter=F] -> [{id, modelId, downloads, likes,
+//       lastModified, tags}] for the repos whose id contains TEXT (case-insensitive), every repo
+//       tagged "mlx" and "safetensors"; a filter keeps repos carrying that tag; most downloads
+//       first. The last search's query string is in the stats (`last_search`).
 // Knobs (argv): --token=T (401 without, 403 wrong), --fail-next=N (first N file GETs answer
 // 500), --drop-after=B (the first GET of each file sends B bytes then drops the connection),
 // --slow-bps=R (throttle file bodies), --corrupt (flip a byte of LFS files), --evil-listing
@@ -23,7 +27,7 @@ let failNext = Number(args['fail-next'] || 0);
 const dropAfter = Number(args['drop-after'] || 0);
 const slowBps = Number(args['slow-bps'] || 0);
 const dropped = new Set();
-const stats = { requests: 0, file_gets: 0, range_gets: 0, drops: 0, failures: 0, auth_failures: 0 };
+const stats = { searches: 0, last_search: '', requests: 0, file_gets: 0, range_gets: 0, drops: 0, failures: 0, auth_failures: 0 };
 
 function saveStats() {
   if (!args.stats) return;
@@ -58,6 +62,27 @@ function listing(org, name) {
   return { id: `${org}/${name}`, sha: shaOf(org, name), siblings };
 }
 
+function search(url) {
+  const text = (url.searchParams.get('search') || '').toLowerCase();
+  const limit = Number(url.searchParams.get('limit') || 1000);
+  const filter = url.searchParams.get('filter');
+  const out = [];
+  for (const org of fs.readdirSync(root).sort()) {
+    for (const name of fs.readdirSync(path.join(root, org)).sort()) {
+      const id = `${org}/${name}`;
+      if (!id.toLowerCase().includes(text)) continue;
+      const tags = ['mlx', 'safetensors'];
+      if (filter && !tags.includes(filter)) continue;
+      const stat = fs.statSync(path.join(root, org, name));
+      out.push({ _id: shaOf(org, name).slice(0, 24), id, modelId: id,
+        downloads: 1000 + id.length * 37, likes: id.length,
+        lastModified: stat.mtime.toISOString(), tags });
+    }
+  }
+  out.sort((a, b) => b.downloads - a.downloads || a.id.localeCompare(b.id));
+  return out.slice(0, limit);
+}
+
 function sendBody(req, res, data) {
   if (!slowBps) { res.end(data); return; }
   let off = 0;
@@ -77,6 +102,15 @@ const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   const parts = url.pathname.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
   try {
+    if (parts[0] === 'api' && parts[1] === 'models' && parts.length === 2) {
+      if (!authOk(req, res)) return;
+      stats.searches++;
+      stats.last_search = url.search;
+      saveStats();  // before answering, so a client reads this search's stats
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(search(url)));
+      return;
+    }
     if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'revision') {
       if (!authOk(req, res)) return;
       const [org, name] = [parts[2], parts[3]];

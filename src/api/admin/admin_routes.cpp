@@ -6,6 +6,7 @@
 #include "api/http/json.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "pool/hub/hub_client.h"
 
 namespace mlxm::api {
 
@@ -136,6 +137,54 @@ class AdminHandlers : public std::enable_shared_from_this<AdminHandlers> {
                                      {"memory_freed", *freed}});
   }
 
+  http::HttpResponse unpin(http::HttpRequest& req) {
+    if (auto denied = check_admin_auth(req, d_.admin_token)) return *denied;
+    auto st = d_.pool->unpin(req.path_param("model_id"));
+    if (!st.ok()) return pool_error_response(st.status());
+    return http::json_response(200, model_json(*st));
+  }
+
+  // DELETE /api/models/{org/name[@revision]}: removes the repo (or one revision) from the HF
+  // cache. Refused (409) while any revision of the repo is in the pool.
+  http::HttpResponse remove(http::HttpRequest& req) {
+    if (auto denied = check_admin_auth(req, d_.admin_token)) return *denied;
+    if (req.auth.user_id != 0 && !req.auth.admin) {
+      return http::error_response(403, "deleting a model needs an administrator",
+                                  "permission_error", std::nullopt, "admin_required");
+    }
+    const std::string id = req.path_param("model_id");
+    const size_t at = id.find('@');
+    const std::string repo = id.substr(0, at);
+    const std::string revision = at == std::string::npos ? "" : id.substr(at + 1);
+    if (Status v = pool::ModelResolver::validate_repo_id(repo); !v.ok()) {
+      return pool_error_response(invalid_argument(
+          v.message() + "; only models in the Hugging Face cache (org/name[@revision]) can be deleted"));
+    }
+    if (at != std::string::npos) {
+      if (Status v = pool::ModelResolver::validate_revision(revision); !v.ok()) {
+        return pool_error_response(v);
+      }
+    }
+    const std::string& cache = d_.pool->resolver().config().hf_cache;
+    if (cache.empty()) return pool_error_response(not_found("the server has no Hugging Face cache"));
+    for (const pool::ModelStatus& m : d_.pool->status().models) {
+      if (m.id == repo || m.id.rfind(repo + "@", 0) == 0) {
+        const std::string msg =
+            m.state == "unloading"
+                ? "the model '" + m.id + "' is still unloading (requests in flight); delete it "
+                  "when they have ended"
+                : "the model '" + m.id + "' is " + m.state + "; unload it first (POST /admin/models/" +
+                      m.id + "/unload), then delete it";
+        return http::error_response(409, msg, "invalid_request_error", "model", "model_loaded");
+      }
+    }
+    Status st = revision.empty() ? pool::hub::remove_from_cache(cache, repo)
+                                 : pool::hub::remove_revision_from_cache(cache, repo, revision);
+    if (!st.ok()) return pool_error_response(st);
+    MLXM_LOG_INFO("models: deleted '{}' from the HF cache {}", id, cache);
+    return http::json_response(200, {{"id", id}, {"object", "model"}, {"deleted", true}});
+  }
+
   // SSE: `event: progress` while loading, then `event: ready` or `event: error`.
   http::HttpResponse progress(http::HttpRequest& req) {
     if (auto denied = check_admin_auth(req, d_.admin_token)) return *denied;
@@ -234,6 +283,10 @@ void register_admin_routes(http::Router& router, AdminDeps deps) {
              [h](http::HttpRequest& r) { return h->unload(r); });
   router.add("POST", "/v1/admin/models/unload/{model_id...}",
              [h](http::HttpRequest& r) { return h->unload(r); });
+  router.add("POST", "/admin/models/{model_id...}/unpin",
+             [h](http::HttpRequest& r) { return h->unpin(r); });
+  router.add("DELETE", "/api/models/{model_id...}",
+             [h](http::HttpRequest& r) { return h->remove(r); });
   router.add("GET", "/admin/models/{model_id...}/loading-progress",
              [h](http::HttpRequest& r) { return h->progress(r); });
 }

@@ -4,6 +4,10 @@
 //                                              pinned, last used, requests in flight, KV blocks
 //   POST /admin/models/{model_id...}/preload   load and pin (model_id may contain '/')
 //   POST /admin/models/{model_id...}/unload    unpin and drop
+//   POST /admin/models/{model_id...}/unpin     unpin, keep loaded (404 when not loaded); the
+//                                              model's status
+//   DELETE /api/models/{org/name[@revision]}   remove from the HF cache (400 bad id, 404 not
+//                                              cached, 409 while loaded; admin users only)
 //   GET  /admin/models/{model_id...}/loading-progress   SSE: progress, ready, error
 //   Aliases: POST /v1/admin/models/load/{id...}, POST /v1/admin/models/unload/{id...},
 //            GET /v1/admin/models/status

@@ -1,6 +1,7 @@
 #include "api/admin/download_routes.h"
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <thread>
 
 #include "api/admin/admin_routes.h"
@@ -59,6 +60,47 @@ void register_download_routes(http::Router& router,
     auto job = d->start(model);
     if (!job.ok()) return job_error(job.status());
     return http::json_response(202, job_json(*job));
+  });
+  router.add("GET", "/api/models/search", [d, token](http::HttpRequest& req) {
+    if (auto denied = check_admin_auth(req, *token)) return *denied;
+    pool::hub::SearchQuery q;
+    auto param = [&req](const char* k) {
+      auto it = req.query.find(k);
+      return it == req.query.end() ? std::string() : it->second;
+    };
+    q.text = param("q");
+    if (q.text.empty() || q.text.size() > 200) {
+      return http::error_response(400, "'q' (the search text, 1 to 200 characters) is required",
+                                  "invalid_request_error", "q");
+    }
+    if (std::string l = param("limit"); !l.empty()) {
+      char* end = nullptr;
+      const long v = std::strtol(l.c_str(), &end, 10);
+      if (*end != '\0' || v < 1 || v > 100) {
+        return http::error_response(400, "'limit' must be an integer from 1 to 100",
+                                    "invalid_request_error", "limit");
+      }
+      q.limit = static_cast<int>(v);
+    }
+    q.filter = param("filter");
+    auto found = pool::hub::search_models(d->config(), q);
+    if (!found.ok()) {
+      if (found.status().code() == StatusCode::kInvalidArgument) {
+        return http::error_response(400, found.status().message(), "invalid_request_error");
+      }
+      // Offline or unreachable hub, or an answer we cannot read: the hub is unavailable.
+      return http::error_response(503, "hub search is unavailable: " + found.status().message(),
+                                  "server_error", std::nullopt, "hub_unavailable");
+    }
+    json data = json::array();
+    for (const auto& m : *found) {
+      data.push_back({{"id", m.id},
+                      {"downloads", m.downloads},
+                      {"likes", m.likes},
+                      {"last_modified", m.last_modified},
+                      {"tags", m.tags}});
+    }
+    return http::json_response(200, json{{"object", "list"}, {"data", data}});
   });
   router.add("GET", "/api/models/downloads", [d, token](http::HttpRequest& req) {
     if (auto denied = check_admin_auth(req, *token)) return *denied;

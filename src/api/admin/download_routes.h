@@ -5,6 +5,9 @@
 //   GET  /api/models/downloads/{id}/progress  SSE: `progress` events, then one of `completed`,
 //                                             `failed`, `paused`, `cancelled`
 //   POST /api/models/downloads/{id}/pause | /resume | /cancel
+//   GET  /api/models/search?q=TEXT[&limit=N][&filter=F]   hub search ({endpoint}/api/models):
+//                                             [{id, downloads, likes, last_modified, tags}];
+//                                             400 bad q/limit, 503 offline or hub unreachable
 // Thread-safety: as the DownloadManager; the progress stream runs on its own thread.
 #pragma once
 

@@ -43,6 +43,7 @@ class DownloadManager {
   Result<DownloadStatus> pause(const std::string& id);
   Result<DownloadStatus> resume(const std::string& id);
   Result<DownloadStatus> cancel(const std::string& id);
+  const HubConfig& config() const { return config_; }
 
  private:
   struct Job {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/clock.h"
@@ -327,6 +328,57 @@ Status fetch_file(const HubConfig& cfg, const std::string& repo, const std::stri
   return last;
 }
 
+// GET `url` into a string, retrying transient failures (5xx, dropped connections) with the
+// back-off; other HTTP errors as status_for_http.
+Result<std::string> get_text(const HubConfig& cfg, const std::string& url) {
+  Status last;
+  for (int attempt = 0; attempt <= cfg.max_retries; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(cfg.retry_base_ms << (attempt - 1)));
+    }
+    Curl c;
+    common_setup(c, cfg, url);
+    curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
+    std::string body;
+    curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, append_string);
+    curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &body);
+    CURLcode rc = curl_easy_perform(c.h);
+    long code = 0;
+    curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK) {
+      last = unavailable("GET " + url + ": " + curl_easy_strerror(rc));
+      continue;
+    }
+    if (code != 200) {
+      last = status_for_http(code, "GET " + url, body);
+      if (transient(last)) continue;
+      return last;
+    }
+    return body;
+  }
+  return last;
+}
+
+// Percent-encodes a query value (everything but unreserved characters).
+std::string url_query(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+fs::path repo_cache_dir(const std::string& cache_dir, const std::string& repo) {
+  const size_t slash = repo.find('/');
+  return fs::path(cache_dir) / ("models--" + repo.substr(0, slash) + "--" + repo.substr(slash + 1));
+}
+
 }  // namespace
 
 std::vector<std::string> model_file_suffixes() {
@@ -354,56 +406,32 @@ Result<RepoInfo> fetch_repo_info(const HubConfig& cfg, const std::string& repo,
   }
   const std::string url =
       cfg.endpoint + "/api/models/" + repo + "/revision/" + url_path(revision) + "?blobs=true";
-  Status last;
-  for (int attempt = 0; attempt <= cfg.max_retries; ++attempt) {
-    if (attempt > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(cfg.retry_base_ms << (attempt - 1)));
-    }
-    Curl c;
-    common_setup(c, cfg, url);
-    curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
-    std::string body;
-    curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, append_string);
-    curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &body);
-    CURLcode rc = curl_easy_perform(c.h);
-    long code = 0;
-    curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK) {
-      last = unavailable("GET " + url + ": " + curl_easy_strerror(rc));
-      continue;
-    }
-    if (code != 200) {
-      last = status_for_http(code, "GET " + url, body);
-      if (transient(last)) continue;
-      return last;
-    }
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string() ||
-        !j.contains("siblings") || !j["siblings"].is_array()) {
-      return data_loss("GET " + url + ": unexpected answer (no sha/siblings)");
-    }
-    RepoInfo info;
-    info.commit = j["sha"].get<std::string>();
-    MLXM_RETURN_IF_ERROR(ModelResolver::validate_revision(info.commit));
-    for (const auto& s : j["siblings"]) {
-      if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
-      HubFile f;
-      f.path = s["rfilename"].get<std::string>();
-      // A hostile listing must not write outside the snapshot.
-      bool safe = !f.path.empty() && f.path[0] != '/' && f.path.find('\\') == std::string::npos;
-      for (const auto& part : fs::path(f.path)) safe = safe && part != ".." && part != ".";
-      if (!safe) return invalid_argument("the hub listed an unsafe file name '" + f.path + "'");
-      if (s.contains("size") && s["size"].is_number_unsigned()) f.size = s["size"].get<uint64_t>();
-      if (s.contains("lfs") && s["lfs"].is_object()) {
-        const auto& lfs = s["lfs"];
-        if (lfs.contains("sha256") && lfs["sha256"].is_string()) f.sha256 = lfs["sha256"].get<std::string>();
-        if (lfs.contains("size") && lfs["size"].is_number_unsigned()) f.size = lfs["size"].get<uint64_t>();
-      }
-      info.files.push_back(std::move(f));
-    }
-    return info;
+  MLXM_ASSIGN_OR_RETURN(std::string body, get_text(cfg, url));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string() ||
+      !j.contains("siblings") || !j["siblings"].is_array()) {
+    return data_loss("GET " + url + ": unexpected answer (no sha/siblings)");
   }
-  return last;
+  RepoInfo info;
+  info.commit = j["sha"].get<std::string>();
+  MLXM_RETURN_IF_ERROR(ModelResolver::validate_revision(info.commit));
+  for (const auto& s : j["siblings"]) {
+    if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
+    HubFile f;
+    f.path = s["rfilename"].get<std::string>();
+    // A hostile listing must not write outside the snapshot.
+    bool safe = !f.path.empty() && f.path[0] != '/' && f.path.find('\\') == std::string::npos;
+    for (const auto& part : fs::path(f.path)) safe = safe && part != ".." && part != ".";
+    if (!safe) return invalid_argument("the hub listed an unsafe file name '" + f.path + "'");
+    if (s.contains("size") && s["size"].is_number_unsigned()) f.size = s["size"].get<uint64_t>();
+    if (s.contains("lfs") && s["lfs"].is_object()) {
+      const auto& lfs = s["lfs"];
+      if (lfs.contains("sha256") && lfs["sha256"].is_string()) f.sha256 = lfs["sha256"].get<std::string>();
+      if (lfs.contains("size") && lfs["size"].is_number_unsigned()) f.size = lfs["size"].get<uint64_t>();
+    }
+    info.files.push_back(std::move(f));
+  }
+  return info;
 }
 
 Result<std::string> pull(const HubConfig& cfg, const std::string& repo, const PullOptions& opts) {
@@ -462,6 +490,100 @@ Status remove_from_cache(const std::string& cache_dir, const std::string& repo) 
   fs::remove_all(repo_dir, ec);
   if (ec) return unavailable("cannot remove " + repo_dir.string() + ": " + ec.message());
   return ok_status();
+}
+
+}  // namespace mlxm::pool::hub
+
+namespace mlxm::pool::hub {
+
+Status remove_revision_from_cache(const std::string& cache_dir, const std::string& repo,
+                                  const std::string& revision) {
+  MLXM_RETURN_IF_ERROR(ModelResolver::validate_repo_id(repo));
+  MLXM_RETURN_IF_ERROR(ModelResolver::validate_revision(revision));
+  const fs::path repo_dir = repo_cache_dir(cache_dir, repo);
+  std::error_code ec;
+  if (!fs::is_directory(repo_dir, ec)) return not_found(repo + " is not in the cache " + cache_dir);
+  // The commit: refs/<revision>, or the revision itself when it names a snapshot.
+  std::string commit = revision;
+  {
+    std::ifstream ref(repo_dir / "refs" / revision);
+    std::string line;
+    if (ref && std::getline(ref, line) && ModelResolver::validate_revision(line).ok()) commit = line;
+  }
+  const fs::path snapshot = repo_dir / "snapshots" / commit;
+  if (!fs::is_directory(snapshot, ec)) {
+    return not_found(repo + "@" + revision + " is not in the cache " + cache_dir);
+  }
+  fs::remove_all(snapshot, ec);
+  if (ec) return unavailable("cannot remove " + snapshot.string() + ": " + ec.message());
+  // Refs that named the removed commit.
+  for (const auto& e : fs::directory_iterator(repo_dir / "refs", ec)) {
+    std::ifstream in(e.path());
+    std::string line;
+    if (in && std::getline(in, line) && line == commit) fs::remove(e.path(), ec);
+  }
+  // Blobs no remaining snapshot links to.
+  std::set<std::string> used;
+  bool any_snapshot = false;
+  for (const auto& snap : fs::directory_iterator(repo_dir / "snapshots", ec)) {
+    any_snapshot = true;
+    for (const auto& f : fs::recursive_directory_iterator(snap.path(), ec)) {
+      if (!f.is_symlink(ec)) continue;
+      used.insert(fs::read_symlink(f.path(), ec).filename().string());
+    }
+  }
+  if (!any_snapshot) {
+    fs::remove_all(repo_dir, ec);
+    if (ec) return unavailable("cannot remove " + repo_dir.string() + ": " + ec.message());
+    return ok_status();
+  }
+  for (const auto& b : fs::directory_iterator(repo_dir / "blobs", ec)) {
+    const std::string name = b.path().filename().string();
+    if (!used.count(name) && name.find(".incomplete") == std::string::npos) fs::remove(b.path(), ec);
+  }
+  return ok_status();
+}
+
+Result<std::vector<HubModelInfo>> search_models(const HubConfig& cfg, const SearchQuery& q) {
+  global_init();
+  if (q.text.empty() || q.text.size() > 200) {
+    return invalid_argument("the search text must have 1 to 200 characters");
+  }
+  if (q.limit < 1 || q.limit > 100) return invalid_argument("the limit must be 1 to 100");
+  if (q.filter.size() > 100) return invalid_argument("the filter must have at most 100 characters");
+  if (cfg.offline) return unavailable("HF_HUB_OFFLINE=1: hub search is not available offline");
+  std::string url = cfg.endpoint + "/api/models?search=" + url_query(q.text) +
+                    "&limit=" + std::to_string(q.limit);
+  if (!q.filter.empty()) url += "&filter=" + url_query(q.filter);
+  MLXM_ASSIGN_OR_RETURN(std::string body, get_text(cfg, url));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return data_loss("GET " + url + ": unexpected answer (not a list of models)");
+  }
+  std::vector<HubModelInfo> out;
+  for (const auto& m : j) {
+    if (!m.is_object()) continue;
+    HubModelInfo info;
+    for (const char* key : {"id", "modelId"}) {
+      if (info.id.empty() && m.contains(key) && m[key].is_string()) info.id = m[key].get<std::string>();
+    }
+    if (info.id.empty()) continue;
+    if (m.contains("downloads") && m["downloads"].is_number_integer()) info.downloads = m["downloads"].get<int64_t>();
+    if (m.contains("likes") && m["likes"].is_number_integer()) info.likes = m["likes"].get<int64_t>();
+    for (const char* key : {"lastModified", "last_modified", "createdAt"}) {
+      if (info.last_modified.empty() && m.contains(key) && m[key].is_string()) {
+        info.last_modified = m[key].get<std::string>();
+      }
+    }
+    if (m.contains("tags") && m["tags"].is_array()) {
+      for (const auto& t : m["tags"]) {
+        if (t.is_string()) info.tags.push_back(t.get<std::string>());
+      }
+    }
+    out.push_back(std::move(info));
+    if (static_cast<int>(out.size()) >= q.limit) break;
+  }
+  return out;
 }
 
 }  // namespace mlxm::pool::hub

@@ -92,6 +92,28 @@ Result<std::string> pull(const HubConfig& cfg, const std::string& repo, const Pu
 
 // Removes a repo from the cache (models--org--name). NotFound when absent.
 Status remove_from_cache(const std::string& cache_dir, const std::string& repo);
+// Removes one revision of a cached repo: its snapshot, the refs naming it and the blobs no other
+// snapshot links to; the whole repo directory when no snapshot is left. `revision` is a ref
+// ("main") or a 40-hex commit. NotFound when the repo or the revision is not cached.
+Status remove_revision_from_cache(const std::string& cache_dir, const std::string& repo,
+                                  const std::string& revision);
+
+// Hub search: GET {endpoint}/api/models?search=TEXT&limit=N[&filter=F].
+struct SearchQuery {
+  std::string text;    // the search words (1..200 characters)
+  int limit = 20;      // 1..100
+  std::string filter;  // "" = none, e.g. "mlx" (a tag / library)
+};
+struct HubModelInfo {
+  std::string id;             // "org/name"
+  int64_t downloads = 0;
+  int64_t likes = 0;
+  std::string last_modified;  // ISO 8601 as the hub sent it ("" when absent)
+  std::vector<std::string> tags;
+};
+// Unavailable when offline (HF_HUB_OFFLINE) or the hub cannot be reached; InvalidArgument for a
+// bad query; DataLoss for an answer that is not a list of models.
+Result<std::vector<HubModelInfo>> search_models(const HubConfig& cfg, const SearchQuery& q);
 
 // The default file filter for model downloads: config/tokenizer/template JSON, *.safetensors,
 // *.json, *.jinja, *.txt, *.model (sentencepiece), README.md.

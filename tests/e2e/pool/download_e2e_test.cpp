@@ -10,70 +10,12 @@
 #include <fstream>
 
 #include "e2e/harness/server_process.h"
+#include "e2e/pool/fake_hub.h"
 
 namespace fs = std::filesystem;
 
 namespace mlxm::e2e {
 namespace {
-
-const std::string& repos_root() {
-  static std::string root;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    root = std::string(MLXM_BINARY_DIR) + "/test-models/pool-hub-repos";
-    for (const char* name : {"tiny", "tiny2"}) {
-      const std::string out = root + "/acme/" + name;
-      if (fs::exists(out + "/config.json")) continue;
-      const std::string cmd = std::string(MLXM_BINARY_DIR) +
-                              "/bin/mlx-benchmark make-model --shape tiny --quant q4 --tokenizer " +
-                              MLXM_SOURCE_DIR + "/models/demo --out " + out + " --seed 41 > /dev/null";
-      if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << cmd;
-    }
-  });
-  return root;
-}
-
-class Hub {
- public:
-  explicit Hub(std::vector<std::string> args) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      std::vector<std::string> a = {"node", std::string(MLXM_SOURCE_DIR) + "/tests/pool/fake_hub.mjs", repos_root()};
-      for (auto& x : args) a.push_back(x);
-      std::vector<char*> argv;
-      for (auto& x : a) argv.push_back(x.data());
-      argv.push_back(nullptr);
-      execvp("node", argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    if (line.rfind("PORT ", 0) == 0) port_ = std::atoi(line.c_str() + 5);
-  }
-  ~Hub() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool ok() const { return port_ > 0; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
-
-std::string temp_home() {
-  std::string t = (fs::temp_directory_path() / "mlxm-dl-XXXXXX").string();
-  return mkdtemp(t.data());
-}
 
 TEST(DownloadE2E, StartProgressPauseResumeThenPreload) {
   if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no node";

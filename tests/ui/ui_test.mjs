@@ -453,11 +453,16 @@ describe('web UI', { concurrency: false }, () => {
     await shot('models-after-load');
   });
 
-  test('a hub download shows progress, pauses, resumes and completes; another is cancelled', async () => {
+  test('a hub search finds a model; its download shows progress, pauses, resumes and completes; another is cancelled', async () => {
     await page.goto(server.base + '/#/models');
     await page.locator('[data-testid=model-row][data-model=demo]').waitFor();
-    await page.locator('#download-model').fill('ui-org/demo-copy');
-    await page.getByTestId('download-start').click();
+    // Hub search (the fake hub) lists the repo; its Download button starts the job.
+    await page.locator('#hub-q').fill('demo-copy');
+    await page.getByTestId('hub-search').click();
+    const hit = page.locator('[data-testid=hub-hit][data-model="ui-org/demo-copy"]');
+    await hit.waitFor();
+    assert.equal(await page.locator('[data-testid=hub-hit]').count(), 1);
+    await hit.getByRole('button', { name: 'Download ui-org/demo-copy' }).click();
     const job = page.locator('[data-testid=download-job][data-model="ui-org/demo-copy"]');
     await job.waitFor();
     const bytesDone = async () => (await api('/api/models/downloads')).body.data.find((j) => j.repo === 'ui-org/demo-copy')?.bytes_done ?? 0;
@@ -490,7 +495,7 @@ describe('web UI', { concurrency: false }, () => {
     await shot('models-downloads-done');
   });
 
-  test('dashboard: unload, preload and pin a model', async () => {
+  test('dashboard: unload, preload, pin and unpin a model; the models page deletes it', async () => {
     await page.goto(server.base + '/#/');
     const card = page.locator('[data-testid=model-card][data-model=demo]');
     await card.waitFor();
@@ -514,8 +519,20 @@ describe('web UI', { concurrency: false }, () => {
     await copy.getByRole('button', { name: 'Pin ui-org/demo-copy' }).click();
     await copy.locator('.badge', { hasText: 'pinned' }).waitFor();
     await shot('dashboard-actions');
+    // Unpin keeps it loaded.
+    await copy.getByRole('button', { name: 'Unpin ui-org/demo-copy' }).click();
+    await copy.locator('.badge', { hasText: 'pinned' }).waitFor({ state: 'detached' });
+    const unpinned = (await api('/admin/models')).body.data.find((m) => m.id === 'ui-org/demo-copy');
+    assert.equal(unpinned?.state, 'loaded');
+    assert.equal(unpinned?.pinned, false);
     await copy.getByRole('button', { name: 'Unload ui-org/demo-copy' }).click();
     await copy.waitFor({ state: 'detached' });
+    // Deleted from the models page (confirmed): gone from the list and from the server.
+    await page.goto(server.base + '/#/models');
+    const row = page.locator('[data-testid=model-row][data-model="ui-org/demo-copy"]');
+    await row.getByRole('button', { name: 'Delete ui-org/demo-copy' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await api('/v1/models')).body.data.some((m) => m.id === 'ui-org/demo-copy'), false);
   });
 
   test('settings: a provider is added (key masked, never shown back), tested, and a routing rule sends a chat there', async () => {

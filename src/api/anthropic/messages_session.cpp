@@ -71,6 +71,13 @@ void MessagesSession::open_block_locked(Block kind) {
 
 void MessagesSession::close_block_locked() {
   if (open_ == Block::kNone) return;
+  if (open_ == Block::kToolUse) {
+    ojson input = ojson::parse(tool_input_, nullptr, false);
+    // A call cut off by max_tokens may have incomplete input; the block then holds {}.
+    content_.back()["input"] = input.is_object() ? std::move(input) : ojson::object();
+    tool_input_.clear();
+    ++n_tool_calls_;
+  }
   send_locked(content_block_stop_event(static_cast<int>(content_.size()) - 1));
   open_ = Block::kNone;
 }
@@ -86,19 +93,23 @@ void MessagesSession::add_locked(const ReplyDelta& d) {
     content_.back()["text"] = content_.back()["text"].get<std::string>() + d.content;
     send_locked(text_delta_event(static_cast<int>(content_.size()) - 1, d.content));
   }
-  for (const ToolCall& call : d.calls) {
-    close_block_locked();
-    const int index = static_cast<int>(content_.size());
-    ojson input = ojson::parse(call.arguments, nullptr, false);
-    if (!input.is_object()) input = ojson::object();  // the parser only emits objects
-    ojson block = {{"type", "tool_use"}, {"id", tool_use_id()}, {"name", call.name}};
-    block["input"] = ojson::object();
-    send_locked(content_block_start_event(index, block));
-    send_locked(input_json_delta_event(index, call.arguments));
-    send_locked(content_block_stop_event(index));
-    block["input"] = std::move(input);
-    content_.push_back(std::move(block));
-    ++n_tool_calls_;
+  for (const ToolCallDelta& call : d.call_deltas) {
+    // A tool_use block: opened with its name, input_json_delta per fragment, closed at the end.
+    if (call.first) {
+      close_block_locked();
+      const int index = static_cast<int>(content_.size());
+      ojson block = {{"type", "tool_use"}, {"id", tool_use_id()}, {"name", call.name}};
+      block["input"] = ojson::object();
+      send_locked(content_block_start_event(index, block));
+      content_.push_back(std::move(block));
+      open_ = Block::kToolUse;
+    }
+    if (open_ != Block::kToolUse) continue;
+    if (!call.arguments.empty()) {
+      tool_input_ += call.arguments;
+      send_locked(input_json_delta_event(static_cast<int>(content_.size()) - 1, call.arguments));
+    }
+    if (call.last) close_block_locked();
   }
 }
 

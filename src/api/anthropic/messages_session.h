@@ -45,7 +45,7 @@ class MessagesSession : public GenerationSession {
                            TimerThread& timers);
 
  private:
-  enum class Block { kNone, kText, kThinking };
+  enum class Block { kNone, kText, kThinking, kToolUse };
 
   void stream_head_locked() override;
   void token_locked(size_t choice, const serving::TokenEvent& event) override;
@@ -69,6 +69,7 @@ class MessagesSession : public GenerationSession {
   ojson content_ = ojson::array();  // the message's content blocks so far
   Block open_ = Block::kNone;       // the block being streamed into (the last of content_)
   int n_tool_calls_ = 0;
+  std::string tool_input_;  // the open tool_use block's input JSON text so far
   std::string stop_reason_;  // "" while running
   int32_t n_prompt_ = 0;
   int32_t n_output_ = 0;

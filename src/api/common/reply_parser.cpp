@@ -40,9 +40,15 @@ void ReplyParser::route(ReplyDelta* out, std::string reasoning, std::string cont
     if (final) {
       ToolStreamEvent tail = tools_->finish();
       ev.content += tail.content;
+      for (auto& d : tail.deltas) ev.deltas.push_back(std::move(d));
       for (auto& c : tail.calls) ev.calls.push_back(std::move(c));
     }
     add_content(out, ev.content, final && ev.calls.empty());
+    for (auto& d : ev.deltas) {
+      if (d.first) held_ws_.clear();  // whitespace between text and a call is not content
+      if (!parallel_ && d.index >= 1) continue;
+      out->call_deltas.push_back(std::move(d));
+    }
     for (auto& c : ev.calls) {
       held_ws_.clear();  // whitespace between text and a call is not content
       if (!parallel_ && calls_.size() + out->calls.size() >= 1) continue;

@@ -30,12 +30,17 @@ struct ReplyOptions {
   std::vector<int32_t> kept_marker_ids;  // special tokens kept as text (ReplyText)
 };
 
-// One step of a reply, in order: reasoning, then content, then completed calls.
+// One step of a reply, in order: reasoning, then content, then the call deltas (what a stream
+// sends: a call's index and name, then its argument fragments, see tool_parser.h); `calls`
+// lists the calls completed in this step.
 struct ReplyDelta {
   std::string reasoning;
   std::string content;
+  std::vector<ToolCallDelta> call_deltas;
   std::vector<ToolCall> calls;
-  bool empty() const { return reasoning.empty() && content.empty() && calls.empty(); }
+  bool empty() const {
+    return reasoning.empty() && content.empty() && call_deltas.empty() && calls.empty();
+  }
 };
 
 class ReplyParser {

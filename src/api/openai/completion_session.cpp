@@ -101,17 +101,19 @@ void CompletionSession::send_delta_locked(size_t i, const ReplyDelta& d,
   };
   if (!d.reasoning.empty()) send_chunk_locked(i, {{"reasoning_content", d.reasoning}}, "", take_lp());
   if (!d.content.empty()) send_chunk_locked(i, {{"content", d.content}}, "", take_lp());
-  for (const ToolCall& call : d.calls) {
-    // One call: its index, id and name first, then the arguments.
-    const int k = static_cast<int>(c.call_ids.size());
-    c.call_ids.push_back("call_" + make_completion_id("").substr(1));
-    json head = {{"index", k},
-                 {"id", c.call_ids.back()},
-                 {"type", "function"},
-                 {"function", {{"name", call.name}, {"arguments", ""}}}};
-    send_chunk_locked(i, {{"tool_calls", json::array({head})}}, "", take_lp());
-    json args = {{"index", k}, {"function", {{"arguments", call.arguments}}}};
-    send_chunk_locked(i, {{"tool_calls", json::array({args})}}, "", nullptr);
+  for (const ToolCallDelta& call : d.call_deltas) {
+    // A call: its index, id and name first (arguments ""), then argument fragments.
+    if (call.first) {
+      c.call_ids.push_back("call_" + make_completion_id("").substr(1));
+      json head = {{"index", call.index},
+                   {"id", c.call_ids.back()},
+                   {"type", "function"},
+                   {"function", {{"name", call.name}, {"arguments", ""}}}};
+      send_chunk_locked(i, {{"tool_calls", json::array({head})}}, "", take_lp());
+    }
+    if (call.arguments.empty()) continue;
+    json args = {{"index", call.index}, {"function", {{"arguments", call.arguments}}}};
+    send_chunk_locked(i, {{"tool_calls", json::array({args})}}, "", take_lp());
   }
   if (lp) send_chunk_locked(i, json::object(), "", lp);  // a token whose text is held back
 }

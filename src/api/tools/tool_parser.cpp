@@ -211,6 +211,12 @@ bool calls_from_mistral_args(std::string_view body, std::vector<ToolCall>* out) 
   return true;
 }
 
+// Forced calls of the JSON families stream their arguments (JsonCallScanner).
+bool streams_calls(ToolFormat f, bool forced) {
+  return forced && (f == ToolFormat::kHermes || f == ToolFormat::kLlama3 ||
+                    f == ToolFormat::kMistral || f == ToolFormat::kJson);
+}
+
 }  // namespace
 
 const char* tool_format_name(ToolFormat f) {
@@ -319,16 +325,25 @@ void ToolCallStreamer::scan(ToolStreamEvent* ev, bool final) {
       return;
     }
     // In a call.
+    const bool streams = streams_calls(format_, forced_);
     if (!m.close.empty() && !marker_.empty()) {
       const size_t p = buf_.find(m.close);
+      if (streams) {
+        stream_body(ev, p != std::string::npos ? p
+                        : final                 ? buf_.size()
+                                                : buf_.size() - partial_marker_suffix(buf_, m.close));
+      }
       if (p == std::string::npos && !final) return;
       const std::string body = buf_.substr(0, p == std::string::npos ? buf_.size() : p);
-      const size_t n_before = ev->calls.size();
-      if (parse_body(body, &ev->calls)) {
-        n_calls_ += static_cast<int>(ev->calls.size() - n_before);
-      } else {
-        // Not a call after all: the text goes out as it came.
-        ev->content += pre_ws_ + marker_ + body + (p == std::string::npos ? "" : std::string(m.close));
+      if (!end_streamed_body(ev)) {
+        const size_t n_before = ev->calls.size();
+        if (parse_body(body, &ev->calls)) {
+          add_one_piece(ev, n_before);
+        } else {
+          // Not a call after all: the text goes out as it came.
+          ev->content +=
+              pre_ws_ + marker_ + body + (p == std::string::npos ? "" : std::string(m.close));
+        }
       }
       buf_.erase(0, p == std::string::npos ? buf_.size() : p + m.close.size());
       marker_.clear();
@@ -338,18 +353,58 @@ void ToolCallStreamer::scan(ToolStreamEvent* ev, bool final) {
       continue;
     }
     // A call that runs to the end of the output.
+    if (streams) stream_body(ev, buf_.size());
     if (!final) return;
-    const size_t n_before = ev->calls.size();
-    if (parse_body(buf_, &ev->calls)) {
-      n_calls_ += static_cast<int>(ev->calls.size() - n_before);
-    } else {
-      ev->content += pre_ws_ + marker_ + buf_;
+    if (!end_streamed_body(ev)) {
+      const size_t n_before = ev->calls.size();
+      if (parse_body(buf_, &ev->calls)) {
+        add_one_piece(ev, n_before);
+      } else {
+        ev->content += pre_ws_ + marker_ + buf_;
+      }
     }
     pre_ws_.clear();
     buf_.clear();
     marker_.clear();
     state_ = State::kContent;
     return;
+  }
+}
+
+void ToolCallStreamer::stream_body(ToolStreamEvent* ev, size_t body_end) {
+  if (!scanner_) {
+    scanner_.emplace(n_calls_);
+    scanned_ = 0;
+  }
+  if (body_end <= scanned_) return;
+  const size_t n_before = ev->calls.size();
+  scanner_->feed(std::string_view(buf_).substr(scanned_, body_end - scanned_), &ev->deltas,
+                 &ev->calls);
+  scanned_ = body_end;
+  n_calls_ += static_cast<int>(ev->calls.size() - n_before);
+}
+
+bool ToolCallStreamer::end_streamed_body(ToolStreamEvent* ev) {
+  if (!scanner_) return false;
+  const bool begun = scanner_->n_begun() > 0;
+  if (begun) {
+    const size_t n_before = ev->calls.size();
+    scanner_->finish(&ev->deltas, &ev->calls);
+    n_calls_ += static_cast<int>(ev->calls.size() - n_before);
+  }
+  scanner_.reset();
+  scanned_ = 0;
+  return begun;
+}
+
+void ToolCallStreamer::add_one_piece(ToolStreamEvent* ev, size_t n_before) {
+  for (size_t k = n_before; k < ev->calls.size(); ++k) {
+    ToolCallDelta d;
+    d.index = n_calls_++;
+    d.first = d.last = true;
+    d.name = ev->calls[k].name;
+    d.arguments = ev->calls[k].arguments;
+    ev->deltas.push_back(std::move(d));
   }
 }
 

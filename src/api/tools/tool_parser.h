@@ -9,10 +9,21 @@
 //   kJson        the whole reply is {"name", "arguments"} or an array of them
 //
 // ToolCallStreamer turns text deltas into content deltas and tool calls: content before a
-// marker streams at once (a partial marker at the end is held back), a call is emitted when its
-// body is complete (closing marker or end of output). A body that does not parse degrades to
-// content — markers and all — so nothing is ever swallowed. parse_tool_calls() runs the same
-// streamer over the whole text, so streamed and non-streamed results are identical.
+// marker streams at once (a partial marker at the end is held back). How a call streams:
+//   - forced calls (tool_choice required/named) in the JSON families (hermes, llama3, mistral,
+//     json): the grammar guarantees the body is a call, so the call begins (index and name) as
+//     soon as its "name" string closes and its arguments stream as they are generated
+//     (JsonCallScanner). `arguments` is the model's own JSON text with whitespace outside
+//     strings dropped, and the fragments concatenate to it exactly. If the output is cut off
+//     inside the arguments (max_tokens, a stop string), the call is completed with the text it
+//     has (possibly not valid JSON, as with OpenAI's truncated calls).
+//   - everything else (auto mode, and Qwen3-Coder XML) is emitted in one piece when its body is
+//     complete (closing marker or end of output): until then the body may still turn out not to
+//     be a call. A body that does not parse degrades to content — markers and all — so nothing
+//     is ever swallowed, and no fragment of it was sent. `arguments` is then the parsed object
+//     re-serialized compactly.
+// parse_tool_calls() runs the same streamer over the whole text, so streamed and non-streamed
+// results are identical.
 //
 // Thread-safety: the streamer is single-threaded; the free functions are pure.
 #pragma once
@@ -23,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "api/tools/json_call_scanner.h"
 
 namespace mlxm::api {
 
@@ -39,10 +52,23 @@ struct ToolCall {
   std::string arguments;  // compact JSON object text
 };
 
-// One step of streamed output: content text and/or completed tool calls, in order.
+// A piece of a streamed call: the first of a call carries its name, every piece may carry
+// arguments text, the last ends the call. A call emitted in one piece is one delta with
+// first and last set and the whole arguments.
+struct ToolCallDelta {
+  int index = 0;          // the call's number in the reply, from 0
+  bool first = false;     // the call begins: `name` is set
+  bool last = false;      // the call is complete
+  std::string name;
+  std::string arguments;  // the next fragment of the arguments text
+};
+
+// One step of streamed output: content text, then call deltas; `calls` lists the calls that
+// completed in this step (what the deltas of each add up to).
 struct ToolStreamEvent {
-  std::string content;          // emitted before `calls`
-  std::vector<ToolCall> calls;  // completed calls
+  std::string content;               // emitted before `deltas`
+  std::vector<ToolCallDelta> deltas;
+  std::vector<ToolCall> calls;       // completed calls
 };
 
 class ToolCallStreamer {
@@ -62,6 +88,11 @@ class ToolCallStreamer {
   enum class State { kStart, kContent, kInCall };
   void scan(ToolStreamEvent* ev, bool final);
   bool parse_body(std::string_view body, std::vector<ToolCall>* out) const;
+  // Forced JSON calls: feeds the scanner the part of buf_ that is body (not a partial close
+  // marker); at the body's end completes it. True when the scanner reported the body.
+  void stream_body(ToolStreamEvent* ev, size_t body_end);
+  bool end_streamed_body(ToolStreamEvent* ev);
+  void add_one_piece(ToolStreamEvent* ev, size_t n_before);
 
   ToolFormat format_;
   bool forced_;
@@ -71,6 +102,8 @@ class ToolCallStreamer {
   std::string pre_ws_;  // whitespace before the current call's marker
   std::string marker_;  // the opening marker of the current call ("" when none)
   int n_calls_ = 0;
+  std::optional<JsonCallScanner> scanner_;  // forced JSON calls: the current body's scanner
+  size_t scanned_ = 0;                      // bytes of buf_ the scanner has seen
 };
 
 // Whole-text convenience: content and calls.

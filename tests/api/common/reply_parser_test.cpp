@@ -12,6 +12,8 @@ namespace {
 struct Whole {
   std::string reasoning, content;
   std::vector<ToolCall> calls;
+  std::vector<ToolCall> streamed;  // the call deltas reassembled by index
+  int n_fragments = 0;             // argument fragments over all calls
 };
 
 // Feeds `text` in pieces of `step` bytes and collects every delta.
@@ -22,12 +24,26 @@ Whole run(const ReplyOptions& o, const std::string& text, size_t step) {
     w.reasoning += d.reasoning;
     w.content += d.content;
     for (const auto& c : d.calls) w.calls.push_back(c);
+    for (const auto& cd : d.call_deltas) {
+      if (cd.first) {
+        EXPECT_EQ(cd.index, static_cast<int>(w.streamed.size()));
+        w.streamed.push_back({cd.name, ""});
+      }
+      ASSERT_LT(cd.index, static_cast<int>(w.streamed.size()));
+      w.streamed[cd.index].arguments += cd.arguments;
+      if (!cd.arguments.empty()) ++w.n_fragments;
+    }
   };
   for (size_t i = 0; i < text.size(); i += step) add(p.feed(text.substr(i, step)));
   add(p.finish());
   EXPECT_EQ(w.reasoning, p.reasoning());
   EXPECT_EQ(w.content, p.content());
   EXPECT_EQ(w.calls.size(), p.calls().size());
+  EXPECT_EQ(w.streamed.size(), p.calls().size());
+  for (size_t k = 0; k < w.streamed.size() && k < p.calls().size(); ++k) {
+    EXPECT_EQ(w.streamed[k].name, p.calls()[k].name);
+    EXPECT_EQ(w.streamed[k].arguments, p.calls()[k].arguments);
+  }
   return w;
 }
 
@@ -102,6 +118,23 @@ TEST(ReplyParserTest, ForcedOutputIsParsedFromTheFirstByte) {
   Whole w = run(o, "{\"name\": \"f\", \"parameters\": {\"x\": [1, 2]}}", 3);
   ASSERT_EQ(w.calls.size(), 1u);
   EXPECT_EQ(w.calls[0].arguments, "{\"x\":[1,2]}");
+}
+
+TEST(ReplyParserTest, ForcedCallsStreamArgumentFragmentsAndNoParallelDropsTheRest) {
+  ReplyOptions o;
+  o.tool_format = ToolFormat::kHermes;
+  o.tools_forced = true;
+  o.parallel_tool_calls = false;
+  const std::string text =
+      "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"q\": \"long text\", \"n\": 12}}\n"
+      "</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {\"z\": 1}}\n</tool_call>";
+  for (size_t step : {1u, 3u, 8u}) {
+    Whole w = run(o, text, step);
+    ASSERT_EQ(w.calls.size(), 1u);
+    EXPECT_EQ(w.calls[0].arguments, "{\"q\":\"long text\",\"n\":12}");
+    EXPECT_GT(w.n_fragments, 1) << step;
+    EXPECT_EQ(w.content, "");
+  }
 }
 
 TEST(ToolFormatOverrideTest, GlobalAndPerModel) {

@@ -12,16 +12,54 @@ namespace {
 
 using nlohmann::json;
 
-// Streams `text` in pieces of `step` bytes and returns content + calls.
-ParsedToolOutput stream(ToolFormat f, const std::string& text, size_t step, bool forced = false) {
+// What a stream of call deltas adds up to, per call index, plus how many pieces each had.
+struct Reassembled {
+  std::vector<ToolCall> calls;
+  std::vector<int> pieces;  // argument fragments per call
+};
+
+// Folds `deltas` into `r`, checking their order: a call begins (first, with a name) before its
+// fragments, indices are 0..n-1 in order, nothing follows a call's last delta.
+void fold(const std::vector<ToolCallDelta>& deltas, Reassembled* r, std::vector<bool>* closed) {
+  for (const ToolCallDelta& d : deltas) {
+    if (d.first) {
+      ASSERT_EQ(d.index, static_cast<int>(r->calls.size()));
+      ASSERT_FALSE(d.name.empty());
+      r->calls.push_back({d.name, ""});
+      r->pieces.push_back(0);
+      closed->push_back(false);
+    }
+    ASSERT_GE(d.index, 0);
+    ASSERT_LT(d.index, static_cast<int>(r->calls.size()));
+    ASSERT_FALSE((*closed)[d.index]) << "delta after the call's last";
+    r->calls[d.index].arguments += d.arguments;
+    if (!d.arguments.empty()) ++r->pieces[d.index];
+    if (d.last) (*closed)[d.index] = true;
+  }
+}
+
+// Streams `text` in pieces of `step` bytes and returns content + calls; the deltas must add up
+// to the completed calls (written to `re` when given).
+ParsedToolOutput stream(ToolFormat f, const std::string& text, size_t step, bool forced = false,
+                        Reassembled* re = nullptr) {
   ToolCallStreamer s(f, forced);
   ParsedToolOutput out;
+  Reassembled r;
+  std::vector<bool> closed;
   auto take = [&](ToolStreamEvent ev) {
     out.content += ev.content;
     for (auto& c : ev.calls) out.calls.push_back(c);
+    fold(ev.deltas, &r, &closed);
   };
   for (size_t i = 0; i < text.size(); i += step) take(s.feed(text.substr(i, step)));
   take(s.finish());
+  EXPECT_EQ(r.calls.size(), out.calls.size()) << text;
+  for (size_t i = 0; i < r.calls.size() && i < out.calls.size(); ++i) {
+    EXPECT_TRUE(closed[i]) << "call " << i << " never ended";
+    EXPECT_EQ(r.calls[i].name, out.calls[i].name);
+    EXPECT_EQ(r.calls[i].arguments, out.calls[i].arguments) << "step " << step;
+  }
+  if (re) *re = std::move(r);
   return out;
 }
 
@@ -182,6 +220,150 @@ TEST(ToolParser, BareJsonObjectOrArray) {
   auto b = parse_tool_calls(ToolFormat::kJson, "{\"answer\": 42}");
   EXPECT_TRUE(b.calls.empty());
   EXPECT_EQ(b.content, "{\"answer\": 42}");
+}
+
+// Forced calls (tool_choice required/named) of the JSON families stream their arguments: at
+// every split the fragments add up to the final arguments, which are the model's own text
+// (its key order and escapes) without whitespace outside strings.
+TEST(ToolParser, ForcedJsonCallsStreamArgumentFragments) {
+  const std::string args = "{\"z\": 1, \"a\": \"x y\\\" }\\u00e9\", \"n\": {\"l\": [1, 2.50, null]}}";
+  const std::string compact = "{\"z\":1,\"a\":\"x y\\\" }\\u00e9\",\"n\":{\"l\":[1,2.50,null]}}";
+  struct Case {
+    ToolFormat f;
+    std::string text;
+    size_t n_calls;
+  };
+  const std::vector<Case> cases = {
+      {ToolFormat::kHermes,
+       "<tool_call>\n{\"name\": \"f\", \"arguments\": " + args + "}\n</tool_call>\n<tool_call>\n"
+       "{\"name\": \"g\", \"arguments\": {}}\n</tool_call>", 2},
+      {ToolFormat::kLlama3,
+       "{\"name\": \"f\", \"parameters\": " + args + "}; {\"name\": \"g\", \"parameters\": {}}", 2},
+      {ToolFormat::kMistral,
+       "[{\"name\": \"f\", \"arguments\": " + args + "}, {\"name\": \"g\", \"arguments\": {}}]", 2},
+      {ToolFormat::kJson, "[{\"name\": \"f\", \"arguments\": " + args + "}]", 1},
+      {ToolFormat::kJson, "{\"name\": \"f\", \"arguments\": " + args + "}", 1},
+  };
+  for (const Case& c : cases) {
+    for (size_t step = 1; step <= c.text.size(); ++step) {
+      Reassembled r;
+      const ParsedToolOutput out = stream(c.f, c.text, step, /*forced=*/true, &r);
+      ASSERT_EQ(out.calls.size(), c.n_calls) << tool_format_name(c.f) << " step " << step;
+      EXPECT_EQ(out.content, "") << tool_format_name(c.f) << " step " << step;
+      EXPECT_EQ(out.calls[0].name, "f");
+      EXPECT_EQ(out.calls[0].arguments, compact) << tool_format_name(c.f) << " step " << step;
+      if (c.n_calls > 1) {
+        EXPECT_EQ(out.calls[1].arguments, "{}");
+      }
+      if (step == 1) {
+        EXPECT_EQ(r.pieces[0], static_cast<int>(compact.size())) << tool_format_name(c.f);
+      }
+      if (step == 4) {
+        EXPECT_GT(r.pieces[0], 1) << tool_format_name(c.f);
+      }
+    }
+    const ParsedToolOutput whole = parse_tool_calls(c.f, c.text, /*forced=*/true);
+    ASSERT_EQ(whole.calls.size(), c.n_calls);
+    EXPECT_EQ(whole.calls[0].arguments, compact);
+  }
+}
+
+// The first delta of a streamed call carries the name and no arguments yet, as soon as the
+// name is complete.
+TEST(ToolParser, ForcedCallBeginsWhenItsNameIsKnown) {
+  ToolCallStreamer s(ToolFormat::kHermes, /*forced=*/true);
+  EXPECT_TRUE(s.feed("<tool_call>\n{\"name\": \"get_wea").deltas.empty());
+  ToolStreamEvent ev = s.feed("ther\", \"arguments\": {\"ci");
+  ASSERT_EQ(ev.deltas.size(), 2u);
+  EXPECT_TRUE(ev.deltas[0].first);
+  EXPECT_EQ(ev.deltas[0].name, "get_weather");
+  EXPECT_EQ(ev.deltas[0].arguments, "");
+  EXPECT_EQ(ev.deltas[1].arguments, "{\"ci");
+  EXPECT_TRUE(ev.calls.empty());
+  ev = s.feed("ty\": \"Bern\"}}\n</tool_call>");
+  ASSERT_EQ(ev.calls.size(), 1u);
+  EXPECT_EQ(ev.calls[0].arguments, "{\"city\":\"Bern\"}");
+  ASSERT_FALSE(ev.deltas.empty());
+  EXPECT_TRUE(ev.deltas.back().last);
+}
+
+// Forced output cut off inside the arguments (max_tokens, a stop string): the call was begun,
+// so it ends with the text it has, in both the streamed and the whole-text results.
+TEST(ToolParser, ForcedCallCutOffEndsWithWhatItHas) {
+  const std::string text = "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": \"a b";
+  for (size_t step : {1u, 3u, 100u}) {
+    const ParsedToolOutput out = stream(ToolFormat::kHermes, text, step, /*forced=*/true);
+    ASSERT_EQ(out.calls.size(), 1u);
+    EXPECT_EQ(out.calls[0].arguments, "{\"x\":\"a b");
+    EXPECT_EQ(out.content, "");
+  }
+  EXPECT_EQ(parse_tool_calls(ToolFormat::kHermes, text, true).calls[0].arguments, "{\"x\":\"a b");
+  // Cut off before the arguments began: nothing was sent, so the body degrades to content.
+  const auto early = parse_tool_calls(ToolFormat::kHermes, "<tool_call>\n{\"name\": \"a\"", true);
+  EXPECT_TRUE(early.calls.empty());
+  EXPECT_EQ(early.content, "<tool_call>\n{\"name\": \"a\"");
+}
+
+// A forced body of another shape (arguments before the name, string arguments) cannot stream;
+// it is parsed whole at its end like an auto call, and still yields the call.
+TEST(ToolParser, ForcedBodyOfAnotherShapeFallsBackToOnePiece) {
+  for (const std::string body : {"{\"arguments\": {\"b\": 1, \"a\": 2}, \"name\": \"f\"}",
+                                 "{\"name\": \"f\", \"arguments\": \"{\\\"b\\\": 1, \\\"a\\\": 2}\"}"}) {
+    const std::string text = "<tool_call>\n" + body + "\n</tool_call>";
+    for (size_t step : {1u, 5u}) {
+      Reassembled r;
+      const ParsedToolOutput out = stream(ToolFormat::kHermes, text, step, true, &r);
+      ASSERT_EQ(out.calls.size(), 1u) << body;
+      EXPECT_EQ(out.calls[0].arguments, "{\"a\":2,\"b\":1}");
+      EXPECT_EQ(r.pieces[0], 1) << "one piece";
+    }
+  }
+  const auto bad = parse_tool_calls(ToolFormat::kHermes, "<tool_call>oops</tool_call>", true);
+  EXPECT_TRUE(bad.calls.empty());
+  EXPECT_EQ(bad.content, "<tool_call>oops</tool_call>");
+}
+
+// In auto mode a body may still turn out not to be a call, so calls come in one piece when
+// complete, and a body that fails sent nothing before it went out as content.
+TEST(ToolParser, AutoCallsComeInOnePieceAndFailuresSendNoFragments) {
+  const std::string good =
+      "Sure.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"k\": [1, 2, 3]}}\n</tool_call>";
+  for (size_t step : {1u, 2u, 9u}) {
+    Reassembled r;
+    const ParsedToolOutput out = stream(ToolFormat::kHermes, good, step, false, &r);
+    ASSERT_EQ(out.calls.size(), 1u);
+    EXPECT_EQ(out.calls[0].arguments, "{\"k\":[1,2,3]}");
+    EXPECT_EQ(r.pieces[0], 1);
+  }
+  for (const std::string bad :
+       {"<tool_call>\n{\"name\": \"f\", \"arguments\": {\"k\": [1, 2",
+        "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"k\" 1}}\n</tool_call> after",
+        "{\"name\": \"f\", \"parameters\": {\"x\": "}) {
+    for (ToolFormat f : {ToolFormat::kHermes, ToolFormat::kLlama3}) {
+      ToolCallStreamer s(f, /*forced=*/false);
+      std::string content;
+      for (size_t i = 0; i < bad.size(); ++i) {
+        ToolStreamEvent ev = s.feed(bad.substr(i, 1));
+        EXPECT_TRUE(ev.deltas.empty()) << bad;
+        content += ev.content;
+      }
+      ToolStreamEvent ev = s.finish();
+      EXPECT_TRUE(ev.deltas.empty()) << bad;
+      EXPECT_TRUE(ev.calls.empty()) << bad;
+      EXPECT_EQ(content + ev.content, bad);
+    }
+  }
+}
+
+// Qwen3-Coder XML is not JSON: a forced call still comes in one piece when it is complete.
+TEST(ToolParser, Qwen3CoderForcedCallIsOnePiece) {
+  const std::string text =
+      "<tool_call>\n<function=run>\n<parameter=n>\n3\n</parameter>\n</function>\n</tool_call>";
+  Reassembled r;
+  const ParsedToolOutput out = stream(ToolFormat::kQwen3Coder, text, 1, true, &r);
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_EQ(out.calls[0].arguments, "{\"n\":3}");
+  EXPECT_EQ(r.pieces[0], 1);
 }
 
 TEST(ToolParser, DetectsFamilyFromTemplate) {

@@ -45,6 +45,8 @@ void expect_valid_call(const std::string& name, const std::string& args) {
 
 struct StreamedCall {
   std::string id, name, arguments;
+  int n_fragments = 0;      // non-empty arguments pieces
+  bool head_ok = false;     // the first delta had index, id, type, name and arguments ""
 };
 
 // tool_calls deltas of choice 0 reassembled by index; reasoning and content concatenated.
@@ -63,12 +65,20 @@ Reassembled reassemble(const SseRead& s) {
     if (d.contains("content") && d["content"].is_string()) r.content += d["content"].get<std::string>();
     if (d.contains("tool_calls")) {
       for (const json& tc : d["tool_calls"]) {
+        const bool first = !r.calls.count(tc["index"].get<int>());
         StreamedCall& sc = r.calls[tc["index"].get<int>()];
+        if (first) {
+          sc.head_ok = tc.contains("id") && tc.value("type", "") == "function" &&
+                       tc.contains("function") && tc["function"].contains("name") &&
+                       tc["function"].value("arguments", "-") == "";
+        }
         if (tc.contains("id")) sc.id = tc["id"];
         if (tc.contains("function")) {
           if (tc["function"].contains("name")) sc.name = tc["function"]["name"];
           if (tc["function"].contains("arguments")) {
-            sc.arguments += tc["function"]["arguments"].get<std::string>();
+            const std::string piece = tc["function"]["arguments"];
+            sc.arguments += piece;
+            if (!piece.empty()) ++sc.n_fragments;
           }
         }
       }
@@ -173,6 +183,9 @@ TEST_F(ToolCallsTest, StreamedDeltasReassembleToTheNonStreamedCalls) {
       EXPECT_EQ(sc.id.rfind("call_", 0), 0u);
       EXPECT_EQ(sc.name, msg["tool_calls"][k]["function"]["name"]);
       EXPECT_EQ(sc.arguments, msg["tool_calls"][k]["function"]["arguments"]);
+      EXPECT_TRUE(sc.head_ok) << "first delta: index, id, type, name, arguments \"\"";
+      // Forced calls stream their arguments as they are generated, not in one piece.
+      EXPECT_GT(sc.n_fragments, 1) << sc.arguments;
     }
   }
 }
@@ -274,7 +287,8 @@ ojson messages_body(int seed, ojson tool_choice) {
 }
 
 // Anthropic events (data lines) reassembled into content blocks.
-json reassemble_blocks(const SseRead& s, std::string* stop_reason) {
+json reassemble_blocks(const SseRead& s, std::string* stop_reason,
+                       std::map<int, int>* fragments = nullptr) {
   json blocks = json::array();
   std::map<int, std::string> partial;
   for (const json& ev : s.events) {
@@ -286,7 +300,10 @@ json reassemble_blocks(const SseRead& s, std::string* stop_reason) {
       const json& d = ev["delta"];
       if (d["type"] == "text_delta") blocks[i]["text"] = blocks[i]["text"].get<std::string>() + d["text"].get<std::string>();
       if (d["type"] == "thinking_delta") blocks[i]["thinking"] = blocks[i]["thinking"].get<std::string>() + d["thinking"].get<std::string>();
-      if (d["type"] == "input_json_delta") partial[i] += d["partial_json"].get<std::string>();
+      if (d["type"] == "input_json_delta") {
+        partial[i] += d["partial_json"].get<std::string>();
+        if (fragments) ++(*fragments)[i];
+      }
     } else if (type == "content_block_stop") {
       const int i = ev["index"];
       if (partial.count(i)) blocks[i]["input"] = json::parse(partial[i]);
@@ -320,9 +337,11 @@ TEST_F(ToolCallsTest, AnthropicForcedToolUseStreamedAndNot) {
     SseRead s = post_stream_ordered(*server_, "/v1/messages", body);
     ASSERT_EQ(s.status, 200);
     std::string stop;
-    json blocks = reassemble_blocks(s, &stop);
+    std::map<int, int> fragments;
+    json blocks = reassemble_blocks(s, &stop, &fragments);
     EXPECT_EQ(stop, "tool_use");
     ASSERT_EQ(blocks.size(), 1u) << s.events.size();
+    EXPECT_GT(fragments[0], 1) << "input_json_delta streams the input as it is generated";
     EXPECT_EQ(blocks[0]["name"], content[0]["name"]);
     EXPECT_EQ(blocks[0]["input"], content[0]["input"]);
   }

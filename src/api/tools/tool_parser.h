@@ -16,7 +16,10 @@
 //     (JsonCallScanner). `arguments` is the model's own JSON text with whitespace outside
 //     strings dropped, and the fragments concatenate to it exactly. If the output is cut off
 //     inside the arguments (max_tokens, a stop string), the call is completed with the text it
-//     has (possibly not valid JSON, as with OpenAI's truncated calls).
+//     has (possibly not valid JSON, as with OpenAI's truncated calls). A body the scanner cannot
+//     follow (arguments before the name, arguments as a string) is parsed whole at its end
+//     instead, as in auto mode — unless a call of it had already begun streaming: the calls
+//     sent stand and the rest of that body is dropped (the grammar never produces this).
 //   - everything else (auto mode, and Qwen3-Coder XML) is emitted in one piece when its body is
 //     complete (closing marker or end of output): until then the body may still turn out not to
 //     be a call. A body that does not parse degrades to content — markers and all — so nothing

@@ -318,6 +318,14 @@ TEST(ToolParser, ForcedBodyOfAnotherShapeFallsBackToOnePiece) {
       EXPECT_EQ(r.pieces[0], 1) << "one piece";
     }
   }
+  // Once a call of a body has streamed, what the scanner cannot follow after it is dropped.
+  for (size_t step : {1u, 4u, 100u}) {
+    const ParsedToolOutput out = stream(
+        ToolFormat::kLlama3, "{\"name\": \"a\", \"parameters\": {\"x\": 1}}] trailing", step, true);
+    ASSERT_EQ(out.calls.size(), 1u);
+    EXPECT_EQ(out.calls[0].arguments, "{\"x\":1}");
+    EXPECT_EQ(out.content, "");
+  }
   const auto bad = parse_tool_calls(ToolFormat::kHermes, "<tool_call>oops</tool_call>", true);
   EXPECT_TRUE(bad.calls.empty());
   EXPECT_EQ(bad.content, "<tool_call>oops</tool_call>");

@@ -118,7 +118,13 @@ TEST_F(StructuredOutputTest, JsonObjectRepliesAreObjectsAndStreamsToo) {
       content = stream_text(s);
       finish = s.events.back()["choices"][0]["finish_reason"].get<std::string>();
     } else {
-      auto r = server_->post("/v1/chat/completions", body.dump());
+      // 600 tokens of a non-streamed answer: allow for a loaded 2-core machine (nothing is
+      // sent until the end, so the client's read timeout must cover the whole generation).
+      auto conn = server_->connect();
+      ASSERT_TRUE(conn);
+      conn->set_timeout_ms(120000);
+      auto r = conn->request("POST", "/v1/chat/completions", body.dump(),
+                             {{"Content-Type", "application/json"}});
       ASSERT_EQ(r.status, 200) << r.body;
       content = r.json()["choices"][0]["message"]["content"];
       finish = r.json()["choices"][0]["finish_reason"];

@@ -14,8 +14,9 @@ void ServeAudit::shutdown() {
   if (exporter) {
     exporter->flush();
     exporter->stop();
-    MLXM_LOG_INFO("otlp: {} spans exported, {} dropped", exporter->n_exported(),
-                  exporter->n_dropped());
+    MLXM_LOG_INFO("otlp: {} spans exported, {} dropped; {} metric exports sent, {} dropped",
+                  exporter->n_exported(), exporter->n_dropped(), exporter->n_metric_exports(),
+                  exporter->n_metric_dropped());
   }
 }
 
@@ -30,8 +31,9 @@ Result<ServeAudit> setup_serve_audit(http::Router& router) {
   a.observer = a.service;
   MLXM_ASSIGN_OR_RETURN(std::optional<telemetry::OtlpConfig> otlp, telemetry::otlp_config_from_env());
   if (otlp) {
-    MLXM_LOG_INFO("otlp: exporting traces to {}/v1/traces", otlp->endpoint);
-    a.exporter = std::make_shared<telemetry::OtlpExporter>(std::move(*otlp));
+    MLXM_LOG_INFO("otlp: exporting traces to {}/v1/traces and metrics to {}/v1/metrics every {} ms",
+                  otlp->endpoint, otlp->endpoint, otlp->metric_interval_ms);
+    a.exporter = std::make_shared<telemetry::OtlpExporter>(std::move(*otlp), a.registry.get());
     a.observer = std::make_shared<telemetry::TeeObserver>(
         std::vector<std::shared_ptr<telemetry::RequestObserver>>{
             a.service, std::make_shared<telemetry::TraceObserver>(a.exporter)});
@@ -68,6 +70,30 @@ void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider
 
 void add_pool_metrics(ServeAudit& audit, std::shared_ptr<pool::ModelPool> pool) {
   if (!pool) return;
+  if (audit.exporter) {  // a "model load" span per load attempt
+    auto exporter = audit.exporter;
+    pool->set_load_observer([exporter](const pool::LoadEvent& e) {
+      exporter->add({telemetry::span_for_model_load({.model = e.id,
+                                                     .start_unix_ms = e.start_unix_ms,
+                                                     .duration_ms = e.duration_ms,
+                                                     .bytes = e.bytes,
+                                                     .file_bytes = e.file_bytes,
+                                                     .ok = e.ok,
+                                                     .error = e.error})});
+    });
+    // Models loaded at start-up (--model, MLX_SERVER_PRELOAD_MODELS) came before the observer.
+    for (const auto& model : pool->status().models) {
+      if (model.state != "loaded") continue;
+      exporter->add({telemetry::span_for_model_load(
+          {.model = model.id,
+           .start_unix_ms = model.loaded_at_ms - static_cast<int64_t>(model.load_ms),
+           .duration_ms = model.load_ms,
+           .bytes = model.bytes,
+           .file_bytes = model.file_bytes,
+           .ok = true,
+           .error = ""})});
+    }
+  }
   telemetry::ServingMetrics* m = audit.metrics.get();
   struct Seen {
     std::set<std::pair<std::string, int64_t>> loads;  // (model, loaded_at_ms) already counted

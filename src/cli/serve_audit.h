@@ -2,7 +2,8 @@
 // audit log service (SQLite at $MLX_MANAGER_HOME/mlx-manager.db) and their routes
 // (/metrics, /admin/audit-logs*, /admin/ws/audit-logs). `observer` is what the API handlers
 // report finished requests to; with OTEL_EXPORTER_OTLP_ENDPOINT or LOGFIRE_TOKEN it also turns
-// them into OTLP trace spans. shutdown() runs after the HTTP server drained: it writes every
+// them into OTLP trace spans, and the registry's instruments are exported as OTLP metrics.
+// shutdown() runs after the HTTP server drained: it writes every
 // queued audit row and sends the queued spans before the process exits.
 #pragma once
 
@@ -24,7 +25,7 @@ struct ServeAudit {
   std::unique_ptr<telemetry::ServingMetrics> metrics;
   std::shared_ptr<api::AuditService> service;
   std::shared_ptr<telemetry::RequestObserver> observer;  // service (+ traces when exported)
-  std::shared_ptr<telemetry::OtlpExporter> exporter;     // OTLP traces; null when not configured
+  std::shared_ptr<telemetry::OtlpExporter> exporter;  // OTLP traces+metrics; null when not set
   void shutdown();
 };
 
@@ -38,6 +39,7 @@ void add_model_metrics(ServeAudit& audit, std::shared_ptr<serving::ModelProvider
 // loads and evictions that happened since the last scrape, mlx_model_loads_total and
 // mlx_model_load_duration_seconds (per load) and mlx_model_evictions_total (pool evictions,
 // attributed to the models that disappeared meanwhile; "" when it was never seen loaded).
+// With an OTLP exporter, each load attempt also becomes a "model load" span.
 void add_pool_metrics(ServeAudit& audit, std::shared_ptr<pool::ModelPool> pool);
 
 }  // namespace mlxm::cli

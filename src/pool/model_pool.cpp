@@ -228,6 +228,7 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
   Result<std::shared_ptr<serving::ModelInstance>> inst =
       st.ok() ? Result<std::shared_ptr<serving::ModelInstance>>(internal_error("not loaded")) : st;
   Timer timer;
+  const int64_t start_ms = unix_ms();
   if (st.ok()) {
     rss0 = memory_in_use();
     {
@@ -238,8 +239,15 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
   }
   const uint64_t rss1 = memory_in_use();
   std::shared_ptr<LoadTicket> ticket;
+  LoadEvent event;
+  event.id = key;
+  event.dir = resolved.dir;
+  event.start_unix_ms = start_ms;
+  event.duration_ms = st.ok() ? timer.ms() : 0.0;
+  std::function<void(const LoadEvent&)> observer;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    observer = load_observer_;
     auto it = entries_.find(key);
     MLXM_CHECK(it != entries_.end());
     ticket = it->second.ticket;
@@ -248,6 +256,8 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
       ticket->status = inst.status();
       last_errors_[key] = inst.status().message();
       ++n_load_failures_;
+      event.file_bytes = it->second.file_bytes;
+      event.error = inst.status().message();
       entries_.erase(it);
       MLXM_LOG_WARN("pool: loading '{}' failed: {}", key, inst.status().message());
     } else {
@@ -272,6 +282,9 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
       e.ticket.reset();  // waiters hold their own reference
       last_errors_.erase(key);
       ++n_loads_;
+      event.ok = true;
+      event.bytes = e.bytes;
+      event.file_bytes = e.file_bytes;
       // The estimate may have been low: evict more if the measured size overshoots.
       uint64_t used = used_bytes_locked();
       if (used > config_.budget_bytes) {
@@ -290,6 +303,12 @@ void ModelPool::run_load(const std::string& key, const ResolvedModel& resolved, 
   }
   cv_.notify_all();
   victims.clear();
+  if (observer) observer(event);
+}
+
+void ModelPool::set_load_observer(std::function<void(const LoadEvent&)> observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  load_observer_ = std::move(observer);
 }
 
 std::vector<std::shared_ptr<serving::ModelInstance>> ModelPool::list() {

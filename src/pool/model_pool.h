@@ -76,6 +76,18 @@ struct ModelStatus {
   std::shared_ptr<serving::ModelInstance> instance;  // loaded/unloading: for KV stats
 };
 
+// One finished load attempt, handed to the load observer (e.g. for an OTLP span).
+struct LoadEvent {
+  std::string id;
+  std::string dir;
+  int64_t start_unix_ms = 0;
+  double duration_ms = 0;  // the load itself (0 when it never started: no room)
+  uint64_t bytes = 0;      // accounted after the load (weights + KV + runtime); 0 on failure
+  uint64_t file_bytes = 0;  // safetensors on disk
+  bool ok = false;
+  std::string error;  // the cause when !ok
+};
+
 struct PoolStatus {
   uint64_t budget_bytes = 0;
   std::string budget_source;
@@ -123,6 +135,10 @@ class ModelPool : public serving::ModelProvider {
   // One model's status (loading/loaded/unloading), or NotFound (with the last load error when
   // the last load failed).
   Result<ModelStatus> model_status(const std::string& id);
+
+  // Called on the loading thread after every load attempt (success or failure), outside the
+  // pool's locks; it must not block. Replaces any previous observer.
+  void set_load_observer(std::function<void(const LoadEvent&)> observer);
 
   const ModelResolver& resolver() const { return resolver_; }
   // Fixed fields only: budget_bytes, budget_source and ttl may change (read them from status()).
@@ -181,6 +197,7 @@ class ModelPool : public serving::ModelProvider {
   std::map<std::string, std::string> last_errors_;
   uint64_t runtime_estimate_ = 0;  // largest runtime_bytes measured so far
   uint64_t n_loads_ = 0, n_evictions_ = 0, n_load_failures_ = 0;
+  std::function<void(const LoadEvent&)> load_observer_;  // guarded by mu_
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

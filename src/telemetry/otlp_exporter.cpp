@@ -8,6 +8,8 @@
 
 #include "core/env.h"
 #include "core/log.h"
+#include "telemetry/otlp_json.h"
+#include "telemetry/otlp_metrics.h"
 
 namespace mlxm::telemetry {
 namespace {
@@ -25,47 +27,6 @@ std::string random_hex(int n_bytes) {
     }
   }
   return out;
-}
-
-void json_string(std::string* out, const std::string& s) {
-  *out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          *out += buf;
-        } else {
-          *out += static_cast<char>(c);
-        }
-    }
-  }
-  *out += '"';
-}
-
-void json_attr(std::string* out, const std::string& key, const AttrValue& v) {
-  *out += "{\"key\":";
-  json_string(out, key);
-  *out += ",\"value\":{";
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    *out += "\"stringValue\":";
-    json_string(out, *s);
-  } else if (const auto* i = std::get_if<int64_t>(&v)) {
-    *out += "\"intValue\":\"" + std::to_string(*i) + "\"";  // int64 as a string (proto3 JSON)
-  } else if (const auto* d = std::get_if<double>(&v)) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", *d);
-    *out += std::string("\"doubleValue\":") + buf;
-  } else {
-    *out += std::string("\"boolValue\":") + (std::get<bool>(v) ? "true" : "false");
-  }
-  *out += "}}";
 }
 
 size_t discard(char*, size_t size, size_t n, void*) {
@@ -110,12 +71,14 @@ Result<std::optional<OtlpConfig>> otlp_config_from_env() {
     }
   }
   c.service_name = env_string("OTEL_SERVICE_NAME", "mlx-manager");
+  MLXM_ASSIGN_OR_RETURN(c.metric_interval_ms,
+                        env_int("OTEL_METRIC_EXPORT_INTERVAL", c.metric_interval_ms, 1));
   return std::optional<OtlpConfig>(std::move(c));
 }
 
 std::string encode_otlp_json(const std::vector<Span>& spans, const std::string& service_name) {
   std::string out = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
-  json_attr(&out, "service.name", service_name);
+  append_otlp_attr(&out, "service.name", service_name);
   out += "]},\"scopeSpans\":[{\"scope\":{\"name\":\"mlx-manager\"},\"spans\":[";
   for (size_t i = 0; i < spans.size(); ++i) {
     const Span& s = spans[i];
@@ -123,19 +86,19 @@ std::string encode_otlp_json(const std::vector<Span>& spans, const std::string& 
     out += "{\"traceId\":\"" + s.trace_id + "\",\"spanId\":\"" + s.span_id + "\"";
     if (!s.parent_span_id.empty()) out += ",\"parentSpanId\":\"" + s.parent_span_id + "\"";
     out += ",\"name\":";
-    json_string(&out, s.name);
+    append_json_string(&out, s.name);
     out += ",\"kind\":" + std::to_string(s.kind);
     out += ",\"startTimeUnixNano\":\"" + std::to_string(s.start_unix_ns) + "\"";
     out += ",\"endTimeUnixNano\":\"" + std::to_string(s.end_unix_ns) + "\"";
     out += ",\"attributes\":[";
     for (size_t a = 0; a < s.attributes.size(); ++a) {
       if (a > 0) out += ',';
-      json_attr(&out, s.attributes[a].first, s.attributes[a].second);
+      append_otlp_attr(&out, s.attributes[a].first, s.attributes[a].second);
     }
     out += "],\"status\":{\"code\":" + std::string(s.error ? "2" : "1");
     if (!s.status_message.empty()) {
       out += ",\"message\":";
-      json_string(&out, s.status_message);
+      append_json_string(&out, s.status_message);
     }
     out += "}}";
   }
@@ -143,7 +106,11 @@ std::string encode_otlp_json(const std::vector<Span>& spans, const std::string& 
   return out;
 }
 
-OtlpExporter::OtlpExporter(OtlpConfig config) : config_(std::move(config)) {
+OtlpExporter::OtlpExporter(OtlpConfig config, MetricRegistry* metrics)
+    : config_(std::move(config)), metrics_(metrics) {
+  start_unix_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   thread_ = std::thread([this] { run(); });
 }
@@ -174,6 +141,16 @@ void OtlpExporter::flush() {
   done_cv_.wait(lock, [&] { return n_processed_ >= target || exited_; });
 }
 
+void OtlpExporter::flush_metrics() {
+  std::unique_lock lock(mu_);
+  if (metrics_ == nullptr || stopping_) return;
+  // An export already running collected before this call: wait for the one after it.
+  const uint64_t target = n_metric_rounds_ + (metrics_in_flight_ ? 2 : 1);
+  metrics_requested_ = true;
+  cv_.notify_one();
+  done_cv_.wait(lock, [&] { return n_metric_rounds_ >= target || exited_; });
+}
+
 void OtlpExporter::stop() {
   {
     std::lock_guard lock(mu_);
@@ -184,9 +161,8 @@ void OtlpExporter::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool OtlpExporter::post(const std::vector<Span>& batch) {
-  const std::string body = encode_otlp_json(batch, config_.service_name);
-  const std::string url = config_.endpoint + "/v1/traces";
+bool OtlpExporter::post(const std::string& path, const std::string& body) {
+  const std::string url = config_.endpoint + path;
   CURL* h = curl_easy_init();
   if (h == nullptr) return false;
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
@@ -211,14 +187,60 @@ bool OtlpExporter::post(const std::vector<Span>& batch) {
   return true;
 }
 
+bool OtlpExporter::export_metrics() {
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  return post("/v1/metrics",
+              encode_otlp_metrics_json(*metrics_, config_.service_name, start_unix_ns_, now_ns));
+}
+
 void OtlpExporter::run() {
+  using Clock = std::chrono::steady_clock;
+  const auto metric_interval = std::chrono::milliseconds(config_.metric_interval_ms);
+  auto next_metrics = Clock::now() + metric_interval;
+  bool final_metrics_sent = false;
   int64_t backoff_ms = 0;
+  auto fail = [&](const char* what) {
+    n_failed_.fetch_add(1);
+    backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 1000 : backoff_ms * 2, 30'000);
+    if (n_failed_.load() == 1) {
+      MLXM_LOG_WARN("otlp: export to {} failed; {} are dropped while it fails", config_.endpoint,
+                    what);
+    }
+  };
   std::unique_lock lock(mu_);
   while (true) {
-    const auto wait = std::chrono::milliseconds(std::max(config_.flush_interval_ms, backoff_ms));
-    cv_.wait_for(lock, wait, [&] {
-      return stopping_ || queue_.size() >= config_.max_batch || flush_requested_;
+    const auto t = Clock::now();
+    auto deadline = t + std::chrono::milliseconds(std::max(config_.flush_interval_ms, backoff_ms));
+    if (metrics_ != nullptr) {
+      deadline = std::min(deadline,
+                          std::max(next_metrics, t + std::chrono::milliseconds(backoff_ms)));
+    }
+    cv_.wait_until(lock, deadline, [&] {
+      return stopping_ || queue_.size() >= config_.max_batch || flush_requested_ ||
+             metrics_requested_;
     });
+    if (metrics_ != nullptr && !final_metrics_sent &&
+        (stopping_ || metrics_requested_ || Clock::now() >= next_metrics)) {
+      final_metrics_sent = stopping_;
+      metrics_requested_ = false;
+      metrics_in_flight_ = true;
+      lock.unlock();
+      const bool ok = export_metrics();
+      lock.lock();
+      metrics_in_flight_ = false;
+      if (ok) {
+        n_metric_exports_.fetch_add(1);
+        backoff_ms = 0;
+      } else {
+        n_metric_dropped_.fetch_add(1);
+        fail("metrics");
+      }
+      ++n_metric_rounds_;
+      next_metrics = Clock::now() + metric_interval;
+      done_cv_.notify_all();
+    }
     if (queue_.empty()) flush_requested_ = false;
     if (queue_.empty()) {
       if (stopping_) break;
@@ -230,19 +252,14 @@ void OtlpExporter::run() {
       queue_.pop_front();
     }
     lock.unlock();
-    const bool ok = post(batch);
+    const bool ok = post("/v1/traces", encode_otlp_json(batch, config_.service_name));
     lock.lock();
     if (ok) {
       n_exported_.fetch_add(batch.size());
       backoff_ms = 0;
     } else {
-      n_failed_.fetch_add(1);
       n_dropped_.fetch_add(batch.size());
-      backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 1000 : backoff_ms * 2, 30'000);
-      if (n_failed_.load() == 1) {
-        MLXM_LOG_WARN("otlp: export to {} failed; spans are dropped while it fails",
-                      config_.endpoint);
-      }
+      fail("spans");
     }
     n_processed_ += batch.size();
     done_cv_.notify_all();

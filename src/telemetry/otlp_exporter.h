@@ -1,12 +1,14 @@
-// OTLP/HTTP trace export (JSON encoding, https://opentelemetry.io/docs/specs/otlp/): spans are
+// OTLP/HTTP export (JSON encoding, https://opentelemetry.io/docs/specs/otlp/): spans are
 // queued by any thread (never blocking: a full queue drops and counts) and sent in batches by one
-// background thread with libcurl to <endpoint>/v1/traces. A failed POST backs off (1 s doubling
-// to 30 s) and drops that batch; serving never waits for the exporter.
+// background thread with libcurl to <endpoint>/v1/traces. Given a metric registry, the same thread
+// also sends its instruments (otlp_metrics.h) to <endpoint>/v1/metrics every
+// metric_interval_ms and once more when stopping. A failed POST backs off (1 s doubling to 30 s)
+// and drops that batch (or that metrics export); serving never waits for the exporter.
 //
 // Configuration (otlp_config_from_env): OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://collector:4318),
 // OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2"), OTEL_SERVICE_NAME (mlx-manager); with LOGFIRE_TOKEN
 // and no endpoint, LogFire's endpoint (https://logfire-api.pydantic.dev) with the token as the
-// Authorization header.
+// Authorization header. OTEL_METRIC_EXPORT_INTERVAL: ms between metric exports (60000).
 //
 // Thread-safety: add() and the counters are thread-safe; stop() from the owner.
 #pragma once
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "telemetry/otlp_json.h"
 
 namespace mlxm::telemetry {
 
@@ -35,12 +38,11 @@ struct OtlpConfig {
   size_t max_batch = 512;   // spans per POST
   int64_t flush_interval_ms = 1000;
   int64_t timeout_ms = 5000;  // per POST
+  int64_t metric_interval_ms = 60'000;  // OTEL_METRIC_EXPORT_INTERVAL
 };
 
 // nullopt when neither OTEL_EXPORTER_OTLP_ENDPOINT nor LOGFIRE_TOKEN is set.
 Result<std::optional<OtlpConfig>> otlp_config_from_env();
-
-using AttrValue = std::variant<std::string, int64_t, double, bool>;
 
 struct Span {
   std::string trace_id;        // 32 hex
@@ -62,9 +64,12 @@ std::string new_span_id();
 // The OTLP JSON body ({"resourceSpans": [...]}) of `spans`.
 std::string encode_otlp_json(const std::vector<Span>& spans, const std::string& service_name);
 
+class MetricRegistry;
+
 class OtlpExporter {
  public:
-  explicit OtlpExporter(OtlpConfig config);
+  // `metrics` (optional) must outlive stop(); its instruments are exported periodically.
+  explicit OtlpExporter(OtlpConfig config, MetricRegistry* metrics = nullptr);
   ~OtlpExporter();  // stop()
   OtlpExporter(const OtlpExporter&) = delete;
   OtlpExporter& operator=(const OtlpExporter&) = delete;
@@ -75,14 +80,21 @@ class OtlpExporter {
   void stop();
   // Blocks until every span queued before the call was sent or dropped.
   void flush();
+  // Blocks until a metrics export that started after the call finished (sent or failed).
+  // Returns at once without a registry or once stopped.
+  void flush_metrics();
 
   uint64_t n_exported() const { return n_exported_.load(); }
   uint64_t n_dropped() const { return n_dropped_.load(); }
-  uint64_t n_failed_posts() const { return n_failed_.load(); }
+  uint64_t n_failed_posts() const { return n_failed_.load(); }  // traces and metrics
+  uint64_t n_metric_exports() const { return n_metric_exports_.load(); }  // sent
+  uint64_t n_metric_dropped() const { return n_metric_dropped_.load(); }  // failed exports
 
  private:
   void run();
-  bool post(const std::vector<Span>& batch);
+  bool post(const std::string& path, const std::string& body);
+  // Collects and sends the metrics (called by run() with mu_ unlocked); true when sent.
+  bool export_metrics();
 
   const OtlpConfig config_;
   std::mutex mu_;
@@ -94,9 +106,16 @@ class OtlpExporter {
   bool flush_requested_ = false;
   uint64_t n_enqueued_ = 0;
   uint64_t n_processed_ = 0;
+  MetricRegistry* metrics_ = nullptr;
+  int64_t start_unix_ns_ = 0;  // start of the cumulative metric series
+  bool metrics_requested_ = false;
+  bool metrics_in_flight_ = false;
+  uint64_t n_metric_rounds_ = 0;  // exports attempted
   std::atomic<uint64_t> n_exported_{0};
   std::atomic<uint64_t> n_dropped_{0};
   std::atomic<uint64_t> n_failed_{0};
+  std::atomic<uint64_t> n_metric_exports_{0};
+  std::atomic<uint64_t> n_metric_dropped_{0};
   std::thread thread_;
 };
 

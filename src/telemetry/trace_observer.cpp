@@ -22,6 +22,24 @@ Span child(const Span& root, std::string name, int64_t start_ns, int64_t end_ns)
 
 }  // namespace
 
+Span span_for_model_load(const ModelLoadRecord& load) {
+  Span s;
+  s.trace_id = new_trace_id();
+  s.span_id = new_span_id();
+  s.name = "model load";
+  s.start_unix_ns = load.start_unix_ms * kNsPerMs;
+  s.end_unix_ns = at_ms(s.start_unix_ns, load.duration_ms);
+  s.error = !load.ok;
+  if (s.error) s.status_message = load.error.substr(0, 512);
+  auto& a = s.attributes;
+  a.emplace_back("mlx.model", load.model);
+  a.emplace_back("mlx.model.bytes", static_cast<int64_t>(load.bytes));
+  a.emplace_back("mlx.model.file_bytes", static_cast<int64_t>(load.file_bytes));
+  a.emplace_back("mlx.model.load_ms", load.duration_ms);
+  a.emplace_back("mlx.outcome", std::string(load.ok ? "loaded" : "error"));
+  return s;
+}
+
 std::vector<Span> spans_for_request(const RequestRecord& r) {
   std::vector<Span> out;
   Span root;

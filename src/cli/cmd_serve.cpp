@@ -1,5 +1,6 @@
 // mlx-manager serve: the HTTP server. Wires the router, handlers and server from the
-// environment (DESIGN §5) and flags; blocks until SIGTERM/SIGINT has drained it.
+// environment (DESIGN §5) and flags; blocks until SIGTERM/SIGINT has drained it. SIGHUP reloads
+// the live settings (docs/configuration.md).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -122,6 +123,15 @@ int run_serve(const ServeFlags& flags) {
     std::fprintf(stderr, "error: %s\n", settings.status().message().c_str());
     return 1;
   }
+  // SIGHUP re-reads the live settings like POST /admin/reload-config and logs the report.
+  cfg.on_sighup = [s = *settings] {
+    Result<nlohmann::json> report = s->reload();
+    if (report.ok()) {
+      MLXM_LOG_INFO("SIGHUP: settings reloaded: {}", report->dump());
+    } else {
+      MLXM_LOG_ERROR("SIGHUP: settings reload failed: {}", report.status().message());
+    }
+  };
   handlers::register_system_routes(router, std::move(deps));
   handlers::register_system_info_route(router,
                                        {.version = MLXM_VERSION,

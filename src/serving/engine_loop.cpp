@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "serving/scheduler/live_limits.h"
 
 namespace mlxm::serving {
 
@@ -83,9 +84,12 @@ Result<SeqId> EngineLoop::submit(GenerationRequest request) {
                               std::to_string(vocab) + ")");
     }
   }
-  if (n_queued_.fetch_add(1) >= config_.max_waiting) {
+  // The live queue limit (serving/scheduler/live_limits.h) only lowers the configured one.
+  const int max_waiting =
+      capped_by_live(config_.max_waiting, live_limits().max_queued_requests.load());
+  if (n_queued_.fetch_add(1) >= max_waiting) {
     n_queued_.fetch_sub(1);
-    return resource_exhausted("the server is busy: " + std::to_string(config_.max_waiting) +
+    return resource_exhausted("the server is busy: " + std::to_string(max_waiting) +
                               " requests are already waiting for this model");
   }
   const SeqId id = next_id_.fetch_add(1);

@@ -8,6 +8,7 @@
 #include "api/http/json.h"
 #include "api/schema/anthropic_request.h"
 #include "core/env.h"
+#include "serving/scheduler/live_limits.h"
 
 namespace mlxm::api {
 namespace {
@@ -157,7 +158,10 @@ class AnthropicHandlers {
     const std::string& prefill = std::get<Prompt>(prompt).prefill;
     if (!prefill.empty()) o.prefix_ids = m.tokenizer().encode(prefill, false);
     auto session = std::make_shared<MessagesSession>(*model, std::move(o));
-    return session->start(std::move(g), d_.config.timeout, *d_.timers);
+    return session->start(
+        std::move(g),
+        serving::live_or(d_.config.timeout, serving::live_limits().chat_timeout_seconds.load()),
+        *d_.timers);
   }
 
   http::HttpResponse count_tokens(http::HttpRequest& req) {

@@ -21,6 +21,8 @@
 
 namespace mlxm::api {
 
+// The live setting timeout_chat_seconds (serving/scheduler/live_limits.h) overrides it for new
+// requests when set.
 struct AnthropicConfig {
   std::chrono::seconds timeout{900};  // MLX_SERVER_TIMEOUT_CHAT_SECONDS
 };

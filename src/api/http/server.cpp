@@ -74,6 +74,7 @@ class HttpServer::Impl {
     if (cfg.handle_signals) {
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
+      if (cfg.on_sighup) signals_.add(SIGHUP);
       arm_signals();
     }
     if (cfg.blocking_threads > 0) {
@@ -120,7 +121,11 @@ class HttpServer::Impl {
     signals_.async_wait([this](const error_code& ec, int signo) {
       if (ec) return;
       MLXM_LOG_INFO("received signal {}", signo);
-      on_shutdown_request();
+      if (signo == SIGHUP && ctx_->config.on_sighup) {
+        ctx_->config.on_sighup();
+      } else {
+        on_shutdown_request();
+      }
       arm_signals();
     });
   }

@@ -4,7 +4,7 @@
 //   begin_shutdown() (or SIGTERM/SIGINT when handle_signals): stop accepting; requests already
 //   read complete for up to drain_timeout; routes with allow_while_draining (/health) still
 //   answer on open connections, other new requests get 503; then every connection closes and
-//   wait() returns. A second signal stops at once.
+//   wait() returns. A second signal stops at once. SIGHUP calls config.on_sighup when set.
 //
 // Thread-safety: start()/wait() from one owner thread; port(), draining(), begin_shutdown()
 // from any thread.
@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;  // allowed Origin values; "*" allows any; empty = off
   std::string static_dir;                 // serve unmatched GETs from here; empty = off
   bool handle_signals = true;             // SIGTERM/SIGINT start the drain
+  // When set (and handle_signals), SIGHUP calls it on an io thread instead of ending the
+  // process (serve: reload the live settings). It must not block for long.
+  std::function<void()> on_sighup;
   // Handlers of requests other than GET/HEAD/OPTIONS (completions, model loads, admin actions)
   // run on this many separate threads, so that a handler that blocks (a model loading on first
   // use, a wait for a load) never holds an io thread. 0 runs every handler on its io thread.

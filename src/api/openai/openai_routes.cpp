@@ -11,6 +11,7 @@
 #include "api/schema/openai_request.h"
 #include "api/schema/openai_response.h"
 #include "core/env.h"
+#include "serving/scheduler/live_limits.h"
 
 namespace mlxm::api {
 
@@ -169,7 +170,10 @@ class OpenAiHandlers {
     so.reply = std::move(so_reply);
     so.trace = std::move(trace);
     auto session = std::make_shared<CompletionSession>(*model, std::move(so));
-    return session->start(std::move(choices), d_.config.chat_timeout, *d_.timers);
+    return session->start(std::move(choices),
+                          serving::live_or(d_.config.chat_timeout,
+                                           serving::live_limits().chat_timeout_seconds.load()),
+                          *d_.timers);
   }
 
   http::HttpResponse completions(http::HttpRequest& req) {
@@ -219,7 +223,11 @@ class OpenAiHandlers {
     SessionOptions so = session_options(cr.gen, m, false);
     so.trace = std::move(trace);
     auto session = std::make_shared<CompletionSession>(*model, std::move(so));
-    return session->start(std::move(choices), d_.config.completions_timeout, *d_.timers);
+    return session->start(
+        std::move(choices),
+        serving::live_or(d_.config.completions_timeout,
+                         serving::live_limits().completions_timeout_seconds.load()),
+        *d_.timers);
   }
 
   http::HttpResponse tokenize(http::HttpRequest& req) {

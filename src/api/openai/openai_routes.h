@@ -18,6 +18,8 @@
 
 namespace mlxm::api {
 
+// The live settings timeout_chat_seconds / timeout_completions_seconds
+// (serving/scheduler/live_limits.h) override these for new requests when set.
 struct OpenAiConfig {
   std::chrono::seconds chat_timeout{900};         // MLX_SERVER_TIMEOUT_CHAT_SECONDS
   std::chrono::seconds completions_timeout{600};  // MLX_SERVER_TIMEOUT_COMPLETIONS_SECONDS

@@ -4,6 +4,7 @@
 
 #include "api/http/json.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/log.h"
 #include "store/settings_table.h"
 
@@ -146,6 +147,61 @@ Result<std::vector<std::string>> ServerSettings::apply(const json& patch, int64_
   return changed;
 }
 
+Result<json> ServerSettings::from_env(const SettingField& f) {
+  if (f.env_var.empty()) return json(nullptr);
+  std::optional<std::string> raw = env_get(f.env_var.c_str());
+  if (!raw) return json(nullptr);
+  if (f.is_choice) return json(*raw);
+  MLXM_ASSIGN_OR_RETURN(int64_t x, parse_int(f.env_var, *raw, f.min, f.max));
+  return json(x);
+}
+
+Result<json> ServerSettings::reload() {
+  std::lock_guard lock(mu_);
+  store::SettingsTable table(*db_);
+  MLXM_ASSIGN_OR_RETURN(auto stored, table.all());
+  json changed = json::object();
+  json unchanged = json::array();
+  json restart_required = json::array();
+  for (const auto& f : fields_) {
+    json target = nullptr;
+    if (auto it = stored.find(key_of(f.name)); it != stored.end()) {
+      json v = json::parse(it->second, nullptr, false);
+      if (Status st = validate(f, v); st.ok()) {
+        target = std::move(v);
+      } else {
+        MLXM_LOG_WARN("settings reload: ignoring the stored {}: {}", f.name, st.message());
+      }
+    }
+    if (target.is_null()) {
+      Result<json> env = from_env(f);
+      if (!env.ok()) {
+        MLXM_LOG_WARN("settings reload: ignoring {}", env.status().message());
+      } else if (Status st = validate(f, *env); !env->is_null() && !st.ok()) {
+        MLXM_LOG_WARN("settings reload: ignoring {}: {}", f.env_var, st.message());
+      } else {
+        target = std::move(env).value();
+      }
+    }
+    const json before = f.get();
+    if (target.is_null() || target == before) {
+      unchanged.push_back(f.name);
+      continue;
+    }
+    f.set(target);
+    changed[f.name] = {{"from", before}, {"to", f.get()}};
+    MLXM_LOG_INFO("settings reload: {} = {} (was {})", f.name, target.dump(), before.dump());
+  }
+  for (const auto& [key, value] : stored) {
+    if (key.rfind("server.", 0) != 0) continue;
+    const std::string name = key.substr(7);
+    if (find(name) == nullptr) restart_required.push_back(name);
+  }
+  return json{{"changed", std::move(changed)},
+              {"unchanged", std::move(unchanged)},
+              {"restart_required", std::move(restart_required)}};
+}
+
 void register_server_settings_routes(http::Router& router, std::shared_ptr<ServerSettings> s) {
   router.add("GET", "/api/settings/server", [s](http::HttpRequest&) {
     return http::json_response(200, {{"settings", s->current()}, {"fields", s->fields()}});
@@ -159,6 +215,11 @@ void register_server_settings_routes(http::Router& router, std::shared_ptr<Serve
   };
   router.add("PUT", "/api/settings/server", put);
   router.add("PATCH", "/api/settings/server", put);
+  router.add("POST", "/admin/reload-config", [s](http::HttpRequest&) {
+    Result<json> report = s->reload();
+    if (!report.ok()) return http::error_response(report.status());
+    return http::json_response(200, *report);
+  });
 }
 
 }  // namespace mlxm::api

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include "serving/scheduler/live_limits.h"
+
 namespace mlxm::serving {
 namespace {
 
@@ -130,8 +132,11 @@ SchedulerOutput Scheduler::schedule() {
     if (pa != pb) return pa < pb;
     return sa.arrival < sb.arrival;
   });
-  while (!waiting_.empty() && budget > 0 &&
-         static_cast<int>(running_.size()) < config_.max_num_seqs) {
+  // The live batch limit (live_limits.h) only lowers the configured one: running sequences
+  // beyond it finish, new ones wait.
+  const int max_seqs =
+      capped_by_live(config_.max_num_seqs, live_limits().max_batch_size.load());
+  while (!waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < max_seqs) {
     Seq& s = seqs_.at(waiting_.front());
     if (!try_admit(s, &budget, &out)) break;  // head of line blocks: keeps priority order
     running_.push_back(s.spec.id);

@@ -2,6 +2,8 @@
 
 #include "api/settings/settings_routes.h"
 #include "auth/secret_box.h"
+#include "cloud/cloud_import.h"
+#include "cloud/cloud_storage.h"
 #include "core/env.h"
 #include "core/log.h"
 #include "store/database.h"
@@ -42,6 +44,10 @@ Result<ServeCloud> setup_serve_cloud(http::Router& router,
   options.cipher = cloud::KeyCipher{
       [shared_box](std::string_view plain) { return shared_box->seal(plain); },
       [shared_box](std::string_view sealed) { return shared_box->open(sealed); }};
+  // Providers and rules live in the database; files from older versions are imported once.
+  MLXM_ASSIGN_OR_RETURN(options.storage,
+                        cloud::DatabaseCloudStorage::open(options.home / store::kDatabaseFileName));
+  MLXM_RETURN_IF_ERROR(cloud::import_cloud_files(options, *options.storage).status());
   ServeCloud out;
   MLXM_ASSIGN_OR_RETURN(out.config, cloud::CloudConfig::open(std::move(options)));
   out.router = std::make_shared<api::BackendRouter>(out.config, std::move(observer));

@@ -1,5 +1,6 @@
-// The cloud part of `serve`: providers and routing rules from $MLX_MANAGER_HOME
-// (providers.json, routing_rules.json), the backend router that wraps the model endpoints,
+// The cloud part of `serve`: providers and routing rules from the database (tables
+// cloud_providers and routing_rules; providers.json / routing_rules.json from older versions are
+// imported once and renamed *.imported), the backend router that wraps the model endpoints,
 // and the /api/settings/{rules,providers} routes. Tuning from the environment:
 //   MLX_SERVER_CLOUD_CONNECT_TIMEOUT_SECONDS (10), MLX_SERVER_CLOUD_READ_TIMEOUT_SECONDS (300),
 //   MLX_SERVER_CLOUD_RETRY_ATTEMPTS (3), MLX_SERVER_CLOUD_RETRY_BASE_MS (250),
@@ -24,8 +25,8 @@ struct ServeCloud {
   ModelRoute route;  // for setup_serve_models
 };
 
-// Errors name the file or variable (unreadable or invalid config, a providers file readable by
-// others, a malformed variable).
+// Errors name the file, table or variable (unreadable or invalid config, a legacy providers
+// file readable by others, a malformed variable).
 Result<ServeCloud> setup_serve_cloud(http::Router& router,
                                      std::shared_ptr<telemetry::RequestObserver> observer);
 

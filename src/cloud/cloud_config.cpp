@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "cloud/config_file.h"
 #include "core/env.h"
 
 namespace mlxm::cloud {
@@ -46,69 +45,63 @@ std::vector<ProviderConfig> implicit_providers(const std::vector<ProviderConfig>
   return out;
 }
 
-Status entry_error(const std::filesystem::path& file, size_t i, const api::ApiError& e) {
-  return invalid_argument(file.string() + ": entry " + std::to_string(i) + ": " + e.message);
+Status entry_error(const std::string& source, size_t i, const api::ApiError& e) {
+  return invalid_argument(source + ": entry " + std::to_string(i) + ": " + e.message);
 }
 
 }  // namespace
 
 CloudConfig::CloudConfig(CloudOptions options)
-    : options_(std::move(options)), client_(std::make_unique<HttpClient>(options_.http)) {}
+    : options_(std::move(options)), client_(std::make_unique<HttpClient>(options_.http)) {
+  if (!options_.storage) options_.storage = std::make_shared<FileCloudStorage>(options_.home);
+}
 
 Result<std::shared_ptr<CloudConfig>> CloudConfig::open(CloudOptions options) {
   std::shared_ptr<CloudConfig> c(new CloudConfig(std::move(options)));
-  const auto pfile = c->options_.home / kProvidersFile;
-  MLXM_ASSIGN_OR_RETURN(auto pj, read_json_file(pfile, /*require_private=*/true));
+  CloudStorage& storage = *c->options_.storage;
+  const std::string psource = storage.providers_source();
+  MLXM_ASSIGN_OR_RETURN(CloudEntries stored, storage.load());
   bool clear_keys_found = false;
-  if (pj) {
-    const json& arr = (*pj)["providers"];
-    if (!arr.is_array()) return invalid_argument(pfile.string() + ": 'providers' must be an array");
-    // Keys written before sealing was on are sealed at once below.
-    for (size_t i = 0; i < arr.size(); ++i) {
-      json entry = arr[i];
-      if (entry.is_object() && entry.contains("api_key_sealed")) {
-        if (!c->options_.cipher) {
-          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
-                                  ": a sealed key, but no secret key is available to open it");
-        }
-        const json& sealed = entry["api_key_sealed"];
-        if (!sealed.is_string()) {
-          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
-                                  ": 'api_key_sealed' must be a string");
-        }
-        auto key = c->options_.cipher->open(sealed.get<std::string>());
-        if (!key.ok()) {
-          return invalid_argument(pfile.string() + ": entry " + std::to_string(i) +
-                                  ": cannot open the sealed key (" + key.status().message() +
-                                  "); was secret.key replaced?");
-        }
-        entry.erase("api_key_sealed");
-        entry["api_key"] = *key;
-      } else if (entry.is_object() && entry.contains("api_key") && c->options_.cipher) {
-        clear_keys_found = true;
+  // Keys written before sealing was on are sealed at once below.
+  for (size_t i = 0; i < stored.providers.size(); ++i) {
+    json entry = stored.providers[i];
+    if (entry.is_object() && entry.contains("api_key_sealed")) {
+      if (!c->options_.cipher) {
+        return invalid_argument(psource + ": entry " + std::to_string(i) +
+                                ": a sealed key, but no secret key is available to open it");
       }
-      auto p = parse_provider(entry);
-      if (auto* e = std::get_if<api::ApiError>(&p)) return entry_error(pfile, i, *e);
-      c->file_providers_.push_back(std::get<ProviderConfig>(std::move(p)));
+      const json& sealed = entry["api_key_sealed"];
+      if (!sealed.is_string()) {
+        return invalid_argument(psource + ": entry " + std::to_string(i) +
+                                ": 'api_key_sealed' must be a string");
+      }
+      auto key = c->options_.cipher->open(sealed.get<std::string>());
+      if (!key.ok()) {
+        return invalid_argument(psource + ": entry " + std::to_string(i) +
+                                ": cannot open the sealed key (" + key.status().message() +
+                                "); was secret.key replaced?");
+      }
+      entry.erase("api_key_sealed");
+      entry["api_key"] = *key;
+    } else if (entry.is_object() && entry.contains("api_key") && c->options_.cipher) {
+      clear_keys_found = true;
     }
+    auto p = parse_provider(entry);
+    if (auto* e = std::get_if<api::ApiError>(&p)) return entry_error(psource, i, *e);
+    c->file_providers_.push_back(std::get<ProviderConfig>(std::move(p)));
   }
   if (clear_keys_found) {
-    MLXM_RETURN_IF_ERROR(c->write_providers(c->file_providers_));
+    const auto entries = c->provider_entries(c->file_providers_);
+    MLXM_RETURN_IF_ERROR(storage.save(&entries, nullptr));
   }
-  const auto rfile = c->options_.home / kRulesFile;
-  MLXM_ASSIGN_OR_RETURN(auto rj, read_json_file(rfile, /*require_private=*/false));
   std::lock_guard<std::mutex> lock(c->edit_mu_);
-  if (rj) {
-    const json& arr = (*rj)["rules"];
-    if (!arr.is_array()) return invalid_argument(rfile.string() + ": 'rules' must be an array");
-    auto known = [&](const std::string& n) { return c->known_locked(n); };
-    for (size_t i = 0; i < arr.size(); ++i) {
-      auto r = parse_rule(arr[i], known);
-      if (auto* e = std::get_if<api::ApiError>(&r)) return entry_error(rfile, i, *e);
-      Rule rule = std::get<Rule>(std::move(r));
-      if (rule.id.empty()) rule.id = new_rule_id();
-      c->rules_.push_back(std::move(rule));
-    }
+  auto known = [&](const std::string& n) { return c->known_locked(n); };
+  for (size_t i = 0; i < stored.rules.size(); ++i) {
+    auto r = parse_rule(stored.rules[i], known);
+    if (auto* e = std::get_if<api::ApiError>(&r)) return entry_error(storage.rules_source(), i, *e);
+    Rule rule = std::get<Rule>(std::move(r));
+    if (rule.id.empty()) rule.id = new_rule_id();
+    c->rules_.push_back(std::move(rule));
   }
   auto snap = std::make_shared<Snapshot>();
   snap->providers = c->file_providers_;
@@ -142,17 +135,30 @@ bool CloudConfig::known_locked(const std::string& name) const {
   return false;
 }
 
-Status CloudConfig::write_providers(const std::vector<ProviderConfig>& providers) const {
-  json arr = json::array();
+std::vector<json> CloudConfig::provider_entries(const std::vector<ProviderConfig>& providers) const {
+  std::vector<json> out;
   for (const auto& p : providers) {
     json j = provider_file_json(p);
     if (options_.cipher && j.contains("api_key")) {
       j["api_key_sealed"] = options_.cipher->seal(j["api_key"].get<std::string>());
       j.erase("api_key");
     }
-    arr.push_back(std::move(j));
+    out.push_back(std::move(j));
   }
-  return write_file_atomic(options_.home / kProvidersFile, json{{"providers", arr}}.dump(2) + "\n");
+  return out;
+}
+
+std::vector<json> CloudConfig::rule_entries(const std::vector<Rule>& rules) {
+  std::vector<json> out;
+  for (const auto& r : rules) out.push_back(rule_json(r));
+  return out;
+}
+
+Status CloudConfig::copy_to(CloudStorage& to) {
+  std::lock_guard<std::mutex> lock(edit_mu_);
+  const auto providers = provider_entries(file_providers_);
+  const auto rules = rule_entries(rules_);
+  return to.save(&providers, &rules);
 }
 
 EditResult CloudConfig::commit_locked(std::vector<ProviderConfig> file_providers,
@@ -164,14 +170,10 @@ EditResult CloudConfig::commit_locked(std::vector<ProviderConfig> file_providers
     e.type = "server_error";
     return e;
   };
-  if (providers_changed) {
-    Status st = write_providers(file_providers);
-    if (!st.ok()) return fail(st);
-  }
-  if (rules_changed) {
-    json arr = json::array();
-    for (const auto& r : rules) arr.push_back(rule_json(r));
-    Status st = write_file_atomic(options_.home / kRulesFile, json{{"rules", arr}}.dump(2) + "\n");
+  if (providers_changed || rules_changed) {
+    const auto p = providers_changed ? provider_entries(file_providers) : std::vector<json>{};
+    const auto r = rules_changed ? rule_entries(rules) : std::vector<json>{};
+    Status st = options_.storage->save(providers_changed ? &p : nullptr, rules_changed ? &r : nullptr);
     if (!st.ok()) return fail(st);
   }
   file_providers_ = std::move(file_providers);

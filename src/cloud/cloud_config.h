@@ -1,9 +1,10 @@
-// The cloud configuration of a running server: providers (providers.json, 0600, with keys)
-// and routing rules (routing_rules.json), both under $MLX_MANAGER_HOME, plus one circuit
-// breaker per provider and the shared HTTP client. Edits validate, persist atomically, then
-// swap an immutable snapshot, so readers (every chat request) never wait on a file write.
-// Providers "openai" and "anthropic" exist implicitly when OPENAI_API_KEY / ANTHROPIC_API_KEY
-// are set and the file defines no provider of that name.
+// The cloud configuration of a running server: providers (with keys, sealed at rest when a
+// cipher is set) and routing rules, persisted through a CloudStorage (serve: the database;
+// default: the files under $MLX_MANAGER_HOME), plus one circuit breaker per provider and the
+// shared HTTP client. Edits validate, persist atomically, then swap an immutable snapshot, so
+// readers (every chat request) never wait on a write. Providers "openai" and "anthropic" exist
+// implicitly when OPENAI_API_KEY / ANTHROPIC_API_KEY are set and no stored provider has that
+// name.
 //
 // Thread-safety: every method is thread-safe.
 #pragma once
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "api/schema/api_error.h"
+#include "cloud/cloud_storage.h"
 #include "cloud/http_client.h"
 #include "cloud/provider.h"
 #include "cloud/resilience.h"
@@ -28,7 +30,7 @@
 namespace mlxm::cloud {
 
 // Encrypts provider keys at rest (serve wires it to auth::SecretBox). Without one, keys are
-// written in clear (the file is still 0600).
+// stored in clear (the file is still 0600).
 struct KeyCipher {
   std::function<std::string(std::string_view)> seal;
   std::function<Result<std::string>(std::string_view)> open;
@@ -39,19 +41,18 @@ struct CloudOptions {
   HttpClientConfig http;
   RetryPolicy retry;
   BreakerPolicy breaker;
-  std::optional<KeyCipher> cipher;  // keys in providers.json as "api_key_sealed"
+  std::optional<KeyCipher> cipher;  // keys stored as "api_key_sealed"
+  // Where providers and rules persist; null: FileCloudStorage(home).
+  std::shared_ptr<CloudStorage> storage;
 };
-
-inline constexpr const char* kProvidersFile = "providers.json";
-inline constexpr const char* kRulesFile = "routing_rules.json";
 
 // An edit's outcome: the error to send (400 naming the field, 404, 409) or success.
 using EditResult = std::optional<api::ApiError>;
 
 class CloudConfig {
  public:
-  // Loads both files (missing files = empty). Errors name the file: unreadable, not JSON,
-  // a providers file readable by others, an invalid entry.
+  // Loads providers and rules from the storage (nothing stored = empty). Errors name the file
+  // or table: unreadable, not JSON, a providers file readable by others, an invalid entry.
   static Result<std::shared_ptr<CloudConfig>> open(CloudOptions options);
 
   struct Snapshot {
@@ -73,23 +74,27 @@ class CloudConfig {
   api::Parsed<ProviderConfig> update_provider(const std::string& name, const nlohmann::json& body);
   EditResult delete_provider(const std::string& name);
 
+  // Writes every stored provider (keys sealed) and rule to `to` (the one-time import).
+  Status copy_to(CloudStorage& to);
+
   CircuitBreaker& breaker(const std::string& provider);
   HttpClient& client() { return *client_; }
   const CloudOptions& options() const { return options_; }
 
  private:
   explicit CloudConfig(CloudOptions options);
-  // REQUIRES: edit_mu_ held. Writes the file(s), then publishes the new snapshot.
+  // REQUIRES: edit_mu_ held. Persists the changed list(s), then publishes the new snapshot.
   EditResult commit_locked(std::vector<ProviderConfig> file_providers, std::vector<Rule> rules,
                            bool providers_changed, bool rules_changed);
   bool known_locked(const std::string& name) const;
-  // Writes providers.json (0600, atomically), keys sealed when a cipher is set.
-  Status write_providers(const std::vector<ProviderConfig>& providers) const;
+  // The stored form of providers (keys sealed when a cipher is set) and rules.
+  std::vector<nlohmann::json> provider_entries(const std::vector<ProviderConfig>& providers) const;
+  static std::vector<nlohmann::json> rule_entries(const std::vector<Rule>& rules);
 
   CloudOptions options_;
   std::unique_ptr<HttpClient> client_;
-  std::mutex edit_mu_;                       // serializes edits and file writes
-  std::vector<ProviderConfig> file_providers_;  // guarded by edit_mu_
+  std::mutex edit_mu_;                       // serializes edits and storage writes
+  std::vector<ProviderConfig> file_providers_;  // stored providers; guarded by edit_mu_
   std::vector<Rule> rules_;                     // guarded by edit_mu_
   mutable std::mutex snap_mu_;
   std::shared_ptr<const Snapshot> snap_;

@@ -72,6 +72,19 @@ CREATE TABLE settings (
   updated_ms INTEGER NOT NULL
 );
 )sql"},
+      {4, "cloud",
+       R"sql(
+CREATE TABLE cloud_providers (
+  position INTEGER PRIMARY KEY,
+  name     TEXT    NOT NULL UNIQUE,
+  config   TEXT    NOT NULL
+);
+CREATE TABLE routing_rules (
+  position INTEGER PRIMARY KEY,
+  id       TEXT    NOT NULL UNIQUE,
+  config   TEXT    NOT NULL
+);
+)sql"},
   };
   return kMigrations;
 }

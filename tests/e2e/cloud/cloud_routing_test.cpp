@@ -77,6 +77,16 @@ std::string anthropic_text(const Stream& s) {
   return t;
 }
 
+// The raw bytes of the database and its write-ahead log (recent writes sit in the log).
+std::string database_bytes(const std::string& home) {
+  std::string out;
+  for (const char* name : {"mlx-manager.db", "mlx-manager.db-wal"}) {
+    std::ifstream in(std::filesystem::path(home) / name, std::ios::binary);
+    out.append((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
 class CloudRouting : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -305,13 +315,12 @@ TEST_F(CloudRouting, ProvidersApiNeverReturnsKeys) {
   }
   EXPECT_TRUE(found);
   struct stat st{};
-  ASSERT_EQ(::stat((std::filesystem::path(home_) / "providers.json").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // At rest the key is sealed with secret.key (0600), never in clear.
-  std::ifstream pf(std::filesystem::path(home_) / "providers.json");
-  const std::string file((std::istreambuf_iterator<char>(pf)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(file.find(kKey), std::string::npos) << file;
-  EXPECT_NE(file.find("api_key_sealed"), std::string::npos) << file;
+  // At rest the key is sealed with secret.key (0600), never in clear: providers live in the
+  // database (table cloud_providers), not in a file.
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(home_) / "providers.json"));
+  const std::string db = database_bytes(home_);
+  EXPECT_EQ(db.find(kKey), std::string::npos);
+  EXPECT_NE(db.find("api_key_sealed"), std::string::npos);
   ASSERT_EQ(::stat((std::filesystem::path(home_) / "secret.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto t = server().post("/api/settings/providers/fake/test", "", kJson);
@@ -359,6 +368,65 @@ TEST_F(CloudRouting, RulesCrudAndValidation) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["id"], b);
   EXPECT_EQ(server().post("/api/settings/rules/test?model=m-1", "", kJson).json()["matched"], false);
+}
+
+}  // namespace
+}  // namespace mlxm::e2e
+
+namespace mlxm::e2e {
+namespace {
+
+// Providers and rules from providers.json / routing_rules.json (older versions) are imported
+// into the database on the first start, the files renamed *.imported, and not imported again.
+TEST(CloudImport, LegacyFilesAreImportedIntoTheDatabaseOnce) {
+  char tmpl[] = "/tmp/mlxm-cloud-import-XXXXXX";
+  const std::string home = mkdtemp(tmpl);
+  const std::filesystem::path h(home);
+  {
+    std::ofstream(h / "providers.json")
+        << json{{"providers", {{{"name", "legacy"}, {"kind", "openai_compatible"},
+                                {"base_url", "http://127.0.0.1:9/v1"}, {"api_key", kKey}}}}}.dump();
+    std::ofstream(h / "routing_rules.json")
+        << json{{"rules", {{{"id", "r_0123456789ab"}, {"pattern", "old-"}, {"match", "prefix"},
+                            {"backend", "legacy"}}}}}.dump();
+  }
+  std::filesystem::permissions(h / "providers.json", std::filesystem::perms::owner_read |
+                                                         std::filesystem::perms::owner_write);
+  ServerOptions o;
+  o.test_routes = false;
+  o.env = {{"MLX_MANAGER_HOME", home}, {"OPENAI_API_KEY", ""}, {"ANTHROPIC_API_KEY", ""}};
+  auto check = [&](const ServerProcess& s, size_t n_rules) {
+    auto providers = s.get("/api/settings/providers").json()["providers"];
+    ASSERT_EQ(providers.size(), 1u) << providers.dump();
+    EXPECT_EQ(providers[0]["name"], "legacy");
+    EXPECT_EQ(providers[0]["has_key"], true);
+    auto rules = s.get("/api/settings/rules").json()["rules"];
+    ASSERT_EQ(rules.size(), n_rules) << rules.dump();
+    EXPECT_EQ(rules[0]["id"], "r_0123456789ab");
+  };
+  {
+    ServerProcess s(o);
+    ASSERT_TRUE(s.ok()) << s.error();
+    check(s, 1);
+    EXPECT_FALSE(std::filesystem::exists(h / "providers.json"));
+    EXPECT_FALSE(std::filesystem::exists(h / "routing_rules.json"));
+    EXPECT_TRUE(std::filesystem::exists(h / "providers.json.imported"));
+    EXPECT_TRUE(std::filesystem::exists(h / "routing_rules.json.imported"));
+    const std::string db = database_bytes(home);
+    EXPECT_EQ(db.find(kKey), std::string::npos);
+    EXPECT_NE(db.find("api_key_sealed"), std::string::npos);
+    // An edit after the import is kept by the next start.
+    auto r = s.post("/api/settings/rules", json{{"pattern", "new"}, {"backend", "legacy"}}.dump(), kJson);
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  {
+    ServerProcess s(o);
+    ASSERT_TRUE(s.ok()) << s.error();
+    check(s, 2);
+    EXPECT_EQ(s.get("/api/settings/rules").json()["rules"][1]["pattern"], "new");
+    EXPECT_FALSE(std::filesystem::exists(h / "providers.json.imported.1"));
+  }
+  std::filesystem::remove_all(h);
 }
 
 }  // namespace

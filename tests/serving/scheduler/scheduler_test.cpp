@@ -1,5 +1,7 @@
 #include "serving/scheduler/scheduler.h"
 
+#include "serving/scheduler/live_limits.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -137,6 +139,32 @@ TEST(SchedulerTest, MaxNumSeqsLimitsRunning) {
   auto s = d.step();
   EXPECT_EQ(s.seqs.size(), 2u);
   EXPECT_EQ(d.sched.stats().n_waiting, 3);
+  d.run_all();
+  EXPECT_EQ(d.finished.size(), 5u);
+}
+
+// The live max_batch_size (live_limits.h) lowers the configured limit from the next step on:
+// running sequences finish, new ones wait; it never raises the configured one.
+TEST(SchedulerTest, LiveBatchLimitLowersButNeverRaisesMaxNumSeqs) {
+  struct ResetLive {
+    ~ResetLive() { live_limits().max_batch_size.store(0); }
+  } reset;
+  SchedulerConfig cfg;
+  cfg.max_num_seqs = 3;
+  Driver d(cfg, 64, 4);
+  for (SeqId id = 1; id <= 2; ++id) d.add(id, iota_prompt(3, static_cast<int>(id) * 10), 6);
+  EXPECT_EQ(d.step().seqs.size(), 2u);
+  live_limits().max_batch_size.store(1);
+  for (SeqId id = 3; id <= 5; ++id) d.add(id, iota_prompt(3, static_cast<int>(id) * 10), 6);
+  auto s = d.step();
+  EXPECT_EQ(s.seqs.size(), 2u);  // the two running go on, nobody new is admitted
+  EXPECT_EQ(d.sched.stats().n_waiting, 3);
+  while (d.sched.stats().n_running > 1 || d.sched.stats().n_waiting == 3) d.step();
+  EXPECT_EQ(d.sched.stats().n_running, 1);
+  EXPECT_EQ(d.sched.stats().n_waiting, 2);
+  live_limits().max_batch_size.store(100);  // above the configured 3: 3 apply
+  d.step();
+  EXPECT_EQ(d.sched.stats().n_running, 3);
   d.run_all();
   EXPECT_EQ(d.finished.size(), 5u);
 }

@@ -98,6 +98,12 @@ TEST(LiveLimitsE2E, ChatTimeoutLoweredLiveTimesOutNewRequests) {
   anthropic.emplace_back("anthropic-version", "2023-06-01");
   auto a = server.request("POST", "/v1/messages", msg.dump(), anthropic);
   EXPECT_EQ(a.status, 408) << a.body;
+  // Text completions have their own timeout, unchanged so far.
+  auto comp_put = put_settings(server, {{"timeout_completions_seconds", 1}});
+  ASSERT_EQ(comp_put.status, 200) << comp_put.body;
+  json comp = {{"model", "tiny-q4"}, {"prompt", "once upon a time"}, {"max_tokens", 300}};
+  auto c = server.request("POST", "/v1/completions", comp.dump(), kAdmin);
+  EXPECT_EQ(c.status, 408) << c.body;
   // The server still answers, and the model is idle again.
   EXPECT_EQ(server.get("/health").status, 200);
 }

@@ -1,4 +1,5 @@
-// Small JSON config files under $MLX_MANAGER_HOME (providers.json, routing_rules.json).
+// Small JSON config files under $MLX_MANAGER_HOME (the legacy providers.json and
+// routing_rules.json, imported into the database once; the file storage of the unit tests).
 // Writes are atomic (a temporary file in the same directory, fsync, rename) and create the
 // file with mode 0600; a secrets file readable by others is refused on read.
 // Thread-compatible (callers serialize writes to one file).

@@ -1,6 +1,6 @@
 // Cloud providers: OpenAI, Anthropic, and OpenAI-compatible endpoints with a base URL (presets
 // for Together, Groq, Fireworks, Mistral, DeepSeek, OpenRouter). A provider's key is either
-// stored with it (providers.json, mode 0600) or read from an environment variable
+// stored with it (the database's cloud_providers table, sealed) or read from an environment variable
 // (OPENAI_API_KEY, ANTHROPIC_API_KEY, or the one named by api_key_env). Keys are only ever
 // shown masked (provider_json) and never put into logs or error messages.
 // Thread-safety: plain values and pure functions.
@@ -59,7 +59,8 @@ api::Parsed<ProviderConfig> parse_provider(const nlohmann::json& body,
 
 // For the API: no key, only {"has_key", "key_source", "api_key_masked"}.
 nlohmann::json provider_json(const ProviderConfig& p);
-// For providers.json: with the stored key.
+// For storage (the database, or the legacy providers.json): with the stored key, which the
+// cloud config seals before it is written.
 nlohmann::json provider_file_json(const ProviderConfig& p);
 
 // Rules name backends: "local" or a provider name.

@@ -320,20 +320,23 @@ std::vector<std::shared_ptr<serving::ModelInstance>> ModelPool::list() {
   return out;
 }
 
+Result<std::string> ModelPool::pool_key(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.count(id)) return id;
+  }
+  auto r = resolver_.resolve(id);
+  if (r.ok()) return r->id;
+  if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
+  return id;  // unknown: the caller reports it as not loaded
+}
+
 Result<bool> ModelPool::unload(const std::string& id) {
-  std::string key = id;
+  MLXM_ASSIGN_OR_RETURN(const std::string key, pool_key(id));
   Instances drop;
   bool freed = true;
-  // Map aliases / "@main" spellings to the loaded key.
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (entries_.find(key) == entries_.end()) {
-      lock.unlock();
-      auto r = resolver_.resolve(id);
-      if (r.ok()) key = r->id;
-      else if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
-      lock.lock();
-    }
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return not_found("the model '" + id + "' is not loaded");
     Entry& e = it->second;
@@ -353,16 +356,9 @@ Result<bool> ModelPool::unload(const std::string& id) {
 }
 
 Result<ModelStatus> ModelPool::unpin(const std::string& id) {
-  std::string key = id;
+  MLXM_ASSIGN_OR_RETURN(const std::string key, pool_key(id));
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (entries_.find(key) == entries_.end()) {
-      lock.unlock();
-      auto r = resolver_.resolve(id);
-      if (r.ok()) key = r->id;
-      else if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
-      lock.lock();
-    }
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return not_found("the model '" + id + "' is not loaded");
     if (it->second.loading) {

@@ -178,6 +178,9 @@ class ModelPool : public serving::ModelProvider {
   bool on_gpu() const;  // models load onto the CUDA device
   // Memory in use now where models live: RSS for CPU models, device memory for CUDA models.
   uint64_t memory_in_use() const;
+  // The pool key of `id`: itself when loaded under that name, else its resolved id (aliases,
+  // "@main" spellings; unchanged when unknown). InvalidArgument for ids that cannot be valid.
+  Result<std::string> pool_key(const std::string& id);
   // REQUIRES: mu_ held. The bytes a load of `e` is accounted before it is measured.
   uint64_t estimate_locked(const Entry& e) const;
   // REQUIRES: mu_ held. Picks LRU victims so that `need` more bytes fit; moves them into *out.

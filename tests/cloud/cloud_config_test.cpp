@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "cloud/cloud_test_util.h"
 #include "cloud/config_file.h"
 
 namespace mlxm::cloud {
@@ -92,20 +93,8 @@ TEST_F(CloudConfigTest, EditsPersistAndReload) {
   EXPECT_EQ(again->snapshot()->rules->rules()[0].pattern, "llama-");
 }
 
-// A toy cipher (the server uses auth::SecretBox): enough to see where sealing happens.
-KeyCipher toy_cipher() {
-  return {[](std::string_view p) { return "sealed:" + std::string(p.rbegin(), p.rend()); },
-          [](std::string_view s) -> Result<std::string> {
-            if (s.rfind("sealed:", 0) != 0) return invalid_argument("not sealed");
-            std::string_view body = s.substr(7);
-            return std::string(body.rbegin(), body.rend());
-          }};
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using testing::read_all;
+using testing::toy_cipher;
 
 TEST_F(CloudConfigTest, StoredKeysAreSealedAndOpenedAgain) {
   CloudOptions o;

@@ -1,4 +1,5 @@
 // The database storage behind CloudConfig and the one-time import of the legacy files.
+#include "cloud/cloud_test_util.h"
 #include "cloud/cloud_storage.h"
 
 #include <gtest/gtest.h>
@@ -19,19 +20,8 @@ namespace fs = std::filesystem;
 
 const char* kKey = "gsk_secret_0123456789";
 
-KeyCipher toy_cipher() {
-  return {[](std::string_view p) { return "sealed:" + std::string(p.rbegin(), p.rend()); },
-          [](std::string_view s) -> Result<std::string> {
-            if (s.rfind("sealed:", 0) != 0) return invalid_argument("not sealed");
-            std::string_view body = s.substr(7);
-            return std::string(body.rbegin(), body.rend());
-          }};
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using testing::read_all;
+using testing::toy_cipher;
 
 void write_private(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;

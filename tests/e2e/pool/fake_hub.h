@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "test_support/build_once.h"
+
 namespace mlxm::e2e {
 
 inline const std::string& repos_root() {
@@ -23,11 +25,14 @@ inline const std::string& repos_root() {
     root = std::string(MLXM_BINARY_DIR) + "/test-models/pool-hub-repos";
     for (const char* name : {"tiny", "tiny2"}) {
       const std::string out = root + "/acme/" + name;
-      if (std::filesystem::exists(out + "/config.json")) continue;
-      const std::string cmd = std::string(MLXM_BINARY_DIR) +
-                              "/bin/mlx-benchmark make-model --shape tiny --quant q4 --tokenizer " +
-                              MLXM_SOURCE_DIR + "/models/demo --out " + out + " --seed 41 > /dev/null";
-      if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << cmd;
+      const std::string err = test_support::build_dir_once(out, [](const std::string& staging) {
+        return test_support::make_model_command(
+            MLXM_BINARY_DIR,
+            std::string("--shape tiny --quant q4 --seed 41 --tokenizer ") + MLXM_SOURCE_DIR +
+                "/models/demo",
+            staging);
+      });
+      if (!err.empty()) ADD_FAILURE() << err;
     }
   });
   return root;

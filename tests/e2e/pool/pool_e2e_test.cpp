@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "e2e/harness/server_process.h"
+#include "test_support/build_once.h"
 
 namespace fs = std::filesystem;
 
@@ -19,43 +20,41 @@ namespace {
 
 const char* kToken = "s3cret-admin";
 
-// Builds the fake HF cache once per test binary.
+// Builds the fake HF cache once per build tree (staged, then renamed into place).
 const std::string& hf_home() {
   static std::string home;
   static std::once_flag once;
   std::call_once(once, [] {
     home = std::string(MLXM_BINARY_DIR) + "/test-models/pool-hf-home";
-    const fs::path hub = fs::path(home) / "hub";
-    int seed = 21;
-    for (const char* name : {"alpha", "beta", "gamma"}) {
-      const fs::path repo = hub / (std::string("models--acme--") + name);
-      const std::string commit = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3" + std::to_string(seed);
-      if (fs::exists(repo / "snapshots" / commit / "config.json")) {
-        ++seed;
-        continue;
+    const std::string err = test_support::build_dir_once(home, [](const std::string& staging) {
+      const fs::path hub = fs::path(staging) / "hub";
+      int seed = 21;
+      for (const char* name : {"alpha", "beta", "gamma"}) {
+        const fs::path repo = hub / (std::string("models--acme--") + name);
+        const std::string commit = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3" + std::to_string(seed);
+        const std::string model = staging + "/model-" + name;
+        const std::string made = test_support::make_model_command(
+            MLXM_BINARY_DIR,
+            std::string("--shape tiny --quant q4 --tokenizer ") + MLXM_SOURCE_DIR +
+                "/models/demo --seed " + std::to_string(seed++),
+            model);
+        if (!made.empty()) return made;
+        fs::create_directories(repo / "refs");
+        fs::create_directories(repo / "blobs");
+        fs::create_directories(repo / "snapshots" / commit);
+        std::ofstream(repo / "refs" / "main") << commit;
+        int i = 0;
+        for (const auto& f : fs::directory_iterator(model)) {
+          const std::string blob = std::string("b") + name + std::to_string(i++);
+          fs::rename(f.path(), repo / "blobs" / blob);
+          fs::create_symlink(fs::path("../../blobs") / blob,
+                             repo / "snapshots" / commit / f.path().filename());
+        }
+        fs::remove_all(model);
       }
-      const std::string staging = home + "/staging-" + name;
-      const std::string cmd = std::string(MLXM_BINARY_DIR) +
-                              "/bin/mlx-benchmark make-model --shape tiny --quant q4 --tokenizer " +
-                              MLXM_SOURCE_DIR + "/models/demo --out " + staging + " --seed " +
-                              std::to_string(seed++) + " > /dev/null";
-      if (std::system(cmd.c_str()) != 0) {
-        ADD_FAILURE() << "make-model failed: " << cmd;
-        return;
-      }
-      fs::remove_all(repo);
-      fs::create_directories(repo / "refs");
-      fs::create_directories(repo / "blobs");
-      fs::create_directories(repo / "snapshots" / commit);
-      std::ofstream(repo / "refs" / "main") << commit;
-      int i = 0;
-      for (const auto& f : fs::directory_iterator(staging)) {
-        const std::string blob = std::string("b") + name + std::to_string(i++);
-        fs::rename(f.path(), repo / "blobs" / blob);
-        fs::create_symlink(fs::path("../../blobs") / blob, repo / "snapshots" / commit / f.path().filename());
-      }
-      fs::remove_all(staging);
-    }
+      return std::string();
+    });
+    if (!err.empty()) ADD_FAILURE() << err;
   });
   return home;
 }

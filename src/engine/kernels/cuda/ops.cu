@@ -4,7 +4,9 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <algorithm>
 
@@ -130,18 +132,40 @@ __device__ __forceinline__ float kv_to_f(__nv_bfloat16 h) { return __bfloat162fl
 constexpr int kAttnWarps = 4;
 constexpr int kMaxGroup = 8;
 
-// One block per (sequence, kv head): each warp walks positions p ≡ warp (mod 4) with an online
-// softmax per query head of the group; lane l owns dims [l*HPL, (l+1)*HPL) of the hd head dims
-// (lanes past hd/HPL hold zeros: head_dim 16..256). Warps merge their (max, sum, acc) in shared
-// memory at the end.
+// HPL consecutive KV elements as floats: one 4/8/16-byte load when `vec` (the caller checked
+// the alignment), else HPL scalar loads.
+template <typename T, int HPL>
+__device__ __forceinline__ void load_kv(const T* __restrict__ p, bool vec, float (&o)[HPL]) {
+  if constexpr (HPL >= 2) {
+    if (vec) {
+      using V = std::conditional_t<HPL == 2, unsigned int,
+                                   std::conditional_t<HPL == 4, uint2, uint4>>;
+      const V raw = __ldg(reinterpret_cast<const V*>(p));
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(e[i]);
+      return;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(p[i]);
+}
+
+// One block per (sequence, kv head, split): each warp takes kU consecutive positions at a time
+// (warp w: p_begin + w·kU + j·4·kU + u), issues the block-table reads and K/V loads of all kU
+// before any of their math (kU loads in flight instead of one dependent chain per position),
+// then updates an online softmax per query head of the group; lane l owns dims
+// [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
+// Warps merge their (max, sum, acc) in shared memory at the end.
 template <typename T, int HPL>
 __global__ void __launch_bounds__(kAttnWarps * 32)
     paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
-                        float* __restrict__ out, int chunk, float* __restrict__ part) {
+                        float* __restrict__ out, int chunk, float* __restrict__ part, bool vec) {
   constexpr int kHd = HPL * 32;
+  constexpr int kU = HPL >= 8 ? 2 : 4;  // positions in flight per warp (bounded by registers)
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
   __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];
@@ -176,35 +200,47 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     l[h] = 0.0f;
   }
 
-  for (int p = p_begin + warp; p < n_ctx; p += kAttnWarps) {
-    const int bi = p / block_size;
-    const int64_t blk = bi < max_blocks ? table[bi] : -1;
-    if (blk < 0 || blk >= n_blocks) {
-      if (lane == 0) bad_block = 1;
-      continue;
+  for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += kAttnWarps * kU) {
+    float kf[kU][HPL], vf[kU][HPL];
+    bool ok[kU];  // warp-uniform: the position exists and its block id is valid
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int p = p0 + u;
+      ok[u] = false;
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
+      if (p >= n_ctx) continue;
+      const int bi = p / block_size;
+      const int64_t blk = bi < max_blocks ? table[bi] : -1;
+      if (blk < 0 || blk >= n_blocks) {
+        if (lane == 0) bad_block = 1;
+        continue;
+      }
+      ok[u] = true;
+      if (!active) continue;
+      const int64_t off = (blk * block_size + p % block_size) * row +
+                          static_cast<int64_t>(kvh) * hd + lane * HPL;
+      load_kv<T, HPL>(kc + off, vec, kf[u]);
+      load_kv<T, HPL>(vc + off, vec, vf[u]);
     }
-    const int64_t off = (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * hd +
-                        lane * HPL;
-    float kf[HPL], vf[HPL];
 #pragma unroll
-    for (int i = 0; i < HPL; ++i) {
-      kf[i] = active ? kv_to_f(kc[off + i]) : 0.0f;
-      vf[i] = active ? kv_to_f(vc[off + i]) : 0.0f;
-    }
+    for (int u = 0; u < kU; ++u) {
+      if (!ok[u]) continue;
 #pragma unroll
-    for (int h = 0; h < kMaxGroup; ++h) {
-      if (h >= group) break;
-      float s = 0.0f;
+      for (int h = 0; h < kMaxGroup; ++h) {
+        if (h >= group) break;
+        float s = 0.0f;
 #pragma unroll
-      for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[i], s);
-      s = warp_sum(s) * scale;
-      const float mn = fmaxf(m[h], s);
-      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
-      const float pw = expf(s - mn);
-      l[h] = l[h] * corr + pw;
+        for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[u][i], s);
+        s = warp_sum(s) * scale;
+        const float mn = fmaxf(m[h], s);
+        const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
+        const float pw = expf(s - mn);
+        l[h] = l[h] * corr + pw;
 #pragma unroll
-      for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[i], acc[h][i] * corr);
-      m[h] = mn;
+        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i] * corr);
+        m[h] = mn;
+      }
     }
   }
 
@@ -289,10 +325,15 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
   const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
   const dim3 grid(static_cast<unsigned>(n_seqs * kv.n_kv_heads), static_cast<unsigned>(splits));
+  // Vector K/V loads need every lane's first element aligned to HPL elements: the bases and
+  // head_dim (hence every row, head and lane offset) are.
+  const uintptr_t align = sizeof(T) * HPL;
+  const bool vec = reinterpret_cast<uintptr_t>(kv.k) % align == 0 &&
+                   reinterpret_cast<uintptr_t>(kv.v) % align == 0 && kv.head_dim % HPL == 0;
   paged_decode_kernel<T, HPL><<<grid, kAttnWarps * 32, 0, stream>>>(
       q, bt, max_blocks, cl, n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v),
       kv.block_size, kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
-      splits > 1 ? ws : nullptr);
+      splits > 1 ? ws : nullptr, vec);
   MLXM_CUDA_CHECK_LAUNCH("paged_decode_kernel");
   if (splits > 1) {
     const int64_t n_rows = n_seqs * n_heads;

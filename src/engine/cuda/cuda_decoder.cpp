@@ -122,6 +122,25 @@ class CudaDecoder final : public Engine {
       lin_.workspace = split_ws_.as<float>();
       lin_.workspace_floats = kSplitWorkspaceFloats;
     }
+    // GEMV rows (decode) of 4/8-bit linears: int8 activations with dp4a (default) or the f32
+    // GEMV (MLXM_CUDA_GEMV=i8|f32); int8 quantizes x into a scratch sized for the widest input.
+    const std::string gemv = env_string("MLXM_CUDA_GEMV", "i8");
+    if (gemv != "i8" && gemv != "f32") {
+      return invalid_argument("MLXM_CUDA_GEMV: want i8 or f32, got '" + gemv + "'");
+    }
+    lin_.gemv_i8 = gemv == "i8";
+    if (lin_.gemv_i8) {
+      int64_t max_in = w_.head().n_in();
+      for (const CudaLayer& L : w_.layers) {
+        for (const CudaLinear* l : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.gate_up, &L.gate, &L.up,
+                                    &L.down}) {
+          max_in = std::max(max_in, l->n_in());
+        }
+      }
+      MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in)));
+      lin_.gemv_scratch = gemv_ws_.data();
+      lin_.gemv_scratch_bytes = gemv_ws_.size();
+    }
     // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
     return cuda::synchronize();
   }
@@ -169,8 +188,9 @@ class CudaDecoder final : public Engine {
   int64_t n_blocks_ = 0;
   size_t kv_bytes_ = 0;
   cuda::OwnedStream stream_;
-  cuda::ForwardOptions lin_;  // GEMM threshold and split-K workspace for every linear
+  cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
   DeviceBuffer split_ws_;
+  DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
   int sm_count_ = 132;
   cuda::AttnSplit attn_split_;  // split-KV decode attention for the current step shape
   DeviceBuffer attn_ws_;

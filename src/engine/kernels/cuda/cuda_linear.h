@@ -9,9 +9,11 @@
 //
 // Kernels: 4/8-bit with F16/BF16 scales take the fused dequantize-GEMV ("fast path":
 // 16-byte loads, 4 rows per warp, split-K across the warps of a block, f32 accumulation) for
-// few rows, and a tensor-core GEMM (gemm.cu: weight tiles dequantized into shared memory in
-// the scales' dtype, activations rounded to it, f32 accumulation) from `gemm_min_rows` rows
-// on; everything else takes a plain warp-per-row kernel (correct, not fast).
+// few rows (or, with ForwardOptions::gemv_i8 and a scratch buffer, the int8-activation dp4a
+// GEMV of gemv_i8.cu), and a tensor-core GEMM (gemm.cu: weight tiles dequantized into shared
+// memory in the scales' dtype, activations rounded to it, f32 accumulation) from
+// `gemm_min_rows` rows on; everything else takes a plain warp-per-row kernel (correct, not
+// fast).
 // Thread-safety: immutable after upload(); forward() may be called from several threads on
 // different streams.
 #pragma once
@@ -39,7 +41,18 @@ struct ForwardOptions {
   // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
   // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
   int gemm_min_rows = kDefaultGemmMinRows;
+  // Fast formats, GEMV rows: int8 activations (x quantized per 32 values into
+  // `gemv_scratch`, dp4a dot products; gemv_i8.cu) or the f32 GEMV. The int8 GEMV runs when
+  // gemv_i8 is set and gemv_scratch is given; a null scratch means the f32 GEMV. The scratch
+  // must hold gemv_i8_scratch_bytes(n_in) bytes, 16-byte aligned (else forward() fails with
+  // kInvalidArgument); not read across calls; one per stream.
+  bool gemv_i8 = true;
+  void* gemv_scratch = nullptr;
+  size_t gemv_scratch_bytes = 0;
 };
+
+// Device scratch bytes the int8 GEMV needs for layers with `n_in` inputs (any row count).
+size_t gemv_i8_scratch_bytes(int64_t n_in);
 
 class CudaLinear {
  public:
@@ -71,6 +84,8 @@ class CudaLinear {
                  const ForwardOptions& opt = {}) const;
   // True when forward(…, n, …, opt) takes the tensor-core GEMM.
   bool uses_gemm(int64_t n, const ForwardOptions& opt = {}) const;
+  // True when forward(…, n, …, opt) takes the int8-activation GEMV.
+  bool uses_gemv_i8(int64_t n, const ForwardOptions& opt = {}) const;
 
   // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
   // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).

@@ -7,6 +7,7 @@
 // LOP3, no int→float conversion), so each code costs ~2 integer ops + one FFMA per
 // activation row. Block = 8 warps: warp w takes rows (w >> wk_log2)*4 .. +3 of the block and
 // chunks c ≡ lane (mod 32) of its K-slice (w & (wk−1)); partial sums meet in shared memory.
+// The int8-activation GEMV (ForwardOptions::gemv_i8) lives in gemv_i8.cu.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -19,6 +20,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/gemv_i8.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -489,6 +491,11 @@ bool CudaLinear::uses_gemm(int64_t n, const ForwardOptions& opt) const {
   return impl_->fast && n >= std::max(1, opt.gemm_min_rows) && n <= (int64_t{1} << 30) / 2;
 }
 
+bool CudaLinear::uses_gemv_i8(int64_t n, const ForwardOptions& opt) const {
+  return impl_->fast && n > 0 && !uses_gemm(n, opt) && opt.gemv_i8 &&
+         opt.gemv_scratch != nullptr;
+}
+
 Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
                            const ForwardOptions& opt) const {
   const Impl& m = *impl_;
@@ -500,6 +507,13 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     return invalid_argument("CudaLinear::forward: x must be 16-byte aligned");
   }
   const float* bias = m.bias.size() != 0 ? m.bias.as<const float>() : nullptr;
+  const bool i8 = uses_gemv_i8(n, opt);
+  if (i8 && (opt.gemv_scratch_bytes < gemv_i8_scratch_bytes(m.n_in) ||
+             reinterpret_cast<uintptr_t>(opt.gemv_scratch) % 16 != 0)) {
+    return invalid_argument("CudaLinear::forward: gemv_scratch must be 16-byte aligned and hold " +
+                            std::to_string(gemv_i8_scratch_bytes(m.n_in)) + " bytes (has " +
+                            std::to_string(opt.gemv_scratch_bytes) + ")");
+  }
   if (uses_gemm(n, opt)) {
     detail::GemmArgs a;
     a.w = m.weight.as<const uint4>();
@@ -521,7 +535,22 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     const int nn = static_cast<int>(std::min<int64_t>(kMaxRows, n - j0));
     const float* xj = x + j0 * m.n_in;
     float* yj = y + j0 * m.n_out;
-    if (m.fast) {
+    if (i8) {
+      detail::GemvI8Args a;
+      a.w = m.weight.as<const uint4>();
+      a.sb = m.sb.as<const uint32_t>();
+      a.bias = bias;
+      a.x = xj;
+      a.y = yj;
+      a.n = nn;
+      a.n_out = static_cast<int>(m.n_out);
+      a.n_in = static_cast<int>(m.n_in);
+      a.bits = m.bits;
+      a.group_size = m.group_size;
+      a.f16 = m.dtype == DType::kF16;
+      a.scratch = opt.gemv_scratch;
+      MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
+    } else if (m.fast) {
       const auto* w = m.weight.as<const uint4>();
       const auto* sb = m.sb.as<const uint32_t>();
       if (m.bits == 4 && m.dtype == DType::kF16) {

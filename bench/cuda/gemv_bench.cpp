@@ -8,6 +8,11 @@
 // 3 times to warm up, then timed 15 times with events; the median replay over the number of
 // launches is reported. Bytes = weights + scales + biases read once per GEMV.
 //
+// Tables: every shape with the default options (the f32 GEMV below kDefaultGemmMinRows rows,
+// the GEMM from there); the f32 GEMV against the int8-activation GEMV (ForwardOptions::gemv_i8,
+// both forced to the GEMV) for the 1B and 8B shapes at n = 1 and 8 (the i8 time includes its
+// activation-quantization launch); the projected decode step with both GEMVs.
+//
 // Usage: bench_cuda_gemv [--csv FILE] [--quick]
 #include <algorithm>
 #include <cmath>
@@ -126,6 +131,34 @@ int main(int argc, char** argv) {
   }
   const float* x = x_buf->as<const float>();
   float* y = y_buf->as<float>();
+  auto scratch = DeviceBuffer::alloc(cu::gemv_i8_scratch_bytes(16384));
+  if (!scratch.ok()) return fail("alloc gemv scratch", scratch.status());
+  cu::ForwardOptions f32_gemv;  // the f32 GEMV at every n
+  f32_gemv.gemm_min_rows = 1 << 30;
+  f32_gemv.gemv_i8 = false;
+  cu::ForwardOptions i8_gemv = f32_gemv;  // the int8-activation GEMV at every n
+  i8_gemv.gemv_i8 = true;
+  i8_gemv.gemv_scratch = scratch->data();
+  i8_gemv.gemv_scratch_bytes = scratch->size();
+  // Median µs per launch of `layers` (a graph of one forward per layer).
+  auto time_us = [&](const std::vector<CudaLinear>& layers, int n,
+                     const cu::ForwardOptions& opt) -> mlxm::Result<double> {
+    auto t = cu::time_graph_ms(
+        [&](Stream s) -> Status {
+          for (const CudaLinear& l : layers) MLXM_RETURN_IF_ERROR(l.forward(x, n, y, s, opt));
+          return mlxm::ok_status();
+        },
+        3, 15);
+    if (!t.ok()) return t.status();
+    return median(t.value()) * 1e3 / static_cast<double>(layers.size());
+  };
+  struct Cmp {
+    std::string model, layer, shape, fmt;
+    int n;
+    double us_f32, us_i8;
+    size_t bytes;
+  };
+  std::vector<Cmp> cmps;
 
   std::printf("%-13s %-14s %-13s %-6s %2s %10s %9s %7s\n", "model", "layer", "shape", "format", "n",
               "us/GEMV", "GB/s", "%copy");
@@ -161,10 +194,36 @@ int main(int argc, char** argv) {
           std::fprintf(csv, "gemv,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", sh.model, shape, f.name, n, us,
                        gbs, 100.0 * gbs / copy_gbs);
         }
+        const bool cmp_model = std::strcmp(sh.model, "llama-3.2-3b") != 0;
+        if (cmp_model && (n == 1 || n == 8)) {
+          auto a = time_us(layers, n, f32_gemv);
+          if (!a.ok()) return fail("time f32 GEMV", a.status());
+          auto b = time_us(layers, n, i8_gemv);
+          if (!b.ok()) return fail("time i8 GEMV", b.status());
+          cmps.push_back({sh.model, sh.name, shape, f.name, n, a.value(), b.value(), bytes});
+        }
       }
       std::fflush(stdout);
     }
   }
+
+  std::printf("\nf32 GEMV vs int8-activation GEMV (both forced to the GEMV):\n");
+  std::printf("%-13s %-14s %-13s %-6s %2s %9s %7s %9s %7s %6s %7s\n", "model", "layer", "shape",
+              "format", "n", "us f32", "GB/s", "us i8", "GB/s", "%copy", "speedup");
+  for (const Cmp& c : cmps) {
+    const double g32 = static_cast<double>(c.bytes) / (c.us_f32 * 1e-6) / 1e9;
+    const double g8 = static_cast<double>(c.bytes) / (c.us_i8 * 1e-6) / 1e9;
+    std::printf("%-13s %-14s %-13s %-6s %2d %9.2f %7.0f %9.2f %7.0f %5.1f%% %6.2fx\n",
+                c.model.c_str(), c.layer.c_str(), c.shape.c_str(), c.fmt.c_str(), c.n, c.us_f32,
+                g32, c.us_i8, g8, 100.0 * g8 / copy_gbs, c.us_f32 / c.us_i8);
+    if (csv != nullptr) {
+      std::fprintf(csv, "gemv_f32,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", c.model.c_str(),
+                   c.shape.c_str(), c.fmt.c_str(), c.n, c.us_f32, g32, 100.0 * g32 / copy_gbs);
+      std::fprintf(csv, "gemv_i8,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", c.model.c_str(),
+                   c.shape.c_str(), c.fmt.c_str(), c.n, c.us_i8, g8, 100.0 * g8 / copy_gbs);
+    }
+  }
+  std::fflush(stdout);
 
   // The generic (correct, not tuned) path, for scale: 3 and 6 bits, and 4 bits with F32 scales.
   std::printf("\ngeneric path (not tuned), 4096x4096, n = 1:\n");
@@ -194,9 +253,10 @@ int main(int argc, char** argv) {
   }
 
   // Whole-model decode step (GEMVs only, n = 1, q4 g64 bf16): projected tokens/s.
-  std::printf("\nprojected single-stream decode, GEMVs only (q4g64, n = 1, one graph per step):\n");
-  std::printf("%-13s %9s %9s %9s %7s %11s\n", "model", "MB/step", "ms/step", "tok/s", "GB/s",
-              "limit tok/s");
+  std::printf("\nprojected single-stream decode, GEMVs only (q4g64, n = 1, one graph per step;"
+              " f32 GEMV, then int8):\n");
+  std::printf("%-13s %9s %9s %9s %7s %11s %9s %9s\n", "model", "MB/step", "ms/step", "tok/s",
+              "GB/s", "limit tok/s", "ms i8", "tok/s i8");
   for (const ModelShape& m : kModels) {
     std::vector<CudaLinear> layers;
     size_t bytes = 0;
@@ -218,21 +278,22 @@ int main(int argc, char** argv) {
     }
     Status st = add(m.vocab, m.hidden);
     if (!st.ok()) return fail("lm_head", st);
-    auto t = cu::time_graph_ms(
-        [&](Stream s) -> Status {
-          for (const CudaLinear& l : layers) MLXM_RETURN_IF_ERROR(l.forward(x, 1, y, s));
-          return mlxm::ok_status();
-        },
-        3, 15);
+    auto t = time_us(layers, 1, f32_gemv);
     if (!t.ok()) return fail("time_graph_ms", t.status());
-    const double ms = median(t.value());
+    auto t8 = time_us(layers, 1, i8_gemv);
+    if (!t8.ok()) return fail("time_graph_ms (i8)", t8.status());
+    const double ms = t.value() * static_cast<double>(layers.size()) * 1e-3;
+    const double ms8 = t8.value() * static_cast<double>(layers.size()) * 1e-3;
     const double gbs = static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
     const double limit = copy_gbs * 1e9 / static_cast<double>(bytes);
-    std::printf("%-13s %9.1f %9.3f %9.0f %7.0f %11.0f\n", m.name, bytes / 1e6, ms, 1e3 / ms, gbs,
-                limit);
+    std::printf("%-13s %9.1f %9.3f %9.0f %7.0f %11.0f %9.3f %9.0f\n", m.name, bytes / 1e6, ms,
+                1e3 / ms, gbs, limit, ms8, 1e3 / ms8);
     if (csv != nullptr) {
       std::fprintf(csv, "decode_step,%s,,q4g64,1,%.3f,%.1f,%.2f\n", m.name, ms * 1e3, gbs,
                    100.0 * gbs / copy_gbs);
+      const double gbs8 = static_cast<double>(bytes) / (ms8 * 1e-3) / 1e9;
+      std::fprintf(csv, "decode_step_i8,%s,,q4g64,1,%.3f,%.1f,%.2f\n", m.name, ms8 * 1e3, gbs8,
+                   100.0 * gbs8 / copy_gbs);
     }
     std::fflush(stdout);
   }

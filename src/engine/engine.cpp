@@ -21,4 +21,25 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& model_dir,
   return make_cpu_decoder(std::move(config), std::move(weights).value(), options);
 }
 
+Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
+                              std::vector<int32_t>* ids, std::vector<float>* logits) {
+  const size_t n_out = batch.logit_rows.size();
+  const int32_t vocab = config().vocab_size;
+  MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_out, vocab));
+  std::vector<float> all;
+  MLXM_RETURN_IF_ERROR(forward(batch, &all));
+  const size_t v = static_cast<size_t>(vocab);
+  ids->assign(n_out, kRowFull);
+  logits->clear();
+  for (size_t r = 0; r < n_out; ++r) {
+    const std::span<const float> row(all.data() + r * v, v);
+    if (rows[r].full) {
+      logits->insert(logits->end(), row.begin(), row.end());
+      continue;
+    }
+    MLXM_ASSIGN_OR_RETURN((*ids)[r], sample_row(row, rows[r]));
+  }
+  return ok_status();
+}
+
 }  // namespace mlxm::engine

@@ -17,6 +17,7 @@
 
 #include "core/status.h"
 #include "engine/model_config.h"
+#include "engine/row_sampling.h"
 #include "engine/tensor/dtype.h"
 
 namespace mlxm::engine {
@@ -102,8 +103,20 @@ class Engine {
     }
     return ok_status();
   }
-  // True when forward_argmax runs on the device (the logits stay there).
+  // True when forward_argmax and forward_sample run on the device (the logits stay there).
   virtual bool device_argmax() const { return false; }
+
+  // The sampling fast path (generalises forward_argmax; see engine/row_sampling.h for the
+  // algorithm). Runs the step exactly like forward(); rows (batch.logit_rows.size()) holds one
+  // spec per logit row. *ids (rows.size()) gets each row's token, or kRowFull for a `full` row,
+  // or kRowBadLogits / kRowAllNegInf (row_sample_error() says what) when its logits cannot be
+  // sampled — the other rows are unaffected. The `full` rows' logits come back in *logits
+  // (n_full, vocab_size), in row order: rows whose sampling needs the host (logprobs, a
+  // grammar). Errors (InvalidArgument): rows.size() != logit rows, an invalid spec
+  // (validate_row_sampling). This default runs forward() and sample_row() on the host; engines
+  // with device_argmax() sample where the logits are, with the same integers (row_sampling.h).
+  virtual Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
+                                std::vector<int32_t>* ids, std::vector<float>* logits);
 
   virtual const ModelConfig& config() const = 0;
   virtual int block_size() const = 0;

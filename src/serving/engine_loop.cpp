@@ -189,11 +189,8 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
   a->req.sink->on_finish(info);
 }
 
-bool EngineLoop::plain_argmax(const GenerationRequest& r) {
-  const engine::SamplingParams& p = r.sampling;
-  return p.greedy() && !p.wants_logprobs() && p.logit_bias.empty() &&
-         p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
-         p.presence_penalty == 0.0f && !r.logits_processor;
+bool EngineLoop::device_sampled(const GenerationRequest& r) {
+  return !r.sampling.wants_logprobs() && !r.logits_processor;
 }
 
 void EngineLoop::step() {
@@ -230,23 +227,28 @@ void EngineLoop::step() {
     }
   }
 
-  // Engines that take the argmax on the device (CUDA) return only token ids for rows whose
-  // sampling is a plain argmax; the other rows come back as full logits, in order.
+  // Engines that sample on the device (CUDA) return only token ids for rows that need no
+  // host-side logits (their spec carries the uniform drawn from the sequence's RNG, as the host
+  // Sampler would draw it); the other rows come back as full logits, in order.
   const bool device_ids = engine_->device_argmax();
-  std::vector<int32_t> full_rows;                              // indices into logit_owner
   std::vector<int32_t> full_index(logit_owner.size(), -1);     // row -> index in logits_
   if (device_ids) {
+    row_specs_.assign(logit_owner.size(), engine::RowSampling{});
+    int32_t n_full = 0;
     for (size_t r = 0; r < logit_owner.size(); ++r) {
-      if (!plain_argmax(active_.at(logit_owner[r])->req)) {
-        full_index[r] = static_cast<int32_t>(full_rows.size());
-        full_rows.push_back(static_cast<int32_t>(r));
+      Active& a = *active_.at(logit_owner[r]);
+      if (device_sampled(a.req)) {
+        row_specs_[r] = engine::make_row_sampling(a.req.sampling, a.sampler_state);
+      } else {
+        row_specs_[r].full = true;
+        full_index[r] = n_full++;
       }
     }
   } else {
     for (size_t r = 0; r < logit_owner.size(); ++r) full_index[r] = static_cast<int32_t>(r);
   }
   const TimePoint t_fwd = now();
-  Status st = device_ids ? engine_->forward_argmax(batch, full_rows, &argmax_ids_, &logits_)
+  Status st = device_ids ? engine_->forward_sample(batch, row_specs_, &argmax_ids_, &logits_)
                          : engine_->forward(batch, &logits_);
   const double forward_ms = ms_since(t_fwd);
   if (!st.ok()) {
@@ -273,9 +275,13 @@ void EngineLoop::step() {
     Active& a = *it->second;
     const TimePoint t_sample = now();
     Result<engine::SampleResult> sampled = engine::SampleResult{};
-    if (full_index[r] < 0) {  // a plain argmax, taken on the device
-      sampled->token = argmax_ids_[r];
-      a.sampler_state.record_output(sampled->token);
+    if (full_index[r] < 0) {  // sampled on the device
+      if (argmax_ids_[r] < 0) {
+        sampled = engine::row_sample_error(argmax_ids_[r]);
+      } else {
+        sampled->token = argmax_ids_[r];
+        a.sampler_state.record_output(sampled->token);
+      }
     } else {
       std::span<float> row(logits_.data() + static_cast<size_t>(full_index[r]) * vocab, vocab);
       if (a.req.logits_processor && !a.req.logits_processor->process(row)) {

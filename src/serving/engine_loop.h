@@ -121,9 +121,10 @@ class EngineLoop {
   void run();
   void drain_inbox();
   void step();
-  // True when the next token of `r` is the argmax of the raw logits (greedy, no penalties,
-  // bias, logprobs or constraint): device-argmax engines then return only its id.
-  static bool plain_argmax(const GenerationRequest& r);
+  // True when the next token of `r` needs no host-side logits (no logprobs, no constraint):
+  // device-argmax engines then sample it where the logits are (Engine::forward_sample) and
+  // return only its id.
+  static bool device_sampled(const GenerationRequest& r);
   void finish(SeqId id, FinishReason reason, Status status = {});
 
   std::unique_ptr<engine::Engine> engine_;
@@ -146,7 +147,8 @@ class EngineLoop {
   // Engine-thread state.
   std::unordered_map<SeqId, std::unique_ptr<Active>> active_;
   std::vector<float> logits_;
-  std::vector<int32_t> argmax_ids_;  // device_argmax engines: one id per logit row
+  std::vector<int32_t> argmax_ids_;  // device_argmax engines: one id (or code) per logit row
+  std::vector<engine::RowSampling> row_specs_;  // device_argmax engines: one per logit row
   std::thread thread_;
 };
 

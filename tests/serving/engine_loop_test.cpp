@@ -277,20 +277,35 @@ TEST(EngineLoopTest, LogitsProcessorMasksEveryStepAndCanEndTheSequence) {
 namespace mlxm::serving {
 namespace {
 
-// FakeEngine as a device-argmax engine: forward_argmax answers ids for every row and full
-// logits only for the rows asked for, and records how many full rows each step wanted.
+// FakeEngine as a device-sampling engine: forward_sample (the Engine's host implementation of
+// the device algorithm) answers ids for every row and full logits only for the rows asked
+// for, and records how many full rows each step wanted. Rows whose token is kNanToken come out
+// as NaN (a forward-pass bug).
+constexpr int32_t kNanToken = 49;
 class ArgmaxEngine : public FakeEngine {
  public:
   using FakeEngine::FakeEngine;
   bool device_argmax() const override { return true; }
-  Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
+  Status forward(const engine::Batch& b, std::vector<float>* logits) override {
+    MLXM_RETURN_IF_ERROR(FakeEngine::forward(b, logits));
+    const size_t v = static_cast<size_t>(config().vocab_size);
+    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
+      if (b.tokens[static_cast<size_t>(b.logit_rows[r])] == kNanToken) {
+        std::fill(logits->begin() + static_cast<std::ptrdiff_t>(r * v),
+                  logits->begin() + static_cast<std::ptrdiff_t>((r + 1) * v),
+                  std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+    return ok_status();
+  }
+  Status forward_sample(const engine::Batch& b, const std::vector<engine::RowSampling>& rows,
                         std::vector<int32_t>* ids, std::vector<float>* logits) override {
     {
       std::lock_guard<std::mutex> lock(mu);
       rows_seen += b.logit_rows.size();
-      full_seen += full_rows.size();
+      for (const auto& r : rows) full_seen += r.full ? 1 : 0;
     }
-    return engine::Engine::forward_argmax(b, full_rows, ids, logits);
+    return engine::Engine::forward_sample(b, rows, ids, logits);
   }
   std::mutex mu;
   size_t rows_seen = 0, full_seen = 0;
@@ -320,7 +335,77 @@ TEST(EngineLoopTest, DeviceArgmaxRowsUseIdsAndOthersGetFullLogits) {
   EXPECT_EQ(sampled->tokens.size(), 6u);
   std::lock_guard<std::mutex> lock(eng->mu);
   EXPECT_EQ(eng->rows_seen, 18u);
-  EXPECT_EQ(eng->full_seen, 12u) << "only the logprobs and sampled rows need full logits";
+  EXPECT_EQ(eng->full_seen, 6u) << "only the logprobs row needs full logits";
+}
+
+// The stream of a device-sampled request, computed directly: FakeEngine's logits, the row
+// spec from the sequence's SamplerState (one uniform per token) and the host algorithm.
+std::vector<int32_t> expected_sampled(std::vector<int32_t> seq, int n, int vocab,
+                                      const engine::SamplingParams& p) {
+  engine::SamplerState state(p.seed);
+  state.set_prompt(seq);
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i) {
+    int64_t sum = 0;
+    for (int32_t t : seq) sum += t;
+    std::vector<float> logits(static_cast<size_t>(vocab), 0.0f);
+    logits[static_cast<size_t>((sum + 1) % vocab)] = 10.0f;
+    auto t = engine::sample_row(logits, engine::make_row_sampling(p, state));
+    EXPECT_TRUE(t.ok());
+    state.record_output(*t);
+    out.push_back(*t);
+    seq.push_back(*t);
+  }
+  return out;
+}
+
+TEST(EngineLoopTest, DeviceSampledSeededRequestsReproduce) {
+  EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{});
+  engine::SamplingParams p;
+  p.temperature = 2.0f;  // the favoured token has p ~ 0.75
+  p.top_p = 0.95f;
+  p.presence_penalty = 0.5f;
+  std::vector<std::shared_ptr<CollectSink>> sinks;
+  for (uint64_t seed : {42u, 42u, 43u}) {
+    auto sink = std::make_shared<CollectSink>();
+    GenerationRequest r = greedy_request({1, 2, 3}, 16, sink);
+    r.sampling = p;
+    r.sampling.seed = seed;
+    ASSERT_TRUE(loop.submit(std::move(r)).ok());
+    sinks.push_back(sink);
+  }
+  for (auto& s : sinks) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  engine::SamplingParams p42 = p;
+  p42.seed = 42;
+  engine::SamplingParams p43 = p;
+  p43.seed = 43;
+  EXPECT_EQ(sinks[0]->tokens, expected_sampled({1, 2, 3}, 16, 50, p42));
+  EXPECT_EQ(sinks[1]->tokens, sinks[0]->tokens);
+  EXPECT_EQ(sinks[2]->tokens, expected_sampled({1, 2, 3}, 16, 50, p43));
+  EXPECT_NE(sinks[2]->tokens, sinks[0]->tokens);
+  EXPECT_NE(sinks[0]->tokens, expected_tokens({1, 2, 3}, 16, 50)) << "not greedy";
+}
+
+TEST(EngineLoopTest, DeviceSampledNanRowFinishesWithErrorOthersContinue) {
+  EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{});
+  auto bad = std::make_shared<CollectSink>();
+  auto good = std::make_shared<CollectSink>();
+  GenerationRequest a = greedy_request({1, kNanToken}, 5, bad);
+  a.sampling.temperature = 0.8f;
+  GenerationRequest b = greedy_request({1, 2, 3}, 5, good);
+  ASSERT_TRUE(loop.submit(std::move(a)).ok());
+  ASSERT_TRUE(loop.submit(std::move(b)).ok());
+  for (auto* s : {bad.get(), good.get()}) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  EXPECT_EQ(bad->finish.reason, FinishReason::kError);
+  EXPECT_NE(bad->finish.status.message().find("NaN"), std::string::npos)
+      << bad->finish.status.message();
+  EXPECT_TRUE(bad->tokens.empty());
+  EXPECT_EQ(good->finish.reason, FinishReason::kLength);
+  EXPECT_EQ(good->tokens, expected_tokens({1, 2, 3}, 5, 50));
 }
 
 }  // namespace

@@ -33,6 +33,7 @@
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/cuda/cuda_sample.h"
 #include "engine/loader/safetensors.h"
 #include "engine/loader/weights_load.h"
 #include "engine/models/decoder.h"
@@ -149,6 +150,8 @@ class CudaDecoder final : public Engine {
   Status forward_argmax(const Batch& batch, const std::vector<int32_t>& full_rows,
                         std::vector<int32_t>* ids, std::vector<float>* logits) override;
   bool device_argmax() const override { return true; }
+  Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override;
 
   const ModelConfig& config() const override { return config_; }
   int block_size() const override { return options_.block_size; }
@@ -213,6 +216,11 @@ class CudaDecoder final : public Engine {
   DeviceBuffer ids_;     // int32 (n_out): forward_argmax's ids
   cuda::PinnedBuffer host_logits_;  // (n_out, vocab) page-locked staging for the logits copy
   cuda::PinnedBuffer host_ids_;     // (n_out) int32 staging for the ids
+  DeviceBuffer sample_specs_;   // forward_sample: cuda::SampleRowSpec (sampled rows)
+  DeviceBuffer sample_adjust_;  // forward_sample: cuda::SampleAdjust (all sampled rows)
+  std::vector<cuda::SampleRowSpec> host_specs_;
+  std::vector<cuda::SampleAdjust> host_adjust_;
+  std::vector<int32_t> spec_rows_;  // (sampled rows) logit row of each spec
   std::vector<int32_t> host_meta_;
 
   // Offsets (in int32 elements) of the step metadata inside meta_. tiles: (n_tiles, 3)
@@ -613,6 +621,95 @@ Status CudaDecoder::forward_argmax(const Batch& batch, const std::vector<int32_t
   ids->assign(hi, hi + n_out);
   const float* hl = static_cast<const float*>(host_logits_.data());
   logits->assign(hl, hl + full_rows.size() * vocab);
+  return ok_status();
+}
+
+static_assert(cuda::kSampleBadLogits == kRowBadLogits && cuda::kSampleAllNegInf == kRowAllNegInf);
+static_assert(sizeof(cuda::SampleAdjust) == sizeof(LogitAdjust));
+
+// The step, then sample_rows on the device for every row that is not `full` (row_sampling.h):
+// only the ids and the full rows' logits cross PCIe. The sampled rows' logits are consumed
+// (adjusted in place).
+Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
+                                   std::vector<int32_t>* ids, std::vector<float>* logits) {
+  const size_t n_rows = batch.logit_rows.size();
+  const int32_t vocab = config_.vocab_size;
+  MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, vocab));
+  // Specs with the host-computed constants (1/T, log min_p) that keep the thresholds
+  // bit-identical to sample_row(), and the flattened adjustments.
+  host_specs_.clear();
+  host_adjust_.clear();
+  spec_rows_.clear();
+  std::vector<int32_t> full_rows;
+  for (size_t r = 0; r < n_rows; ++r) {
+    const RowSampling& s = rows[r];
+    if (s.full) {
+      full_rows.push_back(static_cast<int32_t>(r));
+      continue;
+    }
+    if (host_adjust_.size() + s.adjust.size() > static_cast<size_t>(INT32_MAX)) {
+      return invalid_argument("forward_sample: too many logit adjustments");
+    }
+    cuda::SampleRowSpec d;
+    d.row = static_cast<int32_t>(r);
+    d.greedy = s.greedy() ? 1 : 0;
+    d.temperature = s.temperature;
+    d.inv_t = s.greedy() ? 0.0f : 1.0f / s.temperature;
+    d.log_min_p = s.min_p > 0.0f ? std::log(s.min_p) : -INFINITY;
+    d.top_p = s.top_p;
+    d.top_k = s.top_k > 0 && s.top_k < vocab ? s.top_k : 0;
+    d.adjust_begin = static_cast<int32_t>(host_adjust_.size());
+    d.adjust_count = static_cast<int32_t>(s.adjust.size());
+    d.u = s.u;
+    for (const LogitAdjust& a : s.adjust) host_adjust_.push_back({a.token, a.add, a.rep, a.sub});
+    host_specs_.push_back(d);
+    spec_rows_.push_back(static_cast<int32_t>(r));
+  }
+  const TimePoint t0 = now();
+  int64_t n_out = 0;
+  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
+  const cuda::Stream st = stream_.get();
+  const size_t v = static_cast<size_t>(vocab);
+  const size_t n_spec = host_specs_.size();
+  if (n_spec > 0) {
+    MLXM_ASSIGN_OR_RETURN(bool g1, grow(sample_specs_, n_spec * sizeof(cuda::SampleRowSpec)));
+    MLXM_ASSIGN_OR_RETURN(bool g2, grow(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
+                                                             sizeof(cuda::SampleAdjust)));
+    (void)g1;
+    (void)g2;
+    // Pageable sources: each copy returns once its source was read.
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_specs_.data(), host_specs_.data(),
+                                          n_spec * sizeof(cuda::SampleRowSpec), st));
+    if (!host_adjust_.empty()) {
+      MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_adjust_.data(), host_adjust_.data(),
+                                            host_adjust_.size() * sizeof(cuda::SampleAdjust), st));
+    }
+    MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, vocab,
+                                           sample_specs_.as<cuda::SampleRowSpec>(),
+                                           static_cast<int64_t>(n_spec),
+                                           sample_adjust_.as<cuda::SampleAdjust>(),
+                                           ids_.as<int32_t>(), st));
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
+                                          n_spec * sizeof(int32_t), st));
+  }
+  float* hl = static_cast<float*>(host_logits_.data());
+  for (size_t i = 0; i < full_rows.size(); ++i) {
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(
+        hl + i * v, logits_.as<float>() + static_cast<size_t>(full_rows[i]) * v,
+        v * sizeof(float), st));
+  }
+  const TimePoint t1 = now();
+  host_ms_ += ms_between(t0, t1);
+  const Status sync = cuda::stream_synchronize(st);
+  wait_ms_ += ms_since(t1);
+  if (!sync.ok()) return sync.with_context("CUDA engine forward_sample");
+  ids->assign(n_rows, kRowFull);
+  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
+  for (size_t j = 0; j < n_spec; ++j) {
+    if (hi[j] == cuda::kSampleBadRow) return internal_error("forward_sample: bad spec row");
+    (*ids)[static_cast<size_t>(spec_rows_[j])] = hi[j];
+  }
+  logits->assign(hl, hl + full_rows.size() * v);
   return ok_status();
 }
 

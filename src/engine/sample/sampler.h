@@ -61,6 +61,11 @@ class SamplerState {
   int32_t output_count(int32_t token) const;
   int64_t n_output() const { return n_output_; }
   double next_uniform() { return rng_.uniform(); }
+  // The sorted distinct prompt tokens; the sorted distinct output tokens and their counts
+  // (parallel). For flattening the penalties into per-token adjustments (row_sampling.h).
+  std::span<const int32_t> prompt_tokens() const { return prompt_unique_; }
+  std::span<const int32_t> output_tokens() const { return out_tokens_; }
+  std::span<const int32_t> output_counts() const { return out_counts_; }
 
  private:
   friend class Sampler;

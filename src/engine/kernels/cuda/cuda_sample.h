@@ -1,0 +1,53 @@
+// Token sampling on the device (issue 9): the kernel behind Engine::forward_sample for the CUDA
+// engine. The algorithm and its integer masses are those of engine/row_sampling.h (the host
+// implementation sample_row() is the oracle); this header only fixes the device-side layout.
+// CUDA-free header.
+// Thread-safety: stateless; calls on different streams may run concurrently.
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+
+namespace mlxm::engine::cuda {
+
+// One sampled row. Host-computed constants keep the thresholds bit-identical to the host's:
+// inv_t = 1.0f / temperature, log_min_p = std::log(min_p) (-inf when min_p is off).
+struct SampleRowSpec {
+  int32_t row = 0;         // logit row of x
+  int32_t greedy = 0;      // 1: argmax of the adjusted logits (the fields below are unused)
+  float temperature = 1.0f;
+  float inv_t = 1.0f;
+  float log_min_p = 0.0f;  // -inf: min_p off
+  float top_p = 1.0f;      // 1: off
+  int32_t top_k = 0;       // 0: off; else 0 < top_k < vocab
+  int32_t adjust_begin = 0;  // adjustments [adjust_begin, adjust_begin + adjust_count)
+  int32_t adjust_count = 0;
+  int32_t pad_ = 0;
+  double u = 0.0;          // in [0, 1)
+};
+
+// Same layout as engine::LogitAdjust: w = ((w + add) rep-penalised) - sub, tokens distinct
+// within a row.
+struct SampleAdjust {
+  int32_t token = 0;
+  float add = 0.0f;
+  float rep = 1.0f;
+  float sub = 0.0f;
+};
+
+// Result codes written to ids instead of a token (= engine::kRowBadLogits, kRowAllNegInf).
+inline constexpr int32_t kSampleBadLogits = -2;
+inline constexpr int32_t kSampleAllNegInf = -3;
+inline constexpr int32_t kSampleBadRow = -4;  // spec.row outside x (never read)
+
+// For each spec j (one block of 1024 threads): applies its adjustments IN PLACE to row
+// specs[j].row of x (n_rows, vocab) — the row is consumed — then writes the sampled token (or a
+// code above) to ids[j]. specs (n_specs), adjust, ids (n_specs): device pointers; rows of
+// different specs must differ. Adjusted tokens outside [0, vocab) are skipped.
+Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
+                   int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
+                   Stream stream = nullptr);
+
+}  // namespace mlxm::engine::cuda

@@ -132,8 +132,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   // Row r of the warp: row0 + min(r, last) (rows past the end compute row n_out-1, unstored).
   const int last = n_out - 1 - row0;  // may be negative for warps wholly past the end
-  const size_t w_stride = static_cast<size_t>(n_units) * kCh;  // uint4 per weight row
-  const uint4* wbase = w + static_cast<size_t>(row0) * w_stride;
+  const ptrdiff_t w_stride = static_cast<ptrdiff_t>(n_units) * kCh;  // uint4 per weight row
+  const uint4* wbase = w + static_cast<ptrdiff_t>(row0) * w_stride;
   const uint32_t* sbbase = sb + static_cast<size_t>(row0) * n_groups;
   const int x_stride = n_in / 16;  // uint4 per activation row of xq
   float acc[kRows][NR];
@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int r = 0; r < kRows; ++r) {
 #pragma unroll
       for (int c = 0; c < kCh; ++c) {
-        const ptrdiff_t ro = static_cast<ptrdiff_t>(min(r, last)) * static_cast<ptrdiff_t>(w_stride);
+        const ptrdiff_t ro = static_cast<ptrdiff_t>(min(r, last)) * w_stride;
         wv[r][c] = ld_stream(wbase + ro + u * kCh + c);
       }
     }

@@ -29,11 +29,11 @@
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "engine/cuda/row_spec.h"
 #include "engine/device.h"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
-#include "engine/kernels/cuda/cuda_sample.h"
 #include "engine/loader/safetensors.h"
 #include "engine/loader/weights_load.h"
 #include "engine/models/decoder.h"
@@ -624,9 +624,6 @@ Status CudaDecoder::forward_argmax(const Batch& batch, const std::vector<int32_t
   return ok_status();
 }
 
-static_assert(cuda::kSampleBadLogits == kRowBadLogits && cuda::kSampleAllNegInf == kRowAllNegInf);
-static_assert(sizeof(cuda::SampleAdjust) == sizeof(LogitAdjust));
-
 // The step, then sample_rows on the device for every row that is not `full` (row_sampling.h):
 // only the ids and the full rows' logits cross PCIe. The sampled rows' logits are consumed
 // (adjusted in place).
@@ -635,8 +632,7 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
   const size_t n_rows = batch.logit_rows.size();
   const int32_t vocab = config_.vocab_size;
   MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, vocab));
-  // Specs with the host-computed constants (1/T, log min_p) that keep the thresholds
-  // bit-identical to sample_row(), and the flattened adjustments.
+  // Specs (cuda/row_spec.h) and the flattened adjustments of the sampled rows.
   host_specs_.clear();
   host_adjust_.clear();
   spec_rows_.clear();
@@ -650,19 +646,7 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
     if (host_adjust_.size() + s.adjust.size() > static_cast<size_t>(INT32_MAX)) {
       return invalid_argument("forward_sample: too many logit adjustments");
     }
-    cuda::SampleRowSpec d;
-    d.row = static_cast<int32_t>(r);
-    d.greedy = s.greedy() ? 1 : 0;
-    d.temperature = s.temperature;
-    d.inv_t = s.greedy() ? 0.0f : 1.0f / s.temperature;
-    d.log_min_p = s.min_p > 0.0f ? std::log(s.min_p) : -INFINITY;
-    d.top_p = s.top_p;
-    d.top_k = s.top_k > 0 && s.top_k < vocab ? s.top_k : 0;
-    d.adjust_begin = static_cast<int32_t>(host_adjust_.size());
-    d.adjust_count = static_cast<int32_t>(s.adjust.size());
-    d.u = s.u;
-    for (const LogitAdjust& a : s.adjust) host_adjust_.push_back({a.token, a.add, a.rep, a.sub});
-    host_specs_.push_back(d);
+    host_specs_.push_back(device_row_spec(s, static_cast<int32_t>(r), vocab, &host_adjust_));
     spec_rows_.push_back(static_cast<int32_t>(r));
   }
   const TimePoint t0 = now();

@@ -1,0 +1,316 @@
+// The sampling kernel (kernels/cuda/sample.cu) against its host twin sample_row()
+// (engine/row_sampling.h): with the same u, the same token id, for many (temperature, top_k,
+// top_p, min_p, adjustments) combinations mixed in one batch, on tie-free random logits of
+// vocabulary 128256 and awkward sizes; the error codes of bad rows; determinism; and the CUDA
+// engine's forward_sample against forward() + sample_row() on a real model step.
+// Label gpu: every test skips itself without a device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/row_spec.h"
+#include "engine/engine.h"
+#include "engine/kernels/cuda/cuda_sample.h"
+#include "engine/row_sampling.h"
+
+namespace mlxm::engine {
+namespace {
+
+using testing::to_device;
+using testing::to_host;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Distinct logits: a random permutation of values spread like scale·(8t³ + t/4).
+std::vector<float> tie_free_row(size_t n, float scale, std::mt19937& rng) {
+  std::vector<int> perm(n);
+  for (size_t i = 0; i < n; ++i) perm[i] = static_cast<int>(i);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float t = (static_cast<float>(perm[i]) + 0.5f) / static_cast<float>(n) - 0.5f;
+    x[i] = scale * (8.0f * t * t * t + 0.25f * t);
+  }
+  return x;
+}
+
+// Step 1 of row_sampling.h on the host (to check that adjusted rows are still tie-free).
+std::vector<float> adjusted(std::vector<float> x, const RowSampling& s) {
+  for (const LogitAdjust& a : s.adjust) {
+    float v = x[static_cast<size_t>(a.token)] + a.add;
+    if (a.rep != 1.0f) v = v > 0.0f ? v / a.rep : v * a.rep;
+    x[static_cast<size_t>(a.token)] = v - a.sub;
+  }
+  return x;
+}
+
+bool has_ties(std::vector<float> x) {
+  std::sort(x.begin(), x.end());
+  return std::adjacent_find(x.begin(), x.end()) != x.end();
+}
+
+// Runs sample_rows over x (n_rows, vocab) for specs[j] on row rows[j]; returns the ids.
+std::vector<int32_t> run_kernel(const std::vector<float>& x, int64_t n_rows, int32_t vocab,
+                                const std::vector<RowSampling>& specs,
+                                const std::vector<int32_t>& rows) {
+  std::vector<cuda::SampleRowSpec> ds;
+  std::vector<cuda::SampleAdjust> adj;
+  for (size_t j = 0; j < specs.size(); ++j) ds.push_back(device_row_spec(specs[j], rows[j], vocab, &adj));
+  if (adj.empty()) adj.push_back({});  // a valid pointer either way
+  cuda::DeviceBuffer dx = to_device(x);
+  cuda::DeviceBuffer dspecs = to_device(ds);
+  cuda::DeviceBuffer dadj = to_device(adj);
+  cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
+  const Status st = cuda::sample_rows(dx.as<float>(), n_rows, vocab,
+                                      dspecs.as<cuda::SampleRowSpec>(),
+                                      static_cast<int64_t>(specs.size()),
+                                      dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>());
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  return to_host<int32_t>(dids, specs.size());
+}
+
+struct Mix {
+  float temperature;
+  int top_k;
+  float top_p;
+  float min_p;
+  bool adjust;
+};
+
+// Every combination for one vocabulary size, one row each, in one batch.
+void check_vocab(int32_t vocab, uint32_t seed, int* n_rows_checked, int* n_rounding) {
+  std::mt19937 rng(seed);
+  std::mt19937_64 urng(seed);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  std::vector<Mix> mixes;
+  for (float t : {0.0f, 0.5f, 1.0f, 1.8f}) {
+    for (int k : {0, 1, 7, 100, vocab - 1, vocab + 5}) {
+      for (float p : {1.0f, 0.9f, 0.3f}) {
+        for (float mp : {0.0f, 0.05f}) {
+          for (bool a : {false, true}) mixes.push_back({t, k, p, mp, a});
+        }
+      }
+    }
+  }
+  const size_t v = static_cast<size_t>(vocab);
+  std::vector<float> x;
+  x.reserve(mixes.size() * v);
+  std::vector<RowSampling> specs;
+  std::vector<int32_t> rows;
+  std::vector<std::vector<float>> originals;
+  const float scales[] = {1.0f, 4.0f, 16.0f, 40.0f};
+  for (size_t j = 0; j < mixes.size(); ++j) {
+    const Mix& m = mixes[j];
+    std::vector<float> row = tie_free_row(v, scales[j % 4], rng);
+    RowSampling s;
+    s.temperature = m.temperature;
+    s.top_k = m.top_k;
+    s.top_p = m.top_p;
+    s.min_p = m.min_p;
+    s.u = unif(urng);
+    if (m.adjust) {
+      // Up to 24 distinct tokens with a bias, a repetition penalty and/or a subtraction.
+      std::vector<int32_t> toks;
+      for (int i = 0; i < 24; ++i) toks.push_back(static_cast<int32_t>(rng() % v));
+      std::sort(toks.begin(), toks.end());
+      toks.erase(std::unique(toks.begin(), toks.end()), toks.end());
+      for (int32_t t : toks) {
+        LogitAdjust a;
+        a.token = t;
+        if (rng() % 2) a.add = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 97.0f;
+        if (rng() % 2) a.rep = 1.0f + static_cast<float>(rng() % 100) / 53.0f;
+        if (rng() % 2) a.sub = static_cast<float>(rng() % 300) / 71.0f;
+        s.adjust.push_back(a);
+      }
+    }
+    if (vocab > 1 && has_ties(adjusted(row, s))) continue;  // ties: the tie rule, not tested here
+    specs.push_back(s);
+    rows.push_back(static_cast<int32_t>(originals.size()));
+    originals.push_back(row);
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  ASSERT_GT(specs.size(), mixes.size() / 2);
+  // Reverse the spec order so that spec j is not row j (the row index is what counts).
+  std::reverse(specs.begin(), specs.end());
+  std::reverse(rows.begin(), rows.end());
+  const std::vector<int32_t> ids =
+      run_kernel(x, static_cast<int64_t>(originals.size()), vocab, specs, rows);
+  ASSERT_EQ(ids.size(), specs.size());
+  int shown = 0;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    const std::vector<float>& row = originals[static_cast<size_t>(rows[j])];
+    auto host = sample_row(row, specs[j]);
+    ASSERT_TRUE(host.ok()) << host.status().to_string();
+    ++*n_rows_checked;
+    if (ids[j] == *host) continue;
+    // A last-bit difference of expf may move the draw across a token boundary: then a
+    // neighbouring u gives the device's token on the host. Anything else is a bug.
+    bool explained = false;
+    for (double du : {-1e-9, 1e-9, -1e-7, 1e-7}) {
+      RowSampling s2 = specs[j];
+      s2.u = std::clamp(s2.u + du, 0.0, std::nextafter(1.0, 0.0));
+      auto h2 = sample_row(row, s2);
+      explained |= h2.ok() && *h2 == ids[j];
+    }
+    if (explained) {
+      ++*n_rounding;
+      continue;
+    }
+    const RowSampling& s = specs[j];
+    ADD_FAILURE() << "vocab " << vocab << " row " << rows[j] << ": device " << ids[j]
+                  << " host " << *host << " (T " << s.temperature << " top_k " << s.top_k
+                  << " top_p " << s.top_p << " min_p " << s.min_p << " u " << s.u << " adjust "
+                  << s.adjust.size() << ")";
+    if (++shown > 10) return;
+  }
+}
+
+TEST(CudaSampleTest, KernelMatchesHostForManyParamsAndSizes) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  int checked = 0, rounding = 0;
+  uint32_t seed = 1;
+  for (int32_t vocab : {128256, 1, 2, 3, 31, 1000, 1023, 1024, 1025, 4097, 50257}) {
+    ASSERT_NO_FATAL_FAILURE(check_vocab(vocab, seed++, &checked, &rounding));
+  }
+  std::printf("[ cuda sample ] %d rows checked, %d differ by an expf rounding at a boundary\n",
+              checked, rounding);
+  EXPECT_LE(rounding * 100, checked) << "too many rounding differences";
+}
+
+// Rows that cannot be sampled get their code; the other rows of the batch are unaffected.
+TEST(CudaSampleTest, BadRowsGiveCodesOthersUnaffected) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int32_t vocab = 3000;
+  const size_t v = vocab;
+  std::mt19937 rng(5);
+  std::vector<std::vector<float>> r(6);
+  for (auto& row : r) row = tie_free_row(v, 5.0f, rng);
+  r[1][1234] = std::nanf("");
+  r[2][2999] = kInf;
+  std::fill(r[3].begin(), r[3].end(), -kInf);
+  r[4][0] = std::nanf("");  // greedy row with a NaN: an error too (the host Sampler's rule)
+  for (size_t i = 0; i < v; i += 2) r[5][i] = -kInf;  // some -inf: never drawn
+  std::vector<float> x;
+  for (auto& row : r) x.insert(x.end(), row.begin(), row.end());
+  RowSampling s;
+  s.temperature = 1.0f;
+  s.top_p = 0.8f;
+  s.u = 0.37;
+  RowSampling g;  // greedy
+  std::vector<RowSampling> specs = {s, s, s, s, g, s, s};
+  std::vector<int32_t> rows = {0, 1, 2, 3, 4, 5, 6};  // row 6 is outside x
+  const std::vector<int32_t> ids = run_kernel(x, 6, vocab, specs, rows);
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_EQ(ids[0], *sample_row(r[0], s));
+  EXPECT_EQ(ids[1], kRowBadLogits);
+  EXPECT_EQ(ids[2], kRowBadLogits);
+  EXPECT_EQ(ids[3], kRowAllNegInf);
+  EXPECT_EQ(ids[4], kRowBadLogits);
+  EXPECT_EQ(ids[5], *sample_row(r[5], s));
+  EXPECT_EQ(ids[5] % 2, 1);
+  EXPECT_EQ(ids[6], cuda::kSampleBadRow);
+}
+
+// Same inputs, same ids (integer sums: no run-to-run variation); greedy = lowest-index argmax.
+TEST(CudaSampleTest, DeterministicAndGreedyTakesTheLowestIndex) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int32_t vocab = 128256;
+  std::mt19937 rng(9);
+  std::vector<float> x;
+  std::vector<RowSampling> specs;
+  std::vector<int32_t> rows;
+  std::mt19937_64 urng(3);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  for (int i = 0; i < 64; ++i) {
+    std::vector<float> row = tie_free_row(static_cast<size_t>(vocab), 8.0f, rng);
+    x.insert(x.end(), row.begin(), row.end());
+    RowSampling s;
+    s.temperature = 1.0f;
+    s.top_p = i % 2 ? 0.9f : 1.0f;
+    s.top_k = i % 3 == 0 ? 50 : 0;
+    s.u = unif(urng);
+    specs.push_back(s);
+    rows.push_back(i);
+  }
+  const std::vector<int32_t> a = run_kernel(x, 64, vocab, specs, rows);
+  const std::vector<int32_t> b = run_kernel(x, 64, vocab, specs, rows);
+  EXPECT_TRUE(a == b);
+  // Ties for the max: the lowest index wins.
+  std::vector<float> tied(static_cast<size_t>(vocab), 0.5f);
+  tied[77777] = 3.0f;
+  tied[4242] = 3.0f;
+  tied[100000] = 3.0f;
+  const std::vector<int32_t> g = run_kernel(tied, 1, vocab, {RowSampling{}}, {0});
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0], 4242);
+}
+
+// The CUDA engine's forward_sample = forward() + sample_row() on the same step: the sampled
+// rows give the host's token for the same spec, the full rows come back bit-identical.
+TEST(CudaSampleTest, EngineForwardSampleMatchesForward) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  EngineOptions o;
+  o.device = Device::kCuda;
+  o.kv_dtype = DType::kF16;
+  o.block_size = 16;
+  o.n_kv_blocks = 64;
+  auto loaded = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  Engine& e = **loaded;
+  ASSERT_TRUE(e.device_argmax());
+  const int vocab = e.config().vocab_size;
+  Batch b;
+  for (int i = 0; i < 12; ++i) {
+    b.tokens.push_back((i * 37 + 11) % vocab);
+    b.positions.push_back(i);
+    b.seq_ids.push_back(0);
+  }
+  b.seqs = {BatchSeq{{2}, 12}};
+  b.logit_rows = {3, 7, 9, 11};
+  std::vector<float> logits;
+  Status st = e.forward(b, &logits);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  std::vector<RowSampling> rows(4);
+  rows[0].temperature = 0.8f;
+  rows[0].top_p = 0.9f;
+  rows[0].u = 0.61;
+  rows[0].adjust = {{5, 2.0f, 1.3f, 0.5f}, {17, -1.0f, 1.0f, 0.0f}};
+  rows[1].full = true;
+  rows[2].adjust = {{1, 0.0f, 1.2f, 0.0f}};  // greedy with a repetition penalty
+  rows[3].temperature = 1.2f;
+  rows[3].top_k = 20;
+  rows[3].min_p = 0.01f;
+  rows[3].u = 0.123;
+  std::vector<int32_t> ids;
+  std::vector<float> full;
+  st = e.forward_sample(b, rows, &ids, &full);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_EQ(ids.size(), 4u);
+  const size_t v = static_cast<size_t>(vocab);
+  for (size_t r : {size_t{0}, size_t{2}, size_t{3}}) {
+    const std::vector<float> row(logits.begin() + static_cast<std::ptrdiff_t>(r * v),
+                                 logits.begin() + static_cast<std::ptrdiff_t>((r + 1) * v));
+    auto host = sample_row(row, rows[r]);
+    ASSERT_TRUE(host.ok());
+    EXPECT_EQ(ids[r], *host) << "row " << r;
+  }
+  EXPECT_EQ(ids[1], kRowFull);
+  ASSERT_EQ(full.size(), v);
+  EXPECT_TRUE(std::equal(full.begin(), full.end(), logits.begin() + static_cast<std::ptrdiff_t>(v)));
+  // A bad spec is an error of the call (nothing runs).
+  rows[0].top_p = 0.0f;
+  EXPECT_EQ(e.forward_sample(b, rows, &ids, &full).code(), StatusCode::kInvalidArgument);
+  rows.pop_back();
+  EXPECT_EQ(e.forward_sample(b, rows, &ids, &full).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mlxm::engine

@@ -17,7 +17,9 @@
 #      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench),
 #      MLXM_GEMM_BENCH=0 (skip the GEMM bench), MLXM_ENGINE_SET=ab (default: defaults vs
 #      MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0, host vs device argmax at batch 64) or argmax
-#      (every model with --argmax device), MLXM_ENGINE_3B=0 (no 3B runs in the ab set).
+#      (every model with --argmax device) or kernels (device argmax; i8 vs f32 GEMV, GEMM
+#      configurations and device vs host sampling at batch 64), MLXM_ENGINE_3B=0 (no 3B runs),
+#      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,7 +112,7 @@ done
 say "build: $(( $(date +%s) - T0 )) s"
 
 say "== tests"
-timeout 240 "$B/engine_cuda_tests" 2>&1 | tee "$OUT/tests.log"
+timeout "${MLXM_TEST_TIMEOUT_S:-240}" "$B/engine_cuda_tests" 2>&1 | tee "$OUT/tests.log"
 TEST_RC=${PIPESTATUS[0]}
 grep -E "^\[  (FAILED|SKIPPED) \]|passed, .* failed|worst|INFO|^\[ cuda" "$OUT/tests.log" >> "$LOG"
 if [ "$TEST_RC" -eq 0 ] && grep -q " 0 failed" "$OUT/tests.log"; then
@@ -155,7 +157,24 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   # batch 64 with the host argmax and with Engine::forward_argmax (device argmax).
   SEP="MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0"
   DA="--argmax device"
-  if [ "${MLXM_ENGINE_SET:-ab}" = "argmax" ]; then
+  if [ "${MLXM_ENGINE_SET:-ab}" = "kernels" ]; then
+    # Device argmax everywhere; int8-activation GEMV vs the f32 GEMV (batch 1), the GEMM
+    # configurations (batch 64), device vs host sampling (batch 64, T=1 top_p=0.9).
+    F32="MLXM_CUDA_GEMV=f32"
+    ENGINE_ENV="" run_engine 90 "1b q4 b1 i8" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    ENGINE_ENV="$F32" run_engine 60 "1b q4 b1 f32" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    rm -rf "$MD/1b"
+    ENGINE_ENV="" run_engine 180 "8b q4 b1 i8" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="$F32" run_engine 60 "8b q4 b1 f32" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="MLXM_CUDA_GEMM_WIDE=0" run_engine 60 "8b q4 b64 gemm-previous" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled device" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --sample --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled host" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --sample --dir "$MD/8b"
+    rm -rf "$MD/8b"
+    if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
+      ENGINE_ENV="" run_engine 90 "3b q4 b1 i8" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    fi
+  elif [ "${MLXM_ENGINE_SET:-ab}" = "argmax" ]; then
     # Greedy decode with the device argmax (Engine::forward_argmax), each model.
     ENGINE_ENV="" run_engine 90 "1b q4 b1 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="" run_engine 60 "1b q4 b8 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 $DA --dir "$MD/1b"

@@ -12,9 +12,12 @@
 //
 //   bench_cuda_engine --shape llama-3.2-1b --quant q4 [--prompt 128] [--gen 64] [--batch 1]
 //                     [--chunk 512] [--dir DIR (reuse/keep the model there)] [--device cpu]
-//                     [--argmax host|device]
+//                     [--argmax host|device] [--sample]
 // --argmax device: every step calls Engine::forward_argmax (greedy ids computed where the
 // logits are; only the ids cross PCIe on CUDA) instead of forward() + a host argmax.
+// --sample: tokens are sampled at temperature 1, top_p 0.9 (seeded per sequence) instead of
+// greedy: with --argmax host by forward() + the host Sampler (what serving does for rows that
+// come back as logits), with --argmax device by Engine::forward_sample (sampled on the device).
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +33,8 @@
 #include "engine/device.h"
 #include "engine/engine.h"
 #include "engine/loader/make_model.h"
+#include "engine/row_sampling.h"
+#include "engine/sample/sampler.h"
 
 namespace {
 
@@ -48,6 +53,7 @@ struct Args {
   std::string dir;
   std::string device = "cuda";
   bool device_argmax = false;
+  bool sample = false;
 };
 
 double op_ms(const Engine& e, const char* name) {
@@ -123,14 +129,40 @@ int run(const Args& a) {
   }
   std::vector<float> logits;
   std::vector<int32_t> ids;
-  auto argmax = [&](size_t row) {
-    if (a.device_argmax) return ids[row];
+  // --sample: one SamplerState per sequence (fixed seeds), temperature 1, top_p 0.9.
+  SamplingParams sp;
+  sp.temperature = 1.0f;
+  sp.top_p = 0.9f;
+  std::vector<SamplerState> states;
+  for (int s = 0; s < a.batch; ++s) states.emplace_back(uint64_t{1000} + static_cast<uint64_t>(s));
+  Sampler sampler;
+  std::vector<RowSampling> specs;
+  std::vector<int> row_seq;  // the sequence of each logit row of the last step
+  bool token_ok = true;
+  // The next token of logit row `row` of the last step (host work included in the timing).
+  auto argmax = [&](size_t row) -> int32_t {
+    if (a.device_argmax) {
+      if (ids[row] < 0) token_ok = false;
+      if (a.sample && ids[row] >= 0) states[static_cast<size_t>(row_seq[row])].record_output(ids[row]);
+      return std::max(ids[row], 0);
+    }
     const float* l = logits.data() + row * static_cast<size_t>(vocab);
-    return static_cast<int32_t>(std::max_element(l, l + vocab) - l);
+    if (!a.sample) return static_cast<int32_t>(std::max_element(l, l + vocab) - l);
+    auto r = sampler.sample(std::span<const float>(l, static_cast<size_t>(vocab)), sp,
+                            states[static_cast<size_t>(row_seq[row])]);
+    if (!r.ok()) token_ok = false;
+    return r.ok() ? r->token : 0;
   };
-  auto forward = [&](const Batch& b) {
-    const Status st = a.device_argmax ? e.forward_argmax(b, {}, &ids, &logits)
-                                      : e.forward(b, &logits);
+  auto forward = [&](const Batch& b, std::vector<int> seq_of_row) {
+    row_seq = std::move(seq_of_row);
+    Status st;
+    if (a.device_argmax && a.sample) {
+      specs.clear();
+      for (int s : row_seq) specs.push_back(make_row_sampling(sp, states[static_cast<size_t>(s)]));
+      st = e.forward_sample(b, specs, &ids, &logits);
+    } else {
+      st = a.device_argmax ? e.forward_argmax(b, {}, &ids, &logits) : e.forward(b, &logits);
+    }
     if (!st.ok()) std::fprintf(stderr, "forward: %s\n", st.to_string().c_str());
     return st.ok();
   };
@@ -145,7 +177,7 @@ int run(const Args& a) {
       w.seq_ids.push_back(0);
     }
     w.logit_rows = {n - 1};
-    if (!forward(w)) return 1;
+    if (!forward(w, {0})) return 1;
   }
   e.reset_op_times();
   std::vector<int32_t> next(static_cast<size_t>(a.batch));
@@ -173,7 +205,7 @@ int run(const Args& a) {
           pos = 0;
         }
       }
-      if (!forward(b)) return 1;
+      if (!forward(b, seq_of_row)) return 1;
       ++prefill_steps;
       for (size_t r = 0; r < seq_of_row.size(); ++r) {
         next[static_cast<size_t>(seq_of_row[r])] = argmax(r);
@@ -192,9 +224,12 @@ int run(const Args& a) {
       b.seq_ids.push_back(s);
       b.logit_rows.push_back(s);
     }
-    if (!forward(b)) return false;
+    std::vector<int> rows(static_cast<size_t>(a.batch));
+    for (int s = 0; s < a.batch; ++s) rows[static_cast<size_t>(s)] = s;
+    if (!forward(b, std::move(rows))) return false;
     for (int s = 0; s < a.batch; ++s) next[static_cast<size_t>(s)] = argmax(static_cast<size_t>(s));
-    return true;
+    if (!token_ok) std::fprintf(stderr, "a row could not be sampled (NaN/inf logits)\n");
+    return token_ok;
   };
   const TimePoint tf = now();
   if (!decode_step(0)) return 1;  // untimed: graph capture for this step shape
@@ -216,21 +251,22 @@ int run(const Args& a) {
   const double bytes = static_cast<double>(e.weight_bytes_per_token());
   const double gbps = a.gen > 0 ? bytes * a.gen / (decode_ms / 1000.0) / 1e9 : 0.0;
   std::printf(
-      "%s %s on %s%s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
+      "%s %s on %s%s%s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
       "%.1f tok/s, %.3f ms/step, %.0f GB/s of weights (%.0f MB/step), host %.3f ms/step, wait "
       "%.3f ms/step, first step %.1f ms | make %.1f s, load %.1f s, KV %.0f MiB\n",
       a.shape.c_str(), a.quant.c_str(), device_name(*dev),
-      a.device_argmax ? " (device argmax)" : "", a.batch, a.batch, a.prompt,
+      a.device_argmax ? " (device argmax)" : "", a.sample ? " (sampled T=1 top_p=0.9)" : "",
+      a.batch, a.batch, a.prompt,
       prefill_tps, prefill_steps, prefill_host, decode_tps, step_ms, gbps, bytes / 1e6,
       a.gen > 0 ? decode_host / a.gen : 0.0, a.gen > 0 ? decode_wait / a.gen : 0.0, first_ms,
       make_s, load_s, e.kv_bytes() / 1048576.0);
   std::printf(
-      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"argmax\":\"%s\",\"batch\":%d,\"prompt\":%d,"
+      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"argmax\":\"%s\",\"sample\":%s,\"batch\":%d,\"prompt\":%d,"
       "\"gen\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_ms_per_step\":%.4f,"
       "\"decode_gb_s\":%.1f,\"weight_bytes_per_step\":%.0f,\"host_ms_per_step\":%.4f,"
       "\"first_decode_step_ms\":%.2f,\"make_s\":%.1f,\"load_s\":%.2f}\n",
       a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.device_argmax ? "device" : "host",
-      a.batch, a.prompt, a.gen, prefill_tps,
+      a.sample ? "true" : "false", a.batch, a.prompt, a.gen, prefill_tps,
       decode_tps, step_ms, gbps, bytes, a.gen > 0 ? decode_host / a.gen : 0.0, first_ms, make_s,
       load_s);
   std::fflush(stdout);
@@ -271,6 +307,7 @@ int main(int argc, char** argv) {
       }
       a.device_argmax = m == "device";
     }
+    else if (k == "--sample") a.sample = true;
     else {
       std::fprintf(stderr, "unknown argument %s (see the file comment)\n", k.c_str());
       return 2;

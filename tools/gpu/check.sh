@@ -63,11 +63,12 @@ CXXFLAGS="-std=c++20 -O2 -DNDEBUG -Wall -Wextra -Wno-restrict -pthread -I$ROOT/t
 NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
 
 # Sources: core pieces without spdlog/fmt (log.h is shimmed), dtype, the CPU kernels (the
-# reference), the engine (facade, config, loader, CPU models, CUDA decoder), the CUDA kernels,
+# reference), the engine (facade, config, loader, CPU models, sampler, CUDA decoder), the CUDA kernels,
 # the tests, the minigtest driver, the benches.
 CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_features.cpp
   src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
-  $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) src/engine/cuda/cuda_decoder.cpp"
+  $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) $(ls src/engine/sample/*.cpp)
+  src/engine/cuda/cuda_decoder.cpp"
 CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
 CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp bench/cuda/gemm_bench.cpp"
 CU="$(ls src/engine/kernels/cuda/*.cu)"

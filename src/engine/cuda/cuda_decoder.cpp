@@ -653,24 +653,27 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
     spec_rows_.push_back(static_cast<int32_t>(r));
   }
   const TimePoint t0 = now();
-  int64_t n_out = 0;
-  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
   const cuda::Stream st = stream_.get();
   const size_t v = static_cast<size_t>(vocab);
   const size_t n_spec = host_specs_.size();
   if (n_spec > 0) {
+    // Uploaded before the step: a copy from pageable memory first waits for the stream, which
+    // is idle here (every forward* ends synchronised), not behind this step's work.
     MLXM_ASSIGN_OR_RETURN(bool g1, grow(sample_specs_, n_spec * sizeof(cuda::SampleRowSpec)));
     MLXM_ASSIGN_OR_RETURN(bool g2, grow(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
                                                              sizeof(cuda::SampleAdjust)));
     (void)g1;
     (void)g2;
-    // Pageable sources: each copy returns once its source was read.
     MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_specs_.data(), host_specs_.data(),
                                           n_spec * sizeof(cuda::SampleRowSpec), st));
     if (!host_adjust_.empty()) {
       MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_adjust_.data(), host_adjust_.data(),
                                             host_adjust_.size() * sizeof(cuda::SampleAdjust), st));
     }
+  }
+  int64_t n_out = 0;
+  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
+  if (n_spec > 0) {
     MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, vocab,
                                            sample_specs_.as<cuda::SampleRowSpec>(),
                                            static_cast<int64_t>(n_spec),

@@ -549,22 +549,37 @@ __global__ void splitk_reduce_kernel(const float* __restrict__ part, const float
   }
 }
 
-// The wide kernels use more than 48 KB of dynamic shared memory, which must be allowed per
-// kernel and device: done once per device, first at upload (gemm_sm_count()), outside any
-// stream capture.
+// Resident wide blocks per SM (4-bit, 8-bit bf16 kernels; 2 by design), set by allow_wide_smem.
+std::atomic<int> g_wide_blocks[2] = {2, 2};
+
+// One wide kernel: allow its dynamic shared memory (> 48 KB must be allowed per kernel and
+// device), prefer the largest shared-memory carveout (2 blocks of ~94 KB per SM), and read
+// how many blocks fit (the split-K wave size).
+template <int BITS, typename T>
+Status allow_wide_kernel() {
+  auto* kernel = gemm_q_wide_kernel<BITS, T>;
+  MLXM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     WideCfg<BITS>::kSmem));
+  MLXM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                     cudaSharedmemCarveoutMaxShared));
+  int blocks = 0;
+  MLXM_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWideThreads,
+                                                              WideCfg<BITS>::kSmem));
+  g_wide_blocks[BITS == 4 ? 0 : 1].store(std::max(1, blocks), std::memory_order_relaxed);
+  return ok_status();
+}
+
+// Done once per device, first at upload (gemm_sm_count()), outside any stream capture.
 Status allow_wide_smem() {
   static std::atomic<uint64_t> done{0};
   int dev = 0;
   MLXM_CUDA_TRY(cudaGetDevice(&dev));
   const uint64_t bit = dev >= 0 && dev < 64 ? uint64_t{1} << dev : 0;
   if (bit != 0 && (done.load(std::memory_order_acquire) & bit) != 0) return ok_status();
-  constexpr auto kAttr = cudaFuncAttributeMaxDynamicSharedMemorySize;
-  MLXM_CUDA_TRY(cudaFuncSetAttribute(gemm_q_wide_kernel<4, __half>, kAttr, WideCfg<4>::kSmem));
-  MLXM_CUDA_TRY(
-      cudaFuncSetAttribute(gemm_q_wide_kernel<4, __nv_bfloat16>, kAttr, WideCfg<4>::kSmem));
-  MLXM_CUDA_TRY(cudaFuncSetAttribute(gemm_q_wide_kernel<8, __half>, kAttr, WideCfg<8>::kSmem));
-  MLXM_CUDA_TRY(
-      cudaFuncSetAttribute(gemm_q_wide_kernel<8, __nv_bfloat16>, kAttr, WideCfg<8>::kSmem));
+  MLXM_RETURN_IF_ERROR((allow_wide_kernel<4, __half>()));
+  MLXM_RETURN_IF_ERROR((allow_wide_kernel<8, __half>()));
+  MLXM_RETURN_IF_ERROR((allow_wide_kernel<4, __nv_bfloat16>()));
+  MLXM_RETURN_IF_ERROR((allow_wide_kernel<8, __nv_bfloat16>()));
   done.fetch_or(bit, std::memory_order_acq_rel);
   return ok_status();
 }
@@ -638,10 +653,12 @@ Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
   const int nt = (a.n_out + kWideBN - 1) / kWideBN;
   if (nt > 65535) return invalid_argument("gemm: too many output tiles");
   const int k_tiles = (a.n_in + kBK - 1) / kBK;
+  MLXM_RETURN_IF_ERROR(allow_wide_smem());
   // Split K so that the blocks fill one wave (2 per SM) without a second, partial one: the
   // largest kz with kz·nt <= 2·SMs, each split >= 4 K-tiles, <= 16 splits, within the
   // workspace left after the x copy.
-  const int64_t target = static_cast<int64_t>(gemm_sm_count()) * 2;
+  const int64_t target = static_cast<int64_t>(gemm_sm_count()) *
+                         g_wide_blocks[BITS == 4 ? 0 : 1].load(std::memory_order_relaxed);
   const size_t per = static_cast<size_t>(a.n) * static_cast<size_t>(a.n_out);
   const size_t room = a.workspace_floats - x_floats;
   int kz = static_cast<int>(std::clamp<int64_t>(target / nt, 1, 16));
@@ -659,7 +676,6 @@ Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
       reinterpret_cast<const float4*>(a.x), reinterpret_cast<uint2*>(xo), count4);
   MLXM_CUDA_CHECK_LAUNCH("convert_x_kernel");
 
-  MLXM_RETURN_IF_ERROR(allow_wide_smem());
   const dim3 grid(static_cast<unsigned>((a.n + kWideBM - 1) / kWideBM),
                   static_cast<unsigned>(nt), static_cast<unsigned>(kz));
   gemm_q_wide_kernel<BITS, T><<<grid, kWideThreads, C::kSmem, stream>>>(

@@ -28,7 +28,8 @@
 // __launch_bounds__(256, 2): 128 registers); each thread dequantizes its own chunks of tile t
 // into the shared weight tile while tiles t+1.. are in flight. The operands and the K order
 // are those of the 64×64 configuration: without split-K both give identical results. K is
-// split to fill one wave (largest kz with kz·tiles <= 2·SMs, ≤ 16, ≥ 4 K-tiles per split).
+// split to fill one wave (largest kz with kz·tiles <= resident blocks per SM (occupancy API, 2
+// expected) · SMs, ≤ 16, ≥ 4 K-tiles per split).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -654,9 +655,9 @@ Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
   if (nt > 65535) return invalid_argument("gemm: too many output tiles");
   const int k_tiles = (a.n_in + kBK - 1) / kBK;
   MLXM_RETURN_IF_ERROR(allow_wide_smem());
-  // Split K so that the blocks fill one wave (2 per SM) without a second, partial one: the
-  // largest kz with kz·nt <= 2·SMs, each split >= 4 K-tiles, <= 16 splits, within the
-  // workspace left after the x copy.
+  // Split K so that the blocks fill one wave without a second, partial one: the largest kz
+  // with kz·nt <= resident blocks per SM · SMs, each split >= 4 K-tiles, <= 16 splits, within
+  // the workspace left after the x copy.
   const int64_t target = static_cast<int64_t>(gemm_sm_count()) *
                          g_wide_blocks[BITS == 4 ? 0 : 1].load(std::memory_order_relaxed);
   const size_t per = static_cast<size_t>(a.n) * static_cast<size_t>(a.n_out);

@@ -474,10 +474,12 @@ __global__ void __launch_bounds__(kWideThreads, 2)
   for (int j = 0; j < nt; ++j) {
     const int s = j % kS;
     cp_async_wait<kS - 2>();  // this thread's copies of tile j have landed
+    // Refill the stage of tile j-1: every warp finished with its x tile (barrier at the end of
+    // the last iteration), and its codes were read by this thread alone (dequant(j-1)).
+    if (j + kS - 1 < nt) issue(t_begin + j + kS - 1, (j + kS - 1) % kS);
+    cp_async_commit();
     dequant(s);
     __syncthreads();  // Bs and every thread's share of As(s) visible
-    if (j + kS - 1 < nt) issue(t_begin + j + kS - 1, (j + kS - 1) % kS);  // the stage freed last
-    cp_async_commit();
     const uint16_t* as = As(s);
 #pragma unroll
     for (int ks = 0; ks < kBK / 16; ++ks) {

@@ -69,10 +69,11 @@ int main(int argc, char** argv) {
   FILE* csv = csv_path != nullptr ? std::fopen(csv_path, "w") : nullptr;
   if (csv != nullptr) std::fprintf(csv, "kernel,model,shape,format,n,us,gbs,tflops\n");
 
-  std::vector<Shape> shapes = {
-      {"llama-3.1-8b", "qkv", 6144, 4096},      {"llama-3.1-8b", "o_proj", 4096, 4096},
-      {"llama-3.1-8b", "gate+up", 28672, 4096}, {"llama-3.1-8b", "down", 4096, 14336},
-      {"llama-3.1-8b", "lm_head", 128256, 4096}};
+  std::vector<Shape> shapes = {{"llama-3.1-8b", "qkv", 6144, 4096},
+                               {"llama-3.1-8b", "o_proj", 4096, 4096},
+                               {"llama-3.1-8b", "gate+up", 28672, 4096},
+                               {"llama-3.1-8b", "down", 4096, 14336},
+                               {"llama-3.1-8b", "lm_head", 128256, 4096}};
   if (!quick) {
     shapes.push_back({"llama-3.2-3b", "gate+up", 16384, 3072});
     shapes.push_back({"llama-3.2-3b", "down", 3072, 8192});
@@ -155,11 +156,12 @@ int main(int argc, char** argv) {
         std::snprintf(shape, sizeof(shape), "%lldx%lld", static_cast<long long>(sh.n_out),
                       static_cast<long long>(sh.n_in));
         const char* path = !r.gemm ? "gemv" : r.wide ? "gemm" : "g64";
-        std::printf("%-13s %-8s %-12s %-5s %4d %-5s %10.2f %8.0f %8.1f\n", sh.model, sh.name,
-                    shape, fmt, r.n, path, us, gbs, tflops);
+        std::printf("%-13s %-8s %-12s %-5s %4d %-5s %10.2f %8.0f %8.1f\n", sh.model, sh.name, shape,
+                    fmt, r.n, path, us, gbs, tflops);
         if (csv != nullptr) {
-          std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", r.gemm && !r.wide ? "gemm64x64"
-                       : path, sh.model, shape, fmt, r.n, us, gbs, tflops);
+          std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n",
+                       r.gemm && !r.wide ? "gemm64x64" : path, sh.model, shape, fmt, r.n, us, gbs,
+                       tflops);
         }
         if (r.gemm && r.n >= 16 && r.n <= 64) {
           Cmp* c = nullptr;
@@ -177,9 +179,10 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  std::printf("\nsmall-n GEMM, 64x64 (g64) vs wide (gemm):\n%-13s %-8s %-5s %4s %9s %9s %8s %8s "
-              "%7s\n", "model", "layer", "fmt", "n", "g64 us", "wide us", "g64 GB/s", "GB/s",
-              "speedup");
+  std::printf(
+      "\nsmall-n GEMM, 64x64 (g64) vs wide (gemm):\n%-13s %-8s %-5s %4s %9s %9s %8s %8s "
+      "%7s\n",
+      "model", "layer", "fmt", "n", "g64 us", "wide us", "g64 GB/s", "GB/s", "speedup");
   for (const Cmp& c : cmp) {
     if (c.old_us <= 0 || c.new_us <= 0) continue;
     std::printf("%-13s %-8s %-5s %4d %9.2f %9.2f %8.0f %8.0f %6.2fx\n", c.model.c_str(),

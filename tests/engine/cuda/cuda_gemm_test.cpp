@@ -94,8 +94,8 @@ std::pair<double, double> check_case(const Case& c, uint32_t seed, bool with_bia
   double worst = 0, worst_rel = 0;
   const int64_t max_n = *std::max_element(c.ns.begin(), c.ns.end());
   // Workspace for the x copy plus up to 16 K-splits of the largest n.
-  const size_t big = cuda::gemm_x_scratch_floats(max_n, c.n_in) +
-                     static_cast<size_t>(16 * max_n * c.n_out);
+  const size_t big =
+      cuda::gemm_x_scratch_floats(max_n, c.n_in) + static_cast<size_t>(16 * max_n * c.n_out);
   testing::DeviceBuffer ws = testing::poisoned<float>(big);
   for (int64_t n : c.ns) {
     auto x = random_vector(static_cast<size_t>(n * c.n_in), seed + static_cast<uint32_t>(n), 1.0f);
@@ -211,9 +211,9 @@ TEST(CudaGemmTest, WideConfigurationMatchesCpuReference) {
 TEST(CudaGemmTest, OldAndWideConfigurationsAgree) {
   MLXM_SKIP_WITHOUT_CUDA();
   uint32_t seed = 9300;
-  for (const Case& c : {Case{1000, 4096, 4, 64, DType::kBF16, {1, 17, 64}},
-                        Case{300, 2048, 8, 32, DType::kF16, {9, 40}},
-                        Case{129, 1536, 4, 128, DType::kF16, {63}}}) {
+  for (const Case& c :
+       {Case{1000, 4096, 4, 64, DType::kBF16, {1, 17, 64}},
+        Case{300, 2048, 8, 32, DType::kF16, {9, 40}}, Case{129, 1536, 4, 128, DType::kF16, {63}}}) {
     RandomLinear r = make_linear(c.n_out, c.n_in, c.bits, c.group, c.dtype, ++seed, true);
     auto dev = CudaLinear::upload(r.src);
     ASSERT_TRUE(dev.ok()) << dev.status().to_string();

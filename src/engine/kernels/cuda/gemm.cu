@@ -335,12 +335,12 @@ struct WideCfg {
   static constexpr int kStages = BITS == 4 ? 3 : 2;  // ~94 KB of shared memory: 2 blocks per SM
   static constexpr int kCodes = 128 / BITS;          // codes per 16-byte chunk
   static constexpr int kCpr = kBK / kCodes;          // chunks per row per K-tile
-  static constexpr int kWc = kWideBN * kCpr / kWideThreads;           // chunks per thread
-  static constexpr int kXc = kWideBM * (kBK / 8) / kWideThreads;      // x 16-byte chunks
-  static constexpr int kBsBytes = kWideBN * kLds * 2;                 // dequantized weights
-  static constexpr int kAsBytes = kWideBM * kLds * 2;                 // one x tile
-  static constexpr int kRawBytes = kWc * kWideThreads * 16;           // one tile's codes
-  static constexpr int kSbBytes = kWc * kWideThreads * 4;             // their (scale, bias)
+  static constexpr int kWc = kWideBN * kCpr / kWideThreads;       // chunks per thread
+  static constexpr int kXc = kWideBM * (kBK / 8) / kWideThreads;  // x 16-byte chunks
+  static constexpr int kBsBytes = kWideBN * kLds * 2;             // dequantized weights
+  static constexpr int kAsBytes = kWideBM * kLds * 2;             // one x tile
+  static constexpr int kRawBytes = kWc * kWideThreads * 16;       // one tile's codes
+  static constexpr int kSbBytes = kWc * kWideThreads * 4;         // their (scale, bias)
   static constexpr int kStageBytes = kAsBytes + kRawBytes + kSbBytes;
   static constexpr int kSmem = kBsBytes + kStages * kStageBytes;
   static_assert(kWc >= 1 && kWideBN * kCpr % kWideThreads == 0, "weight chunks");
@@ -352,8 +352,8 @@ template <int BITS, typename T>
 __global__ void __launch_bounds__(kWideThreads, 2)
     gemm_q_wide_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                        const float* __restrict__ bias, const uint16_t* __restrict__ xo,
-                       float* __restrict__ y, float* __restrict__ part, int n, int n_out,
-                       int n_in, int group_shift, int tiles_per_split) {
+                       float* __restrict__ y, float* __restrict__ part, int n, int n_out, int n_in,
+                       int group_shift, int tiles_per_split) {
   using C = WideCfg<BITS>;
   constexpr int kS = C::kStages, kCodes = C::kCodes, kCpr = C::kCpr, kWc = C::kWc;
   constexpr int kWtn = kWideBN / kWideWarps;  // 32 output rows per warp
@@ -361,7 +361,7 @@ __global__ void __launch_bounds__(kWideThreads, 2)
 
   extern __shared__ __align__(16) unsigned char smem[];
   uint16_t* Bs = reinterpret_cast<uint16_t*>(smem);  // (BN, kLds)
-  auto As = [&](int s) {                               // (BM, kLds) of stage s
+  auto As = [&](int s) {                             // (BM, kLds) of stage s
     return reinterpret_cast<uint16_t*>(smem + C::kBsBytes + s * C::kStageBytes);
   };
   auto Raw = [&](int s) {  // (kWc·threads) 16-byte code chunks of stage s
@@ -616,8 +616,8 @@ int log2_exact(int v) {
 Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
   const int64_t total = static_cast<int64_t>(a.n) * a.n_out;
   const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4096);
-  splitk_reduce_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(part, a.bias, a.y,
-                                                                          total, a.n_out, kz);
+  splitk_reduce_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(part, a.bias, a.y, total,
+                                                                          a.n_out, kz);
   MLXM_CUDA_CHECK_LAUNCH("splitk_reduce_kernel");
   return ok_status();
 }
@@ -679,8 +679,8 @@ Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
       reinterpret_cast<const float4*>(a.x), reinterpret_cast<uint2*>(xo), count4);
   MLXM_CUDA_CHECK_LAUNCH("convert_x_kernel");
 
-  const dim3 grid(static_cast<unsigned>((a.n + kWideBM - 1) / kWideBM),
-                  static_cast<unsigned>(nt), static_cast<unsigned>(kz));
+  const dim3 grid(static_cast<unsigned>((a.n + kWideBM - 1) / kWideBM), static_cast<unsigned>(nt),
+                  static_cast<unsigned>(kz));
   gemm_q_wide_kernel<BITS, T><<<grid, kWideThreads, C::kSmem, stream>>>(
       a.w, a.sb, a.bias, xo, a.y, part, a.n, a.n_out, a.n_in, log2_exact(a.group_size), tps);
   MLXM_CUDA_CHECK_LAUNCH("gemm_q_wide_kernel");

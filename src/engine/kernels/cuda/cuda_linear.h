@@ -41,8 +41,9 @@ struct ForwardOptions {
   // n <= 64 GEMM rows: the wide configuration (gemm.cu: x converted once to the operand type
   // into the front of `workspace`, gemm_x_scratch_floats(n, n_in) floats, split-K partials
   // after it; 256 output rows per block, cp.async ring). Needs a 16-byte aligned workspace
-  // that holds the x copy; otherwise (or false) the 64x64 configuration.
-  bool gemm_wide = true;
+  // that holds the x copy; otherwise (or false, the default: it measured slower on the H200,
+  // bench/NOTES.md) the 64x64 configuration.
+  bool gemm_wide = false;
   // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
   // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
   int gemm_min_rows = kDefaultGemmMinRows;

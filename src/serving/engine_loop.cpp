@@ -193,6 +193,13 @@ bool EngineLoop::device_sampled(const GenerationRequest& r) {
   return !r.sampling.wants_logprobs() && !r.logits_processor;
 }
 
+bool EngineLoop::plain_argmax(const GenerationRequest& r) {
+  const engine::SamplingParams& p = r.sampling;
+  return p.greedy() && !p.wants_logprobs() && p.logit_bias.empty() &&
+         p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f && !r.logits_processor;
+}
+
 void EngineLoop::step() {
   const TimePoint t0 = now();
   SchedulerOutput out = scheduler_.schedule();
@@ -232,7 +239,12 @@ void EngineLoop::step() {
   // Sampler would draw it); the other rows come back as full logits, in order.
   const bool device_ids = engine_->device_argmax();
   std::vector<int32_t> full_index(logit_owner.size(), -1);     // row -> index in logits_
-  if (device_ids) {
+  // A step whose rows are all plain greedy takes forward_argmax (one argmax pass, no specs).
+  bool all_argmax = device_ids;
+  for (size_t r = 0; all_argmax && r < logit_owner.size(); ++r) {
+    all_argmax = plain_argmax(active_.at(logit_owner[r])->req);
+  }
+  if (device_ids && !all_argmax) {
     row_specs_.assign(logit_owner.size(), engine::RowSampling{});
     int32_t n_full = 0;
     for (size_t r = 0; r < logit_owner.size(); ++r) {
@@ -244,12 +256,13 @@ void EngineLoop::step() {
         full_index[r] = n_full++;
       }
     }
-  } else {
+  } else if (!device_ids) {
     for (size_t r = 0; r < logit_owner.size(); ++r) full_index[r] = static_cast<int32_t>(r);
   }
   const TimePoint t_fwd = now();
-  Status st = device_ids ? engine_->forward_sample(batch, row_specs_, &argmax_ids_, &logits_)
-                         : engine_->forward(batch, &logits_);
+  Status st = all_argmax    ? engine_->forward_argmax(batch, {}, &argmax_ids_, &logits_)
+              : device_ids ? engine_->forward_sample(batch, row_specs_, &argmax_ids_, &logits_)
+                           : engine_->forward(batch, &logits_);
   const double forward_ms = ms_since(t_fwd);
   if (!st.ok()) {
     MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
@@ -276,8 +289,8 @@ void EngineLoop::step() {
     const TimePoint t_sample = now();
     Result<engine::SampleResult> sampled = engine::SampleResult{};
     if (full_index[r] < 0) {  // sampled on the device
-      if (argmax_ids_[r] < 0) {
-        sampled = engine::row_sample_error(argmax_ids_[r]);
+      if (argmax_ids_[r] < 0) {  // forward_argmax: -1 for a row of NaN only
+        sampled = engine::row_sample_error(all_argmax ? engine::kRowBadLogits : argmax_ids_[r]);
       } else {
         sampled->token = argmax_ids_[r];
         a.sampler_state.record_output(sampled->token);

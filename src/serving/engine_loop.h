@@ -125,6 +125,8 @@ class EngineLoop {
   // device-argmax engines then sample it where the logits are (Engine::forward_sample) and
   // return only its id.
   static bool device_sampled(const GenerationRequest& r);
+  // Greedy with nothing to apply to the logits: an argmax is the whole sampling.
+  static bool plain_argmax(const GenerationRequest& r);
   void finish(SeqId id, FinishReason reason, Status status = {});
 
   std::unique_ptr<engine::Engine> engine_;

@@ -307,9 +307,37 @@ class ArgmaxEngine : public FakeEngine {
     }
     return engine::Engine::forward_sample(b, rows, ids, logits);
   }
+  Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      argmax_rows_seen += b.logit_rows.size();
+    }
+    return engine::Engine::forward_argmax(b, full_rows, ids, logits);
+  }
   std::mutex mu;
-  size_t rows_seen = 0, full_seen = 0;
+  size_t rows_seen = 0, full_seen = 0, argmax_rows_seen = 0;
 };
+
+// Steps whose rows are all plain greedy take forward_argmax (no specs, one argmax pass);
+// a step with any other row takes forward_sample for all of its rows.
+TEST(EngineLoopTest, AllGreedyStepsTakeTheArgmaxPath) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  EngineLoop loop(std::move(owned), SchedulerConfig{});
+  auto one = std::make_shared<CollectSink>();
+  auto two = std::make_shared<CollectSink>();
+  ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 5, one)).ok());
+  ASSERT_TRUE(loop.submit(greedy_request({9}, 5, two)).ok());
+  for (auto* s : {one.get(), two.get()}) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  EXPECT_EQ(one->tokens, expected_tokens({1, 2, 3}, 5, 50));
+  EXPECT_EQ(two->tokens, expected_tokens({9}, 5, 50));
+  std::lock_guard<std::mutex> lock(eng->mu);
+  EXPECT_EQ(eng->argmax_rows_seen, 10u);
+  EXPECT_EQ(eng->rows_seen, 0u) << "no greedy-only step needs row specs";
+}
 
 TEST(EngineLoopTest, DeviceArgmaxRowsUseIdsAndOthersGetFullLogits) {
   auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);

@@ -34,15 +34,16 @@
 //     CPU engine's int8-activation bounds for quantized models (golden_test.cpp: 0.3 / 0.1),
 //     the same class of error (activations rounded to ~8 bits).
 //   with 4/8-bit linears on the int8-activation GEMV (MLXM_CUDA_GEMV=i8, the default for
-//     decode steps): max 0.6, rms 0.18. The error class of llama.cpp's q8_1 activations and of
+//     decode steps): max 0.7, rms 0.2. The error class of llama.cpp's q8_1 activations and of
 //     the CPU engine's int8 path (x rounded to int8 per 32 values, |x − d·q| ≤ max|x|/254,
-//     exact integer dots). Measured on the H200: golden qwen3_q8_g64 max 0.20 / rms 0.066,
-//     make-model (random norms: wide activation ranges per 32-block) max 0.38 / rms 0.11, so
-//     ~1.6x headroom. The kernel itself is checked sharply in cuda_gemv_i8_test.cpp (against
-//     an emulation of its arithmetic: f32 rounding only); these bounds only have to separate
-//     rounding from a broken step (O(1) errors). Batched vs alone there: 0.25 (measured 0.13):
-//     a 1-ulp input difference from the attention kernels (see above) can flip an
-//     activation's int8 rounding, a step of max|x|/127 in its 32-block. Tests that document the f32 GEMV (the
+//     exact integer dots). Measured on the H200 (every step on this GEMV): golden fixtures max
+//     0.20–0.44 / rms 0.066–0.13 (qwen2_q4_g64 the worst), make-model (random norms: wide
+//     activation ranges per 32-block) max 0.38 / rms 0.11, so ~1.5x headroom. The kernel
+//     itself is checked sharply in cuda_gemv_i8_test.cpp (against an emulation of its
+//     arithmetic: f32 rounding only); these bounds only have to separate rounding from a
+//     broken step (O(1) errors). Batched vs alone there: 0.3 (measured up to 0.19): a 1-ulp
+//     input difference from the attention kernels (see above) can flip an activation's int8
+//     rounding, a step of max|x|/127 in its 32-block. Tests that document the f32 GEMV (the
 //     golden f32 pass, fused vs separate kernels, one make-model run) pin MLXM_CUDA_GEMV=f32.
 //   greedy: transformers' 32 tokens reproduced; a divergence only at a step whose transformers
 //     top-2 margin is under 4 x rms limit x logit std (a near-tie at this path's noise).
@@ -81,9 +82,9 @@ constexpr double kRmsTol = 1e-2;
 constexpr double kGemmMaxTol = 0.1;
 constexpr double kGemmRmsTol = 3.5e-2;
 // Logit bounds when 4/8-bit linears run on the int8-activation GEMV (see the file comment).
-constexpr double kI8MaxTol = 0.6;
-constexpr double kI8RmsTol = 0.18;
-constexpr double kI8SameTol = 0.25;
+constexpr double kI8MaxTol = 0.7;
+constexpr double kI8RmsTol = 0.2;
+constexpr double kI8SameTol = 0.3;
 // The bounds in force (the GEMM runs switch them).
 double g_max_tol = kMaxTol;
 double g_rms_tol = kRmsTol;

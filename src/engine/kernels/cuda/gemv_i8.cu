@@ -29,11 +29,18 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
 
 namespace mlxm::engine::cuda {
 
 namespace {
+
+using weights::BF16Tag;
+using weights::F16Tag;
+using weights::half_bits_to_f;
+using weights::ld_stream;
+using weights::word_of;
 
 constexpr int kWarps = 8;    // per block
 constexpr int kMaxRows = 8;  // activation rows per launch
@@ -47,34 +54,11 @@ struct I8Tile {
   static constexpr int kChunks = BITS / 4;         // 16-byte weight chunks per 32-block
 };
 
-struct F16Tag {};
-struct BF16Tag {};
-
-__device__ __forceinline__ float half_bits_to_f(uint32_t raw, F16Tag) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(raw)));
-}
-__device__ __forceinline__ float half_bits_to_f(uint32_t raw, BF16Tag) {
-  return __uint_as_float((raw & 0xFFFFu) << 16);
-}
-
-// 16 bytes of streamed weights: read-only, not kept in L1 (leaves L1 to the activations).
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
 // c + Σ_k a.byte[k] (unsigned) · b.byte[k] (signed).
 __device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
   int d;
   asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
   return d;
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& v, int q) {
-  return q == 0 ? v.x : (q == 1 ? v.y : (q == 2 ? v.z : v.w));
 }
 
 // One warp per 32-block: unit = row·n_units + u. PERM4: dp4a order for 4-bit codes.

@@ -20,6 +20,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
 
 namespace mlxm::engine::cuda {
@@ -38,6 +39,12 @@ struct CudaLinear::Impl {
 
 namespace {
 
+using weights::BF16Tag;
+using weights::F16Tag;
+using weights::half_bits_to_f;
+using weights::ld_stream;
+using weights::word_of;
+
 constexpr int kWarps = 8;        // per block, both kernels
 constexpr int kRowsPerWarp = 4;  // fast kernel
 constexpr int kMaxRows = 8;      // activation rows per launch
@@ -46,29 +53,10 @@ enum DCode : int { kDF32 = 0, kDF16 = 1, kDBF16 = 2 };
 
 int dtype_code(DType t) { return t == DType::kF16 ? kDF16 : (t == DType::kBF16 ? kDBF16 : kDF32); }
 
-struct F16Tag {};
-struct BF16Tag {};
-
-__device__ __forceinline__ float half_bits_to_f(uint32_t raw, F16Tag) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(raw)));
-}
-__device__ __forceinline__ float half_bits_to_f(uint32_t raw, BF16Tag) {
-  return __uint_as_float((raw & 0xFFFFu) << 16);
-}
-
 __device__ __forceinline__ float load_elem(int dt, const void* p, size_t i) {
   if (dt == kDF32) return __ldg(static_cast<const float*>(p) + i);
   const uint32_t raw = __ldg(static_cast<const unsigned short*>(p) + i);
   return dt == kDF16 ? half_bits_to_f(raw, F16Tag{}) : half_bits_to_f(raw, BF16Tag{});
-}
-
-// 16 bytes of streamed weights: read-only, not kept in L1 (leaves L1 to the activations).
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
 }
 
 // 1 + c/2^BITS, c = code E of the word (bits [E*BITS, (E+1)*BITS)), exact.
@@ -104,10 +92,6 @@ __device__ __forceinline__ void word_dot(uint32_t word, const float* xv, float& 
     a = fmaf(code_m<BITS, 2>(word), xv[2], a);
     a = fmaf(code_m<BITS, 3>(word), xv[3], a);
   }
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& v, int q) {
-  return q == 0 ? v.x : (q == 1 ? v.y : (q == 2 ? v.z : v.w));
 }
 
 template <int BITS, typename Tag, int NR>

@@ -36,6 +36,19 @@ __device__ __forceinline__ float apply_adjust(float v, const SampleAdjust& a) {
   return __fsub_rn(v, a.sub);
 }
 
+// The warp's largest value and its lowest index among equals, in every lane.
+__device__ __forceinline__ void warp_argmax(float& bv, int& bi) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, off);
+    const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, off);
+    if (ov > bv || (ov == bv && oi < bi)) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+}
+
 __device__ __forceinline__ uint64_t warp_sum_u64(uint64_t v) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
@@ -159,15 +172,7 @@ __global__ void __launch_bounds__(kThreads)
     if (tid == 0) ids[blockIdx.x] = kSampleBadLogits;
     return;
   }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    const float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, off);
-    const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, off);
-    if (ov > bv || (ov == bv && oi < bi)) {
-      bv = ov;
-      bi = oi;
-    }
-  }
+  warp_argmax(bv, bi);
   if (lane == 0) {
     s_v[warp] = bv;
     s_i[warp] = bi;
@@ -176,15 +181,7 @@ __global__ void __launch_bounds__(kThreads)
   if (warp == 0) {
     bv = s_v[lane];
     bi = s_i[lane];
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      const float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, off);
-      const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, off);
-      if (ov > bv || (ov == bv && oi < bi)) {
-        bv = ov;
-        bi = oi;
-      }
-    }
+    warp_argmax(bv, bi);
     if (lane == 0) {
       s_v[0] = bv;
       s_i[0] = bi;

@@ -48,7 +48,10 @@ void TimerThread::run() {
     }
     auto first = by_time_.begin();
     if (now() < first->first) {
-      cv_.wait_until(lock, first->first);
+      // A copy: wait_until reads its deadline again after waking, and cancel() may free the
+      // map node while the lock is released (found by ASan).
+      const TimePoint deadline = first->first;
+      cv_.wait_until(lock, deadline);
       continue;
     }
     const TimerId id = first->second;

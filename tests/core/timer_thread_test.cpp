@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 namespace mlxm {
 namespace {
@@ -37,6 +38,23 @@ TEST(TimerThreadTest, CancelPreventsRun) {
   std::promise<void> later;
   timers.schedule(40ms, [&] { later.set_value(); });
   later.get_future().wait();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+// The timer thread waits on the earliest deadline; cancelling that timer frees it while the
+// thread waits. The wait must not read the freed entry (ASan found it under SANITIZE=1: a
+// heap-use-after-free in wait_until when a request finished before its timeout).
+TEST(TimerThreadTest, CancellingTheTimerBeingWaitedOnIsSafe) {
+  TimerThread timers;
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 50; ++i) {
+    auto id = timers.schedule(10s, [&] { ++ran; });
+    std::this_thread::sleep_for(1ms);  // let the thread start waiting on it
+    EXPECT_TRUE(timers.cancel(id));
+  }
+  std::promise<void> later;
+  timers.schedule(5ms, [&] { later.set_value(); });
+  EXPECT_EQ(later.get_future().wait_for(10s), std::future_status::ready);
   EXPECT_EQ(ran.load(), 0);
 }
 

@@ -12,6 +12,7 @@
 
 #include "e2e/harness/server_process.h"
 #include "test_support/build_once.h"
+#include "test_support/sanitizer.h"
 
 namespace fs = std::filesystem;
 
@@ -124,6 +125,7 @@ TEST(PoolE2E, SeedCurlPreloadFromHfCache) {
 }
 
 TEST(PoolE2E, LruEvictionPinnedAndInFlightAnd503) {
+  MLXM_SKIP_BUDGET_TEST_UNDER_ASAN();
   ServerProcess server(pool_server({{"MLX_SERVER_ADMIN_TOKEN", kToken},
                                     {"MLXM_DEBUG_STEP_DELAY_MS", "25"}}));
   ASSERT_TRUE(server.ok()) << server.error();
@@ -274,6 +276,7 @@ std::string chat_with_keep_alive(const std::string& model, const nlohmann::json&
 }
 
 TEST(PoolE2E, PerRequestKeepAlive) {
+  MLXM_SKIP_BUDGET_TEST_UNDER_ASAN();
   ServerProcess server(pool_server({{"MLX_SERVER_MODEL_TTL_SECONDS", "1"}}));
   ASSERT_TRUE(server.ok()) << server.error();
   // keep_alive 0: unloaded as soon as the request is over.

@@ -183,37 +183,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   }
 
-#pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
-#pragma unroll
-    for (int j = 0; j < NR; ++j) {
-      float v = acc[r][j];
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
-      acc[r][j] = v;
-    }
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-#pragma unroll
-      for (int j = 0; j < NR; ++j) red[warp][r * NR + j] = acc[r][j];
-    }
-  }
-  __syncthreads();
-  const int n_entries = (kWarps >> wk_log2) * kRowsPerWarp * NR;
-  for (int e = threadIdx.x; e < n_entries; e += blockDim.x) {
-    const int erw = e / (kRowsPerWarp * NR);
-    const int rem = e % (kRowsPerWarp * NR);
-    float sum = 0.0f;
-    for (int kk = 0; kk < wk; ++kk) sum += red[erw * wk + kk][rem];
-    const int r = rem / NR;
-    const int j = rem % NR;
-    const int row = blockIdx.x * rows_per_block + erw * kRowsPerWarp + r;
-    if (row < n_out && j < n) {
-      y[static_cast<size_t>(j) * n_out + row] = sum + (bias != nullptr ? bias[row] : 0.0f);
-    }
-  }
+  weights::store_split_k_rows<kWarps, kRowsPerWarp, NR>(acc, red, wk_log2, bias, y, n_out, n);
 }
 
 // Any format: one warp per row, lanes stride over the columns; w = s·c + b per element.

@@ -1,5 +1,5 @@
 // Device helpers shared by the GEMV kernels (linear.cu, gemv_i8.cu): streamed 16-byte weight
-// loads and the F16/BF16 halves of a packed (scale, bias) word.
+// loads, the F16/BF16 halves of a packed (scale, bias) word, and the split-K block epilogue.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -31,6 +31,53 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
 // Word q (0..3) of a 16-byte chunk.
 __device__ __forceinline__ uint32_t word_of(const uint4& v, int q) {
   return q == 0 ? v.x : (q == 1 ? v.y : (q == 2 ? v.z : v.w));
+}
+
+// The epilogue of a split-K GEMV block of WARPS warps: warp w holds partial sums acc[r][j]
+// (row r of its ROWS rows, activation row j) over its K-slice w & (wk − 1), wk = 1 << wk_log2;
+// its rows are the block's (w >> wk_log2)·ROWS + r. Sums over the lanes, then over the wk
+// K-slices in `red` (shared, WARPS entries), and writes y (n, n_out) (+ bias) for rows < n_out
+// and activation rows < n.
+template <int WARPS, int ROWS, int NR>
+__device__ __forceinline__ void store_split_k_rows(float (&acc)[ROWS][NR],
+                                                   float (*red)[ROWS * NR], int wk_log2,
+                                                   const float* __restrict__ bias,
+                                                   float* __restrict__ y, int n_out, int n) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int wk = 1 << wk_log2;
+  const int rows_per_block = ROWS * (WARPS >> wk_log2);
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) {
+#pragma unroll
+    for (int j = 0; j < NR; ++j) {
+      float v = acc[r][j];
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+      acc[r][j] = v;
+    }
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+#pragma unroll
+      for (int j = 0; j < NR; ++j) red[warp][r * NR + j] = acc[r][j];
+    }
+  }
+  __syncthreads();
+  const int n_entries = (WARPS >> wk_log2) * ROWS * NR;
+  for (int e = threadIdx.x; e < n_entries; e += blockDim.x) {
+    const int erw = e / (ROWS * NR);
+    const int rem = e % (ROWS * NR);
+    float sum = 0.0f;
+    for (int kk = 0; kk < wk; ++kk) sum += red[erw * wk + kk][rem];
+    const int r = rem / NR;
+    const int j = rem % NR;
+    const int row = blockIdx.x * rows_per_block + erw * ROWS + r;
+    if (row < n_out && j < n) {
+      y[static_cast<size_t>(j) * n_out + row] = sum + (bias != nullptr ? bias[row] : 0.0f);
+    }
+  }
 }
 
 }  // namespace mlxm::engine::cuda::weights

@@ -42,11 +42,11 @@ std::string hex(const unsigned char* p, size_t n) {
   return s;
 }
 
-// Percent-encodes a path, keeping '/'.
-std::string url_path(const std::string& s) {
+// Percent-encodes everything but unreserved characters (and '/' when `keep_slash`).
+std::string percent_encode(const std::string& s, bool keep_slash) {
   std::string out;
   for (unsigned char c : s) {
-    if (isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (isalnum(c) || (keep_slash && c == '/') || c == '-' || c == '_' || c == '.' || c == '~') {
       out += static_cast<char>(c);
     } else {
       char buf[4];
@@ -56,6 +56,9 @@ std::string url_path(const std::string& s) {
   }
   return out;
 }
+
+// Percent-encodes a path, keeping '/'.
+std::string url_path(const std::string& s) { return percent_encode(s, true); }
 
 Status status_for_http(long code, const std::string& what, const std::string& body) {
   std::string detail = body.substr(0, 200);
@@ -360,19 +363,7 @@ Result<std::string> get_text(const HubConfig& cfg, const std::string& url) {
 }
 
 // Percent-encodes a query value (everything but unreserved characters).
-std::string url_query(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
+std::string url_query(const std::string& s) { return percent_encode(s, false); }
 
 fs::path repo_cache_dir(const std::string& cache_dir, const std::string& repo) {
   const size_t slash = repo.find('/');

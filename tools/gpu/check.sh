@@ -18,7 +18,8 @@
 #      MLXM_GEMM_BENCH=0 (skip the GEMM bench), MLXM_ENGINE_SET=ab (default: defaults vs
 #      MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0, host vs device argmax at batch 64) or argmax
 #      (every model with --argmax device) or kernels (device argmax; i8 vs f32 GEMV, GEMM
-#      configurations and device vs host sampling at batch 64), MLXM_ENGINE_3B=0 (no 3B runs),
+#      configurations and device vs host sampling at batch 64) or pdl (PDL + L2 prefetch vs
+#      MLXM_CUDA_PDL=0 per model; batch 8 with the GEMM from 5 vs 9 rows), MLXM_ENGINE_3B=0 (no 3B runs),
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
@@ -158,7 +159,24 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   # batch 64 with the host argmax and with Engine::forward_argmax (device argmax).
   SEP="MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0"
   DA="--argmax device"
-  if [ "${MLXM_ENGINE_SET:-ab}" = "kernels" ]; then
+  if [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
+    # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches
+    # (MLXM_CUDA_PDL=0), device argmax, each model at batch 1, 8B also at batch 64.
+    NOPDL="MLXM_CUDA_PDL=0"
+    ENGINE_ENV="" run_engine 90 "1b q4 b1 pdl" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    ENGINE_ENV="$NOPDL" run_engine 60 "1b q4 b1 no-pdl" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    rm -rf "$MD/1b"
+    ENGINE_ENV="" run_engine 90 "3b q4 b1 pdl" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="$NOPDL" run_engine 60 "3b q4 b1 no-pdl" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    rm -rf "$MD/3b"
+    ENGINE_ENV="" run_engine 180 "8b q4 b1 pdl" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="$NOPDL" run_engine 60 "8b q4 b1 no-pdl" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64 pdl" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="$NOPDL" run_engine 60 "8b q4 b64 no-pdl" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="MLXM_CUDA_GEMM_MIN_ROWS=9" run_engine 60 "8b q4 b8 gemm>=9" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b8" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
+    rm -rf "$MD/8b"
+  elif [ "${MLXM_ENGINE_SET:-ab}" = "kernels" ]; then
     # Device argmax everywhere; int8-activation GEMV vs the f32 GEMV (batch 1), the GEMM
     # configurations (batch 64), device vs host sampling (batch 64, T=1 top_p=0.9).
     F32="MLXM_CUDA_GEMV=f32"

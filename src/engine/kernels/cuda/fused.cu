@@ -12,6 +12,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -50,6 +51,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
                                       const int32_t* __restrict__ slots, int64_t n_tokens,
                                       int n_heads, int n_kv_heads, int hd, void* kc, void* vc,
                                       int dt, int64_t n_slots, float* __restrict__ q_out) {
+  pdl::launch_dependents();
+  pdl::wait();
   const int lane = threadIdx.x & 31;
   const int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int slots_per_tok = n_heads + n_kv_heads;
@@ -116,6 +119,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
 __global__ void add_rms_norm_kernel(float* __restrict__ x, const float* __restrict__ y,
                                     const float* __restrict__ w, float eps, int64_t dim,
                                     float* __restrict__ xn) {
+  pdl::launch_dependents();
+  pdl::wait();
   __shared__ float partial[32];
   float* xr = x + blockIdx.x * dim;
   const float* yr = y + blockIdx.x * dim;
@@ -153,6 +158,8 @@ constexpr int kArgmaxThreads = 1024;
 
 __global__ void __launch_bounds__(kArgmaxThreads)
     argmax_rows_kernel(const float* __restrict__ x, int64_t dim, int32_t* __restrict__ ids) {
+  pdl::launch_dependents();
+  pdl::wait();
   __shared__ float sv[32];
   __shared__ int si[32];
   const float* row = x + blockIdx.x * dim;
@@ -215,11 +222,11 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
   const int64_t warps = n_tokens * (n_heads + kv.n_kv_heads);
   const int64_t blocks = (warps + 7) / 8;
   if (blocks > 0x7FFFFFFF) return invalid_argument("cuda::qkv_rope_store: too many tokens");
-  qkv_rope_store_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
-      q_in, q_stride, k_in, v_in, kv_stride, q_norm, k_norm, eps, positions, inv_freq, slots,
-      n_tokens, n_heads, kv.n_kv_heads, hd, kv.k, kv.v, kv_code(kv.dtype),
-      kv.n_blocks * kv.block_size, q_out);
-  MLXM_CUDA_CHECK_LAUNCH("qkv_rope_store_kernel");
+  MLXM_CUDA_LAUNCH_PDL("qkv_rope_store_kernel", qkv_rope_store_kernel,
+                       static_cast<unsigned>(blocks), 256, 0, stream, q_in, q_stride, k_in, v_in,
+                       kv_stride, q_norm, k_norm, eps, positions, inv_freq, slots, n_tokens,
+                       n_heads, kv.n_kv_heads, hd, kv.k, kv.v, kv_code(kv.dtype),
+                       kv.n_blocks * kv.block_size, q_out);
   return ok_status();
 }
 
@@ -232,8 +239,8 @@ Status add_rms_norm(float* x, const float* y, const float* weight, float eps, in
   }
   if (xn == x || xn == y) return invalid_argument("cuda::add_rms_norm: xn aliases x or y");
   if (n > 0x7FFFFFFF) return invalid_argument("cuda::add_rms_norm: too many rows");
-  add_rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, y, weight, eps, dim, xn);
-  MLXM_CUDA_CHECK_LAUNCH("add_rms_norm_kernel");
+  MLXM_CUDA_LAUNCH_PDL("add_rms_norm_kernel", add_rms_norm_kernel, static_cast<unsigned>(n), 256,
+                       0, stream, x, y, weight, eps, dim, xn);
   return ok_status();
 }
 
@@ -244,8 +251,8 @@ Status argmax_rows(const float* x, int64_t n_rows, int64_t dim, int32_t* ids, St
   if (n_rows == 0) return ok_status();
   if (x == nullptr || ids == nullptr) return invalid_argument("cuda::argmax_rows: null pointer");
   if (n_rows > 0x7FFFFFFF) return invalid_argument("cuda::argmax_rows: too many rows");
-  argmax_rows_kernel<<<static_cast<unsigned>(n_rows), kArgmaxThreads, 0, stream>>>(x, dim, ids);
-  MLXM_CUDA_CHECK_LAUNCH("argmax_rows_kernel");
+  MLXM_CUDA_LAUNCH_PDL("argmax_rows_kernel", argmax_rows_kernel, static_cast<unsigned>(n_rows),
+                       kArgmaxThreads, 0, stream, x, dim, ids);
   return ok_status();
 }
 

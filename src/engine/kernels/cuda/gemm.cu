@@ -39,6 +39,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda::detail {
 namespace {
@@ -151,6 +152,18 @@ __global__ void __launch_bounds__(WM * WN * 32)
     w_ptr[i] = w + static_cast<size_t>(row) * chunks_per_row;
     sb_ptr[i] = sb + static_cast<size_t>(row) * n_groups;
   }
+  // Batched decode (one M tile): before the previous kernel is done, this block's weight rows
+  // over its K range into L2, one row per thread (prefill tiles are compute-bound: none).
+  if (gridDim.x == 1 && tid < BN && n0 + tid < n_out && t_begin < t_end) {
+    const int k0 = t_begin * kBK;
+    const int k1 = min(n_in, t_end * kBK);
+    const size_t row = static_cast<size_t>(n0 + tid);
+    pdl::prefetch_l2_thread(w + row * chunks_per_row + k0 / kCodes,
+                            static_cast<size_t>(k1 - k0) * BITS / 8);
+    pdl::prefetch_l2_thread(sb + row * n_groups + (k0 >> group_shift),
+                            static_cast<size_t>(((k1 - 1) >> group_shift) - (k0 >> group_shift) + 1) * 4);
+  }
+  pdl::wait();
 
   uint4 wv[kWc];
   uint32_t sbv[kWc];
@@ -262,6 +275,7 @@ __global__ void __launch_bounds__(WM * WN * 32)
     }
     __syncthreads();
   }
+  pdl::launch_dependents();
 
   // Epilogue: accumulator (row lane/4 (+8), cols 2·(lane%4) + {0,1}) of each m16n8 tile.
   float* out = part != nullptr ? part + static_cast<size_t>(blockIdx.z) * n * n_out : y;
@@ -543,6 +557,8 @@ __global__ void __launch_bounds__(kWideThreads, 2)
 // y[i] = Σ_z part[z][i] (in z order) + bias.
 __global__ void splitk_reduce_kernel(const float* __restrict__ part, const float* __restrict__ bias,
                                      float* __restrict__ y, int64_t total, int n_out, int kz) {
+  pdl::launch_dependents();
+  pdl::wait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float v = 0.0f;
@@ -616,9 +632,8 @@ int log2_exact(int v) {
 Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
   const int64_t total = static_cast<int64_t>(a.n) * a.n_out;
   const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4096);
-  splitk_reduce_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(part, a.bias, a.y, total,
-                                                                          a.n_out, kz);
-  MLXM_CUDA_CHECK_LAUNCH("splitk_reduce_kernel");
+  MLXM_CUDA_LAUNCH_PDL("splitk_reduce_kernel", splitk_reduce_kernel, static_cast<unsigned>(blocks),
+                       256, 0, stream, part, a.bias, a.y, total, a.n_out, kz);
   return ok_status();
 }
 
@@ -642,9 +657,9 @@ Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
   kz = (k_tiles + tps - 1) / tps;
   float* part = kz > 1 ? a.workspace : nullptr;
   const dim3 grid(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(kz));
-  gemm_q_kernel<BM, BN, WM, WN, BITS, T><<<grid, WM * WN * 32, 0, stream>>>(
-      a.w, a.sb, a.bias, a.x, a.y, part, a.n, a.n_out, a.n_in, log2_exact(a.group_size), tps);
-  MLXM_CUDA_CHECK_LAUNCH("gemm_q_kernel");
+  MLXM_CUDA_LAUNCH_PDL("gemm_q_kernel", (gemm_q_kernel<BM, BN, WM, WN, BITS, T>), grid,
+                       WM * WN * 32, 0, stream, a.w, a.sb, a.bias, a.x, a.y, part, a.n, a.n_out,
+                       a.n_in, log2_exact(a.group_size), tps);
   if (kz > 1) return launch_splitk_reduce(a, part, kz, stream);
   return ok_status();
 }

@@ -31,6 +31,7 @@
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
+#include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -66,6 +67,8 @@ template <bool PERM4>
 __global__ void __launch_bounds__(kWarps * 32)
     quantize_x_kernel(const float* __restrict__ x, int8_t* __restrict__ xq,
                       float2* __restrict__ xds, int n_in, int64_t n_total_units) {
+  pdl::launch_dependents();
+  pdl::wait();
   const int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (unit >= n_total_units) return;  // whole warps only
   const int lane = threadIdx.x & 31;
@@ -113,6 +116,18 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int n_units = n_in / kBlock;
   const int unit_group_shift = group_shift - 5;  // 32-blocks per group = 1 << this
   const int n_groups = n_in >> group_shift;
+
+  // Before the previous kernel is done: this block's weight rows (contiguous) into L2.
+  {
+    const int b_row0 = blockIdx.x * rows_per_block;
+    const int b_rows = min(rows_per_block, n_out - b_row0);
+    const size_t w_row_bytes = static_cast<size_t>(n_units) * kCh * 16;
+    pdl::prefetch_l2(w + static_cast<size_t>(b_row0) * (w_row_bytes / 16),
+                     static_cast<size_t>(b_rows) * w_row_bytes);
+    pdl::prefetch_l2(sb + static_cast<size_t>(b_row0) * n_groups,
+                     static_cast<size_t>(b_rows) * n_groups * 4);
+  }
+  pdl::wait();
 
   // Row r of the warp: row0 + min(r, last) (rows past the end compute row n_out-1, unstored).
   const int last = n_out - 1 - row0;  // may be negative for warps wholly past the end
@@ -173,6 +188,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
+  pdl::launch_dependents();
 
   weights::store_split_k_rows<kWarps, kRows, NR>(acc, red, wk_log2, bias, y, n_out, n);
 }
@@ -206,9 +222,9 @@ Status launch_i8(const detail::GemvI8Args& a, const uint4* xq, const float2* xds
   const int rows_per_block = kRows * (kWarps >> wk_log2);
   const unsigned blocks = static_cast<unsigned>(
       (static_cast<int64_t>(a.n_out) + rows_per_block - 1) / rows_per_block);
-  gemv_i8_kernel<BITS, Tag, NR><<<blocks, kWarps * 32, 0, stream>>>(
-      a.w, a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size), wk_log2);
-  MLXM_CUDA_CHECK_LAUNCH("gemv_i8_kernel");
+  MLXM_CUDA_LAUNCH_PDL("gemv_i8_kernel", (gemv_i8_kernel<BITS, Tag, NR>), blocks, kWarps * 32, 0,
+                       stream, a.w, a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
+                       log2_exact(a.group_size), wk_log2);
   return ok_status();
 }
 
@@ -240,13 +256,12 @@ Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream) {
   const int64_t n_total_units = static_cast<int64_t>(a.n) * (a.n_in / kBlock);
   const unsigned qblocks = static_cast<unsigned>((n_total_units + kWarps - 1) / kWarps);
   if (a.bits == 4) {
-    quantize_x_kernel<true><<<qblocks, kWarps * 32, 0, stream>>>(a.x, xq, xds, a.n_in,
-                                                                 n_total_units);
+    MLXM_CUDA_LAUNCH_PDL("quantize_x_kernel", quantize_x_kernel<true>, qblocks, kWarps * 32, 0,
+                         stream, a.x, xq, xds, a.n_in, n_total_units);
   } else {
-    quantize_x_kernel<false><<<qblocks, kWarps * 32, 0, stream>>>(a.x, xq, xds, a.n_in,
-                                                                  n_total_units);
+    MLXM_CUDA_LAUNCH_PDL("quantize_x_kernel", quantize_x_kernel<false>, qblocks, kWarps * 32, 0,
+                         stream, a.x, xq, xds, a.n_in, n_total_units);
   }
-  MLXM_CUDA_CHECK_LAUNCH("quantize_x_kernel");
   const auto* xq4 = reinterpret_cast<const uint4*>(xq);
   if (a.bits == 4) {
     return a.f16 ? launch_i8_rows<4, F16Tag>(a, xq4, xds, stream)

@@ -12,6 +12,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -26,6 +27,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 // One block per row: sum of squares in f32 (tree), then y = x * inv * w like the CPU.
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w,
                                 float eps, int64_t dim, float* y) {
+  pdl::launch_dependents();
+  pdl::wait();
   __shared__ float partial[32];
   const float* xr = x + blockIdx.x * dim;
   float* yr = y + blockIdx.x * dim;
@@ -69,6 +72,8 @@ __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, int
 
 __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, int64_t ff,
                                 float* __restrict__ out) {
+  pdl::launch_dependents();
+  pdl::wait();
   const int64_t total = n * ff;
   for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
        it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -81,6 +86,8 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
 }
 
 __global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, int64_t n) {
+  pdl::launch_dependents();
+  pdl::wait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     x[i] += y[i];
@@ -90,6 +97,8 @@ __global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, i
 __global__ void gather_rows_kernel(const float* __restrict__ src, int64_t n_src, int64_t dim,
                                    const int32_t* __restrict__ rows, int64_t n,
                                    float* __restrict__ dst) {
+  pdl::launch_dependents();
+  pdl::wait();
   const int64_t total = n * dim;
   for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
        it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -164,6 +173,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
                         float* __restrict__ out, int chunk, float* __restrict__ part, bool vec) {
+  pdl::launch_dependents();
+  pdl::wait();
   constexpr int kHd = HPL * 32;
   constexpr int kU = HPL >= 8 ? 2 : 4;  // positions in flight per warp (bounded by registers)
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
@@ -290,6 +301,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
 // Merges the splits of the split-KV decode: out = Σ_s acc_s·e^(m_s−M) / Σ_s l_s·e^(m_s−M).
 __global__ void attn_merge_kernel(const float* __restrict__ part, int splits, int64_t n_rows,
                                   int hd, float* __restrict__ out) {
+  pdl::launch_dependents();
+  pdl::wait();
   const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_rows * hd;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -330,17 +343,17 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   const uintptr_t align = sizeof(T) * HPL;
   const bool vec = reinterpret_cast<uintptr_t>(kv.k) % align == 0 &&
                    reinterpret_cast<uintptr_t>(kv.v) % align == 0 && kv.head_dim % HPL == 0;
-  paged_decode_kernel<T, HPL><<<grid, kAttnWarps * 32, 0, stream>>>(
-      q, bt, max_blocks, cl, n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v),
-      kv.block_size, kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
-      splits > 1 ? ws : nullptr, vec);
-  MLXM_CUDA_CHECK_LAUNCH("paged_decode_kernel");
+  MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", (paged_decode_kernel<T, HPL>), grid,
+                       kAttnWarps * 32, 0, stream, q, bt, max_blocks, cl, n_heads,
+                       static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size,
+                       kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
+                       splits > 1 ? ws : nullptr, vec);
   if (splits > 1) {
     const int64_t n_rows = n_seqs * n_heads;
     const int64_t total = n_rows * kv.head_dim;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 4096));
-    attn_merge_kernel<<<blocks, 256, 0, stream>>>(ws, splits, n_rows, kv.head_dim, out);
-    MLXM_CUDA_CHECK_LAUNCH("attn_merge_kernel");
+    MLXM_CUDA_LAUNCH_PDL("attn_merge_kernel", attn_merge_kernel, blocks, 256, 0, stream, ws,
+                         splits, n_rows, kv.head_dim, out);
   }
   return ok_status();
 }
@@ -355,8 +368,8 @@ Status rms_norm(const float* x, const float* weight, float eps, int64_t n, int64
     return invalid_argument("cuda::rms_norm: null pointer");
   }
   if (n > 0x7FFFFFFF) return invalid_argument("cuda::rms_norm: too many rows");
-  rms_norm_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(x, weight, eps, dim, y);
-  MLXM_CUDA_CHECK_LAUNCH("rms_norm_kernel");
+  MLXM_CUDA_LAUNCH_PDL("rms_norm_kernel", rms_norm_kernel, static_cast<unsigned>(n), 256, 0, stream,
+                       x, weight, eps, dim, y);
   return ok_status();
 }
 
@@ -380,8 +393,8 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
   if (n < 0 || ff <= 0) return invalid_argument("cuda::silu_mul: bad shape");
   if (n == 0) return ok_status();
   if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
-  silu_mul_kernel<<<grid_for(n * ff, 256), 256, 0, stream>>>(gate_up, n, ff, out);
-  MLXM_CUDA_CHECK_LAUNCH("silu_mul_kernel");
+  MLXM_CUDA_LAUNCH_PDL("silu_mul_kernel", silu_mul_kernel, grid_for(n * ff, 256), 256, 0, stream,
+                       gate_up, n, ff, out);
   return ok_status();
 }
 
@@ -389,8 +402,7 @@ Status add_inplace(float* x, const float* y, int64_t n, Stream stream) {
   if (n < 0) return invalid_argument("cuda::add_inplace: negative size");
   if (n == 0) return ok_status();
   if (x == nullptr || y == nullptr) return invalid_argument("cuda::add_inplace: null pointer");
-  add_kernel<<<grid_for(n, 256), 256, 0, stream>>>(x, y, n);
-  MLXM_CUDA_CHECK_LAUNCH("add_kernel");
+  MLXM_CUDA_LAUNCH_PDL("add_kernel", add_kernel, grid_for(n, 256), 256, 0, stream, x, y, n);
   return ok_status();
 }
 
@@ -401,9 +413,8 @@ Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int3
   if (src == nullptr || rows == nullptr || dst == nullptr) {
     return invalid_argument("cuda::gather_rows: null pointer");
   }
-  gather_rows_kernel<<<grid_for(n * dim, 256), 256, 0, stream>>>(src, n_src_rows, dim, rows, n,
-                                                                 dst);
-  MLXM_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+  MLXM_CUDA_LAUNCH_PDL("gather_rows_kernel", gather_rows_kernel, grid_for(n * dim, 256), 256, 0,
+                       stream, src, n_src_rows, dim, rows, n, dst);
   return ok_status();
 }
 

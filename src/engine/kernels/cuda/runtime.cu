@@ -2,13 +2,30 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
+
+bool pdl::enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("MLXM_CUDA_PDL");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+    int major = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return on;
+}
 
 int device_count() {
   int n = 0;

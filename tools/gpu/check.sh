@@ -69,7 +69,7 @@ NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
 CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_features.cpp
   src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
   $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) $(ls src/engine/sample/*.cpp)
-  src/engine/cuda/cuda_decoder.cpp"
+  src/engine/cuda/cuda_decoder.cpp $(ls src/engine/kernels/cuda/*.cpp 2>/dev/null)"
 CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
 CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp bench/cuda/gemm_bench.cpp"
 CU="$(ls src/engine/kernels/cuda/*.cu)"
@@ -104,14 +104,33 @@ done
 cat $(obj $CU | sed 's/$/.log/') > "$OUT/ptxas.txt"
 grep -h "spill\|Used" "$OUT/ptxas.txt" | sort | uniq -c | sort -rn | head -5 | tee -a "$LOG"
 LIBOBJ="$(obj $CU $CPP_LIB)"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/engine_cuda_tests" $LIBOBJ $(obj $CPP_TEST) -lpthread 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj bench/cuda/gemv_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_engine" $LIBOBJ $(obj bench/cuda/engine_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemm" $LIBOBJ $(obj bench/cuda/gemm_bench.cpp) -lpthread 2>&1 | tee -a "$LOG"
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/engine_cuda_tests" $LIBOBJ $(obj $CPP_TEST) -lpthread -ldl 2>&1 | tee -a "$LOG"
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj bench/cuda/gemv_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_engine" $LIBOBJ $(obj bench/cuda/engine_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
+"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemm" $LIBOBJ $(obj bench/cuda/gemm_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
 for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine bench_cuda_gemm; do
   if [ ! -x "$B/$bin" ]; then say "FAIL: link of $bin"; exit 1; fi
 done
 say "build: $(( $(date +%s) - T0 )) s"
+
+# cuBLASLt (dlopen()ed by the prefill linears, kernels/cuda/cublaslt.h): the loader's path, the
+# toolkit's lib64, or the pip package nvidia-cublas; its directory goes on LD_LIBRARY_PATH.
+CUBLAS_DIR=""
+if ldconfig -p 2>/dev/null | grep -q "libcublasLt\.so\.13 "; then
+  CUBLAS_DIR="(ldconfig) $(ldconfig -p | grep -m1 "libcublasLt\.so\.13 " | sed 's/.*=> //')"
+else
+  for d in "$(dirname "$NVCC")/../lib64" /usr/local/cuda/lib64 \
+           "$(python3 -c 'import nvidia.cublas as m; print(list(m.__path__)[0])' 2>/dev/null)/lib" \
+           "$(python3 -c 'import nvidia as m; print(list(m.__path__)[0])' 2>/dev/null)/cu13/lib"; do
+    if [ -f "$d/libcublasLt.so.13" ]; then
+      d=$(cd "$d" && pwd)
+      export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      CUBLAS_DIR="$d/libcublasLt.so.13"
+      break
+    fi
+  done
+fi
+say "cuBLASLt: ${CUBLAS_DIR:-NOT FOUND (the cuBLASLt tests will fail)}"
 
 say "== tests"
 timeout "${MLXM_TEST_TIMEOUT_S:-240}" "$B/engine_cuda_tests" 2>&1 | tee "$OUT/tests.log"

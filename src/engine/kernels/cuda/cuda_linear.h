@@ -12,8 +12,9 @@
 // few rows (or, with ForwardOptions::gemv_i8 and a scratch buffer, the int8-activation dp4a
 // GEMV of gemv_i8.cu), and a tensor-core GEMM (gemm.cu: weight tiles dequantized into shared
 // memory in the scales' dtype, activations rounded to it, f32 accumulation) from
-// `gemm_min_rows` rows on; everything else takes a plain warp-per-row kernel (correct, not
-// fast).
+// `gemm_min_rows` rows on, and from `cublas_min_rows` on, given a scratch, cuBLASLt on weights
+// dequantized the same way (cublas_gemm.cuh); everything else takes a plain warp-per-row kernel
+// (correct, not fast).
 // Thread-safety: immutable after upload(); forward() may be called from several threads on
 // different streams.
 #pragma once
@@ -31,6 +32,14 @@ namespace mlxm::engine::cuda {
 
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).
 inline constexpr int kDefaultGemmMinRows = 5;
+// Default row count from which forward() takes the cuBLASLt path (fast formats, with a
+// ForwardOptions::cublas_scratch and cuBLASLt loadable; cublas_gemm.cuh).
+inline constexpr int kDefaultCublasMinRows = 256;
+// The cuBLASLt workspace at the front of the cuBLASLt scratch (H100/H200 want >= 32 MiB for
+// their best algorithms).
+inline constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+// Room for dequantized weight rows the engine gives the cuBLASLt path: 8192 rows of 4096 inputs.
+inline constexpr size_t kCublasWeightBytes = size_t{64} << 20;
 
 // Optional inputs of CudaLinear::forward.
 struct ForwardOptions {
@@ -55,7 +64,25 @@ struct ForwardOptions {
   bool gemv_i8 = true;
   void* gemv_scratch = nullptr;
   size_t gemv_scratch_bytes = 0;
+  // Fast formats, n >= cublas_min_rows rows with a cublas_scratch: W dequantized in chunks of
+  // rows to the scales' dtype into the scratch, x rounded to it once, one cuBLASLt matmul per
+  // chunk (f32 accumulation and output). The scratch: 256-byte aligned, at least
+  // cublas_scratch_size(n, n_in, min(n_out, 64)·n_in·2) bytes (else forward() fails with
+  // kInvalidArgument); more room for weight rows means fewer chunks. Not read across calls;
+  // one per stream. Without cuBLASLt (cublaslt_status() not ok) the tensor-core GEMM runs.
+  int cublas_min_rows = kDefaultCublasMinRows;
+  void* cublas_scratch = nullptr;
+  size_t cublas_scratch_bytes = 0;
 };
+
+// Bytes of ForwardOptions::cublas_scratch for n rows of n_in inputs with `weight_bytes` of room
+// for dequantized weight rows: kCublasWorkspaceBytes + x in 16 bits (rounded up to 256) +
+// weight_bytes.
+size_t cublas_scratch_size(int64_t n, int64_t n_in, size_t weight_bytes = kCublasWeightBytes);
+
+// Ok when cuBLASLt is loaded and initialised in this process (loads it on the first call);
+// else kUnavailable naming what failed (the libraries tried, the missing symbol, cublasLtCreate).
+Status cublaslt_status();
 
 // Floats at the front of ForwardOptions::workspace that the wide GEMM takes for x in the
 // operand type (n·n_in 16-bit values, rounded up to 64 floats).
@@ -96,6 +123,10 @@ class CudaLinear {
                  const ForwardOptions& opt = {}) const;
   // True when forward(…, n, …, opt) takes the tensor-core GEMM.
   bool uses_gemm(int64_t n, const ForwardOptions& opt = {}) const;
+  // True when forward(…, n, …, opt) takes the cuBLASLt path (loads cuBLASLt on the first call
+  // that could take it). Should cuBLASLt have no algorithm for the shape, forward() finds out
+  // before enqueuing anything and runs the tensor-core GEMM (or, below gemm_min_rows, the GEMV).
+  bool uses_cublas(int64_t n, const ForwardOptions& opt = {}) const;
   // True when forward(…, n, …, opt) takes the int8-activation GEMV.
   bool uses_gemv_i8(int64_t n, const ForwardOptions& opt = {}) const;
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/cuda/cublas_gemm.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
@@ -441,12 +442,22 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
   return Result<CudaLinear>(std::move(out));
 }
 
+// The tensor-core GEMM's row range (when the cuBLASLt path does not take the call).
+static bool gemm_rows(bool fast, int64_t n, const ForwardOptions& opt) {
+  return fast && n >= std::max(1, opt.gemm_min_rows) && n <= (int64_t{1} << 30) / 2;
+}
+
 bool CudaLinear::uses_gemm(int64_t n, const ForwardOptions& opt) const {
-  return impl_->fast && n >= std::max(1, opt.gemm_min_rows) && n <= (int64_t{1} << 30) / 2;
+  return gemm_rows(impl_->fast, n, opt) && !uses_cublas(n, opt);
+}
+
+bool CudaLinear::uses_cublas(int64_t n, const ForwardOptions& opt) const {
+  return impl_->fast && n >= std::max(1, opt.cublas_min_rows) && n <= (int64_t{1} << 30) / 2 &&
+         opt.cublas_scratch != nullptr && cublaslt_status().ok();
 }
 
 bool CudaLinear::uses_gemv_i8(int64_t n, const ForwardOptions& opt) const {
-  return impl_->fast && n > 0 && !uses_gemm(n, opt) && opt.gemv_i8 &&
+  return impl_->fast && n > 0 && !uses_gemm(n, opt) && !uses_cublas(n, opt) && opt.gemv_i8 &&
          opt.gemv_scratch != nullptr;
 }
 
@@ -468,7 +479,26 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
                             std::to_string(gemv_i8_scratch_bytes(m.n_in)) + " bytes (has " +
                             std::to_string(opt.gemv_scratch_bytes) + ")");
   }
-  if (uses_gemm(n, opt)) {
+  if (uses_cublas(n, opt)) {
+    detail::CublasArgs a;
+    a.w = m.weight.as<const uint4>();
+    a.sb = m.sb.as<const uint32_t>();
+    a.bias = bias;
+    a.x = x;
+    a.y = y;
+    a.n = n;
+    a.n_out = m.n_out;
+    a.n_in = m.n_in;
+    a.bits = m.bits;
+    a.group_size = m.group_size;
+    a.f16 = m.dtype == DType::kF16;
+    a.scratch = opt.cublas_scratch;
+    a.scratch_bytes = opt.cublas_scratch_bytes;
+    const Status st = detail::launch_cublas_linear(a, stream);
+    // kUnimplemented: cuBLASLt has no algorithm for this shape, nothing was enqueued.
+    if (st.code() != StatusCode::kUnimplemented) return st;
+  }
+  if (gemm_rows(m.fast, n, opt)) {
     detail::GemmArgs a;
     a.w = m.weight.as<const uint4>();
     a.sb = m.sb.as<const uint32_t>();

@@ -3,6 +3,8 @@
 # by kernel name: where a decode step's time goes. Run after tools/gpu/check.sh (uses its
 # bench_cuda_engine build). Prints a table (µs per decode step by kernel) and writes
 # $OUT/ncu_decode.csv. Usage: bash tools/gpu/profile_decode.sh [shape] (default llama-3.2-1b)
+# NCU_CACHE=none keeps the caches warm between kernels (ncu flushes them by default, which
+# makes small kernels read longer than inside a step); the engine's env (MLXM_CUDA_*) applies.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/build-gpucheck/out}
@@ -15,8 +17,8 @@ MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_prof_XXXXXX")
 # steps, then record about 2 decode steps' kernels.
 "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$MD/m" > /dev/null 2>&1
 LAYERS=$(python3 -c "import json;print(json.load(open('$MD/m/config.json'))['num_hidden_layers'])")
-PER_STEP=$(( LAYERS * 12 + 8 ))  # upper bound of launches per eager step
-MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+PER_STEP=$(( LAYERS * 16 + 8 ))  # upper bound of launches per eager step
+MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --cache-control "${NCU_CACHE:-all}" --metrics gpu__time_duration.sum --csv \
   --launch-skip $(( PER_STEP * 3 )) --launch-count $(( PER_STEP * 2 )) \
   "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 8 --dir "$MD/m" > "$OUT/ncu_decode.csv" 2> "$OUT/ncu_decode.err"
 echo "profile: ncu exit $?"

@@ -69,6 +69,18 @@ constexpr int64_t kMaxGraphTokens = 64;  // larger steps (prefill) run eagerly
 constexpr size_t kMaxGraphs = 96;
 constexpr size_t kSplitWorkspaceFloats = size_t{4} << 20;  // 16 MB of split-K partial sums
 
+// The widest input of the model's linears (the cuBLASLt scratch holds x for it).
+int64_t widest_input(const CudaWeights& w) {
+  int64_t out = w.head().n_in();
+  for (const CudaLayer& L : w.layers) {
+    for (const CudaLinear* l : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.gate_up, &L.gate, &L.up,
+                                &L.down}) {
+      out = std::max(out, l->n_in());
+    }
+  }
+  return out;
+}
+
 // Grows `b` to at least `bytes` (rounded up); true when it was reallocated.
 Result<bool> grow(DeviceBuffer& b, size_t bytes) {
   if (b.size() >= bytes) return false;
@@ -111,11 +123,7 @@ class CudaDecoder final : public Engine {
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
     // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
     // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
-    MLXM_ASSIGN_OR_RETURN(const int64_t min_rows,
-                          env_int("MLXM_CUDA_GEMM_MIN_ROWS", cuda::kDefaultGemmMinRows, 1,
-                                  int64_t{1} << 30));
     MLXM_ASSIGN_OR_RETURN(const bool split_k, env_bool("MLXM_CUDA_SPLITK", true));
-    lin_.gemm_min_rows = static_cast<int>(min_rows);
     // GEMM steps of <= 64 rows: the 64x64 configuration; MLXM_CUDA_GEMM_WIDE=1: the wide one
     // (x rounded once into the front of the split-K workspace, so it needs MLXM_CUDA_SPLITK
     // on). Opt-in: on the H200 it measured slower (8B x 64 decode 5,727 vs 6,458 tok/s).
@@ -146,6 +154,23 @@ class CudaDecoder final : public Engine {
       lin_.gemv_scratch = gemv_ws_.data();
       lin_.gemv_scratch_bytes = gemv_ws_.size();
     }
+    // The GEMM from this many rows: with the int8 GEMV from 9 (at 8 rows it measured 1.35x the
+    // GEMM's decode rate for 8B on the H200, bench/NOTES.md), with the f32 GEMV from 5.
+    MLXM_ASSIGN_OR_RETURN(
+        const int64_t min_rows,
+        env_int("MLXM_CUDA_GEMM_MIN_ROWS",
+                lin_.gemv_i8 ? cuda::kDefaultGemmMinRowsI8 : cuda::kDefaultGemmMinRows, 1,
+                int64_t{1} << 30));
+    lin_.gemm_min_rows = static_cast<int>(min_rows);
+    // Prefill linears: steps of >= MLXM_CUDA_CUBLAS_MIN_ROWS tokens (fast formats) take
+    // cuBLASLt on weights dequantized into a scratch, allocated at the first such step when
+    // cuBLASLt loads (reserve_cublas); a huge value turns it off.
+    MLXM_ASSIGN_OR_RETURN(const int64_t cublas_rows,
+                          env_int("MLXM_CUDA_CUBLAS_MIN_ROWS", cuda::kDefaultCublasMinRows, 1,
+                                  int64_t{1} << 30));
+    lin_.cublas_min_rows = static_cast<int>(cublas_rows);
+    cublas_on_ = cublas_rows < (int64_t{1} << 30);
+    max_in_ = widest_input(w_);
     // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
     return cuda::synchronize();
   }
@@ -177,6 +202,8 @@ class CudaDecoder final : public Engine {
   Status run_step(const Batch& batch, int64_t* n_out);
   // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
   Status reserve(int64_t n, int64_t n_out, int64_t width);
+  // The cuBLASLt scratch for steps of up to cap_n_ tokens; true when it moved.
+  bool reserve_cublas();
   // Enqueues the whole step (metadata already on the device).
   Status enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_t n_tiles, cuda::Stream s);
   struct Meta;
@@ -198,6 +225,9 @@ class CudaDecoder final : public Engine {
   cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
+  DeviceBuffer cublas_ws_;  // cuBLASLt workspace, x and dequantized weight rows (prefill)
+  bool cublas_on_ = false;  // MLXM_CUDA_CUBLAS_MIN_ROWS in reach, cuBLASLt not failed yet
+  int64_t max_in_ = 0;      // widest linear input
   int sm_count_ = 132;
   cuda::AttnSplit attn_split_;  // split-KV decode attention for the current step shape
   DeviceBuffer attn_ws_;
@@ -356,8 +386,38 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     moved |= r;
     cap_meta_ = cap;
   }
+  if (cublas_on_ && n >= lin_.cublas_min_rows) moved |= reserve_cublas();
   if (moved) graphs_.clear();  // they point at the old buffers
   return ok_status();
+}
+
+// Called from reserve(), never inside a graph capture. Without cuBLASLt, or when the scratch
+// cannot be allocated, says so once and leaves the prefill linears to the tensor-core GEMM.
+bool CudaDecoder::reserve_cublas() {
+  const size_t need = cuda::cublas_scratch_size(cap_n_, max_in_);
+  if (cublas_ws_.size() >= need) return false;
+  const Status lt = cuda::cublaslt_status();
+  if (!lt.ok()) {
+    MLXM_LOG_WARN("CUDA engine: prefill linears on the tensor-core GEMM (no cuBLASLt): {}",
+                  lt.to_string());
+    cublas_on_ = false;
+    return false;
+  }
+  const bool had = cublas_ws_.size() != 0;
+  lin_.cublas_scratch = nullptr;
+  lin_.cublas_scratch_bytes = 0;
+  cublas_ws_ = DeviceBuffer();  // the old one first: both may not fit
+  auto b = DeviceBuffer::alloc(need);
+  if (!b.ok()) {
+    MLXM_LOG_WARN("CUDA engine: prefill linears on the tensor-core GEMM (no room for the "
+                  "{}-byte cuBLASLt scratch): {}", need, b.status().to_string());
+    cublas_on_ = false;
+    return had;
+  }
+  cublas_ws_ = std::move(b).value();
+  lin_.cublas_scratch = cublas_ws_.data();
+  lin_.cublas_scratch_bytes = cublas_ws_.size();
+  return true;
 }
 
 Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t width,

@@ -32,6 +32,9 @@ namespace mlxm::engine::cuda {
 
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).
 inline constexpr int kDefaultGemmMinRows = 5;
+// The same when GEMV rows take the int8-activation GEMV (ForwardOptions::gemv_i8 with a
+// scratch), which at 8 rows still beats the GEMM.
+inline constexpr int kDefaultGemmMinRowsI8 = 9;
 // Default row count from which forward() takes the cuBLASLt path (fast formats, with a
 // ForwardOptions::cublas_scratch and cuBLASLt loadable; cublas_gemm.cuh).
 inline constexpr int kDefaultCublasMinRows = 256;

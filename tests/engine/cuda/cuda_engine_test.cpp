@@ -67,6 +67,7 @@
 #include "engine/cuda/cuda_test_util.h"
 #include "engine/device.h"
 #include "engine/engine.h"
+#include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/loader/make_model.h"
 
 namespace mlxm::engine {
@@ -522,6 +523,15 @@ TEST(CudaEngineTest, GoldenLogitsMatchTransformers) {
   g_same_tol = 5e-3;
   std::printf("[ cuda golden ] again with the GEMM for every step\n");
   for (const std::string& name : names) check_fixture(name);
+  // cuBLASLt for every step of the quantized fixtures (the same operands as the GEMM).
+  const Status lt = cuda::cublaslt_status();
+  ASSERT_TRUE(lt.ok()) << "cuBLASLt is expected on a GPU machine: " << lt.to_string();
+  ::setenv("MLXM_CUDA_CUBLAS_MIN_ROWS", "1", 1);
+  std::printf("[ cuda golden ] again with cuBLASLt for every step\n");
+  for (const std::string& name : names) {
+    if (name.find("_q") != std::string::npos) check_fixture(name);
+  }
+  ::unsetenv("MLXM_CUDA_CUBLAS_MIN_ROWS");
   g_max_tol = kMaxTol;
   g_rms_tol = kRmsTol;
   g_same_tol = 1e-3;
@@ -546,6 +556,7 @@ struct MakeModelRun {
   bool graphs;
   const char* gemm_min_rows = nullptr;  // MLXM_CUDA_GEMM_MIN_ROWS, null: the default
   const char* gemv = nullptr;           // MLXM_CUDA_GEMV, null: the default (i8)
+  const char* cublas_min_rows = nullptr;  // MLXM_CUDA_CUBLAS_MIN_ROWS, null: the default
 };
 
 void check_make_model(const MakeModelRun& run) {
@@ -570,7 +581,12 @@ void check_make_model(const MakeModelRun& run) {
   const bool gemm = run.bits != 0 && (run.gemm_min_rows == nullptr ||
                                       std::string(run.gemm_min_rows) != "1073741824");
   // Decode steps (and every step below the GEMM threshold) take the int8 GEMV unless f32.
-  const bool i8 = run.bits != 0 &&
+  // "1" for cuBLASLt: every step on cuBLASLt (the GEMM's operands and tolerance), never i8.
+  if (run.cublas_min_rows != nullptr) {
+    const Status lt = cuda::cublaslt_status();
+    ASSERT_TRUE(lt.ok()) << "cuBLASLt is expected on a GPU machine: " << lt.to_string();
+  }
+  const bool i8 = run.bits != 0 && run.cublas_min_rows == nullptr &&
                   (run.gemm_min_rows == nullptr || std::string(run.gemm_min_rows) != "1") &&
                   (run.gemv == nullptr || std::string(run.gemv) == "i8");
   const double max_tol = i8 ? kI8MaxTol : (gemm ? kGemmMaxTol : kMaxTol);
@@ -578,10 +594,12 @@ void check_make_model(const MakeModelRun& run) {
   ::setenv("MLXM_CUDA_GRAPHS", run.graphs ? "1" : "0", 1);
   if (run.gemm_min_rows != nullptr) ::setenv("MLXM_CUDA_GEMM_MIN_ROWS", run.gemm_min_rows, 1);
   if (run.gemv != nullptr) ::setenv("MLXM_CUDA_GEMV", run.gemv, 1);
+  if (run.cublas_min_rows != nullptr) ::setenv("MLXM_CUDA_CUBLAS_MIN_ROWS", run.cublas_min_rows, 1);
   ASSERT_NO_FATAL_FAILURE(load_engine(dir, cuda_options(), &gpu));
   ::unsetenv("MLXM_CUDA_GRAPHS");
   ::unsetenv("MLXM_CUDA_GEMM_MIN_ROWS");
   ::unsetenv("MLXM_CUDA_GEMV");
+  ::unsetenv("MLXM_CUDA_CUBLAS_MIN_ROWS");
   ASSERT_NO_FATAL_FAILURE(load_engine(dir, cpu_reference_options(), &cpu));
   EXPECT_GT(gpu->kv_bytes(), size_t{0});
   EXPECT_GT(gpu->weight_bytes_per_token(), size_t{0});
@@ -627,9 +645,10 @@ void check_make_model(const MakeModelRun& run) {
     EXPECT_TRUE(e.max <= max_tol && e.rms <= rms_tol)
         << "bits " << run.bits << " long prefill: max err/std " << e.max << " rms " << e.rms;
   }
-  std::printf("[ cuda make-model ] bits %d graphs %s gemm_min_rows %s: CUDA vs CPU reference "
-              "err/std max %.1e rms %.1e (limits %.0e|%.0e)\n", run.bits,
+  std::printf("[ cuda make-model ] bits %d graphs %s gemm_min_rows %s cublas_min_rows %s: CUDA "
+              "vs CPU reference err/std max %.1e rms %.1e (limits %.0e|%.0e)\n", run.bits,
               run.graphs ? "on" : "off", run.gemm_min_rows ? run.gemm_min_rows : "default",
+              run.cublas_min_rows ? run.cublas_min_rows : "default",
               worst.max, worst.rms, max_tol, rms_tol);
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -643,7 +662,10 @@ TEST(CudaEngineTest, MakeModelMatchesCpuReference) {
        {MakeModelRun{4, true}, MakeModelRun{4, false}, MakeModelRun{8, true},
         MakeModelRun{0, true}, MakeModelRun{4, true, "1"}, MakeModelRun{8, true, "1"},
         MakeModelRun{4, true, "1073741824"}, MakeModelRun{8, true, "1073741824"},
-        MakeModelRun{4, true, "1073741824", "f32"}}) {
+        MakeModelRun{4, true, "1073741824", "f32"},
+        // cuBLASLt for every step: with graphs (decode steps captured with cuBLASLt in them)
+        // and without.
+        MakeModelRun{4, true, nullptr, nullptr, "1"}, MakeModelRun{8, false, nullptr, nullptr, "1"}}) {
     check_make_model(r);
   }
 }

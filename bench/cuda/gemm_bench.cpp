@@ -1,10 +1,14 @@
 // CUDA many-row linear benchmark: the tensor-core GEMM (gemm.cu) against the f32 GEMV (8 rows
 // per launch) at the engine's fused Llama shapes (qkv, o, gate+up, down, lm_head), q4/q8 group
-// 64 with bf16 scales, n = 8 .. 512 activation rows. Reports µs per call, GB/s of weights and
+// 64 with bf16 scales, n = 8 .. 2048 activation rows. Reports µs per call, GB/s of weights and
 // TFLOP/s (2·n·n_out·n_in / time), so the GEMM threshold and the prefill rate can be chosen
 // from measurements. At n = 16, 32, 64 both small-n GEMM configurations run: "gemm" (the
 // default, the wide one: x rounded once into the workspace, 256 output rows per block) and
 // "g64" (the 64×64 one, ForwardOptions::gemm_wide = false); a summary table compares them.
+// At n = 128, 256, 512, 2048 the cuBLASLt path runs too ("cublas": weight rows dequantized into
+// a scratch of 64 MB of rows + x + the 32 MB cuBLASLt workspace, one matmul per chunk; the
+// times include the dequantization and the x conversion), and a second table compares it with
+// the GEMM (to choose kDefaultCublasMinRows).
 //
 // Method as in gemv_bench.cpp: device-generated random weights; rotation over ≥ 512 MB of
 // copies of the layer (beyond the L2); launches captured in one CUDA graph, 2 warm-up replays,
@@ -78,7 +82,7 @@ int main(int argc, char** argv) {
     shapes.push_back({"llama-3.2-3b", "gate+up", 16384, 3072});
     shapes.push_back({"llama-3.2-3b", "down", 3072, 8192});
   }
-  const int max_n = 512;
+  const int max_n = 2048;
   const int64_t max_in = 14336, max_out = 128256;
   auto x_buf = DeviceBuffer::alloc(size_t(max_n) * max_in * sizeof(float));
   auto y_buf = DeviceBuffer::alloc(size_t(max_n) * max_out * sizeof(float));
@@ -87,6 +91,11 @@ int main(int argc, char** argv) {
   if (!x_buf.ok()) return fail("alloc x", x_buf.status());
   if (!y_buf.ok()) return fail("alloc y", y_buf.status());
   if (!ws.ok()) return fail("alloc workspace", ws.status());
+  const Status lt = cu::cublaslt_status();
+  if (!lt.ok()) std::printf("cuBLASLt unavailable, no cublas runs: %s\n", lt.to_string().c_str());
+  const size_t lt_bytes = cu::cublas_scratch_size(max_n, max_in);
+  auto lt_buf = DeviceBuffer::alloc(lt.ok() ? lt_bytes : 256);
+  if (!lt_buf.ok()) return fail("alloc cuBLASLt scratch", lt_buf.status());
   {
     std::vector<float> xh(size_t(max_n) * max_in);
     uint32_t s = 777;
@@ -100,7 +109,7 @@ int main(int argc, char** argv) {
   const float* x = x_buf->as<const float>();
   float* y = y_buf->as<float>();
 
-  std::printf("%-13s %-8s %-12s %-5s %4s %-5s %10s %8s %8s\n", "model", "layer", "shape", "fmt",
+  std::printf("%-13s %-8s %-12s %-5s %4s %-6s %10s %8s %8s\n", "model", "layer", "shape", "fmt",
               "n", "path", "us", "GB/s", "TFLOP/s");
   struct Cmp {
     std::string model, name, fmt;
@@ -108,6 +117,7 @@ int main(int argc, char** argv) {
     double old_us, new_us, old_gbs, new_gbs;
   };
   std::vector<Cmp> cmp;  // small-n GEMM: 64x64 vs wide
+  std::vector<Cmp> cmp_lt;  // many rows: GEMM (old) vs cuBLASLt (new)
   for (int bits : {4, 8}) {
     const char* fmt = bits == 4 ? "q4g64" : "q8g64";
     for (const Shape& sh : shapes) {
@@ -126,13 +136,18 @@ int main(int argc, char** argv) {
         int n;
         bool gemm;
         bool wide = true;
+        bool cublas = false;
       };
       std::vector<Run> runs;
       for (int n : {2, 4, 8, 16}) runs.push_back({n, false});
-      for (int n : {2, 4, 8, 16, 32, 64, 128, 512}) runs.push_back({n, true});
+      for (int n : {2, 4, 8, 16, 32, 64, 128, 256, 512}) runs.push_back({n, true});
       if (sh.n_out > 100000) runs = {{4, false}, {4, true}, {16, true}, {64, true}, {512, true}};
       for (int n : {16, 32, 64}) {
         if (sh.n_out < 100000 || n != 32) runs.push_back({n, true, false});
+      }
+      runs.push_back({2048, true});
+      for (int n : {128, 256, 512, 2048}) {
+        if (lt.ok() && (sh.n_out < 100000 || n >= 512)) runs.push_back({n, true, true, true});
       }
       for (const Run& r : runs) {
         ForwardOptions opt;
@@ -140,6 +155,17 @@ int main(int argc, char** argv) {
         opt.gemm_wide = r.wide;
         opt.workspace = ws->as<float>();
         opt.workspace_floats = ws_floats;
+        opt.cublas_min_rows = r.cublas ? 1 : (1 << 30);
+        opt.cublas_scratch = lt_buf->data();
+        opt.cublas_scratch_bytes = lt_buf->size();
+        if (r.cublas) {  // cuBLASLt plans and modules made outside the graph capture
+          if (!layers[0].uses_cublas(r.n, opt)) {
+            return fail("cuBLASLt path", mlxm::internal_error("uses_cublas() is false"));
+          }
+          Status st = layers[0].forward(x, r.n, y, nullptr, opt);
+          if (st.ok()) st = cu::synchronize();
+          if (!st.ok()) return fail("cuBLASLt warm-up", st);
+        }
         auto t = cu::time_graph_ms(
             [&](Stream s) -> Status {
               for (const CudaLinear& l : layers) {
@@ -155,15 +181,27 @@ int main(int argc, char** argv) {
         char shape[32];
         std::snprintf(shape, sizeof(shape), "%lldx%lld", static_cast<long long>(sh.n_out),
                       static_cast<long long>(sh.n_in));
-        const char* path = !r.gemm ? "gemv" : r.wide ? "gemm" : "g64";
-        std::printf("%-13s %-8s %-12s %-5s %4d %-5s %10.2f %8.0f %8.1f\n", sh.model, sh.name, shape,
+        const char* path = r.cublas ? "cublas" : !r.gemm ? "gemv" : r.wide ? "gemm" : "g64";
+        std::printf("%-13s %-8s %-12s %-5s %4d %-6s %10.2f %8.0f %8.1f\n", sh.model, sh.name, shape,
                     fmt, r.n, path, us, gbs, tflops);
         if (csv != nullptr) {
           std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n",
                        r.gemm && !r.wide ? "gemm64x64" : path, sh.model, shape, fmt, r.n, us, gbs,
                        tflops);
         }
-        if (r.gemm && r.n >= 16 && r.n <= 64) {
+        if (r.gemm && r.n >= 128) {
+          Cmp* c = nullptr;
+          for (Cmp& e : cmp_lt) {
+            if (e.model == sh.model && e.name == sh.name && e.fmt == fmt && e.n == r.n) c = &e;
+          }
+          if (c == nullptr) {
+            cmp_lt.push_back({sh.model, sh.name, fmt, r.n, 0, 0, 0, 0});
+            c = &cmp_lt.back();
+          }
+          (r.cublas ? c->new_us : c->old_us) = us;
+          (r.cublas ? c->new_gbs : c->old_gbs) = tflops;  // TFLOP/s in this table
+        }
+        if (r.gemm && !r.cublas && r.n >= 16 && r.n <= 64) {
           Cmp* c = nullptr;
           for (Cmp& e : cmp) {
             if (e.model == sh.model && e.name == sh.name && e.fmt == fmt && e.n == r.n) c = &e;
@@ -186,6 +224,16 @@ int main(int argc, char** argv) {
   for (const Cmp& c : cmp) {
     if (c.old_us <= 0 || c.new_us <= 0) continue;
     std::printf("%-13s %-8s %-5s %4d %9.2f %9.2f %8.0f %8.0f %6.2fx\n", c.model.c_str(),
+                c.name.c_str(), c.fmt.c_str(), c.n, c.old_us, c.new_us, c.old_gbs, c.new_gbs,
+                c.old_us / c.new_us);
+  }
+  std::printf(
+      "\nmany rows, tensor-core GEMM vs cuBLASLt (dequantize + x conversion + matmul):\n"
+      "%-13s %-8s %-5s %4s %9s %9s %8s %8s %7s\n",
+      "model", "layer", "fmt", "n", "gemm us", "cublas us", "gemm TF", "cublasTF", "speedup");
+  for (const Cmp& c : cmp_lt) {
+    if (c.old_us <= 0 || c.new_us <= 0) continue;
+    std::printf("%-13s %-8s %-5s %4d %9.2f %9.2f %8.1f %8.1f %6.2fx\n", c.model.c_str(),
                 c.name.c_str(), c.fmt.c_str(), c.n, c.old_us, c.new_us, c.old_gbs, c.new_gbs,
                 c.old_us / c.new_us);
   }

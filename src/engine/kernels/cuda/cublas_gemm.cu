@@ -68,7 +68,8 @@ Status lt_error(const lt::Api& api, const char* call, lt::StatusT s, const PlanK
     }                                                             \
   } while (0)
 
-// A new plan: D (rows × n, f32, ld n_out) = op(A)ᵀ-chunk (rows × n_in) · B (n_in × n).
+// A new plan: D (rows × n, f32, ld n_out) = Aᵀ·B, A the weight chunk (n_in × rows, col-major),
+// B = x (n_in × n).
 Result<Plan> make_plan(const lt::Lib& lib, const PlanKey& key) {
   const lt::Api& api = lib.api;
   const auto [n, rows, n_in, n_out, f16, align_d] = key;

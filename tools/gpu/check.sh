@@ -19,7 +19,9 @@
 #      MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0, host vs device argmax at batch 64) or argmax
 #      (every model with --argmax device) or kernels (device argmax; i8 vs f32 GEMV, GEMM
 #      configurations and device vs host sampling at batch 64) or pdl (PDL + L2 prefetch vs
-#      MLXM_CUDA_PDL=0 per model; batch 8 with the GEMM from 5 vs 9 rows), MLXM_ENGINE_3B=0 (no 3B runs),
+#      MLXM_CUDA_PDL=0 per model; batch 8 with the GEMM from 5 vs 9 rows) or quant (producers
+#      quantizing for the int8 GEMV vs MLXM_CUDA_FUSE_QUANT=0; prefill on cuBLASLt vs the GEMM),
+#      MLXM_ENGINE_3B=0 (no 3B runs),
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
@@ -178,7 +180,26 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   # batch 64 with the host argmax and with Engine::forward_argmax (device argmax).
   SEP="MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0"
   DA="--argmax device"
-  if [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
+  if [ "${MLXM_ENGINE_SET:-ab}" = "quant" ]; then
+    # Producers writing the int8 GEMV's input (default) vs the GEMV's own quantize launch
+    # (MLXM_CUDA_FUSE_QUANT=0) at batch 1; prefill on cuBLASLt (default from 256 rows) vs the
+    # tensor-core GEMM (MLXM_CUDA_CUBLAS_MIN_ROWS=1073741824); 8B at batch 64.
+    NOFQ="MLXM_CUDA_FUSE_QUANT=0"
+    NOCB="MLXM_CUDA_CUBLAS_MIN_ROWS=1073741824"
+    ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    ENGINE_ENV="$NOFQ" run_engine 60 "1b q4 b1 no-fuse-quant" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    rm -rf "$MD/1b"
+    ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="$NOFQ" run_engine 60 "3b q4 b1 no-fuse-quant" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="$NOCB" run_engine 60 "3b q4 b1 no-cublas" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    rm -rf "$MD/3b"
+    ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="$NOCB" run_engine 60 "8b q4 b1 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
+    ENGINE_ENV="$NOCB" run_engine 60 "8b q4 prefill 2048 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
+    rm -rf "$MD/8b"
+  elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches
     # (MLXM_CUDA_PDL=0), device argmax, each model at batch 1, 8B also at batch 64.
     NOPDL="MLXM_CUDA_PDL=0"

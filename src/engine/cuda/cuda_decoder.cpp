@@ -118,6 +118,7 @@ class CudaDecoder final : public Engine {
     MLXM_RETURN_IF_ERROR(init_kv());
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
+    MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
@@ -211,6 +212,23 @@ class CudaDecoder final : public Engine {
                        cuda::Stream s);
   Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
                            cuda::Stream s);
+  // Where the kernel producing `l`'s input rows also writes them quantized for its int8 GEMV
+  // (l takes it for n rows, MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on); else none.
+  cuda::GemvI8Target i8_target(const CudaLinear& l, int64_t n) const {
+    if (!fuse_ || !fuse_quant_ || n > 8 || !l.uses_gemv_i8(n, lin_) ||
+        !cuda::gemv_i8_target_supported(l.n_in())) {
+      return {};
+    }
+    return {lin_.gemv_scratch, l.bits()};
+  }
+  // l.forward with the engine's options; x_ready: the producer wrote x quantized.
+  Status linear(const CudaLinear& l, const float* x, int64_t n, float* y, cuda::Stream s,
+                bool x_ready) const {
+    if (!x_ready) return l.forward(x, n, y, s, lin_);
+    cuda::ForwardOptions o = lin_;
+    o.gemv_x_ready = true;
+    return l.forward(x, n, y, s, o);
+  }
 
   ModelConfig config_;
   EngineOptions options_;
@@ -223,6 +241,8 @@ class CudaDecoder final : public Engine {
   size_t kv_bytes_ = 0;
   cuda::OwnedStream stream_;
   cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
+  bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers quantize for the int8 GEMV
+  bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
   DeviceBuffer cublas_ws_;  // cuBLASLt workspace, x and dequantized weight rows (prefill)
@@ -455,13 +475,16 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   float* v = v_.as<float>();
   const int32_t* positions = meta_at(m.positions);
 
+  // The previous layer's last add_rms_norm may have written xn quantized for this qkv GEMV.
+  const bool qkv_ready = qkv_x_ready_ && l > 0;
+  qkv_x_ready_ = false;
   if (!fuse_ || l == 0) MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
   if (fuse_) {
     const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
     const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
     if (L.fused_qkv) {
       float* qkv = qkv_.as<float>();
-      MLXM_RETURN_IF_ERROR(L.qkv.forward(xn, n, qkv, s, lin_));
+      MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv, s, qkv_ready));
       const int64_t row = q_w + 2 * kv_w;
       MLXM_RETURN_IF_ERROR(cuda::qkv_rope_store(qkv, row, qkv + q_w, qkv + q_w + kv_w, row, qn, kn,
                                                 eps, positions, inv_freq_.as<float>(),
@@ -502,8 +525,9 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s));
   float* tmp = tmp_.as<float>();
   MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s, lin_));
+  const cuda::GemvI8Target gu_q = L.fused_gate_up ? i8_target(L.gate_up, n) : cuda::GemvI8Target{};
   if (fuse_) {
-    MLXM_RETURN_IF_ERROR(cuda::add_rms_norm(x, tmp, N.mlp.as<float>(), eps, n, h, xn, s));
+    MLXM_RETURN_IF_ERROR(cuda::add_rms_norm(x, tmp, N.mlp.as<float>(), eps, n, h, xn, s, gu_q));
   } else {
     MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
     MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
@@ -511,7 +535,7 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   float* gu = gu_.as<float>();
   float* act = act_.as<float>();
   if (L.fused_gate_up) {
-    MLXM_RETURN_IF_ERROR(L.gate_up.forward(xn, n, gu, s, lin_));
+    MLXM_RETURN_IF_ERROR(linear(L.gate_up, xn, n, gu, s, gu_q.scratch != nullptr));
   } else {
     // silu_mul wants [gate | up] per row.
     float* up = up_.as<float>();
@@ -521,11 +545,15 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu, 2 * row, act, row, row, un, s));
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu + ff, 2 * row, up, row, row, un, s));
   }
-  MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s));
-  MLXM_RETURN_IF_ERROR(L.down.forward(act, n, tmp, s, lin_));
+  const cuda::GemvI8Target down_q = i8_target(L.down, n);
+  MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s, down_q));
+  MLXM_RETURN_IF_ERROR(linear(L.down, act, n, tmp, s, down_q.scratch != nullptr));
   if (fuse_ && l + 1 < c.n_layers) {
     const LayerNorms& next = norms_[static_cast<size_t>(l) + 1];
-    return cuda::add_rms_norm(x, tmp, next.attn.as<float>(), eps, n, h, xn, s);
+    const CudaLayer& nl = w_.layers[static_cast<size_t>(l) + 1];
+    const cuda::GemvI8Target qkv_q = nl.fused_qkv ? i8_target(nl.qkv, n) : cuda::GemvI8Target{};
+    qkv_x_ready_ = qkv_q.scratch != nullptr;
+    return cuda::add_rms_norm(x, tmp, next.attn.as<float>(), eps, n, h, xn, s, qkv_q);
   }
   return cuda::add_inplace(x, tmp, n * h, s);
 }
@@ -536,6 +564,7 @@ Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_
   const Meta m = meta_layout(n, n_out, width);
   const int64_t h = c.hidden_size;
   MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s));
+  qkv_x_ready_ = false;
   for (int l = 0; l < c.n_layers; ++l) {
     MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, n_tiles, s));
   }

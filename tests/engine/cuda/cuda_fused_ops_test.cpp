@@ -330,7 +330,8 @@ TEST(CudaFusedOpsTest, QkvRopeStoreMatchesSeparateOps) {
 TEST(CudaFusedOpsTest, AddRmsNormMatchesCpu) {
   MLXM_SKIP_WITHOUT_CUDA();
   ThreadPool pool(1);
-  for (int64_t dim : {1, 7, 64, 2050, 4096}) {
+  // 1, 7, 2050: the scalar kernel; the others the vector kernel with 1..4 chunks a thread.
+  for (int64_t dim : {1, 7, 64, 2050, 3072, 4096, 8192, 12288, 16384}) {
     const int64_t n = 5;
     auto x = random_vector(size_t(n * dim), 111 + uint32_t(dim), 3.0f);
     auto y = random_vector(size_t(n * dim), 112 + uint32_t(dim), 3.0f);

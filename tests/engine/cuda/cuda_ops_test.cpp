@@ -31,7 +31,7 @@ using testing::to_host;
 TEST(CudaOpsTest, RmsNormMatchesCpu) {
   MLXM_SKIP_WITHOUT_CUDA();
   ThreadPool pool(1);
-  for (int64_t dim : {1, 7, 64, 2050, 8192}) {
+  for (int64_t dim : {1, 7, 64, 128, 2050, 3072, 8192, 16384}) {
     const int64_t n = 5;
     auto x = random_vector(n * dim, 11 + dim, 3.0f);
     auto w = random_vector(dim, 12 + dim);

@@ -67,6 +67,10 @@ struct ForwardOptions {
   bool gemv_i8 = true;
   void* gemv_scratch = nullptr;
   size_t gemv_scratch_bytes = 0;
+  // The int8 GEMV's x is already quantized in gemv_scratch (a producer kernel wrote it:
+  // cuda_ops.h GemvI8Target, same n rows, this layer's n_in and bits); x is not read. Only for
+  // calls that take the int8 GEMV with n <= 8 (else forward() fails with kInvalidArgument).
+  bool gemv_x_ready = false;
   // Fast formats, n >= cublas_min_rows rows with a cublas_scratch: W dequantized in chunks of
   // rows to the scales' dtype into the scratch, x rounded to it once, one cuBLASLt matmul per
   // chunk (f32 accumulation and output). The scratch: 256-byte aligned, at least

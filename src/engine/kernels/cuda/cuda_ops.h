@@ -12,6 +12,17 @@
 
 namespace mlxm::engine::cuda {
 
+// Where a producer kernel (add_rms_norm, silu_mul) also writes its output rows quantized for
+// the int8-activation GEMV of the next linear, which then runs with
+// ForwardOptions::gemv_x_ready: that linear's ForwardOptions::gemv_scratch and weight bits
+// (4 or 8). Needs rows ≤ 8 and gemv_i8_target_supported(row width).
+struct GemvI8Target {
+  void* scratch = nullptr;  // null: no quantized copy
+  int bits = 4;
+};
+// Whether a producer can quantize rows of `dim` values (a multiple of 32, ≤ 16384).
+bool gemv_i8_target_supported(int64_t dim);
+
 // y (n, dim) = x / sqrt(mean(x²) + eps) * weight (dim). y may alias x.
 Status rms_norm(const float* x, const float* weight, float eps, int64_t n, int64_t dim, float* y,
                 Stream stream = nullptr);
@@ -22,7 +33,10 @@ Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, i
             const float* inv_freq, Stream stream = nullptr);
 
 // out (n, ff) = silu(gate) * up, gate_up (n, 2*ff) = [gate | up] per row.
-Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream = nullptr);
+// `q`: also the rows quantized for the int8 GEMV (see GemvI8Target; gate_up and out 16-byte
+// aligned).
+Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream = nullptr,
+                const GemvI8Target& q = {});
 
 // Writes k, v (n_tokens, n_kv_heads, head_dim) into the paged cache `kv` (device pointers,
 // F16/BF16/F32) at slot_mapping (n_tokens) = block * block_size + offset; a negative slot is
@@ -100,9 +114,10 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
                       Stream stream = nullptr);
 
 // Residual add then RMSNorm, one pass: x (n, dim) += y; xn (n, dim) = rms_norm(x)·weight.
-// xn must not alias x or y.
+// xn must not alias x or y. `q`: also xn quantized for the int8 GEMV (see GemvI8Target; all
+// pointers 16-byte aligned).
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream = nullptr);
+                    int64_t dim, float* xn, Stream stream = nullptr, const GemvI8Target& q = {});
 
 // Greedy sampling on the device: ids (n_rows) int32 = index of the largest value of each row of
 // x (n_rows, dim): the lowest such index; NaN entries never win; a row of NaN only gives -1

@@ -12,6 +12,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
@@ -231,7 +232,7 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
 }
 
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream) {
+                    int64_t dim, float* xn, Stream stream, const GemvI8Target& q) {
   if (n < 0 || dim <= 0) return invalid_argument("cuda::add_rms_norm: bad shape");
   if (n == 0) return ok_status();
   if (x == nullptr || y == nullptr || weight == nullptr || xn == nullptr) {
@@ -239,6 +240,14 @@ Status add_rms_norm(float* x, const float* y, const float* weight, float eps, in
   }
   if (xn == x || xn == y) return invalid_argument("cuda::add_rms_norm: xn aliases x or y");
   if (n > 0x7FFFFFFF) return invalid_argument("cuda::add_rms_norm: too many rows");
+  const norm_rows::Shape sh = norm_rows::shape_for(dim);
+  const bool vec = sh.chunks > 0 && norm_rows::aligned16({x, y, weight, xn, q.scratch});
+  if (q.scratch != nullptr) {
+    MLXM_RETURN_IF_ERROR(norm_rows::check_target(q, n, dim, vec, "cuda::add_rms_norm"));
+  }
+  if (vec) {
+    return norm_rows::launch<true>(sh, x, y, weight, eps, n, dim, xn, q, stream);
+  }
   MLXM_CUDA_LAUNCH_PDL("add_rms_norm_kernel", add_rms_norm_kernel, static_cast<unsigned>(n), 256,
                        0, stream, x, y, weight, eps, dim, xn);
   return ok_status();

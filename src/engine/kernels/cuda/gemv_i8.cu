@@ -255,7 +255,9 @@ Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream) {
   auto* xds = reinterpret_cast<float2*>(xq + static_cast<size_t>(kMaxRows) * a.n_in);
   const int64_t n_total_units = static_cast<int64_t>(a.n) * (a.n_in / kBlock);
   const unsigned qblocks = static_cast<unsigned>((n_total_units + kWarps - 1) / kWarps);
-  if (a.bits == 4) {
+  if (a.x_ready) {
+    // A producer kernel wrote x quantized (quant_rows.cuh).
+  } else if (a.bits == 4) {
     MLXM_CUDA_LAUNCH_PDL("quantize_x_kernel", quantize_x_kernel<true>, qblocks, kWarps * 32, 0,
                          stream, a.x, xq, xds, a.n_in, n_total_units);
   } else {

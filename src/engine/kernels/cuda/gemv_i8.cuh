@@ -24,9 +24,11 @@ struct GemvI8Args {
   int group_size = 64;           // 32, 64 or 128
   bool f16 = false;              // scales F16 or BF16
   void* scratch = nullptr;       // >= gemv_i8_scratch_bytes(n_in) bytes, 16-byte aligned
+  bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
+                                 // quantize launch, x unread
 };
 
-// Two launches on `stream`: x quantized into the scratch, then the GEMV.
+// Two launches on `stream`: x quantized into the scratch (unless x_ready), then the GEMV.
 Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream);
 
 }  // namespace mlxm::engine::cuda::detail

@@ -479,6 +479,9 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
                             std::to_string(gemv_i8_scratch_bytes(m.n_in)) + " bytes (has " +
                             std::to_string(opt.gemv_scratch_bytes) + ")");
   }
+  if (opt.gemv_x_ready && (!i8 || n > kMaxRows)) {
+    return invalid_argument("CudaLinear::forward: gemv_x_ready needs the int8 GEMV and <= 8 rows");
+  }
   if (uses_cublas(n, opt)) {
     detail::CublasArgs a;
     a.w = m.weight.as<const uint4>();
@@ -534,6 +537,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.group_size = m.group_size;
       a.f16 = m.dtype == DType::kF16;
       a.scratch = opt.gemv_scratch;
+      a.x_ready = opt.gemv_x_ready;
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {
       const auto* w = m.weight.as<const uint4>();

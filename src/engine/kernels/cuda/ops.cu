@@ -12,7 +12,9 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/quant_rows.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -82,6 +84,31 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
     const float g = gate_up[j * 2 * ff + i];
     const float u = gate_up[j * 2 * ff + ff + i];
     out[it] = g / (1.0f + expf(-g)) * u;
+  }
+}
+
+// The same with float4 loads, one thread per 4 values (ff % 4 == 0, 16-byte aligned), and
+// optionally the rows quantized for the int8 GEMV of the down projection (ff % 32 == 0).
+__global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n, int ff,
+                                    float* __restrict__ out, void* xq, bool perm4) {
+  pdl::launch_dependents();
+  pdl::wait();
+  const int f4 = ff / 4;
+  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const bool in = c < n * f4;
+  const int64_t j = in ? c / f4 : 0;
+  const int cc = in ? static_cast<int>(c % f4) : 0;
+  float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (in) {
+    const float4 g = reinterpret_cast<const float4*>(gate_up + j * 2 * ff)[cc];
+    const float4 u = reinterpret_cast<const float4*>(gate_up + j * 2 * ff + ff)[cc];
+    o = make_float4(g.x / (1.0f + expf(-g.x)) * u.x, g.y / (1.0f + expf(-g.y)) * u.y,
+                    g.z / (1.0f + expf(-g.z)) * u.z, g.w / (1.0f + expf(-g.w)) * u.w);
+    reinterpret_cast<float4*>(out + j * ff)[cc] = o;
+  }
+  if (xq != nullptr) {
+    quant_rows::store_block(o, in, cc, quant_rows::xq_row(xq, ff, j), quant_rows::xds_row(xq, ff, j),
+                            perm4);
   }
 }
 
@@ -368,6 +395,12 @@ Status rms_norm(const float* x, const float* weight, float eps, int64_t n, int64
     return invalid_argument("cuda::rms_norm: null pointer");
   }
   if (n > 0x7FFFFFFF) return invalid_argument("cuda::rms_norm: too many rows");
+  const norm_rows::Shape sh = norm_rows::shape_for(dim);
+  if (sh.chunks > 0 && norm_rows::aligned16({x, weight, y})) {
+    // The kernel never writes x without ADD (x may alias y).
+    return norm_rows::launch<false>(sh, const_cast<float*>(x), nullptr, weight, eps, n, dim, y, {},
+                                    stream);
+  }
   MLXM_CUDA_LAUNCH_PDL("rms_norm_kernel", rms_norm_kernel, static_cast<unsigned>(n), 256, 0, stream,
                        x, weight, eps, dim, y);
   return ok_status();
@@ -389,10 +422,26 @@ Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, i
   return ok_status();
 }
 
-Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream) {
+bool gemv_i8_target_supported(int64_t dim) {
+  return dim > 0 && dim % 32 == 0 && norm_rows::shape_for(dim).chunks > 0;
+}
+
+Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream,
+                const GemvI8Target& q) {
   if (n < 0 || ff <= 0) return invalid_argument("cuda::silu_mul: bad shape");
   if (n == 0) return ok_status();
   if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
+  const bool vec = ff % 4 == 0 && ff <= 0x7FFFFFFF && n * (ff / 4) <= int64_t{65535} * 16 * 256 &&
+                   norm_rows::aligned16({gate_up, out, q.scratch});
+  if (q.scratch != nullptr) {
+    MLXM_RETURN_IF_ERROR(norm_rows::check_target(q, n, ff, vec, "cuda::silu_mul"));
+  }
+  if (vec) {
+    const int64_t threads = n * (ff / 4);
+    MLXM_CUDA_LAUNCH_PDL("silu_mul_vec_kernel", silu_mul_vec_kernel, grid_for(threads, 256), 256, 0,
+                         stream, gate_up, n, static_cast<int>(ff), out, q.scratch, q.bits == 4);
+    return ok_status();
+  }
   MLXM_CUDA_LAUNCH_PDL("silu_mul_kernel", silu_mul_kernel, grid_for(n * ff, 256), 256, 0, stream,
                        gate_up, n, ff, out);
   return ok_status();

@@ -54,16 +54,17 @@ DeviceBuffer zeroed_scratch(int64_t dim) {
 
 // `rows` (n, dim) on the device were quantized by a producer into `mine`. Quantizes them again
 // through the GEMV's own launch into another scratch, compares the two, then runs the GEMV
-// from both scratches and compares the outputs.
+// from both scratches and compares the outputs (fatal failures return early; the callers wrap
+// it in ASSERT_NO_FATAL_FAILURE).
 void check_against_gemv(const char* what, const DeviceBuffer& rows_buf, int64_t n, int64_t dim,
                         int bits, const DeviceBuffer& mine) {
   const float* rows = rows_buf.as<const float>();
-  SCOPED_TRACE(std::string(what) + " bits " + std::to_string(bits) + " n " + std::to_string(n) +
-               " dim " + std::to_string(dim));
+  const std::string ctx = std::string(what) + " bits " + std::to_string(bits) + " n " +
+                          std::to_string(n) + " dim " + std::to_string(dim) + ": ";
   const int64_t n_out = 40;
   testing::RandomLinear r = make_linear(n_out, dim, bits, 64, DType::kBF16, 900 + uint32_t(dim));
   auto lin = CudaLinear::upload(r.src);
-  ASSERT_TRUE(lin.ok()) << lin.status().to_string();
+  ASSERT_TRUE(lin.ok()) << ctx << lin.status().to_string();
   DeviceBuffer theirs = zeroed_scratch(dim);
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1 << 30;
@@ -83,16 +84,16 @@ void check_against_gemv(const char* what, const DeviceBuffer& rows_buf, int64_t 
   const Scratch a = read_scratch(mine, n, dim), b = read_scratch(theirs, n, dim);
   const auto x = to_host<float>(rows_buf, size_t(n * dim));
   for (size_t i = 0; i < a.q.size(); ++i) {
-    ASSERT_EQ(int(a.q[i]), int(b.q[i])) << "int8 value " << i;
+    ASSERT_EQ(int(a.q[i]), int(b.q[i])) << ctx << "int8 value " << i;
   }
   std::vector<double> row_abs(size_t(n), 0.0);
   for (int64_t blk = 0; blk < n * dim / 32; ++blk) {
-    ASSERT_EQ(a.ds[2 * blk], b.ds[2 * blk]) << "block scale " << blk;
+    ASSERT_EQ(a.ds[2 * blk], b.ds[2 * blk]) << ctx << "block scale " << blk;
     double abs_sum = 0;
     for (int i = 0; i < 32; ++i) abs_sum += std::fabs(x[size_t(blk * 32 + i)]);
     row_abs[size_t(blk * 32 / dim)] += abs_sum;
     EXPECT_LE(std::fabs(double(a.ds[2 * blk + 1]) - b.ds[2 * blk + 1]), 62 * kU * abs_sum + 1e-30)
-        << "block sum " << blk;
+        << ctx << "block sum " << blk;
   }
   std::vector<float> biases(size_t(n_out * dim / 64));
   to_f32(DType::kBF16, r.src.biases, biases.data(), biases.size());
@@ -104,7 +105,7 @@ void check_against_gemv(const char* what, const DeviceBuffer& rows_buf, int64_t 
     for (int64_t o = 0; o < n_out; ++o) {
       const size_t i = size_t(j * n_out + o);
       const double tol = 64 * kU * max_b * row_abs[size_t(j)] + 4 * kU * std::fabs(yb[i]) + 1e-30;
-      ASSERT_LE(std::fabs(double(ya[i]) - yb[i]), tol) << "y[" << j << "][" << o << "]";
+      ASSERT_LE(std::fabs(double(ya[i]) - yb[i]), tol) << ctx << "y[" << j << "][" << o << "]";
     }
   }
 }
@@ -125,8 +126,7 @@ TEST(CudaQuantRowsTest, AddRmsNormQuantizesLikeTheGemv) {
                                              n, dim, dn.as<float>(), nullptr,
                                              {scratch.data(), bits});
         ASSERT_TRUE(st.ok()) << st.to_string();
-        check_against_gemv("add_rms_norm", dn, n, dim, bits, scratch);
-        if (::testing::Test::HasFatalFailure()) return;
+        ASSERT_NO_FATAL_FAILURE(check_against_gemv("add_rms_norm", dn, n, dim, bits, scratch));
       }
     }
   }
@@ -150,11 +150,11 @@ TEST(CudaQuantRowsTest, SiluMulQuantizesLikeTheGemv) {
           for (int64_t i = 0; i < ff; ++i) {
             const float g = gu[size_t(j * 2 * ff + i)], u = gu[size_t(j * 2 * ff + ff + i)];
             const double ref = double(g) / (1.0 + std::exp(-double(g))) * u;
-            ASSERT_NEAR(got[size_t(j * ff + i)], ref, 4e-6 * (std::fabs(ref) + 1e-3));
+            ASSERT_LE(std::fabs(got[size_t(j * ff + i)] - ref), 4e-6 * (std::fabs(ref) + 1e-3))
+                << "silu_mul [" << j << "][" << i << "]";
           }
         }
-        check_against_gemv("silu_mul", out, n, ff, bits, scratch);
-        if (::testing::Test::HasFatalFailure()) return;
+        ASSERT_NO_FATAL_FAILURE(check_against_gemv("silu_mul", out, n, ff, bits, scratch));
       }
     }
   }

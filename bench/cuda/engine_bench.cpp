@@ -166,10 +166,11 @@ int run(const Args& a) {
     if (!st.ok()) std::fprintf(stderr, "forward: %s\n", st.to_string().c_str());
     return st.ok();
   };
-  // Warm-up: one short step (first-touch, lazy module loading), overwritten by the prefill.
+  // Warm-up: one step of the first chunk's size (first-touch, lazy module loading, scratch
+  // growth and the cuBLASLt plans of that shape), overwritten by the prefill.
   {
     Batch w;
-    const int n = std::min(a.prompt, 16);
+    const int n = std::min(a.prompt, a.chunk);
     w.seqs = {BatchSeq{seqs[0].block_table, n}};
     for (int i = 0; i < n; ++i) {
       w.tokens.push_back(prompts[0][static_cast<size_t>(i)]);

@@ -129,6 +129,8 @@ class CudaDecoder final : public Engine {
     // (x rounded once into the front of the split-K workspace, so it needs MLXM_CUDA_SPLITK
     // on). Opt-in: on the H200 it measured slower (8B x 64 decode 5,727 vs 6,458 tok/s).
     MLXM_ASSIGN_OR_RETURN(lin_.gemm_wide, env_bool("MLXM_CUDA_GEMM_WIDE", false));
+    // MLXM_CUDA_GEMM_BN128=1: 64x128 tiles for steps of <= 64 rows (being measured).
+    MLXM_ASSIGN_OR_RETURN(lin_.gemm_bn128, env_bool("MLXM_CUDA_GEMM_BN128", false));
     MLXM_ASSIGN_OR_RETURN(const cuda::DeviceInfo di, cuda::device_info(0));
     sm_count_ = std::max(1, di.sm_count);
     if (split_k) {
@@ -164,13 +166,22 @@ class CudaDecoder final : public Engine {
                 int64_t{1} << 30));
     lin_.gemm_min_rows = static_cast<int>(min_rows);
     // Prefill linears: steps of >= MLXM_CUDA_CUBLAS_MIN_ROWS tokens (fast formats) take
-    // cuBLASLt on weights dequantized into a scratch, allocated at the first such step when
-    // cuBLASLt loads (reserve_cublas); a huge value turns it off.
+    // cuBLASLt on weights dequantized into a scratch, allocated at the first such step
+    // (reserve_cublas); cuBLASLt is loaded here; a huge value turns it off.
     MLXM_ASSIGN_OR_RETURN(const int64_t cublas_rows,
                           env_int("MLXM_CUDA_CUBLAS_MIN_ROWS", cuda::kDefaultCublasMinRows, 1,
                                   int64_t{1} << 30));
     lin_.cublas_min_rows = static_cast<int>(cublas_rows);
     cublas_on_ = cublas_rows < (int64_t{1} << 30);
+    if (cublas_on_) {
+      // Load the library now (~0.1 s for its 500 MB), not inside the first long prompt.
+      const Status lt = cuda::cublaslt_status();
+      if (!lt.ok()) {
+        MLXM_LOG_WARN("CUDA engine: prefill linears on the tensor-core GEMM (no cuBLASLt): {}",
+                      lt.to_string());
+        cublas_on_ = false;
+      }
+    }
     max_in_ = widest_input(w_);
     // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
     return cuda::synchronize();
@@ -210,8 +221,9 @@ class CudaDecoder final : public Engine {
   struct Meta;
   Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
                        cuda::Stream s);
+  // out_q: the decode kernel's split merge also writes the output quantized for o_proj.
   Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
-                           cuda::Stream s);
+                           cuda::Stream s, const cuda::GemvI8Target& out_q);
   // Where the kernel producing `l`'s input rows also writes them quantized for its int8 GEMV
   // (l takes it for n rows, MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on); else none.
   cuda::GemvI8Target i8_target(const CudaLinear& l, int64_t n) const {
@@ -441,7 +453,8 @@ bool CudaDecoder::reserve_cublas() {
 }
 
 Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t width,
-                                      int64_t n_tiles, cuda::Stream s) {
+                                      int64_t n_tiles, cuda::Stream s,
+                                      const cuda::GemvI8Target& out_q) {
   const ModelConfig& c = config_;
   const KvLayerView& kv = kv_[static_cast<size_t>(l)];
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -450,9 +463,11 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
                                          meta_at(m.ctx), meta_at(m.tiles), n_tiles, n, c.n_heads,
                                          kv, scale, attn_.as<float>(), s);
   }
+  cuda::AttnSplit split = attn_split_;
+  split.out_q = out_q;
   return cuda::paged_attention_decode(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
                                       meta_at(m.ctx), n, c.n_heads, kv, scale, attn_.as<float>(),
-                                      s, attn_split_);
+                                      s, split);
 }
 
 // Per layer, fused (default): [xn = attn-normed x, from the previous layer's last add or the
@@ -522,9 +537,13 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
                                     inv_freq_.as<float>(), s));
     MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
   }
-  MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s));
+  // Decode steps with a split merge: the merge writes o_proj's int8 GEMV input.
+  const cuda::GemvI8Target o_q = n_tiles == 0 && attn_split_.splits > 1 && c.head_dim % 32 == 0
+                                     ? i8_target(L.o, n)
+                                     : cuda::GemvI8Target{};
+  MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q));
   float* tmp = tmp_.as<float>();
-  MLXM_RETURN_IF_ERROR(L.o.forward(attn_.as<float>(), n, tmp, s, lin_));
+  MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q.scratch != nullptr));
   const cuda::GemvI8Target gu_q = L.fused_gate_up ? i8_target(L.gate_up, n) : cuda::GemvI8Target{};
   if (fuse_) {
     MLXM_RETURN_IF_ERROR(cuda::add_rms_norm(x, tmp, N.mlp.as<float>(), eps, n, h, xn, s, gu_q));

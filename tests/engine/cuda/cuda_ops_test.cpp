@@ -219,6 +219,41 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
                                                  dout.as<float>(), nullptr, split);
   ASSERT_TRUE(st.ok()) << st.to_string();
   const auto y = to_host<float>(dout, ref.size());
+  if (splits > 1 && hd % 32 == 0 && n_seqs <= 8) {
+    // The merge can also write its rows quantized for o_proj's int8 GEMV (AttnSplit::out_q):
+    // same floats, and per 32-block d = max|x|/127, q = round(x/d) of them, in the int8
+    // GEMV's byte order (4-bit: x0 x2 x4 x6 x1 x3 x5 x7 per 8 values).
+    const int bits = seed % 2 == 0 ? 4 : 8;
+    const int64_t width = int64_t(n_heads) * hd;
+    DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
+    cuda::AttnSplit qsplit = split;
+    qsplit.out_q = {scratch.data(), bits};
+    DeviceBuffer dout2 = poisoned<float>(ref.size());
+    const Status st2 = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
+                                                    dl.as<int32_t>(), n_seqs, n_heads, dview,
+                                                    scale, dout2.as<float>(), nullptr, qsplit);
+    ASSERT_TRUE(st2.ok()) << st2.to_string();
+    ASSERT_TRUE(to_host<float>(dout2, ref.size()) == y) << "outputs with out_q differ";
+    const auto raw = to_host<int8_t>(scratch, size_t(10 * width));
+    for (int64_t j = 0; j < n_seqs; ++j) {
+      for (int64_t b = 0; b < width / 32; ++b) {
+        const float* xb = y.data() + j * width + b * 32;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+        const float d = amax / 127.0f;
+        float got_d;
+        std::memcpy(&got_d, raw.data() + 8 * width + (j * (width / 32) + b) * 8, 4);
+        ASSERT_EQ(got_d, d) << "block " << b << " of row " << j;
+        for (int i = 0; i < 32; ++i) {
+          const int q = d > 0.0f ? std::clamp(int(std::nearbyint(xb[i] / d)), -127, 127) : 0;
+          const int e = i % 8;
+          const int pos = bits == 4 ? (i - e) + (e % 2 == 0 ? e / 2 : 4 + e / 2) : i;
+          ASSERT_EQ(int(raw[size_t(j * width + b * 32 + pos)]), q)
+              << "value " << i << " of block " << b << " of row " << j << " (bits " << bits << ")";
+        }
+      }
+    }
+  }
   int max_ctx = 0;
   for (int c : ctx_lens) max_ctx = std::max(max_ctx, c);
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples

@@ -67,6 +67,10 @@ struct AttnSplit {
   int splits = 1;
   float* workspace = nullptr;
   size_t workspace_floats = 0;
+  // With scratch set: the merge also writes the rows (n_seqs, n_heads·head_dim) quantized for
+  // the int8 GEMV of the output projection (GemvI8Target). Needs a merge (splits > 1 and the
+  // workspace for them), n_seqs <= 8 and head_dim % 32 == 0; else kInvalidArgument.
+  GemvI8Target out_q;
 };
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,

@@ -261,24 +261,54 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       load_kv<T, HPL>(kc + off, vec, kf[u]);
       load_kv<T, HPL>(vc + off, vec, vf[u]);
     }
+    // The kU·group dot products first, their warp reductions interleaved (independent
+    // shuffle chains), then one online-softmax update per head for the kU positions.
+    float sc[kU][kMaxGroup];
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      if (!ok[u]) continue;
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h) {
         if (h >= group) break;
-        float s = 0.0f;
+        float d = 0.0f;
 #pragma unroll
-        for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[u][i], s);
-        s = warp_sum(s) * scale;
-        const float mn = fmaxf(m[h], s);
-        const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
-        const float pw = expf(s - mn);
-        l[h] = l[h] * corr + pw;
-#pragma unroll
-        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i] * corr);
-        m[h] = mn;
+        for (int i = 0; i < HPL; ++i) d = fmaf(qv[h][i], kf[u][i], d);
+        sc[u][h] = d;
       }
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+#pragma unroll
+        for (int h = 0; h < kMaxGroup; ++h) {
+          if (h >= group) break;
+          sc[u][h] += __shfl_xor_sync(0xFFFFFFFFu, sc[u][h], off);
+        }
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h >= group) break;
+      float mn = m[h];
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        sc[u][h] *= scale;
+        if (ok[u]) mn = fmaxf(mn, sc[u][h]);
+      }
+      if (mn == -INFINITY) continue;  // no position of this round exists
+      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
+      l[h] *= corr;
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) acc[h][i] *= corr;
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (!ok[u]) continue;
+        const float pw = expf(sc[u][h] - mn);
+        l[h] += pw;
+#pragma unroll
+        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i]);
+      }
+      m[h] = mn;
     }
   }
 
@@ -353,6 +383,52 @@ __global__ void attn_merge_kernel(const float* __restrict__ part, int splits, in
   }
 }
 
+// The same with one thread per 4 consecutive outputs of a row (head_dim % 4 == 0, 16-byte
+// aligned part/out), and optionally the rows (token, n_heads·head_dim) quantized for the int8
+// GEMV of o_proj (head_dim % 32 == 0: a 32-block never leaves a head).
+__global__ void attn_merge_vec_kernel(const float* __restrict__ part, int splits, int64_t n_rows,
+                                      int hd, int n_heads, float* __restrict__ out, void* xq,
+                                      bool perm4) {
+  pdl::launch_dependents();
+  pdl::wait();
+  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
+  const int hd4 = hd / 4;
+  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const bool in = c < n_rows * hd4;
+  float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (in) {
+    const int64_t r = c / hd4;
+    const int d4 = static_cast<int>(c % hd4);
+    float mx = -INFINITY;
+    for (int s = 0; s < splits; ++s) mx = fmaxf(mx, ml[2 * (s * n_rows + r)]);
+    float lsum = 0.0f;
+    float a[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int s = 0; s < splits; ++s) {
+      const size_t pi = static_cast<size_t>(s) * n_rows + r;
+      const float4 pv = reinterpret_cast<const float4*>(part + pi * hd)[d4];
+      const float v[4] = {pv.x, pv.y, pv.z, pv.w};
+      const float cf = mx == -INFINITY ? 0.0f : expf(ml[2 * pi] - mx);
+      if (mx != -INFINITY) lsum += ml[2 * pi + 1] * cf;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (v[k] != v[k]) a[k] = NAN;  // a bad block in any split
+        else if (mx != -INFINITY) a[k] += v[k] * cf;
+      }
+    }
+    float res[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) res[k] = a[k] != a[k] ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+    o = make_float4(res[0], res[1], res[2], res[3]);
+    reinterpret_cast<float4*>(out)[c] = o;
+  }
+  if (xq != nullptr) {
+    const int row4 = n_heads * hd4;  // float4s per token row
+    const int64_t j = in ? c / row4 : 0;
+    quant_rows::store_block(o, in, in ? c % row4 : 0, quant_rows::xq_row(xq, n_heads * hd, j),
+                            quant_rows::xds_row(xq, n_heads * hd, j), perm4);
+  }
+}
+
 unsigned grid_for(int64_t total, int threads) {
   const int64_t b = (total + threads - 1) / threads;
   return static_cast<unsigned>(b < 65535 * 16 ? (b < 1 ? 1 : b) : 65535 * 16);
@@ -361,7 +437,7 @@ unsigned grid_for(int64_t total, int threads) {
 template <typename T, int HPL>
 Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const int32_t* cl,
                      int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-                     cudaStream_t stream, float* ws, int splits) {
+                     cudaStream_t stream, float* ws, int splits, const GemvI8Target& oq) {
   const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
   const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
   const dim3 grid(static_cast<unsigned>(n_seqs * kv.n_kv_heads), static_cast<unsigned>(splits));
@@ -375,7 +451,15 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
                        static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size,
                        kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
                        splits > 1 ? ws : nullptr, vec);
-  if (splits > 1) {
+  const int64_t vec_threads = n_seqs * n_heads * (kv.head_dim / 4);
+  if (splits > 1 && kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out}) &&
+      vec_threads <= int64_t{65535} * 16 * 256) {
+    const int64_t n_rows = n_seqs * n_heads;
+    const int64_t threads = vec_threads;
+    MLXM_CUDA_LAUNCH_PDL("attn_merge_vec_kernel", attn_merge_vec_kernel, grid_for(threads, 256),
+                         256, 0, stream, ws, splits, n_rows, kv.head_dim, n_heads, out,
+                         oq.scratch, oq.bits == 4);
+  } else if (splits > 1) {
     const int64_t n_rows = n_seqs * n_heads;
     const int64_t total = n_rows * kv.head_dim;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 4096));
@@ -532,16 +616,27 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     splits = 1;
   }
   float* ws = split.workspace;
-  if (kv.dtype == DType::kF16) {
-    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  const GemvI8Target& oq = split.out_q;
+  if (oq.scratch != nullptr) {
+    if (splits == 1 || hd % 32 != 0 || !norm_rows::aligned16({ws, out}) ||
+        n_seqs * n_heads * (hd / 4) > int64_t{65535} * 16 * 256) {
+      return invalid_argument(
+          "cuda::paged_attention_decode: a quantized output needs a split merge (splits > 1 with "
+          "its workspace), head_dim a multiple of 32 and 16-byte aligned buffers");
+    }
+    MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
+                                                 "cuda::paged_attention_decode"));
   }
-  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
-  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits);
+  if (kv.dtype == DType::kF16) {
+    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+  }
+  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
 }
 
 }  // namespace mlxm::engine::cuda

@@ -196,7 +196,6 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOCB" run_engine 60 "8b q4 b1 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
-    ENGINE_ENV="MLXM_CUDA_GEMM_BN128=1" run_engine 60 "8b q4 b64 bn128" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOCB" run_engine 60 "8b q4 prefill 2048 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
     rm -rf "$MD/8b"

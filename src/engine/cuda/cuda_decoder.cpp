@@ -129,8 +129,6 @@ class CudaDecoder final : public Engine {
     // (x rounded once into the front of the split-K workspace, so it needs MLXM_CUDA_SPLITK
     // on). Opt-in: on the H200 it measured slower (8B x 64 decode 5,727 vs 6,458 tok/s).
     MLXM_ASSIGN_OR_RETURN(lin_.gemm_wide, env_bool("MLXM_CUDA_GEMM_WIDE", false));
-    // MLXM_CUDA_GEMM_BN128=1: 64x128 tiles for steps of <= 64 rows (being measured).
-    MLXM_ASSIGN_OR_RETURN(lin_.gemm_bn128, env_bool("MLXM_CUDA_GEMM_BN128", false));
     MLXM_ASSIGN_OR_RETURN(const cuda::DeviceInfo di, cuda::device_info(0));
     sm_count_ = std::max(1, di.sm_count);
     if (split_k) {
@@ -397,7 +395,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   }
   {
     // Split-KV attention: enough blocks for two waves over the SMs, >= 32 positions a split
-    // (the decode kernel takes 16 positions per round per block).
+    // (the decode kernel takes 32 positions per round per block at head_dim <= 128).
     const int64_t blocks = n * c.n_kv_heads;
     const int64_t max_ctx = width * options_.block_size;
     int64_t splits = (2 * sm_count_ + blocks - 1) / blocks;

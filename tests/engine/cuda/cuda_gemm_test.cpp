@@ -64,11 +64,10 @@ std::vector<uint16_t> operand_bits(const std::vector<float>& x, DType dt) {
 // Options for one configuration: the wide one without split-K gets a workspace holding exactly
 // the x copy (no room for partial sums); with split-K a workspace of `big` floats.
 cuda::ForwardOptions gemm_options(bool wide, bool split, int64_t n, int64_t n_in,
-                                  testing::DeviceBuffer& ws, size_t big, bool bn128 = false) {
+                                  testing::DeviceBuffer& ws, size_t big) {
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1;
   opt.gemm_wide = wide;
-  opt.gemm_bn128 = bn128;
   if (split) {
     opt.workspace = ws.as<float>();
     opt.workspace_floats = big;
@@ -113,19 +112,16 @@ std::pair<double, double> check_case(const Case& c, uint32_t seed, bool with_bia
         sum_abs[j * c.n_out + o] = s;
       }
     }
-    // 64x64 / 128x128, then (n <= 64) the wide configuration and 64x128 tiles, each without
-    // and with split-K.
-    for (int variant = 0; variant < (n <= 64 ? 6 : 2); ++variant) {
-      const bool split = variant % 2 == 1, wide = variant == 2 || variant == 3;
-      const bool bn128 = variant >= 4;
-      const cuda::ForwardOptions opt = gemm_options(wide, split, n, c.n_in, ws, big, bn128);
+    for (int variant = 0; variant < (n <= 64 ? 4 : 2); ++variant) {
+      const bool split = variant % 2 == 1, wide = variant >= 2;
+      const cuda::ForwardOptions opt = gemm_options(wide, split, n, c.n_in, ws, big);
       EXPECT_TRUE(dev->uses_gemm(n, opt));
       EXPECT_TRUE(ws.fill_bytes(0xFF).ok());
       testing::DeviceBuffer dy = testing::poisoned<float>(ref.size());
       const Status st = dev->forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
       EXPECT_TRUE(st.ok()) << st.to_string();
       const std::vector<float> y = testing::to_host<float>(dy, ref.size());
-      const std::string what = describe(c, n, split, wide) + (bn128 ? " 64x128" : "");
+      const std::string what = describe(c, n, split, wide);
       if (wide) {  // the wide configuration ran: its x copy is at the front of the workspace
         const auto xo = testing::to_host<uint16_t>(ws, x.size());
         EXPECT_TRUE(xo == operand_bits(x, c.dtype)) << what << ": no x copy in the workspace";

@@ -56,8 +56,6 @@ struct ForwardOptions {
   // that holds the x copy; otherwise (or false, the default: it measured slower on the H200,
   // bench/NOTES.md) the 64x64 configuration.
   bool gemm_wide = false;
-  // n <= 64 GEMM rows without the wide configuration: 64×128 tiles (8 warps) instead of 64×64.
-  bool gemm_bn128 = false;
   // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
   // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
   int gemm_min_rows = kDefaultGemmMinRows;

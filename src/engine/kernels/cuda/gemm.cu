@@ -714,9 +714,6 @@ Status launch_bits(const GemmArgs& a, cudaStream_t stream) {
         reinterpret_cast<uintptr_t>(a.workspace) % 16 == 0) {
       return launch_wide<BITS, T>(a, x_floats, stream);
     }
-    // 64×128: half the x re-reads from L2 per weight byte of 64×64 (each block reads the whole
-    // x tile per K-tile), twice the weight bytes in flight per block.
-    if (a.bn128) return launch_cfg<64, 128, 2, 4, BITS, T>(a, 2, stream);
     return launch_cfg<64, 64, 2, 2, BITS, T>(a, 4, stream);
   }
   return launch_cfg<128, 128, 2, 4, BITS, T>(a, 1, stream);

@@ -24,7 +24,6 @@ struct GemmArgs {
   float* workspace = nullptr;    // split-K partial sums, may be null
   size_t workspace_floats = 0;
   bool wide = true;              // n <= 64: the wide configuration when the workspace allows
-  bool bn128 = false;            // n <= 64, not wide: 64×128 tiles of 8 warps instead of 64×64
 };
 
 // y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the

@@ -203,7 +203,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   pdl::launch_dependents();
   pdl::wait();
   constexpr int kHd = HPL * 32;
-  constexpr int kU = HPL >= 8 ? 2 : 4;  // positions in flight per warp (bounded by registers)
+  // Positions in flight per warp (bounded by registers): with 4 warps a 32-position split is
+  // one round of loads for head_dim <= 128.
+  constexpr int kU = HPL >= 8 ? 2 : 8;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
   __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];
@@ -261,54 +263,24 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       load_kv<T, HPL>(kc + off, vec, kf[u]);
       load_kv<T, HPL>(vc + off, vec, vf[u]);
     }
-    // The kU·group dot products first, their warp reductions interleaved (independent
-    // shuffle chains), then one online-softmax update per head for the kU positions.
-    float sc[kU][kMaxGroup];
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
+      if (!ok[u]) continue;
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h) {
         if (h >= group) break;
-        float d = 0.0f;
+        float s = 0.0f;
 #pragma unroll
-        for (int i = 0; i < HPL; ++i) d = fmaf(qv[h][i], kf[u][i], d);
-        sc[u][h] = d;
+        for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[u][i], s);
+        s = warp_sum(s) * scale;
+        const float mn = fmaxf(m[h], s);
+        const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
+        const float pw = expf(s - mn);
+        l[h] = l[h] * corr + pw;
+#pragma unroll
+        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i] * corr);
+        m[h] = mn;
       }
-    }
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-#pragma unroll
-        for (int h = 0; h < kMaxGroup; ++h) {
-          if (h >= group) break;
-          sc[u][h] += __shfl_xor_sync(0xFFFFFFFFu, sc[u][h], off);
-        }
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < kMaxGroup; ++h) {
-      if (h >= group) break;
-      float mn = m[h];
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        sc[u][h] *= scale;
-        if (ok[u]) mn = fmaxf(mn, sc[u][h]);
-      }
-      if (mn == -INFINITY) continue;  // no position of this round exists
-      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
-      l[h] *= corr;
-#pragma unroll
-      for (int i = 0; i < HPL; ++i) acc[h][i] *= corr;
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        if (!ok[u]) continue;
-        const float pw = expf(sc[u][h] - mn);
-        l[h] += pw;
-#pragma unroll
-        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i]);
-      }
-      m[h] = mn;
     }
   }
 

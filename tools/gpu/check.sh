@@ -192,6 +192,8 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOFQ" run_engine 60 "3b q4 b1 no-fuse-quant" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOCB" run_engine 60 "3b q4 b1 no-cublas" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=2" run_engine 60 "3b q4 b1 gemv-waves-2" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=4" run_engine 60 "3b q4 b1 gemv-waves-4" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     rm -rf "$MD/3b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOCB" run_engine 60 "8b q4 b1 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"

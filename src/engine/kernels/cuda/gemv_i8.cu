@@ -26,6 +26,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
@@ -199,12 +201,23 @@ int log2_exact(int v) {
   return s;
 }
 
+// Blocks per SM the K-split aims for (MLXM_CUDA_GEMV_WAVES, 1..8, read once; default 1).
+int gemv_waves() {
+  static const int w = [] {
+    const char* e = std::getenv("MLXM_CUDA_GEMV_WAVES");
+    const int v = e != nullptr ? std::atoi(e) : 1;
+    return v >= 1 && v <= 8 ? v : 1;
+  }();
+  return w;
+}
+
 // K-slices per block (log2): every lane keeps at least one 32-block; small layers whose blocks
-// would not cover the SMs split further while half the lanes stay busy.
+// would not cover the SMs (gemv_waves() blocks each) split further while half the lanes stay
+// busy.
 int choose_wk_log2(int n_units, int n_out, int rows_per_warp) {
   int l = 0;
   while (l < 3 && n_units >= (64 << l)) ++l;
-  const int sms = detail::gemm_sm_count();
+  const int sms = detail::gemm_sm_count() * gemv_waves();
   auto blocks = [&](int ll) {
     const int64_t rpb = rows_per_warp * (kWarps >> ll);
     return (static_cast<int64_t>(n_out) + rpb - 1) / rpb;

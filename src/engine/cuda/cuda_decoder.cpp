@@ -395,7 +395,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   }
   {
     // Split-KV attention: enough blocks for two waves over the SMs, >= 32 positions a split
-    // (the decode kernel takes 32 positions per round per block at head_dim <= 128).
+    // (the decode kernel takes 16 positions per round per block).
     const int64_t blocks = n * c.n_kv_heads;
     const int64_t max_ctx = width * options_.block_size;
     int64_t splits = (2 * sm_count_ + blocks - 1) / blocks;

@@ -203,9 +203,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   pdl::launch_dependents();
   pdl::wait();
   constexpr int kHd = HPL * 32;
-  // Positions in flight per warp (bounded by registers): with 4 warps a 32-position split is
-  // one round of loads for head_dim <= 128.
-  constexpr int kU = HPL >= 8 ? 2 : 8;
+  constexpr int kU = HPL >= 8 ? 2 : 4;  // positions in flight per warp (bounded by registers)
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
   __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];

@@ -188,6 +188,7 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     NOCB="MLXM_CUDA_CUBLAS_MIN_ROWS=1073741824"
     ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="$NOFQ" run_engine 60 "1b q4 b1 no-fuse-quant" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=1" run_engine 60 "1b q4 b1 gemv-waves-1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     rm -rf "$MD/1b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOFQ" run_engine 60 "3b q4 b1 no-fuse-quant" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
@@ -196,9 +197,9 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     rm -rf "$MD/3b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOCB" run_engine 60 "8b q4 b1 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=1" run_engine 60 "8b q4 b1 gemv-waves-1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
-    ENGINE_ENV="$NOCB" run_engine 60 "8b q4 prefill 2048 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
     rm -rf "$MD/8b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches

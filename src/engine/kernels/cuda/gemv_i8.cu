@@ -201,13 +201,13 @@ int log2_exact(int v) {
   return s;
 }
 
-// Blocks per SM the K-split aims for (MLXM_CUDA_GEMV_WAVES, 1..8, read once; default 4: 3B
-// decode 551.5 / 560.0 / 566.9 tok/s at 1 / 2 / 4 on the H200, bench/NOTES.md).
+// Blocks per SM the K-split aims for (MLXM_CUDA_GEMV_WAVES, 1..8, read once; default 1). On
+// the H200 4 gave 3B decode +2-3 % but 1B -4 % and 8B -2 % (bench/NOTES.md): a tuning knob.
 int gemv_waves() {
   static const int w = [] {
     const char* e = std::getenv("MLXM_CUDA_GEMV_WAVES");
-    const int v = e != nullptr ? std::atoi(e) : 4;
-    return v >= 1 && v <= 8 ? v : 4;
+    const int v = e != nullptr ? std::atoi(e) : 1;
+    return v >= 1 && v <= 8 ? v : 1;
   }();
   return w;
 }

@@ -189,9 +189,10 @@ Status enqueue_chunks(const lt::Lib& lib, const CublasArgs& a, int64_t chunk, co
   void* xo = base + kCublasWorkspaceBytes;
   void* wchunk = base + kCublasWorkspaceBytes + cublas_x_bytes(a.n, a.n_in);
   const float alpha = 1.0f, beta = 0.0f;
-  MLXM_RETURN_IF_ERROR(launch_round_operand(a.x, xo, a.n * a.n_in, a.f16, stream));
+  MLXM_RETURN_IF_ERROR(
+      launch_round_operand(a.x, xo, static_cast<int64_t>(a.n) * a.n_in, a.f16, stream));
   for (int64_t r0 = 0; r0 < a.n_out; r0 += chunk) {
-    const int64_t r1 = std::min(a.n_out, r0 + chunk);
+    const int64_t r1 = std::min<int64_t>(a.n_out, r0 + chunk);
     const bool is_full = r1 - r0 == chunk;
     const Plan& p = is_full ? full : tail;
     MLXM_RETURN_IF_ERROR(launch_dequant_rows(a.w, a.sb, a.n_out, a.n_in, a.bits, a.group_size,

@@ -19,19 +19,11 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "engine/kernels/cuda/linear_args.cuh"
 
 namespace mlxm::engine::cuda::detail {
 
-struct CublasArgs {
-  const uint4* w = nullptr;      // codes (n_out, n_in*bits/32) u32, row-major
-  const uint32_t* sb = nullptr;  // (n_out, n_in/group) (scale, bias) pairs, f16 or bf16
-  const float* bias = nullptr;   // (n_out) f32 or null
-  const float* x = nullptr;      // (n, n_in) f32, 16-byte aligned
-  float* y = nullptr;            // (n, n_out) f32
-  int64_t n = 0, n_out = 0, n_in = 0;
-  int bits = 4;                  // 4 or 8
-  int group_size = 64;           // 32, 64 or 128
-  bool f16 = false;              // F16 scales (f16 operands) or BF16
+struct CublasArgs : QuantLinearArgs {
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
 };

@@ -12,24 +12,10 @@ namespace mlxm::engine::cuda::detail {
 namespace {
 
 using weights::BF16Tag;
+using weights::code_f;
 using weights::F16Tag;
 using weights::half_bits_to_f;
-
-__device__ __forceinline__ uint32_t pack2(float lo, float hi, F16Tag) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-__device__ __forceinline__ uint32_t pack2(float lo, float hi, BF16Tag) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
-// Code e (BITS wide) of a word as an exact float: OR into the mantissa of 2^23, subtract 2^23.
-template <int BITS>
-__device__ __forceinline__ float code_f(uint32_t word, int e) {
-  constexpr uint32_t kMask = (1u << BITS) - 1u;
-  return __uint_as_float(0x4B000000u | ((word >> (e * BITS)) & kMask)) - 8388608.0f;
-}
+using weights::pack2;
 
 // One thread per 16-byte chunk of codes of rows [r0, r0 + rows): kCodes values of the operand
 // type, written as kCodes/8 16-byte stores at out[(row − r0)·n_in + chunk·kCodes].

@@ -38,8 +38,10 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/dequant.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda::detail {
 namespace {
@@ -47,13 +49,14 @@ namespace {
 constexpr int kBK = 64;
 constexpr int kLds = kBK + 8;  // shared row stride in 16-bit elements (144 bytes)
 
+using weights::code_f;
+
+// The operand type T (__half / __nv_bfloat16) as weight_load.cuh's tag.
 __device__ __forceinline__ uint32_t pack2(float lo, float hi, __half*) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
+  return weights::pack2(lo, hi, weights::F16Tag{});
 }
 __device__ __forceinline__ uint32_t pack2(float lo, float hi, __nv_bfloat16*) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
+  return weights::pack2(lo, hi, weights::BF16Tag{});
 }
 __device__ __forceinline__ float sb_lo(uint32_t v, __half*) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(v & 0xFFFFu)));
@@ -66,13 +69,6 @@ __device__ __forceinline__ float sb_lo(uint32_t v, __nv_bfloat16*) {
 }
 __device__ __forceinline__ float sb_hi(uint32_t v, __nv_bfloat16*) {
   return __uint_as_float(v & 0xFFFF0000u);
-}
-
-// Code e (BITS wide) of a word as an exact float: OR into the mantissa of 2^23, subtract 2^23.
-template <int BITS>
-__device__ __forceinline__ float code_f(uint32_t word, int e) {
-  constexpr uint32_t kMask = (1u << BITS) - 1u;
-  return __uint_as_float(0x4B000000u | ((word >> (e * BITS)) & kMask)) - 8388608.0f;
 }
 
 __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b,
@@ -303,10 +299,10 @@ __global__ void __launch_bounds__(WM * WN * 32)
 }
 
 // ---- Wide configuration (n <= 64 rows: batched decode) ----------------------------------------
-// x is converted once to the operand type (convert_x_kernel, into the caller's workspace); the
-// GEMM then streams x tiles and raw weight chunks with cp.async into a kStages-deep shared ring
-// (tile t+kStages-1 in flight while tile t is dequantized and multiplied). Each thread copies
-// and later dequantizes its own weight chunks (so the raw ring needs no barrier); the x tiles
+// x is converted once to the operand type (dequant.cuh's launch_round_operand, into the
+// caller's workspace); the GEMM then streams x tiles and raw weight chunks with cp.async into
+// a kStages-deep shared ring (tile t+kStages-1 in flight while tile t is dequantized and
+// multiplied). Each thread copies and later dequantizes its own weight chunks (so the raw ring needs no barrier); the x tiles
 // are read by every warp after the barrier that follows the dequantization.
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
@@ -327,18 +323,6 @@ __device__ __forceinline__ void cp_async_commit() {
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
-// xo (count/4 × 4 values) = x rounded to the operand type, as the 64×64 kernel rounds it.
-template <typename T>
-__global__ void convert_x_kernel(const float4* __restrict__ x, uint2* __restrict__ xo,
-                                 int64_t count4) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count4;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float4 v = x[i];
-    xo[i] = make_uint2(pack2(v.x, v.y, static_cast<T*>(nullptr)),
-                       pack2(v.z, v.w, static_cast<T*>(nullptr)));
-  }
 }
 
 constexpr int kWideBM = 64, kWideBN = 256, kWideWarps = 8;  // warps side by side along N
@@ -686,13 +670,11 @@ Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
   kz = (k_tiles + tps - 1) / tps;
   float* part = kz > 1 ? a.workspace + x_floats : nullptr;
 
-  // x (n, n_in) f32 -> operand type, at the front of the workspace.
+  // x (n, n_in) f32 -> operand type (rounded as the 64×64 kernel rounds it), at the front of
+  // the workspace.
   auto* xo = reinterpret_cast<uint16_t*>(a.workspace);
-  const int64_t count4 = static_cast<int64_t>(a.n) * a.n_in / 4;
-  const int64_t cblocks = std::min<int64_t>((count4 + 255) / 256, 1024);
-  convert_x_kernel<T><<<static_cast<unsigned>(cblocks), 256, 0, stream>>>(
-      reinterpret_cast<const float4*>(a.x), reinterpret_cast<uint2*>(xo), count4);
-  MLXM_CUDA_CHECK_LAUNCH("convert_x_kernel");
+  MLXM_RETURN_IF_ERROR(launch_round_operand(a.x, xo, static_cast<int64_t>(a.n) * a.n_in, a.f16,
+                                            stream));
 
   const dim3 grid(static_cast<unsigned>((a.n + kWideBM - 1) / kWideBM), static_cast<unsigned>(nt),
                   static_cast<unsigned>(kz));

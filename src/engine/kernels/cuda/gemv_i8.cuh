@@ -9,20 +9,12 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "engine/kernels/cuda/linear_args.cuh"
 
 namespace mlxm::engine::cuda::detail {
 
-struct GemvI8Args {
-  const uint4* w = nullptr;      // codes (n_out, n_in*bits/32) u32, row-major
-  const uint32_t* sb = nullptr;  // (n_out, n_in/group) (scale, bias) pairs, f16 or bf16
-  const float* bias = nullptr;   // (n_out) f32 or null
-  const float* x = nullptr;      // (n, n_in) f32
-  float* y = nullptr;            // (n, n_out) f32
-  int n = 0;                     // 1..8
-  int n_out = 0, n_in = 0;       // n_in a multiple of 32
-  int bits = 4;                  // 4 or 8
-  int group_size = 64;           // 32, 64 or 128
-  bool f16 = false;              // scales F16 or BF16
+// n 1..8, n_in a multiple of 32.
+struct GemvI8Args : QuantLinearArgs {
   void* scratch = nullptr;       // >= gemv_i8_scratch_bytes(n_in) bytes, 16-byte aligned
   bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
                                  // quantize launch, x unread

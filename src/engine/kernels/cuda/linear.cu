@@ -482,19 +482,24 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   if (opt.gemv_x_ready && (!i8 || n > kMaxRows)) {
     return invalid_argument("CudaLinear::forward: gemv_x_ready needs the int8 GEMV and <= 8 rows");
   }
-  if (uses_cublas(n, opt)) {
-    detail::CublasArgs a;
+  // The operands every fast-format launch takes, for rows [j0, j0 + rows) (rows fit an int:
+  // uses_gemm / uses_cublas cap n, the GEMV takes 8 rows at a time).
+  auto fill = [&](detail::QuantLinearArgs& a, int64_t j0, int64_t rows) {
     a.w = m.weight.as<const uint4>();
     a.sb = m.sb.as<const uint32_t>();
     a.bias = bias;
-    a.x = x;
-    a.y = y;
-    a.n = n;
-    a.n_out = m.n_out;
-    a.n_in = m.n_in;
+    a.x = x + j0 * m.n_in;
+    a.y = y + j0 * m.n_out;
+    a.n = static_cast<int>(rows);
+    a.n_out = static_cast<int>(m.n_out);
+    a.n_in = static_cast<int>(m.n_in);
     a.bits = m.bits;
     a.group_size = m.group_size;
     a.f16 = m.dtype == DType::kF16;
+  };
+  if (uses_cublas(n, opt)) {
+    detail::CublasArgs a;
+    fill(a, 0, n);
     a.scratch = opt.cublas_scratch;
     a.scratch_bytes = opt.cublas_scratch_bytes;
     const Status st = detail::launch_cublas_linear(a, stream);
@@ -503,17 +508,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   }
   if (gemm_rows(m.fast, n, opt)) {
     detail::GemmArgs a;
-    a.w = m.weight.as<const uint4>();
-    a.sb = m.sb.as<const uint32_t>();
-    a.bias = bias;
-    a.x = x;
-    a.y = y;
-    a.n = static_cast<int>(n);
-    a.n_out = static_cast<int>(m.n_out);
-    a.n_in = static_cast<int>(m.n_in);
-    a.bits = m.bits;
-    a.group_size = m.group_size;
-    a.f16 = m.dtype == DType::kF16;
+    fill(a, 0, n);
     a.workspace = opt.workspace;
     a.workspace_floats = opt.workspace != nullptr ? opt.workspace_floats : 0;
     a.wide = opt.gemm_wide;
@@ -525,17 +520,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     float* yj = y + j0 * m.n_out;
     if (i8) {
       detail::GemvI8Args a;
-      a.w = m.weight.as<const uint4>();
-      a.sb = m.sb.as<const uint32_t>();
-      a.bias = bias;
-      a.x = xj;
-      a.y = yj;
-      a.n = nn;
-      a.n_out = static_cast<int>(m.n_out);
-      a.n_in = static_cast<int>(m.n_in);
-      a.bits = m.bits;
-      a.group_size = m.group_size;
-      a.f16 = m.dtype == DType::kF16;
+      fill(a, j0, nn);
       a.scratch = opt.gemv_scratch;
       a.x_ready = opt.gemv_x_ready;
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));

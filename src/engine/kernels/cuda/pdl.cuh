@@ -41,38 +41,39 @@ __device__ __forceinline__ void launch_dependents() {
 #endif
 }
 
+namespace detail {
+constexpr uintptr_t kPrefetchPiece = 64 * 1024;
+
+// Prefetches the pieces first, first + step, ... of [p, p + bytes) widened to 16-byte
+// boundaries, each of at most kPrefetchPiece bytes.
+__device__ __forceinline__ void prefetch_pieces(const void* p, size_t bytes, uintptr_t first,
+                                                uintptr_t step) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const uintptr_t a0 = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{15};
+  const uintptr_t a1 = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t{15};
+  for (uintptr_t s = a0 + first * kPrefetchPiece; s < a1; s += step * kPrefetchPiece) {
+    const uint32_t len = static_cast<uint32_t>(a1 - s < kPrefetchPiece ? a1 - s : kPrefetchPiece);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(s), "r"(len) : "memory");
+  }
+#else
+  (void)p;
+  (void)bytes;
+  (void)first;
+  (void)step;
+#endif
+}
+}  // namespace detail
+
 // Asynchronous prefetch of [p, p + bytes) into L2 by the calling thread alone (a hint: no
 // fault, no completion), widened to 16-byte boundaries, in pieces of at most 64 KiB. Only for
 // immutable data (weights).
 __device__ __forceinline__ void prefetch_l2_thread(const void* p, size_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr uintptr_t kPiece = 64 * 1024;
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{15};
-  const uintptr_t a1 = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t{15};
-  for (uintptr_t s = a0; s < a1; s += kPiece) {
-    const uint32_t len = static_cast<uint32_t>(a1 - s < kPiece ? a1 - s : kPiece);
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(s), "r"(len) : "memory");
-  }
-#else
-  (void)p;
-  (void)bytes;
-#endif
+  detail::prefetch_pieces(p, bytes, 0, 1);
 }
 
 // The same for a block: the threads of the block issue the 64 KiB pieces in turn.
 __device__ __forceinline__ void prefetch_l2(const void* p, size_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr uintptr_t kPiece = 64 * 1024;
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{15};
-  const uintptr_t a1 = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t{15};
-  for (uintptr_t s = a0 + threadIdx.x * kPiece; s < a1; s += blockDim.x * kPiece) {
-    const uint32_t len = static_cast<uint32_t>(a1 - s < kPiece ? a1 - s : kPiece);
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(s), "r"(len) : "memory");
-  }
-#else
-  (void)p;
-  (void)bytes;
-#endif
+  detail::prefetch_pieces(p, bytes, threadIdx.x, blockDim.x);
 }
 
 // Whether launches carry the PDL attribute: device 0 is sm_90+ and MLXM_CUDA_PDL is not 0

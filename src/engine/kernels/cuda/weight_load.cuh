@@ -1,7 +1,9 @@
-// Device helpers shared by the GEMV kernels (linear.cu, gemv_i8.cu): streamed 16-byte weight
-// loads, the F16/BF16 halves of a packed (scale, bias) word, and the split-K block epilogue.
+// Device helpers shared by the linear kernels (linear.cu, gemv_i8.cu, gemm.cu, dequant.cu):
+// streamed 16-byte weight loads, the F16/BF16 halves of a packed (scale, bias) word, exact
+// codes as floats, rounding pairs to F16/BF16, and the GEMVs' split-K block epilogue.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -26,6 +28,23 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(p));
   return v;
+}
+
+// Two floats rounded (to nearest) to F16 / BF16, packed low-first into a word.
+__device__ __forceinline__ uint32_t pack2(float lo, float hi, F16Tag) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ uint32_t pack2(float lo, float hi, BF16Tag) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// Code e (BITS wide) of a word as an exact float: OR into the mantissa of 2^23, subtract 2^23.
+template <int BITS>
+__device__ __forceinline__ float code_f(uint32_t word, int e) {
+  constexpr uint32_t kMask = (1u << BITS) - 1u;
+  return __uint_as_float(0x4B000000u | ((word >> (e * BITS)) & kMask)) - 8388608.0f;
 }
 
 // Word q (0..3) of a 16-byte chunk.

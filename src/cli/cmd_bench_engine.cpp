@@ -157,20 +157,22 @@ int run(const EngineArgs& a) {
     for (int b = 0; b < blocks_per_seq; ++b)
       seqs[static_cast<size_t>(s)].block_table.push_back(s * blocks_per_seq + b);
   }
+  // Greedy ids per logit row through Engine::forward_argmax, as the server's greedy steps: on
+  // engines with a device argmax (CUDA) only the ids leave the device, elsewhere the default
+  // takes the argmax of forward()'s logits on the host.
   std::vector<float> logits;
-  auto check = [&](const Status& st) {
+  std::vector<int32_t> ids;
+  auto step = [&](const Batch& b) {
+    const Status st = e.forward_argmax(b, {}, &ids, &logits);
     if (!st.ok()) std::fprintf(stderr, "engine: forward failed: %s\n", st.to_string().c_str());
     return st.ok();
   };
-  auto argmax = [&](size_t row) {
-    const float* l = logits.data() + row * static_cast<size_t>(vocab);
-    return static_cast<int32_t>(std::max_element(l, l + vocab) - l);
-  };
 
-  // Warm-up: one short step (first-touch of scratch and KV pages), overwritten below.
+  // Warm-up: one step of the first prefill chunk's size (first-touch of scratch and KV pages,
+  // lazily grown buffers, the CUDA engine's per-shape plans), overwritten below.
   {
     Batch w;
-    const int n = std::min(a.prompt, 16);
+    const int n = std::min(a.prompt, a.chunk);
     w.seqs = {BatchSeq{seqs[0].block_table, n}};
     for (int i = 0; i < n; ++i) {
       w.tokens.push_back(prompts[0][static_cast<size_t>(i)]);
@@ -178,7 +180,7 @@ int run(const EngineArgs& a) {
       w.seq_ids.push_back(0);
     }
     w.logit_rows = {n - 1};
-    if (!check(e.forward(w, &logits))) return 1;
+    if (!step(w)) return 1;
   }
   e.reset_op_times();
 
@@ -208,10 +210,9 @@ int run(const EngineArgs& a) {
           pos = 0;
         }
       }
-      if (!check(e.forward(b, &logits))) return 1;
+      if (!step(b)) return 1;
       ++n_steps_prefill;
-      for (size_t r = 0; r < seq_of_row.size(); ++r)
-        next[static_cast<size_t>(seq_of_row[r])] = argmax(r);
+      for (size_t r = 0; r < seq_of_row.size(); ++r) next[static_cast<size_t>(seq_of_row[r])] = ids[r];
     }
   }
   const double prefill_ms = t_prefill.ms();
@@ -234,8 +235,8 @@ int run(const EngineArgs& a) {
       b.seq_ids.push_back(s);
       b.logit_rows.push_back(s);
     }
-    if (!check(e.forward(b, &logits))) return 1;
-    for (int s = 0; s < a.batch; ++s) next[static_cast<size_t>(s)] = argmax(static_cast<size_t>(s));
+    if (!step(b)) return 1;
+    for (int s = 0; s < a.batch; ++s) next[static_cast<size_t>(s)] = ids[static_cast<size_t>(s)];
   }
   const double decode_ms = t_decode.ms();
   const auto decode_ops = e.op_times_ms();
@@ -253,6 +254,7 @@ int run(const EngineArgs& a) {
   if (a.json) {
     nlohmann::json j = {{"model", name},
                         {"device", engine::device_name(*device)},
+                        {"argmax", e.device_argmax() ? "device" : "host"},
                         {"threads", e.n_threads()},
                         {"batch", a.batch},
                         {"prompt", a.prompt},
@@ -277,8 +279,9 @@ int run(const EngineArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model:    %s  (%d threads, batch %d, load %.2f s)\n", name.c_str(), e.n_threads(),
-              a.batch, t_load_ms / 1000);
+  std::printf("model:    %s  (%d threads, batch %d, load %.2f s, greedy argmax on the %s)\n",
+              name.c_str(), e.n_threads(), a.batch, t_load_ms / 1000,
+              e.device_argmax() ? "device" : "host");
   std::printf("weights:  %.1f MiB resident, %.1f MiB read per decode step\n",
               e.weight_bytes() / 1048576.0, bytes_step / 1048576.0);
   std::printf("prefill:  %d x %d tokens in %.1f ms (%d steps): %.1f tok/s\n", a.batch, a.prompt,

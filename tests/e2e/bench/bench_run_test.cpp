@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "e2e/bench/bench_cli.h"
 #include "e2e/harness/server_process.h"
 #include "e2e/openai/openai_fixture.h"
 
@@ -21,33 +22,6 @@ namespace mlxm::e2e {
 namespace {
 
 using nlohmann::json;
-
-struct CmdResult {
-  bool exited = false;  // false: killed by a signal (a crash)
-  int code = -1;
-  std::string output;
-};
-
-std::string bench_binary() {
-  return std::string(MLXM_BINARY_DIR) + "/bin/mlx-benchmark";
-}
-
-std::string temp_path(const std::string& name) {
-  return testing::TempDir() + "/bench_e2e_" + std::to_string(getpid()) + "_" + name;
-}
-
-CmdResult run_bench(const std::string& args) {
-  const std::string log = temp_path("cmd.log");
-  const std::string cmd = bench_binary() + " " + args + " > " + log + " 2>&1";
-  const int st = std::system(cmd.c_str());
-  CmdResult r;
-  r.exited = WIFEXITED(st);
-  r.code = r.exited ? WEXITSTATUS(st) : -1;
-  std::ifstream in(log);
-  r.output.assign(std::istreambuf_iterator<char>(in), {});
-  std::filesystem::remove(log);
-  return r;
-}
 
 json read_json(const std::string& path) {
   std::ifstream in(path);

@@ -69,7 +69,7 @@ constexpr int64_t kMaxGraphTokens = 64;  // larger steps (prefill) run eagerly
 constexpr size_t kMaxGraphs = 96;
 constexpr size_t kSplitWorkspaceFloats = size_t{4} << 20;  // 16 MB of split-K partial sums
 
-// The widest input of the model's linears (the cuBLASLt scratch holds x for it).
+// The widest input of the model's linears (the int8 GEMV and cuBLASLt scratches hold x for it).
 int64_t widest_input(const CudaWeights& w) {
   int64_t out = w.head().n_in();
   for (const CudaLayer& L : w.layers) {
@@ -143,15 +143,9 @@ class CudaDecoder final : public Engine {
       return invalid_argument("MLXM_CUDA_GEMV: want i8 or f32, got '" + gemv + "'");
     }
     lin_.gemv_i8 = gemv == "i8";
+    max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
-      int64_t max_in = w_.head().n_in();
-      for (const CudaLayer& L : w_.layers) {
-        for (const CudaLinear* l : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.gate_up, &L.gate, &L.up,
-                                    &L.down}) {
-          max_in = std::max(max_in, l->n_in());
-        }
-      }
-      MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in)));
+      MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));
       lin_.gemv_scratch = gemv_ws_.data();
       lin_.gemv_scratch_bytes = gemv_ws_.size();
     }
@@ -180,7 +174,6 @@ class CudaDecoder final : public Engine {
         cublas_on_ = false;
       }
     }
-    max_in_ = widest_input(w_);
     // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
     return cuda::synchronize();
   }

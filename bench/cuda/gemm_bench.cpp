@@ -2,10 +2,7 @@
 // per launch) at the engine's fused Llama shapes (qkv, o, gate+up, down, lm_head), q4/q8 group
 // 64 with bf16 scales, n = 8 .. 2048 activation rows. Reports µs per call, GB/s of weights and
 // TFLOP/s (2·n·n_out·n_in / time), so the GEMM threshold and the prefill rate can be chosen
-// from measurements. At n = 16, 32, 64 both small-n GEMM configurations run: "gemm" (the
-// default, the wide one: x rounded once into the workspace, 256 output rows per block) and
-// "g64" (the 64×64 one, ForwardOptions::gemm_wide = false); a summary table compares them.
-// At n = 128, 256, 512, 2048 the cuBLASLt path runs too ("cublas": weight rows dequantized into
+// from measurements. At n = 128, 256, 512, 2048 the cuBLASLt path runs too ("cublas": weight rows dequantized into
 // a scratch of 64 MB of rows + x + the 32 MB cuBLASLt workspace, one matmul per chunk; the
 // times include the dequantization and the x conversion), and a second table compares it with
 // the GEMM (to choose kDefaultCublasMinRows).
@@ -116,7 +113,6 @@ int main(int argc, char** argv) {
     int n;
     double old_us, new_us, old_gbs, new_gbs;
   };
-  std::vector<Cmp> cmp;  // small-n GEMM: 64x64 vs wide
   std::vector<Cmp> cmp_lt;  // many rows: GEMM (old) vs cuBLASLt (new)
   for (int bits : {4, 8}) {
     const char* fmt = bits == 4 ? "q4g64" : "q8g64";
@@ -135,24 +131,19 @@ int main(int argc, char** argv) {
       struct Run {
         int n;
         bool gemm;
-        bool wide = true;
         bool cublas = false;
       };
       std::vector<Run> runs;
       for (int n : {2, 4, 8, 16}) runs.push_back({n, false});
       for (int n : {2, 4, 8, 16, 32, 64, 128, 256, 512}) runs.push_back({n, true});
       if (sh.n_out > 100000) runs = {{4, false}, {4, true}, {16, true}, {64, true}, {512, true}};
-      for (int n : {16, 32, 64}) {
-        if (sh.n_out < 100000 || n != 32) runs.push_back({n, true, false});
-      }
       runs.push_back({2048, true});
       for (int n : {128, 256, 512, 2048}) {
-        if (lt.ok() && (sh.n_out < 100000 || n >= 512)) runs.push_back({n, true, true, true});
+        if (lt.ok() && (sh.n_out < 100000 || n >= 512)) runs.push_back({n, true, true});
       }
       for (const Run& r : runs) {
         ForwardOptions opt;
         opt.gemm_min_rows = r.gemm ? 1 : (1 << 30);
-        opt.gemm_wide = r.wide;
         opt.workspace = ws->as<float>();
         opt.workspace_floats = ws_floats;
         opt.cublas_min_rows = r.cublas ? 1 : (1 << 30);
@@ -181,13 +172,12 @@ int main(int argc, char** argv) {
         char shape[32];
         std::snprintf(shape, sizeof(shape), "%lldx%lld", static_cast<long long>(sh.n_out),
                       static_cast<long long>(sh.n_in));
-        const char* path = r.cublas ? "cublas" : !r.gemm ? "gemv" : r.wide ? "gemm" : "g64";
+        const char* path = r.cublas ? "cublas" : r.gemm ? "gemm" : "gemv";
         std::printf("%-13s %-8s %-12s %-5s %4d %-6s %10.2f %8.0f %8.1f\n", sh.model, sh.name, shape,
                     fmt, r.n, path, us, gbs, tflops);
         if (csv != nullptr) {
-          std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n",
-                       r.gemm && !r.wide ? "gemm64x64" : path, sh.model, shape, fmt, r.n, us, gbs,
-                       tflops);
+          std::fprintf(csv, "%s,%s,%s,%s,%d,%.3f,%.1f,%.2f\n", path, sh.model, shape, fmt, r.n, us,
+                       gbs, tflops);
         }
         if (r.gemm && r.n >= 128) {
           Cmp* c = nullptr;
@@ -201,31 +191,9 @@ int main(int argc, char** argv) {
           (r.cublas ? c->new_us : c->old_us) = us;
           (r.cublas ? c->new_gbs : c->old_gbs) = tflops;  // TFLOP/s in this table
         }
-        if (r.gemm && !r.cublas && r.n >= 16 && r.n <= 64) {
-          Cmp* c = nullptr;
-          for (Cmp& e : cmp) {
-            if (e.model == sh.model && e.name == sh.name && e.fmt == fmt && e.n == r.n) c = &e;
-          }
-          if (c == nullptr) {
-            cmp.push_back({sh.model, sh.name, fmt, r.n, 0, 0, 0, 0});
-            c = &cmp.back();
-          }
-          (r.wide ? c->new_us : c->old_us) = us;
-          (r.wide ? c->new_gbs : c->old_gbs) = gbs;
-        }
       }
       std::fflush(stdout);
     }
-  }
-  std::printf(
-      "\nsmall-n GEMM, 64x64 (g64) vs wide (gemm):\n%-13s %-8s %-5s %4s %9s %9s %8s %8s "
-      "%7s\n",
-      "model", "layer", "fmt", "n", "g64 us", "wide us", "g64 GB/s", "GB/s", "speedup");
-  for (const Cmp& c : cmp) {
-    if (c.old_us <= 0 || c.new_us <= 0) continue;
-    std::printf("%-13s %-8s %-5s %4d %9.2f %9.2f %8.0f %8.0f %6.2fx\n", c.model.c_str(),
-                c.name.c_str(), c.fmt.c_str(), c.n, c.old_us, c.new_us, c.old_gbs, c.new_gbs,
-                c.old_us / c.new_us);
   }
   std::printf(
       "\nmany rows, tensor-core GEMM vs cuBLASLt (dequantize + x conversion + matmul):\n"

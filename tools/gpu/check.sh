@@ -220,7 +220,7 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     rm -rf "$MD/8b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "kernels" ]; then
     # Device argmax everywhere; int8-activation GEMV vs the f32 GEMV (batch 1), the GEMM
-    # configurations (batch 64), device vs host sampling (batch 64, T=1 top_p=0.9).
+    # configuration (batch 64), device vs host sampling (batch 64, T=1 top_p=0.9).
     F32="MLXM_CUDA_GEMV=f32"
     ENGINE_ENV="" run_engine 90 "1b q4 b1 i8" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="$F32" run_engine 60 "1b q4 b1 f32" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
@@ -228,7 +228,6 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 180 "8b q4 b1 i8" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$F32" run_engine 60 "8b q4 b1 f32" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
-    ENGINE_ENV="MLXM_CUDA_GEMM_WIDE=1" run_engine 60 "8b q4 b64 gemm-wide" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled device" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --sample --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled host" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --sample --dir "$MD/8b"
     rm -rf "$MD/8b"

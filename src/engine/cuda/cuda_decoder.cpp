@@ -125,10 +125,6 @@ class CudaDecoder final : public Engine {
     // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
     // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
     MLXM_ASSIGN_OR_RETURN(const bool split_k, env_bool("MLXM_CUDA_SPLITK", true));
-    // GEMM steps of <= 64 rows: the 64x64 configuration; MLXM_CUDA_GEMM_WIDE=1: the wide one
-    // (x rounded once into the front of the split-K workspace, so it needs MLXM_CUDA_SPLITK
-    // on). Opt-in: on the H200 it measured slower (8B x 64 decode 5,727 vs 6,458 tok/s).
-    MLXM_ASSIGN_OR_RETURN(lin_.gemm_wide, env_bool("MLXM_CUDA_GEMM_WIDE", false));
     MLXM_ASSIGN_OR_RETURN(const cuda::DeviceInfo di, cuda::device_info(0));
     sm_count_ = std::max(1, di.sm_count);
     if (split_k) {

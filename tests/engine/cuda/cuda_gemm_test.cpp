@@ -3,10 +3,7 @@
 // weights), on awkward sizes: activation rows not a multiple of the 64/128-row tiles (1, 9,
 // 16, 63, 64, 65, 130, 257), output rows not a multiple of 64/128 (37, 133, 9), K not a
 // multiple of the 64-wide K-tile (n_in 96, 160 with group 32), K-splits (with a workspace)
-// and without, group 32/64/128. Up to 64 rows both configurations are checked: the 64x64 one
-// (ForwardOptions::gemm_wide = false) and the wide one (x copied to the operand type at the
-// front of the workspace, 256 output rows per block, cp.async ring), each without and with
-// split-K; the wide one is shown to have run by the x copy it leaves in the workspace.
+// and without, group 32/64/128; up to 64 rows the 64x64 configuration, above 128x128.
 //
 // Tolerance per output, derived: the operands are rounded once to the scales' dtype (unit
 // roundoff u_op = 2^-11 for f16, 2^-8 for bf16): w̃ = w(1+δ1), x̃ = x(1+δ2), |δ| ≤ u_op (+ u for
@@ -20,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -46,34 +42,19 @@ struct Case {
   std::vector<int64_t> ns;
 };
 
-std::string describe(const Case& c, int64_t n, bool split, bool wide) {
+std::string describe(const Case& c, int64_t n, bool split) {
   return "bits " + std::to_string(c.bits) + " group " + std::to_string(c.group) + " " +
          dtype_name(c.dtype) + " (" + std::to_string(c.n_out) + " x " + std::to_string(c.n_in) +
-         ") n " + std::to_string(n) + (split ? " split-K" : "") + (wide ? " wide" : "");
+         ") n " + std::to_string(n) + (split ? " split-K" : "");
 }
 
-// x rounded to the operand type as 16-bit patterns (what the wide GEMM leaves in the workspace).
-std::vector<uint16_t> operand_bits(const std::vector<float>& x, DType dt) {
-  std::vector<uint16_t> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    out[i] = dt == DType::kF16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
-  }
-  return out;
-}
-
-// Options for one configuration: the wide one without split-K gets a workspace holding exactly
-// the x copy (no room for partial sums); with split-K a workspace of `big` floats.
-cuda::ForwardOptions gemm_options(bool wide, bool split, int64_t n, int64_t n_in,
-                                  testing::DeviceBuffer& ws, size_t big) {
+// The GEMM for every n; with split-K a workspace of `big` floats.
+cuda::ForwardOptions gemm_options(bool split, testing::DeviceBuffer& ws, size_t big) {
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1;
-  opt.gemm_wide = wide;
   if (split) {
     opt.workspace = ws.as<float>();
     opt.workspace_floats = big;
-  } else if (wide) {
-    opt.workspace = ws.as<float>();
-    opt.workspace_floats = cuda::gemm_x_scratch_floats(n, n_in);
   }
   return opt;
 }
@@ -93,9 +74,8 @@ std::pair<double, double> check_case(const Case& c, uint32_t seed, bool with_bia
   const double sub = c.dtype == DType::kF16 ? double(c.n_in) * std::ldexp(1.0, -25) * max_w : 0.0;
   double worst = 0, worst_rel = 0;
   const int64_t max_n = *std::max_element(c.ns.begin(), c.ns.end());
-  // Workspace for the x copy plus up to 16 K-splits of the largest n.
-  const size_t big =
-      cuda::gemm_x_scratch_floats(max_n, c.n_in) + static_cast<size_t>(16 * max_n * c.n_out);
+  // Workspace for up to 16 K-splits of the largest n.
+  const size_t big = static_cast<size_t>(16 * max_n * c.n_out);
   testing::DeviceBuffer ws = testing::poisoned<float>(big);
   for (int64_t n : c.ns) {
     auto x = random_vector(static_cast<size_t>(n * c.n_in), seed + static_cast<uint32_t>(n), 1.0f);
@@ -112,20 +92,15 @@ std::pair<double, double> check_case(const Case& c, uint32_t seed, bool with_bia
         sum_abs[j * c.n_out + o] = s;
       }
     }
-    for (int variant = 0; variant < (n <= 64 ? 4 : 2); ++variant) {
-      const bool split = variant % 2 == 1, wide = variant >= 2;
-      const cuda::ForwardOptions opt = gemm_options(wide, split, n, c.n_in, ws, big);
+    for (bool split : {false, true}) {
+      const cuda::ForwardOptions opt = gemm_options(split, ws, big);
       EXPECT_TRUE(dev->uses_gemm(n, opt));
       EXPECT_TRUE(ws.fill_bytes(0xFF).ok());
       testing::DeviceBuffer dy = testing::poisoned<float>(ref.size());
       const Status st = dev->forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
       EXPECT_TRUE(st.ok()) << st.to_string();
       const std::vector<float> y = testing::to_host<float>(dy, ref.size());
-      const std::string what = describe(c, n, split, wide);
-      if (wide) {  // the wide configuration ran: its x copy is at the front of the workspace
-        const auto xo = testing::to_host<uint16_t>(ws, x.size());
-        EXPECT_TRUE(xo == operand_bits(x, c.dtype)) << what << ": no x copy in the workspace";
-      }
+      const std::string what = describe(c, n, split);
       int bad = 0;
       for (int64_t j = 0; j < n; ++j) {
         for (int64_t o = 0; o < c.n_out; ++o) {
@@ -184,10 +159,11 @@ TEST(CudaGemmTest, AdditiveBiasAndLargeShape) {
   check_case({515, 4096, 4, 64, DType::kBF16, {8, 64}}, 79);
 }
 
-// The wide configuration (n <= 64) on awkward sizes: every n in 1..64 on one shape, n_out not
-// a multiple of 256 (or below it), n_in with a half-empty last K-tile, 4/8 bits, f16/bf16,
-// groups 32/64/128, with and without bias; check_case runs it without and with split-K.
-TEST(CudaGemmTest, WideConfigurationMatchesCpuReference) {
+// Batched decode sizes (n <= 64: the 64x64 configuration) on awkward sizes: every n in 1..64
+// on one shape, n_out not a multiple of 64, n_in with a half-empty last K-tile, 4/8 bits,
+// f16/bf16, groups 32/64/128, with and without bias; check_case runs each without and with
+// split-K.
+TEST(CudaGemmTest, SmallBatchesMatchCpuReference) {
   MLXM_SKIP_WITHOUT_CUDA();
   std::vector<int64_t> all_n;
   for (int64_t n = 1; n <= 64; ++n) all_n.push_back(n);
@@ -205,90 +181,6 @@ TEST(CudaGemmTest, WideConfigurationMatchesCpuReference) {
   }
 }
 
-// Same operands and the same K order: the wide configuration without split-K equals the 64x64
-// one bit for bit; with split-K (a different summation order of the same f32 products) they
-// differ by at most the two accumulation bounds, 2·4u·D·S.
-TEST(CudaGemmTest, OldAndWideConfigurationsAgree) {
-  MLXM_SKIP_WITHOUT_CUDA();
-  uint32_t seed = 9300;
-  for (const Case& c :
-       {Case{1000, 4096, 4, 64, DType::kBF16, {1, 17, 64}},
-        Case{300, 2048, 8, 32, DType::kF16, {9, 40}}, Case{129, 1536, 4, 128, DType::kF16, {63}}}) {
-    RandomLinear r = make_linear(c.n_out, c.n_in, c.bits, c.group, c.dtype, ++seed, true);
-    auto dev = CudaLinear::upload(r.src);
-    ASSERT_TRUE(dev.ok()) << dev.status().to_string();
-    const size_t big = cuda::gemm_x_scratch_floats(64, c.n_in) + size_t(16 * 64) * c.n_out;
-    testing::DeviceBuffer ws = testing::poisoned<float>(big);
-    const double depth = double(c.n_in) / 16.0 + 32.0;
-    for (int64_t n : c.ns) {
-      auto x = random_vector(static_cast<size_t>(n * c.n_in), seed + 7 * uint32_t(n), 1.0f);
-      testing::DeviceBuffer dx = testing::to_device(x);
-      const size_t count = static_cast<size_t>(n * c.n_out);
-      auto run = [&](bool wide, bool split) {
-        const cuda::ForwardOptions opt = gemm_options(wide, split, n, c.n_in, ws, big);
-        testing::DeviceBuffer dy = testing::poisoned<float>(count);
-        const Status st = dev->forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
-        EXPECT_TRUE(st.ok()) << st.to_string();
-        return testing::to_host<float>(dy, count);
-      };
-      const auto old1 = run(false, false);
-      const auto wide1 = run(true, false);
-      const auto wide_split = run(true, true);
-      const std::string what = describe(c, n, false, true);
-      int differ = 0, bad = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        for (int64_t o = 0; o < c.n_out; ++o) {
-          const size_t i = static_cast<size_t>(j * c.n_out + o);
-          if (std::memcmp(&old1[i], &wide1[i], sizeof(float)) != 0) ++differ;
-          double s = 0;
-          for (int64_t k = 0; k < c.n_in; ++k) {
-            s += std::fabs(double(r.w[o * c.n_in + k]) * double(x[j * c.n_in + k]));
-          }
-          const double tol = 8.5 * kU * depth * s + 2.0 * kU * std::fabs(double(old1[i]));
-          const double err = std::fabs(double(wide_split[i]) - double(old1[i]));
-          if (!(err <= tol) && ++bad <= 3) {
-            ADD_FAILURE() << what << " split-K: y[" << j << "][" << o << "] = " << wide_split[i]
-                          << ", 64x64 " << old1[i] << ", |diff| " << err << " > " << tol;
-          }
-        }
-      }
-      EXPECT_EQ(differ, 0) << what << ": outputs differing from the 64x64 configuration";
-      EXPECT_EQ(bad, 0) << what;
-    }
-  }
-}
-
-// The wide configuration: rows of a 64-row batch equal the same rows computed alone, bit for
-// bit, without split-K and with it (the same K splits at every n <= 64 when the workspace
-// holds them: the split count depends on the output tiles and K only).
-TEST(CudaGemmTest, WideRowsIndependentOfTheBatch) {
-  MLXM_SKIP_WITHOUT_CUDA();
-  const int64_t n = 64, n_in = 3072, n_out = 700;
-  RandomLinear r = make_linear(n_out, n_in, 4, 64, DType::kBF16, 21, true);
-  auto dev = CudaLinear::upload(r.src);
-  ASSERT_TRUE(dev.ok()) << dev.status().to_string();
-  auto x = random_vector(static_cast<size_t>(n * n_in), 22, 1.0f);
-  testing::DeviceBuffer dx = testing::to_device(x);
-  const size_t big = cuda::gemm_x_scratch_floats(n, n_in) + size_t(16) * n * n_out;
-  testing::DeviceBuffer ws = testing::poisoned<float>(big);
-  for (bool split : {false, true}) {
-    const cuda::ForwardOptions opt = gemm_options(true, split, n, n_in, ws, big);
-    testing::DeviceBuffer all = testing::poisoned<float>(static_cast<size_t>(n * n_out));
-    ASSERT_TRUE(dev->forward(dx.as<float>(), n, all.as<float>(), nullptr, opt).ok());
-    const auto ya = testing::to_host<float>(all, static_cast<size_t>(n * n_out));
-    for (int64_t j : {int64_t{0}, int64_t{17}, int64_t{63}}) {
-      const cuda::ForwardOptions opt1 = gemm_options(true, split, 1, n_in, ws, big);
-      testing::DeviceBuffer one = testing::poisoned<float>(static_cast<size_t>(n_out));
-      ASSERT_TRUE(dev->forward(dx.as<float>() + j * n_in, 1, one.as<float>(), nullptr, opt1).ok());
-      const auto y1 = testing::to_host<float>(one, static_cast<size_t>(n_out));
-      for (int64_t o = 0; o < n_out; ++o) {
-        ASSERT_EQ(y1[o], ya[j * n_out + o])
-            << "row " << j << " output " << o << (split ? " split-K" : "");
-      }
-    }
-  }
-}
-
 // Each row's result depends only on that row (no split-K): rows computed in a batch equal the
 // same rows computed alone, bit for bit (the engine's batched == alone property).
 TEST(CudaGemmTest, RowsIndependentOfTheBatch) {
@@ -296,20 +188,23 @@ TEST(CudaGemmTest, RowsIndependentOfTheBatch) {
   RandomLinear r = make_linear(300, 2048, 4, 64, DType::kBF16, 11);
   auto dev = CudaLinear::upload(r.src);
   ASSERT_TRUE(dev.ok()) << dev.status().to_string();
-  const int64_t n = 150, n_in = 2048, n_out = 300;
-  auto x = random_vector(static_cast<size_t>(n * n_in), 12, 1.0f);
+  const int64_t n_in = 2048, n_out = 300;
+  auto x = random_vector(static_cast<size_t>(150 * n_in), 12, 1.0f);
   testing::DeviceBuffer dx = testing::to_device(x);
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1;
-  testing::DeviceBuffer all = testing::poisoned<float>(static_cast<size_t>(n * n_out));
-  ASSERT_TRUE(dev->forward(dx.as<float>(), n, all.as<float>(), nullptr, opt).ok());
-  const auto ya = testing::to_host<float>(all, static_cast<size_t>(n * n_out));
-  for (int64_t j : {int64_t{0}, int64_t{77}, int64_t{149}}) {
-    testing::DeviceBuffer one = testing::poisoned<float>(static_cast<size_t>(n_out));
-    ASSERT_TRUE(dev->forward(dx.as<float>() + j * n_in, 1, one.as<float>(), nullptr, opt).ok());
-    const auto y1 = testing::to_host<float>(one, static_cast<size_t>(n_out));
-    for (int64_t o = 0; o < n_out; ++o) {
-      ASSERT_EQ(y1[o], ya[j * n_out + o]) << "row " << j << " output " << o;
+  // 150 rows: 128x128 tiles; 64 rows: 64x64 tiles.
+  for (int64_t n : {int64_t{150}, int64_t{64}}) {
+    testing::DeviceBuffer all = testing::poisoned<float>(static_cast<size_t>(n * n_out));
+    ASSERT_TRUE(dev->forward(dx.as<float>(), n, all.as<float>(), nullptr, opt).ok());
+    const auto ya = testing::to_host<float>(all, static_cast<size_t>(n * n_out));
+    for (int64_t j : {int64_t{0}, int64_t{17}, n - 1}) {
+      testing::DeviceBuffer one = testing::poisoned<float>(static_cast<size_t>(n_out));
+      ASSERT_TRUE(dev->forward(dx.as<float>() + j * n_in, 1, one.as<float>(), nullptr, opt).ok());
+      const auto y1 = testing::to_host<float>(one, static_cast<size_t>(n_out));
+      for (int64_t o = 0; o < n_out; ++o) {
+        ASSERT_EQ(y1[o], ya[j * n_out + o]) << "n " << n << " row " << j << " output " << o;
+      }
     }
   }
 }

@@ -50,12 +50,6 @@ struct ForwardOptions {
   // null: no split-K. Not read across calls; one per stream.
   float* workspace = nullptr;
   size_t workspace_floats = 0;
-  // n <= 64 GEMM rows: the wide configuration (gemm.cu: x converted once to the operand type
-  // into the front of `workspace`, gemm_x_scratch_floats(n, n_in) floats, split-K partials
-  // after it; 256 output rows per block, cp.async ring). Needs a 16-byte aligned workspace
-  // that holds the x copy; otherwise (or false, the default: it measured slower on the H200,
-  // bench/NOTES.md) the 64x64 configuration.
-  bool gemm_wide = false;
   // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
   // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
   int gemm_min_rows = kDefaultGemmMinRows;
@@ -90,12 +84,6 @@ size_t cublas_scratch_size(int64_t n, int64_t n_in, size_t weight_bytes = kCubla
 // Ok when cuBLASLt is loaded and initialised in this process (loads it on the first call);
 // else kUnavailable naming what failed (the libraries tried, the missing symbol, cublasLtCreate).
 Status cublaslt_status();
-
-// Floats at the front of ForwardOptions::workspace that the wide GEMM takes for x in the
-// operand type (n·n_in 16-bit values, rounded up to 64 floats).
-inline size_t gemm_x_scratch_floats(int64_t n, int64_t n_in) {
-  return (static_cast<size_t>(n) * static_cast<size_t>(n_in) / 2 + 63) / 64 * 64;
-}
 
 // Device scratch bytes the int8 GEMV needs for layers with `n_in` inputs (any row count).
 size_t gemv_i8_scratch_bytes(int64_t n_in);

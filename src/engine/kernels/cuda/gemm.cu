@@ -16,20 +16,11 @@
 // (deterministic) and adds the bias.
 //
 // Configurations: n > 64 rows (prefill) 128×128 tiles, 8 warps (2×4, warp tile 64×32); n <= 64
-// (batched decode) the wide one below when GemmArgs::wide and the workspace holds the x copy,
-// else 64×64 tiles of 4 warps (2×2). At 64×64 every block re-reads its f32 x tile from L2 for
-// each K-tile: 16 KB of x per 2 KB of q4 weights, so L2, not DRAM, bounded it.
-// Wide: a small kernel first rounds x to the operand type into the front of the workspace
-// (n·n_in 16-bit values; partial sums after it). Block tile 64 × 256 output rows × 64, 8 warps
-// side by side along N (warp tile 64×32; 16-row slices with no live row are skipped). Per
-// K-tile a block reads 8 KB of x for 8 KB of q4 codes (+2 KB of scale pairs). x tiles, code
-// chunks and their (scale, bias) pairs go by cp.async (zero-filled past n and n_in) into a
-// ring of 3 stages at 4 bits, 2 at 8 (~94 KB of dynamic shared memory, 2 blocks per SM,
-// __launch_bounds__(256, 2): 128 registers); each thread dequantizes its own chunks of tile t
-// into the shared weight tile while tiles t+1.. are in flight. The operands and the K order
-// are those of the 64×64 configuration: without split-K both give identical results. K is
-// split to fill one wave (largest kz with kz·tiles <= resident blocks per SM (occupancy API, 2
-// expected) · SMs, ≤ 16, ≥ 4 K-tiles per split).
+// (batched decode) 64×64 tiles of 4 warps (2×2). At 64×64 every block re-reads its f32 x tile
+// from L2 for each K-tile (16 KB of x per 2 KB of q4 weights). A 64×256 "wide" configuration
+// (x rounded once to the operand type, cp.async ring) and 64×128 tiles were tried and measured
+// slower on the H200 (bench/NOTES.md); ncu puts the 64-row kernel at 46 M instructions for 8B
+// gate+up, instruction- rather than memory-bound.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -38,7 +29,6 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
-#include "engine/kernels/cuda/dequant.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
@@ -298,246 +288,6 @@ __global__ void __launch_bounds__(WM * WN * 32)
   }
 }
 
-// ---- Wide configuration (n <= 64 rows: batched decode) ----------------------------------------
-// x is converted once to the operand type (dequant.cuh's launch_round_operand, into the
-// caller's workspace); the GEMM then streams x tiles and raw weight chunks with cp.async into
-// a kStages-deep shared ring (tile t+kStages-1 in flight while tile t is dequantized and
-// multiplied). Each thread copies and later dequantizes its own weight chunks (so the raw ring needs no barrier); the x tiles
-// are read by every warp after the barrier that follows the dequantization.
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const int bytes = pred ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool pred) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const int bytes = pred ? 4 : 0;
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(gmem), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
-constexpr int kWideBM = 64, kWideBN = 256, kWideWarps = 8;  // warps side by side along N
-constexpr int kWideThreads = kWideWarps * 32;
-
-template <int BITS>
-struct WideCfg {
-  static constexpr int kStages = BITS == 4 ? 3 : 2;  // ~94 KB of shared memory: 2 blocks per SM
-  static constexpr int kCodes = 128 / BITS;          // codes per 16-byte chunk
-  static constexpr int kCpr = kBK / kCodes;          // chunks per row per K-tile
-  static constexpr int kWc = kWideBN * kCpr / kWideThreads;       // chunks per thread
-  static constexpr int kXc = kWideBM * (kBK / 8) / kWideThreads;  // x 16-byte chunks
-  static constexpr int kBsBytes = kWideBN * kLds * 2;             // dequantized weights
-  static constexpr int kAsBytes = kWideBM * kLds * 2;             // one x tile
-  static constexpr int kRawBytes = kWc * kWideThreads * 16;       // one tile's codes
-  static constexpr int kSbBytes = kWc * kWideThreads * 4;         // their (scale, bias)
-  static constexpr int kStageBytes = kAsBytes + kRawBytes + kSbBytes;
-  static constexpr int kSmem = kBsBytes + kStages * kStageBytes;
-  static_assert(kWc >= 1 && kWideBN * kCpr % kWideThreads == 0, "weight chunks");
-  static_assert(kXc >= 1 && kWideBM * (kBK / 8) % kWideThreads == 0, "x chunks");
-  static_assert(kStageBytes % 16 == 0 && kBsBytes % 16 == 0, "16-byte aligned regions");
-};
-
-template <int BITS, typename T>
-__global__ void __launch_bounds__(kWideThreads, 2)
-    gemm_q_wide_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
-                       const float* __restrict__ bias, const uint16_t* __restrict__ xo,
-                       float* __restrict__ y, float* __restrict__ part, int n, int n_out, int n_in,
-                       int group_shift, int tiles_per_split) {
-  using C = WideCfg<BITS>;
-  constexpr int kS = C::kStages, kCodes = C::kCodes, kCpr = C::kCpr, kWc = C::kWc;
-  constexpr int kWtn = kWideBN / kWideWarps;  // 32 output rows per warp
-  constexpr int kMt = kWideBM / 16, kNt = kWtn / 8;
-
-  extern __shared__ __align__(16) unsigned char smem[];
-  uint16_t* Bs = reinterpret_cast<uint16_t*>(smem);  // (BN, kLds)
-  auto As = [&](int s) {                             // (BM, kLds) of stage s
-    return reinterpret_cast<uint16_t*>(smem + C::kBsBytes + s * C::kStageBytes);
-  };
-  auto Raw = [&](int s) {  // (kWc·threads) 16-byte code chunks of stage s
-    return reinterpret_cast<uint4*>(smem + C::kBsBytes + s * C::kStageBytes + C::kAsBytes);
-  };
-  auto Sbr = [&](int s) {  // their (scale, bias) pairs
-    return reinterpret_cast<uint32_t*>(smem + C::kBsBytes + s * C::kStageBytes + C::kAsBytes +
-                                       C::kRawBytes);
-  };
-
-  const int tid = threadIdx.x;
-  const int lane = tid & 31;
-  const int wn = tid >> 5;
-  const int m0 = blockIdx.x * kWideBM;
-  const int n0 = blockIdx.y * kWideBN;
-  const int k_tiles = (n_in + kBK - 1) / kBK;
-  const int t_begin = blockIdx.z * tiles_per_split;
-  const int t_end = min(k_tiles, t_begin + tiles_per_split);
-  const int chunks_per_row = n_in / kCodes;
-  const int n_groups = n_in >> group_shift;
-
-  int w_row[kWc], w_cc[kWc];
-  const uint4* w_ptr[kWc];
-  const uint32_t* sb_ptr[kWc];
-#pragma unroll
-  for (int i = 0; i < kWc; ++i) {
-    const int c = tid + i * kWideThreads;
-    w_row[i] = c / kCpr;
-    w_cc[i] = c % kCpr;
-    const int row = min(n0 + w_row[i], n_out - 1);  // rows past the end: computed, not stored
-    w_ptr[i] = w + static_cast<size_t>(row) * chunks_per_row;
-    sb_ptr[i] = sb + static_cast<size_t>(row) * n_groups;
-  }
-
-  // Tile t into stage s: this thread's code chunks and pairs, its share of the x tile. Past
-  // n_in (n_in % 64 == 32) the chunks are zero-filled: scale 0, bias 0, x 0.
-  auto issue = [&](int t, int s) {
-    const int k0 = t * kBK;
-    uint4* raw = Raw(s);
-    uint32_t* sbr = Sbr(s);
-#pragma unroll
-    for (int i = 0; i < kWc; ++i) {
-      const int kpos = k0 + w_cc[i] * kCodes;
-      const bool in = kpos < n_in;
-      const int slot = tid + i * kWideThreads;
-      cp_async16(raw + slot, in ? w_ptr[i] + kpos / kCodes : w_ptr[i], in);
-      cp_async4(sbr + slot, in ? sb_ptr[i] + (kpos >> group_shift) : sb_ptr[i], in);
-    }
-    uint16_t* as = As(s);
-#pragma unroll
-    for (int i = 0; i < C::kXc; ++i) {
-      const int f = tid + i * kWideThreads;
-      const int r = f / (kBK / 8);
-      const int kk = (f % (kBK / 8)) * 8;
-      const bool in = m0 + r < n && k0 + kk < n_in;
-      const uint16_t* src = in ? xo + static_cast<size_t>(m0 + r) * n_in + k0 + kk : xo;
-      cp_async16(as + r * kLds + kk, src, in);
-    }
-  };
-
-  // This thread's chunks of stage s, dequantized into Bs (as the 64×64 kernel's store()).
-  auto dequant = [&](int s) {
-    const uint4* raw = Raw(s);
-    const uint32_t* sbr = Sbr(s);
-#pragma unroll
-    for (int i = 0; i < kWc; ++i) {
-      const int slot = tid + i * kWideThreads;
-      const uint4 wv = raw[slot];
-      const uint32_t sbv = sbr[slot];
-      const float sc = sb_lo(sbv, static_cast<T*>(nullptr));
-      const float bi = sb_hi(sbv, static_cast<T*>(nullptr));
-      uint16_t* dst = Bs + w_row[i] * kLds + w_cc[i] * kCodes;
-      const uint32_t words[4] = {wv.x, wv.y, wv.z, wv.w};
-      constexpr int kPer = 32 / BITS;
-      uint32_t packed[kCodes / 2];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-#pragma unroll
-        for (int e = 0; e < kPer; e += 2) {
-          packed[(q * kPer + e) / 2] =
-              pack2(fmaf(sc, code_f<BITS>(words[q], e), bi),
-                    fmaf(sc, code_f<BITS>(words[q], e + 1), bi), static_cast<T*>(nullptr));
-        }
-      }
-#pragma unroll
-      for (int v = 0; v < kCodes / 8; ++v) {
-        reinterpret_cast<uint4*>(dst)[v] =
-            make_uint4(packed[4 * v], packed[4 * v + 1], packed[4 * v + 2], packed[4 * v + 3]);
-      }
-    }
-  };
-
-  float acc[kMt][kNt][4];
-#pragma unroll
-  for (int i = 0; i < kMt; ++i) {
-#pragma unroll
-    for (int j = 0; j < kNt; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
-    }
-  }
-
-  // Ring: one commit group per tile (empty past the end, so the wait count stays uniform).
-  const int nt = t_end - t_begin;
-#pragma unroll
-  for (int j = 0; j < kS - 1; ++j) {
-    if (j < nt) issue(t_begin + j, j);
-    cp_async_commit();
-  }
-  for (int j = 0; j < nt; ++j) {
-    const int s = j % kS;
-    cp_async_wait<kS - 2>();  // this thread's copies of tile j have landed
-    // Refill the stage of tile j-1: every warp finished with its x tile (barrier at the end of
-    // the last iteration), and its codes were read by this thread alone (dequant(j-1)).
-    if (j + kS - 1 < nt) issue(t_begin + j + kS - 1, (j + kS - 1) % kS);
-    cp_async_commit();
-    dequant(s);
-    __syncthreads();  // Bs and every thread's share of As(s) visible
-    const uint16_t* as = As(s);
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ++ks) {
-      uint32_t af[kMt][4];
-      uint32_t bf[kNt][2];
-#pragma unroll
-      for (int mt = 0; mt < kMt; ++mt) {
-        if (m0 + mt * 16 >= n) continue;  // warp-uniform: 16-row tiles without rows skipped
-        const int r = mt * 16 + (lane & 15);
-        const int c = ks * 16 + (lane >> 4) * 8;
-        ldmatrix_x4(af[mt], as + r * kLds + c);
-      }
-#pragma unroll
-      for (int np = 0; np < kNt / 2; ++np) {
-        const int r = wn * kWtn + np * 16 + (lane >> 4) * 8 + (lane & 7);
-        const int c = ks * 16 + ((lane >> 3) & 1) * 8;
-        uint32_t q[4];
-        ldmatrix_x4(q, Bs + r * kLds + c);
-        bf[2 * np][0] = q[0];
-        bf[2 * np][1] = q[1];
-        bf[2 * np + 1][0] = q[2];
-        bf[2 * np + 1][1] = q[3];
-      }
-#pragma unroll
-      for (int mt = 0; mt < kMt; ++mt) {
-        if (m0 + mt * 16 >= n) continue;
-#pragma unroll
-        for (int nt8 = 0; nt8 < kNt; ++nt8) {
-          mma16816(acc[mt][nt8], af[mt], bf[nt8], static_cast<T*>(nullptr));
-        }
-      }
-    }
-    __syncthreads();  // Bs and As(s) free for the next tile
-  }
-  cp_async_wait<0>();
-
-  float* out = part != nullptr ? part + static_cast<size_t>(blockIdx.z) * n * n_out : y;
-#pragma unroll
-  for (int mt = 0; mt < kMt; ++mt) {
-#pragma unroll
-    for (int nt8 = 0; nt8 < kNt; ++nt8) {
-      const int col = n0 + wn * kWtn + nt8 * 8 + 2 * (lane & 3);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = m0 + mt * 16 + (lane >> 2) + 8 * h;
-        if (row >= n) continue;
-        float* o = out + static_cast<size_t>(row) * n_out;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int cc = col + e;
-          if (cc >= n_out) continue;
-          float v = acc[mt][nt8][2 * h + e];
-          if (part == nullptr && bias != nullptr) v += bias[cc];
-          o[cc] = v;
-        }
-      }
-    }
-  }
-}
-
 // y[i] = Σ_z part[z][i] (in z order) + bias.
 __global__ void splitk_reduce_kernel(const float* __restrict__ part, const float* __restrict__ bias,
                                      float* __restrict__ y, int64_t total, int n_out, int kz) {
@@ -552,45 +302,9 @@ __global__ void splitk_reduce_kernel(const float* __restrict__ part, const float
   }
 }
 
-// Resident wide blocks per SM (4-bit, 8-bit bf16 kernels; 2 by design), set by allow_wide_smem.
-std::atomic<int> g_wide_blocks[2] = {2, 2};
-
-// One wide kernel: allow its dynamic shared memory (> 48 KB must be allowed per kernel and
-// device), prefer the largest shared-memory carveout (2 blocks of ~94 KB per SM), and read
-// how many blocks fit (the split-K wave size).
-template <int BITS, typename T>
-Status allow_wide_kernel() {
-  auto* kernel = gemm_q_wide_kernel<BITS, T>;
-  MLXM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     WideCfg<BITS>::kSmem));
-  MLXM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                     cudaSharedmemCarveoutMaxShared));
-  int blocks = 0;
-  MLXM_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWideThreads,
-                                                              WideCfg<BITS>::kSmem));
-  g_wide_blocks[BITS == 4 ? 0 : 1].store(std::max(1, blocks), std::memory_order_relaxed);
-  return ok_status();
-}
-
-// Done once per device, first at upload (gemm_sm_count()), outside any stream capture.
-Status allow_wide_smem() {
-  static std::atomic<uint64_t> done{0};
-  int dev = 0;
-  MLXM_CUDA_TRY(cudaGetDevice(&dev));
-  const uint64_t bit = dev >= 0 && dev < 64 ? uint64_t{1} << dev : 0;
-  if (bit != 0 && (done.load(std::memory_order_acquire) & bit) != 0) return ok_status();
-  MLXM_RETURN_IF_ERROR((allow_wide_kernel<4, __half>()));
-  MLXM_RETURN_IF_ERROR((allow_wide_kernel<8, __half>()));
-  MLXM_RETURN_IF_ERROR((allow_wide_kernel<4, __nv_bfloat16>()));
-  MLXM_RETURN_IF_ERROR((allow_wide_kernel<8, __nv_bfloat16>()));
-  done.fetch_or(bit, std::memory_order_acq_rel);
-  return ok_status();
-}
-
 }  // namespace
 
 int gemm_sm_count() {
-  if (!allow_wide_smem().ok()) cudaGetLastError();  // reported again by the launch
   static std::atomic<int> cached{0};
   int v = cached.load(std::memory_order_relaxed);
   if (v > 0) return v;
@@ -648,56 +362,11 @@ Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
   return ok_status();
 }
 
-// The wide configuration (n <= 64, workspace holding the x copy; see the file header).
-template <int BITS, typename T>
-Status launch_wide(const GemmArgs& a, size_t x_floats, cudaStream_t stream) {
-  using C = WideCfg<BITS>;
-  const int nt = (a.n_out + kWideBN - 1) / kWideBN;
-  if (nt > 65535) return invalid_argument("gemm: too many output tiles");
-  const int k_tiles = (a.n_in + kBK - 1) / kBK;
-  MLXM_RETURN_IF_ERROR(allow_wide_smem());
-  // Split K so that the blocks fill one wave without a second, partial one: the largest kz
-  // with kz·nt <= resident blocks per SM · SMs, each split >= 4 K-tiles, <= 16 splits, within
-  // the workspace left after the x copy.
-  const int64_t target = static_cast<int64_t>(gemm_sm_count()) *
-                         g_wide_blocks[BITS == 4 ? 0 : 1].load(std::memory_order_relaxed);
-  const size_t per = static_cast<size_t>(a.n) * static_cast<size_t>(a.n_out);
-  const size_t room = a.workspace_floats - x_floats;
-  int kz = static_cast<int>(std::clamp<int64_t>(target / nt, 1, 16));
-  kz = std::min(kz, std::max(1, k_tiles / 4));
-  while (kz > 1 && static_cast<size_t>(kz) * per > room) --kz;
-  const int tps = (k_tiles + kz - 1) / kz;
-  kz = (k_tiles + tps - 1) / tps;
-  float* part = kz > 1 ? a.workspace + x_floats : nullptr;
-
-  // x (n, n_in) f32 -> operand type (rounded as the 64×64 kernel rounds it), at the front of
-  // the workspace.
-  auto* xo = reinterpret_cast<uint16_t*>(a.workspace);
-  MLXM_RETURN_IF_ERROR(launch_round_operand(a.x, xo, static_cast<int64_t>(a.n) * a.n_in, a.f16,
-                                            stream));
-
-  const dim3 grid(static_cast<unsigned>((a.n + kWideBM - 1) / kWideBM), static_cast<unsigned>(nt),
-                  static_cast<unsigned>(kz));
-  gemm_q_wide_kernel<BITS, T><<<grid, kWideThreads, C::kSmem, stream>>>(
-      a.w, a.sb, a.bias, xo, a.y, part, a.n, a.n_out, a.n_in, log2_exact(a.group_size), tps);
-  MLXM_CUDA_CHECK_LAUNCH("gemm_q_wide_kernel");
-  if (kz > 1) return launch_splitk_reduce(a, part, kz, stream);
-  return ok_status();
-}
-
 template <int BITS, typename T>
 Status launch_bits(const GemmArgs& a, cudaStream_t stream) {
-  // Few rows (batched decode, short chunks): the wide configuration when the workspace holds
-  // the x copy, else 64×64 tiles of 4 warps; both memory-bound, split-K.
+  // Few rows (batched decode, short chunks): 64×64 tiles of 4 warps, split-K.
   // Many rows (prefill): 128×128 tiles of 8 warps, warp tile 64×32.
-  if (a.n <= 64) {
-    const size_t x_floats = gemm_x_scratch_floats(a.n, a.n_in);
-    if (a.wide && a.workspace != nullptr && a.workspace_floats >= x_floats &&
-        reinterpret_cast<uintptr_t>(a.workspace) % 16 == 0) {
-      return launch_wide<BITS, T>(a, x_floats, stream);
-    }
-    return launch_cfg<64, 64, 2, 2, BITS, T>(a, 4, stream);
-  }
+  if (a.n <= 64) return launch_cfg<64, 64, 2, 2, BITS, T>(a, 4, stream);
   return launch_cfg<128, 128, 2, 4, BITS, T>(a, 1, stream);
 }
 

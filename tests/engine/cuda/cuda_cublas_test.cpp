@@ -41,7 +41,7 @@ using testing::make_linear;
 using testing::random_vector;
 using testing::RandomLinear;
 
-constexpr double kU = 1.0 / (1 << 24);
+using testing::kU;
 
 struct Case {
   int64_t n_out, n_in;

@@ -40,13 +40,9 @@ using testing::make_linear;
 using testing::random_vector;
 using testing::RandomLinear;
 
-constexpr double kU = 1.0 / (1 << 24);
-
-struct Format {
-  int bits;
-  int group;
-  DType dtype;
-};
+using testing::describe;
+using testing::Format;
+using testing::kU;
 
 std::vector<Format> fast_formats() {
   std::vector<Format> f;
@@ -56,12 +52,6 @@ std::vector<Format> fast_formats() {
     }
   }
   return f;
-}
-
-std::string describe(const Format& f, int64_t n_out, int64_t n_in, int64_t n) {
-  return "bits " + std::to_string(f.bits) + " group " + std::to_string(f.group) + " " +
-         dtype_name(f.dtype) + " (" + std::to_string(n_out) + " x " + std::to_string(n_in) +
-         ") n " + std::to_string(n);
 }
 
 // The unpacked codes of row o (MLX packing: code i at bits [i·bits, (i+1)·bits) of the row).

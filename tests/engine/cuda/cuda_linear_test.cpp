@@ -33,13 +33,9 @@ using testing::make_linear;
 using testing::random_vector;
 using testing::RandomLinear;
 
-constexpr double kU = 1.0 / (1 << 24);
-
-struct Format {
-  int bits;
-  int group;
-  DType dtype;
-};
+using testing::describe;
+using testing::Format;
+using testing::kU;
 
 std::vector<Format> all_formats() {
   std::vector<Format> f;
@@ -52,12 +48,6 @@ std::vector<Format> all_formats() {
   f.push_back({4, 64, DType::kF32});
   f.push_back({8, 32, DType::kF32});
   return f;
-}
-
-std::string describe(const Format& f, int64_t n_out, int64_t n_in, int64_t n) {
-  return "bits " + std::to_string(f.bits) + " group " + std::to_string(f.group) + " " +
-         dtype_name(f.dtype) + " (" + std::to_string(n_out) + " x " + std::to_string(n_in) +
-         ") n " + std::to_string(n);
 }
 
 // Checks one layer at several row counts; returns the worst error/tolerance ratio seen.

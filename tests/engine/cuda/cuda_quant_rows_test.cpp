@@ -30,7 +30,7 @@ using testing::random_vector;
 using testing::to_device;
 using testing::to_host;
 
-constexpr double kU = 1.0 / (1 << 24);
+using testing::kU;
 
 struct Scratch {
   std::vector<int8_t> q;     // (n, dim)

@@ -6,10 +6,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/tensor/dtype.h"
 
 // Skips the current test when no CUDA device is usable (CI machines without a GPU).
 #define MLXM_SKIP_WITHOUT_CUDA()                                                      \
@@ -22,6 +24,23 @@
 namespace mlxm::engine::testing {
 
 using cuda::DeviceBuffer;
+
+// The f32 unit roundoff, 2^-24, of the tests' error bounds.
+inline constexpr double kU = 1.0 / (1 << 24);
+
+// A weight format of the linear-layer tests: bits (0: dense), group size, scales/weights dtype.
+struct Format {
+  int bits;
+  int group;
+  DType dtype;
+};
+
+// "bits B group G dtype (n_out x n_in) n N", for failure messages.
+inline std::string describe(const Format& f, int64_t n_out, int64_t n_in, int64_t n) {
+  return "bits " + std::to_string(f.bits) + " group " + std::to_string(f.group) + " " +
+         dtype_name(f.dtype) + " (" + std::to_string(n_out) + " x " + std::to_string(n_in) +
+         ") n " + std::to_string(n);
+}
 
 template <typename T>
 DeviceBuffer to_device(const std::vector<T>& v) {

@@ -201,22 +201,45 @@ Status check_row_specs(const std::vector<RowSampling>& rows, size_t n_out, int32
   return ok_status();
 }
 
-Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s) {
-  if (s.full) return invalid_argument("sample_row: a full row is not sampled");
-  if (logits.empty() || logits.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return invalid_argument("sample_row: bad vocabulary size");
-  }
-  MLXM_RETURN_IF_ERROR(validate_row_sampling(s, static_cast<int32_t>(logits.size())));
+namespace {
+
+// The part sample_row and row_distribution share: the argument checks (messages name `who`),
+// then prepare(): adjusted values, their max, the greedy argmax and the row code.
+struct PreparedRow {
   std::vector<float> w;
   float m = 0.0f;
   int32_t argmax = -1;
-  const int32_t code = prepare(logits, s, &w, &m, &argmax);
-  if (code != 0) return code;
-  if (s.greedy()) return argmax;
+  int32_t code = 0;  // 0, kRowBadLogits or kRowAllNegInf
+};
+
+Result<PreparedRow> prepare_checked(std::span<const float> logits, const RowSampling& s,
+                                    const char* who) {
+  if (s.full) return invalid_argument(std::string(who) + ": a full row is not sampled");
+  if (logits.empty() || logits.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return invalid_argument(std::string(who) + ": bad vocabulary size");
+  }
+  MLXM_RETURN_IF_ERROR(validate_row_sampling(s, static_cast<int32_t>(logits.size())));
+  PreparedRow r;
+  r.code = prepare(logits, s, &r.w, &r.m, &r.argmax);
+  return r;
+}
+
+// The kept set's integer masses (kept_masses) and their sum.
+uint64_t kept_total(const PreparedRow& p, const RowSampling& s, std::vector<uint64_t>* q) {
+  kept_masses(p.w, p.m, s, q);
+  uint64_t z = 0;
+  for (uint64_t x : *q) z += x;
+  return z;
+}
+
+}  // namespace
+
+Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s) {
+  MLXM_ASSIGN_OR_RETURN(const PreparedRow p, prepare_checked(logits, s, "sample_row"));
+  if (p.code != 0) return p.code;
+  if (s.greedy()) return p.argmax;
   std::vector<uint64_t> q;
-  kept_masses(w, m, s, &q);
-  uint64_t z3 = 0;
-  for (uint64_t x : q) z3 += x;
+  const uint64_t z3 = kept_total(p, s, &q);
   uint64_t r = static_cast<uint64_t>(std::floor(s.u * static_cast<double>(z3)));
   if (r >= z3) r = z3 - 1;  // z3 >= 2^40: the max token is always kept
   uint64_t cum = 0;
@@ -225,30 +248,20 @@ Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s) 
     if (cum > r) return static_cast<int32_t>(i);
   }
   MLXM_CHECK(false);  // cum reaches z3 > r
-  return argmax;
+  return p.argmax;
 }
 
 Status row_distribution(std::span<const float> logits, const RowSampling& s,
                         std::vector<std::pair<int32_t, double>>* out) {
   out->clear();
-  if (s.full) return invalid_argument("row_distribution: a full row is not sampled");
-  if (logits.empty() || logits.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return invalid_argument("row_distribution: bad vocabulary size");
-  }
-  MLXM_RETURN_IF_ERROR(validate_row_sampling(s, static_cast<int32_t>(logits.size())));
-  std::vector<float> w;
-  float m = 0.0f;
-  int32_t argmax = -1;
-  const int32_t code = prepare(logits, s, &w, &m, &argmax);
-  if (code != 0) return row_sample_error(code);
+  MLXM_ASSIGN_OR_RETURN(const PreparedRow p, prepare_checked(logits, s, "row_distribution"));
+  if (p.code != 0) return row_sample_error(p.code);
   if (s.greedy()) {
-    out->emplace_back(argmax, 1.0);
+    out->emplace_back(p.argmax, 1.0);
     return ok_status();
   }
   std::vector<uint64_t> q;
-  kept_masses(w, m, s, &q);
-  uint64_t z3 = 0;
-  for (uint64_t x : q) z3 += x;
+  const uint64_t z3 = kept_total(p, s, &q);
   for (size_t i = 0; i < q.size(); ++i) {
     if (q[i] > 0) {
       out->emplace_back(static_cast<int32_t>(i),

@@ -201,6 +201,11 @@ class CudaDecoder final : public Engine {
   Status run_step(const Batch& batch, int64_t* n_out);
   // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
   Status reserve(int64_t n, int64_t n_out, int64_t width);
+  // The end of forward_argmax / forward_sample: the logit rows `full_rows` copied to the pinned
+  // buffer, the host time since t0 counted, the stream awaited (errors name `what`), the rows
+  // handed to `logits`.
+  Status finish_rows(const std::vector<int32_t>& full_rows, TimePoint t0, cuda::Stream st,
+                     const char* what, std::vector<float>* logits);
   // The cuBLASLt scratch for steps of up to cap_n_ tokens; true when it moved.
   bool reserve_cublas();
   // Enqueues the whole step (metadata already on the device).
@@ -698,27 +703,32 @@ Status CudaDecoder::forward_argmax(const Batch& batch, const std::vector<int32_t
   int64_t n_out = 0;
   MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
   const cuda::Stream st = stream_.get();
-  const size_t vocab = static_cast<size_t>(config_.vocab_size);
   if (n_out > 0) {
     MLXM_RETURN_IF_ERROR(cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size,
                                            ids_.as<int32_t>(), st));
     MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
                                           static_cast<size_t>(n_out) * sizeof(int32_t), st));
-    float* hl = static_cast<float*>(host_logits_.data());
-    for (size_t i = 0; i < full_rows.size(); ++i) {
-      MLXM_RETURN_IF_ERROR(cuda::copy_async(
-          hl + i * vocab, logits_.as<float>() + static_cast<size_t>(full_rows[i]) * vocab,
-          vocab * sizeof(float), st));
-    }
+  }
+  MLXM_RETURN_IF_ERROR(finish_rows(full_rows, t0, st, "CUDA engine forward_argmax", logits));
+  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
+  ids->assign(hi, hi + n_out);
+  return ok_status();
+}
+
+Status CudaDecoder::finish_rows(const std::vector<int32_t>& full_rows, TimePoint t0,
+                                cuda::Stream st, const char* what, std::vector<float>* logits) {
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  float* hl = static_cast<float*>(host_logits_.data());
+  for (size_t i = 0; i < full_rows.size(); ++i) {
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(
+        hl + i * vocab, logits_.as<float>() + static_cast<size_t>(full_rows[i]) * vocab,
+        vocab * sizeof(float), st));
   }
   const TimePoint t1 = now();
   host_ms_ += ms_between(t0, t1);
   const Status sync = cuda::stream_synchronize(st);
   wait_ms_ += ms_since(t1);
-  if (!sync.ok()) return sync.with_context("CUDA engine forward_argmax");
-  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
-  ids->assign(hi, hi + n_out);
-  const float* hl = static_cast<const float*>(host_logits_.data());
+  if (!sync.ok()) return sync.with_context(what);
   logits->assign(hl, hl + full_rows.size() * vocab);
   return ok_status();
 }
@@ -750,7 +760,6 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
   }
   const TimePoint t0 = now();
   const cuda::Stream st = stream_.get();
-  const size_t v = static_cast<size_t>(vocab);
   const size_t n_spec = host_specs_.size();
   if (n_spec > 0) {
     // Uploaded before the step: a copy from pageable memory first waits for the stream, which
@@ -778,24 +787,13 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
     MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
                                           n_spec * sizeof(int32_t), st));
   }
-  float* hl = static_cast<float*>(host_logits_.data());
-  for (size_t i = 0; i < full_rows.size(); ++i) {
-    MLXM_RETURN_IF_ERROR(cuda::copy_async(
-        hl + i * v, logits_.as<float>() + static_cast<size_t>(full_rows[i]) * v,
-        v * sizeof(float), st));
-  }
-  const TimePoint t1 = now();
-  host_ms_ += ms_between(t0, t1);
-  const Status sync = cuda::stream_synchronize(st);
-  wait_ms_ += ms_since(t1);
-  if (!sync.ok()) return sync.with_context("CUDA engine forward_sample");
+  MLXM_RETURN_IF_ERROR(finish_rows(full_rows, t0, st, "CUDA engine forward_sample", logits));
   ids->assign(n_rows, kRowFull);
   const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
   for (size_t j = 0; j < n_spec; ++j) {
     if (hi[j] == cuda::kSampleBadRow) return internal_error("forward_sample: bad spec row");
     (*ids)[static_cast<size_t>(spec_rows_[j])] = hi[j];
   }
-  logits->assign(hl, hl + full_rows.size() * v);
   return ok_status();
 }
 

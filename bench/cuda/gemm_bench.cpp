@@ -9,12 +9,16 @@
 //
 // Method as in gemv_bench.cpp: device-generated random weights; rotation over ≥ 512 MB of
 // copies of the layer (beyond the L2); launches captured in one CUDA graph, 2 warm-up replays,
-// median of 7 timed replays over the number of launches. The GEMM gets a 64 MB split-K
-// workspace (the engine's default is 16 MB; the kernel never needs more than kz·n·n_out).
+// median of 7 timed replays over the number of launches. The GEMM gets the engine's 16 MB
+// split-K workspace (64 MB before run 26 of bench/NOTES.md).
 //
-// Usage: bench_cuda_gemm [--csv FILE] [--quick]   (--quick: the 8B shapes only)
+// Usage: bench_cuda_gemm [--csv FILE] [--quick] [--only LAYER] [--rows N]
+//   --quick: the 8B shapes only; --only: one layer name (qkv, o_proj, gate+up, down, lm_head);
+//   --rows: only the runs with N activation rows (with --only: one kernel to profile with ncu).
+//   MLXM_CUDA_GEMM_DECODE=off|always|auto: see cuda_linear.h GemmDecode.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -52,13 +56,24 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   const char* csv_path = nullptr;
   bool quick = false;
+  std::string only;
+  int only_rows = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
       csv_path = argv[++i];
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
+      only_rows = std::atoi(argv[++i]);
+      if (only_rows < 1 || only_rows > 2048) {
+        std::fprintf(stderr, "--rows: want 1..2048, got '%s'\n", argv[i]);
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick] [--only LAYER] [--rows N]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -83,7 +98,7 @@ int main(int argc, char** argv) {
   const int64_t max_in = 14336, max_out = 128256;
   auto x_buf = DeviceBuffer::alloc(size_t(max_n) * max_in * sizeof(float));
   auto y_buf = DeviceBuffer::alloc(size_t(max_n) * max_out * sizeof(float));
-  const size_t ws_floats = size_t(16) << 20;
+  const size_t ws_floats = size_t(4) << 20;
   auto ws = DeviceBuffer::alloc(ws_floats * sizeof(float));
   if (!x_buf.ok()) return fail("alloc x", x_buf.status());
   if (!y_buf.ok()) return fail("alloc y", y_buf.status());
@@ -106,6 +121,14 @@ int main(int argc, char** argv) {
   const float* x = x_buf->as<const float>();
   float* y = y_buf->as<float>();
 
+  // MLXM_CUDA_GEMM_DECODE=off|always|auto (default): 4-bit rows <= 64 on the 64x64 GEMM, the
+  // decode GEMM, or the engine's choice.
+  const char* gd = std::getenv("MLXM_CUDA_GEMM_DECODE");
+  const std::string gd_s = gd != nullptr ? gd : "auto";
+  const mlxm::engine::cuda::GemmDecode gemm_decode =
+      gd_s == "off"      ? mlxm::engine::cuda::GemmDecode::kOff
+      : gd_s == "always" ? mlxm::engine::cuda::GemmDecode::kAlways
+                         : mlxm::engine::cuda::GemmDecode::kAuto;
   std::printf("%-13s %-8s %-12s %-5s %4s %-6s %10s %8s %8s\n", "model", "layer", "shape", "fmt",
               "n", "path", "us", "GB/s", "TFLOP/s");
   struct Cmp {
@@ -117,6 +140,7 @@ int main(int argc, char** argv) {
   for (int bits : {4, 8}) {
     const char* fmt = bits == 4 ? "q4g64" : "q8g64";
     for (const Shape& sh : shapes) {
+      if (!only.empty() && only != sh.name) continue;
       auto probe = CudaLinear::random(sh.n_out, sh.n_in, bits, 64, DType::kBF16, 1);
       if (!probe.ok()) return fail("CudaLinear::random", probe.status());
       const size_t bytes = probe->bytes();
@@ -142,10 +166,12 @@ int main(int argc, char** argv) {
         if (lt.ok() && (sh.n_out < 100000 || n >= 512)) runs.push_back({n, true, true});
       }
       for (const Run& r : runs) {
+        if (only_rows != 0 && r.n != only_rows) continue;
         ForwardOptions opt;
         opt.gemm_min_rows = r.gemm ? 1 : (1 << 30);
         opt.workspace = ws->as<float>();
         opt.workspace_floats = ws_floats;
+        opt.gemm_decode = gemm_decode;
         opt.cublas_min_rows = r.cublas ? 1 : (1 << 30);
         opt.cublas_scratch = lt_buf->data();
         opt.cublas_scratch_bytes = lt_buf->size();

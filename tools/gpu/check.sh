@@ -15,12 +15,15 @@
 # the run; a bench run cut by its time limit is reported as TIMEOUT, not as a failure).
 # Env: MLXM_CUDA_GENCODE (default arch=compute_90,code=sm_90), NVCC, CXX, JOBS,
 #      MLXM_ENGINE_BENCH=0 (skip the engine bench), MLXM_GEMV_BENCH=0 (skip the GEMV bench),
-#      MLXM_GEMM_BENCH=0 (skip the GEMM bench), MLXM_ENGINE_SET=ab (default: defaults vs
+#      MLXM_GEMM_BENCH=0 (skip the GEMM bench; MLXM_GEMM_BENCH_AB=1: again with
+#      MLXM_CUDA_GEMM_DECODE=off / always into gemm_64x64.log / gemm_decode.log), MLXM_ENGINE_SET=ab (default: defaults vs
 #      MLXM_CUDA_FUSE=0 MLXM_CUDA_FLASH_PREFILL=0, host vs device argmax at batch 64) or argmax
 #      (every model with --argmax device) or kernels (device argmax; i8 vs f32 GEMV, GEMM
 #      configurations and device vs host sampling at batch 64) or pdl (PDL + L2 prefetch vs
 #      MLXM_CUDA_PDL=0 per model; batch 8 with the GEMM from 5 vs 9 rows) or quant (producers
-#      quantizing for the int8 GEMV vs MLXM_CUDA_FUSE_QUANT=0; prefill on cuBLASLt vs the GEMM),
+#      quantizing for the int8 GEMV vs MLXM_CUDA_FUSE_QUANT=0; prefill on cuBLASLt vs the GEMM)
+#      or gemm (the decode GEMM vs MLXM_CUDA_GEMM_DECODE=off: 8B at 16/32/64 sequences, 3B at
+#      64; 8B at 8 sequences on the GEMM vs the int8 GEMV; 8B and 3B at batch 1),
 #      MLXM_ENGINE_3B=0 (no 3B runs),
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
@@ -201,6 +204,23 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
     rm -rf "$MD/8b"
+  elif [ "${MLXM_ENGINE_SET:-ab}" = "gemm" ]; then
+    # Batched decode on the decode GEMM (default) vs the 64x64 GEMM (MLXM_CUDA_GEMM_DECODE=off):
+    # 8B at 64/32/16 sequences, 3B at 64; 8B at 8 sequences on the GEMM (default) vs the int8
+    # GEMV (MLXM_CUDA_GEMM_MIN_ROWS=9); 8B and 3B at batch 1.
+    OLD="MLXM_CUDA_GEMM_DECODE=off"
+    ENGINE_ENV="" run_engine 180 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="$OLD" run_engine 60 "8b q4 b64 64x64-gemm" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b32" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 32 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b16" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 16 $DA --dir "$MD/8b"
+    ENGINE_ENV="$OLD" run_engine 60 "8b q4 b16 64x64-gemm" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 16 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b8" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
+    ENGINE_ENV="MLXM_CUDA_GEMM_MIN_ROWS=9" run_engine 60 "8b q4 b8 int8-gemv" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    rm -rf "$MD/8b"
+    ENGINE_ENV="" run_engine 90 "3b q4 b64" --shape llama-3.2-3b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    rm -rf "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches
     # (MLXM_CUDA_PDL=0), device argmax, each model at batch 1, 8B also at batch 64.
@@ -270,6 +290,10 @@ if [ "${MLXM_GEMM_BENCH:-1}" != "0" ]; then
   timeout 120 "$B/bench_cuda_gemm" --csv "$OUT/gemm.csv" $QUICK > "$OUT/gemm.log" 2>&1
   GRC=$?
   GEMM=$([ "$GRC" -eq 0 ] && echo ok || echo "FAIL (exit $GRC)")
+  if [ "${MLXM_GEMM_BENCH_AB:-0}" = "1" ]; then  # 4-bit rows <= 64 on either GEMM alone
+    MLXM_CUDA_GEMM_DECODE=off timeout 120 "$B/bench_cuda_gemm" $QUICK > "$OUT/gemm_64x64.log" 2>&1
+    MLXM_CUDA_GEMM_DECODE=always timeout 120 "$B/bench_cuda_gemm" $QUICK > "$OUT/gemm_decode.log" 2>&1
+  fi
   say "gemm bench: $GEMM ($(( $(date +%s) - T0 )) s)"
 fi
 

@@ -145,14 +145,26 @@ class CudaDecoder final : public Engine {
       lin_.gemv_scratch = gemv_ws_.data();
       lin_.gemv_scratch_bytes = gemv_ws_.size();
     }
-    // The GEMM from this many rows: with the int8 GEMV from 9 (at 8 rows it measured 1.35x the
-    // GEMM's decode rate for 8B on the H200, bench/NOTES.md), with the f32 GEMV from 5.
+    // The GEMM from this many rows (5 with either GEMV; cuda_linear.h has the measurements).
     MLXM_ASSIGN_OR_RETURN(
         const int64_t min_rows,
         env_int("MLXM_CUDA_GEMM_MIN_ROWS",
                 lin_.gemv_i8 ? cuda::kDefaultGemmMinRowsI8 : cuda::kDefaultGemmMinRows, 1,
                 int64_t{1} << 30));
     lin_.gemm_min_rows = static_cast<int>(min_rows);
+    // GEMM rows of 4-bit layers up to 64 (batched decode): the decode GEMM where it has enough
+    // blocks (auto), never (off: the 64x64 GEMM) or always (MLXM_CUDA_GEMM_DECODE).
+    const std::string gemm_decode = env_string("MLXM_CUDA_GEMM_DECODE", "auto");
+    if (gemm_decode == "auto") {
+      lin_.gemm_decode = cuda::GemmDecode::kAuto;
+    } else if (gemm_decode == "off") {
+      lin_.gemm_decode = cuda::GemmDecode::kOff;
+    } else if (gemm_decode == "always") {
+      lin_.gemm_decode = cuda::GemmDecode::kAlways;
+    } else {
+      return invalid_argument("MLXM_CUDA_GEMM_DECODE: want auto, off or always, got '" +
+                              gemm_decode + "'");
+    }
     // Prefill linears: steps of >= MLXM_CUDA_CUBLAS_MIN_ROWS tokens (fast formats) take
     // cuBLASLt on weights dequantized into a scratch, allocated at the first such step
     // (reserve_cublas); cuBLASLt is loaded here; a huge value turns it off.

@@ -3,7 +3,10 @@
 // weights), on awkward sizes: activation rows not a multiple of the 64/128-row tiles (1, 9,
 // 16, 63, 64, 65, 130, 257), output rows not a multiple of 64/128 (37, 133, 9), K not a
 // multiple of the 64-wide K-tile (n_in 96, 160 with group 32), K-splits (with a workspace)
-// and without, group 32/64/128; up to 64 rows the 64x64 configuration, above 128x128.
+// and without, group 32/64/128; up to 64 rows the 64x64 configuration, above 128x128. With
+// a workspace, 4-bit calls of up to 64 rows take the batched-decode GEMM (gemm_decode.cu: x
+// rounded into the workspace, codes dequantized into mma fragments), so every such case runs
+// both kernels: without a workspace the 64x64 configuration, with one the decode GEMM.
 //
 // Tolerance per output, derived: the operands are rounded once to the scales' dtype (unit
 // roundoff u_op = 2^-11 for f16, 2^-8 for bf16): w̃ = w(1+δ1), x̃ = x(1+δ2), |δ| ≤ u_op (+ u for
@@ -18,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
@@ -49,12 +53,14 @@ std::string describe(const Case& c, int64_t n, bool split) {
 }
 
 // The GEMM for every n; with split-K a workspace of `big` floats.
+// With a workspace, 4-bit calls of <= 64 rows take the decode GEMM whatever the layer's size.
 cuda::ForwardOptions gemm_options(bool split, testing::DeviceBuffer& ws, size_t big) {
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1;
   if (split) {
     opt.workspace = ws.as<float>();
     opt.workspace_floats = big;
+    opt.gemm_decode = cuda::GemmDecode::kAlways;
   }
   return opt;
 }
@@ -74,8 +80,10 @@ std::pair<double, double> check_case(const Case& c, uint32_t seed, bool with_bia
   const double sub = c.dtype == DType::kF16 ? double(c.n_in) * std::ldexp(1.0, -25) * max_w : 0.0;
   double worst = 0, worst_rel = 0;
   const int64_t max_n = *std::max_element(c.ns.begin(), c.ns.end());
-  // Workspace for up to 16 K-splits of the largest n.
-  const size_t big = static_cast<size_t>(16 * max_n * c.n_out);
+  // Workspace for up to 16 K-splits of the largest n (at least 64 rows) and the decode GEMM's
+  // rounded x (64 rows, K padded to 64).
+  const size_t big = static_cast<size_t>(16 * std::max<int64_t>(max_n, 64) * c.n_out +
+                                         64 * (c.n_in + 64) / 2 + 64);
   testing::DeviceBuffer ws = testing::poisoned<float>(big);
   for (int64_t n : c.ns) {
     auto x = random_vector(static_cast<size_t>(n * c.n_in), seed + static_cast<uint32_t>(n), 1.0f);
@@ -181,8 +189,10 @@ TEST(CudaGemmTest, SmallBatchesMatchCpuReference) {
   }
 }
 
-// Each row's result depends only on that row (no split-K): rows computed in a batch equal the
-// same rows computed alone, bit for bit (the engine's batched == alone property).
+// Each row's result depends only on that row: rows computed in a batch equal the same rows
+// computed alone or in a smaller batch, bit for bit (the engine's batched == alone property).
+// Without a workspace the 64x64 / 128x128 GEMM; with one the decode GEMM, whose split-K and
+// instantiation follow the row class (1-16, 17-32, 33-64 rows): batches of one class.
 TEST(CudaGemmTest, RowsIndependentOfTheBatch) {
   MLXM_SKIP_WITHOUT_CUDA();
   RandomLinear r = make_linear(300, 2048, 4, 64, DType::kBF16, 11);
@@ -191,19 +201,40 @@ TEST(CudaGemmTest, RowsIndependentOfTheBatch) {
   const int64_t n_in = 2048, n_out = 300;
   auto x = random_vector(static_cast<size_t>(150 * n_in), 12, 1.0f);
   testing::DeviceBuffer dx = testing::to_device(x);
-  cuda::ForwardOptions opt;
-  opt.gemm_min_rows = 1;
-  // 150 rows: 128x128 tiles; 64 rows: 64x64 tiles.
-  for (int64_t n : {int64_t{150}, int64_t{64}}) {
+  testing::DeviceBuffer ws = testing::poisoned<float>(size_t{4} << 20);
+  struct Run {
+    int64_t n, m;  // n rows at once, then rows [0, m) at once (m == 1: rows 0, 17, n-1 alone)
+    bool workspace;
+  };
+  for (const Run run : {Run{150, 1, false}, Run{64, 1, false}, Run{64, 40, true},
+                        Run{32, 20, true}, Run{16, 1, true}}) {
+    cuda::ForwardOptions opt;
+    opt.gemm_min_rows = 1;
+    if (run.workspace) {
+      opt.workspace = ws.as<float>();
+      opt.workspace_floats = size_t{4} << 20;
+      opt.gemm_decode = cuda::GemmDecode::kAlways;
+    }
+    const int64_t n = run.n;
     testing::DeviceBuffer all = testing::poisoned<float>(static_cast<size_t>(n * n_out));
     ASSERT_TRUE(dev->forward(dx.as<float>(), n, all.as<float>(), nullptr, opt).ok());
     const auto ya = testing::to_host<float>(all, static_cast<size_t>(n * n_out));
-    for (int64_t j : {int64_t{0}, int64_t{17}, n - 1}) {
-      testing::DeviceBuffer one = testing::poisoned<float>(static_cast<size_t>(n_out));
-      ASSERT_TRUE(dev->forward(dx.as<float>() + j * n_in, 1, one.as<float>(), nullptr, opt).ok());
-      const auto y1 = testing::to_host<float>(one, static_cast<size_t>(n_out));
-      for (int64_t o = 0; o < n_out; ++o) {
-        ASSERT_EQ(y1[o], ya[j * n_out + o]) << "n " << n << " row " << j << " output " << o;
+    std::vector<std::pair<int64_t, int64_t>> parts;  // (first row, rows)
+    if (run.m == 1) {
+      parts = {{0, 1}, {std::min<int64_t>(17, n - 1), 1}, {n - 1, 1}};
+    } else {
+      parts = {{0, run.m}};
+    }
+    for (const auto& [j0, m] : parts) {
+      testing::DeviceBuffer some = testing::poisoned<float>(static_cast<size_t>(m * n_out));
+      ASSERT_TRUE(dev->forward(dx.as<float>() + j0 * n_in, m, some.as<float>(), nullptr, opt).ok());
+      const auto ym = testing::to_host<float>(some, static_cast<size_t>(m * n_out));
+      for (int64_t j = 0; j < m; ++j) {
+        for (int64_t o = 0; o < n_out; ++o) {
+          ASSERT_EQ(ym[j * n_out + o], ya[(j0 + j) * n_out + o])
+              << "n " << n << (run.workspace ? " (workspace)" : "") << " row " << j0 + j
+              << " output " << o << " in a batch of " << m;
+        }
       }
     }
   }

@@ -33,8 +33,9 @@ namespace mlxm::engine::cuda {
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).
 inline constexpr int kDefaultGemmMinRows = 5;
 // The same when GEMV rows take the int8-activation GEMV (ForwardOptions::gemv_i8 with a
-// scratch), which at 8 rows still beats the GEMM.
-inline constexpr int kDefaultGemmMinRowsI8 = 9;
+// scratch): 5 as well since the batched-decode GEMM (8B at 8 rows: 1,525 tok/s on the GEMM,
+// 1,471 on the int8 GEMV; at 4 rows 814 / 1,279; bench/NOTES.md run 28); 9 before it.
+inline constexpr int kDefaultGemmMinRowsI8 = 5;
 // Default row count from which forward() takes the cuBLASLt path (fast formats, with a
 // ForwardOptions::cublas_scratch and cuBLASLt loadable; cublas_gemm.cuh).
 inline constexpr int kDefaultCublasMinRows = 256;
@@ -43,6 +44,13 @@ inline constexpr int kDefaultCublasMinRows = 256;
 inline constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 // Room for dequantized weight rows the engine gives the cuBLASLt path: 8192 rows of 4096 inputs.
 inline constexpr size_t kCublasWeightBytes = size_t{64} << 20;
+
+// Which GEMM 4-bit calls of 1..64 rows take (the rows the GEMM gets; ForwardOptions::gemm_decode):
+// kAuto: the batched-decode GEMM (gemm_decode.cu) when a workspace is given and it measured
+// faster (the layer gives it at least one block per SM; above 32 rows at least one 128-row
+// tile per SM), else the 64x64 GEMM; kOff: always the 64x64 GEMM; kAlways: the decode GEMM
+// whenever a large enough workspace is given (tests).
+enum class GemmDecode { kOff, kAuto, kAlways };
 
 // Optional inputs of CudaLinear::forward.
 struct ForwardOptions {
@@ -53,6 +61,9 @@ struct ForwardOptions {
   // Fast formats: n >= gemm_min_rows takes the GEMM (f16/bf16 operands), fewer rows the f32
   // GEMV (8 rows per launch). 1 = always GEMM, INT32_MAX-ish = never.
   int gemm_min_rows = kDefaultGemmMinRows;
+  // GEMM rows of 4-bit layers, n <= 64: see GemmDecode. The decode GEMM keeps its rounded x
+  // (64·n_in·2 bytes) at the head of `workspace`, split-K partial sums after it.
+  GemmDecode gemm_decode = GemmDecode::kAuto;
   // Fast formats, GEMV rows: int8 activations (x quantized per 32 values into
   // `gemv_scratch`, dp4a dot products; gemv_i8.cu) or the f32 GEMV. The int8 GEMV runs when
   // gemv_i8 is set and gemv_scratch is given; a null scratch means the f32 GEMV. The scratch

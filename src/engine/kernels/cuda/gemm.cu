@@ -20,16 +20,21 @@
 // from L2 for each K-tile (16 KB of x per 2 KB of q4 weights). A 64×256 "wide" configuration
 // (x rounded once to the operand type, cp.async ring) and 64×128 tiles were tried and measured
 // slower on the H200 (bench/NOTES.md); ncu puts the 64-row kernel at 46 M instructions for 8B
-// gate+up, instruction- rather than memory-bound.
+// gate+up, instruction- rather than memory-bound. 4-bit calls of <= 64 rows go first to the
+// batched-decode GEMM (gemm_decode.cu), which returns kUnimplemented where this one measured
+// faster. Dequantizing here with bf16x2 FMAs (gemm_decode.cu's dequant8) instead of f32 FMAs
+// measured 8B x 64 decode 6,231 vs 6,764 tok/s (run 24): not the bottleneck of this kernel.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <atomic>
+#include <type_traits>
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/mma.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
@@ -61,29 +66,9 @@ __device__ __forceinline__ float sb_hi(uint32_t v, __nv_bfloat16*) {
   return __uint_as_float(v & 0xFFFF0000u);
 }
 
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b,
-                                         __half*) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b,
-                                         __nv_bfloat16*) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const void* smem) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
+// The weight_load.cuh tag of the operand type T (mma.cuh takes tags).
+template <typename T>
+using TagOf = std::conditional_t<std::is_same_v<T, __half>, weights::F16Tag, weights::BF16Tag>;
 
 __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
   uint4 v;
@@ -240,14 +225,14 @@ __global__ void __launch_bounds__(WM * WN * 32)
       for (int mt = 0; mt < kMt; ++mt) {
         const int r = wm * kWtm + mt * 16 + (lane & 15);
         const int c = ks * 16 + (lane >> 4) * 8;
-        ldmatrix_x4(af[mt], As + r * kLds + c);
+        mma::ldmatrix_x4(af[mt], As + r * kLds + c);
       }
 #pragma unroll
       for (int np = 0; np < kNt / 2; ++np) {
         const int r = wn * kWtn + np * 16 + (lane >> 4) * 8 + (lane & 7);
         const int c = ks * 16 + ((lane >> 3) & 1) * 8;
         uint32_t q[4];
-        ldmatrix_x4(q, Bs + r * kLds + c);
+        mma::ldmatrix_x4(q, Bs + r * kLds + c);
         bf[2 * np][0] = q[0];
         bf[2 * np][1] = q[1];
         bf[2 * np + 1][0] = q[2];
@@ -256,7 +241,7 @@ __global__ void __launch_bounds__(WM * WN * 32)
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt) {
 #pragma unroll
-        for (int nt = 0; nt < kNt; ++nt) mma16816(acc[mt][nt], af[mt], bf[nt], static_cast<T*>(nullptr));
+        for (int nt = 0; nt < kNt; ++nt) mma::m16n8k16(acc[mt][nt], af[mt], bf[nt], TagOf<T>{});
       }
     }
     __syncthreads();
@@ -318,6 +303,14 @@ int gemm_sm_count() {
   return v;
 }
 
+Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
+  const int64_t total = static_cast<int64_t>(a.n) * a.n_out;
+  const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4096);
+  MLXM_CUDA_LAUNCH_PDL("splitk_reduce_kernel", splitk_reduce_kernel, static_cast<unsigned>(blocks),
+                       256, 0, stream, part, a.bias, a.y, total, a.n_out, kz);
+  return ok_status();
+}
+
 namespace {
 
 int log2_exact(int v) {
@@ -326,14 +319,6 @@ int log2_exact(int v) {
   return s;
 }
 
-// Sums kz partial tiles (kz·n·n_out floats at part) into y in z order, adds the bias.
-Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
-  const int64_t total = static_cast<int64_t>(a.n) * a.n_out;
-  const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4096);
-  MLXM_CUDA_LAUNCH_PDL("splitk_reduce_kernel", splitk_reduce_kernel, static_cast<unsigned>(blocks),
-                       256, 0, stream, part, a.bias, a.y, total, a.n_out, kz);
-  return ok_status();
-}
 
 template <int BM, int BN, int WM, int WN, int BITS, typename T>
 Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
@@ -376,6 +361,10 @@ Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream) {
   if (a.bits != 4 && a.bits != 8) return invalid_argument("gemm: 4 or 8 bits only");
   if (a.n <= 0) return ok_status();
   if (a.n_in % 32 != 0) return invalid_argument("gemm: n_in must be a multiple of 32");
+  if (a.bits == 4 && a.n <= 64 && a.decode != 0) {
+    const Status st = launch_gemm_decode(a, stream);
+    if (st.code() != StatusCode::kUnimplemented) return st;
+  }
   if (a.bits == 4) {
     return a.f16 ? launch_bits<4, __half>(a, stream) : launch_bits<4, __nv_bfloat16>(a, stream);
   }

@@ -13,8 +13,9 @@
 namespace mlxm::engine::cuda::detail {
 
 struct GemmArgs : QuantLinearArgs {
-  float* workspace = nullptr;    // split-K partial sums, may be null
+  float* workspace = nullptr;    // split-K partial sums (and the decode GEMM's x), may be null
   size_t workspace_floats = 0;
+  int decode = 1;                // 4-bit, n <= 64: 0 never the decode GEMM, 1 auto, 2 always
 };
 
 // y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the
@@ -22,6 +23,20 @@ struct GemmArgs : QuantLinearArgs {
 // deterministic second pass) when the output tiles alone would leave SMs idle and the
 // workspace holds kz·n·n_out floats.
 Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
+
+// 4-bit weights, 1..64 rows (batched decode): the cp.async-pipelined GEMM of gemm_decode.cu
+// (x rounded once into the workspace's head, codes dequantized straight into mma fragments).
+// kUnimplemented, with nothing enqueued, when the call does not qualify (other widths, more
+// rows, no or too small a workspace, or with decode == 1 a layer that would get fewer blocks
+// than SMs). launch_gemm_q calls it first unless decode == 0.
+Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream);
+
+// Workspace floats launch_gemm_decode needs for a layer at kz K-splits (x for 64 rows + the
+// partial sums).
+size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz);
+
+// y = Σ_z part[z] (kz·n·n_out floats, summed in z order) + bias: split-K's second pass.
+Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream);
 
 // The SM count the split-K choice uses, read once (called at upload so that the first read
 // never happens inside a graph capture).

@@ -1,0 +1,417 @@
+// Batched-decode GEMM for MLX affine 4-bit weights, 1..64 activation rows (gemm.cuh,
+// launch_gemm_decode): y (n, n_out) = x (n, n_in) · Wᵀ (+ bias).
+//
+// The 64×64 GEMM of gemm.cu keeps one 16-byte weight chunk per thread in flight and re-reads
+// f32 x from L2 for every 64-row tile; at 2..64 rows it streams weights at ~0.75 TB/s (ncu:
+// latency- and instruction-bound). Here:
+// 1. round_x_kernel writes x once per call as the operand type (bf16/f16) into the head of the
+//    split-K workspace, in the K order the weights are dequantized in (below), each row padded
+//    with zeros to a multiple of 64 values (one warp per 64 values: a coalesced load, four
+//    shuffles, a coalesced store).
+// 2. gemm_decode_kernel: 4 warps, block tile 128 output rows × all (≤ 64) activation rows, K
+//    tiles of 64. A kStages-deep cp.async ring brings each tile's raw codes (128 rows × 32
+//    bytes), (scale, bias) words and x (rows × 64 values) into shared memory; weight loads of
+//    the first tiles are issued before pdl::wait(). Warp w owns output rows 32w..32w+31 (four
+//    n8 tiles); a lane reads 8 bytes of codes per n8 tile and K tile straight into mma.sync
+//    B fragments (no dequantized shared tile, no barrier for it): dequant8 turns a word's 8
+//    codes into 4 operand pairs with 3 logic ops, 4 byte permutes and 8 paired FMAs.
+//    x fragments come by ldmatrix from the ring.
+// 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (launch_splitk_reduce).
+//
+// K order. mma.sync m16n8k16's B fragment gives lane (g = lane/4, t = lane%4) the K positions
+// {2t, 2t+1} (b0) and {2t+8, 2t+9} (b1) of weight row g. Lane t takes the 16 codes at natural
+// K 16t..16t+15 of each tile (words W0, W1); dequant8(W) yields the pairs (c0,c2), (c4,c6),
+// (c1,c3), (c5,c7). Tile position p = 16s + 8h + 2t + e (k-step s, half h, pair element e)
+// therefore holds natural K  pi(p) = 16t + 8(s>>1) + (s&1) + 4h + 2e, and round_x_kernel
+// stores x[k0 + pi(p)] at position p. A dot product over a permuted K is the same sum.
+//
+// Every output row of a call is computed the same way for every n of its row class (1-16,
+// 17-32, 33-64: the instantiation depends on the class, kz on the layer and the SM count
+// only), so a row's result is bit-identical in any batch of its class. In auto mode the calls
+// where the 64x64 GEMM measured faster return kUnimplemented (launch_gemm_q then runs it).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/mma.cuh"
+#include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
+
+namespace mlxm::engine::cuda::detail {
+namespace {
+
+constexpr int kK = 64;                 // K per tile
+constexpr int kWarps = 4;
+constexpr int kNt = 4;                 // n8 tiles per warp
+constexpr int kBN = kWarps * kNt * 8;  // output rows per block
+// cp.async ring depth: 3 tiles at 64 rows (42 KB of shared memory, 4 blocks per SM), else 4.
+template <int MT>
+constexpr int kStages = MT == 4 ? 3 : 4;
+constexpr int kLdx = kK + 8;           // x row stride in shared memory (16-bit values)
+constexpr int kMaxRows = 64;
+
+using weights::BF16Tag;
+using weights::F16Tag;
+using weights::pack2;
+
+// ---- operand-type helpers -------------------------------------------------------------------
+
+// 4-bit dequantization in the operand type. A code c (0..15) in the low byte of the "magic"
+// M (bf16 128 = 0x4300, f16 1024 = 0x6400) is the exact value M + c; fma(M + c, 1, −M) = c
+// exactly, then fma(c, s, b) rounds once (fmaf + rounding to the operand type may differ by a
+// tie after its f32 rounding).
+struct Magic {
+  uint32_t byte4;            // the magic's high byte in every byte
+  uint32_t one2, neg_magic2;
+};
+__device__ __forceinline__ Magic magic(BF16Tag) { return {0x43434343u, 0x3F803F80u, 0xC300C300u}; }
+__device__ __forceinline__ Magic magic(F16Tag) { return {0x64646464u, 0x3C003C00u, 0xE400E400u}; }
+
+__device__ __forceinline__ uint32_t fma2(uint32_t a, uint32_t b, uint32_t c, BF16Tag) {
+  uint32_t d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+__device__ __forceinline__ uint32_t fma2(uint32_t a, uint32_t b, uint32_t c, F16Tag) {
+  uint32_t d;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// out[0..3] = the pairs (c0,c2), (c4,c6), (c1,c3), (c5,c7) of word (code i = bits 4i..4i+3)
+// as s·c + b; sb2 = (scale, bias) word, s2 / b2 built from it.
+template <typename Tag>
+__device__ __forceinline__ void dequant8(uint32_t word, uint32_t s2, uint32_t b2, uint32_t* out) {
+  const Magic m = magic(Tag{});
+  const uint32_t even = word & 0x0F0F0F0Fu;        // bytes: codes 0, 2, 4, 6
+  const uint32_t odd = (word >> 4) & 0x0F0F0F0Fu;  // bytes: codes 1, 3, 5, 7
+  const uint32_t v[4] = {__byte_perm(even, m.byte4, 0x4140), __byte_perm(even, m.byte4, 0x4342),
+                         __byte_perm(odd, m.byte4, 0x4140), __byte_perm(odd, m.byte4, 0x4342)};
+#pragma unroll
+  for (int p = 0; p < 4; ++p) out[p] = fma2(fma2(v[p], m.one2, m.neg_magic2, Tag{}), s2, b2, Tag{});
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// cp.async of BYTES (4 or 16) from src to the shared address d; valid == false writes zeros.
+template <int BYTES>
+__device__ __forceinline__ void cp_async(uint32_t d, const void* src, bool valid) {
+  const int n = valid ? BYTES : 0;
+  if constexpr (BYTES == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(n));
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(d), "l"(src), "n"(BYTES),
+                 "r"(n));
+  }
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+// ---- x rounding -----------------------------------------------------------------------------
+
+// Natural K offset (within a 64-tile) of tile position p (header: pi).
+__device__ __forceinline__ int natural_k(int p) {
+  const int s = p >> 4, h = (p >> 3) & 1, t = (p >> 1) & 3, e = p & 1;
+  return 16 * t + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
+}
+
+// One warp per (row, 64-tile): xh (n, kpad) = x rounded, positions permuted, tail zeros.
+// Lane l loads x[k0 + 2l .. 2l+1] (one coalesced float2) and writes tile positions 2l, 2l+1,
+// whose natural K are k = natural_k(2l) and k + 2 (lanes k/2 and k/2 + 1 hold them).
+template <typename Tag>
+__global__ void round_x_kernel(const float* __restrict__ x, uint32_t* __restrict__ xh, int n,
+                               int n_in, int kpad) {
+  pdl::launch_dependents();
+  pdl::wait();
+  const int tiles = kpad / kK;
+  const int unit = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  if (unit >= n * tiles) return;  // whole warps
+  const int lane = threadIdx.x & 31;
+  const int row = unit / tiles;
+  const int k0 = (unit % tiles) * kK;
+  float2 v = make_float2(0.0f, 0.0f);
+  if (k0 + 2 * lane < n_in) {  // n_in % 32 == 0: a tail tile holds 32 values
+    v = __ldg(reinterpret_cast<const float2*>(x + static_cast<size_t>(row) * n_in + k0) + lane);
+  }
+  const int k = natural_k(2 * lane);
+  const int src = k >> 1;
+  const float a0 = __shfl_sync(0xFFFFFFFFu, v.x, src), a1 = __shfl_sync(0xFFFFFFFFu, v.y, src);
+  const float b0 = __shfl_sync(0xFFFFFFFFu, v.x, src + 1);
+  const float b1 = __shfl_sync(0xFFFFFFFFu, v.y, src + 1);
+  const bool odd = (k & 1) != 0;
+  xh[(static_cast<size_t>(row) * kpad + k0) / 2 + lane] =
+      pack2(odd ? a1 : a0, odd ? b1 : b0, Tag{});
+}
+
+// ---- the GEMM -------------------------------------------------------------------------------
+
+template <int MT, typename Tag>
+__global__ void __launch_bounds__(kWarps * 32, 4)
+    gemm_decode_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
+                       const float* __restrict__ bias, const uint4* __restrict__ xh,
+                       float* __restrict__ y, float* __restrict__ part, int n, int n_out,
+                       int n_in, int kpad, int group_shift, int tiles_per_split) {
+  constexpr int kRowsM = MT * 16;
+  constexpr int kS = kStages<MT>;
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kWChunks = kBN * kK / 2 / 16;   // 16-byte code chunks per tile (2 per row)
+  constexpr int kXChunks = kRowsM * kK / 8;     // 16-byte x chunks per tile (8 per row)
+  static_assert(kWChunks % kThreads == 0 && kXChunks % kThreads == 0, "loads tile the threads");
+  __shared__ __align__(16) uint4 ws[kS][kWChunks];          // row r: ws[2r], ws[2r+1]
+  __shared__ __align__(16) uint16_t xs[kS][kRowsM * kLdx];  // x rows, padded
+  __shared__ __align__(16) uint32_t sbs[kS][kBN * 2];       // ≤ 2 groups per row per tile
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int n0 = blockIdx.x * kBN;
+  const int k_tiles = kpad / kK;
+  const int t_begin = blockIdx.y * tiles_per_split;
+  const int t_end = min(k_tiles, t_begin + tiles_per_split);
+  const int n_tiles = max(0, t_end - t_begin);
+  const int w_row_chunks = n_in / 32;  // uint4 per weight row
+  const int n_groups = n_in >> group_shift;
+  // (scale, bias) words per row per tile: 2 for groups of 32, else 1.
+  const int gpt = group_shift == 5 ? 2 : 1;
+
+  // This block's weight rows over its K range into L2, one row per thread.
+  if (n0 + tid < n_out && n_tiles > 0) {
+    const size_t row = static_cast<size_t>(n0 + tid);
+    const int k0 = t_begin * kK, k1 = min(n_in, t_end * kK);
+    pdl::prefetch_l2_thread(w + row * w_row_chunks + k0 / 32, static_cast<size_t>(k1 - k0) / 2);
+  }
+
+  // Load slots, fixed per thread: sources at tile 0 (a tile is 2 uint4 of codes per weight
+  // row, 8 uint4 of x per activation row, one group index step per 64 >> group_shift), shared
+  // addresses in stage 0 (stages kWStage / kXStage / kSbStage bytes apart).
+  constexpr uint32_t kWStage = kWChunks * 16, kXStage = kRowsM * kLdx * 2, kSbStage = kBN * 8;
+  constexpr int kWPer = kWChunks / kThreads, kXPer = kXChunks / kThreads;
+  const uint4* w_src[kWPer];
+  uint32_t w_dst[kWPer];
+  bool w_row_ok[kWPer];
+  int w_k[kWPer];  // K offset of the chunk within a tile (0 or 32)
+#pragma unroll
+  for (int i = 0; i < kWPer; ++i) {
+    const int c = tid + i * kThreads;
+    const int r = c >> 1;
+    w_row_ok[i] = n0 + r < n_out;
+    w_k[i] = 32 * (c & 1);
+    w_src[i] = w + static_cast<size_t>(w_row_ok[i] ? n0 + r : 0) * w_row_chunks + (c & 1);
+    w_dst[i] = smem_addr(&ws[0][c]);
+  }
+  const uint4* x_src[kXPer];
+  uint32_t x_dst[kXPer];
+  bool x_ok[kXPer];
+#pragma unroll
+  for (int i = 0; i < kXPer; ++i) {
+    const int c = tid + i * kThreads;
+    const int r = c >> 3, cc = c & 7;
+    x_ok[i] = r < n;
+    x_src[i] = xh + (x_ok[i] ? static_cast<size_t>(r) * (kpad / 8) + cc : 0);
+    x_dst[i] = smem_addr(&xs[0][r * kLdx + cc * 8]);
+  }
+  const bool sb_row_ok = n0 + tid < n_out;
+  const uint32_t* sb_src = sb + static_cast<size_t>(sb_row_ok ? n0 + tid : 0) * n_groups;
+  const uint32_t sb_dst = smem_addr(&sbs[0][2 * tid]);
+
+  auto load_w = [&](int stage, int tile) {
+    const int k0 = tile * kK;
+#pragma unroll
+    for (int i = 0; i < kWPer; ++i) {
+      const bool ok = w_row_ok[i] && k0 + w_k[i] < n_in;
+      cp_async<16>(w_dst[i] + stage * kWStage, ok ? w_src[i] + 2 * tile : w, ok);
+    }
+    for (int j = 0; j < gpt; ++j) {
+      const int gi = (k0 >> group_shift) + j;
+      const bool ok = sb_row_ok && gi < n_groups;
+      cp_async<4>(sb_dst + stage * kSbStage + 4 * j, ok ? sb_src + gi : sb, ok);
+    }
+  };
+  auto load_x = [&](int stage, int tile) {
+#pragma unroll
+    for (int i = 0; i < kXPer; ++i) {
+      cp_async<16>(x_dst[i] + stage * kXStage, x_ok[i] ? x_src[i] + 8 * tile : xh, x_ok[i]);
+    }
+  };
+
+  // Prologue: the first tiles' weights (immutable) before waiting for the producer of x.
+#pragma unroll
+  for (int s = 0; s < kS - 1; ++s) {
+    if (s < n_tiles) load_w(s, t_begin + s);
+  }
+  pdl::wait();
+#pragma unroll
+  for (int s = 0; s < kS - 1; ++s) {
+    if (s < n_tiles) load_x(s, t_begin + s);
+    cp_async_commit();
+  }
+
+  float acc[MT][kNt][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int j = 0; j < kNt; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    }
+  }
+
+  for (int i = 0; i < n_tiles; ++i) {
+    cp_async_wait<kS - 2>();
+    __syncthreads();  // tile i landed for every thread; stage (i-1) % kS is free
+    {
+      const int nxt = i + kS - 1;
+      if (nxt < n_tiles) {
+        load_w(nxt % kS, t_begin + nxt);
+        load_x(nxt % kS, t_begin + nxt);
+      }
+      cp_async_commit();
+    }
+    const int st = i % kS;
+    const int k0 = (t_begin + i) * kK;
+    const int j_sb = ((k0 + 16 * t) >> group_shift) - (k0 >> group_shift);  // 0 or 1
+    // Codes and (scale, bias) of this lane's rows: n8 tile nt, row 32·warp + 8·nt + g.
+    uint2 codes[kNt];
+    uint32_t s2[kNt], b2[kNt];
+#pragma unroll
+    for (int nt = 0; nt < kNt; ++nt) {
+      const int r = 32 * warp + 8 * nt + g;
+      codes[nt] = reinterpret_cast<const uint2*>(&ws[st][2 * r])[t];
+      const uint32_t sbv = sbs[st][2 * r + j_sb];
+      s2[nt] = __byte_perm(sbv, 0, 0x1010);
+      b2[nt] = __byte_perm(sbv, 0, 0x3232);
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      uint32_t bq[kNt][4];  // k-step 2·half: (bq[0], bq[1]); 2·half + 1: (bq[2], bq[3])
+#pragma unroll
+      for (int nt = 0; nt < kNt; ++nt) {
+        dequant8<Tag>(half == 0 ? codes[nt].x : codes[nt].y, s2[nt], b2[nt], bq[nt]);
+      }
+#pragma unroll
+      for (int sub = 0; sub < 2; ++sub) {
+        const int ks = 2 * half + sub;
+        uint32_t af[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int r = mt * 16 + (lane & 15);
+          const int c = ks * 16 + (lane >> 4) * 8;
+          mma::ldmatrix_x4(af[mt], &xs[st][r * kLdx + c]);
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+          for (int nt = 0; nt < kNt; ++nt) mma::m16n8k16(acc[mt][nt], af[mt], &bq[nt][2 * sub], Tag{});
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  pdl::launch_dependents();
+
+  // Accumulator (m16n8): rows g, g + 8 of the m16 tile, output columns 2t, 2t + 1.
+  float* out = part != nullptr ? part + static_cast<size_t>(blockIdx.y) * n * n_out : y;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int nt = 0; nt < kNt; ++nt) {
+      const int col = n0 + 32 * warp + 8 * nt + 2 * t;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = mt * 16 + g + 8 * h;
+        if (row >= n) continue;
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          if (col + e >= n_out) continue;
+          float v = acc[mt][nt][2 * h + e];
+          if (part == nullptr && bias != nullptr) v += bias[col + e];
+          out[static_cast<size_t>(row) * n_out + col + e] = v;
+        }
+      }
+    }
+  }
+}
+
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+// Activation rows a launch is instantiated for (MT·16): 16, 32 or 64.
+int row_class(int n) { return n <= 16 ? 16 : n <= 32 ? 32 : 64; }
+
+template <int MT, typename Tag>
+Status launch_mt(const GemmArgs& a, const uint4* xh, int kpad, int kz, int tps,
+                 cudaStream_t stream) {
+  float* part = kz > 1 ? a.workspace + align256(static_cast<size_t>(kMaxRows) * kpad * 2) / 4
+                       : nullptr;
+  const dim3 grid(static_cast<unsigned>((a.n_out + kBN - 1) / kBN), static_cast<unsigned>(kz));
+  int gs = 0;
+  while ((1 << gs) < a.group_size) ++gs;
+  MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarps * 32,
+                       0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, kpad,
+                       gs, tps);
+  if (kz > 1) return launch_splitk_reduce(a, part, kz, stream);
+  return ok_status();
+}
+
+template <typename Tag>
+Status launch_tag(const GemmArgs& a, int kpad, int kz, int tps, cudaStream_t stream) {
+  auto* xh = reinterpret_cast<uint4*>(a.workspace);
+  const int units = a.n * (kpad / kK);  // one warp each, 4 per block
+  MLXM_CUDA_LAUNCH_PDL("round_x_kernel", round_x_kernel<Tag>,
+                       static_cast<unsigned>((units + 3) / 4), 128, 0, stream, a.x,
+                       reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, kpad);
+  switch (row_class(a.n)) {
+    case 16: return launch_mt<1, Tag>(a, xh, kpad, kz, tps, stream);
+    case 32: return launch_mt<2, Tag>(a, xh, kpad, kz, tps, stream);
+    default: return launch_mt<4, Tag>(a, xh, kpad, kz, tps, stream);
+  }
+}
+
+}  // namespace
+
+size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz) {
+  const size_t kpad = (static_cast<size_t>(n_in) + kK - 1) / kK * kK;
+  const size_t x_floats = align256(kMaxRows * kpad * 2) / 4;
+  return x_floats + (kz > 1 ? static_cast<size_t>(kz) * kMaxRows * n_out : 0);
+}
+
+Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream) {
+  if (a.bits != 4 || a.n < 1 || a.n > kMaxRows || a.n_in % 32 != 0 || a.workspace == nullptr ||
+      (a.group_size != 32 && a.group_size != 64 && a.group_size != 128)) {
+    return unimplemented("gemm_decode: 4-bit weights, 1..64 rows and a workspace only");
+  }
+  const int kpad = (a.n_in + kK - 1) / kK * kK;
+  if (gemm_decode_workspace_floats(a.n_out, a.n_in, 1) > a.workspace_floats) {
+    return unimplemented("gemm_decode: workspace too small for x");
+  }
+  // Split K while the blocks fit one wave of 4 per SM, each split keeping >= 8 K-tiles and
+  // its partial sums (sized for 64 rows) fitting the workspace: kz depends on the layer and
+  // the SM count only, never on n.
+  const int k_tiles = kpad / kK;
+  const int64_t tiles = (a.n_out + kBN - 1) / kBN;
+  const int64_t sms = gemm_sm_count();
+  int kz = static_cast<int>(std::clamp<int64_t>(sms * 4 / tiles, 1, 16));
+  kz = std::min(kz, std::max(1, k_tiles / 8));
+  while (kz > 1 && gemm_decode_workspace_floats(a.n_out, a.n_in, kz) > a.workspace_floats) --kz;
+  // Auto: where the 64x64 GEMM measured faster on the H200 (bench/NOTES.md, runs 25-27), it
+  // runs instead: layers with fewer blocks than SMs, and above 32 rows layers narrower than
+  // one 128-row tile per SM (8B qkv, o, down at 64 rows). Forcing kz to 1/3/4 at 8B x 64
+  // measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this rule (run 29).
+  if (a.decode == 1 && (tiles * kz < sms || (row_class(a.n) == 64 && tiles < sms))) {
+    return unimplemented("gemm_decode: the 64x64 GEMM is faster for this layer and row count");
+  }
+  const int tps = (k_tiles + kz - 1) / kz;
+  kz = (k_tiles + tps - 1) / tps;
+  return a.f16 ? launch_tag<F16Tag>(a, kpad, kz, tps, stream)
+               : launch_tag<BF16Tag>(a, kpad, kz, tps, stream);
+}
+
+}  // namespace mlxm::engine::cuda::detail

@@ -68,14 +68,38 @@ if [ "${SKIP_CPU:-0}" != 1 ]; then
 fi
 # TEMPS: temperatures to bench ("default" = the server's, 1.0; 0 = greedy, which the CUDA
 # engine answers with a device argmax so only ids leave the GPU).
+# The engine thread's time per step from /admin/models (cumulative counters; the difference
+# over one bench): busy = forward + host sampling + token delivery (sink) + the rest
+# (scheduling, batch building); wall = the bench's duration.
+loop_stats() {  # port -> "steps busy forward sample sink" (cumulative)
+  python3 - "$1" <<'PY'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/admin/models", timeout=10))
+m = [x for x in d["data"] if x.get("state") == "loaded"][0]
+print(m["steps"], m["busy_ms"], m["forward_ms"], m["sample_ms"], m["sink_ms"])
+PY
+}
+step_breakdown() {  # before after wall_s -> one line per step
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+a = [float(v) for v in sys.argv[1].split()]; b = [float(v) for v in sys.argv[2].split()]
+d = [y - x for x, y in zip(a, b)]; n = max(d[0], 1)
+print(f"engine loop: {int(d[0])} steps, per step busy {d[1]/n:.2f} ms = forward {d[2]/n:.2f}"
+      f" + sampling {d[3]/n:.2f} + token delivery {d[4]/n:.2f} + other {(d[1]-d[2]-d[3]-d[4])/n:.2f};"
+      f" wall {float(sys.argv[3])*1000/n:.2f} ms per step")
+PY
+}
 for T in ${TEMPS:-default}; do
   TARG=(); [ "$T" != default ] && TARG=(--temperature "$T")
+  S0=$(loop_stats 18080); W0=$(date +%s.%N)
   say "== mlx-benchmark run (completions, streamed, c=$CONC, $MAX_TOKENS tokens, temperature $T)"
   "$B/bin/mlx-benchmark" run --url http://127.0.0.1:18080 --model "gpu-$SHAPE" \
     --api openai-completions --stream --concurrency "$CONC" --runs 2 --max-tokens "$MAX_TOKENS" \
     --prompt short --quiet "${TARG[@]}" -o "$OUT/run-t$T.json" > "$OUT/bench-t$T.log" 2>&1
   say "bench exit $?"
   grep -A8 "^ conc" "$OUT/bench-t$T.log" | tee -a "$OUT/serve_check.log"
+  S1=$(loop_stats 18080); W1=$(date +%s.%N)
+  say "$(step_breakdown "$S0" "$S1" "$(echo "$W1 - $W0" | bc -l 2>/dev/null || python3 -c "print($W1 - $W0)")")"
 done
 kill "$GPU_PID" 2>/dev/null
 wait 2>/dev/null

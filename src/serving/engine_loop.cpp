@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "serving/scheduler/live_limits.h"
+#include "serving/sink_delivery.h"
 
 namespace mlxm::serving {
 
@@ -35,13 +36,18 @@ struct EngineLoop::Active {
   }
 };
 
-EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig config)
+EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig config,
+                       EngineLoopOptions options)
     : engine_(std::move(engine)),
       config_(config),
       scheduler_(config_, std::make_unique<BlockPool>(engine_->n_kv_blocks(),
                                                       engine_->block_size(),
                                                       config_.enable_prefix_caching)) {
   stats_.scheduler = scheduler_.stats();  // KV totals are known before the first step
+  using Delivery = EngineLoopOptions::Delivery;
+  const bool on_thread = options.delivery == Delivery::kThread ||
+                         (options.delivery == Delivery::kAuto && engine_->device_argmax());
+  if (on_thread) delivery_ = std::make_unique<SinkDelivery>();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -52,6 +58,21 @@ EngineLoop::~EngineLoop() {
   }
   cv_.notify_all();
   thread_.join();
+  if (delivery_) delivery_->stop();  // sinks may call abort(): this loop is still whole
+}
+
+void EngineLoop::flush_sink_calls() {
+  if (pending_.empty()) return;
+  const TimePoint t = now();
+  if (delivery_) {
+    delivery_->post(pending_);
+  } else {
+    SinkDelivery::call_all(pending_);
+  }
+  const double ms = ms_since(t);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.sink_ms += ms;
+  stats_.busy_ms += ms;  // busy = forward + sampling + delivery + the rest, as before
 }
 
 Result<SeqId> EngineLoop::submit(GenerationRequest request) {
@@ -112,7 +133,9 @@ void EngineLoop::abort(SeqId id) {
 
 EngineLoopStats EngineLoop::stats() const {
   std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
-  return stats_;
+  EngineLoopStats st = stats_;
+  if (delivery_) st.delivery_ms = delivery_->busy_ms();
+  return st;
 }
 
 void EngineLoop::run() {
@@ -125,8 +148,10 @@ void EngineLoop::run() {
       if (stopping_) break;
     }
     drain_inbox();
+    flush_sink_calls();
     if (scheduler_.has_work()) {
       step();
+      flush_sink_calls();
       if (const int delay = debug_step_delay_ms_.load(); delay > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(delay));
       }
@@ -137,6 +162,7 @@ void EngineLoop::run() {
   std::vector<SeqId> ids;
   for (auto& [id, a] : active_) ids.push_back(id);
   for (SeqId id : ids) finish(id, FinishReason::kAborted);
+  flush_sink_calls();
 }
 
 void EngineLoop::drain_inbox() {
@@ -186,7 +212,11 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
     stats_.scheduler = scheduler_.stats();
   }
   n_in_flight_.fetch_sub(1);
-  a->req.sink->on_finish(info);
+  SinkCall call;
+  call.sink = std::move(a->req.sink);
+  call.finish = true;
+  call.info = std::move(info);
+  pending_.push_back(std::move(call));
 }
 
 bool EngineLoop::device_sampled(const GenerationRequest& r) {
@@ -314,11 +344,12 @@ void EngineLoop::step() {
     if (a.req.logits_processor) a.req.logits_processor->accept(token);
     if (!a.t_first_token) a.t_first_token = now();
     const bool at_limit = scheduler_.append_token(id, token);
-    TokenEvent ev;
-    ev.token = token;
-    ev.sample = *sampled;
-    ev.n_generated = static_cast<int32_t>(a.sampler_state.n_output());
-    a.req.sink->on_token(ev);
+    SinkCall call;
+    call.sink = a.req.sink;
+    call.token.token = token;
+    call.token.sample = std::move(sampled).value();
+    call.token.n_generated = static_cast<int32_t>(a.sampler_state.n_output());
+    pending_.push_back(std::move(call));
     const bool is_stop = std::find(a.req.stop_token_ids.begin(), a.req.stop_token_ids.end(),
                                    token) != a.req.stop_token_ids.end();
     if (is_stop) {

@@ -24,6 +24,17 @@ Result<ModelLoadOptions> model_load_options_from_env() {
   MLXM_ASSIGN_OR_RETURN(int64_t block, env_int("MLX_SERVER_KV_BLOCK_SIZE", 16, 1, 1024));
   MLXM_ASSIGN_OR_RETURN(int64_t delay, env_int("MLXM_DEBUG_STEP_DELAY_MS", 0, 0, 60000));
   o.debug_step_delay_ms = static_cast<int>(delay);
+  const std::string delivery = env_string("MLX_SERVER_ASYNC_DELIVERY", "auto");
+  if (delivery == "auto") {
+    o.loop.delivery = EngineLoopOptions::Delivery::kAuto;
+  } else if (delivery == "1" || delivery == "true" || delivery == "on") {
+    o.loop.delivery = EngineLoopOptions::Delivery::kThread;
+  } else if (delivery == "0" || delivery == "false" || delivery == "off") {
+    o.loop.delivery = EngineLoopOptions::Delivery::kInline;
+  } else {
+    return invalid_argument("MLX_SERVER_ASYNC_DELIVERY: want auto, 1 or 0, got '" + delivery +
+                            "'");
+  }
   o.scheduler.max_num_seqs = batching ? static_cast<int>(max_batch) : 1;
   o.scheduler.max_waiting = static_cast<int>(max_queued);
   o.scheduler.max_num_batched_tokens = static_cast<int>(max_tokens);
@@ -102,7 +113,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& na
   const size_t weight_mb = (*engine)->weight_bytes() >> 20;
   const size_t kv_mb = (*engine)->kv_bytes() >> 20;
   const int64_t n_blocks = (*engine)->n_kv_blocks();
-  m->loop_ = std::make_unique<EngineLoop>(std::move(engine).value(), sched);
+  m->loop_ = std::make_unique<EngineLoop>(std::move(engine).value(), sched, options.loop);
   m->loop_->set_debug_step_delay_ms(options.debug_step_delay_ms);
   MLXM_LOG_INFO("loaded model '{}' from {} in {:.0f} ms: weights {} MiB, KV {} MiB ({} blocks), "
                 "context {} tokens",

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <limits>
@@ -434,6 +435,77 @@ TEST(EngineLoopTest, DeviceSampledNanRowFinishesWithErrorOthersContinue) {
   EXPECT_TRUE(bad->tokens.empty());
   EXPECT_EQ(good->finish.reason, FinishReason::kLength);
   EXPECT_EQ(good->tokens, expected_tokens({1, 2, 3}, 5, 50));
+}
+
+// The engine thread making the sink calls itself (kInline: the default for this CPU-side
+// fake engine, used by the tests above) gives the same output as the delivery thread.
+TEST(EngineLoopTest, DeliveryThreadGivesTheSameOutput) {
+  for (bool on_thread : {false, true}) {
+    SchedulerConfig cfg;
+    cfg.max_num_seqs = 4;
+    EngineLoopOptions opt;
+    opt.delivery = on_thread ? EngineLoopOptions::Delivery::kThread
+                             : EngineLoopOptions::Delivery::kInline;
+    EngineLoop loop(std::make_unique<FakeEngine>(97, 64, 4), cfg, opt);
+    std::vector<std::shared_ptr<CollectSink>> sinks;
+    for (int i = 0; i < 12; ++i) {
+      auto sink = std::make_shared<CollectSink>();
+      ASSERT_TRUE(loop.submit(greedy_request({i, i + 1}, 4 + i % 3, sink)).ok());
+      sinks.push_back(sink);
+    }
+    for (int i = 0; i < 12; ++i) {
+      sinks[static_cast<size_t>(i)]->done.get_future().wait();
+      EXPECT_EQ(sinks[static_cast<size_t>(i)]->tokens, expected_tokens({i, i + 1}, 4 + i % 3, 97))
+          << "request " << i << (on_thread ? " (delivery thread)" : " (engine thread)");
+      EXPECT_EQ(sinks[static_cast<size_t>(i)]->finish.n_generated, 4 + i % 3);
+    }
+    const EngineLoopStats st = loop.stats();
+    EXPECT_GT(st.sink_ms, 0.0);
+    if (!on_thread) {
+      EXPECT_EQ(st.delivery_ms, 0.0);
+    }
+  }
+}
+
+// A sink that aborts its own sequence from on_token (as a stop string does): the sequence
+// ends with kAborted after at most a few more tokens (the steps already queued for delivery),
+// its blocks return, and the other sequence is unaffected.
+class AbortAfter : public CollectSink {
+ public:
+  AbortAfter(EngineLoop* loop, size_t n) : loop_(loop), n_(n) {}
+  void on_token(const TokenEvent& e) override {
+    CollectSink::on_token(e);
+    std::lock_guard<std::mutex> lock(mu);
+    if (tokens.size() == n_ && id.load() != 0) loop_->abort(id.load());
+  }
+  std::atomic<SeqId> id{0};
+
+ private:
+  EngineLoop* loop_;
+  size_t n_;
+};
+
+TEST(EngineLoopTest, SinkAbortFromTheDeliveryThreadEndsTheSequence) {
+  auto eng = std::make_unique<FakeEngine>(50, 64, 4);
+  eng->step_delay_ms = 2;
+  EngineLoopOptions opt;
+  opt.delivery = EngineLoopOptions::Delivery::kThread;
+  EngineLoop loop(std::move(eng), SchedulerConfig{}, opt);
+  auto stopper = std::make_shared<AbortAfter>(&loop, 3);
+  auto other = std::make_shared<CollectSink>();
+  // The id is known only after submit(); the sink aborts at its 3rd token once the id is set
+  // (with 2 ms steps it is set long before).
+  auto id = loop.submit(greedy_request({1, 2}, 200, stopper));
+  ASSERT_TRUE(id.ok());
+  stopper->id.store(*id);
+  ASSERT_TRUE(loop.submit(greedy_request({4}, 12, other)).ok());
+  stopper->done.get_future().wait();
+  other->done.get_future().wait();
+  EXPECT_EQ(stopper->finish.reason, FinishReason::kAborted);
+  EXPECT_GE(stopper->tokens.size(), 3u);
+  EXPECT_LT(stopper->tokens.size(), 200u);
+  EXPECT_EQ(other->tokens, expected_tokens({4}, 12, 50));
+  EXPECT_EQ(loop.stats().scheduler.blocks_used, 0);
 }
 
 }  // namespace

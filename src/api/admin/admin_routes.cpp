@@ -60,6 +60,7 @@ json model_json(const pool::ModelStatus& m) {
     j["forward_ms"] = st.forward_ms;
     j["sample_ms"] = st.sample_ms;
     j["sink_ms"] = st.sink_ms;
+    j["delivery_ms"] = st.delivery_ms;
   }
   return j;
 }

@@ -26,14 +26,9 @@ Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
 
 // 4-bit weights, 1..64 rows (batched decode): the cp.async-pipelined GEMM of gemm_decode.cu
 // (x rounded once into the workspace's head, codes dequantized straight into mma fragments).
-// kUnimplemented, with nothing enqueued, when the call does not qualify (other widths, more
-// rows, no or too small a workspace, or with decode == 1 a layer that would get fewer blocks
-// than SMs). launch_gemm_q calls it first unless decode == 0.
+// kUnimplemented, with nothing enqueued, when plan_gemm_decode (gemm_decode_plan.h) leaves the
+// call to the 64x64 GEMM. launch_gemm_q calls it first unless decode == 0.
 Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream);
-
-// Workspace floats launch_gemm_decode needs for a layer at kz K-splits (x for 64 rows + the
-// partial sums).
-size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz);
 
 // y = Σ_z part[z] (kz·n·n_out floats, summed in z order) + bias: split-K's second pass.
 Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream);

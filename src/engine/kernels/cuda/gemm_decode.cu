@@ -17,6 +17,7 @@
 //    codes into 4 operand pairs with 3 logic ops, 4 byte permutes and 8 paired FMAs.
 //    x fragments come by ldmatrix from the ring.
 // 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (launch_splitk_reduce).
+// Whether a call runs here, the instantiation and kz: plan_gemm_decode (gemm_decode_plan.h).
 //
 // K order. mma.sync m16n8k16's B fragment gives lane (g = lane/4, t = lane%4) the K positions
 // {2t, 2t+1} (b0) and {2t+8, 2t+9} (b1) of weight row g. Lane t takes the 16 codes at natural
@@ -32,10 +33,11 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <algorithm>
+#include <string>
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/gemm_decode_plan.h"
 #include "engine/kernels/cuda/mma.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
@@ -43,15 +45,15 @@
 namespace mlxm::engine::cuda::detail {
 namespace {
 
-constexpr int kK = 64;                 // K per tile
+constexpr int kK = kDecodeGemmK;       // K per tile
 constexpr int kWarps = 4;
 constexpr int kNt = 4;                 // n8 tiles per warp
 constexpr int kBN = kWarps * kNt * 8;  // output rows per block
+static_assert(kBN == kDecodeGemmBN, "gemm_decode_plan.h's tile");
 // cp.async ring depth: 3 tiles at 64 rows (42 KB of shared memory, 4 blocks per SM), else 4.
 template <int MT>
 constexpr int kStages = MT == 4 ? 3 : 4;
 constexpr int kLdx = kK + 8;           // x row stride in shared memory (16-bit values)
-constexpr int kMaxRows = 64;
 
 using weights::BF16Tag;
 using weights::F16Tag;
@@ -341,77 +343,42 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   }
 }
 
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
-
-// Activation rows a launch is instantiated for (MT·16): 16, 32 or 64.
-int row_class(int n) { return n <= 16 ? 16 : n <= 32 ? 32 : 64; }
-
 template <int MT, typename Tag>
-Status launch_mt(const GemmArgs& a, const uint4* xh, int kpad, int kz, int tps,
+Status launch_mt(const GemmArgs& a, const uint4* xh, const DecodeGemmPlan& p,
                  cudaStream_t stream) {
-  float* part = kz > 1 ? a.workspace + align256(static_cast<size_t>(kMaxRows) * kpad * 2) / 4
-                       : nullptr;
-  const dim3 grid(static_cast<unsigned>((a.n_out + kBN - 1) / kBN), static_cast<unsigned>(kz));
+  float* part = p.kz > 1 ? a.workspace + p.x_floats : nullptr;
+  const dim3 grid(static_cast<unsigned>((a.n_out + kBN - 1) / kBN), static_cast<unsigned>(p.kz));
   int gs = 0;
   while ((1 << gs) < a.group_size) ++gs;
   MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarps * 32,
-                       0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, kpad,
-                       gs, tps);
-  if (kz > 1) return launch_splitk_reduce(a, part, kz, stream);
+                       0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, p.kpad,
+                       gs, p.tiles_per_split);
+  if (p.kz > 1) return launch_splitk_reduce(a, part, p.kz, stream);
   return ok_status();
 }
 
 template <typename Tag>
-Status launch_tag(const GemmArgs& a, int kpad, int kz, int tps, cudaStream_t stream) {
+Status launch_tag(const GemmArgs& a, const DecodeGemmPlan& p, cudaStream_t stream) {
   auto* xh = reinterpret_cast<uint4*>(a.workspace);
-  const int units = a.n * (kpad / kK);  // one warp each, 4 per block
+  const int units = a.n * (p.kpad / kK);  // one warp each, 4 per block
   MLXM_CUDA_LAUNCH_PDL("round_x_kernel", round_x_kernel<Tag>,
                        static_cast<unsigned>((units + 3) / 4), 128, 0, stream, a.x,
-                       reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, kpad);
-  switch (row_class(a.n)) {
-    case 16: return launch_mt<1, Tag>(a, xh, kpad, kz, tps, stream);
-    case 32: return launch_mt<2, Tag>(a, xh, kpad, kz, tps, stream);
-    default: return launch_mt<4, Tag>(a, xh, kpad, kz, tps, stream);
+                       reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, p.kpad);
+  switch (p.row_class) {
+    case 16: return launch_mt<1, Tag>(a, xh, p, stream);
+    case 32: return launch_mt<2, Tag>(a, xh, p, stream);
+    default: return launch_mt<4, Tag>(a, xh, p, stream);
   }
 }
 
 }  // namespace
 
-size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz) {
-  const size_t kpad = (static_cast<size_t>(n_in) + kK - 1) / kK * kK;
-  const size_t x_floats = align256(kMaxRows * kpad * 2) / 4;
-  return x_floats + (kz > 1 ? static_cast<size_t>(kz) * kMaxRows * n_out : 0);
-}
-
 Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream) {
-  if (a.bits != 4 || a.n < 1 || a.n > kMaxRows || a.n_in % 32 != 0 || a.workspace == nullptr ||
-      (a.group_size != 32 && a.group_size != 64 && a.group_size != 128)) {
-    return unimplemented("gemm_decode: 4-bit weights, 1..64 rows and a workspace only");
-  }
-  const int kpad = (a.n_in + kK - 1) / kK * kK;
-  if (gemm_decode_workspace_floats(a.n_out, a.n_in, 1) > a.workspace_floats) {
-    return unimplemented("gemm_decode: workspace too small for x");
-  }
-  // Split K while the blocks fit one wave of 4 per SM, each split keeping >= 8 K-tiles and
-  // its partial sums (sized for 64 rows) fitting the workspace: kz depends on the layer and
-  // the SM count only, never on n.
-  const int k_tiles = kpad / kK;
-  const int64_t tiles = (a.n_out + kBN - 1) / kBN;
-  const int64_t sms = gemm_sm_count();
-  int kz = static_cast<int>(std::clamp<int64_t>(sms * 4 / tiles, 1, 16));
-  kz = std::min(kz, std::max(1, k_tiles / 8));
-  while (kz > 1 && gemm_decode_workspace_floats(a.n_out, a.n_in, kz) > a.workspace_floats) --kz;
-  // Auto: where the 64x64 GEMM measured faster on the H200 (bench/NOTES.md, runs 25-27), it
-  // runs instead: layers with fewer blocks than SMs, and above 32 rows layers narrower than
-  // one 128-row tile per SM (8B qkv, o, down at 64 rows). Forcing kz to 1/3/4 at 8B x 64
-  // measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this rule (run 29).
-  if (a.decode == 1 && (tiles * kz < sms || (row_class(a.n) == 64 && tiles < sms))) {
-    return unimplemented("gemm_decode: the 64x64 GEMM is faster for this layer and row count");
-  }
-  const int tps = (k_tiles + kz - 1) / kz;
-  kz = (k_tiles + tps - 1) / tps;
-  return a.f16 ? launch_tag<F16Tag>(a, kpad, kz, tps, stream)
-               : launch_tag<BF16Tag>(a, kpad, kz, tps, stream);
+  const DecodeGemmPlan p =
+      plan_gemm_decode(a.n, a.n_out, a.n_in, a.bits, a.group_size,
+                       a.workspace != nullptr ? a.workspace_floats : 0, a.decode, gemm_sm_count());
+  if (!p.use) return unimplemented(std::string("gemm_decode: ") + p.why);
+  return a.f16 ? launch_tag<F16Tag>(a, p, stream) : launch_tag<BF16Tag>(a, p, stream);
 }
 
 }  // namespace mlxm::engine::cuda::detail

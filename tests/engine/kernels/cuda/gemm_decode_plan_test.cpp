@@ -1,0 +1,128 @@
+// Which calls the batched-decode GEMM takes and how it splits K (engine/kernels/cuda/
+// gemm_decode_plan.h), without a GPU: the choices measured on the H200 (bench/NOTES.md, runs
+// 25-29) for the Llama 3.1 8B shapes on 132 SMs with the engine's 16 MB workspace, the split's
+// independence of n within a row class, and every call that does not qualify.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/gemm_decode_plan.h"
+
+namespace mlxm::engine::cuda::detail {
+namespace {
+
+constexpr size_t kEngineWorkspace = size_t{4} << 20;  // floats: the CUDA engine's 16 MB
+constexpr int kH200Sms = 132;
+constexpr int kOff = 0, kAuto = 1, kAlways = 2;
+
+struct Layer {
+  const char* name;
+  int n_out, n_in;
+};
+constexpr Layer kQkv{"qkv", 6144, 4096}, kO{"o", 4096, 4096}, kGateUp{"gate+up", 28672, 4096},
+    kDown{"down", 4096, 14336}, kLmHead{"lm_head", 128256, 4096};
+
+DecodeGemmPlan plan(const Layer& l, int n, int mode = kAuto, size_t ws = kEngineWorkspace,
+                    int bits = 4, int group = 64) {
+  return plan_gemm_decode(n, l.n_out, l.n_in, bits, group, ws, mode, kH200Sms);
+}
+
+TEST(GemmDecodePlanTest, EightBillionShapesAtSixtyFourRowsKeepNarrowLayersOnTheOldGemm) {
+  // Measured at 64 rows: qkv 40 vs 36.6 µs, o 44-86 vs 22.4, down 84-116 vs 68 (the 64x64 GEMM
+  // faster); gate+up 90 vs 119, lm_head 296-304 vs 467 (the decode GEMM faster).
+  for (const Layer& l : {kQkv, kO, kDown}) {
+    const DecodeGemmPlan p = plan(l, 64);
+    EXPECT_FALSE(p.use) << l.name;
+    EXPECT_NE(std::string(p.why).find("64x64"), std::string::npos) << l.name << ": " << p.why;
+  }
+  const DecodeGemmPlan gu = plan(kGateUp, 64);
+  ASSERT_TRUE(gu.use);
+  EXPECT_EQ(gu.row_class, 64);
+  EXPECT_EQ(gu.kz, 2);  // 224 tiles: 2 splits fill one wave of 4 blocks per SM
+  EXPECT_EQ(gu.tiles_per_split, 32);
+  const DecodeGemmPlan lm = plan(kLmHead, 64);
+  ASSERT_TRUE(lm.use);
+  EXPECT_EQ(lm.kz, 1);  // 1,002 tiles
+}
+
+TEST(GemmDecodePlanTest, EightBillionShapesAtSixteenRowsAllTakeTheDecodeGemm) {
+  const DecodeGemmPlan qkv = plan(kQkv, 16);
+  ASSERT_TRUE(qkv.use);
+  EXPECT_EQ(qkv.kz, 8);  // 48 tiles x 11 would fill the wave; each split keeps 8 of 64 K-tiles
+  const DecodeGemmPlan o = plan(kO, 16);
+  ASSERT_TRUE(o.use);
+  EXPECT_EQ(o.kz, 8);
+  // down: 32 tiles x 16 splits, but 16 x 64 x 4096 partial sums and x overflow 16 MB: 14.
+  const DecodeGemmPlan down = plan(kDown, 16);
+  ASSERT_TRUE(down.use);
+  EXPECT_EQ(down.kz, 14);
+  EXPECT_EQ(down.tiles_per_split, 16);
+  EXPECT_LE(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, down.kz), kEngineWorkspace);
+  EXPECT_GT(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, 16), kEngineWorkspace);
+  EXPECT_TRUE(plan(kGateUp, 16).use);
+  EXPECT_TRUE(plan(kLmHead, 16).use);
+  // At 32 rows o still has 256 blocks (>= 132 SMs) and takes the decode GEMM (18.4 vs 19.3 µs).
+  EXPECT_TRUE(plan(kO, 32).use);
+}
+
+TEST(GemmDecodePlanTest, SplitDependsOnTheLayerNotOnTheRowCount) {
+  for (const Layer& l : {kQkv, kO, kGateUp, kDown, kLmHead}) {
+    const DecodeGemmPlan ref = plan(l, 1, kAlways);
+    ASSERT_TRUE(ref.use) << l.name;
+    for (int n = 1; n <= 64; ++n) {
+      const DecodeGemmPlan p = plan(l, n, kAlways);
+      ASSERT_TRUE(p.use) << l.name << " n " << n;
+      EXPECT_EQ(p.kz, ref.kz) << l.name << " n " << n;
+      EXPECT_EQ(p.tiles_per_split, ref.tiles_per_split) << l.name << " n " << n;
+      EXPECT_EQ(p.x_floats, ref.x_floats) << l.name << " n " << n;
+      EXPECT_EQ(p.row_class, n <= 16 ? 16 : n <= 32 ? 32 : 64) << l.name << " n " << n;
+    }
+  }
+}
+
+TEST(GemmDecodePlanTest, SplitsCoverEveryKTileAndFitTheWorkspace) {
+  for (int n_in : {32, 96, 160, 640, 1120, 2048, 4096, 8192, 14336, 28672}) {
+    for (int n_out : {9, 37, 300, 4096, 28672}) {
+      for (size_t ws : {size_t{1} << 16, size_t{1} << 20, kEngineWorkspace}) {
+        const DecodeGemmPlan p = plan({"x", n_out, n_in}, 33, kAlways, ws);
+        if (!p.use) {
+          EXPECT_GT(gemm_decode_workspace_floats(n_out, n_in, 1), ws);  // only for lack of room
+          continue;
+        }
+        const int k_tiles = p.kpad / 64;
+        EXPECT_EQ(p.kpad % 64, 0);
+        EXPECT_GE(p.kpad, n_in);
+        EXPECT_LT(p.kpad - n_in, 64);
+        EXPECT_GE(p.kz, 1);
+        EXPECT_LE(p.kz, 16);
+        EXPECT_GE(p.kz * p.tiles_per_split, k_tiles) << n_out << " x " << n_in;
+        EXPECT_LT((p.kz - 1) * p.tiles_per_split, k_tiles) << "no empty split";
+        EXPECT_LE(gemm_decode_workspace_floats(n_out, n_in, p.kz), ws);
+        EXPECT_EQ(p.x_floats % 64, 0u) << "partial sums start 256-byte aligned";
+      }
+    }
+  }
+}
+
+TEST(GemmDecodePlanTest, CallsThatDoNotQualifyGoToTheOldGemm) {
+  EXPECT_FALSE(plan(kGateUp, 16, kOff).use);
+  EXPECT_FALSE(plan(kGateUp, 16, kAuto, kEngineWorkspace, /*bits=*/8).use);
+  EXPECT_FALSE(plan(kGateUp, 16, kAlways, kEngineWorkspace, /*bits=*/3).use);
+  EXPECT_FALSE(plan(kGateUp, 16, kAlways, kEngineWorkspace, 4, /*group=*/16).use);
+  EXPECT_FALSE(plan(kGateUp, 0).use);
+  EXPECT_FALSE(plan(kGateUp, 65).use);
+  EXPECT_FALSE(plan(kGateUp, 16, kAlways, /*ws=*/0).use);
+  EXPECT_FALSE(plan({"odd", 256, 100}, 16, kAlways).use);  // n_in % 32 != 0
+  // x for 64 rows of 14336 values (1.8 MB) does not fit 1 MB.
+  EXPECT_FALSE(plan(kDown, 16, kAlways, size_t{1} << 18).use);
+  for (const DecodeGemmPlan& p : {plan(kGateUp, 16, kOff), plan(kGateUp, 65)}) {
+    EXPECT_FALSE(std::string(p.why).empty());
+  }
+  // Always ignores the measured preference but keeps the rules of the kernel.
+  const DecodeGemmPlan o = plan(kO, 64, kAlways);
+  ASSERT_TRUE(o.use);
+  EXPECT_EQ(o.kz, 8);
+}
+
+}  // namespace
+}  // namespace mlxm::engine::cuda::detail

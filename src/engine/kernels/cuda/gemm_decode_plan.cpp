@@ -19,8 +19,9 @@ DecodeGemmPlan rejected(const char* why) {
 }  // namespace
 
 size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz) {
-  const size_t x_floats =
-      align256(static_cast<size_t>(kDecodeGemmMaxRows) * static_cast<size_t>(padded_k(n_in)) * 2) / 4;
+  const size_t x_bytes =
+      static_cast<size_t>(kDecodeGemmMaxRows) * static_cast<size_t>(padded_k(n_in)) * 2;
+  const size_t x_floats = align256(x_bytes) / 4;
   return x_floats +
          (kz > 1 ? static_cast<size_t>(kz) * kDecodeGemmMaxRows * static_cast<size_t>(n_out) : 0);
 }

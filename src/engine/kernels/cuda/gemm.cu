@@ -361,7 +361,7 @@ Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream) {
   if (a.bits != 4 && a.bits != 8) return invalid_argument("gemm: 4 or 8 bits only");
   if (a.n <= 0) return ok_status();
   if (a.n_in % 32 != 0) return invalid_argument("gemm: n_in must be a multiple of 32");
-  if (a.bits == 4 && a.n <= 64 && a.decode != 0) {
+  if (a.bits == 4 && a.n <= 64 && a.decode != GemmDecode::kOff) {
     const Status st = launch_gemm_decode(a, stream);
     if (st.code() != StatusCode::kUnimplemented) return st;
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/linear_args.cuh"
 
 namespace mlxm::engine::cuda::detail {
@@ -15,7 +16,7 @@ namespace mlxm::engine::cuda::detail {
 struct GemmArgs : QuantLinearArgs {
   float* workspace = nullptr;    // split-K partial sums (and the decode GEMM's x), may be null
   size_t workspace_floats = 0;
-  int decode = 1;                // 4-bit, n <= 64: 0 never the decode GEMM, 1 auto, 2 always
+  GemmDecode decode = GemmDecode::kAuto;  // 4-bit rows <= 64: which GEMM (cuda_linear.h)
 };
 
 // y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the
@@ -27,7 +28,7 @@ Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
 // 4-bit weights, 1..64 rows (batched decode): the cp.async-pipelined GEMM of gemm_decode.cu
 // (x rounded once into the workspace's head, codes dequantized straight into mma fragments).
 // kUnimplemented, with nothing enqueued, when plan_gemm_decode (gemm_decode_plan.h) leaves the
-// call to the 64x64 GEMM. launch_gemm_q calls it first unless decode == 0.
+// call to the 64x64 GEMM. launch_gemm_q calls it first unless decode is kOff.
 Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream);
 
 // y = Σ_z part[z] (kz·n·n_out floats, summed in z order) + bias: split-K's second pass.

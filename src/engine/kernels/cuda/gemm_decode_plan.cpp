@@ -27,8 +27,8 @@ size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz) {
 }
 
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
-                                size_t workspace_floats, int mode, int sm_count) {
-  if (mode == 0) return rejected("the decode GEMM is off");
+                                size_t workspace_floats, GemmDecode mode, int sm_count) {
+  if (mode == GemmDecode::kOff) return rejected("the decode GEMM is off");
   if (bits != 4 || n < 1 || n > kDecodeGemmMaxRows || n_out < 1 || n_in < 32 || n_in % 32 != 0 ||
       (group_size != 32 && group_size != 64 && group_size != 128)) {
     return rejected("the decode GEMM takes 4-bit weights and 1..64 rows only");
@@ -48,7 +48,7 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz) > workspace_floats) --kz;
   // Where the 64x64 GEMM measured faster on the H200 (runs 25-27; forcing kz to 1/3/4 at 8B x
   // 64 measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this rule, run 29).
-  if (mode == 1 && (tiles * kz < sms || (p.row_class == 64 && tiles < sms))) {
+  if (mode == GemmDecode::kAuto && (tiles * kz < sms || (p.row_class == 64 && tiles < sms))) {
     return rejected("the 64x64 GEMM measured faster for this layer and row count");
   }
   p.tiles_per_split = (k_tiles + kz - 1) / kz;

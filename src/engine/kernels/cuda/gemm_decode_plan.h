@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "engine/kernels/cuda/cuda_linear.h"
+
 namespace mlxm::engine::cuda::detail {
 
 inline constexpr int kDecodeGemmK = 64;         // K per tile
@@ -26,14 +28,15 @@ struct DecodeGemmPlan {
 // 64 rows of K padded to 64 (256-byte aligned), then kz·64·n_out partial sums when kz > 1.
 size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz);
 
-// The plan for y (n, n_out) = x (n, n_in) · Wᵀ. mode: 0 never the decode GEMM, 1 auto (where
-// it measured faster), 2 always (when the call qualifies). Qualifies: 4-bit weights, groups of
-// 32/64/128, 1..64 rows, n_in % 32 == 0, a workspace of at least the x part. kz: up to one wave
+// The plan for y (n, n_out) = x (n, n_in) · Wᵀ under `mode` (cuda_linear.h GemmDecode: kOff
+// never the decode GEMM, kAuto where it measured faster, kAlways whenever the call
+// qualifies). Qualifies: 4-bit weights, groups of 32/64/128, 1..64 rows, n_in % 32 == 0, a
+// workspace of at least the x part. kz: up to one wave
 // of 4 blocks per SM (at most 16), each split >= 8 K-tiles, partial sums for 64 rows fitting
 // the workspace; it depends on the layer and the SM count, never on n. Auto leaves to the 64x64
 // GEMM the layers with fewer blocks than SMs and, above 32 rows, those with fewer 128-row
 // tiles than SMs.
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
-                                size_t workspace_floats, int mode, int sm_count);
+                                size_t workspace_floats, GemmDecode mode, int sm_count);
 
 }  // namespace mlxm::engine::cuda::detail

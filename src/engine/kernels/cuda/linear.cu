@@ -511,7 +511,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     fill(a, 0, n);
     a.workspace = opt.workspace;
     a.workspace_floats = opt.workspace != nullptr ? opt.workspace_floats : 0;
-    a.decode = static_cast<int>(opt.gemm_decode);
+    a.decode = opt.gemm_decode;
     return detail::launch_gemm_q(a, stream);
   }
   for (int64_t j0 = 0; j0 < n; j0 += kMaxRows) {

@@ -13,7 +13,8 @@ namespace {
 
 constexpr size_t kEngineWorkspace = size_t{4} << 20;  // floats: the CUDA engine's 16 MB
 constexpr int kH200Sms = 132;
-constexpr int kOff = 0, kAuto = 1, kAlways = 2;
+constexpr GemmDecode kOff = GemmDecode::kOff, kAuto = GemmDecode::kAuto,
+                     kAlways = GemmDecode::kAlways;
 
 struct Layer {
   const char* name;
@@ -22,7 +23,7 @@ struct Layer {
 constexpr Layer kQkv{"qkv", 6144, 4096}, kO{"o", 4096, 4096}, kGateUp{"gate+up", 28672, 4096},
     kDown{"down", 4096, 14336}, kLmHead{"lm_head", 128256, 4096};
 
-DecodeGemmPlan plan(const Layer& l, int n, int mode = kAuto, size_t ws = kEngineWorkspace,
+DecodeGemmPlan plan(const Layer& l, int n, GemmDecode mode = kAuto, size_t ws = kEngineWorkspace,
                     int bits = 4, int group = 64) {
   return plan_gemm_decode(n, l.n_out, l.n_in, bits, group, ws, mode, kH200Sms);
 }

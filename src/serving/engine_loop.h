@@ -6,10 +6,10 @@
 // and wake the loop). Results leave through each request's TokenSink: the engine thread
 // collects a step's sink calls and hands them to a delivery thread (sink_delivery.h), which
 // makes them in order while the next step runs, or makes them itself at the end of the step
-// (EngineLoopOptions::delivery). A sink must never block (it formats
-// and hands bytes to the connection, which writes them on its own strand). A sink that
-// aborts its sequence from on_token (a stop string) may still receive the token of the step
-// already running; GenerationSession drops it.
+// (EngineLoopOptions::delivery). A sink must never block (it formats and hands bytes to the
+// connection, which writes them on its own strand). A sink that aborts its sequence from
+// on_token (a stop string) may still receive the tokens of steps already run (with the
+// delivery thread up to SinkDelivery::kMaxQueued + 1 of them); GenerationSession drops them.
 #pragma once
 
 #include <atomic>

@@ -162,7 +162,10 @@ ENGINE="skipped"
 if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
   say "== engine bench"
   ENGINE="ok"
-  MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_gpucheck_XXXXXX")
+  # MLXM_KEEP_MODELS=DIR: make the models in DIR and keep them (profile_decode.sh MODEL_DIR=DIR/8b).
+  MD=${MLXM_KEEP_MODELS:-$(mktemp -d "${TMPDIR:-/tmp}/mlxm_gpucheck_XXXXXX")}
+  mkdir -p "$MD"
+  drop() { [ -n "${MLXM_KEEP_MODELS:-}" ] || rm -rf "$@"; }
   : > "$OUT/engine_bench.log"
   run_engine() {  # limit_s name args...  (env for the bench: ENGINE_ENV="A=1 B=0")
     local limit=$1; shift; local name=$1; shift
@@ -192,18 +195,18 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="$NOFQ" run_engine 60 "1b q4 b1 no-fuse-quant" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=4" run_engine 60 "1b q4 b1 gemv-waves-4" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
-    rm -rf "$MD/1b"
+    drop "$MD/1b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOFQ" run_engine 60 "3b q4 b1 no-fuse-quant" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOCB" run_engine 60 "3b q4 b1 no-cublas" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=4" run_engine 60 "3b q4 b1 gemv-waves-4" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
-    rm -rf "$MD/3b"
+    drop "$MD/3b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOCB" run_engine 60 "8b q4 b1 no-cublas" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="MLXM_CUDA_GEMV_WAVES=4" run_engine 60 "8b q4 b1 gemv-waves-4" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 $DA --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "gemm" ]; then
     # Batched decode on the decode GEMM (default) vs the 64x64 GEMM (MLXM_CUDA_GEMM_DECODE=off):
     # 8B at 64/32/16 sequences, 3B at 64; 8B at 8 sequences on the GEMM (default) vs the int8
@@ -217,40 +220,48 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 60 "8b q4 b8" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
     ENGINE_ENV="MLXM_CUDA_GEMM_MIN_ROWS=9" run_engine 60 "8b q4 b8 int8-gemv" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
     ENGINE_ENV="" run_engine 90 "3b q4 b64" --shape llama-3.2-3b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/3b"
     ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
-    rm -rf "$MD/3b"
+    drop "$MD/3b"
+  elif [ "${MLXM_ENGINE_SET:-ab}" = "base" ]; then
+    # The decode figures once each: 8B at 64 and 32 sequences, 8B and 3B at batch 1.
+    ENGINE_ENV="" run_engine 180 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b32" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 32 $DA --dir "$MD/8b"
+    ENGINE_ENV="" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    drop "$MD/8b"
+    ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    drop "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches
     # (MLXM_CUDA_PDL=0), device argmax, each model at batch 1, 8B also at batch 64.
     NOPDL="MLXM_CUDA_PDL=0"
     ENGINE_ENV="" run_engine 90 "1b q4 b1 pdl" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="$NOPDL" run_engine 60 "1b q4 b1 no-pdl" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
-    rm -rf "$MD/1b"
+    drop "$MD/1b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1 pdl" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$NOPDL" run_engine 60 "3b q4 b1 no-pdl" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
-    rm -rf "$MD/3b"
+    drop "$MD/3b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1 pdl" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOPDL" run_engine 60 "8b q4 b1 no-pdl" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 pdl" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$NOPDL" run_engine 60 "8b q4 b64 no-pdl" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="MLXM_CUDA_GEMM_MIN_ROWS=9" run_engine 60 "8b q4 b8 gemm>=9" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b8" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 8 $DA --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "kernels" ]; then
     # Device argmax everywhere; int8-activation GEMV vs the f32 GEMV (batch 1), the GEMM
     # configuration (batch 64), device vs host sampling (batch 64, T=1 top_p=0.9).
     F32="MLXM_CUDA_GEMV=f32"
     ENGINE_ENV="" run_engine 90 "1b q4 b1 i8" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="$F32" run_engine 60 "1b q4 b1 f32" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
-    rm -rf "$MD/1b"
+    drop "$MD/1b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1 i8" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="$F32" run_engine 60 "8b q4 b1 f32" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled device" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --sample --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 sampled host" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --sample --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
     if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
       ENGINE_ENV="" run_engine 90 "3b q4 b1 i8" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     fi
@@ -258,30 +269,30 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     # Greedy decode with the device argmax (Engine::forward_argmax), each model.
     ENGINE_ENV="" run_engine 90 "1b q4 b1 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/1b"
     ENGINE_ENV="" run_engine 60 "1b q4 b8 device-argmax" --shape llama-3.2-1b --quant q4 --prompt 64 --gen 32 --batch 8 $DA --dir "$MD/1b"
-    rm -rf "$MD/1b"
+    drop "$MD/1b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1 device-argmax" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="$SEP" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
-    rm -rf "$MD/3b"
+    drop "$MD/3b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
   else
     ENGINE_ENV="" run_engine 90 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
     ENGINE_ENV="$SEP" run_engine 60 "1b q4 b1" --shape llama-3.2-1b --quant q4 --prompt 512 --gen 64 --dir "$MD/1b"
-    rm -rf "$MD/1b"
+    drop "$MD/1b"
     ENGINE_ENV="" run_engine 180 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
     ENGINE_ENV="$SEP" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b64 device-argmax" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 --argmax device --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
     ENGINE_ENV="$SEP" run_engine 60 "8b q4 prefill 2048" --shape llama-3.1-8b --quant q4 --prompt 2048 --gen 8 --dir "$MD/8b"
-    rm -rf "$MD/8b"
+    drop "$MD/8b"
     if [ "${MLXM_ENGINE_3B:-1}" != "0" ]; then
       ENGINE_ENV="" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
       ENGINE_ENV="$SEP" run_engine 60 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 --dir "$MD/3b"
     fi
   fi
-  rm -rf "$MD"
+  drop "$MD"
 fi
 
 GEMM="skipped"

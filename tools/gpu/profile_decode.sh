@@ -2,7 +2,10 @@
 # Per-kernel GPU time of eager decode steps (MLXM_CUDA_GRAPHS=0) under Nsight Compute, summed
 # by kernel name: where a decode step's time goes. Run after tools/gpu/check.sh (uses its
 # bench_cuda_engine build). Prints a table (µs per decode step by kernel) and writes
-# $OUT/ncu_decode.csv. Usage: bash tools/gpu/profile_decode.sh [shape] (default llama-3.2-1b)
+# $OUT/ncu_decode_<shape>_b<batch>.csv. Usage: bash tools/gpu/profile_decode.sh [shape]
+# (default llama-3.2-1b). Env: BATCH (1), PROMPT (64), MODEL_DIR (a model made before, e.g. by
+# check.sh with MLXM_KEEP_MODELS=DIR: DIR/8b; else one is made in a temp dir). Per-step
+# figures divide by the argmax launches (one per greedy step).
 # NCU_CACHE=none keeps the caches warm between kernels (ncu flushes them by default, which
 # makes small kernels read longer than inside a step); the engine's env (MLXM_CUDA_*) applies.
 set -uo pipefail
@@ -12,17 +15,22 @@ SHAPE=${1:-llama-3.2-1b}
 BIN=build-gpucheck/bench_cuda_engine
 command -v ncu >/dev/null || { echo "profile: no ncu on this machine"; exit 0; }
 [ -x "$BIN" ] || { echo "profile: $BIN missing (run check.sh first)"; exit 1; }
+BATCH=${BATCH:-1}
+PROMPT=${PROMPT:-64}
 MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_prof_XXXXXX")
+M=${MODEL_DIR:-$MD/m}
 # Make the model first (unprofiled), then profile: skip the warm-up, prefill and first decode
 # steps, then record about 2 decode steps' kernels.
-"$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$MD/m" > /dev/null 2>&1
-LAYERS=$(python3 -c "import json;print(json.load(open('$MD/m/config.json'))['num_hidden_layers'])")
+[ -f "$M/config.json" ] || "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$M" > /dev/null 2>&1
+LAYERS=$(python3 -c "import json;print(json.load(open('$M/config.json'))['num_hidden_layers'])")
 PER_STEP=$(( LAYERS * 16 + 8 ))  # upper bound of launches per eager step
+SKIP=$(( PER_STEP * ${SKIP_STEPS:-$([ "$BATCH" -gt 1 ] && echo 8 || echo 3)} ))  # past prefill
 MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --cache-control "${NCU_CACHE:-all}" --metrics gpu__time_duration.sum --csv \
-  --launch-skip $(( PER_STEP * 3 )) --launch-count $(( PER_STEP * 2 )) \
-  "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 8 --dir "$MD/m" > "$OUT/ncu_decode.csv" 2> "$OUT/ncu_decode.err"
+  --launch-skip $SKIP --launch-count $(( PER_STEP * 2 )) \
+  "$BIN" --shape "$SHAPE" --quant q4 --prompt "$PROMPT" --gen 24 --batch "$BATCH" --argmax device \
+  --dir "$M" > "$OUT/ncu_decode_${SHAPE}_b${BATCH}.csv" 2> "$OUT/ncu_decode.err"
 echo "profile: ncu exit $?"
-python3 - "$OUT/ncu_decode.csv" "$LAYERS" <<'PY'
+python3 - "$OUT/ncu_decode_${SHAPE}_b${BATCH}.csv" "$LAYERS" <<'PY'
 import csv, sys, collections, re
 rows = list(csv.reader(open(sys.argv[1])))  # the bench's own lines come first
 hi = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
@@ -32,13 +40,18 @@ gi = h.index("Grid Size")
 tot = collections.Counter(); cnt = collections.Counter()
 for r in rows[hi + 1:]:
     if len(r) <= vi: continue
-    name = re.sub(r"\(.*", "", r[ki]).replace("void ", "").split("<")[0].split("::")[-1]
-    if name == "gemv_fast_kernel": name += " grid" + r[gi]  # one line per linear shape
+    name = r[ki].replace("(anonymous namespace)", "").replace("<unnamed>", "").replace("void ", "")
+    name = re.sub(r"\(.*", "", name).split("<")[0].split("::")[-1]
+    if name in ("gemv_fast_kernel", "gemv_i8_kernel", "gemm_decode_kernel", "gemm_q_kernel",
+                "splitk_reduce_kernel"):
+        name += " grid" + r[gi].replace(" ", "")  # one line per linear shape
     v = float(r[vi].replace(",", "")); u = r[ui]
     us = v / 1000 if u in ("ns", "nsecond") else v * 1000 if u in ("ms", "msecond") else v
     tot[name] += us; cnt[name] += 1
 n = sum(cnt.values()); all_us = sum(tot.values())
-print(f"profile: {n} kernels, {all_us:.0f} us of kernel time")
-for k, v in tot.most_common(): print(f"profile: {k:40s} {cnt[k]:5d} launches {v:9.1f} us  {v/cnt[k]:7.2f} us each")
+steps = max(1, sum(c for k, c in cnt.items() if "argmax" in k))
+print(f"profile: {n} kernels, {all_us:.0f} us of kernel time, {steps} steps: {all_us/steps:.0f} us per step")
+for k, v in tot.most_common():
+    print(f"profile: {k:52s} {cnt[k]/steps:6.1f} per step {v/steps:9.1f} us/step {v/cnt[k]:8.2f} us each")
 PY
 rm -rf "$MD"

@@ -283,7 +283,7 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
 TEST(CudaOpsTest, SplitKvDecodeAttentionMatchesCpu) {
   MLXM_SKIP_WITHOUT_CUDA();
   for (DType dt : {DType::kF16, DType::kBF16}) {
-    for (int splits : {2, 3, 8, 32}) {
+    for (int splits : {2, 3, 8, 17, 32, 64}) {  // 17, 32, 64: merges of 2 and 4 rounds
       check_decode_attention(dt, 8, 2, 64, {1, 17, 300}, 71, splits);
       check_decode_attention(dt, 32, 8, 128, {700, 5, 129}, 72, splits);  // group 4 (8B)
       check_decode_attention(dt, 6, 2, 80, {77, 19}, 73, splits);

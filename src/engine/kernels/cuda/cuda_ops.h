@@ -73,6 +73,9 @@ struct AttnSplit {
   GemvI8Target out_q;
 };
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
+// Positions one block of the decode kernel reads in one round (all loads in flight): a split of
+// at most this many positions costs one memory round trip.
+int paged_attention_positions_per_round(int head_dim);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,

@@ -187,10 +187,16 @@ __device__ __forceinline__ void load_kv(const T* __restrict__ p, bool vec, float
   for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(p[i]);
 }
 
-// One block per (sequence, kv head, split): each warp takes kU consecutive positions at a time
-// (warp w: p_begin + w·kU + j·4·kU + u), issues the block-table reads and K/V loads of all kU
-// before any of their math (kU loads in flight instead of one dependent chain per position),
-// then updates an online softmax per query head of the group; lane l owns dims
+// Positions in flight per warp (bounded by registers): kU consecutive positions per round.
+template <int HPL>
+constexpr int kAttnU = HPL >= 8 ? 2 : 8;
+
+// One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
+// (warp w: p_begin + w·kU + j·4·kU + u). The block-table entries of a round are read before
+// the PDL wait (the tables and context lengths are written before the step's first kernel),
+// and every K/V load of the round is issued before its math, so a round costs one memory
+// round trip. Per query head of the group, the kU scores are reduced across the warp together
+// and folded into an online softmax with one rescale per round; lane l owns dims
 // [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
 // Warps merge their (max, sum, acc) in shared memory at the end.
 template <typename T, int HPL>
@@ -201,9 +207,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
                         float* __restrict__ out, int chunk, float* __restrict__ part, bool vec) {
   pdl::launch_dependents();
-  pdl::wait();
   constexpr int kHd = HPL * 32;
-  constexpr int kU = HPL >= 8 ? 2 : 4;  // positions in flight per warp (bounded by registers)
+  constexpr int kU = kAttnU<HPL>;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
   __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];
@@ -221,6 +226,26 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
   const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
   if (threadIdx.x == 0) bad_block = 0;
+
+  // Element offsets of a round's positions (-1: past the context; -2: a bad block id).
+  auto offsets = [&](int p0, int64_t (&off)[kU]) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int p = p0 + u;
+      off[u] = -1;
+      if (p >= n_ctx) continue;
+      const int bi = p / block_size;
+      const int64_t blk = bi < max_blocks ? table[bi] : -1;
+      off[u] = blk < 0 || blk >= n_blocks
+                   ? -2
+                   : (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * hd +
+                         lane * HPL;
+    }
+  };
+  int p0 = p_begin + warp * kU;
+  int64_t off[kU];
+  offsets(p0, off);  // the first round's table reads, before the wait
+  pdl::wait();
   __syncthreads();
 
   float qv[kMaxGroup][HPL];
@@ -238,47 +263,57 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     l[h] = 0.0f;
   }
 
-  for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += kAttnWarps * kU) {
+  for (; p0 < n_ctx; p0 += kAttnWarps * kU) {
+    if (p0 != p_begin + warp * kU) offsets(p0, off);
     float kf[kU][HPL], vf[kU][HPL];
     bool ok[kU];  // warp-uniform: the position exists and its block id is valid
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      const int p = p0 + u;
-      ok[u] = false;
+      ok[u] = off[u] >= 0;
 #pragma unroll
       for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
-      if (p >= n_ctx) continue;
-      const int bi = p / block_size;
-      const int64_t blk = bi < max_blocks ? table[bi] : -1;
-      if (blk < 0 || blk >= n_blocks) {
-        if (lane == 0) bad_block = 1;
-        continue;
-      }
-      ok[u] = true;
-      if (!active) continue;
-      const int64_t off = (blk * block_size + p % block_size) * row +
-                          static_cast<int64_t>(kvh) * hd + lane * HPL;
-      load_kv<T, HPL>(kc + off, vec, kf[u]);
-      load_kv<T, HPL>(vc + off, vec, vf[u]);
+      if (off[u] == -2 && lane == 0) bad_block = 1;
+      if (!ok[u] || !active) continue;
+      load_kv<T, HPL>(kc + off[u], vec, kf[u]);
+      load_kv<T, HPL>(vc + off[u], vec, vf[u]);
     }
 #pragma unroll
-    for (int u = 0; u < kU; ++u) {
-      if (!ok[u]) continue;
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h >= group) break;
+      float sc[kU];
 #pragma unroll
-      for (int h = 0; h < kMaxGroup; ++h) {
-        if (h >= group) break;
-        float s = 0.0f;
+      for (int u = 0; u < kU; ++u) {
+        sc[u] = 0.0f;
 #pragma unroll
-        for (int i = 0; i < HPL; ++i) s = fmaf(qv[h][i], kf[u][i], s);
-        s = warp_sum(s) * scale;
-        const float mn = fmaxf(m[h], s);
-        const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start
-        const float pw = expf(s - mn);
-        l[h] = l[h] * corr + pw;
-#pragma unroll
-        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i] * corr);
-        m[h] = mn;
+        for (int i = 0; i < HPL; ++i) sc[u] = fmaf(qv[h][i], kf[u][i], sc[u]);
       }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+        for (int u = 0; u < kU; ++u) sc[u] += __shfl_xor_sync(0xFFFFFFFFu, sc[u], o);
+      }
+      float mn = m[h];
+      bool any = false;
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        sc[u] *= scale;
+        if (ok[u]) mn = fmaxf(mn, sc[u]);
+        any |= ok[u];
+      }
+      if (!any) continue;
+      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start (NaN scores stay NaN)
+      l[h] *= corr;
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) acc[h][i] *= corr;
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (!ok[u]) continue;
+        const float pw = expf(sc[u] - mn);
+        l[h] += pw;
+#pragma unroll
+        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i]);
+      }
+      m[h] = mn;
     }
   }
 
@@ -325,31 +360,79 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   }
 }
 
-// Merges the splits of the split-KV decode: out = Σ_s acc_s·e^(m_s−M) / Σ_s l_s·e^(m_s−M).
+// Σ_s acc_s·e^(m_s−M) / Σ_s l_s·e^(m_s−M) for W consecutive entries [d, d + W) of row r over
+// the splits of the split-KV decode (part: acc per (split, row, dim), then (m, l) per (split,
+// row)). The splits go in rounds of kMergeRound whose loads are all issued before their math
+// (one L2 round trip per round, not one per split), with the running maximum rescaled per
+// round. A NaN entry in any split (a bad block) makes the entry NaN.
+constexpr int kMergeRound = 16;
+
+template <int W>
+__device__ __forceinline__ void merge_splits(const float* __restrict__ part, int splits,
+                                             int64_t n_rows, int hd, int64_t r, int d,
+                                             float (&res)[W]) {
+  using V = std::conditional_t<W == 4, float4, float>;
+  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
+  float mx = -INFINITY, lsum = 0.0f;
+  float a[W];
+  bool nan[W];
+#pragma unroll
+  for (int k = 0; k < W; ++k) {
+    a[k] = 0.0f;
+    nan[k] = false;
+  }
+  for (int s0 = 0; s0 < splits; s0 += kMergeRound) {
+    float m[kMergeRound], l[kMergeRound], v[kMergeRound][W];
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) {
+      m[j] = -INFINITY;
+      l[j] = 0.0f;
+#pragma unroll
+      for (int k = 0; k < W; ++k) v[j][k] = 0.0f;
+      if (s0 + j >= splits) continue;
+      const size_t pi = static_cast<size_t>(s0 + j) * n_rows + r;
+      m[j] = ml[2 * pi];
+      l[j] = ml[2 * pi + 1];
+      const V pv = *reinterpret_cast<const V*>(part + pi * hd + d);
+      memcpy(v[j], &pv, sizeof(pv));
+    }
+    float cm = mx;
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) cm = fmaxf(cm, m[j]);
+    if (cm != -INFINITY) {
+      const float corr = expf(mx - cm);  // 0 while nothing was seen (mx = -inf)
+      lsum *= corr;
+#pragma unroll
+      for (int k = 0; k < W; ++k) a[k] *= corr;
+#pragma unroll
+      for (int j = 0; j < kMergeRound; ++j) {
+        const float c = expf(m[j] - cm);  // 0 for empty splits and padding (m = -inf)
+        lsum = fmaf(l[j], c, lsum);
+#pragma unroll
+        for (int k = 0; k < W; ++k) a[k] = fmaf(v[j][k], c, a[k]);
+      }
+      mx = cm;
+    }
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) nan[k] |= v[j][k] != v[j][k];
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < W; ++k) res[k] = nan[k] ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+}
+
+// Merges the splits of the split-KV decode, one thread per output entry.
 __global__ void attn_merge_kernel(const float* __restrict__ part, int splits, int64_t n_rows,
                                   int hd, float* __restrict__ out) {
   pdl::launch_dependents();
   pdl::wait();
-  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_rows * hd;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / hd;
-    float mx = -INFINITY;
-    for (int s = 0; s < splits; ++s) mx = fmaxf(mx, ml[2 * (s * n_rows + r)]);
-    float lsum = 0.0f, a = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const size_t pi = static_cast<size_t>(s) * n_rows + r;
-      const float v = part[pi * hd + (i % hd)];
-      if (v != v) {
-        a = NAN;  // a bad block in any split
-        continue;
-      }
-      if (mx == -INFINITY) continue;
-      const float c = expf(ml[2 * pi] - mx);
-      lsum += ml[2 * pi + 1] * c;
-      a += v * c;
-    }
-    out[i] = a != a ? NAN : (lsum > 0.0f ? a / lsum : 0.0f);
+    float res[1];
+    merge_splits<1>(part, splits, n_rows, hd, i / hd, static_cast<int>(i % hd), res);
+    out[i] = res[0];
   }
 }
 
@@ -361,33 +444,13 @@ __global__ void attn_merge_vec_kernel(const float* __restrict__ part, int splits
                                       bool perm4) {
   pdl::launch_dependents();
   pdl::wait();
-  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
   const int hd4 = hd / 4;
   const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const bool in = c < n_rows * hd4;
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
   if (in) {
-    const int64_t r = c / hd4;
-    const int d4 = static_cast<int>(c % hd4);
-    float mx = -INFINITY;
-    for (int s = 0; s < splits; ++s) mx = fmaxf(mx, ml[2 * (s * n_rows + r)]);
-    float lsum = 0.0f;
-    float a[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int s = 0; s < splits; ++s) {
-      const size_t pi = static_cast<size_t>(s) * n_rows + r;
-      const float4 pv = reinterpret_cast<const float4*>(part + pi * hd)[d4];
-      const float v[4] = {pv.x, pv.y, pv.z, pv.w};
-      const float cf = mx == -INFINITY ? 0.0f : expf(ml[2 * pi] - mx);
-      if (mx != -INFINITY) lsum += ml[2 * pi + 1] * cf;
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        if (v[k] != v[k]) a[k] = NAN;  // a bad block in any split
-        else if (mx != -INFINITY) a[k] += v[k] * cf;
-      }
-    }
     float res[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) res[k] = a[k] != a[k] ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+    merge_splits<4>(part, splits, n_rows, hd, c / hd4, static_cast<int>(c % hd4) * 4, res);
     o = make_float4(res[0], res[1], res[2], res[3]);
     reinterpret_cast<float4*>(out)[c] = o;
   }
@@ -541,6 +604,10 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
       n_tokens);
   MLXM_CUDA_CHECK_LAUNCH("kv_store_kernel");
   return ok_status();
+}
+
+int paged_attention_positions_per_round(int head_dim) {
+  return kAttnWarps * (head_dim > 128 ? kAttnU<8> : kAttnU<4>);
 }
 
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits) {

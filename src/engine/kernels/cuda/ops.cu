@@ -198,8 +198,9 @@ constexpr int kAttnU = HPL >= 8 ? 2 : 8;
 // round trip. Per query head of the group, the kU scores are reduced across the warp together
 // and folded into an online softmax with one rescale per round; lane l owns dims
 // [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
-// Warps merge their (max, sum, acc) in shared memory at the end.
-template <typename T, int HPL>
+// Warps merge their (max, sum, acc) in shared memory at the end. G (4 or 8) bounds the query
+// heads per kv head: the per-head registers of G = 8 cost blocks per SM at large batches.
+template <typename T, int HPL, int G>
 __global__ void __launch_bounds__(kAttnWarps * 32)
     paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
@@ -209,9 +210,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
-  __shared__ float sm_m[kAttnWarps][kMaxGroup];
-  __shared__ float sm_l[kAttnWarps][kMaxGroup];
-  __shared__ float sm_acc[kAttnWarps][kMaxGroup][kHd];
+  __shared__ float sm_m[kAttnWarps][G];
+  __shared__ float sm_l[kAttnWarps][G];
+  __shared__ float sm_acc[kAttnWarps][G][kHd];
   __shared__ int bad_block;
   const int seq = blockIdx.x / n_kv_heads;
   const int kvh = blockIdx.x % n_kv_heads;
@@ -248,10 +249,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   pdl::wait();
   __syncthreads();
 
-  float qv[kMaxGroup][HPL];
-  float m[kMaxGroup], l[kMaxGroup], acc[kMaxGroup][HPL];
+  float qv[G][HPL];
+  float m[G], l[G], acc[G][HPL];
 #pragma unroll
-  for (int h = 0; h < kMaxGroup; ++h) {
+  for (int h = 0; h < G; ++h) {
     const int hh = min(h, group - 1);
     const float* qh = q + (static_cast<size_t>(seq) * n_heads + kvh * group + hh) * hd;
 #pragma unroll
@@ -278,7 +279,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       load_kv<T, HPL>(vc + off[u], vec, vf[u]);
     }
 #pragma unroll
-    for (int h = 0; h < kMaxGroup; ++h) {
+    for (int h = 0; h < G; ++h) {
       if (h >= group) break;
       float sc[kU];
 #pragma unroll
@@ -318,7 +319,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   }
 
 #pragma unroll
-  for (int h = 0; h < kMaxGroup; ++h) {
+  for (int h = 0; h < G; ++h) {
     if (lane == 0) {
       sm_m[warp][h] = m[h];
       sm_l[warp][h] = l[h];
@@ -479,11 +480,12 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   const uintptr_t align = sizeof(T) * HPL;
   const bool vec = reinterpret_cast<uintptr_t>(kv.k) % align == 0 &&
                    reinterpret_cast<uintptr_t>(kv.v) % align == 0 && kv.head_dim % HPL == 0;
-  MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", (paged_decode_kernel<T, HPL>), grid,
-                       kAttnWarps * 32, 0, stream, q, bt, max_blocks, cl, n_heads,
-                       static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size,
-                       kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, chunk,
-                       splits > 1 ? ws : nullptr, vec);
+  const bool small_group = n_heads / kv.n_kv_heads <= 4;
+  auto kernel = small_group ? paged_decode_kernel<T, HPL, 4> : paged_decode_kernel<T, HPL, 8>;
+  MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, kAttnWarps * 32, 0, stream, q, bt,
+                       max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
+                       static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
+                       kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec);
   const int64_t vec_threads = n_seqs * n_heads * (kv.head_dim / 4);
   if (splits > 1 && kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out}) &&
       vec_threads <= int64_t{65535} * 16 * 256) {

@@ -287,6 +287,8 @@ TEST(CudaOpsTest, SplitKvDecodeAttentionMatchesCpu) {
       check_decode_attention(dt, 8, 2, 64, {1, 17, 300}, 71, splits);
       check_decode_attention(dt, 32, 8, 128, {700, 5, 129}, 72, splits);  // group 4 (8B)
       check_decode_attention(dt, 6, 2, 80, {77, 19}, 73, splits);
+      check_decode_attention(dt, 4, 2, 16, {1, 2, 3, 70}, 74, splits);  // head_dim 16
+      check_decode_attention(dt, 4, 4, 256, {2, 64}, 75, splits);        // head_dim 256
     }
   }
 }

@@ -192,10 +192,8 @@ template <int HPL>
 constexpr int kAttnU = HPL >= 8 ? 2 : 8;
 
 // One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
-// (warp w: p_begin + w·kU + j·4·kU + u). The block-table entries of a round are read before
-// the PDL wait (the tables and context lengths are written before the step's first kernel),
-// and every K/V load of the round is issued before its math, so a round costs one memory
-// round trip. Per query head of the group, the kU scores are reduced across the warp together
+// (warp w: p_begin + w·kU + j·4·kU + u); every K/V load of a round is issued before its math,
+// so a round costs one memory round trip after its block-table reads. Per query head of the group, the kU scores are reduced across the warp together
 // and folded into an online softmax with one rescale per round; lane l owns dims
 // [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
 // Warps merge their (max, sum, acc) in shared memory at the end. G (4 or 8) bounds the query
@@ -220,6 +218,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const bool active = lane * HPL < hd;
+  pdl::wait();  // the context lengths and tables too: a step's metadata changes between steps
   const int n_ctx_all = context_lens[seq];
   // Split-KV: this block takes positions [p_begin, n_ctx) of the context (gridDim.y splits).
   const int p_begin = blockIdx.y * chunk;
@@ -230,25 +229,26 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
 
   // Element offsets of a round's positions (-1: past the context; -2: a bad block id).
   auto offsets = [&](int p0, int64_t (&off)[kU]) {
+    int bi = p0 / block_size;  // one division per round: (block, slot) of p0, then stepped
+    int slot = p0 - bi * block_size;
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      const int p = p0 + u;
+      if (u > 0 && ++slot == block_size) {
+        slot = 0;
+        ++bi;
+      }
       off[u] = -1;
-      if (p >= n_ctx) continue;
-      const int bi = p / block_size;
+      if (p0 + u >= n_ctx) continue;
       const int64_t blk = bi < max_blocks ? table[bi] : -1;
       off[u] = blk < 0 || blk >= n_blocks
                    ? -2
-                   : (blk * block_size + p % block_size) * row + static_cast<int64_t>(kvh) * hd +
-                         lane * HPL;
+                   : (blk * block_size + slot) * row + static_cast<int64_t>(kvh) * hd + lane * HPL;
     }
   };
-  int p0 = p_begin + warp * kU;
-  int64_t off[kU];
-  offsets(p0, off);  // the first round's table reads, before the wait
-  pdl::wait();
   __syncthreads();
 
+  // Scores in log2 units (q·scale·log2 e): exp2f is one MUFU op; m is in the same units.
+  const float qscale = scale * 1.4426950408889634f;
   float qv[G][HPL];
   float m[G], l[G], acc[G][HPL];
 #pragma unroll
@@ -257,62 +257,80 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     const float* qh = q + (static_cast<size_t>(seq) * n_heads + kvh * group + hh) * hd;
 #pragma unroll
     for (int i = 0; i < HPL; ++i) {
-      qv[h][i] = active ? qh[lane * HPL + i] : 0.0f;
+      qv[h][i] = active ? qh[lane * HPL + i] * qscale : 0.0f;
       acc[h][i] = 0.0f;
     }
     m[h] = -INFINITY;
     l[h] = 0.0f;
   }
 
-  for (; p0 < n_ctx; p0 += kAttnWarps * kU) {
-    if (p0 != p_begin + warp * kU) offsets(p0, off);
+  for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += kAttnWarps * kU) {
+    int64_t off[kU];
+    offsets(p0, off);
     float kf[kU][HPL], vf[kU][HPL];
-    bool ok[kU];  // warp-uniform: the position exists and its block id is valid
+    uint32_t okmask = 0;  // warp-uniform: bit u = position u exists and its block id is valid
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      ok[u] = off[u] >= 0;
 #pragma unroll
       for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
       if (off[u] == -2 && lane == 0) bad_block = 1;
-      if (!ok[u] || !active) continue;
+      if (off[u] < 0) continue;
+      okmask |= 1u << u;
+      if (!active) continue;
       load_kv<T, HPL>(kc + off[u], vec, kf[u]);
       load_kv<T, HPL>(vc + off[u], vec, vf[u]);
     }
+    if (okmask == 0) continue;
+    // Lane l ends up with the score of position u_l = l >> kShift (all 32 >> kShift lanes of
+    // a position hold it): a transposing butterfly halves the vector per level (kU − 1
+    // shuffles), then plain levels finish the sum; the round's max and sum take log2(kU)
+    // shuffles each, one exp2 per lane, and kU shuffles hand each p_u to every lane.
+    constexpr int kShift = 5 - (kU == 8 ? 3 : kU == 4 ? 2 : 1);
+    static_assert(kU == 2 || kU == 4 || kU == 8, "kU");
+    const int my_u = lane >> kShift;
+    const bool my_ok = (okmask >> my_u) & 1u;
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       if (h >= group) break;
-      float sc[kU];
+      float v[kU];
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
-        sc[u] = 0.0f;
+        v[u] = 0.0f;
 #pragma unroll
-        for (int i = 0; i < HPL; ++i) sc[u] = fmaf(qv[h][i], kf[u][i], sc[u]);
+        for (int i = 0; i < HPL; ++i) v[u] = fmaf(qv[h][i], kf[u][i], v[u]);
       }
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
+      for (int n = kU, o = 16; n > 1; n >>= 1, o >>= 1) {
+        const bool upper = (lane & o) != 0;
 #pragma unroll
-        for (int u = 0; u < kU; ++u) sc[u] += __shfl_xor_sync(0xFFFFFFFFu, sc[u], o);
+        for (int i = 0; i < n / 2; ++i) {
+          const float send = upper ? v[i] : v[i + n / 2];
+          const float keep = upper ? v[i + n / 2] : v[i];
+          v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
+        }
       }
-      float mn = m[h];
-      bool any = false;
+      float sc = v[0];
 #pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        sc[u] *= scale;
-        if (ok[u]) mn = fmaxf(mn, sc[u]);
-        any |= ok[u];
+      for (int o = 16 >> (5 - kShift); o > 0; o >>= 1) sc += __shfl_xor_sync(0xFFFFFFFFu, sc, o);
+      float rmax = my_ok ? sc : -INFINITY;
+#pragma unroll
+      for (int o = 16; o >= (1 << kShift); o >>= 1) {
+        rmax = fmaxf(rmax, __shfl_xor_sync(0xFFFFFFFFu, rmax, o));
       }
-      if (!any) continue;
-      const float corr = expf(m[h] - mn);  // exp(-inf) = 0 at the start (NaN scores stay NaN)
-      l[h] *= corr;
+      const float mn = fmaxf(m[h], rmax);
+      const float corr = exp2f(m[h] - mn);  // 0 at the start (m = -inf); NaN scores stay NaN
+      float pw = my_ok ? exp2f(sc - mn) : 0.0f;
+      float psum = pw;
+#pragma unroll
+      for (int o = 16; o >= (1 << kShift); o >>= 1) psum += __shfl_xor_sync(0xFFFFFFFFu, psum, o);
+      l[h] = fmaf(l[h], corr, psum);
 #pragma unroll
       for (int i = 0; i < HPL; ++i) acc[h][i] *= corr;
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
-        if (!ok[u]) continue;
-        const float pw = expf(sc[u] - mn);
-        l[h] += pw;
+        const float pu = __shfl_sync(0xFFFFFFFFu, pw, u << kShift);
 #pragma unroll
-        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pw, vf[u][i], acc[h][i]);
+        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pu, vf[u][i], acc[h][i]);
       }
       m[h] = mn;
     }
@@ -337,14 +355,15 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     float lsum = 0.0f, a = 0.0f;
     if (mx != -INFINITY) {
       for (int w = 0; w < kAttnWarps; ++w) {
-        const float c = expf(sm_m[w][h] - mx);
+        const float c = exp2f(sm_m[w][h] - mx);
         lsum += sm_l[w][h] * c;
         a += sm_acc[w][h][d] * c;
       }
     }
     const size_t oi = static_cast<size_t>(seq) * n_heads + kvh * group + h;
     if (part != nullptr) {
-      // Unnormalized partial: acc (relative to mx), then (mx, lsum) per (split, entry, head).
+      // Unnormalized partial: acc (relative to mx), then (mx, lsum) per (split, entry, head);
+      // mx in log2 units (the scores' units here).
       const size_t n_rows = static_cast<size_t>(gridDim.x / n_kv_heads) * n_heads;
       const size_t pi = static_cast<size_t>(blockIdx.y) * n_rows + oi;
       part[pi * hd + d] = bad_block != 0 ? NAN : (mx != -INFINITY ? a : 0.0f);
@@ -361,9 +380,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   }
 }
 
-// Σ_s acc_s·e^(m_s−M) / Σ_s l_s·e^(m_s−M) for W consecutive entries [d, d + W) of row r over
+// Σ_s acc_s·2^(m_s−M) / Σ_s l_s·2^(m_s−M) for W consecutive entries [d, d + W) of row r over
 // the splits of the split-KV decode (part: acc per (split, row, dim), then (m, l) per (split,
-// row)). The splits go in rounds of kMergeRound whose loads are all issued before their math
+// row), m in log2 units). The splits go in rounds of kMergeRound whose loads are all issued before their math
 // (one L2 round trip per round, not one per split), with the running maximum rescaled per
 // round. A NaN entry in any split (a bad block) makes the entry NaN.
 constexpr int kMergeRound = 16;
@@ -401,13 +420,13 @@ __device__ __forceinline__ void merge_splits(const float* __restrict__ part, int
 #pragma unroll
     for (int j = 0; j < kMergeRound; ++j) cm = fmaxf(cm, m[j]);
     if (cm != -INFINITY) {
-      const float corr = expf(mx - cm);  // 0 while nothing was seen (mx = -inf)
+      const float corr = exp2f(mx - cm);  // 0 while nothing was seen (mx = -inf)
       lsum *= corr;
 #pragma unroll
       for (int k = 0; k < W; ++k) a[k] *= corr;
 #pragma unroll
       for (int j = 0; j < kMergeRound; ++j) {
-        const float c = expf(m[j] - cm);  // 0 for empty splits and padding (m = -inf)
+        const float c = exp2f(m[j] - cm);  // 0 for empty splits and padding (m = -inf)
         lsum = fmaf(l[j], c, lsum);
 #pragma unroll
         for (int k = 0; k < W; ++k) a[k] = fmaf(v[j][k], c, a[k]);

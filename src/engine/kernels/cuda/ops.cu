@@ -196,8 +196,9 @@ constexpr int kAttnU = HPL >= 8 ? 2 : 8;
 // so a round costs one memory round trip after its block-table reads. Per query head of the group, the kU scores are reduced across the warp together
 // and folded into an online softmax with one rescale per round; lane l owns dims
 // [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
-// Warps merge their (max, sum, acc) in shared memory at the end. G (4 or 8) bounds the query
-// heads per kv head: the per-head registers of G = 8 cost blocks per SM at large batches.
+// Warps merge their (max, sum, acc) in shared memory at the end. G (2, 4 or 8) bounds the
+// query heads per kv head: the per-head registers of G = 8 cost blocks per SM at large
+// batches, and every round computes all G heads.
 template <typename T, int HPL, int G>
 __global__ void __launch_bounds__(kAttnWarps * 32)
     paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
@@ -289,9 +290,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     static_assert(kU == 2 || kU == 4 || kU == 8, "kU");
     const int my_u = lane >> kShift;
     const bool my_ok = (okmask >> my_u) & 1u;
+    // All G heads, with no early exit, so that their shuffle chains interleave; heads past
+    // the group repeat its last head and are never stored.
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      if (h >= group) break;
       float v[kU];
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
@@ -499,8 +501,10 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   const uintptr_t align = sizeof(T) * HPL;
   const bool vec = reinterpret_cast<uintptr_t>(kv.k) % align == 0 &&
                    reinterpret_cast<uintptr_t>(kv.v) % align == 0 && kv.head_dim % HPL == 0;
-  const bool small_group = n_heads / kv.n_kv_heads <= 4;
-  auto kernel = small_group ? paged_decode_kernel<T, HPL, 4> : paged_decode_kernel<T, HPL, 8>;
+  const int group = n_heads / kv.n_kv_heads;
+  auto kernel = group <= 2   ? paged_decode_kernel<T, HPL, 2>
+                : group <= 4 ? paged_decode_kernel<T, HPL, 4>
+                             : paged_decode_kernel<T, HPL, 8>;
   MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, kAttnWarps * 32, 0, stream, q, bt,
                        max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,

@@ -400,14 +400,10 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     cap_out_ = cap;
   }
   {
-    // Split-KV attention: enough blocks for two waves over the SMs, but no split shorter than
-    // one round of the decode kernel (its loads in flight), so that a split costs one memory
-    // round trip when the context allows: 3B/8B at 528 positions, batch 1: 17 splits of 32.
-    const int64_t blocks = n * c.n_kv_heads;
-    const int64_t max_ctx = width * options_.block_size;
-    const int64_t round = cuda::paged_attention_positions_per_round(c.head_dim);
-    int64_t splits = (2 * sm_count_ + blocks - 1) / blocks;
-    splits = std::clamp<int64_t>(std::min<int64_t>(splits, (max_ctx + round - 1) / round), 1, 64);
+    // Split-KV attention: one memory round trip per split when the context allows (3B/8B at
+    // 528 positions, batch 1: 17 splits of 32).
+    const int64_t splits = cuda::paged_attention_decode_splits(
+        n, c.n_kv_heads, c.head_dim, width * options_.block_size, sm_count_);
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
                                                                static_cast<int>(splits));
     if (splits > 1) {

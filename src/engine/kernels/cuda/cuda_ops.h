@@ -73,9 +73,13 @@ struct AttnSplit {
   GemvI8Target out_q;
 };
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
-// Positions one block of the decode kernel reads in one round (all loads in flight): a split of
-// at most this many positions costs one memory round trip.
-int paged_attention_positions_per_round(int head_dim);
+// The splits the engine asks for in a decode step of n_seqs sequences whose block tables cover
+// max_ctx positions: enough blocks (n_seqs · n_kv_heads · splits) for two waves over the SMs,
+// but no split shorter than one round of the decode kernel (32 positions, 8 above head_dim
+// 128: the K/V loads of a round are all in flight, so a split costs one memory round trip),
+// at most 64; 1 when nothing asks for more. Host code.
+int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, int64_t max_ctx,
+                                  int sm_count);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "engine/kernels/cuda/attention_plan.h"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/norm_rows.cuh"
@@ -165,7 +166,7 @@ __global__ void kv_store_kernel(void* kc, void* vc, int dt, int64_t row, int64_t
 __device__ __forceinline__ float kv_to_f(__half h) { return __half2float(h); }
 __device__ __forceinline__ float kv_to_f(__nv_bfloat16 h) { return __bfloat162float(h); }
 
-constexpr int kAttnWarps = 4;
+constexpr int kAttnWarps = detail::kDecodeAttnWarps;
 constexpr int kMaxGroup = 8;
 
 // HPL consecutive KV elements as floats: one 4/8/16-byte load when `vec` (the caller checked
@@ -187,9 +188,11 @@ __device__ __forceinline__ void load_kv(const T* __restrict__ p, bool vec, float
   for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(p[i]);
 }
 
-// Positions in flight per warp (bounded by registers): kU consecutive positions per round.
+// Positions in flight per warp (bounded by registers): kU consecutive positions per round
+// (attention_plan.h, which the engine plans its splits with).
 template <int HPL>
-constexpr int kAttnU = HPL >= 8 ? 2 : 8;
+constexpr int kAttnU = detail::decode_attn_positions_per_warp(HPL * 32);
+static_assert(kAttnU<8> == 2 && kAttnU<4> == 8 && kAttnU<1> == 8, "attention_plan.h");
 
 // One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
 // (warp w: p_begin + w·kU + j·4·kU + u); every K/V load of a round is issued before its math,
@@ -629,10 +632,6 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
       n_tokens);
   MLXM_CUDA_CHECK_LAUNCH("kv_store_kernel");
   return ok_status();
-}
-
-int paged_attention_positions_per_round(int head_dim) {
-  return kAttnWarps * (head_dim > 128 ? kAttnU<8> : kAttnU<4>);
 }
 
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits) {

@@ -1,0 +1,62 @@
+// The split-KV decode attention's split choice (cuda_ops.h paged_attention_decode_splits,
+// attention_plan.h), without a GPU: the choices measured on the H200 (bench/NOTES.md, runs
+// 33-38) for Llama 3.x shapes on 132 SMs, and the bounds for every shape.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/attention_plan.h"
+#include "engine/kernels/cuda/cuda_ops.h"
+
+namespace mlxm::engine::cuda {
+namespace {
+
+constexpr int kH200Sms = 132;
+
+int splits(int64_t n_seqs, int64_t max_ctx, int n_kv_heads = 8, int head_dim = 128) {
+  return paged_attention_decode_splits(n_seqs, n_kv_heads, head_dim, max_ctx, kH200Sms);
+}
+
+TEST(AttentionPlanTest, RoundOfTheDecodeKernel) {
+  EXPECT_EQ(detail::decode_attn_positions_per_round(64), 32);
+  EXPECT_EQ(detail::decode_attn_positions_per_round(128), 32);
+  EXPECT_EQ(detail::decode_attn_positions_per_round(256), 8);
+}
+
+TEST(AttentionPlanTest, MeasuredLlamaChoices) {
+  // 3B / 8B at batch 1 with a 512-token prompt: tables of 33 blocks of 16 = 528 positions,
+  // 17 splits of 32 positions (one round each), 136 blocks.
+  EXPECT_EQ(splits(1, 528), 17);
+  EXPECT_EQ(splits(1, 1024), 32);   // a table rounded up to 64 blocks
+  EXPECT_EQ(splits(1, 4096), 33);   // two waves: 8 kv heads x 33 splits = 264 blocks
+  // 64 sequences: 512 blocks already fill two waves, so no split (no merge kernel).
+  EXPECT_EQ(splits(64, 128), 1);
+  EXPECT_EQ(splits(16, 128), 3);    // 128 blocks: 3 splits, capped by 4 rounds
+  EXPECT_EQ(splits(8, 64), 2);      // short tables cap it
+}
+
+TEST(AttentionPlanTest, BoundsForEveryShape) {
+  for (int64_t n : {1, 2, 3, 8, 33, 64, 256}) {
+    for (int kv : {1, 2, 8}) {
+      for (int hd : {16, 64, 128, 256}) {
+        for (int64_t ctx : {0, 1, 31, 32, 33, 528, 100000}) {
+          const int s = splits(n, ctx, kv, hd);
+          ASSERT_GE(s, 1);
+          ASSERT_LE(s, detail::kDecodeAttnMaxSplits);
+          const int64_t round = detail::decode_attn_positions_per_round(hd);
+          if (s == 1) continue;
+          // Splits no shorter than a round on average: at most one per round of the table.
+          ASSERT_LE(s, (ctx + round - 1) / round) << n << " " << ctx;
+          // No more blocks than two waves need, beyond one split.
+          ASSERT_LT(n * kv * (s - 1), 2 * kH200Sms) << n << " " << kv << " " << ctx;
+        }
+      }
+    }
+  }
+  // Nonsense inputs stay in bounds: no sequences or heads count as one block, no SMs as one.
+  EXPECT_EQ(paged_attention_decode_splits(0, 0, 128, 528, 0), 2);
+  EXPECT_EQ(paged_attention_decode_splits(1, 8, 128, -5, 132), 1);
+}
+
+}  // namespace
+}  // namespace mlxm::engine::cuda

@@ -5,7 +5,7 @@
 # $OUT/ncu_decode_<shape>_b<batch>.csv. Usage: bash tools/gpu/profile_decode.sh [shape]
 # (default llama-3.2-1b). Env: BATCH (1), PROMPT (64), MODEL_DIR (a model made before, e.g. by
 # check.sh with MLXM_KEEP_MODELS=DIR: DIR/8b; else one is made in a temp dir). Per-step
-# figures divide by the argmax launches (one per greedy step).
+# figures divide by the decode-attention launches over the layer count.
 # NCU_CACHE=none keeps the caches warm between kernels (ncu flushes them by default, which
 # makes small kernels read longer than inside a step); the engine's env (MLXM_CUDA_*) applies.
 set -uo pipefail
@@ -49,8 +49,12 @@ for r in rows[hi + 1:]:
     us = v / 1000 if u in ("ns", "nsecond") else v * 1000 if u in ("ms", "msecond") else v
     tot[name] += us; cnt[name] += 1
 n = sum(cnt.values()); all_us = sum(tot.values())
-steps = max(1, sum(c for k, c in cnt.items() if "argmax" in k))
-print(f"profile: {n} kernels, {all_us:.0f} us of kernel time, {steps} steps: {all_us/steps:.0f} us per step")
+# Steps in the window: the decode attention runs once per layer and step (the window cuts
+# steps at both ends, so whole-step kernels such as the argmax over-count them); else argmax.
+layers = int(sys.argv[2])
+attn = sum(c for k, c in cnt.items() if k.startswith("paged_decode"))
+steps = attn / layers if attn else max(1, sum(c for k, c in cnt.items() if "argmax" in k))
+print(f"profile: {n} kernels, {all_us:.0f} us of kernel time, {steps:.2f} steps: {all_us/steps:.0f} us per step")
 for k, v in tot.most_common():
     print(f"profile: {k:52s} {cnt[k]/steps:6.1f} per step {v/steps:9.1f} us/step {v/cnt[k]:8.2f} us each")
 PY

@@ -196,9 +196,10 @@ static_assert(kAttnU<8> == 2 && kAttnU<4> == 8 && kAttnU<1> == 8, "attention_pla
 
 // One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
 // (warp w: p_begin + w·kU + j·4·kU + u); every K/V load of a round is issued before its math,
-// so a round costs one memory round trip after its block-table reads. Per query head of the group, the kU scores are reduced across the warp together
-// and folded into an online softmax with one rescale per round; lane l owns dims
-// [l*HPL, (l+1)*HPL) of the hd head dims (lanes past hd/HPL hold zeros: head_dim 16..256).
+// so a round costs one memory round trip after its block-table reads. Per query head of the
+// group, the kU scores are reduced across the warp together and folded into an online softmax
+// with one rescale per round; lane l owns dims [l*HPL, (l+1)*HPL) of the hd head dims (lanes
+// past hd/HPL hold zeros: head_dim 16..256).
 // Warps merge their (max, sum, acc) in shared memory at the end. G (2, 4 or 8) bounds the
 // query heads per kv head: the per-head registers of G = 8 cost blocks per SM at large
 // batches, and every round computes all G heads.
@@ -387,9 +388,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
 
 // Σ_s acc_s·2^(m_s−M) / Σ_s l_s·2^(m_s−M) for W consecutive entries [d, d + W) of row r over
 // the splits of the split-KV decode (part: acc per (split, row, dim), then (m, l) per (split,
-// row), m in log2 units). The splits go in rounds of kMergeRound whose loads are all issued before their math
-// (one L2 round trip per round, not one per split), with the running maximum rescaled per
-// round. A NaN entry in any split (a bad block) makes the entry NaN.
+// row), m in log2 units). The splits go in rounds of kMergeRound whose loads are all issued
+// before their math (one L2 round trip per round, not one per split), with the running maximum
+// rescaled per round. A NaN entry in any split (a bad block) makes the entry NaN.
 constexpr int kMergeRound = 16;
 
 template <int W>

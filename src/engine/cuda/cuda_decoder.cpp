@@ -119,6 +119,7 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
+    MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
@@ -258,6 +259,8 @@ class CudaDecoder final : public Engine {
   cuda::OwnedStream stream_;
   cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
   bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers quantize for the int8 GEMV
+  // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
+  bool attn_fused_merge_ = true;
   bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
@@ -267,6 +270,7 @@ class CudaDecoder final : public Engine {
   int sm_count_ = 132;
   cuda::AttnSplit attn_split_;  // split-KV decode attention for the current step shape
   DeviceBuffer attn_ws_;
+  DeviceBuffer attn_counters_;  // int32, zeroed: AttnSplit::merge_counters
 
   // Scratch (device, f32 unless noted), grown to the largest step seen.
   int64_t cap_n_ = 0, cap_out_ = 0, cap_meta_ = 0;
@@ -413,6 +417,17 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
     attn_split_.splits = static_cast<int>(splits);
     attn_split_.workspace = attn_ws_.as<float>();
     attn_split_.workspace_floats = attn_ws_.size() / sizeof(float);
+    attn_split_.merge_counters = nullptr;
+    attn_split_.merge_counters_len = 0;
+    if (splits > 1 && attn_fused_merge_) {
+      // Counters start at 0 and every launch leaves them at 0 (the merging block resets its).
+      const size_t counters = static_cast<size_t>(n) * static_cast<size_t>(c.n_kv_heads);
+      MLXM_ASSIGN_OR_RETURN(bool r, grow(attn_counters_, counters * sizeof(int32_t)));
+      if (r) MLXM_RETURN_IF_ERROR(attn_counters_.fill_bytes(0));
+      moved |= r;
+      attn_split_.merge_counters = attn_counters_.as<int32_t>();
+      attn_split_.merge_counters_len = static_cast<int64_t>(attn_counters_.size() / sizeof(int32_t));
+    }
   }
   if (m.total > cap_meta_) {
     const int64_t cap = std::max<int64_t>(m.total * 2, 4096);

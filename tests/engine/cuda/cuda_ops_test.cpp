@@ -219,6 +219,35 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
                                                  dout.as<float>(), nullptr, split);
   ASSERT_TRUE(st.ok()) << st.to_string();
   const auto y = to_host<float>(dout, ref.size());
+  if (splits > 1 && hd % 4 == 0) {
+    // The merge inside the decode kernel (AttnSplit::merge_counters): the same sums in the same
+    // order as the merge kernel, so the same floats; twice, since the merging blocks set the
+    // counters back to 0; a short counter array is an error.
+    cuda::AttnSplit fsplit = split;
+    DeviceBuffer counters = to_device(std::vector<int32_t>(size_t(n_seqs) * n_kv, 0));
+    fsplit.merge_counters = counters.as<int32_t>();
+    fsplit.merge_counters_len = int64_t(n_seqs) * n_kv;
+    for (int rep = 0; rep < 2; ++rep) {
+      DeviceBuffer dout3 = poisoned<float>(ref.size());
+      const Status st3 = cuda::paged_attention_decode(
+          dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,
+          scale, dout3.as<float>(), nullptr, fsplit);
+      ASSERT_TRUE(st3.ok()) << st3.to_string();
+      ASSERT_TRUE(to_host<float>(dout3, ref.size()) == y)
+          << "fused merge differs, " << dtype_name(dt) << " hd " << hd << " splits " << splits
+          << " rep " << rep;
+      ASSERT_TRUE(to_host<int32_t>(counters, size_t(n_seqs) * n_kv) ==
+                  std::vector<int32_t>(size_t(n_seqs) * n_kv, 0))
+          << "counters not reset";
+    }
+    cuda::AttnSplit short_split = fsplit;
+    short_split.merge_counters_len = int64_t(n_seqs) * n_kv - 1;
+    EXPECT_EQ(cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
+                                           dl.as<int32_t>(), n_seqs, n_heads, dview, scale,
+                                           dout.as<float>(), nullptr, short_split)
+                  .code(),
+              StatusCode::kInvalidArgument);
+  }
   if (splits > 1 && hd % 32 == 0 && n_seqs <= 8) {
     // The merge can also write its rows quantized for o_proj's int8 GEMV (AttnSplit::out_q):
     // same floats, and per 32-block d = max|x|/127, q = round(x/d) of them, in the int8
@@ -235,6 +264,29 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     ASSERT_TRUE(st2.ok()) << st2.to_string();
     ASSERT_TRUE(to_host<float>(dout2, ref.size()) == y) << "outputs with out_q differ";
     const auto raw = to_host<int8_t>(scratch, size_t(10 * width));
+    {
+      // The fused merge writes the same quantized rows.
+      DeviceBuffer scratch2 = poisoned<int8_t>(size_t(10 * width));
+      DeviceBuffer counters = to_device(std::vector<int32_t>(size_t(n_seqs) * n_kv, 0));
+      cuda::AttnSplit fq = qsplit;
+      fq.out_q = {scratch2.data(), bits};
+      fq.merge_counters = counters.as<int32_t>();
+      fq.merge_counters_len = int64_t(n_seqs) * n_kv;
+      DeviceBuffer dout4 = poisoned<float>(ref.size());
+      const Status st4 = cuda::paged_attention_decode(
+          dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,
+          scale, dout4.as<float>(), nullptr, fq);
+      ASSERT_TRUE(st4.ok()) << st4.to_string();
+      ASSERT_TRUE(to_host<float>(dout4, ref.size()) == y) << "fused merge with out_q differs";
+      const auto raw2 = to_host<int8_t>(scratch2, size_t(10 * width));
+      ASSERT_TRUE(std::equal(raw2.begin(), raw2.begin() + n_seqs * width, raw.begin()))
+          << "fused merge: quantized values differ";
+      for (int64_t j = 0; j < n_seqs * (width / 32); ++j) {
+        const int64_t at = 8 * width + j * 8;
+        ASSERT_EQ(std::memcmp(raw2.data() + at, raw.data() + at, 8), 0)
+            << "fused merge: block scale/sum " << j << " differs";
+      }
+    }
     for (int64_t j = 0; j < n_seqs; ++j) {
       for (int64_t b = 0; b < width / 32; ++b) {
         const float* xb = y.data() + j * width + b * 32;

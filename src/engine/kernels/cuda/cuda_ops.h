@@ -71,6 +71,12 @@ struct AttnSplit {
   // the int8 GEMV of the output projection (GemvI8Target). Needs a merge (splits > 1 and the
   // workspace for them), n_seqs <= 8 and head_dim % 32 == 0; else kInvalidArgument.
   GemvI8Target out_q;
+  // Zeroed device ints, at least n_seqs·n_kv_heads (else kInvalidArgument): with splits > 1,
+  // head_dim % 4 == 0 and a 16-byte aligned workspace and output, the decode kernel's block
+  // that finishes a (sequence, kv head) last merges its splits (and writes out_q) itself and
+  // sets the counter back to 0, so no merge kernel runs. Null: the merge kernel. One per stream.
+  int* merge_counters = nullptr;
+  int64_t merge_counters_len = 0;
 };
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 // The splits the engine asks for in a decode step of n_seqs sequences whose block tables cover

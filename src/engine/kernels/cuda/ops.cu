@@ -188,6 +188,69 @@ __device__ __forceinline__ void load_kv(const T* __restrict__ p, bool vec, float
   for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(p[i]);
 }
 
+// Σ_s acc_s·2^(m_s−M) / Σ_s l_s·2^(m_s−M) for W consecutive entries [d, d + W) of row r over
+// the splits of the split-KV decode (part: acc per (split, row, dim), then (m, l) per (split,
+// row), m in log2 units). The splits go in rounds of kMergeRound whose loads are all issued before their math
+// (one L2 round trip per round, not one per split), with the running maximum rescaled per
+// round. A NaN entry in any split (a bad block) makes the entry NaN. L2 loads (ld.global.cg):
+// the decode kernel's fused merge reads partials other blocks wrote during the same launch.
+constexpr int kMergeRound = 16;
+
+template <int W>
+__device__ __forceinline__ void merge_splits(const float* part, int splits, int64_t n_rows,
+                                             int hd, int64_t r, int d, float (&res)[W]) {
+  using V = std::conditional_t<W == 4, float4, float>;
+  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
+  float mx = -INFINITY, lsum = 0.0f;
+  float a[W];
+  bool nan[W];
+#pragma unroll
+  for (int k = 0; k < W; ++k) {
+    a[k] = 0.0f;
+    nan[k] = false;
+  }
+  for (int s0 = 0; s0 < splits; s0 += kMergeRound) {
+    float m[kMergeRound], l[kMergeRound], v[kMergeRound][W];
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) {
+      m[j] = -INFINITY;
+      l[j] = 0.0f;
+#pragma unroll
+      for (int k = 0; k < W; ++k) v[j][k] = 0.0f;
+      if (s0 + j >= splits) continue;
+      const size_t pi = static_cast<size_t>(s0 + j) * n_rows + r;
+      m[j] = __ldcg(ml + 2 * pi);
+      l[j] = __ldcg(ml + 2 * pi + 1);
+      const V pv = __ldcg(reinterpret_cast<const V*>(part + pi * hd + d));
+      memcpy(v[j], &pv, sizeof(pv));
+    }
+    float cm = mx;
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) cm = fmaxf(cm, m[j]);
+    if (cm != -INFINITY) {
+      const float corr = exp2f(mx - cm);  // 0 while nothing was seen (mx = -inf)
+      lsum *= corr;
+#pragma unroll
+      for (int k = 0; k < W; ++k) a[k] *= corr;
+#pragma unroll
+      for (int j = 0; j < kMergeRound; ++j) {
+        const float c = exp2f(m[j] - cm);  // 0 for empty splits and padding (m = -inf)
+        lsum = fmaf(l[j], c, lsum);
+#pragma unroll
+        for (int k = 0; k < W; ++k) a[k] = fmaf(v[j][k], c, a[k]);
+      }
+      mx = cm;
+    }
+#pragma unroll
+    for (int j = 0; j < kMergeRound; ++j) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) nan[k] |= v[j][k] != v[j][k];
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < W; ++k) res[k] = nan[k] ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+}
+
 // Positions in flight per warp (bounded by registers): kU consecutive positions per round
 // (attention_plan.h, which the engine plans its splits with).
 template <int HPL>
@@ -209,7 +272,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
-                        float* __restrict__ out, int chunk, float* __restrict__ part, bool vec) {
+                        float* __restrict__ out, int chunk, float* __restrict__ part, bool vec,
+                        int* __restrict__ merge_counters, void* xq, bool perm4) {
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
@@ -384,69 +448,46 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     if (bad_block != 0) r = NAN;
     out[oi * hd + d] = r;
   }
-}
+  if (part == nullptr || merge_counters == nullptr) return;
 
-// Σ_s acc_s·2^(m_s−M) / Σ_s l_s·2^(m_s−M) for W consecutive entries [d, d + W) of row r over
-// the splits of the split-KV decode (part: acc per (split, row, dim), then (m, l) per (split,
-// row), m in log2 units). The splits go in rounds of kMergeRound whose loads are all issued
-// before their math (one L2 round trip per round, not one per split), with the running maximum
-// rescaled per round. A NaN entry in any split (a bad block) makes the entry NaN.
-constexpr int kMergeRound = 16;
-
-template <int W>
-__device__ __forceinline__ void merge_splits(const float* __restrict__ part, int splits,
-                                             int64_t n_rows, int hd, int64_t r, int d,
-                                             float (&res)[W]) {
-  using V = std::conditional_t<W == 4, float4, float>;
-  const float* ml = part + static_cast<size_t>(splits) * n_rows * hd;
-  float mx = -INFINITY, lsum = 0.0f;
-  float a[W];
-  bool nan[W];
-#pragma unroll
-  for (int k = 0; k < W; ++k) {
-    a[k] = 0.0f;
-    nan[k] = false;
+  // Fused split merge (AttnSplit::merge_counters): the block that finishes its (sequence, kv
+  // head) last merges every split's partials, which are in L2, and sets the counter back to 0
+  // for the next launch; the others are done. Release: each block's partials are visible
+  // before its count; acquire: the last block fences after seeing the full count.
+  __shared__ int last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int prev = atomicAdd(&merge_counters[blockIdx.x], 1);
+    last = prev == static_cast<int>(gridDim.y) - 1;
+    if (last) merge_counters[blockIdx.x] = 0;
   }
-  for (int s0 = 0; s0 < splits; s0 += kMergeRound) {
-    float m[kMergeRound], l[kMergeRound], v[kMergeRound][W];
-#pragma unroll
-    for (int j = 0; j < kMergeRound; ++j) {
-      m[j] = -INFINITY;
-      l[j] = 0.0f;
-#pragma unroll
-      for (int k = 0; k < W; ++k) v[j][k] = 0.0f;
-      if (s0 + j >= splits) continue;
-      const size_t pi = static_cast<size_t>(s0 + j) * n_rows + r;
-      m[j] = ml[2 * pi];
-      l[j] = ml[2 * pi + 1];
-      const V pv = *reinterpret_cast<const V*>(part + pi * hd + d);
-      memcpy(v[j], &pv, sizeof(pv));
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int64_t n_rows = static_cast<int64_t>(gridDim.x / n_kv_heads) * n_heads;
+  const int hd4 = hd / 4, n4 = group * hd4;
+  // Thread t: the float4 entries t, t + blockDim.x, ... of the group's heads; as in
+  // attn_merge_vec_kernel every lane reaches store_block (its shuffles), and lane ≡ chunk mod 8
+  // because the launcher asks for head_dim % 32 == 0 with xq.
+  for (int base = 0; base < n4; base += blockDim.x) {
+    const int e4 = base + static_cast<int>(threadIdx.x);
+    const bool in = e4 < n4;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (in) {
+      const int64_t row = static_cast<int64_t>(seq) * n_heads + kvh * group + e4 / hd4;
+      float res[4];
+      merge_splits<4>(part, gridDim.y, n_rows, hd, row, 4 * (e4 % hd4), res);
+      o = make_float4(res[0], res[1], res[2], res[3]);
+      reinterpret_cast<float4*>(out + row * hd)[e4 % hd4] = o;
     }
-    float cm = mx;
-#pragma unroll
-    for (int j = 0; j < kMergeRound; ++j) cm = fmaxf(cm, m[j]);
-    if (cm != -INFINITY) {
-      const float corr = exp2f(mx - cm);  // 0 while nothing was seen (mx = -inf)
-      lsum *= corr;
-#pragma unroll
-      for (int k = 0; k < W; ++k) a[k] *= corr;
-#pragma unroll
-      for (int j = 0; j < kMergeRound; ++j) {
-        const float c = exp2f(m[j] - cm);  // 0 for empty splits and padding (m = -inf)
-        lsum = fmaf(l[j], c, lsum);
-#pragma unroll
-        for (int k = 0; k < W; ++k) a[k] = fmaf(v[j][k], c, a[k]);
-      }
-      mx = cm;
-    }
-#pragma unroll
-    for (int j = 0; j < kMergeRound; ++j) {
-#pragma unroll
-      for (int k = 0; k < W; ++k) nan[k] |= v[j][k] != v[j][k];
+    if (xq != nullptr) {
+      const int width = n_heads * hd;
+      quant_rows::store_block(o, in, static_cast<int64_t>(kvh) * group * hd4 + e4,
+                              quant_rows::xq_row(xq, width, seq), quant_rows::xds_row(xq, width, seq),
+                              perm4);
     }
   }
-#pragma unroll
-  for (int k = 0; k < W; ++k) res[k] = nan[k] ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
 }
 
 // Merges the splits of the split-KV decode, one thread per output entry.
@@ -496,7 +537,8 @@ unsigned grid_for(int64_t total, int threads) {
 template <typename T, int HPL>
 Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const int32_t* cl,
                      int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-                     cudaStream_t stream, float* ws, int splits, const GemvI8Target& oq) {
+                     cudaStream_t stream, float* ws, int splits, const GemvI8Target& oq,
+                     int* counters) {
   const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
   const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
   const dim3 grid(static_cast<unsigned>(n_seqs * kv.n_kv_heads), static_cast<unsigned>(splits));
@@ -509,13 +551,17 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
   auto kernel = group <= 2   ? paged_decode_kernel<T, HPL, 2>
                 : group <= 4 ? paged_decode_kernel<T, HPL, 4>
                              : paged_decode_kernel<T, HPL, 8>;
+  // The split merge inside the decode kernel (counters given) needs the float4 layout.
+  const bool vec4 = kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out});
+  const bool fused = splits > 1 && counters != nullptr && vec4;
   MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, kAttnWarps * 32, 0, stream, q, bt,
                        max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
-                       kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec);
+                       kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec,
+                       fused ? counters : nullptr, fused ? oq.scratch : nullptr, oq.bits == 4);
+  if (fused) return ok_status();
   const int64_t vec_threads = n_seqs * n_heads * (kv.head_dim / 4);
-  if (splits > 1 && kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out}) &&
-      vec_threads <= int64_t{65535} * 16 * 256) {
+  if (splits > 1 && vec4 && vec_threads <= int64_t{65535} * 16 * 256) {
     const int64_t n_rows = n_seqs * n_heads;
     const int64_t threads = vec_threads;
     MLXM_CUDA_LAUNCH_PDL("attn_merge_vec_kernel", attn_merge_vec_kernel, grid_for(threads, 256),
@@ -679,6 +725,12 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   }
   float* ws = split.workspace;
   const GemvI8Target& oq = split.out_q;
+  if (splits > 1 && split.merge_counters != nullptr &&
+      split.merge_counters_len < n_seqs * kv.n_kv_heads) {
+    return invalid_argument("cuda::paged_attention_decode: merge_counters holds " +
+                            std::to_string(split.merge_counters_len) + " counters, want " +
+                            std::to_string(n_seqs * kv.n_kv_heads) + " (n_seqs x n_kv_heads)");
+  }
   if (oq.scratch != nullptr) {
     if (splits == 1 || hd % 32 != 0 || !norm_rows::aligned16({ws, out}) ||
         n_seqs * n_heads * (hd / 4) > int64_t{65535} * 16 * 256) {
@@ -690,15 +742,15 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
                                                  "cuda::paged_attention_decode"));
   }
   if (kv.dtype == DType::kF16) {
-    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
   }
-  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
-  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq);
+  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
 }
 
 }  // namespace mlxm::engine::cuda

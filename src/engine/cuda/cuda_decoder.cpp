@@ -426,7 +426,8 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
       if (r) MLXM_RETURN_IF_ERROR(attn_counters_.fill_bytes(0));
       moved |= r;
       attn_split_.merge_counters = attn_counters_.as<int32_t>();
-      attn_split_.merge_counters_len = static_cast<int64_t>(attn_counters_.size() / sizeof(int32_t));
+      attn_split_.merge_counters_len =
+          static_cast<int64_t>(attn_counters_.size() / sizeof(int32_t));
     }
   }
   if (m.total > cap_meta_) {

@@ -120,6 +120,7 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
+    MLXM_ASSIGN_OR_RETURN(splitk_consumers_, env_bool("MLXM_CUDA_SPLITK_CONSUMERS", true));
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
@@ -238,12 +239,15 @@ class CudaDecoder final : public Engine {
     }
     return {lin_.gemv_scratch, l.bits()};
   }
-  // l.forward with the engine's options; x_ready: the producer wrote x quantized.
+  // l.forward with the engine's options; x_ready: the producer wrote x quantized. `out`
+  // (fused steps with MLXM_CUDA_SPLITK_CONSUMERS): where y was left, for a consumer that reads
+  // split-K slices (split_k.h); null: y is written.
   Status linear(const CudaLinear& l, const float* x, int64_t n, float* y, cuda::Stream s,
-                bool x_ready) const {
-    if (!x_ready) return l.forward(x, n, y, s, lin_);
+                bool x_ready, cuda::SplitKOutput* out = nullptr) const {
     cuda::ForwardOptions o = lin_;
-    o.gemv_x_ready = true;
+    o.gemv_x_ready = x_ready;
+    o.split_k_out = fuse_ && splitk_consumers_ ? out : nullptr;
+    if (o.split_k_out == nullptr && out != nullptr) *out = {y, {1, 0}};
     return l.forward(x, n, y, s, o);
   }
 
@@ -259,6 +263,9 @@ class CudaDecoder final : public Engine {
   cuda::OwnedStream stream_;
   cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
   bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers quantize for the int8 GEMV
+  // MLXM_CUDA_SPLITK_CONSUMERS: the kernel after a split-K GEMM (RoPE/KV store, add+norm,
+  // SiLU·mul) sums its partial sums; no reduce kernel
+  bool splitk_consumers_ = true;
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
   bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
@@ -516,12 +523,14 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
     const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
     const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
     if (L.fused_qkv) {
-      float* qkv = qkv_.as<float>();
-      MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv, s, qkv_ready));
+      cuda::SplitKOutput qo;
+      MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, &qo));
       const int64_t row = q_w + 2 * kv_w;
+      const float* qkv = qo.base;
       MLXM_RETURN_IF_ERROR(cuda::qkv_rope_store(qkv, row, qkv + q_w, qkv + q_w + kv_w, row, qn, kn,
                                                 eps, positions, inv_freq_.as<float>(),
-                                                meta_at(m.slots), n, c.n_heads, kv, q, s));
+                                                meta_at(m.slots), n, c.n_heads, kv, q, s,
+                                                qo.slices));
     } else {
       float* qr = qkv_.as<float>();  // raw q; q_ receives the roped one
       MLXM_RETURN_IF_ERROR(L.q.forward(xn, n, qr, s, lin_));
@@ -561,18 +570,21 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
                                      : cuda::GemvI8Target{};
   MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q));
   float* tmp = tmp_.as<float>();
-  MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q.scratch != nullptr));
+  cuda::SplitKOutput oo;
+  MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q.scratch != nullptr, &oo));
   const cuda::GemvI8Target gu_q = L.fused_gate_up ? i8_target(L.gate_up, n) : cuda::GemvI8Target{};
   if (fuse_) {
-    MLXM_RETURN_IF_ERROR(cuda::add_rms_norm(x, tmp, N.mlp.as<float>(), eps, n, h, xn, s, gu_q));
+    MLXM_RETURN_IF_ERROR(
+        cuda::add_rms_norm(x, oo.base, N.mlp.as<float>(), eps, n, h, xn, s, gu_q, oo.slices));
   } else {
     MLXM_RETURN_IF_ERROR(cuda::add_inplace(x, tmp, n * h, s));
     MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.mlp.as<float>(), eps, n, h, xn, s));
   }
   float* gu = gu_.as<float>();
   float* act = act_.as<float>();
+  cuda::SplitKOutput go{gu, {1, 0}};
   if (L.fused_gate_up) {
-    MLXM_RETURN_IF_ERROR(linear(L.gate_up, xn, n, gu, s, gu_q.scratch != nullptr));
+    MLXM_RETURN_IF_ERROR(linear(L.gate_up, xn, n, gu, s, gu_q.scratch != nullptr, &go));
   } else {
     // silu_mul wants [gate | up] per row.
     float* up = up_.as<float>();
@@ -583,14 +595,18 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu + ff, 2 * row, up, row, row, un, s));
   }
   const cuda::GemvI8Target down_q = i8_target(L.down, n);
-  MLXM_RETURN_IF_ERROR(cuda::silu_mul(gu, n, ff, act, s, down_q));
-  MLXM_RETURN_IF_ERROR(linear(L.down, act, n, tmp, s, down_q.scratch != nullptr));
-  if (fuse_ && l + 1 < c.n_layers) {
+  MLXM_RETURN_IF_ERROR(cuda::silu_mul(go.base, n, ff, act, s, down_q, go.slices));
+  const bool last = l + 1 == c.n_layers;
+  cuda::SplitKOutput dn;  // the last layer's plain add reads a written y
+  MLXM_RETURN_IF_ERROR(
+      linear(L.down, act, n, tmp, s, down_q.scratch != nullptr, last ? nullptr : &dn));
+  if (fuse_ && !last) {
     const LayerNorms& next = norms_[static_cast<size_t>(l) + 1];
     const CudaLayer& nl = w_.layers[static_cast<size_t>(l) + 1];
     const cuda::GemvI8Target qkv_q = nl.fused_qkv ? i8_target(nl.qkv, n) : cuda::GemvI8Target{};
     qkv_x_ready_ = qkv_q.scratch != nullptr;
-    return cuda::add_rms_norm(x, tmp, next.attn.as<float>(), eps, n, h, xn, s, qkv_q);
+    return cuda::add_rms_norm(x, dn.base, next.attn.as<float>(), eps, n, h, xn, s, qkv_q,
+                              dn.slices);
   }
   return cuda::add_inplace(x, tmp, n * h, s);
 }

@@ -26,6 +26,7 @@
 #include "core/status.h"
 #include "engine/kernels/cpu/linear.h"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/cuda/split_k.h"
 #include "engine/tensor/dtype.h"
 
 namespace mlxm::engine::cuda {
@@ -85,6 +86,10 @@ struct ForwardOptions {
   int cublas_min_rows = kDefaultCublasMinRows;
   void* cublas_scratch = nullptr;
   size_t cublas_scratch_bytes = 0;
+  // Set: a split-K GEMM call without a bias skips its reduce and leaves y as its partial sums
+  // in `workspace` (valid until the next call given this workspace), described here for the
+  // consumer kernel (split_k.h); every other call writes y and sets {y, {1, 0}}.
+  SplitKOutput* split_k_out = nullptr;
 };
 
 // Bytes of ForwardOptions::cublas_scratch for n rows of n_in inputs with `weight_bytes` of room

@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "engine/kernels/cpu/ops.h"  // KvLayerView
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/cuda/split_k.h"
 
 namespace mlxm::engine::cuda {
 
@@ -35,8 +36,9 @@ Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, i
 // out (n, ff) = silu(gate) * up, gate_up (n, 2*ff) = [gate | up] per row.
 // `q`: also the rows quantized for the int8 GEMV (see GemvI8Target; gate_up and out 16-byte
 // aligned).
+// `in`: gate_up is read as split-K slices (split_k.h).
 Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream = nullptr,
-                const GemvI8Target& q = {});
+                const GemvI8Target& q = {}, const Slices& in = {});
 
 // Writes k, v (n_tokens, n_kv_heads, head_dim) into the paged cache `kv` (device pointers,
 // F16/BF16/F32) at slot_mapping (n_tokens) = block * block_size + offset; a negative slot is
@@ -124,17 +126,20 @@ Status paged_attention_prefill(const float* q, const int32_t* block_tables, int 
 // kv_w with both strides q_w + 2·kv_w. q_norm / k_norm (head_dim) null: no q/k RMSNorm (Llama);
 // given: Qwen3's per-head RMSNorm with `eps`. RoPE as rope() (NeoX, inv_freq (head_dim/2)).
 // head_dim even, <= 256. Equals rms_norm + rope + kv_store up to f32 rounding of the norm.
+// `in`: q_in, k_in and v_in are read as split-K slices (split_k.h).
 Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, const float* v_in,
                       int64_t kv_stride, const float* q_norm, const float* k_norm, float eps,
                       const int32_t* positions, const float* inv_freq, const int32_t* slots,
                       int64_t n_tokens, int n_heads, const KvLayerView& kv, float* q_out,
-                      Stream stream = nullptr);
+                      Stream stream = nullptr, const Slices& in = {});
 
 // Residual add then RMSNorm, one pass: x (n, dim) += y; xn (n, dim) = rms_norm(x)·weight.
 // xn must not alias x or y. `q`: also xn quantized for the int8 GEMV (see GemvI8Target; all
-// pointers 16-byte aligned).
+// pointers 16-byte aligned). `ys`: y is read as split-K slices (split_k.h; stride a multiple
+// of 4 for the vector kernel).
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream = nullptr, const GemvI8Target& q = {});
+                    int64_t dim, float* xn, Stream stream = nullptr, const GemvI8Target& q = {},
+                    const Slices& ys = {});
 
 // Greedy sampling on the device: ids (n_rows) int32 = index of the largest value of each row of
 // x (n_rows, dim): the lowest such index; NaN entries never win; a row of NaN only gives -1

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <string>
@@ -14,6 +15,7 @@
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/slices.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -51,7 +53,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
                                       const float* __restrict__ inv_freq,
                                       const int32_t* __restrict__ slots, int64_t n_tokens,
                                       int n_heads, int n_kv_heads, int hd, void* kc, void* vc,
-                                      int dt, int64_t n_slots, float* __restrict__ q_out) {
+                                      int dt, int64_t n_slots, float* __restrict__ q_out,
+                                      Slices in) {
   pdl::launch_dependents();
   pdl::wait();
   const int lane = threadIdx.x & 31;
@@ -72,8 +75,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
 #pragma unroll
   for (int j = 0; j < kMaxPairsPerLane; ++j) {
     const int i = lane + 32 * j;
-    x1[j] = i < half ? src[i] : 0.0f;
-    x2[j] = i < half ? src[i + half] : 0.0f;
+    x1[j] = i < half ? slices::sum(src, i, in.kz, in.stride) : 0.0f;
+    x2[j] = i < half ? slices::sum(src, i + half, in.kz, in.stride) : 0.0f;
     ss = fmaf(x1[j], x1[j], ss);
     ss = fmaf(x2[j], x2[j], ss);
   }
@@ -110,8 +113,8 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
       store_kv(kc, dt, kv_base + i, y1);
       store_kv(kc, dt, kv_base + i + half, y2);
       const float* vs = v_in + t * kv_stride + static_cast<int64_t>(head) * hd;
-      store_kv(vc, dt, kv_base + i, vs[i]);
-      store_kv(vc, dt, kv_base + i + half, vs[i + half]);
+      store_kv(vc, dt, kv_base + i, slices::sum(vs, i, in.kz, in.stride));
+      store_kv(vc, dt, kv_base + i + half, slices::sum(vs, i + half, in.kz, in.stride));
     }
   }
 }
@@ -119,16 +122,15 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
 // One block per row: x += y, then the sum of squares (tree, f32), then xn = x·inv·w.
 __global__ void add_rms_norm_kernel(float* __restrict__ x, const float* __restrict__ y,
                                     const float* __restrict__ w, float eps, int64_t dim,
-                                    float* __restrict__ xn) {
+                                    float* __restrict__ xn, Slices ys) {
   pdl::launch_dependents();
   pdl::wait();
   __shared__ float partial[32];
   float* xr = x + blockIdx.x * dim;
-  const float* yr = y + blockIdx.x * dim;
   float* on = xn + blockIdx.x * dim;
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
-    const float v = xr[i] + yr[i];
+    const float v = xr[i] + slices::sum(y, blockIdx.x * dim + i, ys.kz, ys.stride);
     xr[i] = v;
     ss = fmaf(v, v, ss);
   }
@@ -227,7 +229,7 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
                       int64_t kv_stride, const float* q_norm, const float* k_norm, float eps,
                       const int32_t* positions, const float* inv_freq, const int32_t* slots,
                       int64_t n_tokens, int n_heads, const KvLayerView& kv, float* q_out,
-                      Stream stream) {
+                      Stream stream, const Slices& in) {
   if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16 && kv.dtype != DType::kF32) {
     return invalid_argument("cuda::qkv_rope_store: KV dtype must be F16, BF16 or F32");
   }
@@ -245,6 +247,8 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
       kv.v == nullptr) {
     return invalid_argument("cuda::qkv_rope_store: null pointer");
   }
+  MLXM_RETURN_IF_ERROR(check_slices(in, n_tokens * std::max(q_stride, kv_stride),
+                                    "cuda::qkv_rope_store"));
   const int64_t warps = n_tokens * (n_heads + kv.n_kv_heads);
   const int64_t blocks = (warps + 7) / 8;
   if (blocks > 0x7FFFFFFF) return invalid_argument("cuda::qkv_rope_store: too many tokens");
@@ -252,12 +256,13 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
                        static_cast<unsigned>(blocks), 256, 0, stream, q_in, q_stride, k_in, v_in,
                        kv_stride, q_norm, k_norm, eps, positions, inv_freq, slots, n_tokens,
                        n_heads, kv.n_kv_heads, hd, kv.k, kv.v, kv_code(kv.dtype),
-                       kv.n_blocks * kv.block_size, q_out);
+                       kv.n_blocks * kv.block_size, q_out, in);
   return ok_status();
 }
 
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream, const GemvI8Target& q) {
+                    int64_t dim, float* xn, Stream stream, const GemvI8Target& q,
+                    const Slices& ys) {
   if (n < 0 || dim <= 0) return invalid_argument("cuda::add_rms_norm: bad shape");
   if (n == 0) return ok_status();
   if (x == nullptr || y == nullptr || weight == nullptr || xn == nullptr) {
@@ -265,16 +270,18 @@ Status add_rms_norm(float* x, const float* y, const float* weight, float eps, in
   }
   if (xn == x || xn == y) return invalid_argument("cuda::add_rms_norm: xn aliases x or y");
   if (n > 0x7FFFFFFF) return invalid_argument("cuda::add_rms_norm: too many rows");
+  MLXM_RETURN_IF_ERROR(check_slices(ys, n * dim, "cuda::add_rms_norm"));
   const norm_rows::Shape sh = norm_rows::shape_for(dim);
-  const bool vec = sh.chunks > 0 && norm_rows::aligned16({x, y, weight, xn, q.scratch});
+  const bool vec = sh.chunks > 0 && ys.stride % 4 == 0 &&
+                   norm_rows::aligned16({x, y, weight, xn, q.scratch});
   if (q.scratch != nullptr) {
     MLXM_RETURN_IF_ERROR(norm_rows::check_target(q, n, dim, vec, "cuda::add_rms_norm"));
   }
   if (vec) {
-    return norm_rows::launch<true>(sh, x, y, weight, eps, n, dim, xn, q, stream);
+    return norm_rows::launch<true>(sh, x, y, weight, eps, n, dim, xn, q, stream, ys);
   }
   MLXM_CUDA_LAUNCH_PDL("add_rms_norm_kernel", add_rms_norm_kernel, static_cast<unsigned>(n), 256,
-                       0, stream, x, y, weight, eps, dim, xn);
+                       0, stream, x, y, weight, eps, dim, xn, ys);
   return ok_status();
 }
 

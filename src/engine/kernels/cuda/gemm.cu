@@ -303,8 +303,12 @@ int gemm_sm_count() {
   return v;
 }
 
-Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
+Status finish_split_k(const GemmArgs& a, const float* part, int kz, cudaStream_t stream) {
   const int64_t total = static_cast<int64_t>(a.n) * a.n_out;
+  if (a.split_k_out != nullptr && a.bias == nullptr) {
+    *a.split_k_out = {part, {kz, total}};
+    return ok_status();
+  }
   const int64_t blocks = std::min<int64_t>((total + 255) / 256, 4096);
   MLXM_CUDA_LAUNCH_PDL("splitk_reduce_kernel", splitk_reduce_kernel, static_cast<unsigned>(blocks),
                        256, 0, stream, part, a.bias, a.y, total, a.n_out, kz);
@@ -343,7 +347,7 @@ Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
   MLXM_CUDA_LAUNCH_PDL("gemm_q_kernel", (gemm_q_kernel<BM, BN, WM, WN, BITS, T>), grid,
                        WM * WN * 32, 0, stream, a.w, a.sb, a.bias, a.x, a.y, part, a.n, a.n_out,
                        a.n_in, log2_exact(a.group_size), tps);
-  if (kz > 1) return launch_splitk_reduce(a, part, kz, stream);
+  if (kz > 1) return finish_split_k(a, part, kz, stream);
   return ok_status();
 }
 

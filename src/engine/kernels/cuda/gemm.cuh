@@ -17,6 +17,7 @@ struct GemmArgs : QuantLinearArgs {
   float* workspace = nullptr;    // split-K partial sums (and the decode GEMM's x), may be null
   size_t workspace_floats = 0;
   GemmDecode decode = GemmDecode::kAuto;  // 4-bit rows <= 64: which GEMM (cuda_linear.h)
+  SplitKOutput* split_k_out = nullptr;    // ForwardOptions::split_k_out
 };
 
 // y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the
@@ -31,8 +32,9 @@ Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
 // call to the 64x64 GEMM. launch_gemm_q calls it first unless decode is kOff.
 Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream);
 
-// y = Σ_z part[z] (kz·n·n_out floats, summed in z order) + bias: split-K's second pass.
-Status launch_splitk_reduce(const GemmArgs& a, const float* part, int kz, cudaStream_t stream);
+// y = Σ_z part[z] (kz·n·n_out floats, summed in z order) + bias: split-K's second pass; or,
+// with a.split_k_out and no bias, no launch: the partial sums are left to the consumer.
+Status finish_split_k(const GemmArgs& a, const float* part, int kz, cudaStream_t stream);
 
 // The SM count the split-K choice uses, read once (called at upload so that the first read
 // never happens inside a graph capture).

@@ -16,7 +16,7 @@
 //    B fragments (no dequantized shared tile, no barrier for it): dequant8 turns a word's 8
 //    codes into 4 operand pairs with 3 logic ops, 4 byte permutes and 8 paired FMAs.
 //    x fragments come by ldmatrix from the ring.
-// 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (launch_splitk_reduce).
+// 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (finish_split_k).
 // Whether a call runs here, the instantiation and kz: plan_gemm_decode (gemm_decode_plan.h).
 //
 // K order. mma.sync m16n8k16's B fragment gives lane (g = lane/4, t = lane%4) the K positions
@@ -353,7 +353,7 @@ Status launch_mt(const GemmArgs& a, const uint4* xh, const DecodeGemmPlan& p,
   MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarps * 32,
                        0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, p.kpad,
                        gs, p.tiles_per_split);
-  if (p.kz > 1) return launch_splitk_reduce(a, part, p.kz, stream);
+  if (p.kz > 1) return finish_split_k(a, part, p.kz, stream);
   return ok_status();
 }
 

@@ -482,6 +482,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   if (opt.gemv_x_ready && (!i8 || n > kMaxRows)) {
     return invalid_argument("CudaLinear::forward: gemv_x_ready needs the int8 GEMV and <= 8 rows");
   }
+  if (opt.split_k_out != nullptr) *opt.split_k_out = {y, {1, 0}};  // a split-K GEMM may reset it
   // The operands every fast-format launch takes, for rows [j0, j0 + rows) (rows fit an int:
   // uses_gemm / uses_cublas cap n, the GEMV takes 8 rows at a time).
   auto fill = [&](detail::QuantLinearArgs& a, int64_t j0, int64_t rows) {
@@ -512,6 +513,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     a.workspace = opt.workspace;
     a.workspace_floats = opt.workspace != nullptr ? opt.workspace_floats : 0;
     a.decode = opt.gemm_decode;
+    a.split_k_out = opt.split_k_out;
     return detail::launch_gemm_q(a, stream);
   }
   for (int64_t j0 = 0; j0 < n; j0 += kMaxRows) {

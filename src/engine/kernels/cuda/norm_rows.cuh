@@ -20,6 +20,7 @@
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
+#include "engine/kernels/cuda/slices.cuh"
 
 namespace mlxm::engine::cuda::norm_rows {
 
@@ -40,14 +41,14 @@ inline Shape shape_for(int64_t dim) {
   return {chunks, (per + 31) / 32 * 32};
 }
 
-// x (rows, dim) [+= y]; xn (rows, dim) = x / sqrt(mean(x²) + eps) · w, (x·inv)·w as the CPU.
+// x (rows, dim) [+= y, read by `ys` (split_k.h)]; xn (rows, dim) = x / sqrt(mean(x²) + eps) · w, (x·inv)·w as the CPU.
 // xq != null: xn also goes to the int8 GEMV scratch `xq` (dim % 32 == 0; perm4 for 4-bit
 // weights). x and xn may alias when !ADD (in-place rms_norm): every read precedes the barrier
 // of the reduction, every write follows it. All pointers 16-byte aligned.
 template <bool ADD, int V>
 __global__ void __launch_bounds__(kMaxThreads)
     norm_rows_kernel(float* x, const float* __restrict__ y, const float* __restrict__ w,
-                     float eps, int dim, float* xn, void* xq, bool perm4) {
+                     float eps, int dim, float* xn, void* xq, bool perm4, Slices ys) {
   pdl::launch_dependents();
   __shared__ float partial[32];
   const int n4 = dim / 4;
@@ -61,7 +62,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
   pdl::wait();
   float4* x4 = reinterpret_cast<float4*>(x) + row * n4;
-  const float4* y4 = reinterpret_cast<const float4*>(y) + row * n4;
+  const float4* y4 = reinterpret_cast<const float4*>(y);
   float4 v[V];
   float ss = 0.0f;
 #pragma unroll
@@ -71,7 +72,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     if (c < n4) {
       v[k] = x4[c];
       if constexpr (ADD) {
-        const float4 b = y4[c];
+        const float4 b = slices::sum4(y4, row * n4 + c, ys.kz, ys.stride);
         v[k].x += b.x;
         v[k].y += b.y;
         v[k].z += b.z;
@@ -148,26 +149,27 @@ inline Status check_target(const GemvI8Target& q, int64_t n, int64_t dim, bool v
 // norm_rows_kernel<ADD, V> for n rows, V = sh.chunks (1..kMaxChunks).
 template <bool ADD>
 Status launch(const Shape& sh, float* x, const float* y, const float* w, float eps, int64_t n,
-              int64_t dim, float* xn, const GemvI8Target& q, cudaStream_t stream) {
+              int64_t dim, float* xn, const GemvI8Target& q, cudaStream_t stream,
+              const Slices& ys = {}) {
   const bool perm4 = q.bits == 4;
   const int d = static_cast<int>(dim);
   const unsigned blocks = static_cast<unsigned>(n);
   switch (sh.chunks) {
     case 1:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 1>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4);
+                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
       break;
     case 2:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 2>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4);
+                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
       break;
     case 3:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 3>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4);
+                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
       break;
     default:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 4>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4);
+                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
       break;
   }
   return ok_status();

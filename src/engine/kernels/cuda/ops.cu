@@ -15,6 +15,7 @@
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/slices.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
 
 namespace mlxm::engine::cuda {
@@ -74,7 +75,7 @@ __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, int
 }
 
 __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, int64_t ff,
-                                float* __restrict__ out) {
+                                float* __restrict__ out, Slices in) {
   pdl::launch_dependents();
   pdl::wait();
   const int64_t total = n * ff;
@@ -82,8 +83,8 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
        it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t j = it / ff;
     const int64_t i = it % ff;
-    const float g = gate_up[j * 2 * ff + i];
-    const float u = gate_up[j * 2 * ff + ff + i];
+    const float g = slices::sum(gate_up, j * 2 * ff + i, in.kz, in.stride);
+    const float u = slices::sum(gate_up, j * 2 * ff + ff + i, in.kz, in.stride);
     out[it] = g / (1.0f + expf(-g)) * u;
   }
 }
@@ -91,7 +92,7 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
 // The same with float4 loads, one thread per 4 values (ff % 4 == 0, 16-byte aligned), and
 // optionally the rows quantized for the int8 GEMV of the down projection (ff % 32 == 0).
 __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n, int ff,
-                                    float* __restrict__ out, void* xq, bool perm4) {
+                                    float* __restrict__ out, void* xq, bool perm4, Slices gs) {
   pdl::launch_dependents();
   pdl::wait();
   const int f4 = ff / 4;
@@ -101,8 +102,9 @@ __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n
   const int cc = in ? static_cast<int>(c % f4) : 0;
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
   if (in) {
-    const float4 g = reinterpret_cast<const float4*>(gate_up + j * 2 * ff)[cc];
-    const float4 u = reinterpret_cast<const float4*>(gate_up + j * 2 * ff + ff)[cc];
+    const float4* gu4 = reinterpret_cast<const float4*>(gate_up);
+    const float4 g = slices::sum4(gu4, (j * 2 * ff) / 4 + cc, gs.kz, gs.stride);
+    const float4 u = slices::sum4(gu4, (j * 2 * ff + ff) / 4 + cc, gs.kz, gs.stride);
     o = make_float4(g.x / (1.0f + expf(-g.x)) * u.x, g.y / (1.0f + expf(-g.y)) * u.y,
                     g.z / (1.0f + expf(-g.z)) * u.z, g.w / (1.0f + expf(-g.w)) * u.w);
     reinterpret_cast<float4*>(out + j * ff)[cc] = o;
@@ -619,11 +621,12 @@ bool gemv_i8_target_supported(int64_t dim) {
 }
 
 Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream,
-                const GemvI8Target& q) {
+                const GemvI8Target& q, const Slices& in) {
   if (n < 0 || ff <= 0) return invalid_argument("cuda::silu_mul: bad shape");
   if (n == 0) return ok_status();
   if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
-  const bool vec = ff % 4 == 0 && ff <= 0x7FFFFFFF && n * (ff / 4) <= int64_t{65535} * 16 * 256 &&
+  MLXM_RETURN_IF_ERROR(check_slices(in, n * 2 * ff, "cuda::silu_mul"));
+  const bool vec = ff % 4 == 0 && in.stride % 4 == 0 && ff <= 0x7FFFFFFF && n * (ff / 4) <= int64_t{65535} * 16 * 256 &&
                    norm_rows::aligned16({gate_up, out, q.scratch});
   if (q.scratch != nullptr) {
     MLXM_RETURN_IF_ERROR(norm_rows::check_target(q, n, ff, vec, "cuda::silu_mul"));
@@ -631,11 +634,11 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
   if (vec) {
     const int64_t threads = n * (ff / 4);
     MLXM_CUDA_LAUNCH_PDL("silu_mul_vec_kernel", silu_mul_vec_kernel, grid_for(threads, 256), 256, 0,
-                         stream, gate_up, n, static_cast<int>(ff), out, q.scratch, q.bits == 4);
+                         stream, gate_up, n, static_cast<int>(ff), out, q.scratch, q.bits == 4, in);
     return ok_status();
   }
   MLXM_CUDA_LAUNCH_PDL("silu_mul_kernel", silu_mul_kernel, grid_for(n * ff, 256), 256, 0, stream,
-                       gate_up, n, ff, out);
+                       gate_up, n, ff, out, in);
   return ok_status();
 }
 

@@ -71,12 +71,28 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
   const int half = hd / 2;
 
   float x1[kMaxPairsPerLane], x2[kMaxPairsPerLane];
-  float ss = 0.0f;
 #pragma unroll
   for (int j = 0; j < kMaxPairsPerLane; ++j) {
     const int i = lane + 32 * j;
-    x1[j] = i < half ? slices::sum(src, i, in.kz, in.stride) : 0.0f;
-    x2[j] = i < half ? slices::sum(src, i + half, in.kz, in.stride) : 0.0f;
+    x1[j] = i < half && in.kz == 1 ? src[i] : 0.0f;
+    x2[j] = i < half && in.kz == 1 ? src[i + half] : 0.0f;
+  }
+  // Split-K slices: z outer, so a slice's loads are all in flight; each value still sums
+  // 0 + p0 + p1 + … in z order (slices.cuh).
+  for (int z = 0; in.kz > 1 && z < in.kz; ++z) {
+    const float* sz = src + z * in.stride;
+#pragma unroll
+    for (int j = 0; j < kMaxPairsPerLane; ++j) {
+      const int i = lane + 32 * j;
+      if (i < half) {
+        x1[j] += sz[i];
+        x2[j] += sz[i + half];
+      }
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kMaxPairsPerLane; ++j) {
     ss = fmaf(x1[j], x1[j], ss);
     ss = fmaf(x2[j], x2[j], ss);
   }

@@ -215,9 +215,22 @@ int gemv_waves() {
 // K-slices per block (log2): every lane keeps at least one 32-block; small layers whose blocks
 // would not cover the SMs (gemv_waves() blocks each) split further while half the lanes stay
 // busy.
+// MLXM_CUDA_GEMV_ONE_PASS=1 (read once): as many K-slices as give every lane one 32-block at
+// most (up to 8), so each warp makes one memory round trip.
+bool gemv_one_pass() {
+  static const bool v = [] {
+    const char* e = std::getenv("MLXM_CUDA_GEMV_ONE_PASS");
+    return e != nullptr && std::atoi(e) == 1;
+  }();
+  return v;
+}
+
 int choose_wk_log2(int n_units, int n_out, int rows_per_warp) {
   int l = 0;
   while (l < 3 && n_units >= (64 << l)) ++l;
+  if (gemv_one_pass()) {
+    while (l < 3 && n_units > (32 << l)) ++l;
+  }
   const int sms = detail::gemm_sm_count() * gemv_waves();
   auto blocks = [&](int ll) {
     const int64_t rpb = rows_per_warp * (kWarps >> ll);

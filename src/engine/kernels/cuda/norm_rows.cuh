@@ -20,7 +20,6 @@
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
-#include "engine/kernels/cuda/slices.cuh"
 
 namespace mlxm::engine::cuda::norm_rows {
 
@@ -69,15 +68,38 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int k = 0; k < V; ++k) {
     const int c = threadIdx.x + k * blockDim.x;
     v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (c < n4) {
-      v[k] = x4[c];
-      if constexpr (ADD) {
-        const float4 b = slices::sum4(y4, row * n4 + c, ys.kz, ys.stride);
-        v[k].x += b.x;
-        v[k].y += b.y;
-        v[k].z += b.z;
-        v[k].w += b.w;
+    if (c < n4) v[k] = x4[c];
+  }
+  if constexpr (ADD) {
+    // y, or the sum of its split-K slices (z outer: a slice's loads all in flight; each value
+    // sums 0 + p0 + p1 + … in z order, slices.cuh), then x + y.
+    float4 b[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const int c = threadIdx.x + k * blockDim.x;
+      b[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (c < n4 && ys.kz == 1) b[k] = y4[row * n4 + c];
+    }
+    for (int z = 0; ys.kz > 1 && z < ys.kz; ++z) {
+      const float4* yz = y4 + z * (ys.stride / 4) + row * n4;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const int c = threadIdx.x + k * blockDim.x;
+        if (c < n4) {
+          const float4 t = yz[c];
+          b[k].x += t.x;
+          b[k].y += t.y;
+          b[k].z += t.z;
+          b[k].w += t.w;
+        }
       }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      v[k].x += b[k].x;
+      v[k].y += b[k].y;
+      v[k].z += b[k].z;
+      v[k].w += b[k].w;
     }
   }
 #pragma unroll

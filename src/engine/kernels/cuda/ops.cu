@@ -103,8 +103,8 @@ __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
   if (in) {
     const float4* gu4 = reinterpret_cast<const float4*>(gate_up);
-    const float4 g = slices::sum4(gu4, (j * 2 * ff) / 4 + cc, gs.kz, gs.stride);
-    const float4 u = slices::sum4(gu4, (j * 2 * ff + ff) / 4 + cc, gs.kz, gs.stride);
+    float4 g, u;
+    slices::sum4x2(gu4, (j * 2 * ff) / 4 + cc, (j * 2 * ff + ff) / 4 + cc, gs.kz, gs.stride, g, u);
     o = make_float4(g.x / (1.0f + expf(-g.x)) * u.x, g.y / (1.0f + expf(-g.y)) * u.y,
                     g.z / (1.0f + expf(-g.z)) * u.z, g.w / (1.0f + expf(-g.w)) * u.w);
     reinterpret_cast<float4*>(out + j * ff)[cc] = o;

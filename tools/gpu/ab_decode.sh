@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Engine decode A/B with interleaved repeats: for ROUNDS rounds, each configuration once in
+# turn (so drifts of the machine hit every configuration alike), then the median decode tok/s
+# per configuration. Run after tools/gpu/check.sh (uses its bench_cuda_engine build).
+# Usage: bash tools/gpu/ab_decode.sh SHAPE CONFIG... where a CONFIG is "-" (the defaults) or
+# env assignments ("MLXM_CUDA_X=0 MLXM_CUDA_Y=1"). Env: ROUNDS (3), BATCH (1), PROMPT (512),
+# GEN (256), MODEL_DIR (a model made before; else one is made in a temp dir).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=build-gpucheck/bench_cuda_engine
+[ -x "$BIN" ] || { echo "ab: $BIN missing (run check.sh first)"; exit 1; }
+SHAPE=$1; shift
+MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_ab_XXXXXX")
+M=${MODEL_DIR:-$MD/m}
+[ -f "$M/config.json" ] || "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$M" > /dev/null 2>&1
+R="$MD/results.txt"
+for round in $(seq "${ROUNDS:-3}"); do
+  i=0
+  for cfg in "$@"; do
+    i=$((i + 1))
+    envs=$([ "$cfg" = "-" ] && echo "" || echo "$cfg")
+    line=$(env $envs timeout 120 "$BIN" --shape "$SHAPE" --quant q4 --prompt "${PROMPT:-512}" \
+      --gen "${GEN:-256}" --batch "${BATCH:-1}" --argmax device --dir "$M" 2>&1 | grep "^llama" | tail -1)
+    tps=$(echo "$line" | sed -nE 's/.*decode ([0-9.]+) tok\/s.*/\1/p')
+    echo "ab: round $round [$cfg] ${tps:-FAIL}"
+    echo "$i ${tps:-0}" >> "$R"
+  done
+done
+i=0
+for cfg in "$@"; do
+  i=$((i + 1))
+  med=$(awk -v k="$i" '$1 == k {print $2}' "$R" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+  echo "ab: $SHAPE b${BATCH:-1} [$cfg] median ${med} tok/s"
+done
+rm -rf "$MD"

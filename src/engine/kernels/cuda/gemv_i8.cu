@@ -98,13 +98,13 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (lane == 0) xds[unit] = make_float2(d, sum);
 }
 
-template <int BITS, typename Tag, int NR, int ROWS>
-__global__ void __launch_bounds__(kWarps * 32, ROWS == 8 ? 3 : 1)
+template <int BITS, typename Tag, int NR>
+__global__ void __launch_bounds__(kWarps * 32)
     gemv_i8_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                    const float* __restrict__ bias, const uint4* __restrict__ xq,
                    const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
                    int n, int group_shift, int wk_log2) {
-  constexpr int kRows = ROWS;
+  constexpr int kRows = I8Tile<BITS>::kRows;
   constexpr int kCh = I8Tile<BITS>::kChunks;
   __shared__ float red[kWarps][kRows * NR];
 
@@ -215,23 +215,9 @@ int gemv_waves() {
 // K-slices per block (log2): every lane keeps at least one 32-block; small layers whose blocks
 // would not cover the SMs (gemv_waves() blocks each) split further while half the lanes stay
 // busy.
-// As many K-slices as give every lane at most one 32-block (up to 8), so that each warp makes
-// one memory round trip (3B batch 1: 628.5 -> 667.7 tok/s, run 43); MLXM_CUDA_GEMV_ONE_PASS=0
-// (read once) for the split before it (at least two 32-blocks per lane where possible).
-bool gemv_one_pass() {
-  static const bool v = [] {
-    const char* e = std::getenv("MLXM_CUDA_GEMV_ONE_PASS");
-    return e == nullptr || std::atoi(e) != 0;
-  }();
-  return v;
-}
-
 int choose_wk_log2(int n_units, int n_out, int rows_per_warp) {
   int l = 0;
   while (l < 3 && n_units >= (64 << l)) ++l;
-  if (gemv_one_pass()) {
-    while (l < 3 && n_units > (32 << l)) ++l;
-  }
   const int sms = detail::gemm_sm_count() * gemv_waves();
   auto blocks = [&](int ll) {
     const int64_t rpb = rows_per_warp * (kWarps >> ll);
@@ -241,37 +227,19 @@ int choose_wk_log2(int n_units, int n_out, int rows_per_warp) {
   return l;
 }
 
-template <int BITS, typename Tag, int NR, int kRows>
-Status launch_rows(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
-                   cudaStream_t stream) {
+template <int BITS, typename Tag, int NR>
+Status launch_i8(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
+                 cudaStream_t stream) {
+  constexpr int kRows = I8Tile<BITS>::kRows;
   const int n_units = a.n_in / kBlock;
   const int wk_log2 = choose_wk_log2(n_units, a.n_out, kRows);
   const int rows_per_block = kRows * (kWarps >> wk_log2);
   const unsigned blocks = static_cast<unsigned>(
       (static_cast<int64_t>(a.n_out) + rows_per_block - 1) / rows_per_block);
-  MLXM_CUDA_LAUNCH_PDL("gemv_i8_kernel", (gemv_i8_kernel<BITS, Tag, NR, kRows>), blocks,
-                       kWarps * 32, 0, stream, a.w, a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in,
-                       a.n, log2_exact(a.group_size), wk_log2);
+  MLXM_CUDA_LAUNCH_PDL("gemv_i8_kernel", (gemv_i8_kernel<BITS, Tag, NR>), blocks, kWarps * 32, 0,
+                       stream, a.w, a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
+                       log2_exact(a.group_size), wk_log2);
   return ok_status();
-}
-
-// MLXM_CUDA_GEMV_ROWS8=1 (read once): one activation row takes 8 weight rows per warp (twice
-// the loads in flight per lane).
-bool gemv_rows8() {
-  static const bool v = [] {
-    const char* e = std::getenv("MLXM_CUDA_GEMV_ROWS8");
-    return e != nullptr && std::atoi(e) == 1;
-  }();
-  return v;
-}
-
-template <int BITS, typename Tag, int NR>
-Status launch_i8(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
-                 cudaStream_t stream) {
-  if constexpr (NR == 1) {
-    if (gemv_rows8()) return launch_rows<BITS, Tag, NR, 8>(a, xq, xds, stream);
-  }
-  return launch_rows<BITS, Tag, NR, I8Tile<BITS>::kRows>(a, xq, xds, stream);
 }
 
 template <int BITS, typename Tag>

@@ -79,6 +79,7 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
   }
   // Split-K slices: z outer, so a slice's loads are all in flight; each value still sums
   // 0 + p0 + p1 + … in z order (slices.cuh).
+#pragma unroll 3
   for (int z = 0; in.kz > 1 && z < in.kz; ++z) {
     const float* sz = src + z * in.stride;
 #pragma unroll

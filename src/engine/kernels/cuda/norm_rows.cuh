@@ -80,6 +80,7 @@ __global__ void __launch_bounds__(kMaxThreads)
       b[k] = make_float4(0.f, 0.f, 0.f, 0.f);
       if (c < n4 && ys.kz == 1) b[k] = y4[row * n4 + c];
     }
+#pragma unroll 3
     for (int z = 0; ys.kz > 1 && z < ys.kz; ++z) {
       const float4* yz = y4 + z * (ys.stride / 4) + row * n4;
 #pragma unroll

@@ -6,13 +6,9 @@
 # env assignments ("MLXM_CUDA_X=0 MLXM_CUDA_Y=1"). Env: ROUNDS (3), BATCH (1), PROMPT (512),
 # GEN (256), MODEL_DIR (a model made before; else one is made in a temp dir).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-BIN=build-gpucheck/bench_cuda_engine
-[ -x "$BIN" ] || { echo "ab: $BIN missing (run check.sh first)"; exit 1; }
+source "$(dirname "$0")/bench_model.sh"
 SHAPE=$1; shift
-MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_ab_XXXXXX")
-M=${MODEL_DIR:-$MD/m}
-[ -f "$M/config.json" ] || "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$M" > /dev/null 2>&1
+bench_model ab "$SHAPE"
 R="$MD/results.txt"
 for round in $(seq "${ROUNDS:-3}"); do
   i=0

@@ -9,19 +9,14 @@
 # NCU_CACHE=none keeps the caches warm between kernels (ncu flushes them by default, which
 # makes small kernels read longer than inside a step); the engine's env (MLXM_CUDA_*) applies.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$PWD/build-gpucheck/out}
-SHAPE=${1:-llama-3.2-1b}
-BIN=build-gpucheck/bench_cuda_engine
 command -v ncu >/dev/null || { echo "profile: no ncu on this machine"; exit 0; }
-[ -x "$BIN" ] || { echo "profile: $BIN missing (run check.sh first)"; exit 1; }
+source "$(dirname "$0")/bench_model.sh"
+SHAPE=${1:-llama-3.2-1b}
 BATCH=${BATCH:-1}
 PROMPT=${PROMPT:-64}
-MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_prof_XXXXXX")
-M=${MODEL_DIR:-$MD/m}
 # Make the model first (unprofiled), then profile: skip the warm-up, prefill and first decode
 # steps, then record about 2 decode steps' kernels.
-[ -f "$M/config.json" ] || "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$M" > /dev/null 2>&1
+bench_model prof "$SHAPE"
 LAYERS=$(python3 -c "import json;print(json.load(open('$M/config.json'))['num_hidden_layers'])")
 PER_STEP=$(( LAYERS * 16 + 8 ))  # upper bound of launches per eager step
 SKIP=$(( PER_STEP * ${SKIP_STEPS:-$([ "$BATCH" -gt 1 ] && echo 8 || echo 3)} ))  # past prefill

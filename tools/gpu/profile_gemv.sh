@@ -9,15 +9,10 @@
 # NCU_CACHE (all: caches flushed per kernel, as a cold DRAM stream; none keeps them warm).
 # Writes $OUT/ncu_gemv_<shape>.csv; the engine's env (MLXM_CUDA_*) applies.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$PWD/build-gpucheck/out}
-SHAPE=${1:-llama-3.1-8b}
-BIN=build-gpucheck/bench_cuda_engine
 command -v ncu >/dev/null || { echo "gemv profile: no ncu on this machine"; exit 0; }
-[ -x "$BIN" ] || { echo "gemv profile: $BIN missing (run check.sh first)"; exit 1; }
-MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_gemvprof_XXXXXX")
-M=${MODEL_DIR:-$MD/m}
-[ -f "$M/config.json" ] || "$BIN" --shape "$SHAPE" --quant q4 --prompt 64 --gen 1 --dir "$M" > /dev/null 2>&1
+source "$(dirname "$0")/bench_model.sh"
+SHAPE=${1:-llama-3.1-8b}
+bench_model gemvprof "$SHAPE"
 CSV="$OUT/ncu_gemv_${SHAPE}.csv"
 MLXM_CUDA_GRAPHS=0 timeout 300 ncu --set full --cache-control "${NCU_CACHE:-all}" \
   --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \

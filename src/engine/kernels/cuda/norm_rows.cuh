@@ -40,7 +40,8 @@ inline Shape shape_for(int64_t dim) {
   return {chunks, (per + 31) / 32 * 32};
 }
 
-// x (rows, dim) [+= y, read by `ys` (split_k.h)]; xn (rows, dim) = x / sqrt(mean(x²) + eps) · w, (x·inv)·w as the CPU.
+// x (rows, dim) [+= y, read by `ys` (split_k.h)]; xn (rows, dim) = x / sqrt(mean(x²) + eps)
+// · w, (x·inv)·w as the CPU.
 // xq != null: xn also goes to the int8 GEMV scratch `xq` (dim % 32 == 0; perm4 for 4-bit
 // weights). x and xn may alias when !ADD (in-place rms_norm): every read precedes the barrier
 // of the reduction, every write follows it. All pointers 16-byte aligned.

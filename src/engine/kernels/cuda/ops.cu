@@ -536,11 +536,40 @@ unsigned grid_for(int64_t total, int threads) {
   return static_cast<unsigned>(b < 65535 * 16 ? (b < 1 ? 1 : b) : 65535 * 16);
 }
 
+// The operands of a decode-attention launch (paged_attention_decode, after its checks).
+struct DecodeLaunch {
+  const float* q;
+  const int32_t* bt;  // block tables
+  int max_blocks;
+  const int32_t* cl;  // context lengths
+  int64_t n_seqs;
+  int n_heads;
+  const KvLayerView& kv;
+  float scale;
+  float* out;
+  cudaStream_t stream;
+  float* ws;  // split partials
+  int splits;
+  const GemvI8Target& oq;
+  int* counters;  // AttnSplit::merge_counters
+};
+
 template <typename T, int HPL>
-Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const int32_t* cl,
-                     int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-                     cudaStream_t stream, float* ws, int splits, const GemvI8Target& oq,
-                     int* counters) {
+Status launch_decode(const DecodeLaunch& d) {
+  const float* q = d.q;
+  const int32_t* bt = d.bt;
+  const int max_blocks = d.max_blocks;
+  const int32_t* cl = d.cl;
+  const int64_t n_seqs = d.n_seqs;
+  const int n_heads = d.n_heads;
+  const KvLayerView& kv = d.kv;
+  const float scale = d.scale;
+  float* out = d.out;
+  cudaStream_t stream = d.stream;
+  float* ws = d.ws;
+  const int splits = d.splits;
+  const GemvI8Target& oq = d.oq;
+  int* counters = d.counters;
   const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
   const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
   const dim3 grid(static_cast<unsigned>(n_seqs * kv.n_kv_heads), static_cast<unsigned>(splits));
@@ -577,6 +606,15 @@ Status launch_decode(const float* q, const int32_t* bt, int max_blocks, const in
                          splits, n_rows, kv.head_dim, out);
   }
   return ok_status();
+}
+
+// launch_decode for hpl = 1, 2, 4 or 8 head dims per lane.
+template <typename T>
+Status launch_decode_hpl(int hpl, const DecodeLaunch& d) {
+  if (hpl == 1) return launch_decode<T, 1>(d);
+  if (hpl == 2) return launch_decode<T, 2>(d);
+  if (hpl == 4) return launch_decode<T, 4>(d);
+  return launch_decode<T, 8>(d);
 }
 
 }  // namespace
@@ -626,7 +664,8 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
   if (n == 0) return ok_status();
   if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
   MLXM_RETURN_IF_ERROR(check_slices(in, n * 2 * ff, "cuda::silu_mul"));
-  const bool vec = ff % 4 == 0 && in.stride % 4 == 0 && ff <= 0x7FFFFFFF && n * (ff / 4) <= int64_t{65535} * 16 * 256 &&
+  const bool vec = ff % 4 == 0 && in.stride % 4 == 0 && ff <= 0x7FFFFFFF &&
+                   n * (ff / 4) <= int64_t{65535} * 16 * 256 &&
                    norm_rows::aligned16({gate_up, out, q.scratch});
   if (q.scratch != nullptr) {
     MLXM_RETURN_IF_ERROR(norm_rows::check_target(q, n, ff, vec, "cuda::silu_mul"));
@@ -744,16 +783,10 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
                                                  "cuda::paged_attention_decode"));
   }
-  if (kv.dtype == DType::kF16) {
-    if (hpl == 1) return launch_decode<__half, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-    if (hpl == 2) return launch_decode<__half, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-    if (hpl == 4) return launch_decode<__half, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-    return launch_decode<__half, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-  }
-  if (hpl == 1) return launch_decode<__nv_bfloat16, 1>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-  if (hpl == 2) return launch_decode<__nv_bfloat16, 2>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-  if (hpl == 4) return launch_decode<__nv_bfloat16, 4>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
-  return launch_decode<__nv_bfloat16, 8>(q, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv, scale, out, stream, ws, splits, oq, split.merge_counters);
+  const DecodeLaunch d{q,   block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv,
+                       scale, out, stream, ws, splits, oq, split.merge_counters};
+  return kv.dtype == DType::kF16 ? launch_decode_hpl<__half>(hpl, d)
+                                 : launch_decode_hpl<__nv_bfloat16>(hpl, d);
 }
 
 }  // namespace mlxm::engine::cuda

@@ -141,6 +141,8 @@ class CudaDecoder final : public Engine {
       return invalid_argument("MLXM_CUDA_GEMV: want i8 or f32, got '" + gemv + "'");
     }
     lin_.gemv_i8 = gemv == "i8";
+    // MLXM_CUDA_GEMV_STREAM=1: the int8 GEMV as a weight stream (gemv_stream.cu); A/B knob.
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_stream, env_bool("MLXM_CUDA_GEMV_STREAM", false));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

@@ -16,7 +16,9 @@
 //    d/2, times 1 + 1e-4 for the f32 division), plus the same f32 slack and u·(|s·c_i| + |b|)
 //    per element for the reference's f32-rounded weights.
 // Besides: a row alone equals the same row in a batch (bit-identical), the int8 path is taken
-// exactly when asked, and bad scratch arguments return kInvalidArgument.
+// exactly when asked, and bad scratch arguments return kInvalidArgument. The weight-stream
+// kernel (ForwardOptions::gemv_stream, gemv_stream.cu) takes the same checks: its sums differ
+// from gemv_i8_kernel's only in order, within the same bound.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -93,6 +95,9 @@ QuantRow quantize_row(const float* x, int64_t n_in) {
 
 // Runs the layer through the int8 GEMV at each n and checks every output; returns the worst
 // error/tolerance ratios seen (emulation, reference).
+// The kernel under test: gemv_i8_kernel, or the weight stream (the CudaGemvStreamTest cases).
+bool g_stream = false;
+
 std::pair<double, double> check_layer(const RandomLinear& r, const Format& f,
                                       const std::vector<int64_t>& ns, uint32_t seed) {
   const int64_t n_out = r.src.n_out, n_in = r.src.n_in;
@@ -116,6 +121,7 @@ std::pair<double, double> check_layer(const RandomLinear& r, const Format& f,
   cuda::ForwardOptions opt;
   opt.gemm_min_rows = 1 << 30;  // the GEMV at every n
   opt.gemv_i8 = true;
+  opt.gemv_stream = g_stream;
   opt.gemv_scratch = scratch->data();
   opt.gemv_scratch_bytes = scratch_bytes;
 
@@ -183,8 +189,7 @@ std::pair<double, double> check_layer(const RandomLinear& r, const Format& f,
   return {worst_emul, worst_ref};
 }
 
-TEST(CudaGemvI8Test, EveryFastFormatMatchesEmulationAndReference) {
-  MLXM_SKIP_WITHOUT_CUDA();
+void every_fast_format() {
   // (n_out, n_in) → 32-blocks per row and the K-slices the launcher picks on 132 SMs (small
   // layers split further): (37, 640) → 20 (1 slice), (2200, 2080) → 65 (2),
   // (1030, 2080) → 65 (4), (133, 4480) → 140 (8), (9, 8320) → 260 (8).
@@ -206,19 +211,21 @@ TEST(CudaGemvI8Test, EveryFastFormatMatchesEmulationAndReference) {
   std::printf("[ INFO     ] worst |err|/tol: vs emulation %.3g, vs reference %.3g\n", we, wr);
 }
 
-TEST(CudaGemvI8Test, BiasAndLargeShape) {
-  MLXM_SKIP_WITHOUT_CUDA();
+void bias_and_large_shape() {
   for (const Format& f : {Format{4, 64, DType::kBF16}, Format{8, 128, DType::kF16}}) {
     RandomLinear r = make_linear(70, 1024, f.bits, f.group, f.dtype, 77, /*with_bias=*/true);
     check_layer(r, f, {1, 4, 9}, 78);
     RandomLinear big = make_linear(515, 4096, f.bits, f.group, f.dtype, 90 + f.bits);
     check_layer(big, f, {1, 8}, 91);
+    // 3001 row groups: more than the weight stream's warps on 132 SMs (2640), so some warps
+    // take two groups and the ring runs across a group boundary.
+    RandomLinear tall = make_linear(12003, 512, f.bits, f.group, f.dtype, 95 + f.bits);
+    check_layer(tall, f, {1, 3}, 96);
   }
 }
 
 // Row j of a batch of 8 (and of 11: two launches) is bit-identical to row j alone.
-TEST(CudaGemvI8Test, RowsIndependentOfBatch) {
-  MLXM_SKIP_WITHOUT_CUDA();
+void rows_independent_of_batch() {
   for (const Format& f : {Format{4, 64, DType::kBF16}, Format{8, 32, DType::kF16},
                           Format{4, 128, DType::kF16}}) {
     for (const auto& [n_out, n_in] : std::vector<std::pair<int64_t, int64_t>>{{133, 4480},
@@ -230,6 +237,7 @@ TEST(CudaGemvI8Test, RowsIndependentOfBatch) {
       ASSERT_TRUE(scratch.ok());
       cuda::ForwardOptions opt;
       opt.gemm_min_rows = 1 << 30;
+      opt.gemv_stream = g_stream;
       opt.gemv_scratch = scratch->data();
       opt.gemv_scratch_bytes = scratch->size();
       const int64_t n = 11;
@@ -256,6 +264,40 @@ TEST(CudaGemvI8Test, RowsIndependentOfBatch) {
       }
     }
   }
+}
+
+TEST(CudaGemvI8Test, EveryFastFormatMatchesEmulationAndReference) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = false;
+  every_fast_format();
+}
+TEST(CudaGemvI8Test, BiasAndLargeShape) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = false;
+  bias_and_large_shape();
+}
+TEST(CudaGemvI8Test, RowsIndependentOfBatch) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = false;
+  rows_independent_of_batch();
+}
+TEST(CudaGemvStreamTest, EveryFastFormatMatchesEmulationAndReference) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = true;
+  every_fast_format();
+  g_stream = false;
+}
+TEST(CudaGemvStreamTest, BiasAndLargeShape) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = true;
+  bias_and_large_shape();
+  g_stream = false;
+}
+TEST(CudaGemvStreamTest, RowsIndependentOfBatch) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  g_stream = true;
+  rows_independent_of_batch();
+  g_stream = false;
 }
 
 TEST(CudaGemvI8Test, PathSelectionAndBadScratch) {

@@ -77,6 +77,10 @@ struct ForwardOptions {
   // cuda_ops.h GemvI8Target, same n rows, this layer's n_in and bits); x is not read. Only for
   // calls that take the int8 GEMV with n <= 8 (else forward() fails with kInvalidArgument).
   bool gemv_x_ready = false;
+  // The int8 GEMV as a weight stream (persistent warps, a cp.async ring of weight steps per
+  // warp; gemv_stream.cu) instead of gemv_i8_kernel. Rows bit-identical alone or in a batch
+  // within either kernel, not across them.
+  bool gemv_stream = false;
   // Fast formats, n >= cublas_min_rows rows with a cublas_scratch: W dequantized in chunks of
   // rows to the scales' dtype into the scratch, x rounded to it once, one cuBLASLt matmul per
   // chunk (f32 accumulation and output). The scratch: 256-byte aligned, at least

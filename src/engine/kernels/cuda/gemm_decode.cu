@@ -35,6 +35,7 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/cp_async.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/gemm_decode_plan.h"
@@ -96,26 +97,7 @@ __device__ __forceinline__ void dequant8(uint32_t word, uint32_t s2, uint32_t b2
   for (int p = 0; p < 4; ++p) out[p] = fma2(fma2(v[p], m.one2, m.neg_magic2, Tag{}), s2, b2, Tag{});
 }
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// cp.async of BYTES (4 or 16) from src to the shared address d; valid == false writes zeros.
-template <int BYTES>
-__device__ __forceinline__ void cp_async(uint32_t d, const void* src, bool valid) {
-  const int n = valid ? BYTES : 0;
-  if constexpr (BYTES == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(n));
-  } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(d), "l"(src), "n"(BYTES),
-                 "r"(n));
-  }
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N));
-}
+using cp_async::smem_addr;
 
 // ---- x rounding -----------------------------------------------------------------------------
 
@@ -230,18 +212,18 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
 #pragma unroll
     for (int i = 0; i < kWPer; ++i) {
       const bool ok = w_row_ok[i] && k0 + w_k[i] < n_in;
-      cp_async<16>(w_dst[i] + stage * kWStage, ok ? w_src[i] + 2 * tile : w, ok);
+      cp_async::copy<16>(w_dst[i] + stage * kWStage, ok ? w_src[i] + 2 * tile : w, ok);
     }
     for (int j = 0; j < gpt; ++j) {
       const int gi = (k0 >> group_shift) + j;
       const bool ok = sb_row_ok && gi < n_groups;
-      cp_async<4>(sb_dst + stage * kSbStage + 4 * j, ok ? sb_src + gi : sb, ok);
+      cp_async::copy<4>(sb_dst + stage * kSbStage + 4 * j, ok ? sb_src + gi : sb, ok);
     }
   };
   auto load_x = [&](int stage, int tile) {
 #pragma unroll
     for (int i = 0; i < kXPer; ++i) {
-      cp_async<16>(x_dst[i] + stage * kXStage, x_ok[i] ? x_src[i] + 8 * tile : xh, x_ok[i]);
+      cp_async::copy<16>(x_dst[i] + stage * kXStage, x_ok[i] ? x_src[i] + 8 * tile : xh, x_ok[i]);
     }
   };
 
@@ -254,7 +236,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) {
     if (s < n_tiles) load_x(s, t_begin + s);
-    cp_async_commit();
+    cp_async::commit();
   }
 
   float acc[MT][kNt][4];
@@ -268,7 +250,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   }
 
   for (int i = 0; i < n_tiles; ++i) {
-    cp_async_wait<kS - 2>();
+    cp_async::wait<kS - 2>();
     __syncthreads();  // tile i landed for every thread; stage (i-1) % kS is free
     {
       const int nxt = i + kS - 1;
@@ -276,7 +258,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
         load_w(nxt % kS, t_begin + nxt);
         load_x(nxt % kS, t_begin + nxt);
       }
-      cp_async_commit();
+      cp_async::commit();
     }
     const int st = i % kS;
     const int k0 = (t_begin + i) * kK;
@@ -317,7 +299,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
       }
     }
   }
-  cp_async_wait<0>();
+  cp_async::wait<0>();
   pdl::launch_dependents();
 
   // Accumulator (m16n8): rows g, g + 8 of the m16 tile, output columns 2t, 2t + 1.

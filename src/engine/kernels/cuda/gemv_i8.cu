@@ -279,6 +279,7 @@ Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream) {
                          stream, a.x, xq, xds, a.n_in, n_total_units);
   }
   const auto* xq4 = reinterpret_cast<const uint4*>(xq);
+  if (a.stream) return launch_gemv_stream(a, xq4, xds, stream);
   if (a.bits == 4) {
     return a.f16 ? launch_i8_rows<4, F16Tag>(a, xq4, xds, stream)
                  : launch_i8_rows<4, BF16Tag>(a, xq4, xds, stream);

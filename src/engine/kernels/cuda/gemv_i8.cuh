@@ -18,9 +18,14 @@ struct GemvI8Args : QuantLinearArgs {
   void* scratch = nullptr;       // >= gemv_i8_scratch_bytes(n_in) bytes, 16-byte aligned
   bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
                                  // quantize launch, x unread
+  bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
 };
 
 // Two launches on `stream`: x quantized into the scratch (unless x_ready), then the GEMV.
 Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream);
+
+// The GEMV of launch_gemv_i8 as a weight stream (gemv_stream.cu), x quantized at xq / xds.
+Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
+                          cudaStream_t stream);
 
 }  // namespace mlxm::engine::cuda::detail

@@ -525,6 +525,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       fill(a, j0, nn);
       a.scratch = opt.gemv_scratch;
       a.x_ready = opt.gemv_x_ready;
+      a.stream = opt.gemv_stream;
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {
       const auto* w = m.weight.as<const uint4>();

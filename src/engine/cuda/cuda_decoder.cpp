@@ -120,7 +120,6 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
-    MLXM_ASSIGN_OR_RETURN(attn_max_splits_, env_int("MLXM_CUDA_ATTN_MAX_SPLITS", 0, 0, 64));
     MLXM_ASSIGN_OR_RETURN(splitk_consumers_, env_bool("MLXM_CUDA_SPLITK_CONSUMERS", true));
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
@@ -271,9 +270,6 @@ class CudaDecoder final : public Engine {
   bool splitk_consumers_ = true;
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
-  // MLXM_CUDA_ATTN_MAX_SPLITS: at most this many KV splits per decode step (0: the split rule's
-  // choice; an A/B knob for batch 1, where the splits' merge is on the critical path)
-  int64_t attn_max_splits_ = 0;
   bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
@@ -419,9 +415,8 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   {
     // Split-KV attention: one memory round trip per split when the context allows (3B/8B at
     // 528 positions, batch 1: 17 splits of 32).
-    int64_t splits = cuda::paged_attention_decode_splits(n, c.n_kv_heads, c.head_dim,
-                                                         width * options_.block_size, sm_count_);
-    if (attn_max_splits_ > 0) splits = std::min(splits, attn_max_splits_);
+    const int64_t splits = cuda::paged_attention_decode_splits(
+        n, c.n_kv_heads, c.head_dim, width * options_.block_size, sm_count_);
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
                                                                static_cast<int>(splits));
     if (splits > 1) {

@@ -232,10 +232,10 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="MLXM_CUDA_SPLITK_CONSUMERS=0" run_engine 60 "8b q4 b64 reduce-kernels" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b32" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 32 $DA --dir "$MD/8b"
     ENGINE_ENV="" run_engine 60 "8b q4 b1" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
-    ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=1" run_engine 60 "8b q4 b1 gemv-stream" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=0" run_engine 60 "8b q4 b1 gemv-i8" --shape llama-3.1-8b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/8b"
     drop "$MD/8b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
-    ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=1" run_engine 60 "3b q4 b1 gemv-stream" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=0" run_engine 60 "3b q4 b1 gemv-i8" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     drop "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches

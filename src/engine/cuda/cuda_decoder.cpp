@@ -141,8 +141,9 @@ class CudaDecoder final : public Engine {
       return invalid_argument("MLXM_CUDA_GEMV: want i8 or f32, got '" + gemv + "'");
     }
     lin_.gemv_i8 = gemv == "i8";
-    // MLXM_CUDA_GEMV_STREAM=1: the int8 GEMV as a weight stream (gemv_stream.cu); A/B knob.
-    MLXM_ASSIGN_OR_RETURN(lin_.gemv_stream, env_bool("MLXM_CUDA_GEMV_STREAM", false));
+    // The int8 GEMV as a weight stream (gemv_stream.cu; MLXM_CUDA_GEMV_STREAM=0: the one-shot
+    // gemv_i8_kernel, 12-17 % slower at batch 1, bench/NOTES.md runs 48-50).
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_stream, env_bool("MLXM_CUDA_GEMV_STREAM", true));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

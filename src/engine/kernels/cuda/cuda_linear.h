@@ -80,7 +80,7 @@ struct ForwardOptions {
   // The int8 GEMV as a weight stream (persistent warps, a cp.async ring of weight steps per
   // warp; gemv_stream.cu) instead of gemv_i8_kernel. Rows bit-identical alone or in a batch
   // within either kernel, not across them.
-  bool gemv_stream = false;
+  bool gemv_stream = true;
   // Fast formats, n >= cublas_min_rows rows with a cublas_scratch: W dequantized in chunks of
   // rows to the scales' dtype into the scratch, x rounded to it once, one cuBLASLt matmul per
   // chunk (f32 accumulation and output). The scratch: 256-byte aligned, at least

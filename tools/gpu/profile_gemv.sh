@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Why the batch-1 linears stream below the copy bandwidth: Nsight Compute's full set on the
-# int8 GEMV launches of one eager decode step (MLXM_CUDA_GRAPHS=0), one line per launch with
-# the grid, time, DRAM and L2 figures, occupancy and the largest warp stall reasons. Run after
+# int8 GEMV launches (gemv_stream_kernel; gemv_i8_kernel with MLXM_CUDA_GEMV_STREAM=0) of one
+# eager decode step (MLXM_CUDA_GRAPHS=0), one line per launch with the grid, time, DRAM and
+# L2 figures, occupancy and the largest warp stall reasons. Run after
 # tools/gpu/check.sh (uses its bench_cuda_engine build). Usage: bash tools/gpu/profile_gemv.sh
 # [shape] (default llama-3.1-8b). Env: MODEL_DIR (a model made before, e.g. by check.sh with
 # MLXM_KEEP_MODELS=DIR: DIR/8b; else one is made in a temp dir), COUNT (launches, 5: a layer's
@@ -16,7 +17,7 @@ bench_model gemvprof "$SHAPE"
 CSV="$OUT/ncu_gemv_${SHAPE}.csv"
 MLXM_CUDA_GRAPHS=0 timeout 300 ncu --set full --cache-control "${NCU_CACHE:-all}" \
   --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
-  -k regex:gemv_i8_kernel --launch-skip "${SKIP:-300}" --launch-count "${COUNT:-5}" \
+  -k "regex:gemv_(i8|stream)_kernel" --launch-skip "${SKIP:-300}" --launch-count "${COUNT:-5}" \
   --csv --page details "$BIN" --shape "$SHAPE" --quant q4 --prompt 16 --gen 24 --argmax device \
   --dir "$M" > "$CSV" 2> "$OUT/ncu_gemv.err"
 echo "gemv profile: ncu exit $?"

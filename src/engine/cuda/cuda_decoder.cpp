@@ -121,6 +121,7 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
     MLXM_ASSIGN_OR_RETURN(splitk_consumers_, env_bool("MLXM_CUDA_SPLITK_CONSUMERS", true));
+    MLXM_ASSIGN_OR_RETURN(gemv_rope_, env_bool("MLXM_CUDA_GEMV_ROPE", true));
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
@@ -246,9 +247,11 @@ class CudaDecoder final : public Engine {
   // (fused steps with MLXM_CUDA_SPLITK_CONSUMERS): where y was left, for a consumer that reads
   // split-K slices (split_k.h); null: y is written.
   Status linear(const CudaLinear& l, const float* x, int64_t n, float* y, cuda::Stream s,
-                bool x_ready, cuda::SplitKOutput* out = nullptr) const {
+                bool x_ready, cuda::SplitKOutput* out = nullptr,
+                const cuda::RopeStore* rope = nullptr) const {
     cuda::ForwardOptions o = lin_;
     o.gemv_x_ready = x_ready;
+    o.rope_store = rope;
     o.split_k_out = fuse_ && splitk_consumers_ ? out : nullptr;
     if (o.split_k_out == nullptr && out != nullptr) *out = {y, {1, 0}};
     return l.forward(x, n, y, s, o);
@@ -271,6 +274,9 @@ class CudaDecoder final : public Engine {
   bool splitk_consumers_ = true;
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
+  // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
+  // (ForwardOptions::rope_store; models without q/k norms) instead of qkv_rope_store
+  bool gemv_rope_ = true;
   bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
@@ -499,7 +505,8 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
 }
 
 // Per layer, fused (default): [xn = attn-normed x, from the previous layer's last add or the
-// embedding] qkv linear -> qkv_rope_store (q/k norm, RoPE, K/V into the cache) -> attention ->
+// embedding] qkv linear -> qkv_rope_store (q/k norm, RoPE, K/V into the cache; for GEMV rows
+// without q/k norms the qkv stream GEMV's epilogue does it: ForwardOptions::rope_store) -> attention ->
 // o_proj -> add_rms_norm (x += o; xn = mlp-normed x) -> gate/up -> SiLU·up -> down ->
 // add_rms_norm with the next layer's attention norm (the last layer: a plain add).
 Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width,
@@ -525,7 +532,13 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   if (fuse_) {
     const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
     const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
-    if (L.fused_qkv) {
+    if (L.fused_qkv && gemv_rope_ && !c.qk_norm && L.qkv.uses_gemv_stream(n, lin_) &&
+        hd % 4 == 0 && hd <= 256) {
+      // The stream GEMV ropes q into q_ and k, v into the cache itself.
+      const cuda::RopeStore rs{positions, inv_freq_.as<float>(), meta_at(m.slots), kv, q,
+                               static_cast<int>(c.n_heads)};
+      MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, nullptr, &rs));
+    } else if (L.fused_qkv) {
       cuda::SplitKOutput qo;
       MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, &qo));
       const int64_t row = q_w + 2 * kv_w;

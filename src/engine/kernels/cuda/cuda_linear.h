@@ -25,11 +25,23 @@
 
 #include "core/status.h"
 #include "engine/kernels/cpu/linear.h"
+#include "engine/kernels/cpu/ops.h"  // KvLayerView
 #include "engine/kernels/cuda/cuda_runtime_api.h"
 #include "engine/kernels/cuda/split_k.h"
 #include "engine/tensor/dtype.h"
 
 namespace mlxm::engine::cuda {
+
+// ForwardOptions::rope_store: what qkv_rope_store (cuda_ops.h) would do after a fused q/k/v
+// projection without q/k norms.
+struct RopeStore {
+  const int32_t* positions = nullptr;  // (n) device
+  const float* inv_freq = nullptr;     // (head_dim/2) device, scaling applied
+  const int32_t* slots = nullptr;      // (n) device; negative or past the cache: not stored
+  KvLayerView kv;                      // the layer's paged cache (F16, BF16 or F32)
+  float* q_out = nullptr;              // (n, n_heads, head_dim) roped q
+  int n_heads = 0;
+};
 
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).
 inline constexpr int kDefaultGemmMinRows = 5;
@@ -81,6 +93,12 @@ struct ForwardOptions {
   // warp; gemv_stream.cu) instead of gemv_i8_kernel. Rows bit-identical alone or in a batch
   // within either kernel, not across them.
   bool gemv_stream = true;
+  // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
+  // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
+  // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +
+  // 2·n_kv_heads)·head_dim, head_dim a multiple of 4 up to 256; else forward() fails with
+  // kInvalidArgument. Null: none.
+  const RopeStore* rope_store = nullptr;
   // Fast formats, n >= cublas_min_rows rows with a cublas_scratch: W dequantized in chunks of
   // rows to the scales' dtype into the scratch, x rounded to it once, one cuBLASLt matmul per
   // chunk (f32 accumulation and output). The scratch: 256-byte aligned, at least
@@ -144,12 +162,16 @@ class CudaLinear {
   bool uses_cublas(int64_t n, const ForwardOptions& opt = {}) const;
   // True when forward(…, n, …, opt) takes the int8-activation GEMV.
   bool uses_gemv_i8(int64_t n, const ForwardOptions& opt = {}) const;
+  // Whether forward(n rows, opt) takes the stream GEMV (where ForwardOptions::rope_store may
+  // be given).
+  bool uses_gemv_stream(int64_t n, const ForwardOptions& opt = {}) const;
 
   // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
   // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).
   Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr) const;
 
  private:
+  Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -13,6 +13,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/slices.cuh"
@@ -27,18 +28,6 @@ __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
   return v;
-}
-
-enum KvCode : int { kKvF32 = 0, kKvF16 = 1, kKvBF16 = 2 };
-
-__device__ __forceinline__ void store_kv(void* base, int dt, int64_t i, float v) {
-  if (dt == kKvF16) {
-    static_cast<__half*>(base)[i] = __float2half_rn(v);
-  } else if (dt == kKvBF16) {
-    static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(v);
-  } else {
-    static_cast<float*>(base)[i] = v;
-  }
 }
 
 // One warp per (token, head slot): slots [0, n_heads) are q heads, [n_heads, n_heads +
@@ -117,21 +106,18 @@ __global__ void qkv_rope_store_kernel(const float* __restrict__ q_in, int64_t q_
   for (int j = 0; j < kMaxPairsPerLane; ++j) {
     const int i = lane + 32 * j;
     if (i >= half) continue;
-    const float angle = pos * inv_freq[i];  // f32 like rope_kernel
-    float s, c;
-    sincosf(angle, &s, &c);
-    const float y1 = x1[j] * c - x2[j] * s;
-    const float y2 = x2[j] * c + x1[j] * s;
+    float y1, y2;
+    kv_rope::rotate(x1[j], x2[j], pos, inv_freq[i], y1, y2);
     if (is_q) {
       float* o = q_out + (t * n_heads + head) * static_cast<int64_t>(hd);
       o[i] = y1;
       o[i + half] = y2;
     } else if (store) {
-      store_kv(kc, dt, kv_base + i, y1);
-      store_kv(kc, dt, kv_base + i + half, y2);
+      kv_rope::store(kc, dt, kv_base + i, y1);
+      kv_rope::store(kc, dt, kv_base + i + half, y2);
       const float* vs = v_in + t * kv_stride + static_cast<int64_t>(head) * hd;
-      store_kv(vc, dt, kv_base + i, slices::sum(vs, i, in.kz, in.stride));
-      store_kv(vc, dt, kv_base + i + half, slices::sum(vs, i + half, in.kz, in.stride));
+      kv_rope::store(vc, dt, kv_base + i, slices::sum(vs, i, in.kz, in.stride));
+      kv_rope::store(vc, dt, kv_base + i + half, slices::sum(vs, i + half, in.kz, in.stride));
     }
   }
 }
@@ -238,8 +224,6 @@ __global__ void __launch_bounds__(kArgmaxThreads)
   }
 }
 
-int kv_code(DType t) { return t == DType::kF16 ? kKvF16 : (t == DType::kBF16 ? kKvBF16 : kKvF32); }
-
 }  // namespace
 
 Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, const float* v_in,
@@ -272,7 +256,7 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
   MLXM_CUDA_LAUNCH_PDL("qkv_rope_store_kernel", qkv_rope_store_kernel,
                        static_cast<unsigned>(blocks), 256, 0, stream, q_in, q_stride, k_in, v_in,
                        kv_stride, q_norm, k_norm, eps, positions, inv_freq, slots, n_tokens,
-                       n_heads, kv.n_kv_heads, hd, kv.k, kv.v, kv_code(kv.dtype),
+                       n_heads, kv.n_kv_heads, hd, kv.k, kv.v, kv_rope::code_of(kv.dtype),
                        kv.n_blocks * kv.block_size, q_out, in);
   return ok_status();
 }

@@ -13,12 +13,27 @@
 
 namespace mlxm::engine::cuda::detail {
 
+// ForwardOptions::rope_store on the device (q_out null: none): the stream GEMV of a fused
+// q/k/v projection ropes q into q_out and k, v into the paged cache (gemv_stream.cu).
+struct GemvRope {
+  const int32_t* positions = nullptr;  // (n)
+  const float* inv_freq = nullptr;     // (head_dim/2)
+  const int32_t* slots = nullptr;      // (n)
+  void* kc = nullptr;
+  void* vc = nullptr;
+  int dt = 0;  // kv_rope::Code
+  int64_t n_slots = 0;
+  float* q_out = nullptr;  // (n, n_heads, head_dim)
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+};
+
 // n 1..8, n_in a multiple of 32.
 struct GemvI8Args : QuantLinearArgs {
   void* scratch = nullptr;       // >= gemv_i8_scratch_bytes(n_in) bytes, 16-byte aligned
   bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
                                  // quantize launch, x unread
   bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
+  GemvRope rope;                 // stream only
 };
 
 // Two launches on `stream`: x quantized into the scratch (unless x_ready), then the GEMV.

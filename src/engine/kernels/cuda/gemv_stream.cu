@@ -14,6 +14,14 @@
 // Summation order: per lane its chunks in order, then the butterfly over lanes; it depends on
 // the layer only, so a row is bit-identical alone or in a batch (not bit-identical to
 // gemv_i8_kernel, whose K-split differs).
+//
+// RoPE epilogue (GemvRope, ForwardOptions::rope_store; a fused q/k/v projection without q/k
+// norms): the groups take the rotary pairs instead of 4 consecutive rows — group g holds dims
+// (d, d + 1, d + hd/2, d + 1 + hd/2) of head g / (hd/4), d = 2·(g mod hd/4) — so after its
+// butterfly a warp has both halves of two pairs and lanes 0 and 1 rotate them: q heads into
+// q_out, k heads into the cache (as qkv_rope_store: kv_rope.cuh's operations), v heads stored
+// as they are. It replaces the qkv_rope_store launch of a decode step; no other warp's rows
+// are needed, so nothing waits at the end. y is written as always.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -24,6 +32,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
+#include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
@@ -31,6 +40,7 @@ namespace mlxm::engine::cuda {
 
 namespace {
 
+using detail::GemvRope;
 using weights::BF16Tag;
 using weights::F16Tag;
 using weights::half_bits_to_f;
@@ -53,12 +63,50 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
   return d;
 }
 
-template <int BITS, typename Tag, int NR>
+// Row r (0..3) of 4-row group g: 4g + r, or with RoPE (quarter = head_dim/4 > 0) the dims
+// (d, d + 1, d + half, d + 1 + half) of head g / quarter, d = 2·(g mod quarter).
+template <bool ROPE>
+__device__ __forceinline__ int group_row(int g, int r, int quarter) {
+  if constexpr (!ROPE) return g * kRows + r;
+  const int head = g / quarter;
+  const int d = 2 * (g - head * quarter);
+  return head * 4 * quarter + d + (r & 1) + (r >> 1) * 2 * quarter;
+}
+
+// The RoPE epilogue for token j of group g: pair p (0 or 1) of the group, (x1, x2) its dims
+// (d + p, d + p + half) with the bias added.
+__device__ __forceinline__ void rope_pair(const GemvRope& R, int g, int quarter, int j, int p,
+                                          float x1, float x2) {
+  const int hd = 4 * quarter, half = 2 * quarter;
+  const int head = g / quarter;
+  const int i = 2 * (g - head * quarter) + p;
+  if (head < R.n_heads) {
+    float* o = R.q_out + (static_cast<int64_t>(j) * R.n_heads + head) * hd;
+    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], o[i], o[i + half]);
+    return;
+  }
+  const int64_t slot = R.slots[j];
+  if (slot < 0 || slot >= R.n_slots) return;  // not stored (as qkv_rope_store)
+  const bool is_k = head < R.n_heads + R.n_kv_heads;
+  const int kvh = head - R.n_heads - (is_k ? 0 : R.n_kv_heads);
+  const int64_t base = (slot * R.n_kv_heads + kvh) * static_cast<int64_t>(hd);
+  if (is_k) {
+    float y1, y2;
+    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], y1, y2);
+    kv_rope::store(R.kc, R.dt, base + i, y1);
+    kv_rope::store(R.kc, R.dt, base + i + half, y2);
+  } else {
+    kv_rope::store(R.vc, R.dt, base + i, x1);
+    kv_rope::store(R.vc, R.dt, base + i + half, x2);
+  }
+}
+
+template <int BITS, typename Tag, int NR, bool ROPE>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_stream_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                        const float* __restrict__ bias, const uint4* __restrict__ xq,
                        const float2* __restrict__ xds, float* __restrict__ y, int n_out,
-                       int n_in, int n, int group_shift) {
+                       int n_in, int n, int group_shift, GemvRope rope) {
   constexpr int kCh = StreamCfg<BITS>::kChunks;
   constexpr int kSt = StreamCfg<BITS>::kStages;
   // [stage][warp][row·chunk][lane]: a lane's 16-byte slots are 16 bytes apart across lanes
@@ -73,6 +121,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int n_groups = n_in >> group_shift;
   const int unit_group_shift = group_shift - 5;
   const int n_rg = (n_out + kRows - 1) / kRows;
+  const int quarter = ROPE ? rope.head_dim / 4 : 0;  // group_row
   const int gw = blockIdx.x * kWarps + warp;
   const int tw = gridDim.x * kWarps;
   const int my_groups = gw < n_rg ? (n_rg - 1 - gw) / tw + 1 : 0;
@@ -83,13 +132,13 @@ __global__ void __launch_bounds__(kWarps * 32)
   // end read row n_out - 1 (unstored); units past n_in copy zeros (never used).
   auto issue = [&](int it) {
     const int slot = it % kSt;
-    const int row0 = (gw + (it / chunks) * tw) * kRows;
+    const int g = gw + (it / chunks) * tw;
     const int u = (it % chunks) * 32 + lane;
     const bool uv = u < n_units;
     const int uu = uv ? u : 0;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const ptrdiff_t row = min(row0 + r, n_out - 1);
+      const ptrdiff_t row = min(group_row<ROPE>(g, r, quarter), n_out - 1);
 #pragma unroll
       for (int c = 0; c < kCh; ++c) {
         cp_async::copy<16>(cp_async::smem_addr(&s_w[slot][warp][r * kCh + c][lane]),
@@ -164,7 +213,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncwarp();
     if (it + kSt < total) issue(it + kSt);
     cp_async::commit();
-    if (c_idx == chunks - 1) {
+    if (!ROPE && c_idx == chunks - 1) {
       // The group is done: lanes' sums by a butterfly, lane 0 stores.
       const int row0 = (gw + (it / chunks) * tw) * kRows;
 #pragma unroll
@@ -181,6 +230,29 @@ __global__ void __launch_bounds__(kWarps * 32)
           }
         }
       }
+    } else if (ROPE && c_idx == chunks - 1) {
+      // The same (every lane ends with the sums), then lanes 0 and 1 rotate the group's two
+      // pairs.
+      const int g = gw + (it / chunks) * tw;
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        float out[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          float v = acc[r][j];
+#pragma unroll
+          for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+          acc[r][j] = 0.0f;
+          const int row = group_row<ROPE>(g, r, quarter);
+          const bool ok = row < n_out && j < n;
+          out[r] = ok ? v + (bias != nullptr ? bias[row] : 0.0f) : 0.0f;
+          if (lane == 0 && ok) y[static_cast<size_t>(j) * n_out + row] = out[r];
+        }
+        if (lane < 2 && j < n) {
+          rope_pair(rope, g, quarter, j, lane, lane == 0 ? out[0] : out[1],
+                    lane == 0 ? out[2] : out[3]);
+        }
+      }
     }
   }
   cp_async::wait<0>();
@@ -193,10 +265,10 @@ int log2_exact(int v) {
   return s;
 }
 
-template <int BITS, typename Tag, int NR>
+template <int BITS, typename Tag, int NR, bool ROPE>
 Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
               cudaStream_t stream) {
-  auto kernel = gemv_stream_kernel<BITS, Tag, NR>;
+  auto kernel = gemv_stream_kernel<BITS, Tag, NR, ROPE>;
   // kBlocksPerSm blocks per SM at once (what the shared memory allows at 40 / 36 KB each; a
   // constant, so nothing is queried inside a graph capture), but no more warps than groups:
   // the warps persist.
@@ -206,17 +278,24 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   const unsigned blocks = static_cast<unsigned>(
       std::max<int64_t>(1, std::min<int64_t>(want, detail::gemm_sm_count() * kBlocksPerSm)));
   MLXM_CUDA_LAUNCH_PDL("gemv_stream_kernel", kernel, blocks, kWarps * 32, 0, stream, a.w, a.sb,
-                       a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size));
+                       a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size),
+                       a.rope);
   return ok_status();
 }
 
 template <int BITS, typename Tag>
 Status launch_rows(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
                    cudaStream_t s) {
-  if (a.n == 1) return launch<BITS, Tag, 1>(a, xq, xds, s);
-  if (a.n == 2) return launch<BITS, Tag, 2>(a, xq, xds, s);
-  if (a.n <= 4) return launch<BITS, Tag, 4>(a, xq, xds, s);
-  return launch<BITS, Tag, 8>(a, xq, xds, s);
+  if (a.rope.q_out != nullptr) {
+    if (a.n == 1) return launch<BITS, Tag, 1, true>(a, xq, xds, s);
+    if (a.n == 2) return launch<BITS, Tag, 2, true>(a, xq, xds, s);
+    if (a.n <= 4) return launch<BITS, Tag, 4, true>(a, xq, xds, s);
+    return launch<BITS, Tag, 8, true>(a, xq, xds, s);
+  }
+  if (a.n == 1) return launch<BITS, Tag, 1, false>(a, xq, xds, s);
+  if (a.n == 2) return launch<BITS, Tag, 2, false>(a, xq, xds, s);
+  if (a.n <= 4) return launch<BITS, Tag, 4, false>(a, xq, xds, s);
+  return launch<BITS, Tag, 8, false>(a, xq, xds, s);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
+#include "engine/kernels/cuda/kv_rope.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -461,6 +462,36 @@ bool CudaLinear::uses_gemv_i8(int64_t n, const ForwardOptions& opt) const {
          opt.gemv_scratch != nullptr;
 }
 
+bool CudaLinear::uses_gemv_stream(int64_t n, const ForwardOptions& opt) const {
+  return uses_gemv_i8(n, opt) && opt.gemv_stream && n <= kMaxRows;
+}
+
+// ForwardOptions::rope_store's conditions (cuda_linear.h).
+Status CudaLinear::check_rope_store(const RopeStore& r, int64_t n,
+                                    const ForwardOptions& opt) const {
+  auto bad = [](const std::string& why) {
+    return invalid_argument("CudaLinear::forward: rope_store " + why);
+  };
+  if (!uses_gemv_stream(n, opt)) return bad("needs the stream GEMV (int8, gemv_stream), n <= 8");
+  const KvLayerView& kv = r.kv;
+  if (kv.dtype != DType::kF16 && kv.dtype != DType::kBF16 && kv.dtype != DType::kF32) {
+    return bad("needs an F16, BF16 or F32 cache");
+  }
+  const int64_t hd = kv.head_dim;
+  if (hd <= 0 || hd % 4 != 0 || hd > 256 || r.n_heads <= 0 || kv.n_kv_heads <= 0 ||
+      kv.block_size <= 0 || kv.n_blocks < 0) {
+    return bad("needs head_dim a multiple of 4 up to 256 and heads");
+  }
+  if ((int64_t{r.n_heads} + 2 * int64_t{kv.n_kv_heads}) * hd != impl_->n_out) {
+    return bad("needs n_out = (n_heads + 2 n_kv_heads) head_dim (a fused q/k/v projection)");
+  }
+  if (r.positions == nullptr || r.inv_freq == nullptr || r.slots == nullptr ||
+      r.q_out == nullptr || kv.k == nullptr || kv.v == nullptr) {
+    return bad("has a null pointer");
+  }
+  return ok_status();
+}
+
 Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
                            const ForwardOptions& opt) const {
   const Impl& m = *impl_;
@@ -482,6 +513,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   if (opt.gemv_x_ready && (!i8 || n > kMaxRows)) {
     return invalid_argument("CudaLinear::forward: gemv_x_ready needs the int8 GEMV and <= 8 rows");
   }
+  if (opt.rope_store != nullptr) MLXM_RETURN_IF_ERROR(check_rope_store(*opt.rope_store, n, opt));
   if (opt.split_k_out != nullptr) *opt.split_k_out = {y, {1, 0}};  // a split-K GEMM may reset it
   // The operands every fast-format launch takes, for rows [j0, j0 + rows) (rows fit an int:
   // uses_gemm / uses_cublas cap n, the GEMV takes 8 rows at a time).
@@ -526,6 +558,11 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.scratch = opt.gemv_scratch;
       a.x_ready = opt.gemv_x_ready;
       a.stream = opt.gemv_stream;
+      if (const RopeStore* r = opt.rope_store) {
+        a.rope = {r->positions, r->inv_freq, r->slots, r->kv.k, r->kv.v,
+                  kv_rope::code_of(r->kv.dtype), r->kv.n_blocks * r->kv.block_size, r->q_out,
+                  r->n_heads, r->kv.n_kv_heads, r->kv.head_dim};
+      }
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {
       const auto* w = m.weight.as<const uint4>();

@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/attention_plan.h"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/slices.cuh"
@@ -63,14 +64,9 @@ __global__ void rope_kernel(float* x, const int32_t* __restrict__ positions, int
     const int i = static_cast<int>(it % half);
     const int64_t th = it / half;  // token * n_heads + head
     const int64_t t = th / n_heads;
-    const float angle = static_cast<float>(positions[t]) * inv_freq[i];  // f32 like HF
-    float s, c;
-    sincosf(angle, &s, &c);
     float* v = x + th * head_dim;
-    const float x1 = v[i];
-    const float x2 = v[i + half];
-    v[i] = x1 * c - x2 * s;
-    v[i + half] = x2 * c + x1 * s;
+    kv_rope::rotate(v[i], v[i + half], static_cast<float>(positions[t]), inv_freq[i], v[i],
+                    v[i + half]);
   }
 }
 
@@ -137,10 +133,6 @@ __global__ void gather_rows_kernel(const float* __restrict__ src, int64_t n_src,
   }
 }
 
-enum KvCode : int { kKvF32 = 0, kKvF16 = 1, kKvBF16 = 2 };
-
-int kv_code(DType t) { return t == DType::kF16 ? kKvF16 : (t == DType::kBF16 ? kKvBF16 : kKvF32); }
-
 __global__ void kv_store_kernel(void* kc, void* vc, int dt, int64_t row, int64_t n_slots,
                                 const float* __restrict__ k, const float* __restrict__ v,
                                 const int32_t* __restrict__ slots, int64_t n_tokens) {
@@ -152,16 +144,8 @@ __global__ void kv_store_kernel(void* kc, void* vc, int dt, int64_t row, int64_t
     const int64_t slot = slots[t];
     if (slot < 0 || slot >= n_slots) continue;
     const int64_t d = slot * row + e;
-    if (dt == kKvF32) {
-      static_cast<float*>(kc)[d] = k[it];
-      static_cast<float*>(vc)[d] = v[it];
-    } else if (dt == kKvF16) {
-      static_cast<__half*>(kc)[d] = __float2half_rn(k[it]);
-      static_cast<__half*>(vc)[d] = __float2half_rn(v[it]);
-    } else {
-      static_cast<__nv_bfloat16*>(kc)[d] = __float2bfloat16_rn(k[it]);
-      static_cast<__nv_bfloat16*>(vc)[d] = __float2bfloat16_rn(v[it]);
-    }
+    kv_rope::store(kc, dt, d, k[it]);
+    kv_rope::store(vc, dt, d, v[it]);
   }
 }
 
@@ -717,7 +701,7 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
   }
   const int64_t row = static_cast<int64_t>(kv.n_kv_heads) * kv.head_dim;
   kv_store_kernel<<<grid_for(n_tokens * row, 256), 256, 0, stream>>>(
-      kv.k, kv.v, kv_code(kv.dtype), row, kv.n_blocks * kv.block_size, k, v, slot_mapping,
+      kv.k, kv.v, kv_rope::code_of(kv.dtype), row, kv.n_blocks * kv.block_size, k, v, slot_mapping,
       n_tokens);
   MLXM_CUDA_CHECK_LAUNCH("kv_store_kernel");
   return ok_status();

@@ -32,6 +32,7 @@
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
+#include "engine/kernels/cuda/gemv_dot.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 
@@ -56,13 +57,6 @@ struct I8Tile {
   static constexpr int kRows = 4;
   static constexpr int kChunks = BITS / 4;         // 16-byte weight chunks per 32-block
 };
-
-// c + Σ_k a.byte[k] (unsigned) · b.byte[k] (signed).
-__device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
-  int d;
-  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
 
 // One warp per 32-block: unit = row·n_units + u. PERM4: dp4a order for 4-bit codes.
 template <bool PERM4>
@@ -162,33 +156,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
       b[r] = half_bits_to_f(sbv >> 16, Tag{});
     }
-#pragma unroll
-    for (int j = 0; j < NR; ++j) {
-      const int jj = min(j, n - 1);  // rows past n repeat row n-1, unstored
-      const uint4 xa = __ldg(xq + jj * x_stride + 2 * u);
-      const uint4 xb = __ldg(xq + jj * x_stride + 2 * u + 1);
-      const float2 ds = __ldg(xds + jj * n_units + u);
-      const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        int dot = 0;
-        if constexpr (BITS == 4) {
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const uint32_t v = word_of(wv[r][0], q);
-            dot = dp4a_us(v & 0x0F0F0F0Fu, xw[2 * q], dot);
-            dot = dp4a_us((v >> 4) & 0x0F0F0F0Fu, xw[2 * q + 1], dot);
-          }
-        } else {
-#pragma unroll
-          for (int c = 0; c < kCh; ++c) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) dot = dp4a_us(word_of(wv[r][c], q), xw[4 * c + q], dot);
-          }
-        }
-        acc[r][j] = fmaf(__fmul_rn(s[r], ds.x), __int2float_rn(dot), fmaf(b[r], ds.y, acc[r][j]));
-      }
-    }
+    gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
   }
   pdl::launch_dependents();
 
@@ -280,12 +248,8 @@ Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream) {
   }
   const auto* xq4 = reinterpret_cast<const uint4*>(xq);
   if (a.stream) return launch_gemv_stream(a, xq4, xds, stream);
-  if (a.bits == 4) {
-    return a.f16 ? launch_i8_rows<4, F16Tag>(a, xq4, xds, stream)
-                 : launch_i8_rows<4, BF16Tag>(a, xq4, xds, stream);
-  }
-  return a.f16 ? launch_i8_rows<8, F16Tag>(a, xq4, xds, stream)
-               : launch_i8_rows<8, BF16Tag>(a, xq4, xds, stream);
+  return dispatch_format(
+      a, [&]<int BITS, typename Tag>() { return launch_i8_rows<BITS, Tag>(a, xq4, xds, stream); });
 }
 
 }  // namespace detail

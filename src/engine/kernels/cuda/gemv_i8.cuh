@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "engine/kernels/cuda/linear_args.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"  // F16Tag, BF16Tag
 
 namespace mlxm::engine::cuda::detail {
 
@@ -38,6 +39,17 @@ struct GemvI8Args : QuantLinearArgs {
 
 // Two launches on `stream`: x quantized into the scratch (unless x_ready), then the GEMV.
 Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream);
+
+// f.template operator()<BITS, Tag>() for a's weight format: 4 or 8 bits, F16 or BF16 scales.
+template <typename F>
+Status dispatch_format(const GemvI8Args& a, F&& f) {
+  if (a.bits == 4) {
+    return a.f16 ? f.template operator()<4, weights::F16Tag>()
+                 : f.template operator()<4, weights::BF16Tag>();
+  }
+  return a.f16 ? f.template operator()<8, weights::F16Tag>()
+               : f.template operator()<8, weights::BF16Tag>();
+}
 
 // The GEMV of launch_gemv_i8 as a weight stream (gemv_stream.cu), x quantized at xq / xds.
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,

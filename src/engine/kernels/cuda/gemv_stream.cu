@@ -31,6 +31,7 @@
 #include "engine/kernels/cuda/cp_async.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/gemv_dot.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
@@ -55,13 +56,6 @@ struct StreamCfg {
   static constexpr int kChunks = BITS / 4;          // 16-byte weight chunks per 32-block
   static constexpr int kStages = BITS == 4 ? 4 : 2;  // ring depth: 40 / 36 KB per block
 };
-
-// c + Σ_k a.byte[k] (unsigned) · b.byte[k] (signed).
-__device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
-  int d;
-  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
 
 // Row r (0..3) of 4-row group g: 4g + r, or with RoPE (quarter = head_dim/4 > 0) the dims
 // (d, d + 1, d + half, d + 1 + half) of head g / quarter, d = 2·(g mod quarter).
@@ -180,34 +174,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
         b[r] = half_bits_to_f(sbv >> 16, Tag{});
       }
-#pragma unroll
-      for (int j = 0; j < NR; ++j) {
-        const int jj = min(j, n - 1);  // rows past n repeat row n-1, unstored
-        const uint4 xa = __ldg(xq + jj * x_stride + 2 * u);
-        const uint4 xb = __ldg(xq + jj * x_stride + 2 * u + 1);
-        const float2 ds = __ldg(xds + jj * n_units + u);
-        const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          int dot = 0;
-          if constexpr (BITS == 4) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-              const uint32_t v = word_of(wv[r][0], q);
-              dot = dp4a_us(v & 0x0F0F0F0Fu, xw[2 * q], dot);
-              dot = dp4a_us((v >> 4) & 0x0F0F0F0Fu, xw[2 * q + 1], dot);
-            }
-          } else {
-#pragma unroll
-            for (int c = 0; c < kCh; ++c) {
-#pragma unroll
-              for (int q = 0; q < 4; ++q) dot = dp4a_us(word_of(wv[r][c], q), xw[4 * c + q], dot);
-            }
-          }
-          acc[r][j] =
-              fmaf(__fmul_rn(s[r], ds.x), __int2float_rn(dot), fmaf(b[r], ds.y, acc[r][j]));
-        }
-      }
+      gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
     }
     // The slot is read (the barrier keeps the reads before the refill); refill it.
     __syncwarp();
@@ -220,9 +187,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       for (int r = 0; r < kRows; ++r) {
 #pragma unroll
         for (int j = 0; j < NR; ++j) {
-          float v = acc[r][j];
-#pragma unroll
-          for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+          const float v = weights::warp_allsum(acc[r][j]);
           acc[r][j] = 0.0f;
           const int row = row0 + r;
           if (lane == 0 && row < n_out && j < n) {
@@ -239,9 +204,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         float out[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          float v = acc[r][j];
-#pragma unroll
-          for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+          const float v = weights::warp_allsum(acc[r][j]);
           acc[r][j] = 0.0f;
           const int row = group_row<ROPE>(g, r, quarter);
           const bool ok = row < n_out && j < n;
@@ -304,12 +267,8 @@ namespace detail {
 
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
                           cudaStream_t stream) {
-  if (a.bits == 4) {
-    return a.f16 ? launch_rows<4, F16Tag>(a, xq, xds, stream)
-                 : launch_rows<4, BF16Tag>(a, xq, xds, stream);
-  }
-  return a.f16 ? launch_rows<8, F16Tag>(a, xq, xds, stream)
-               : launch_rows<8, BF16Tag>(a, xq, xds, stream);
+  return dispatch_format(
+      a, [&]<int BITS, typename Tag>() { return launch_rows<BITS, Tag>(a, xq, xds, stream); });
 }
 
 }  // namespace detail

@@ -57,6 +57,13 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int q) {
 // its rows are the block's (w >> wk_log2)·ROWS + r. Sums over the lanes, then over the wk
 // K-slices in `red` (shared, WARPS entries), and writes y (n, n_out) (+ bias) for rows < n_out
 // and activation rows < n.
+// The sum of v over the warp's 32 lanes, in every lane (an xor butterfly).
+__device__ __forceinline__ float warp_allsum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  return v;
+}
+
 template <int WARPS, int ROWS, int NR>
 __device__ __forceinline__ void store_split_k_rows(float (&acc)[ROWS][NR],
                                                    float (*red)[ROWS * NR], int wk_log2,
@@ -70,10 +77,7 @@ __device__ __forceinline__ void store_split_k_rows(float (&acc)[ROWS][NR],
   for (int r = 0; r < ROWS; ++r) {
 #pragma unroll
     for (int j = 0; j < NR; ++j) {
-      float v = acc[r][j];
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
-      acc[r][j] = v;
+      acc[r][j] = warp_allsum(acc[r][j]);
     }
   }
   if (lane == 0) {

@@ -40,11 +40,8 @@ namespace mlxm::engine::cuda {
 
 namespace {
 
-using weights::BF16Tag;
-using weights::F16Tag;
 using weights::half_bits_to_f;
 using weights::ld_stream;
-using weights::word_of;
 
 constexpr int kWarps = 8;    // per block
 constexpr int kMaxRows = 8;  // activation rows per launch

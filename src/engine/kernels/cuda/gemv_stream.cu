@@ -42,10 +42,7 @@ namespace mlxm::engine::cuda {
 namespace {
 
 using detail::GemvRope;
-using weights::BF16Tag;
-using weights::F16Tag;
 using weights::half_bits_to_f;
-using weights::word_of;
 
 constexpr int kWarps = 4;  // per block
 constexpr int kRows = 4;   // weight rows per warp step

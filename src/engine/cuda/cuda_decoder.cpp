@@ -506,8 +506,8 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
 
 // Per layer, fused (default): [xn = attn-normed x, from the previous layer's last add or the
 // embedding] qkv linear -> qkv_rope_store (q/k norm, RoPE, K/V into the cache; for GEMV rows
-// without q/k norms the qkv stream GEMV's epilogue does it: ForwardOptions::rope_store) -> attention ->
-// o_proj -> add_rms_norm (x += o; xn = mlp-normed x) -> gate/up -> SiLU·up -> down ->
+// without q/k norms the qkv stream GEMV's epilogue does it: ForwardOptions::rope_store) ->
+// attention -> o_proj -> add_rms_norm (x += o; xn = mlp-normed x) -> gate/up -> SiLU·up -> down ->
 // add_rms_norm with the next layer's attention norm (the last layer: a plain add).
 Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width,
                                   int64_t n_tiles, cuda::Stream s) {
@@ -532,11 +532,10 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   if (fuse_) {
     const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
     const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
-    if (L.fused_qkv && gemv_rope_ && !c.qk_norm && L.qkv.uses_gemv_stream(n, lin_) &&
-        hd % 4 == 0 && hd <= 256) {
-      // The stream GEMV ropes q into q_ and k, v into the cache itself.
-      const cuda::RopeStore rs{positions, inv_freq_.as<float>(), meta_at(m.slots), kv, q,
-                               static_cast<int>(c.n_heads)};
+    // The stream GEMV ropes q into q_ and k, v into the cache itself where it can.
+    const cuda::RopeStore rs{positions, inv_freq_.as<float>(), meta_at(m.slots), kv, q,
+                             static_cast<int>(c.n_heads)};
+    if (L.fused_qkv && gemv_rope_ && !c.qk_norm && L.qkv.check_rope_store(rs, n, lin_).ok()) {
       MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, nullptr, &rs));
     } else if (L.fused_qkv) {
       cuda::SplitKOutput qo;

@@ -165,13 +165,15 @@ class CudaLinear {
   // Whether forward(n rows, opt) takes the stream GEMV (where ForwardOptions::rope_store may
   // be given).
   bool uses_gemv_stream(int64_t n, const ForwardOptions& opt = {}) const;
+  // Ok when forward(n rows, opt) can take `r` as ForwardOptions::rope_store (else the
+  // kInvalidArgument forward() would return).
+  Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;
 
   // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
   // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).
   Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr) const;
 
  private:
-  Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

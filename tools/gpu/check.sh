@@ -226,7 +226,9 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     drop "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "base" ]; then
     # The decode figures once each: 8B at 64 and 32 sequences (64 also with the
-    # split-K reduce kernels instead of consumers summing the slices), 8B and 3B at batch 1.
+    # split-K reduce kernels instead of consumers summing the slices), 8B and 3B at batch 1
+    # (also with the old GEMV; 3B also with the stream's per-lane cp.async instead of bulk
+    # copies).
     # Single runs: for A/B at batch 1 use tools/gpu/ab_decode.sh (interleaved repeats).
     ENGINE_ENV="" run_engine 180 "8b q4 b64" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
     ENGINE_ENV="MLXM_CUDA_SPLITK_CONSUMERS=0" run_engine 60 "8b q4 b64 reduce-kernels" --shape llama-3.1-8b --quant q4 --prompt 16 --gen 16 --batch 64 $DA --dir "$MD/8b"
@@ -236,6 +238,7 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     drop "$MD/8b"
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=0" run_engine 60 "3b q4 b1 gemv-i8" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="MLXM_CUDA_GEMV_BULK=0" run_engine 60 "3b q4 b1 stream-cp-async" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     drop "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches

@@ -145,6 +145,9 @@ class CudaDecoder final : public Engine {
     // The int8 GEMV as a weight stream (gemv_stream.cu; MLXM_CUDA_GEMV_STREAM=0: the one-shot
     // gemv_i8_kernel, 12-17 % slower at batch 1, bench/NOTES.md runs 48-50).
     MLXM_ASSIGN_OR_RETURN(lin_.gemv_stream, env_bool("MLXM_CUDA_GEMV_STREAM", true));
+    // Its weights brought by the bulk copy engine (gemv_bulk.cu; bit-identical rows; 3B b1
+    // +6.3 %, 8B +7.2 %, bench/NOTES.md run 65). MLXM_CUDA_GEMV_BULK=0: per-lane cp.async.
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk, env_bool("MLXM_CUDA_GEMV_BULK", true));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

@@ -93,6 +93,10 @@ struct ForwardOptions {
   // warp; gemv_stream.cu) instead of gemv_i8_kernel. Rows bit-identical alone or in a batch
   // within either kernel, not across them.
   bool gemv_stream = true;
+  // The stream GEMV's weights brought by the bulk copy engine (gemv_bulk.cu: one producer warp
+  // per block, the other warps only compute) where n_in is a multiple of 4·group_size; rows
+  // bit-identical to the stream GEMV's. Off by default here; the engine turns it on.
+  bool gemv_bulk = false;
   // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
   // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
   // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +

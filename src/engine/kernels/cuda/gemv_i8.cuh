@@ -34,6 +34,8 @@ struct GemvI8Args : QuantLinearArgs {
   bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
                                  // quantize launch, x unread
   bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
+  bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu) where
+                                 // gemv_bulk_supported
   GemvRope rope;                 // stream only
 };
 
@@ -54,5 +56,11 @@ Status dispatch_format(const GemvI8Args& a, F&& f) {
 // The GEMV of launch_gemv_i8 as a weight stream (gemv_stream.cu), x quantized at xq / xds.
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
                           cudaStream_t stream);
+
+// Whether gemv_bulk.cu takes this layer (n_in a multiple of 4 · group_size).
+bool gemv_bulk_supported(const GemvI8Args& a);
+// The stream GEMV with bulk-copied weights (gemv_bulk.cu); rows bit-identical to it.
+Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
+                        cudaStream_t stream);
 
 }  // namespace mlxm::engine::cuda::detail

@@ -33,7 +33,7 @@
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/gemv_dot.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
-#include "engine/kernels/cuda/kv_rope.cuh"
+#include "engine/kernels/cuda/gemv_rope.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
@@ -42,6 +42,8 @@ namespace mlxm::engine::cuda {
 namespace {
 
 using detail::GemvRope;
+using gemv_rope::group_row;
+using gemv_rope::rope_pair;
 using weights::half_bits_to_f;
 
 constexpr int kWarps = 4;  // per block
@@ -53,44 +55,6 @@ struct StreamCfg {
   static constexpr int kChunks = BITS / 4;          // 16-byte weight chunks per 32-block
   static constexpr int kStages = BITS == 4 ? 4 : 2;  // ring depth: 40 / 36 KB per block
 };
-
-// Row r (0..3) of 4-row group g: 4g + r, or with RoPE (quarter = head_dim/4 > 0) the dims
-// (d, d + 1, d + half, d + 1 + half) of head g / quarter, d = 2·(g mod quarter).
-template <bool ROPE>
-__device__ __forceinline__ int group_row(int g, int r, int quarter) {
-  if constexpr (!ROPE) return g * kRows + r;
-  const int head = g / quarter;
-  const int d = 2 * (g - head * quarter);
-  return head * 4 * quarter + d + (r & 1) + (r >> 1) * 2 * quarter;
-}
-
-// The RoPE epilogue for token j of group g: pair p (0 or 1) of the group, (x1, x2) its dims
-// (d + p, d + p + half) with the bias added.
-__device__ __forceinline__ void rope_pair(const GemvRope& R, int g, int quarter, int j, int p,
-                                          float x1, float x2) {
-  const int hd = 4 * quarter, half = 2 * quarter;
-  const int head = g / quarter;
-  const int i = 2 * (g - head * quarter) + p;
-  if (head < R.n_heads) {
-    float* o = R.q_out + (static_cast<int64_t>(j) * R.n_heads + head) * hd;
-    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], o[i], o[i + half]);
-    return;
-  }
-  const int64_t slot = R.slots[j];
-  if (slot < 0 || slot >= R.n_slots) return;  // not stored (as qkv_rope_store)
-  const bool is_k = head < R.n_heads + R.n_kv_heads;
-  const int kvh = head - R.n_heads - (is_k ? 0 : R.n_kv_heads);
-  const int64_t base = (slot * R.n_kv_heads + kvh) * static_cast<int64_t>(hd);
-  if (is_k) {
-    float y1, y2;
-    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], y1, y2);
-    kv_rope::store(R.kc, R.dt, base + i, y1);
-    kv_rope::store(R.kc, R.dt, base + i + half, y2);
-  } else {
-    kv_rope::store(R.vc, R.dt, base + i, x1);
-    kv_rope::store(R.vc, R.dt, base + i + half, x2);
-  }
-}
 
 template <int BITS, typename Tag, int NR, bool ROPE>
 __global__ void __launch_bounds__(kWarps * 32)

@@ -23,7 +23,7 @@
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
-#include "engine/kernels/cuda/kv_rope.cuh"
+#include "engine/kernels/cuda/gemv_rope.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -558,11 +558,8 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.scratch = opt.gemv_scratch;
       a.x_ready = opt.gemv_x_ready;
       a.stream = opt.gemv_stream;
-      if (const RopeStore* r = opt.rope_store) {
-        a.rope = {r->positions, r->inv_freq, r->slots, r->kv.k, r->kv.v,
-                  kv_rope::code_of(r->kv.dtype), r->kv.n_blocks * r->kv.block_size, r->q_out,
-                  r->n_heads, r->kv.n_kv_heads, r->kv.head_dim};
-      }
+      a.bulk = opt.gemv_bulk;
+      if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {
       const auto* w = m.weight.as<const uint4>();

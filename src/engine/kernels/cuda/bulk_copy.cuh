@@ -1,0 +1,68 @@
+// Internal to kernels/cuda: Hopper's bulk copy engine (cp.async.bulk, sm_90) and the shared
+// memory mbarriers it completes on, for kernels where one thread brings whole rows of weights
+// into shared memory and other warps wait for them (gemv_bulk.cu).
+//
+// Protocol per ring slot (a "full" and an "empty" barrier, each counting 1 arrival):
+// the producer waits for `empty` (skipped on the slot's first use), arrives on `full` with the
+// bytes it will copy (expect_tx), then issues the copies, which complete the transaction; the
+// consumer waits for `full`, reads the slot, and arrives on `empty`. Phase parity: use k of a
+// slot (k = 0, 1, 2, ...) waits for parity k & 1 on `full`, and the producer's k-th refill
+// (k >= 1) for parity (k - 1) & 1 on `empty`.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mlxm::engine::cuda::bulk_copy {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count)
+               : "memory");
+}
+
+// Makes initialized barriers visible to the copy engine (with a __syncthreads after it).
+__device__ __forceinline__ void fence_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+
+__device__ __forceinline__ void arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)),
+               "r"(bytes)
+               : "memory");
+}
+
+__device__ __forceinline__ void arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
+}
+
+// Spins until the barrier's phase with parity `parity` has completed.
+__device__ __forceinline__ void wait(uint64_t* bar, uint32_t parity) {
+  const uint32_t a = smem_addr(bar);
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        " selp.u32 %0, 1, 0, p;\n}"
+        : "=r"(done)
+        : "r"(a), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+
+// `bytes` (a multiple of 16; both addresses 16-byte aligned) from global `src` to shared
+// `dst`, completing on `bar`'s transaction count.
+__device__ __forceinline__ void copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::
+          "r"(smem_addr(dst)),
+      "l"(src), "r"(bytes), "r"(smem_addr(bar))
+      : "memory");
+}
+
+}  // namespace mlxm::engine::cuda::bulk_copy

@@ -1,0 +1,245 @@
+// The stream GEMV (gemv_stream.cu) with its weights brought by the bulk copy engine
+// (ForwardOptions::gemv_bulk; bulk_copy.cuh): y (n, n_out) = x (n, n_in) · Wᵀ (+ bias), n = 1..8,
+// x already quantized by gemv_i8.cu's launch.
+//
+// The stream kernel's warps each issue 8 per-lane cp.async per step (4 rows × 16 bytes of codes,
+// 4 scale words) and then compute it: a latency-bound instruction chain per warp (the layer chain
+// of bench/NOTES.md runs 58-64 measured 0.35 instructions issued per scheduler cycle). Here a
+// block has one producer warp and kConsumers consumer warps. Lane w of the producer walks
+// consumer w's steps (4-row group, piece of kPieceUnits 32-value units: 1 KB per row) and brings
+// each step into the consumer's kStages-deep ring with 8 bulk copies (each row's codes, each
+// row's (scale, bias) words) completing on the slot's mbarrier; the consumer only waits, reads
+// shared memory and computes. The first steps are requested before pdl::wait() (weights are
+// immutable).
+//
+// Work and order are the stream kernel's: consumer warp cw of TW takes groups cw, cw + TW, ...
+// and lane l sums its units l, l + 32, ... in order, then the butterfly: rows are bit-identical
+// to gemv_stream_kernel's (CudaGemvBulkTest), the RoPE epilogue included.
+// Needs n_in a multiple of 4 · group_size (the scale words of a piece fill 16-byte copies).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "engine/kernels/cuda/bulk_copy.cuh"
+#include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/gemv_dot.cuh"
+#include "engine/kernels/cuda/gemv_i8.cuh"
+#include "engine/kernels/cuda/gemv_rope.cuh"
+#include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
+
+namespace mlxm::engine::cuda {
+
+namespace {
+
+using detail::GemvRope;
+using gemv_rope::group_row;
+using gemv_rope::rope_pair;
+using weights::half_bits_to_f;
+
+constexpr int kConsumers = 3;             // consumer warps per block (warp 0 produces)
+constexpr int kThreads = (kConsumers + 1) * 32;
+constexpr int kStages = 3;                // ring slots per consumer
+constexpr int kRows = 4;                  // weight rows per step
+constexpr int kSbWords = 64;              // (scale, bias) words per row and piece: 2048 / 32
+constexpr int kBlocksPerSm = 4;           // ~46 KB of shared memory each
+
+template <int BITS>
+struct BulkCfg {
+  static constexpr int kCh = BITS / 4;                 // 16-byte code chunks per unit
+  static constexpr int kPieceUnits = 64 / kCh;         // units per step: 1 KB of codes per row
+  static constexpr int kUnitsPerLane = kPieceUnits / 32;
+};
+
+template <int BITS, typename Tag, int NR, bool ROPE>
+__global__ void __launch_bounds__(kThreads)
+    gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
+                     const float* __restrict__ bias, const uint4* __restrict__ xq,
+                     const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
+                     int n, int group_shift, GemvRope rope) {
+  constexpr int kCh = BulkCfg<BITS>::kCh;
+  constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
+  // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
+  // across lanes (conflict-free).
+  __shared__ __align__(128) uint4 s_w[kConsumers][kStages][kRows][kPU * kCh];
+  __shared__ __align__(16) uint32_t s_sb[kConsumers][kStages][kRows][kSbWords];
+  __shared__ __align__(8) uint64_t s_full[kConsumers][kStages];
+  __shared__ __align__(8) uint64_t s_empty[kConsumers][kStages];
+
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int n_units = n_in / 32;
+  const int n_pieces = (n_units + kPU - 1) / kPU;
+  const int n_groups = n_in >> group_shift;     // (scale, bias) words per row
+  const int piece_groups = (kPU * 32) >> group_shift;
+  const int n_rg = (n_out + kRows - 1) / kRows;
+  const int quarter = ROPE ? rope.head_dim / 4 : 0;  // group_row
+  const int tw = gridDim.x * kConsumers;
+  const ptrdiff_t w_stride = static_cast<ptrdiff_t>(n_units) * kCh;  // uint4 per weight row
+
+  if (threadIdx.x == 0) {
+    for (int c = 0; c < kConsumers; ++c) {
+      for (int s = 0; s < kStages; ++s) {
+        bulk_copy::init(&s_full[c][s], 1);
+        bulk_copy::init(&s_empty[c][s], 1);
+      }
+    }
+    bulk_copy::fence_init();
+  }
+  __syncthreads();
+
+  if (warp == 0) {
+    // Producer: lane c feeds consumer c (weights only: no pdl::wait()).
+    if (lane < kConsumers) {
+      const int cw = blockIdx.x * kConsumers + lane;
+      int t = 0;
+      for (int g = cw; g < n_rg; g += tw) {
+        ptrdiff_t rows[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) rows[r] = min(group_row<ROPE>(g, r, quarter), n_out - 1);
+        for (int p = 0; p < n_pieces; ++p, ++t) {
+          const int slot = t % kStages;
+          const int k = t / kStages;
+          if (k > 0) bulk_copy::wait(&s_empty[lane][slot], (k - 1) & 1);
+          const int units = min(kPU, n_units - p * kPU);
+          const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
+          const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
+          bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+            bulk_copy::copy(&s_w[lane][slot][r][0], w + rows[r] * w_stride + p * kPU * kCh,
+                            code_bytes, &s_full[lane][slot]);
+            bulk_copy::copy(&s_sb[lane][slot][r][0], sb + rows[r] * n_groups + p * piece_groups,
+                            sb_bytes, &s_full[lane][slot]);
+          }
+        }
+      }
+    }
+  } else {
+    const int c = warp - 1;
+    const int cw = blockIdx.x * kConsumers + c;
+    const int x_stride = n_in / 16;  // uint4 per activation row of xq
+    pdl::wait();
+    int t = 0;
+    for (int g = cw; g < n_rg; g += tw) {
+      float acc[kRows][NR];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+      }
+      for (int p = 0; p < n_pieces; ++p, ++t) {
+        const int slot = t % kStages;
+        bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
+#pragma unroll
+        for (int h = 0; h < BulkCfg<BITS>::kUnitsPerLane; ++h) {
+          const int ul = h * 32 + lane;
+          const int u = p * kPU + ul;
+          if (u < n_units) {
+            uint4 wv[kRows][kCh];
+            float s[kRows], b[kRows];
+            const int gi = (ul * 32) >> group_shift;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+              for (int k = 0; k < kCh; ++k) wv[r][k] = s_w[c][slot][r][ul * kCh + k];
+              const uint32_t sbv = s_sb[c][slot][r][gi];
+              s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
+              b[r] = half_bits_to_f(sbv >> 16, Tag{});
+            }
+            gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
+          }
+        }
+        __syncwarp();  // every lane has read the slot
+        if (lane == 0) bulk_copy::arrive(&s_empty[c][slot]);
+      }
+      // The group's sums: as gemv_stream_kernel's epilogue.
+      if constexpr (!ROPE) {
+        const int row0 = g * kRows;
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int j = 0; j < NR; ++j) {
+            const float v = weights::warp_allsum(acc[r][j]);
+            const int row = row0 + r;
+            if (lane == 0 && row < n_out && j < n) {
+              y[static_cast<size_t>(j) * n_out + row] = v + (bias != nullptr ? bias[row] : 0.0f);
+            }
+          }
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < NR; ++j) {
+          float out[kRows];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+            const float v = weights::warp_allsum(acc[r][j]);
+            const int row = group_row<ROPE>(g, r, quarter);
+            const bool ok = row < n_out && j < n;
+            out[r] = ok ? v + (bias != nullptr ? bias[row] : 0.0f) : 0.0f;
+            if (lane == 0 && ok) y[static_cast<size_t>(j) * n_out + row] = out[r];
+          }
+          if (lane < 2 && j < n) {
+            rope_pair(rope, g, quarter, j, lane, lane == 0 ? out[0] : out[1],
+                      lane == 0 ? out[2] : out[3]);
+          }
+        }
+      }
+    }
+  }
+  pdl::launch_dependents();
+}
+
+int log2_exact(int v) {
+  int s = 0;
+  while ((1 << s) < v) ++s;
+  return s;
+}
+
+template <int BITS, typename Tag, int NR, bool ROPE>
+Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
+              cudaStream_t stream) {
+  auto kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE>;
+  const int64_t groups = (static_cast<int64_t>(a.n_out) + kRows - 1) / kRows;
+  const int64_t want = (groups + kConsumers - 1) / kConsumers;
+  const unsigned blocks = static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(want, detail::gemm_sm_count() * kBlocksPerSm)));
+  MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
+                       xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size), a.rope);
+  return ok_status();
+}
+
+template <int BITS, typename Tag>
+Status launch_rows(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
+                   cudaStream_t s) {
+  if (a.rope.q_out != nullptr) {
+    if (a.n == 1) return launch<BITS, Tag, 1, true>(a, xq, xds, s);
+    if (a.n == 2) return launch<BITS, Tag, 2, true>(a, xq, xds, s);
+    if (a.n <= 4) return launch<BITS, Tag, 4, true>(a, xq, xds, s);
+    return launch<BITS, Tag, 8, true>(a, xq, xds, s);
+  }
+  if (a.n == 1) return launch<BITS, Tag, 1, false>(a, xq, xds, s);
+  if (a.n == 2) return launch<BITS, Tag, 2, false>(a, xq, xds, s);
+  if (a.n <= 4) return launch<BITS, Tag, 4, false>(a, xq, xds, s);
+  return launch<BITS, Tag, 8, false>(a, xq, xds, s);
+}
+
+}  // namespace
+
+namespace detail {
+
+bool gemv_bulk_supported(const GemvI8Args& a) {
+  return a.n_in % (4 * a.group_size) == 0 && a.group_size >= 32;
+}
+
+Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
+                        cudaStream_t stream) {
+  return dispatch_format(
+      a, [&]<int BITS, typename Tag>() { return launch_rows<BITS, Tag>(a, xq, xds, stream); });
+}
+
+}  // namespace detail
+}  // namespace mlxm::engine::cuda

@@ -1,0 +1,63 @@
+// Internal to kernels/cuda: the RoPE epilogue of the int8 stream GEMVs (gemv_stream.cu and its
+// bulk-copied twin gemv_bulk.cu): a fused q/k/v projection's 4-row groups take the rotary
+// pairs, and after a group's butterfly lanes 0 and 1 rotate its two pairs into q_out or the
+// paged cache (kv_rope.cuh's operations, as qkv_rope_store).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/cuda_linear.h"  // RopeStore
+#include "engine/kernels/cuda/gemv_i8.cuh"
+#include "engine/kernels/cuda/kv_rope.cuh"
+
+namespace mlxm::engine::cuda::gemv_rope {
+
+using detail::GemvRope;
+
+// The device form of a RopeStore.
+inline GemvRope of(const RopeStore& r) {
+  return {r.positions, r.inv_freq, r.slots, r.kv.k, r.kv.v, kv_rope::code_of(r.kv.dtype),
+          r.kv.n_blocks * r.kv.block_size, r.q_out, r.n_heads, r.kv.n_kv_heads, r.kv.head_dim};
+}
+
+// Row r (0..3) of 4-row group g: 4g + r, or with RoPE (quarter = head_dim/4 > 0) the dims
+// (d, d + 1, d + half, d + 1 + half) of head g / quarter, d = 2·(g mod quarter).
+template <bool ROPE>
+__device__ __forceinline__ int group_row(int g, int r, int quarter) {
+  if constexpr (!ROPE) return g * 4 + r;
+  const int head = g / quarter;
+  const int d = 2 * (g - head * quarter);
+  return head * 4 * quarter + d + (r & 1) + (r >> 1) * 2 * quarter;
+}
+
+// The RoPE epilogue for token j of group g: pair p (0 or 1) of the group, (x1, x2) its dims
+// (d + p, d + p + half) with the bias added.
+__device__ __forceinline__ void rope_pair(const GemvRope& R, int g, int quarter, int j, int p,
+                                          float x1, float x2) {
+  const int hd = 4 * quarter, half = 2 * quarter;
+  const int head = g / quarter;
+  const int i = 2 * (g - head * quarter) + p;
+  if (head < R.n_heads) {
+    float* o = R.q_out + (static_cast<int64_t>(j) * R.n_heads + head) * hd;
+    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], o[i], o[i + half]);
+    return;
+  }
+  const int64_t slot = R.slots[j];
+  if (slot < 0 || slot >= R.n_slots) return;  // not stored (as qkv_rope_store)
+  const bool is_k = head < R.n_heads + R.n_kv_heads;
+  const int kvh = head - R.n_heads - (is_k ? 0 : R.n_kv_heads);
+  const int64_t base = (slot * R.n_kv_heads + kvh) * static_cast<int64_t>(hd);
+  if (is_k) {
+    float y1, y2;
+    kv_rope::rotate(x1, x2, static_cast<float>(R.positions[j]), R.inv_freq[i], y1, y2);
+    kv_rope::store(R.kc, R.dt, base + i, y1);
+    kv_rope::store(R.kc, R.dt, base + i + half, y2);
+  } else {
+    kv_rope::store(R.vc, R.dt, base + i, x1);
+    kv_rope::store(R.vc, R.dt, base + i + half, x2);
+  }
+}
+
+}  // namespace mlxm::engine::cuda::gemv_rope

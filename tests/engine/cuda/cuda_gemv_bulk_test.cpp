@@ -1,0 +1,127 @@
+// The stream GEMV with bulk-copied weights (ForwardOptions::gemv_bulk, gemv_bulk.cu) against
+// the stream GEMV itself (cuda_gemv_i8_test.cpp checks that one against an emulation and the
+// CPU): the same work per warp in the same order, so y must be bit-identical, and with the RoPE
+// epilogue q and both caches too. Shapes: n_in with a partial last piece of 64 units, one
+// piece, many; n_out not a multiple of 4; 4- and 8-bit, F16 and BF16 scales, groups 32/64/128;
+// 1..8 activation rows; a bias. Every n_in here is a multiple of 4·group_size (what the bulk
+// path takes); a width it does not take falls back to the stream GEMV.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/cuda_test_util.h"
+#include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/kernel_test_util.h"
+
+namespace mlxm::engine {
+namespace {
+
+using cuda::CudaLinear;
+using testing::make_linear;
+using testing::random_vector;
+
+// y of n rows through `dev` with the stream GEMV, bulk-copied or not; rope: also q and the
+// caches (appended to y's bytes).
+std::vector<uint8_t> run(const CudaLinear& dev, int n, bool bulk, uint32_t seed,
+                         const cuda::RopeStore* rope = nullptr,
+                         const std::vector<testing::DeviceBuffer*>& extra = {},
+                         const std::vector<size_t>& extra_bytes = {}) {
+  const int64_t n_in = dev.n_in(), n_out = dev.n_out();
+  const auto x = random_vector(static_cast<size_t>(n * n_in), seed, 1.0f);
+  auto scratch = cuda::DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(n_in));
+  EXPECT_TRUE(scratch.ok());
+  if (!scratch.ok()) return {};
+  testing::DeviceBuffer dx = testing::to_device(x);
+  testing::DeviceBuffer dy = testing::poisoned<float>(static_cast<size_t>(n * n_out));
+  cuda::ForwardOptions opt;
+  opt.gemm_min_rows = 1 << 30;
+  opt.gemv_scratch = scratch->data();
+  opt.gemv_scratch_bytes = scratch->size();
+  opt.gemv_bulk = bulk;
+  opt.rope_store = rope;
+  EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
+  const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  std::vector<uint8_t> out = testing::to_host<uint8_t>(dy, static_cast<size_t>(n * n_out) * 4);
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const auto b = testing::to_host<uint8_t>(*extra[i], extra_bytes[i]);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
+}
+
+struct Case {
+  int64_t n_out, n_in;
+  int bits, group;
+  DType dt;
+  bool bias;
+};
+
+TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  uint32_t seed = 900;
+  for (const Case& c : {Case{1, 512, 4, 64, DType::kBF16, false},
+                        Case{37, 1024, 4, 32, DType::kF16, true},
+                        Case{2053, 3072, 4, 64, DType::kBF16, false},
+                        Case{130, 2560, 8, 64, DType::kF16, false},
+                        Case{515, 3584, 8, 128, DType::kBF16, true},
+                        Case{6001, 2048, 4, 128, DType::kF16, false},
+                        Case{301, 1536, 8, 32, DType::kBF16, false}}) {
+    auto dev = CudaLinear::upload(make_linear(c.n_out, c.n_in, c.bits, c.group, c.dt, ++seed,
+                                              c.bias).src);
+    ASSERT_TRUE(dev.ok()) << dev.status().to_string();
+    for (int n : {1, 2, 3, 5, 8}) {
+      const std::string what = std::to_string(c.n_out) + "x" + std::to_string(c.n_in) + " bits " +
+                               std::to_string(c.bits) + " g" + std::to_string(c.group) + " " +
+                               dtype_name(c.dt) + " n " + std::to_string(n);
+      const auto a = run(*dev, n, false, seed * 7 + n);
+      const auto b = run(*dev, n, true, seed * 7 + n);
+      ASSERT_EQ(a.size(), b.size()) << what;
+      EXPECT_TRUE(a == b) << what << ": bulk-copied rows differ from the stream GEMV's";
+    }
+  }
+  // Large: a 4096 x 14336 4-bit layer (8B's down projection), generated on the device.
+  auto big = CudaLinear::random(4096, 14336, 4, 64, DType::kBF16, 77);
+  ASSERT_TRUE(big.ok()) << big.status().to_string();
+  EXPECT_TRUE(run(*big, 1, false, 5) == run(*big, 1, true, 5)) << "4096x14336";
+  // A width the bulk path does not take (320 % 256 != 0) runs the stream GEMV.
+  auto odd = CudaLinear::upload(make_linear(64, 320, 4, 64, DType::kBF16, 78).src);
+  ASSERT_TRUE(odd.ok());
+  EXPECT_TRUE(run(*odd, 2, false, 6) == run(*odd, 2, true, 6)) << "64x320";
+}
+
+TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int n_heads = 6, n_kv = 2, hd = 128, bs = 16, n_blocks = 3;
+  const int64_t n_out = int64_t{n_heads + 2 * n_kv} * hd;
+  auto dev = CudaLinear::upload(make_linear(n_out, 1024, 4, 64, DType::kBF16, 31, true).src);
+  ASSERT_TRUE(dev.ok());
+  std::vector<float> f(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) f[static_cast<size_t>(i)] = float(std::pow(500000.0, -2.0 * i / hd));
+  for (int n : {1, 3}) {
+    std::vector<std::vector<uint8_t>> res;
+    for (bool bulk : {false, true}) {
+      testing::DeviceBuffer df = testing::to_device(f);
+      testing::DeviceBuffer dp = testing::to_device(std::vector<int32_t>{5, 700, 33});
+      testing::DeviceBuffer ds = testing::to_device(std::vector<int32_t>{3, -1, 40});
+      const size_t cache = size_t{n_blocks} * bs * n_kv * hd * 2;
+      const std::vector<uint8_t> zeros(cache, 0);
+      testing::DeviceBuffer ck = testing::to_device(zeros), cv = testing::to_device(zeros);
+      testing::DeviceBuffer dq = testing::poisoned<float>(static_cast<size_t>(3 * n_heads * hd));
+      const cuda::RopeStore rs{dp.as<int32_t>(), df.as<float>(), ds.as<int32_t>(),
+                               KvLayerView{ck.data(), cv.data(), DType::kBF16, bs, n_kv, hd,
+                                           n_blocks},
+                               dq.as<float>(), n_heads};
+      res.push_back(run(*dev, n, bulk, 41 + n, &rs, {&dq, &ck, &cv},
+                        {static_cast<size_t>(n * n_heads * hd) * 4, cache, cache}));
+    }
+    EXPECT_TRUE(res[0] == res[1]) << "n " << n << ": y, q or a cache differ";
+  }
+}
+
+}  // namespace
+}  // namespace mlxm::engine

@@ -6,6 +6,7 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/dequant.cuh"
+#include "engine/kernels/cuda/linear_args.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda::detail {
@@ -75,12 +76,6 @@ __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__
   }
 }
 
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
-}
-
 // Grid-stride launches: enough 256-thread blocks for `items`, at most 64K blocks.
 unsigned grid_for(int64_t items) {
   return static_cast<unsigned>(std::clamp<int64_t>((items + 255) / 256, 1, 65536));
@@ -91,7 +86,7 @@ Status launch_dequant(const uint4* w, const uint32_t* sb, int64_t n_in, int grou
                       int64_t r0, int64_t rows, void* out, cudaStream_t stream) {
   const int64_t chunks = rows * (n_in / (128 / BITS));
   dequant_rows_kernel<BITS, Tag><<<grid_for(chunks), 256, 0, stream>>>(
-      w, sb, n_in, log2_exact(group_size), r0, rows, static_cast<uint4*>(out));
+      w, sb, n_in, detail::log2_exact(group_size), r0, rows, static_cast<uint4*>(out));
   MLXM_CUDA_CHECK_LAUNCH("dequant_rows_kernel");
   return ok_status();
 }

@@ -317,12 +317,6 @@ Status finish_split_k(const GemmArgs& a, const float* part, int kz, cudaStream_t
 
 namespace {
 
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
-}
-
 
 template <int BM, int BN, int WM, int WN, int BITS, typename T>
 Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
@@ -346,7 +340,7 @@ Status launch_cfg(const GemmArgs& a, int blocks_per_sm, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(mt), static_cast<unsigned>(nt), static_cast<unsigned>(kz));
   MLXM_CUDA_LAUNCH_PDL("gemm_q_kernel", (gemm_q_kernel<BM, BN, WM, WN, BITS, T>), grid,
                        WM * WN * 32, 0, stream, a.w, a.sb, a.bias, a.x, a.y, part, a.n, a.n_out,
-                       a.n_in, log2_exact(a.group_size), tps);
+                       a.n_in, detail::log2_exact(a.group_size), tps);
   if (kz > 1) return finish_split_k(a, part, kz, stream);
   return ok_status();
 }

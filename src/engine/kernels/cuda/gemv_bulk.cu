@@ -20,7 +20,6 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 
 #include "engine/kernels/cuda/bulk_copy.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
@@ -37,7 +36,6 @@ namespace {
 
 using detail::GemvRope;
 using gemv_rope::group_row;
-using gemv_rope::rope_pair;
 using weights::half_bits_to_f;
 
 constexpr int kConsumers = 3;             // consumer warps per block (warp 0 produces)
@@ -156,75 +154,20 @@ __global__ void __launch_bounds__(kThreads)
         __syncwarp();  // every lane has read the slot
         if (lane == 0) bulk_copy::arrive(&s_empty[c][slot]);
       }
-      // The group's sums: as gemv_stream_kernel's epilogue.
-      if constexpr (!ROPE) {
-        const int row0 = g * kRows;
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int j = 0; j < NR; ++j) {
-            const float v = weights::warp_allsum(acc[r][j]);
-            const int row = row0 + r;
-            if (lane == 0 && row < n_out && j < n) {
-              y[static_cast<size_t>(j) * n_out + row] = v + (bias != nullptr ? bias[row] : 0.0f);
-            }
-          }
-        }
-      } else {
-#pragma unroll
-        for (int j = 0; j < NR; ++j) {
-          float out[kRows];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            const float v = weights::warp_allsum(acc[r][j]);
-            const int row = group_row<ROPE>(g, r, quarter);
-            const bool ok = row < n_out && j < n;
-            out[r] = ok ? v + (bias != nullptr ? bias[row] : 0.0f) : 0.0f;
-            if (lane == 0 && ok) y[static_cast<size_t>(j) * n_out + row] = out[r];
-          }
-          if (lane < 2 && j < n) {
-            rope_pair(rope, g, quarter, j, lane, lane == 0 ? out[0] : out[1],
-                      lane == 0 ? out[2] : out[3]);
-          }
-        }
-      }
+      gemv_rope::store_group<NR, ROPE>(acc, g, quarter, n, n_out, bias, y, rope, lane);
     }
   }
   pdl::launch_dependents();
-}
-
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
 }
 
 template <int BITS, typename Tag, int NR, bool ROPE>
 Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
               cudaStream_t stream) {
   auto kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE>;
-  const int64_t groups = (static_cast<int64_t>(a.n_out) + kRows - 1) / kRows;
-  const int64_t want = (groups + kConsumers - 1) / kConsumers;
-  const unsigned blocks = static_cast<unsigned>(
-      std::max<int64_t>(1, std::min<int64_t>(want, detail::gemm_sm_count() * kBlocksPerSm)));
+  const unsigned blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSm);
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
-                       xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size), a.rope);
+                       xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope);
   return ok_status();
-}
-
-template <int BITS, typename Tag>
-Status launch_rows(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
-                   cudaStream_t s) {
-  if (a.rope.q_out != nullptr) {
-    if (a.n == 1) return launch<BITS, Tag, 1, true>(a, xq, xds, s);
-    if (a.n == 2) return launch<BITS, Tag, 2, true>(a, xq, xds, s);
-    if (a.n <= 4) return launch<BITS, Tag, 4, true>(a, xq, xds, s);
-    return launch<BITS, Tag, 8, true>(a, xq, xds, s);
-  }
-  if (a.n == 1) return launch<BITS, Tag, 1, false>(a, xq, xds, s);
-  if (a.n == 2) return launch<BITS, Tag, 2, false>(a, xq, xds, s);
-  if (a.n <= 4) return launch<BITS, Tag, 4, false>(a, xq, xds, s);
-  return launch<BITS, Tag, 8, false>(a, xq, xds, s);
 }
 
 }  // namespace
@@ -237,8 +180,9 @@ bool gemv_bulk_supported(const GemvI8Args& a) {
 
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream) {
-  return dispatch_format(
-      a, [&]<int BITS, typename Tag>() { return launch_rows<BITS, Tag>(a, xq, xds, stream); });
+  return dispatch_stream(a, [&]<int BITS, typename Tag, int NR, bool ROPE>() {
+    return launch<BITS, Tag, NR, ROPE>(a, xq, xds, stream);
+  });
 }
 
 }  // namespace detail

@@ -160,12 +160,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   weights::store_split_k_rows<kWarps, kRows, NR>(acc, red, wk_log2, bias, y, n_out, n);
 }
 
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
-}
-
 // Blocks per SM the K-split aims for (MLXM_CUDA_GEMV_WAVES, 1..8, read once; default 1). On
 // the H200 4 gave 3B decode +2-3 % but 1B -4 % and 8B -2 % (bench/NOTES.md): a tuning knob.
 int gemv_waves() {
@@ -203,7 +197,7 @@ Status launch_i8(const detail::GemvI8Args& a, const uint4* xq, const float2* xds
       (static_cast<int64_t>(a.n_out) + rows_per_block - 1) / rows_per_block);
   MLXM_CUDA_LAUNCH_PDL("gemv_i8_kernel", (gemv_i8_kernel<BITS, Tag, NR>), blocks, kWarps * 32, 0,
                        stream, a.w, a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
-                       log2_exact(a.group_size), wk_log2);
+                       detail::log2_exact(a.group_size), wk_log2);
   return ok_status();
 }
 

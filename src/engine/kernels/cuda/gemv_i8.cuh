@@ -53,6 +53,37 @@ Status dispatch_format(const GemvI8Args& a, F&& f) {
                : f.template operator()<8, weights::BF16Tag>();
 }
 
+// f.template operator()<NR, ROPE>() for the stream kernels' instantiations: NR activation
+// rows (1, 2, 4 or 8, at least a.n) and the RoPE epilogue when a.rope asks for it.
+template <typename F>
+Status dispatch_rows(const GemvI8Args& a, F&& f) {
+  if (a.rope.q_out != nullptr) {
+    if (a.n == 1) return f.template operator()<1, true>();
+    if (a.n == 2) return f.template operator()<2, true>();
+    if (a.n <= 4) return f.template operator()<4, true>();
+    return f.template operator()<8, true>();
+  }
+  if (a.n == 1) return f.template operator()<1, false>();
+  if (a.n == 2) return f.template operator()<2, false>();
+  if (a.n <= 4) return f.template operator()<4, false>();
+  return f.template operator()<8, false>();
+}
+
+// f.template operator()<BITS, Tag, NR, ROPE>() for a's format and rows (dispatch_format, then
+// dispatch_rows): the stream kernels' launchers.
+template <typename F>
+Status dispatch_stream(const GemvI8Args& a, F&& f) {
+  return dispatch_format(a, [&]<int BITS, typename Tag>() {
+    return dispatch_rows(a, [&]<int NR, bool ROPE>() {
+      return f.template operator()<BITS, Tag, NR, ROPE>();
+    });
+  });
+}
+
+// Blocks of a persistent stream GEMV launch: enough for every 4-row group to have a warp
+// (`warps` group-walking warps per block), at most blocks_per_sm per SM.
+unsigned stream_blocks(int n_out, int warps, int blocks_per_sm);
+
 // The GEMV of launch_gemv_i8 as a weight stream (gemv_stream.cu), x quantized at xq / xds.
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
                           cudaStream_t stream);

@@ -1,7 +1,8 @@
-// Internal to kernels/cuda: the RoPE epilogue of the int8 stream GEMVs (gemv_stream.cu and its
-// bulk-copied twin gemv_bulk.cu): a fused q/k/v projection's 4-row groups take the rotary
-// pairs, and after a group's butterfly lanes 0 and 1 rotate its two pairs into q_out or the
-// paged cache (kv_rope.cuh's operations, as qkv_rope_store).
+// Internal to kernels/cuda: the epilogue of the int8 stream GEMVs (gemv_stream.cu and its
+// bulk-copied twin gemv_bulk.cu), so both store a group's sums the same way, and its RoPE
+// form: a fused q/k/v projection's 4-row groups take the rotary pairs, and after a group's
+// butterfly lanes 0 and 1 rotate its two pairs into q_out or the paged cache (kv_rope.cuh's
+// operations, as qkv_rope_store).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,6 +12,7 @@
 #include "engine/kernels/cuda/cuda_linear.h"  // RopeStore
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/kv_rope.cuh"
+#include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda::gemv_rope {
 
@@ -57,6 +59,49 @@ __device__ __forceinline__ void rope_pair(const GemvRope& R, int g, int quarter,
   } else {
     kv_rope::store(R.vc, R.dt, base + i, x1);
     kv_rope::store(R.vc, R.dt, base + i + half, x2);
+  }
+}
+
+// The end of 4-row group g: each acc[r][j] summed over the warp's lanes (then zeroed for the
+// next group), bias added, lane 0 storing y (n, n_out) for rows < n_out and activation rows
+// j < n; with ROPE lanes 0 and 1 also rotate the group's pairs (rope_pair). Every lane calls it.
+template <int NR, bool ROPE>
+__device__ __forceinline__ void store_group(float (&acc)[4][NR], int g, int quarter, int n,
+                                            int n_out, const float* __restrict__ bias,
+                                            float* __restrict__ y, const GemvRope& rope,
+                                            int lane) {
+  if constexpr (!ROPE) {
+    const int row0 = g * 4;
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        const float v = weights::warp_allsum(acc[r][j]);
+        acc[r][j] = 0.0f;
+        const int row = row0 + r;
+        if (lane == 0 && row < n_out && j < n) {
+          y[static_cast<size_t>(j) * n_out + row] = v + (bias != nullptr ? bias[row] : 0.0f);
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < NR; ++j) {
+      float out[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const float v = weights::warp_allsum(acc[r][j]);
+        acc[r][j] = 0.0f;
+        const int row = group_row<ROPE>(g, r, quarter);
+        const bool ok = row < n_out && j < n;
+        out[r] = ok ? v + (bias != nullptr ? bias[row] : 0.0f) : 0.0f;
+        if (lane == 0 && ok) y[static_cast<size_t>(j) * n_out + row] = out[r];
+      }
+      if (lane < 2 && j < n) {
+        rope_pair(rope, g, quarter, j, lane, lane == 0 ? out[0] : out[1],
+                  lane == 0 ? out[2] : out[3]);
+      }
+    }
   }
 }
 

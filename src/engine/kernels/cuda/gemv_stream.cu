@@ -43,7 +43,6 @@ namespace {
 
 using detail::GemvRope;
 using gemv_rope::group_row;
-using gemv_rope::rope_pair;
 using weights::half_bits_to_f;
 
 constexpr int kWarps = 4;  // per block
@@ -141,52 +140,13 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncwarp();
     if (it + kSt < total) issue(it + kSt);
     cp_async::commit();
-    if (!ROPE && c_idx == chunks - 1) {
-      // The group is done: lanes' sums by a butterfly, lane 0 stores.
-      const int row0 = (gw + (it / chunks) * tw) * kRows;
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-        for (int j = 0; j < NR; ++j) {
-          const float v = weights::warp_allsum(acc[r][j]);
-          acc[r][j] = 0.0f;
-          const int row = row0 + r;
-          if (lane == 0 && row < n_out && j < n) {
-            y[static_cast<size_t>(j) * n_out + row] = v + (bias != nullptr ? bias[row] : 0.0f);
-          }
-        }
-      }
-    } else if (ROPE && c_idx == chunks - 1) {
-      // The same (every lane ends with the sums), then lanes 0 and 1 rotate the group's two
-      // pairs.
-      const int g = gw + (it / chunks) * tw;
-#pragma unroll
-      for (int j = 0; j < NR; ++j) {
-        float out[kRows];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          const float v = weights::warp_allsum(acc[r][j]);
-          acc[r][j] = 0.0f;
-          const int row = group_row<ROPE>(g, r, quarter);
-          const bool ok = row < n_out && j < n;
-          out[r] = ok ? v + (bias != nullptr ? bias[row] : 0.0f) : 0.0f;
-          if (lane == 0 && ok) y[static_cast<size_t>(j) * n_out + row] = out[r];
-        }
-        if (lane < 2 && j < n) {
-          rope_pair(rope, g, quarter, j, lane, lane == 0 ? out[0] : out[1],
-                    lane == 0 ? out[2] : out[3]);
-        }
-      }
+    if (c_idx == chunks - 1) {
+      gemv_rope::store_group<NR, ROPE>(acc, gw + (it / chunks) * tw, quarter, n, n_out, bias, y,
+                                       rope, lane);
     }
   }
   cp_async::wait<0>();
   pdl::launch_dependents();
-}
-
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
 }
 
 template <int BITS, typename Tag, int NR, bool ROPE>
@@ -196,40 +156,30 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   // kBlocksPerSm blocks per SM at once (what the shared memory allows at 40 / 36 KB each; a
   // constant, so nothing is queried inside a graph capture), but no more warps than groups:
   // the warps persist.
-  constexpr int64_t kBlocksPerSm = 5;
-  const int64_t groups = (static_cast<int64_t>(a.n_out) + kRows - 1) / kRows;
-  const int64_t want = (groups + kWarps - 1) / kWarps;
-  const unsigned blocks = static_cast<unsigned>(
-      std::max<int64_t>(1, std::min<int64_t>(want, detail::gemm_sm_count() * kBlocksPerSm)));
+  constexpr int kBlocksPerSm = 5;
+  const unsigned blocks = detail::stream_blocks(a.n_out, kWarps, kBlocksPerSm);
   MLXM_CUDA_LAUNCH_PDL("gemv_stream_kernel", kernel, blocks, kWarps * 32, 0, stream, a.w, a.sb,
-                       a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n, log2_exact(a.group_size),
+                       a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size),
                        a.rope);
   return ok_status();
-}
-
-template <int BITS, typename Tag>
-Status launch_rows(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
-                   cudaStream_t s) {
-  if (a.rope.q_out != nullptr) {
-    if (a.n == 1) return launch<BITS, Tag, 1, true>(a, xq, xds, s);
-    if (a.n == 2) return launch<BITS, Tag, 2, true>(a, xq, xds, s);
-    if (a.n <= 4) return launch<BITS, Tag, 4, true>(a, xq, xds, s);
-    return launch<BITS, Tag, 8, true>(a, xq, xds, s);
-  }
-  if (a.n == 1) return launch<BITS, Tag, 1, false>(a, xq, xds, s);
-  if (a.n == 2) return launch<BITS, Tag, 2, false>(a, xq, xds, s);
-  if (a.n <= 4) return launch<BITS, Tag, 4, false>(a, xq, xds, s);
-  return launch<BITS, Tag, 8, false>(a, xq, xds, s);
 }
 
 }  // namespace
 
 namespace detail {
 
+unsigned stream_blocks(int n_out, int warps, int blocks_per_sm) {
+  const int64_t groups = (static_cast<int64_t>(n_out) + kRows - 1) / kRows;
+  const int64_t want = (groups + warps - 1) / warps;
+  return static_cast<unsigned>(std::max<int64_t>(
+      1, std::min<int64_t>(want, int64_t{gemm_sm_count()} * blocks_per_sm)));
+}
+
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
                           cudaStream_t stream) {
-  return dispatch_format(
-      a, [&]<int BITS, typename Tag>() { return launch_rows<BITS, Tag>(a, xq, xds, stream); });
+  return dispatch_stream(a, [&]<int BITS, typename Tag, int NR, bool ROPE>() {
+    return launch<BITS, Tag, NR, ROPE>(a, xq, xds, stream);
+  });
 }
 
 }  // namespace detail

@@ -268,12 +268,6 @@ __global__ void gather_rows_kernel(const void* __restrict__ w, const void* __res
   }
 }
 
-int log2_exact(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
-}
-
 template <int BITS, typename Tag, int NR>
 Status launch_fast(const CudaLinear& m, const uint4* w, const uint32_t* sb, const float* bias,
                    const float* x, int n, float* y, cudaStream_t stream) {
@@ -287,7 +281,7 @@ Status launch_fast(const CudaLinear& m, const uint4* w, const uint32_t* sb, cons
   const int rows_per_block = kRowsPerWarp * (kWarps >> wk_log2);
   const unsigned blocks = static_cast<unsigned>((n_out + rows_per_block - 1) / rows_per_block);
   gemv_fast_kernel<BITS, Tag, NR><<<blocks, kWarps * 32, 0, stream>>>(
-      w, sb, bias, x, y, n_out, n_in, n, log2_exact(m.group_size()), wk_log2);
+      w, sb, bias, x, y, n_out, n_in, n, detail::log2_exact(m.group_size()), wk_log2);
   MLXM_CUDA_CHECK_LAUNCH("gemv_fast_kernel");
   return ok_status();
 }

@@ -21,4 +21,11 @@ struct QuantLinearArgs {
   bool f16 = false;              // scales F16 (f16 operands) or BF16 (bf16 operands)
 };
 
+// log2 of a power of two (the group sizes 32, 64, 128 as shifts).
+inline int log2_exact(int v) {
+  int s = 0;
+  while ((1 << s) < v) ++s;
+  return s;
+}
+
 }  // namespace mlxm::engine::cuda::detail

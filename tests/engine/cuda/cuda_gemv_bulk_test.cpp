@@ -3,8 +3,9 @@
 // CPU): the same work per warp in the same order, so y must be bit-identical, and with the RoPE
 // epilogue q and both caches too. Shapes: n_in with a partial last piece of 64 units, one
 // piece, many; n_out not a multiple of 4; 4- and 8-bit, F16 and BF16 scales, groups 32/64/128;
-// 1..8 activation rows; a bias. Every n_in here is a multiple of 4·group_size (what the bulk
-// path takes); a width it does not take falls back to the stream GEMV.
+// 1..8 activation rows; a bias. Every n_in here but one is a multiple of 4·group_size (what
+// the bulk path takes, checked with uses_gemv_bulk); the one it does not take runs the stream
+// GEMV.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -44,6 +45,9 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, bool bulk, uint32_t seed,
   opt.gemv_bulk = bulk;
   opt.rope_store = rope;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
+  // The bulk path is taken when asked for, except at widths it does not take.
+  const bool takes = n_in % (4 * int64_t{dev.group_size()}) == 0;
+  EXPECT_EQ(dev.uses_gemv_bulk(n, opt), bulk && takes);
   const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();
   std::vector<uint8_t> out = testing::to_host<uint8_t>(dy, static_cast<size_t>(n * n_out) * 4);

@@ -169,6 +169,9 @@ class CudaLinear {
   // Whether forward(n rows, opt) takes the stream GEMV (where ForwardOptions::rope_store may
   // be given).
   bool uses_gemv_stream(int64_t n, const ForwardOptions& opt = {}) const;
+  // Whether that stream GEMV gets its weights by bulk copies (ForwardOptions::gemv_bulk and
+  // n_in a multiple of 4·group_size).
+  bool uses_gemv_bulk(int64_t n, const ForwardOptions& opt = {}) const;
   // Ok when forward(n rows, opt) can take `r` as ForwardOptions::rope_store (else the
   // kInvalidArgument forward() would return).
   Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;

@@ -174,12 +174,11 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
 
 namespace detail {
 
-bool gemv_bulk_supported(const GemvI8Args& a) {
-  return a.n_in % (4 * a.group_size) == 0 && a.group_size >= 32;
-}
-
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream) {
+  if (!gemv_bulk_supported(a.n_in, a.group_size)) {
+    return invalid_argument("gemv_bulk: n_in must be a multiple of 4 * group_size");
+  }
   return dispatch_stream(a, [&]<int BITS, typename Tag, int NR, bool ROPE>() {
     return launch<BITS, Tag, NR, ROPE>(a, xq, xds, stream);
   });

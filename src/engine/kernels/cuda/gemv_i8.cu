@@ -238,7 +238,7 @@ Status launch_gemv_i8(const GemvI8Args& a, cudaStream_t stream) {
                          stream, a.x, xq, xds, a.n_in, n_total_units);
   }
   const auto* xq4 = reinterpret_cast<const uint4*>(xq);
-  if (a.stream && a.bulk && gemv_bulk_supported(a)) return launch_gemv_bulk(a, xq4, xds, stream);
+  if (a.stream && a.bulk) return launch_gemv_bulk(a, xq4, xds, stream);
   if (a.stream) return launch_gemv_stream(a, xq4, xds, stream);
   return dispatch_format(
       a, [&]<int BITS, typename Tag>() { return launch_i8_rows<BITS, Tag>(a, xq4, xds, stream); });

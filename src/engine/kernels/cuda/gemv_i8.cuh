@@ -34,8 +34,8 @@ struct GemvI8Args : QuantLinearArgs {
   bool x_ready = false;          // the scratch already holds x quantized (quant_rows.cuh): no
                                  // quantize launch, x unread
   bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
-  bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu) where
-                                 // gemv_bulk_supported
+  bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu); set
+                                 // only where gemv_bulk_supported
   GemvRope rope;                 // stream only
 };
 
@@ -88,8 +88,11 @@ unsigned stream_blocks(int n_out, int warps, int blocks_per_sm);
 Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xds,
                           cudaStream_t stream);
 
-// Whether gemv_bulk.cu takes this layer (n_in a multiple of 4 · group_size).
-bool gemv_bulk_supported(const GemvI8Args& a);
+// Whether gemv_bulk.cu takes a layer of this width and group size: n_in a multiple of
+// 4 · group_size (a piece's (scale, bias) words fill 16-byte copies).
+inline bool gemv_bulk_supported(int64_t n_in, int group_size) {
+  return group_size >= 32 && n_in % (4 * int64_t{group_size}) == 0;
+}
 // The stream GEMV with bulk-copied weights (gemv_bulk.cu); rows bit-identical to it.
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream);

@@ -460,6 +460,11 @@ bool CudaLinear::uses_gemv_stream(int64_t n, const ForwardOptions& opt) const {
   return uses_gemv_i8(n, opt) && opt.gemv_stream && n <= kMaxRows;
 }
 
+bool CudaLinear::uses_gemv_bulk(int64_t n, const ForwardOptions& opt) const {
+  return uses_gemv_stream(n, opt) && opt.gemv_bulk &&
+         detail::gemv_bulk_supported(impl_->n_in, impl_->group_size);
+}
+
 // ForwardOptions::rope_store's conditions (cuda_linear.h).
 Status CudaLinear::check_rope_store(const RopeStore& r, int64_t n,
                                     const ForwardOptions& opt) const {
@@ -552,7 +557,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.scratch = opt.gemv_scratch;
       a.x_ready = opt.gemv_x_ready;
       a.stream = opt.gemv_stream;
-      a.bulk = opt.gemv_bulk;
+      a.bulk = uses_gemv_bulk(n, opt);
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

@@ -79,6 +79,11 @@ struct AttnSplit {
   // sets the counter back to 0, so no merge kernel runs. Null: the merge kernel. One per stream.
   int* merge_counters = nullptr;
   int64_t merge_counters_len = 0;
+  // Before the step's inputs are ready (PDL), each warp prefetches the K/V lines of its first
+  // round into L2 from the context lengths and block tables as they read then: a hint (the
+  // kernel reads everything again after the wait), for the positions before the step's own,
+  // which no kernel of the step writes.
+  bool prefetch_kv = false;
 };
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 // The splits the engine asks for in a decode step of n_seqs sequences whose block tables cover

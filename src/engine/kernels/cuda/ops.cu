@@ -243,6 +243,38 @@ template <int HPL>
 constexpr int kAttnU = detail::decode_attn_positions_per_warp(HPL * 32);
 static_assert(kAttnU<8> == 2 && kAttnU<4> == 8 && kAttnU<1> == 8, "attention_plan.h");
 
+// Before pdl::wait() (AttnSplit::prefetch_kv): the K/V lines of a warp's first round into L2,
+// located with the context length and block table as they read before the step's inputs are
+// ready. A hint only: a stale guess costs bandwidth, never a result (the kernel reads both
+// again after the wait), and block ids are bounds-checked, so every address lies in the cache.
+// The metadata loads go through L2 only (ld.global.cg), so that no stale line stays in L1 for
+// the reads after the wait. One lane per 128-byte line issues prefetch.global.L2.
+template <typename T, int HPL>
+__device__ __forceinline__ void prefetch_first_round(const int32_t* table, int max_blocks,
+                                                     const int32_t* ctx, const T* kc,
+                                                     const T* vc, int block_size,
+                                                     int64_t n_blocks, int64_t row, int kvh,
+                                                     int hd, int lane, int p_first) {
+  constexpr int kU = kAttnU<HPL>;
+  const int n_guess = __ldcg(ctx);
+  const bool issuer = lane * HPL < hd && (lane * HPL * static_cast<int>(sizeof(T))) % 128 == 0;
+  int bi = p_first / block_size;
+  int slot = p_first - bi * block_size;
+#pragma unroll
+  for (int u = 0; u < kU; ++u) {
+    if (u > 0 && ++slot == block_size) {
+      slot = 0;
+      ++bi;
+    }
+    if (p_first + u >= n_guess || bi >= max_blocks || !issuer) continue;
+    const int64_t blk = __ldcg(table + bi);
+    if (blk < 0 || blk >= n_blocks) continue;
+    const int64_t off = (blk * block_size + slot) * row + static_cast<int64_t>(kvh) * hd + lane * HPL;
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(kc + off));
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(vc + off));
+  }
+}
+
 // One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
 // (warp w: p_begin + w·kU + j·4·kU + u); every K/V load of a round is issued before its math,
 // so a round costs one memory round trip after its block-table reads. Per query head of the
@@ -259,7 +291,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
                         float* __restrict__ out, int chunk, float* __restrict__ part, bool vec,
-                        int* __restrict__ merge_counters, void* xq, bool perm4) {
+                        int* __restrict__ merge_counters, void* xq, bool perm4,
+                        bool kv_prefetch) {
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
@@ -273,16 +306,35 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const bool active = lane * HPL < hd;
+  const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
+  const int p_first = static_cast<int>(blockIdx.y) * chunk + warp * kU;
+  const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
+  if (kv_prefetch) prefetch_first_round<T, HPL>(table, max_blocks, context_lens + seq, kc, vc,
+                                                block_size, n_blocks, row, kvh, hd, lane, p_first);
   pdl::wait();  // the context lengths and tables too: a step's metadata changes between steps
+  // The first round's block-table entries are read alongside the context length (in bounds of
+  // the table whatever the context, masked by it afterwards): one L2 round trip, not two.
+  int32_t first_blk[kU];
+  {
+    int bi = p_first / block_size;
+    int slot = p_first - bi * block_size;
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      if (u > 0 && ++slot == block_size) {
+        slot = 0;
+        ++bi;
+      }
+      first_blk[u] = bi < max_blocks ? table[bi] : -1;
+    }
+  }
   const int n_ctx_all = context_lens[seq];
   // Split-KV: this block takes positions [p_begin, n_ctx) of the context (gridDim.y splits).
   const int p_begin = blockIdx.y * chunk;
   const int n_ctx = blockIdx.y + 1 == gridDim.y ? n_ctx_all : min(n_ctx_all, p_begin + chunk);
-  const int32_t* table = block_tables + static_cast<size_t>(seq) * max_blocks;
-  const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
   if (threadIdx.x == 0) bad_block = 0;
 
-  // Element offsets of a round's positions (-1: past the context; -2: a bad block id).
+  // Element offsets of a round's positions (-1: past the context; -2: a bad block id); the
+  // first round takes its table entries from first_blk.
   auto offsets = [&](int p0, int64_t (&off)[kU]) {
     int bi = p0 / block_size;  // one division per round: (block, slot) of p0, then stepped
     int slot = p0 - bi * block_size;
@@ -294,7 +346,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       }
       off[u] = -1;
       if (p0 + u >= n_ctx) continue;
-      const int64_t blk = bi < max_blocks ? table[bi] : -1;
+      const int64_t blk = p0 == p_first ? first_blk[u] : (bi < max_blocks ? table[bi] : -1);
       off[u] = blk < 0 || blk >= n_blocks
                    ? -2
                    : (blk * block_size + slot) * row + static_cast<int64_t>(kvh) * hd + lane * HPL;
@@ -438,19 +490,24 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
 
   // Fused split merge (AttnSplit::merge_counters): the block that finishes its (sequence, kv
   // head) last merges every split's partials, which are in L2, and sets the counter back to 0
-  // for the next launch; the others are done. Release: each block's partials are visible
-  // before its count; acquire: the last block fences after seeing the full count.
+  // for the next launch; the others are done. Release and acquire are one atomic of thread 0
+  // (atom.acq_rel.gpu): the barrier before it orders every thread's partials before the release
+  // (release is cumulative), the barrier after it the last block's reads (through L2,
+  // ld.global.cg) after the acquire. One round trip instead of a fence per thread, the
+  // atomic, then another fence.
   __shared__ int last;
-  __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
-    const int prev = atomicAdd(&merge_counters[blockIdx.x], 1);
+    int prev;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;"
+                 : "=r"(prev)
+                 : "l"(&merge_counters[blockIdx.x])
+                 : "memory");
     last = prev == static_cast<int>(gridDim.y) - 1;
     if (last) merge_counters[blockIdx.x] = 0;
   }
   __syncthreads();
   if (!last) return;
-  __threadfence();
   const int64_t n_rows = static_cast<int64_t>(gridDim.x / n_kv_heads) * n_heads;
   const int hd4 = hd / 4, n4 = group * hd4;
   // Thread t: the float4 entries t, t + blockDim.x, ... of the group's heads; as in
@@ -536,6 +593,7 @@ struct DecodeLaunch {
   int splits;
   const GemvI8Target& oq;
   int* counters;  // AttnSplit::merge_counters
+  bool prefetch_kv;  // AttnSplit::prefetch_kv
 };
 
 template <typename T, int HPL>
@@ -573,7 +631,8 @@ Status launch_decode(const DecodeLaunch& d) {
                        max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
                        kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec,
-                       fused ? counters : nullptr, fused ? oq.scratch : nullptr, oq.bits == 4);
+                       fused ? counters : nullptr, fused ? oq.scratch : nullptr, oq.bits == 4,
+                       d.prefetch_kv);
   if (fused) return ok_status();
   const int64_t vec_threads = n_seqs * n_heads * (kv.head_dim / 4);
   if (splits > 1 && vec4 && vec_threads <= int64_t{65535} * 16 * 256) {
@@ -768,7 +827,8 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
                                                  "cuda::paged_attention_decode"));
   }
   const DecodeLaunch d{q,   block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv,
-                       scale, out, stream, ws, splits, oq, split.merge_counters};
+                       scale, out, stream, ws, splits, oq, split.merge_counters,
+                       split.prefetch_kv};
   return kv.dtype == DType::kF16 ? launch_decode_hpl<__half>(hpl, d)
                                  : launch_decode_hpl<__nv_bfloat16>(hpl, d);
 }

@@ -243,6 +243,14 @@ template <int HPL>
 constexpr int kAttnU = detail::decode_attn_positions_per_warp(HPL * 32);
 static_assert(kAttnU<8> == 2 && kAttnU<4> == 8 && kAttnU<1> == 8, "attention_plan.h");
 
+// Position u > 0 of a round: the (block, slot) after position u - 1's.
+__device__ __forceinline__ void next_slot(int u, int& bi, int& slot, int block_size) {
+  if (u > 0 && ++slot == block_size) {
+    slot = 0;
+    ++bi;
+  }
+}
+
 // Before pdl::wait() (AttnSplit::prefetch_kv): the K/V lines of a warp's first round into L2,
 // located with the context length and block table as they read before the step's inputs are
 // ready. A hint only: a stale guess costs bandwidth, never a result (the kernel reads both
@@ -262,10 +270,7 @@ __device__ __forceinline__ void prefetch_first_round(const int32_t* table, int m
   int slot = p_first - bi * block_size;
 #pragma unroll
   for (int u = 0; u < kU; ++u) {
-    if (u > 0 && ++slot == block_size) {
-      slot = 0;
-      ++bi;
-    }
+    next_slot(u, bi, slot, block_size);
     if (p_first + u >= n_guess || bi >= max_blocks || !issuer) continue;
     const int64_t blk = __ldcg(table + bi);
     if (blk < 0 || blk >= n_blocks) continue;
@@ -320,10 +325,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     int slot = p_first - bi * block_size;
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      if (u > 0 && ++slot == block_size) {
-        slot = 0;
-        ++bi;
-      }
+      next_slot(u, bi, slot, block_size);
       first_blk[u] = bi < max_blocks ? table[bi] : -1;
     }
   }
@@ -340,10 +342,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     int slot = p0 - bi * block_size;
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
-      if (u > 0 && ++slot == block_size) {
-        slot = 0;
-        ++bi;
-      }
+      next_slot(u, bi, slot, block_size);
       off[u] = -1;
       if (p0 + u >= n_ctx) continue;
       const int64_t blk = p0 == p_first ? first_blk[u] : (bi < max_blocks ? table[bi] : -1);

@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "engine/device.h"
 #include "engine/engine.h"
+#include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/loader/make_model.h"
 #include "engine/row_sampling.h"
 #include "engine/sample/sampler.h"
@@ -318,5 +319,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--prompt >= 1, --gen >= 0, --batch >= 1, --chunk >= 1\n");
     return 2;
   }
-  return run(a);
+  const int rc = run(a);
+  // The decode attention's phase stamps, in a MLXM_CUDA_TIMELINE build (tools/gpu/attn_timeline.sh).
+  mlxm::engine::cuda::paged_attention_timeline_dump();
+  return rc;
 }

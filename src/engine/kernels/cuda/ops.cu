@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <type_traits>
 
@@ -17,6 +18,7 @@
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/slices.cuh"
+#include "engine/kernels/cuda/timeline.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
 
 namespace mlxm::engine::cuda {
@@ -153,6 +155,14 @@ __device__ __forceinline__ float kv_to_f(__half h) { return __half2float(h); }
 __device__ __forceinline__ float kv_to_f(__nv_bfloat16 h) { return __bfloat162float(h); }
 
 constexpr int kAttnWarps = detail::kDecodeAttnWarps;
+
+// The decode attention's phase stamps (timeline.cuh; compiled in with MLXM_CUDA_TIMELINE).
+#ifdef MLXM_CUDA_TIMELINE
+__device__ unsigned long long g_attn_stamps[timeline::kBlocks][timeline::kPhases];
+#define MLXM_ATTN_STAMP(...) timeline::stamp(g_attn_stamps, __VA_ARGS__)
+#else
+#define MLXM_ATTN_STAMP(...) ((void)0)
+#endif
 constexpr int kMaxGroup = 8;
 
 // HPL consecutive KV elements as floats: one 4/8/16-byte load when `vec` (the caller checked
@@ -298,6 +308,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                         float* __restrict__ out, int chunk, float* __restrict__ part, bool vec,
                         int* __restrict__ merge_counters, void* xq, bool perm4,
                         bool kv_prefetch) {
+  MLXM_ATTN_STAMP(0);  // launched
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
@@ -317,6 +328,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   if (kv_prefetch) prefetch_first_round<T, HPL>(table, max_blocks, context_lens + seq, kc, vc,
                                                 block_size, n_blocks, row, kvh, hd, lane, p_first);
   pdl::wait();  // the context lengths and tables too: a step's metadata changes between steps
+  MLXM_ATTN_STAMP(1);  // the predecessor is done
   // The first round's block-table entries are read alongside the context length (in bounds of
   // the table whatever the context, masked by it afterwards): one L2 round trip, not two.
   int32_t first_blk[kU];
@@ -369,6 +381,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     m[h] = -INFINITY;
     l[h] = 0.0f;
   }
+  MLXM_ATTN_STAMP(2, n_ctx_all, first_blk[0], qv[0][0]);  // context length, table, q arrived
 
   for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += kAttnWarps * kU) {
     int64_t off[kU];
@@ -387,6 +400,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
       load_kv<T, HPL>(vc + off[u], vec, vf[u]);
     }
     if (okmask == 0) continue;
+    MLXM_ATTN_STAMP(3, kf[0][0], vf[kU - 1][HPL - 1]);  // the (last) round's K/V arrived
     // Lane l ends up with the score of position u_l = l >> kShift (all 32 >> kShift lanes of
     // a position hold it): a transposing butterfly halves the vector per level (kU − 1
     // shuffles), then plain levels finish the sum; the round's max and sum take log2(kU)
@@ -443,6 +457,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     }
   }
 
+  MLXM_ATTN_STAMP(4, m[0], acc[0][0]);  // the rounds' math done
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     if (lane == 0) {
@@ -495,6 +510,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   // ld.global.cg) after the acquire. One round trip instead of a fence per thread, the
   // atomic, then another fence.
   __shared__ int last;
+  MLXM_ATTN_STAMP(5);  // partials written
   __syncthreads();
   if (threadIdx.x == 0) {
     int prev;
@@ -504,6 +520,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                  : "memory");
     last = prev == static_cast<int>(gridDim.y) - 1;
     if (last) merge_counters[blockIdx.x] = 0;
+    MLXM_ATTN_STAMP(6, prev);  // counted in
   }
   __syncthreads();
   if (!last) return;
@@ -530,6 +547,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                               perm4);
     }
   }
+  MLXM_ATTN_STAMP(7);  // the last block merged
 }
 
 // Merges the splits of the split-KV decode, one thread per output entry.
@@ -763,6 +781,29 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
       n_tokens);
   MLXM_CUDA_CHECK_LAUNCH("kv_store_kernel");
   return ok_status();
+}
+
+void paged_attention_timeline_dump() {
+#ifdef MLXM_CUDA_TIMELINE
+  static unsigned long long h[timeline::kBlocks][timeline::kPhases];
+  if (cudaMemcpyFromSymbol(h, g_attn_stamps, sizeof(h)) != cudaSuccess) return;
+  // The last launch: blocks that entered within 100 µs of the latest entry.
+  unsigned long long latest = 0, t0 = ~0ull;
+  for (const auto& b : h) latest = std::max(latest, b[0]);
+  for (const auto& b : h) {
+    if (b[0] != 0 && b[0] + 100000 >= latest) t0 = std::min(t0, b[0]);
+  }
+  for (int i = 0; i < timeline::kBlocks; ++i) {
+    if (h[i][0] == 0 || h[i][0] + 100000 < latest) continue;
+    std::fprintf(stderr, "attn-timeline %d", i);
+    for (int k = 0; k < timeline::kPhases; ++k) {
+      // -1: a phase this block did not reach in that launch (or a stale stamp).
+      const bool in = h[i][k] >= t0 && h[i][k] <= latest + 100000;
+      std::fprintf(stderr, " %.3f", in ? static_cast<double>(h[i][k] - t0) / 1000.0 : -1.0);
+    }
+    std::fprintf(stderr, "\n");
+  }
+#endif
 }
 
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits) {

@@ -78,7 +78,8 @@ NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
 CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_features.cpp
   src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
   $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) $(ls src/engine/sample/*.cpp)
-  src/engine/cuda/cuda_decoder.cpp $(ls src/engine/kernels/cuda/*.cpp 2>/dev/null)"
+  src/engine/cuda/cuda_decoder.cpp src/engine/cuda/cuda_decoder_step.cpp
+  $(ls src/engine/kernels/cuda/*.cpp 2>/dev/null)"
 CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
 CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp bench/cuda/gemm_bench.cpp"
 CU="$(ls src/engine/kernels/cuda/*.cu)"

@@ -1,0 +1,312 @@
+// Internal to engine/cuda: the CUDA engine's class (cuda_decoder.h), shared by
+// cuda_decoder.cpp (set-up, buffers, the step's host side, forward*) and cuda_decoder_step.cpp
+// (the device work of a step: layers, attention, the head). See cuda_decoder.cpp for the step.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <map>
+#include <tuple>
+
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "engine/cuda/row_spec.h"
+#include "engine/device.h"
+#include "engine/kernels/cuda/cuda_linear.h"
+#include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/loader/safetensors.h"
+#include "engine/loader/weights_load.h"
+#include "engine/models/decoder.h"
+#include "engine/models/rope_freqs.h"
+
+namespace mlxm::engine::cuda_decoder_detail {
+
+
+using cuda::CudaLinear;
+using cuda::DeviceBuffer;
+using CudaWeights = BasicModelWeights<CudaLinear>;
+using CudaLayer = BasicLayerWeights<CudaLinear>;
+
+inline constexpr int64_t kMaxGraphTokens = 64;  // larger steps (prefill) run eagerly
+inline constexpr size_t kMaxGraphs = 96;
+inline constexpr size_t kSplitWorkspaceFloats = size_t{4} << 20;  // 16 MB of split-K partial sums
+
+// The widest input of the model's linears (the int8 GEMV and cuBLASLt scratches hold x for it).
+inline int64_t widest_input(const CudaWeights& w) {
+  int64_t out = w.head().n_in();
+  for (const CudaLayer& L : w.layers) {
+    for (const CudaLinear* l : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.gate_up, &L.gate, &L.up,
+                                &L.down}) {
+      out = std::max(out, l->n_in());
+    }
+  }
+  return out;
+}
+
+// Grows `b` to at least `bytes` (rounded up); true when it was reallocated.
+inline Result<bool> grow(DeviceBuffer& b, size_t bytes) {
+  if (b.size() >= bytes) return false;
+  MLXM_ASSIGN_OR_RETURN(b, DeviceBuffer::alloc(bytes));
+  return true;
+}
+
+inline Result<DeviceBuffer> upload_vec(const std::vector<float>& v) {
+  if (v.empty()) return DeviceBuffer();
+  return DeviceBuffer::from_host(v.data(), v.size() * sizeof(float));
+}
+
+struct LayerNorms {
+  DeviceBuffer attn, mlp, q, k;
+};
+
+class CudaDecoder final : public Engine {
+ public:
+  CudaDecoder(ModelConfig c, const EngineOptions& o) : config_(std::move(c)), options_(o) {}
+
+  Status init(CudaWeights w, cuda::OwnedStream stream) {
+    w_ = std::move(w);
+    stream_ = std::move(stream);
+    const ModelConfig& c = config_;
+    for (const CudaLayer& L : w_.layers) {
+      LayerNorms n;
+      MLXM_ASSIGN_OR_RETURN(n.attn, upload_vec(L.attn_norm));
+      MLXM_ASSIGN_OR_RETURN(n.mlp, upload_vec(L.mlp_norm));
+      MLXM_ASSIGN_OR_RETURN(n.q, upload_vec(L.q_norm));
+      MLXM_ASSIGN_OR_RETURN(n.k, upload_vec(L.k_norm));
+      norms_.push_back(std::move(n));
+    }
+    MLXM_ASSIGN_OR_RETURN(final_norm_, upload_vec(w_.final_norm));
+    MLXM_ASSIGN_OR_RETURN(inv_freq_, upload_vec(rope_inv_freq(c)));
+    MLXM_RETURN_IF_ERROR(init_kv());
+    MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
+    MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
+    MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
+    MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
+    MLXM_ASSIGN_OR_RETURN(attn_split_.prefetch_kv, env_bool("MLXM_CUDA_ATTN_PREFETCH", true));
+    MLXM_ASSIGN_OR_RETURN(splitk_consumers_, env_bool("MLXM_CUDA_SPLITK_CONSUMERS", true));
+    MLXM_ASSIGN_OR_RETURN(gemv_rope_, env_bool("MLXM_CUDA_GEMV_ROPE", true));
+    MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
+    flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
+    if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
+    // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
+    // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
+    MLXM_ASSIGN_OR_RETURN(const bool split_k, env_bool("MLXM_CUDA_SPLITK", true));
+    MLXM_ASSIGN_OR_RETURN(const cuda::DeviceInfo di, cuda::device_info(0));
+    sm_count_ = std::max(1, di.sm_count);
+    if (split_k) {
+      MLXM_ASSIGN_OR_RETURN(split_ws_, DeviceBuffer::alloc(kSplitWorkspaceFloats * sizeof(float)));
+      lin_.workspace = split_ws_.as<float>();
+      lin_.workspace_floats = kSplitWorkspaceFloats;
+    }
+    // GEMV rows (decode) of 4/8-bit linears: int8 activations with dp4a (default) or the f32
+    // GEMV (MLXM_CUDA_GEMV=i8|f32); int8 quantizes x into a scratch sized for the widest input.
+    const std::string gemv = env_string("MLXM_CUDA_GEMV", "i8");
+    if (gemv != "i8" && gemv != "f32") {
+      return invalid_argument("MLXM_CUDA_GEMV: want i8 or f32, got '" + gemv + "'");
+    }
+    lin_.gemv_i8 = gemv == "i8";
+    // The int8 GEMV as a weight stream (gemv_stream.cu; MLXM_CUDA_GEMV_STREAM=0: the one-shot
+    // gemv_i8_kernel, 12-17 % slower at batch 1, bench/NOTES.md runs 48-50).
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_stream, env_bool("MLXM_CUDA_GEMV_STREAM", true));
+    // Its weights brought by the bulk copy engine (gemv_bulk.cu; bit-identical rows; 3B b1
+    // +6.3 %, 8B +7.2 %, bench/NOTES.md run 65). MLXM_CUDA_GEMV_BULK=0: per-lane cp.async.
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk, env_bool("MLXM_CUDA_GEMV_BULK", true));
+    max_in_ = widest_input(w_);
+    if (lin_.gemv_i8) {
+      MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));
+      lin_.gemv_scratch = gemv_ws_.data();
+      lin_.gemv_scratch_bytes = gemv_ws_.size();
+    }
+    // The GEMM from this many rows (5 with either GEMV; cuda_linear.h has the measurements).
+    MLXM_ASSIGN_OR_RETURN(
+        const int64_t min_rows,
+        env_int("MLXM_CUDA_GEMM_MIN_ROWS",
+                lin_.gemv_i8 ? cuda::kDefaultGemmMinRowsI8 : cuda::kDefaultGemmMinRows, 1,
+                int64_t{1} << 30));
+    lin_.gemm_min_rows = static_cast<int>(min_rows);
+    // GEMM rows of 4-bit layers up to 64 (batched decode): the decode GEMM where it has enough
+    // blocks (auto), never (off: the 64x64 GEMM) or always (MLXM_CUDA_GEMM_DECODE).
+    const std::string gemm_decode = env_string("MLXM_CUDA_GEMM_DECODE", "auto");
+    if (gemm_decode == "auto") {
+      lin_.gemm_decode = cuda::GemmDecode::kAuto;
+    } else if (gemm_decode == "off") {
+      lin_.gemm_decode = cuda::GemmDecode::kOff;
+    } else if (gemm_decode == "always") {
+      lin_.gemm_decode = cuda::GemmDecode::kAlways;
+    } else {
+      return invalid_argument("MLXM_CUDA_GEMM_DECODE: want auto, off or always, got '" +
+                              gemm_decode + "'");
+    }
+    // Prefill linears: steps of >= MLXM_CUDA_CUBLAS_MIN_ROWS tokens (fast formats) take
+    // cuBLASLt on weights dequantized into a scratch, allocated at the first such step
+    // (reserve_cublas); cuBLASLt is loaded here; a huge value turns it off.
+    MLXM_ASSIGN_OR_RETURN(const int64_t cublas_rows,
+                          env_int("MLXM_CUDA_CUBLAS_MIN_ROWS", cuda::kDefaultCublasMinRows, 1,
+                                  int64_t{1} << 30));
+    lin_.cublas_min_rows = static_cast<int>(cublas_rows);
+    cublas_on_ = cublas_rows < (int64_t{1} << 30);
+    if (cublas_on_) {
+      // Load the library now (~0.1 s for its 500 MB), not inside the first long prompt.
+      const Status lt = cuda::cublaslt_status();
+      if (!lt.ok()) {
+        MLXM_LOG_WARN("CUDA engine: prefill linears on the tensor-core GEMM (no cuBLASLt): {}",
+                      lt.to_string());
+        cublas_on_ = false;
+      }
+    }
+    // Uploads are synchronous copies on the legacy stream; our stream does not wait for it.
+    return cuda::synchronize();
+  }
+
+  Status forward(const Batch& batch, std::vector<float>* logits) override;
+  Status forward_argmax(const Batch& batch, const std::vector<int32_t>& full_rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override;
+  bool device_argmax() const override { return true; }
+  Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
+                        std::vector<int32_t>* ids, std::vector<float>* logits) override;
+
+  const ModelConfig& config() const override { return config_; }
+  int block_size() const override { return options_.block_size; }
+  int64_t n_kv_blocks() const override { return n_blocks_; }
+  size_t weight_bytes() const override { return w_.bytes(); }
+  size_t kv_bytes() const override { return kv_bytes_; }
+  size_t weight_bytes_per_token() const override { return w_.bytes_per_token(); }
+  // With EngineOptions::profile: "host" (validating, metadata, enqueueing or graph launch),
+  // "device_wait" (waiting for the step's logits) and "graph_capture" milliseconds.
+  std::vector<std::pair<std::string, double>> op_times_ms() const override {
+    if (!options_.profile) return {};
+    return {{"host", host_ms_}, {"device_wait", wait_ms_}, {"graph_capture", capture_ms_}};
+  }
+  void reset_op_times() override { host_ms_ = wait_ms_ = capture_ms_ = 0.0; }
+
+ private:
+  Status init_kv();
+  // Validates, lays out and uploads the step's metadata, then enqueues (or replays) the step.
+  Status run_step(const Batch& batch, int64_t* n_out);
+  // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
+  Status reserve(int64_t n, int64_t n_out, int64_t width);
+  // The end of forward_argmax / forward_sample: the logit rows `full_rows` copied to the pinned
+  // buffer, the host time since t0 counted, the stream awaited (errors name `what`), the rows
+  // handed to `logits`.
+  Status finish_rows(const std::vector<int32_t>& full_rows, TimePoint t0, cuda::Stream st,
+                     const char* what, std::vector<float>* logits);
+  // The cuBLASLt scratch for steps of up to cap_n_ tokens; true when it moved.
+  bool reserve_cublas();
+  // Enqueues the whole step (metadata already on the device).
+  Status enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_t n_tiles, cuda::Stream s);
+  struct Meta;
+  Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
+                       cuda::Stream s);
+  // out_q: the decode kernel's split merge also writes the output quantized for o_proj.
+  Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
+                           cuda::Stream s, const cuda::GemvI8Target& out_q);
+  // Where the kernel producing `l`'s input rows also writes them quantized for its int8 GEMV
+  // (l takes it for n rows, MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on); else none.
+  cuda::GemvI8Target i8_target(const CudaLinear& l, int64_t n) const {
+    if (!fuse_ || !fuse_quant_ || n > 8 || !l.uses_gemv_i8(n, lin_) ||
+        !cuda::gemv_i8_target_supported(l.n_in())) {
+      return {};
+    }
+    return {lin_.gemv_scratch, l.bits()};
+  }
+  // l.forward with the engine's options; x_ready: the producer wrote x quantized. `out`
+  // (fused steps with MLXM_CUDA_SPLITK_CONSUMERS): where y was left, for a consumer that reads
+  // split-K slices (split_k.h); null: y is written.
+  Status linear(const CudaLinear& l, const float* x, int64_t n, float* y, cuda::Stream s,
+                bool x_ready, cuda::SplitKOutput* out = nullptr,
+                const cuda::RopeStore* rope = nullptr) const {
+    cuda::ForwardOptions o = lin_;
+    o.gemv_x_ready = x_ready;
+    o.rope_store = rope;
+    o.split_k_out = fuse_ && splitk_consumers_ ? out : nullptr;
+    if (o.split_k_out == nullptr && out != nullptr) *out = {y, {1, 0}};
+    return l.forward(x, n, y, s, o);
+  }
+
+  ModelConfig config_;
+  EngineOptions options_;
+  CudaWeights w_;
+  std::vector<LayerNorms> norms_;
+  DeviceBuffer final_norm_, inv_freq_;
+  std::vector<DeviceBuffer> kv_mem_;  // (2 * n_layers): k, v per layer
+  std::vector<KvLayerView> kv_;       // (n_layers), device pointers
+  int64_t n_blocks_ = 0;
+  size_t kv_bytes_ = 0;
+  cuda::OwnedStream stream_;
+  cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
+  bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers quantize for the int8 GEMV
+  // MLXM_CUDA_SPLITK_CONSUMERS: the kernel after a split-K GEMM (RoPE/KV store, add+norm,
+  // SiLU·mul) sums its partial sums; no reduce kernel
+  bool splitk_consumers_ = true;
+  // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
+  bool attn_fused_merge_ = true;
+  // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
+  // (ForwardOptions::rope_store; models without q/k norms) instead of qkv_rope_store
+  bool gemv_rope_ = true;
+  bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
+  DeviceBuffer split_ws_;
+  DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
+  DeviceBuffer cublas_ws_;  // cuBLASLt workspace, x and dequantized weight rows (prefill)
+  bool cublas_on_ = false;  // MLXM_CUDA_CUBLAS_MIN_ROWS in reach, cuBLASLt not failed yet
+  int64_t max_in_ = 0;      // widest linear input
+  int sm_count_ = 132;
+  cuda::AttnSplit attn_split_;  // split-KV decode attention for the current step shape
+  DeviceBuffer attn_ws_;
+  DeviceBuffer attn_counters_;  // int32, zeroed: AttnSplit::merge_counters
+
+  // Scratch (device, f32 unless noted), grown to the largest step seen.
+  int64_t cap_n_ = 0, cap_out_ = 0, cap_meta_ = 0;
+  DeviceBuffer x_;       // (n, hidden) residual stream
+  DeviceBuffer xn_;      // (n, hidden) normed
+  DeviceBuffer qkv_;     // (n, (n_heads + 2 n_kv_heads) head_dim)
+  DeviceBuffer q_;       // (n, n_heads, head_dim)
+  DeviceBuffer k_, v_;   // (n, n_kv_heads, head_dim)
+  DeviceBuffer attn_;    // (n, n_heads * head_dim)
+  DeviceBuffer tmp_;     // (n, hidden)
+  DeviceBuffer gu_;      // (n, 2 ff)
+  DeviceBuffer act_;     // (n, ff)
+  DeviceBuffer up_;      // (n, ff) only when gate/up are not fused
+  DeviceBuffer xo_;      // (n_out, hidden)
+  DeviceBuffer logits_;  // (n_out, vocab)
+  DeviceBuffer meta_;    // int32: see Meta
+  DeviceBuffer ids_;     // int32 (n_out): forward_argmax's ids
+  cuda::PinnedBuffer host_logits_;  // (n_out, vocab) page-locked staging for the logits copy
+  cuda::PinnedBuffer host_ids_;     // (n_out) int32 staging for the ids
+  DeviceBuffer sample_specs_;   // forward_sample: cuda::SampleRowSpec (sampled rows)
+  DeviceBuffer sample_adjust_;  // forward_sample: cuda::SampleAdjust (all sampled rows)
+  std::vector<cuda::SampleRowSpec> host_specs_;
+  std::vector<cuda::SampleAdjust> host_adjust_;
+  std::vector<int32_t> spec_rows_;  // (sampled rows) logit row of each spec
+  std::vector<int32_t> host_meta_;
+
+  // Offsets (in int32 elements) of the step metadata inside meta_. tiles: (n_tiles, 3)
+  // {first token, count, table token} for the prefill attention (room for n tiles).
+  struct Meta {
+    int64_t tokens, positions, slots, ctx, rows, tables, tiles, total;
+  };
+  static Meta meta_layout(int64_t n, int64_t n_out, int64_t width) {
+    Meta m;
+    m.tokens = 0;
+    m.positions = n;
+    m.slots = 2 * n;
+    m.ctx = 3 * n;
+    m.rows = 4 * n;
+    m.tables = (4 * n + n_out + 3) / 4 * 4;
+    m.tiles = m.tables + n * width;
+    m.total = m.tiles + 3 * n;
+    return m;
+  }
+  const int32_t* meta_at(int64_t off) const { return meta_.as<const int32_t>() + off; }
+
+  bool use_graphs_ = true;
+  bool fuse_ = true;           // MLXM_CUDA_FUSE
+  bool flash_prefill_ = true;  // MLXM_CUDA_FLASH_PREFILL (and the shape is supported)
+  // (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel)
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, cuda::Graph> graphs_;
+  double host_ms_ = 0, wait_ms_ = 0, capture_ms_ = 0;
+};
+
+}  // namespace mlxm::engine::cuda_decoder_detail

@@ -81,8 +81,9 @@ struct AttnSplit {
   int64_t merge_counters_len = 0;
   // Before the step's inputs are ready (PDL), each warp prefetches the K/V lines of its first
   // round into L2 from the context lengths and block tables as they read then: a hint (the
-  // kernel reads everything again after the wait), for the positions before the step's own,
-  // which no kernel of the step writes.
+  // kernel reads everything again after the wait). The step's own position, which the qkv
+  // kernel may be writing meanwhile, can be among them: L2 is where writes land, so that line
+  // is only fetched early, never read stale.
   bool prefetch_kv = false;
 };
 // Diagnostics: the decode attention's per-block phase stamps of its last launch, one line per

@@ -265,6 +265,8 @@ __device__ __forceinline__ void next_slot(int u, int& bi, int& slot, int block_s
 // located with the context length and block table as they read before the step's inputs are
 // ready. A hint only: a stale guess costs bandwidth, never a result (the kernel reads both
 // again after the wait), and block ids are bounds-checked, so every address lies in the cache.
+// The step's own position (the qkv kernel may still be writing it) is only brought into L2,
+// where writes land.
 // The metadata loads go through L2 only (ld.global.cg), so that no stale line stays in L1 for
 // the reads after the wait. One lane per 128-byte line issues prefetch.global.L2.
 template <typename T, int HPL>

@@ -85,6 +85,9 @@ struct AttnSplit {
   // kernel may be writing meanwhile, can be among them: L2 is where writes land, so that line
   // is only fetched early, never read stale.
   bool prefetch_kv = false;
+  // Warps per block of a split launch (splits > 1) up to head_dim 128: 4, or 8 (rounds of 64
+  // positions; plan the splits with the same count, paged_attention_decode_splits).
+  int warps = 4;
 };
 // Diagnostics: the decode attention's per-block phase stamps of its last launch, one line per
 // block on stderr ("attn-timeline BLOCK t0..t7", µs from the first block's launch, -1 for a
@@ -97,7 +100,7 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
 // 128: the K/V loads of a round are all in flight, so a split costs one memory round trip),
 // at most 64; 1 when nothing asks for more. Host code.
 int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, int64_t max_ctx,
-                                  int sm_count);
+                                  int sm_count, int warps = 4);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,

@@ -293,7 +293,7 @@ __device__ __forceinline__ void prefetch_first_round(const int32_t* table, int m
 }
 
 // One block per (sequence, kv head, split): each warp takes kU consecutive positions per round
-// (warp w: p_begin + w·kU + j·4·kU + u); every K/V load of a round is issued before its math,
+// (warp w of W: p_begin + w·kU + j·W·kU + u); every K/V load of a round is issued before its math,
 // so a round costs one memory round trip after its block-table reads. Per query head of the
 // group, the kU scores are reduced across the warp together and folded into an online softmax
 // with one rescale per round; lane l owns dims [l*HPL, (l+1)*HPL) of the hd head dims (lanes
@@ -301,8 +301,8 @@ __device__ __forceinline__ void prefetch_first_round(const int32_t* table, int m
 // Warps merge their (max, sum, acc) in shared memory at the end. G (2, 4 or 8) bounds the
 // query heads per kv head: the per-head registers of G = 8 cost blocks per SM at large
 // batches, and every round computes all G heads.
-template <typename T, int HPL, int G>
-__global__ void __launch_bounds__(kAttnWarps * 32)
+template <typename T, int HPL, int G, int W>
+__global__ void __launch_bounds__(W * 32)
     paged_decode_kernel(const float* __restrict__ q, const int32_t* __restrict__ block_tables,
                         int max_blocks, const int32_t* __restrict__ context_lens, int n_heads,
                         const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
@@ -314,9 +314,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
-  __shared__ float sm_m[kAttnWarps][G];
-  __shared__ float sm_l[kAttnWarps][G];
-  __shared__ float sm_acc[kAttnWarps][G][kHd];
+  __shared__ float sm_m[W][G];
+  __shared__ float sm_l[W][G];
+  __shared__ float sm_acc[W][G][kHd];
   __shared__ int bad_block;
   const int seq = blockIdx.x / n_kv_heads;
   const int kvh = blockIdx.x % n_kv_heads;
@@ -385,7 +385,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   }
   MLXM_ATTN_STAMP(2, n_ctx_all, first_blk[0], qv[0][0]);  // context length, table, q arrived
 
-  for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += kAttnWarps * kU) {
+  for (int p0 = p_begin + warp * kU; p0 < n_ctx; p0 += W * kU) {
     int64_t off[kU];
     offsets(p0, off);
     float kf[kU][HPL], vf[kU][HPL];
@@ -475,10 +475,10 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     const int h = e / hd;
     const int d = e % hd;
     float mx = -INFINITY;
-    for (int w = 0; w < kAttnWarps; ++w) mx = fmaxf(mx, sm_m[w][h]);
+    for (int w = 0; w < W; ++w) mx = fmaxf(mx, sm_m[w][h]);
     float lsum = 0.0f, a = 0.0f;
     if (mx != -INFINITY) {
-      for (int w = 0; w < kAttnWarps; ++w) {
+      for (int w = 0; w < W; ++w) {
         const float c = exp2f(sm_m[w][h] - mx);
         lsum += sm_l[w][h] * c;
         a += sm_acc[w][h][d] * c;
@@ -613,7 +613,18 @@ struct DecodeLaunch {
   const GemvI8Target& oq;
   int* counters;  // AttnSplit::merge_counters
   bool prefetch_kv;  // AttnSplit::prefetch_kv
+  int warps;         // AttnSplit::warps
 };
+
+// The decode kernel of 8 warps when `wide` (instantiated up to head_dim 128 only: 8 heads of
+// 256 dims would pass 48 KB of shared memory), else of kAttnWarps.
+template <typename T, int HPL, int G>
+auto decode_kernel_for(bool wide) {
+  if constexpr (HPL <= 4) {
+    if (wide) return paged_decode_kernel<T, HPL, G, 8>;
+  }
+  return paged_decode_kernel<T, HPL, G, kAttnWarps>;
+}
 
 template <typename T, int HPL>
 Status launch_decode(const DecodeLaunch& d) {
@@ -640,13 +651,17 @@ Status launch_decode(const DecodeLaunch& d) {
   const bool vec = reinterpret_cast<uintptr_t>(kv.k) % align == 0 &&
                    reinterpret_cast<uintptr_t>(kv.v) % align == 0 && kv.head_dim % HPL == 0;
   const int group = n_heads / kv.n_kv_heads;
-  auto kernel = group <= 2   ? paged_decode_kernel<T, HPL, 2>
-                : group <= 4 ? paged_decode_kernel<T, HPL, 4>
-                             : paged_decode_kernel<T, HPL, 8>;
+  // 8 warps per block (AttnSplit::warps) for split launches up to head_dim 128: rounds of 64
+  // positions, half the splits, so that a merge of up to 16 splits takes one round.
+  const bool wide = d.warps == 8 && splits > 1 && HPL <= 4;
+  const int warps = wide ? 8 : kAttnWarps;
+  auto kernel = group <= 2   ? decode_kernel_for<T, HPL, 2>(wide)
+                : group <= 4 ? decode_kernel_for<T, HPL, 4>(wide)
+                             : decode_kernel_for<T, HPL, 8>(wide);
   // The split merge inside the decode kernel (counters given) needs the float4 layout.
   const bool vec4 = kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out});
   const bool fused = splits > 1 && counters != nullptr && vec4;
-  MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, kAttnWarps * 32, 0, stream, q, bt,
+  MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, warps * 32, 0, stream, q, bt,
                        max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
                        kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec,
@@ -870,7 +885,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   }
   const DecodeLaunch d{q,   block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv,
                        scale, out, stream, ws, splits, oq, split.merge_counters,
-                       split.prefetch_kv};
+                       split.prefetch_kv, split.warps};
   return kv.dtype == DType::kF16 ? launch_decode_hpl<__half>(hpl, d)
                                  : launch_decode_hpl<__nv_bfloat16>(hpl, d);
 }

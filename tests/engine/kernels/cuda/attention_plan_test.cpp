@@ -35,6 +35,15 @@ TEST(AttentionPlanTest, MeasuredLlamaChoices) {
   EXPECT_EQ(splits(8, 64), 2);      // short tables cap it
 }
 
+TEST(AttentionPlanTest, EightWarpsHalveTheSplits) {
+  // Rounds of 64 positions: 3B / 8B at batch 1 and a 1024-position table, 16 splits (one
+  // merge round); head_dim 256 keeps 4 warps.
+  EXPECT_EQ(paged_attention_decode_splits(1, 8, 128, 1024, kH200Sms, 8), 16);
+  EXPECT_EQ(paged_attention_decode_splits(1, 8, 128, 528, kH200Sms, 8), 9);
+  EXPECT_EQ(paged_attention_decode_splits(1, 8, 256, 528, kH200Sms, 8),
+            paged_attention_decode_splits(1, 8, 256, 528, kH200Sms));
+}
+
 TEST(AttentionPlanTest, BoundsForEveryShape) {
   for (int64_t n : {1, 2, 3, 8, 33, 64, 256}) {
     for (int kv : {1, 2, 8}) {

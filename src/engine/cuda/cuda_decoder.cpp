@@ -124,7 +124,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   }
   {
     // Split-KV attention: one memory round trip per split when the context allows (3B/8B at
-    // 528 positions, batch 1: 17 splits of 32).
+    // 528 positions, batch 1: 9 splits of 64 with 8-warp blocks, AttnSplit::warps).
     const int64_t splits = cuda::paged_attention_decode_splits(
         n, c.n_kv_heads, c.head_dim, width * options_.block_size, sm_count_, attn_split_.warps);
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,

@@ -86,7 +86,10 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
     MLXM_ASSIGN_OR_RETURN(attn_split_.prefetch_kv, env_bool("MLXM_CUDA_ATTN_PREFETCH", true));
-    MLXM_ASSIGN_OR_RETURN(const bool wide, env_bool("MLXM_CUDA_ATTN_WARPS8", false));
+    // Split blocks of 8 warps (rounds of 64 positions, half the splits, a merge of <= 16
+    // splits in one round): 3B b1 885.6 -> 910.3 tok/s, 8B 553.8 -> 556.7 (bench/NOTES.md run
+    // 75). MLXM_CUDA_ATTN_WARPS8=0: 4 warps.
+    MLXM_ASSIGN_OR_RETURN(const bool wide, env_bool("MLXM_CUDA_ATTN_WARPS8", true));
     attn_split_.warps = wide ? 8 : 4;
     MLXM_ASSIGN_OR_RETURN(splitk_consumers_, env_bool("MLXM_CUDA_SPLITK_CONSUMERS", true));
     MLXM_ASSIGN_OR_RETURN(gemv_rope_, env_bool("MLXM_CUDA_GEMV_ROPE", true));

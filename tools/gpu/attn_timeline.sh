@@ -6,7 +6,7 @@
 #   MLXM_CUDA_TIMELINE=1 MLXM_ENGINE_BENCH=0 MLXM_GEMV_BENCH=0 MLXM_GEMM_BENCH=0 \
 #     MLXM_TEST_TIMEOUT_S=1 bash tools/gpu/check.sh --quick
 # Usage: bash tools/gpu/attn_timeline.sh SHAPE [ENV=VALUE...]
-#   (e.g. llama-3.2-3b MLXM_CUDA_ATTN_PREFETCH=0). Env: PROMPT (512), GEN (32), BATCH (1),
+#   (e.g. llama-3.2-3b MLXM_CUDA_QKV_KV_PREFETCH=0). Env: PROMPT (512), GEN (32), BATCH (1),
 #   MODEL_DIR (a model made before; else one is made in a temp dir). The raw lines go to
 #   $OUT/timeline_SHAPE.txt. Stamps cost a little time: compare phases, not tok/s.
 set -uo pipefail

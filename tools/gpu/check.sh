@@ -244,7 +244,7 @@ if [ "${MLXM_ENGINE_BENCH:-1}" != "0" ]; then
     ENGINE_ENV="" run_engine 90 "3b q4 b1" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="MLXM_CUDA_GEMV_STREAM=0" run_engine 60 "3b q4 b1 gemv-i8" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     ENGINE_ENV="MLXM_CUDA_GEMV_BULK=0" run_engine 60 "3b q4 b1 stream-cp-async" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
-    ENGINE_ENV="MLXM_CUDA_ATTN_PREFETCH=0" run_engine 60 "3b q4 b1 no-kv-prefetch" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
+    ENGINE_ENV="MLXM_CUDA_QKV_KV_PREFETCH=0 MLXM_CUDA_ATTN_PREFETCH=0" run_engine 60 "3b q4 b1 no-kv-prefetch" --shape llama-3.2-3b --quant q4 --prompt 512 --gen 64 $DA --dir "$MD/3b"
     drop "$MD/3b"
   elif [ "${MLXM_ENGINE_SET:-ab}" = "pdl" ]; then
     # Programmatic dependent launch + L2 weight prefetch (default) vs ordinary launches

@@ -85,7 +85,13 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
+    // The attention's own K/V prefetch before its wait, on layers whose qkv GEMV did not
+    // prefetch it (below). MLXM_CUDA_ATTN_PREFETCH=0: never.
     MLXM_ASSIGN_OR_RETURN(attn_split_.prefetch_kv, env_bool("MLXM_CUDA_ATTN_PREFETCH", true));
+    // The qkv stream GEMV (RoPE epilogue) brings the layer's K/V into L2 before its wait
+    // (RopeStore::block_tables): 3B b1 904.1 -> 933.0 tok/s, 8B 558.4 -> 568.0 against the
+    // attention's own prefetch (bench/NOTES.md run 79). MLXM_CUDA_QKV_KV_PREFETCH=0: not.
+    MLXM_ASSIGN_OR_RETURN(qkv_kv_prefetch_, env_bool("MLXM_CUDA_QKV_KV_PREFETCH", true));
     // Split blocks of 8 warps (rounds of 64 positions, half the splits, a merge of <= 16
     // splits in one round): 3B b1 885.6 -> 910.3 tok/s, 8B 553.8 -> 556.7 (bench/NOTES.md run
     // 75). MLXM_CUDA_ATTN_WARPS8=0: 4 warps.
@@ -206,8 +212,9 @@ class CudaDecoder final : public Engine {
   Status enqueue_layer(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
                        cuda::Stream s);
   // out_q: the decode kernel's split merge also writes the output quantized for o_proj.
+  // kv_in_l2: the qkv GEMV prefetched the K/V (no AttnSplit::prefetch_kv then).
   Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
-                           cuda::Stream s, const cuda::GemvI8Target& out_q);
+                           cuda::Stream s, const cuda::GemvI8Target& out_q, bool kv_in_l2);
   // Where the kernel producing `l`'s input rows also writes them quantized for its int8 GEMV
   // (l takes it for n rows, MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on); else none.
   cuda::GemvI8Target i8_target(const CudaLinear& l, int64_t n) const {
@@ -248,6 +255,7 @@ class CudaDecoder final : public Engine {
   bool splitk_consumers_ = true;
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
+  bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
   // (ForwardOptions::rope_store; models without q/k norms) instead of qkv_rope_store
   bool gemv_rope_ = true;

@@ -8,7 +8,7 @@ namespace mlxm::engine::cuda_decoder_detail {
 
 Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t width,
                                       int64_t n_tiles, cuda::Stream s,
-                                      const cuda::GemvI8Target& out_q) {
+                                      const cuda::GemvI8Target& out_q, bool kv_in_l2) {
   const ModelConfig& c = config_;
   const KvLayerView& kv = kv_[static_cast<size_t>(l)];
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -19,6 +19,7 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
   }
   cuda::AttnSplit split = attn_split_;
   split.out_q = out_q;
+  split.prefetch_kv = split.prefetch_kv && !kv_in_l2;  // the qkv GEMV prefetched it already
   return cuda::paged_attention_decode(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
                                       meta_at(m.ctx), n, c.n_heads, kv, scale, attn_.as<float>(),
                                       s, split);
@@ -48,15 +49,22 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   // The previous layer's last add_rms_norm may have written xn quantized for this qkv GEMV.
   const bool qkv_ready = qkv_x_ready_ && l > 0;
   qkv_x_ready_ = false;
+  bool kv_in_l2 = false;  // the qkv GEMV prefetched the attention's K/V (RopeStore::block_tables)
   if (!fuse_ || l == 0) MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
   if (fuse_) {
     const float* qn = c.qk_norm ? N.q.as<float>() : nullptr;
     const float* kn = c.qk_norm ? N.k.as<float>() : nullptr;
     // The stream GEMV ropes q into q_ and k, v into the cache itself where it can.
-    const cuda::RopeStore rs{positions, inv_freq_.as<float>(), meta_at(m.slots), kv, q,
-                             static_cast<int>(c.n_heads)};
+    cuda::RopeStore rs{positions, inv_freq_.as<float>(), meta_at(m.slots), kv, q,
+                       static_cast<int>(c.n_heads)};
+    if (n_tiles == 0 && qkv_kv_prefetch_) {  // decode: row j is sequence j of the attention
+      rs.block_tables = meta_at(m.tables);
+      rs.context_lens = meta_at(m.ctx);
+      rs.max_blocks = static_cast<int>(width);
+    }
     if (L.fused_qkv && gemv_rope_ && !c.qk_norm && L.qkv.check_rope_store(rs, n, lin_).ok()) {
       MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, nullptr, &rs));
+      kv_in_l2 = rs.block_tables != nullptr;
     } else if (L.fused_qkv) {
       cuda::SplitKOutput qo;
       MLXM_RETURN_IF_ERROR(linear(L.qkv, xn, n, qkv_.as<float>(), s, qkv_ready, &qo));
@@ -103,7 +111,7 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   const cuda::GemvI8Target o_q = n_tiles == 0 && attn_split_.splits > 1 && c.head_dim % 32 == 0
                                      ? i8_target(L.o, n)
                                      : cuda::GemvI8Target{};
-  MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q));
+  MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q, kv_in_l2));
   float* tmp = tmp_.as<float>();
   cuda::SplitKOutput oo;
   MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q.scratch != nullptr, &oo));

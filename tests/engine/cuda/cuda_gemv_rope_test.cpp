@@ -5,7 +5,9 @@
 // rows a warp takes differ), and so are q_out and both caches (kv_rope.cuh's operations on
 // the same values) for F16, BF16 and F32 caches, head_dim 64 and 128, grouped heads, a bias,
 // 1..8 tokens, slots negative or past the cache (not stored). Besides: every condition of
-// rope_store is checked with kInvalidArgument naming it.
+// rope_store is checked with kInvalidArgument naming it. The K/V prefetch (RopeStore::
+// block_tables, a hint) changes nothing, with the stream and the bulk kernel, whatever the
+// tables and context lengths hold (block ids out of range, lengths negative or past the table).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,9 +45,14 @@ std::vector<float> inv_freq_for(int hd) {
   return f;
 }
 
-// One run of n tokens through the layer; fused: rope_store, else the GEMV then
-// cuda::qkv_rope_store.
-Result run(const CudaLinear& dev, const Shape& sh, DType dt, int n, bool fused, uint32_t seed) {
+struct Mode {
+  bool fused = false;     // rope_store, else the GEMV then cuda::qkv_rope_store
+  bool prefetch = false;  // rope_store with the K/V prefetch
+  bool bulk = false;      // ForwardOptions::gemv_bulk
+};
+
+// One run of n tokens through the layer.
+Result run(const CudaLinear& dev, const Shape& sh, DType dt, int n, Mode mode, uint32_t seed) {
   const int bs = 16;
   const int64_t n_blocks = 3;
   const int64_t q_w = int64_t{sh.n_heads} * sh.hd, kv_w = int64_t{sh.n_kv} * sh.hd;
@@ -53,6 +60,11 @@ Result run(const CudaLinear& dev, const Shape& sh, DType dt, int n, bool fused, 
   const auto x = random_vector(static_cast<size_t>(n * n_in), seed, 1.0f);
   const std::vector<int32_t> pos_all = {0, 1, 17, 4095, 131071, 33, 2, 600};
   const std::vector<int32_t> slots_all = {0, 47, -1, 5, 48, 16, 31, 2};  // -1, 48: not stored
+  // Per row 4 table entries (-1 and 3 lie outside the 3-block cache) and a context length
+  // (negative, 0, and past the table's 64 positions among them).
+  const std::vector<int32_t> tables_all = {0, 1, 2, -1, 2, 3, 0, 1, 1, 0, 2, 2, 2, 2, 2, 2,
+                                           0, 0, 0, 0, 1, 2, 0, -1, 2, 1, 0, 3, 0, 1, 2, 0};
+  const std::vector<int32_t> ctx_all = {33, 64, 1000, -3, 0, 17, 48, 1};
   const std::vector<int32_t> pos(pos_all.begin(), pos_all.begin() + n);
   const std::vector<int32_t> slots(slots_all.begin(), slots_all.begin() + n);
   const size_t bytes = static_cast<size_t>(n_blocks * bs * kv_w) * dtype_size(dt);
@@ -76,13 +88,22 @@ Result run(const CudaLinear& dev, const Shape& sh, DType dt, int n, bool fused, 
   opt.gemm_min_rows = 1 << 30;
   opt.gemv_scratch = scratch->data();
   opt.gemv_scratch_bytes = scratch_bytes;
+  opt.gemv_bulk = mode.bulk;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
-  const cuda::RopeStore rs{dp.as<int32_t>(), df.as<float>(), ds.as<int32_t>(), kv, dq.as<float>(),
-                           sh.n_heads};
-  if (fused) opt.rope_store = &rs;
+  EXPECT_EQ(mode.bulk, dev.uses_gemv_bulk(n, opt));
+  testing::DeviceBuffer dt_tables = testing::to_device(tables_all);
+  testing::DeviceBuffer dt_ctx = testing::to_device(ctx_all);
+  cuda::RopeStore rs{dp.as<int32_t>(), df.as<float>(), ds.as<int32_t>(), kv, dq.as<float>(),
+                     sh.n_heads};
+  if (mode.prefetch) {
+    rs.block_tables = dt_tables.as<int32_t>();
+    rs.context_lens = dt_ctx.as<int32_t>();
+    rs.max_blocks = 4;
+  }
+  if (mode.fused) opt.rope_store = &rs;
   Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();
-  if (!fused) {
+  if (!mode.fused) {
     const float* y = dy.as<float>();
     st = cuda::qkv_rope_store(y, row, y + q_w, y + q_w + kv_w, row, nullptr, nullptr, 1e-6f,
                               dp.as<int32_t>(), df.as<float>(), ds.as<int32_t>(), n, sh.n_heads,
@@ -113,14 +134,19 @@ TEST(CudaGemvRopeTest, MatchesGemvThenQkvRopeStore) {
                                    std::to_string(sh.n_kv) + " hd " + std::to_string(sh.hd) +
                                    " bits " + std::to_string(bits) + " " + dtype_name(dt) +
                                    " n " + std::to_string(n);
-          const Result a = run(*dev, sh, dt, n, /*fused=*/false, seed * 3 + n);
-          const Result b = run(*dev, sh, dt, n, /*fused=*/true, seed * 3 + n);
-          ASSERT_EQ(a.y.size(), b.y.size()) << what;
-          EXPECT_EQ(0, std::memcmp(a.y.data(), b.y.data(), a.y.size() * 4)) << what << ": y";
-          EXPECT_EQ(0, std::memcmp(a.q.data(), b.q.data(), a.q.size() * 4)) << what << ": q";
-          EXPECT_TRUE(a.k == b.k) << what << ": K cache";
-          EXPECT_TRUE(a.v == b.v) << what << ": V cache";
-          for (float v : b.q) ASSERT_TRUE(std::isfinite(v)) << what;
+          const Result a = run(*dev, sh, dt, n, Mode{}, seed * 3 + n);
+          for (const Mode mode : {Mode{true, false, false}, Mode{true, true, false},
+                                  Mode{true, true, true}}) {
+            const std::string how = what + (mode.prefetch ? " prefetch" : "") +
+                                    (mode.bulk ? " bulk" : "");
+            const Result b = run(*dev, sh, dt, n, mode, seed * 3 + n);
+            ASSERT_EQ(a.y.size(), b.y.size()) << how;
+            EXPECT_EQ(0, std::memcmp(a.y.data(), b.y.data(), a.y.size() * 4)) << how << ": y";
+            EXPECT_EQ(0, std::memcmp(a.q.data(), b.q.data(), a.q.size() * 4)) << how << ": q";
+            EXPECT_TRUE(a.k == b.k) << how << ": K cache";
+            EXPECT_TRUE(a.v == b.v) << how << ": V cache";
+            for (float v : b.q) ASSERT_TRUE(std::isfinite(v)) << how;
+          }
         }
       }
     }
@@ -174,6 +200,13 @@ TEST(CudaGemvRopeTest, RejectsWhatTheEpilogueCannotTake) {
   rs.kv.head_dim = sh.hd;
   rs.slots = nullptr;
   expect_bad(1, "no slots");
+  rs.slots = sl.as<int32_t>();
+  rs.block_tables = p.as<int32_t>();
+  expect_bad(1, "block tables without context lengths");
+  rs.context_lens = p.as<int32_t>();
+  expect_bad(1, "block tables with max_blocks 0");
+  rs.max_blocks = 1;
+  EXPECT_TRUE(dev->forward(x.as<float>(), 1, y.as<float>(), nullptr, opt).ok());
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ struct RopeStore {
   KvLayerView kv;                      // the layer's paged cache (F16, BF16 or F32)
   float* q_out = nullptr;              // (n, n_heads, head_dim) roped q
   int n_heads = 0;
+  // Optional (block_tables null: none): a decode step's rows are its sequences, and the GEMV
+  // brings the K/V blocks their attention will read into L2 while it waits for x (L2
+  // prefetches of the lines of each row's context blocks, before pdl::wait()). A hint: read
+  // before the step's inputs are ready, block ids bounds-checked; a stale guess costs
+  // bandwidth only.
+  const int32_t* block_tables = nullptr;  // (n, max_blocks) device
+  const int32_t* context_lens = nullptr;  // (n) device
+  int max_blocks = 0;
 };
 
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).

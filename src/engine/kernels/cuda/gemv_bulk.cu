@@ -120,6 +120,11 @@ __global__ void __launch_bounds__(kThreads)
     const int c = warp - 1;
     const int cw = blockIdx.x * kConsumers + c;
     const int x_stride = n_in / 16;  // uint4 per activation row of xq
+    // The K/V of the step's attention into L2 meanwhile (RopeStore::block_tables; workers
+    // numbered across blocks first).
+    if constexpr (ROPE) {
+      gemv_rope::prefetch_kv(rope, n, lane * tw + c * gridDim.x + blockIdx.x, tw * 32);
+    }
     pdl::wait();
     int t = 0;
     for (int g = cw; g < n_rg; g += tw) {

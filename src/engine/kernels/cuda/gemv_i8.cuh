@@ -26,6 +26,10 @@ struct GemvRope {
   int64_t n_slots = 0;
   float* q_out = nullptr;  // (n, n_heads, head_dim)
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  // RopeStore's K/V prefetch (tables null: none).
+  const int32_t* tables = nullptr;  // (n, max_blocks)
+  const int32_t* ctx = nullptr;     // (n)
+  int max_blocks = 0, block_size = 0;
 };
 
 // n 1..8, n_in a multiple of 32.

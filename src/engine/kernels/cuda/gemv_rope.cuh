@@ -2,7 +2,8 @@
 // bulk-copied twin gemv_bulk.cu), so both store a group's sums the same way, and its RoPE
 // form: a fused q/k/v projection's 4-row groups take the rotary pairs, and after a group's
 // butterfly lanes 0 and 1 rotate its two pairs into q_out or the paged cache (kv_rope.cuh's
-// operations, as qkv_rope_store).
+// operations, as qkv_rope_store). Before its wait such a GEMV can also prefetch the step's
+// K/V into L2 for the decode attention (prefetch_kv, RopeStore::block_tables).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,7 +22,42 @@ using detail::GemvRope;
 // The device form of a RopeStore.
 inline GemvRope of(const RopeStore& r) {
   return {r.positions, r.inv_freq, r.slots, r.kv.k, r.kv.v, kv_rope::code_of(r.kv.dtype),
-          r.kv.n_blocks * r.kv.block_size, r.q_out, r.n_heads, r.kv.n_kv_heads, r.kv.head_dim};
+          r.kv.n_blocks * r.kv.block_size, r.q_out, r.n_heads, r.kv.n_kv_heads, r.kv.head_dim,
+          r.block_tables, r.context_lens, r.max_blocks, r.kv.block_size};
+}
+
+// RopeStore's K/V prefetch, by one of n_workers threads (worker w): the K and V blocks of
+// each row's context, line i of them (128 bytes) by worker i mod n_workers, each one
+// prefetch.global.L2. Workers should be numbered so that consecutive ones sit in different
+// warps, spread over the SMs. The tables and lengths are read through L2 only (ld.global.cg),
+// so no line of them stays in L1 for reads after the step's inputs are ready.
+__device__ __forceinline__ void prefetch_kv(const GemvRope& R, int n, int worker, int n_workers) {
+  constexpr int kLine = 128;
+  if (R.tables == nullptr || R.block_size <= 0) return;
+  const int elt = R.dt == kv_rope::kF32 ? 4 : 2;
+  const int64_t block_bytes =
+      int64_t{R.block_size} * R.n_kv_heads * R.head_dim * elt;  // one block of K (or V)
+  if (block_bytes % kLine != 0) return;
+  const int64_t n_blocks = R.n_slots / R.block_size;
+  const int64_t lines = block_bytes / kLine;  // per block of K (or V)
+  int64_t first = 0;  // the row's first line in the numbering over all rows
+  for (int j = 0; j < n; ++j) {
+    const int ctx = __ldcg(R.ctx + j);
+    const int64_t nb = min(static_cast<int64_t>(R.max_blocks),
+                           (static_cast<int64_t>(max(ctx, 0)) + R.block_size - 1) / R.block_size);
+    const int64_t row_lines = nb * 2 * lines;
+    for (int64_t i = ((worker - first) % n_workers + n_workers) % n_workers; i < row_lines;
+         i += n_workers) {
+      const int64_t bi = i / (2 * lines);
+      const int64_t in = i - bi * 2 * lines;  // K lines, then V lines
+      const int blk = __ldcg(R.tables + static_cast<int64_t>(j) * R.max_blocks + bi);
+      if (blk < 0 || blk >= n_blocks) continue;
+      const char* base = static_cast<const char*>(in < lines ? R.kc : R.vc);
+      const char* src = base + blk * block_bytes + (in % lines) * kLine;
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(src));
+    }
+    first += row_lines;
+  }
 }
 
 // Row r (0..3) of 4-row group g: 4g + r, or with RoPE (quarter = head_dim/4 > 0) the dims

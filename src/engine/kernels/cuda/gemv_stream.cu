@@ -109,6 +109,11 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (s < total) issue(s);
     cp_async::commit();  // empty groups too: the wait below counts groups
   }
+  // The K/V of the step's attention into L2 meanwhile (RopeStore::block_tables; workers
+  // numbered across blocks first).
+  if constexpr (ROPE) {
+    gemv_rope::prefetch_kv(rope, n, lane * tw + warp * gridDim.x + blockIdx.x, tw * 32);
+  }
   pdl::wait();
 
   const int x_stride = n_in / 16;  // uint4 per activation row of xq

@@ -488,6 +488,9 @@ Status CudaLinear::check_rope_store(const RopeStore& r, int64_t n,
       r.q_out == nullptr || kv.k == nullptr || kv.v == nullptr) {
     return bad("has a null pointer");
   }
+  if (r.block_tables != nullptr && (r.context_lens == nullptr || r.max_blocks <= 0)) {
+    return bad("K/V prefetch needs context lengths and max_blocks > 0 with block tables");
+  }
   return ok_status();
 }
 

@@ -5,6 +5,10 @@
 # Needs a timeline build first (the stamps are compiled in only there):
 #   MLXM_CUDA_TIMELINE=1 MLXM_ENGINE_BENCH=0 MLXM_GEMV_BENCH=0 MLXM_GEMM_BENCH=0 \
 #     MLXM_TEST_TIMEOUT_S=1 bash tools/gpu/check.sh --quick
+# It can sit beside the plain build, built in the same call (run both with the same
+# MLXM_CHECK_BUILD_DIR, each build with its own OUT):
+#   MLXM_CHECK_BUILD_DIR=build-gputl OUT=/tmp/tl MLXM_CUDA_TIMELINE=1 ... check.sh --quick &
+#   MLXM_CHECK_BUILD_DIR=build-gputl bash tools/gpu/attn_timeline.sh llama-3.2-3b
 # Usage: bash tools/gpu/attn_timeline.sh SHAPE [ENV=VALUE...]
 #   (e.g. llama-3.2-3b MLXM_CUDA_QKV_KV_PREFETCH=0). Env: PROMPT (512), GEN (32), BATCH (1),
 #   MODEL_DIR (a model made before; else one is made in a temp dir). The raw lines go to

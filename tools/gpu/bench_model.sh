@@ -1,10 +1,12 @@
 # Sourced (not run) by the scripts that run check.sh's engine bench again: ab_decode.sh,
-# profile_decode.sh, profile_gemv.sh. From the repository root it sets OUT and BIN (and exits 1
-# when check.sh has not built BIN), and defines `bench_model TAG SHAPE`, which sets M to
-# MODEL_DIR, or to a q4 model of SHAPE made under a new temp dir MD (the caller removes MD).
+# attn_timeline.sh, profile_decode.sh, profile_gemv.sh. From the repository root it sets OUT
+# and BIN (and exits 1 when check.sh has not built BIN; MLXM_CHECK_BUILD_DIR picks check.sh's
+# build directory as there), and defines `bench_model TAG SHAPE`, which sets M to MODEL_DIR,
+# or to a q4 model of SHAPE made under a new temp dir MD (the caller removes MD).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
-OUT=${OUT:-$PWD/build-gpucheck/out}
-BIN=build-gpucheck/bench_cuda_engine
+BD=${MLXM_CHECK_BUILD_DIR:-build-gpucheck}
+OUT=${OUT:-$PWD/$BD/out}
+BIN=$BD/bench_cuda_engine
 [ -x "$BIN" ] || { echo "$(basename "$0"): $BIN missing (run check.sh first)"; exit 1; }
 bench_model() {
   MD=$(mktemp -d "${TMPDIR:-/tmp}/mlxm_$1_XXXXXX")

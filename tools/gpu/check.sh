@@ -26,15 +26,19 @@
 #      64; 8B at 8 sequences on the GEMM vs the int8 GEMV; 8B and 3B at batch 1),
 #      MLXM_ENGINE_3B=0 (no 3B runs),
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit),
-#      MLXM_CUDA_TIMELINE=1 (the decode attention's phase stamps, for tools/gpu/attn_timeline.sh).
+#      MLXM_CUDA_TIMELINE=1 (the decode attention's phase stamps, for tools/gpu/attn_timeline.sh),
+#      MLXM_CHECK_BUILD_DIR (the build directory under the root; default build-gpucheck).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 QUICK=""
 [ "${1:-}" = "--quick" ] && QUICK="--quick"
-OUT=${OUT:-$ROOT/build-gpucheck/out}
-B=$ROOT/build-gpucheck
+# MLXM_CHECK_BUILD_DIR (a directory name under the root, default build-gpucheck): another
+# build beside the default one, e.g. a timeline build next to the plain one in the same call
+# (give each its own OUT too).
+B=$ROOT/${MLXM_CHECK_BUILD_DIR:-build-gpucheck}
+OUT=${OUT:-$B/out}
 mkdir -p "$OUT" "$B/obj"
 LOG=$OUT/check.log
 : > "$LOG"

@@ -10,7 +10,8 @@ int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, 
                                   int sm_count, int warps) {
   const int64_t blocks = std::max<int64_t>(1, n_seqs * std::max(1, n_kv_heads));
   const int64_t round = detail::decode_attn_positions_per_round(head_dim) *
-                        (warps == 8 && head_dim <= 128 ? 2 : 1);
+                        detail::decode_attn_split_warps(head_dim, warps) /
+                        detail::kDecodeAttnWarps;
   // Splits that make the blocks fill two waves over the SMs; at most one per round of the table.
   const int64_t two_waves = (2 * int64_t{std::max(1, sm_count)} + blocks - 1) / blocks;
   const int64_t rounds = (std::max<int64_t>(0, max_ctx) + round - 1) / round;

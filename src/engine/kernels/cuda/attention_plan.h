@@ -9,7 +9,15 @@
 namespace mlxm::engine::cuda::detail {
 
 inline constexpr int kDecodeAttnWarps = 4;      // warps per block of the decode kernel
+inline constexpr int kDecodeAttnWideWarps = 8;  // split launches up to head_dim 128 may take
 inline constexpr int kDecodeAttnMaxSplits = 64;
+
+// Warps per block of a split launch asked for `warps` (AttnSplit::warps): 8 only up to head_dim
+// 128 (wider heads would pass 48 KB of shared memory), else 4. Planner and launcher both use it.
+constexpr int decode_attn_split_warps(int head_dim, int warps) {
+  return warps == kDecodeAttnWideWarps && head_dim <= 128 ? kDecodeAttnWideWarps
+                                                          : kDecodeAttnWarps;
+}
 
 // Consecutive positions one warp loads per round (all K/V loads in flight, then the math):
 // 8, or 2 above head_dim 128 (a lane then holds 8 dims of K and V per position).

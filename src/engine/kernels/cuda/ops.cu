@@ -616,12 +616,12 @@ struct DecodeLaunch {
   int warps;         // AttnSplit::warps
 };
 
-// The decode kernel of 8 warps when `wide` (instantiated up to head_dim 128 only: 8 heads of
-// 256 dims would pass 48 KB of shared memory), else of kAttnWarps.
+// The decode kernel of 8 warps when `wide` (instantiated up to head_dim 128 only, as
+// decode_attn_split_warps allows), else of kAttnWarps.
 template <typename T, int HPL, int G>
 auto decode_kernel_for(bool wide) {
   if constexpr (HPL <= 4) {
-    if (wide) return paged_decode_kernel<T, HPL, G, 8>;
+    if (wide) return paged_decode_kernel<T, HPL, G, detail::kDecodeAttnWideWarps>;
   }
   return paged_decode_kernel<T, HPL, G, kAttnWarps>;
 }
@@ -653,8 +653,12 @@ Status launch_decode(const DecodeLaunch& d) {
   const int group = n_heads / kv.n_kv_heads;
   // 8 warps per block (AttnSplit::warps) for split launches up to head_dim 128: rounds of 64
   // positions, half the splits, so that a merge of up to 16 splits takes one round.
-  const bool wide = d.warps == 8 && splits > 1 && HPL <= 4;
-  const int warps = wide ? 8 : kAttnWarps;
+  // (HPL <= 4 follows from head_dim <= 128; checked so that the kernel's template and the
+  // thread count below can never differ.)
+  const bool wide = splits > 1 && HPL <= 4 &&
+                    detail::decode_attn_split_warps(kv.head_dim, d.warps) ==
+                        detail::kDecodeAttnWideWarps;
+  const int warps = wide ? detail::kDecodeAttnWideWarps : kAttnWarps;
   auto kernel = group <= 2   ? decode_kernel_for<T, HPL, 2>(wide)
                 : group <= 4 ? decode_kernel_for<T, HPL, 4>(wide)
                              : decode_kernel_for<T, HPL, 8>(wide);

@@ -42,6 +42,12 @@ TEST(AttentionPlanTest, EightWarpsHalveTheSplits) {
   EXPECT_EQ(paged_attention_decode_splits(1, 8, 128, 528, kH200Sms, 8), 9);
   EXPECT_EQ(paged_attention_decode_splits(1, 8, 256, 528, kH200Sms, 8),
             paged_attention_decode_splits(1, 8, 256, 528, kH200Sms));
+  // The launcher's choice, the same rule.
+  EXPECT_EQ(detail::decode_attn_split_warps(128, 8), 8);
+  EXPECT_EQ(detail::decode_attn_split_warps(64, 8), 8);
+  EXPECT_EQ(detail::decode_attn_split_warps(256, 8), 4);
+  EXPECT_EQ(detail::decode_attn_split_warps(128, 4), 4);
+  EXPECT_EQ(detail::decode_attn_split_warps(128, 6), 4);
 }
 
 TEST(AttentionPlanTest, BoundsForEveryShape) {

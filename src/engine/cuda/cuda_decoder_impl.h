@@ -125,6 +125,10 @@ class CudaDecoder final : public Engine {
     // Its weights brought by the bulk copy engine (gemv_bulk.cu; bit-identical rows; 3B b1
     // +6.3 %, 8B +7.2 %, bench/NOTES.md run 65). MLXM_CUDA_GEMV_BULK=0: per-lane cp.async.
     MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk, env_bool("MLXM_CUDA_GEMV_BULK", true));
+    // Its weights copied with an L2 evict_first policy (ForwardOptions::weights_evict_first;
+    // bench/NOTES.md run 86). MLXM_CUDA_WEIGHTS_EVICT_FIRST=0: the default policy.
+    MLXM_ASSIGN_OR_RETURN(lin_.weights_evict_first,
+                          env_bool("MLXM_CUDA_WEIGHTS_EVICT_FIRST", true));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

@@ -25,9 +25,12 @@ using cuda::CudaLinear;
 using testing::make_linear;
 using testing::random_vector;
 
-// y of n rows through `dev` with the stream GEMV, bulk-copied or not; rope: also q and the
-// caches (appended to y's bytes).
-std::vector<uint8_t> run(const CudaLinear& dev, int n, bool bulk, uint32_t seed,
+// How the stream GEMV gets its weights.
+enum class Path { kStream, kBulk, kBulkEvictFirst };
+
+// y of n rows through `dev` with the stream GEMV, bulk-copied (with the evict_first L2 policy
+// or not) or not; rope: also q and the caches (appended to y's bytes).
+std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
                          const cuda::RopeStore* rope = nullptr,
                          const std::vector<testing::DeviceBuffer*>& extra = {},
                          const std::vector<size_t>& extra_bytes = {}) {
@@ -42,7 +45,9 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, bool bulk, uint32_t seed,
   opt.gemm_min_rows = 1 << 30;
   opt.gemv_scratch = scratch->data();
   opt.gemv_scratch_bytes = scratch->size();
+  const bool bulk = path != Path::kStream;
   opt.gemv_bulk = bulk;
+  opt.weights_evict_first = path == Path::kBulkEvictFirst;
   opt.rope_store = rope;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
   // The bulk path is taken when asked for, except at widths it does not take.
@@ -82,20 +87,25 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
       const std::string what = std::to_string(c.n_out) + "x" + std::to_string(c.n_in) + " bits " +
                                std::to_string(c.bits) + " g" + std::to_string(c.group) + " " +
                                dtype_name(c.dt) + " n " + std::to_string(n);
-      const auto a = run(*dev, n, false, seed * 7 + n);
-      const auto b = run(*dev, n, true, seed * 7 + n);
+      const auto a = run(*dev, n, Path::kStream, seed * 7 + n);
+      const auto b = run(*dev, n, Path::kBulk, seed * 7 + n);
+      const auto c = run(*dev, n, Path::kBulkEvictFirst, seed * 7 + n);
       ASSERT_EQ(a.size(), b.size()) << what;
       EXPECT_TRUE(a == b) << what << ": bulk-copied rows differ from the stream GEMV's";
+      EXPECT_TRUE(a == c) << what << ": rows copied evict_first differ from the stream GEMV's";
     }
   }
   // Large: a 4096 x 14336 4-bit layer (8B's down projection), generated on the device.
   auto big = CudaLinear::random(4096, 14336, 4, 64, DType::kBF16, 77);
   ASSERT_TRUE(big.ok()) << big.status().to_string();
-  EXPECT_TRUE(run(*big, 1, false, 5) == run(*big, 1, true, 5)) << "4096x14336";
+  const auto big_y = run(*big, 1, Path::kStream, 5);
+  EXPECT_TRUE(big_y == run(*big, 1, Path::kBulk, 5)) << "4096x14336";
+  EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkEvictFirst, 5)) << "4096x14336 evict_first";
   // A width the bulk path does not take (320 % 256 != 0) runs the stream GEMV.
   auto odd = CudaLinear::upload(make_linear(64, 320, 4, 64, DType::kBF16, 78).src);
   ASSERT_TRUE(odd.ok());
-  EXPECT_TRUE(run(*odd, 2, false, 6) == run(*odd, 2, true, 6)) << "64x320";
+  EXPECT_TRUE(run(*odd, 2, Path::kStream, 6) == run(*odd, 2, Path::kBulkEvictFirst, 6))
+      << "64x320";
 }
 
 TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
@@ -108,7 +118,7 @@ TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
   for (int i = 0; i < hd / 2; ++i) f[static_cast<size_t>(i)] = float(std::pow(500000.0, -2.0 * i / hd));
   for (int n : {1, 3}) {
     std::vector<std::vector<uint8_t>> res;
-    for (bool bulk : {false, true}) {
+    for (Path path : {Path::kStream, Path::kBulk, Path::kBulkEvictFirst}) {
       testing::DeviceBuffer df = testing::to_device(f);
       testing::DeviceBuffer dp = testing::to_device(std::vector<int32_t>{5, 700, 33});
       testing::DeviceBuffer ds = testing::to_device(std::vector<int32_t>{3, -1, 40});
@@ -120,10 +130,11 @@ TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
                                KvLayerView{ck.data(), cv.data(), DType::kBF16, bs, n_kv, hd,
                                            n_blocks},
                                dq.as<float>(), n_heads};
-      res.push_back(run(*dev, n, bulk, 41 + n, &rs, {&dq, &ck, &cv},
+      res.push_back(run(*dev, n, path, 41 + n, &rs, {&dq, &ck, &cv},
                         {static_cast<size_t>(n * n_heads * hd) * 4, cache, cache}));
     }
     EXPECT_TRUE(res[0] == res[1]) << "n " << n << ": y, q or a cache differ";
+    EXPECT_TRUE(res[0] == res[2]) << "n " << n << ": y, q or a cache differ (evict_first)";
   }
 }
 

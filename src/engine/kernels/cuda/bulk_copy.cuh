@@ -65,4 +65,21 @@ __device__ __forceinline__ void copy(void* dst, const void* src, uint32_t bytes,
       : "memory");
 }
 
+// copy() with an L2 cache policy (`policy` from createpolicy, e.g. evict_first_policy()).
+__device__ __forceinline__ void copy_hint(void* dst, const void* src, uint32_t bytes,
+                                          uint64_t* bar, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], "
+      "[%1], %2, [%3], %4;" ::"r"(smem_addr(dst)),
+      "l"(src), "r"(bytes), "r"(smem_addr(bar)), "l"(policy)
+      : "memory");
+}
+
+// An L2 cache policy that makes every line it is used for evict_first.
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t p;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+  return p;
+}
+
 }  // namespace mlxm::engine::cuda::bulk_copy

@@ -105,6 +105,11 @@ struct ForwardOptions {
   // per block, the other warps only compute) where n_in is a multiple of 4·group_size; rows
   // bit-identical to the stream GEMV's. Off by default here; the engine turns it on.
   bool gemv_bulk = false;
+  // That bulk GEMV copies its weights with an L2 evict_first policy: read once per decode
+  // step (far more bytes than L2 holds), they are then the first lines L2 gives up, not the
+  // ones read again (the K/V lines prefetched for the attention, activations, partial sums).
+  // Values are unchanged. Off by default here; the engine turns it on.
+  bool weights_evict_first = false;
   // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
   // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
   // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +

@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
                      const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
-                     int n, int group_shift, GemvRope rope) {
+                     int n, int group_shift, GemvRope rope, bool evict_first) {
   constexpr int kCh = BulkCfg<BITS>::kCh;
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
@@ -92,6 +92,8 @@ __global__ void __launch_bounds__(kThreads)
   if (warp == 0) {
     // Producer: lane c feeds consumer c (weights only: no pdl::wait()).
     if (lane < kConsumers) {
+      // GemvI8Args::evict_first: an L2 policy for the weights' copies.
+      const uint64_t policy = evict_first ? bulk_copy::evict_first_policy() : 0;
       const int cw = blockIdx.x * kConsumers + lane;
       int t = 0;
       for (int g = cw; g < n_rg; g += tw) {
@@ -108,10 +110,17 @@ __global__ void __launch_bounds__(kThreads)
           bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
 #pragma unroll
           for (int r = 0; r < kRows; ++r) {
-            bulk_copy::copy(&s_w[lane][slot][r][0], w + rows[r] * w_stride + p * kPU * kCh,
-                            code_bytes, &s_full[lane][slot]);
-            bulk_copy::copy(&s_sb[lane][slot][r][0], sb + rows[r] * n_groups + p * piece_groups,
-                            sb_bytes, &s_full[lane][slot]);
+            const uint4* codes = w + rows[r] * w_stride + p * kPU * kCh;
+            const uint32_t* words = sb + rows[r] * n_groups + p * piece_groups;
+            if (evict_first) {
+              bulk_copy::copy_hint(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot],
+                                   policy);
+              bulk_copy::copy_hint(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot],
+                                   policy);
+            } else {
+              bulk_copy::copy(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot]);
+              bulk_copy::copy(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot]);
+            }
           }
         }
       }
@@ -171,7 +180,8 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   auto kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE>;
   const unsigned blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSm);
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
-                       xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope);
+                       xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
+                       a.evict_first);
   return ok_status();
 }
 

@@ -40,6 +40,7 @@ struct GemvI8Args : QuantLinearArgs {
   bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
   bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu); set
                                  // only where gemv_bulk_supported
+  bool evict_first = false;      // bulk only: weights copied with an L2 evict_first policy
   GemvRope rope;                 // stream only
 };
 

@@ -561,6 +561,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.x_ready = opt.gemv_x_ready;
       a.stream = opt.gemv_stream;
       a.bulk = uses_gemv_bulk(n, opt);
+      a.evict_first = a.bulk && opt.weights_evict_first;
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

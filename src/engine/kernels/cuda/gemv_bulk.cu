@@ -58,6 +58,11 @@ __global__ void __launch_bounds__(kThreads)
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
                      const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
                      int n, int group_shift, GemvRope rope, bool evict_first) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  // Bulk copies and mbarrier transaction counts are sm_90 features; the host never launches
+  // this kernel below (detail::device_has_bulk_copy), but every architecture compiles it.
+  __trap();
+#else
   constexpr int kCh = BulkCfg<BITS>::kCh;
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
@@ -172,6 +177,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   pdl::launch_dependents();
+#endif
 }
 
 template <int BITS, typename Tag, int NR, bool ROPE>
@@ -193,6 +199,9 @@ Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream) {
   if (!gemv_bulk_supported(a.n_in, a.group_size)) {
     return invalid_argument("gemv_bulk: n_in must be a multiple of 4 * group_size");
+  }
+  if (!device_has_bulk_copy()) {
+    return invalid_argument("gemv_bulk: needs an sm_90 or newer device (bulk copies)");
   }
   return dispatch_stream(a, [&]<int BITS, typename Tag, int NR, bool ROPE>() {
     return launch<BITS, Tag, NR, ROPE>(a, xq, xds, stream);

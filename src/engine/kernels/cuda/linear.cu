@@ -462,7 +462,8 @@ bool CudaLinear::uses_gemv_stream(int64_t n, const ForwardOptions& opt) const {
 
 bool CudaLinear::uses_gemv_bulk(int64_t n, const ForwardOptions& opt) const {
   return uses_gemv_stream(n, opt) && opt.gemv_bulk &&
-         detail::gemv_bulk_supported(impl_->n_in, impl_->group_size);
+         detail::gemv_bulk_supported(impl_->n_in, impl_->group_size) &&
+         detail::device_has_bulk_copy();
 }
 
 // ForwardOptions::rope_store's conditions (cuda_linear.h).

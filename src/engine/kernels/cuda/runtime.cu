@@ -9,21 +9,34 @@
 
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 
 namespace mlxm::engine::cuda {
+
+namespace {
+// Device 0's compute capability major version (0 when it cannot be read).
+int device0_major() {
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return major;
+}
+}  // namespace
 
 bool pdl::enabled() {
   static const bool on = [] {
     const char* env = std::getenv("MLXM_CUDA_PDL");
     if (env != nullptr && std::strcmp(env, "0") == 0) return false;
-    int major = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
+    return device0_major() >= 9;
   }();
+  return on;
+}
+
+bool detail::device_has_bulk_copy() {
+  static const bool on = device0_major() >= 9;
   return on;
 }
 

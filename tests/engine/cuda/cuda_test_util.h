@@ -25,6 +25,12 @@ namespace mlxm::engine::testing {
 
 using cuda::DeviceBuffer;
 
+// Whether device 0 is sm_90 or newer (the bulk GEMV's copies need it).
+inline bool device_is_sm90() {
+  const auto info = cuda::device_info();
+  return info.ok() && info->cc_major >= 9;
+}
+
 // The f32 unit roundoff, 2^-24, of the tests' error bounds.
 inline constexpr double kU = 1.0 / (1 << 24);
 

@@ -102,8 +102,9 @@ struct ForwardOptions {
   // within either kernel, not across them.
   bool gemv_stream = true;
   // The stream GEMV's weights brought by the bulk copy engine (gemv_bulk.cu: one producer warp
-  // per block, the other warps only compute) where n_in is a multiple of 4·group_size; rows
-  // bit-identical to the stream GEMV's. Off by default here; the engine turns it on.
+  // per block, the other warps only compute) where n_in is a multiple of 4·group_size, on
+  // sm_90+ devices (uses_gemv_bulk); rows bit-identical to the stream GEMV's. Off by default
+  // here; the engine turns it on.
   bool gemv_bulk = false;
   // That bulk GEMV copies its weights with an L2 evict_first policy: read once per decode
   // step (far more bytes than L2 holds), they are then the first lines L2 gives up, not the

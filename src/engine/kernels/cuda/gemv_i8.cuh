@@ -39,7 +39,7 @@ struct GemvI8Args : QuantLinearArgs {
                                  // quantize launch, x unread
   bool stream = false;           // the weight-stream kernel (gemv_stream.cu) for the GEMV
   bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu); set
-                                 // only where gemv_bulk_supported
+                                 // only where CudaLinear::uses_gemv_bulk (width and device)
   bool evict_first = false;      // bulk only: weights copied with an L2 evict_first policy
   GemvRope rope;                 // stream only
 };

@@ -88,6 +88,10 @@ class CudaDecoder final : public Engine {
     // The attention's own K/V prefetch before its wait, on layers whose qkv GEMV did not
     // prefetch it (below). MLXM_CUDA_ATTN_PREFETCH=0: never.
     MLXM_ASSIGN_OR_RETURN(attn_split_.prefetch_kv, env_bool("MLXM_CUDA_ATTN_PREFETCH", true));
+    // The attention's K/V rows by bulk copies (AttnSplit::kv_bulk, sm_90+): 3B b1 839.8 ->
+    // 864.8 tok/s, 8B 535.0 -> 544.7 (bench/NOTES.md run 92; 830.9 -> 843.9 and 528.0 -> 536.9
+    // in run 93). MLXM_CUDA_ATTN_KV_BULK=0: every lane loads its dims.
+    MLXM_ASSIGN_OR_RETURN(attn_split_.kv_bulk, env_bool("MLXM_CUDA_ATTN_KV_BULK", true));
     // The qkv stream GEMV (RoPE epilogue) brings the layer's K/V into L2 before its wait
     // (RopeStore::block_tables): 3B b1 904.1 -> 933.0 tok/s, 8B 558.4 -> 568.0 against the
     // attention's own prefetch (bench/NOTES.md run 79). MLXM_CUDA_QKV_KV_PREFETCH=0: not.

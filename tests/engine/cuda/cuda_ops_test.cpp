@@ -221,6 +221,21 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
                                                  dout.as<float>(), nullptr, split);
   ASSERT_TRUE(st.ok()) << st.to_string();
   const auto y = to_host<float>(dout, ref.size());
+  {
+    // The K/V rows by bulk copies (AttnSplit::kv_bulk; on sm_90+, else the same loads): the
+    // same values, so the same floats.
+    cuda::AttnSplit bsplit = split;
+    bsplit.kv_bulk = true;
+    DeviceBuffer dout_b = poisoned<float>(ref.size());
+    const Status stb = cuda::paged_attention_decode(
+        dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,
+        scale, dout_b.as<float>(), nullptr, bsplit);
+    ASSERT_TRUE(stb.ok()) << stb.to_string();
+    const auto yb = to_host<float>(dout_b, ref.size());
+    ASSERT_TRUE(yb.size() == y.size() &&
+                std::memcmp(yb.data(), y.data(), y.size() * sizeof(float)) == 0)
+        << "bulk-copied K/V differs, " << dtype_name(dt) << " hd " << hd << " splits " << splits;
+  }
   if (splits > 1 && hd % 4 == 0) {
     // The merge inside the decode kernel (AttnSplit::merge_counters): the same sums in the same
     // order as the merge kernel, so the same floats; twice, since the merging blocks set the
@@ -230,6 +245,7 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     fsplit.merge_counters = counters.as<int32_t>();
     fsplit.merge_counters_len = int64_t(n_seqs) * n_kv;
     for (int rep = 0; rep < 2; ++rep) {
+      fsplit.kv_bulk = rep == 1;  // its staging shares bytes with the merge's shared memory
       DeviceBuffer dout3 = poisoned<float>(ref.size());
       const Status st3 = cuda::paged_attention_decode(
           dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,

@@ -1,6 +1,6 @@
 // Internal to kernels/cuda: Hopper's bulk copy engine (cp.async.bulk, sm_90) and the shared
-// memory mbarriers it completes on, for kernels where one thread brings whole rows of weights
-// into shared memory and other warps wait for them (gemv_bulk.cu).
+// memory mbarriers it completes on, for kernels where one thread brings whole rows into shared
+// memory and other threads wait for them (gemv_bulk.cu's weights, attn_kv_bulk.cuh's K/V).
 //
 // Protocol per ring slot (a "full" and an "empty" barrier, each counting 1 arrival):
 // the producer waits for `empty` (skipped on the slot's first use), arrives on `full` with the
@@ -13,6 +13,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+namespace mlxm::engine::cuda::detail {
+// Whether device 0 has the bulk copy engine (sm_90+; read once; runtime.cu). Host code.
+bool device_has_bulk_copy();
+}  // namespace mlxm::engine::cuda::detail
 
 namespace mlxm::engine::cuda::bulk_copy {
 

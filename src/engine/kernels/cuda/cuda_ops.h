@@ -85,6 +85,11 @@ struct AttnSplit {
   // kernel may be writing meanwhile, can be among them: L2 is where writes land, so that line
   // is only fetched early, never read stale.
   bool prefetch_kv = false;
+  // Each warp's round of K/V rows (kU positions, head_dim elements each) brought into shared
+  // memory by bulk copies that one lane issues, instead of every lane loading its dims of each
+  // (attn_kv_bulk.cuh). Taken where the device is sm_90+, head_dim a multiple of 8 and the
+  // caches 16-byte aligned; elsewhere ignored. Results are the same.
+  bool kv_bulk = false;
   // Warps per block of a split launch (splits > 1) up to head_dim 128: 4, or 8 (rounds of 64
   // positions; plan the splits with the same count, paged_attention_decode_splits).
   int warps = 4;

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "engine/kernels/cuda/bulk_copy.cuh"  // device_has_bulk_copy
 #include "engine/kernels/cuda/linear_args.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"  // F16Tag, BF16Tag
 
@@ -98,8 +99,7 @@ Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xd
 inline bool gemv_bulk_supported(int64_t n_in, int group_size) {
   return group_size >= 32 && n_in % (4 * int64_t{group_size}) == 0;
 }
-// Whether device 0 has the bulk copy engine gemv_bulk.cu needs (sm_90+; read once).
-bool device_has_bulk_copy();
+// device_has_bulk_copy() (bulk_copy.cuh) says whether device 0 can take it.
 // The stream GEMV with bulk-copied weights (gemv_bulk.cu); rows bit-identical to it.
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream);

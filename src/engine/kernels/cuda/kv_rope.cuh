@@ -2,7 +2,8 @@
 // qkv_rope_store in fused.cu, the stream GEMV's RoPE epilogue in gemv_stream.cu): the paged
 // KV cache's element type as a kernel argument, the store of one value into a cache of either
 // type, and the rotation of one RoPE pair (the same f32 operations everywhere, so the fused
-// and the separate paths give the same values).
+// and the separate paths give the same values); and, for the kernels that read it, one cache
+// element as a float.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -29,6 +30,9 @@ __device__ __forceinline__ void store(void* base, int dt, int64_t i, float v) {
     static_cast<float*>(base)[i] = v;
   }
 }
+
+__device__ __forceinline__ float to_float(__half h) { return __half2float(h); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 h) { return __bfloat162float(h); }
 
 // NeoX RoPE of the pair (x1, x2) = dims (i, i + head_dim/2) at `pos` with inv_freq[i] = f.
 __device__ __forceinline__ void rotate(float x1, float x2, float pos, float f, float& y1,

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "engine/kernels/cuda/attention_plan.h"
+#include "engine/kernels/cuda/attn_kv_bulk.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/kv_rope.cuh"
@@ -151,8 +152,7 @@ __global__ void kv_store_kernel(void* kc, void* vc, int dt, int64_t row, int64_t
   }
 }
 
-__device__ __forceinline__ float kv_to_f(__half h) { return __half2float(h); }
-__device__ __forceinline__ float kv_to_f(__nv_bfloat16 h) { return __bfloat162float(h); }
+using kv_rope::to_float;
 
 constexpr int kAttnWarps = detail::kDecodeAttnWarps;
 
@@ -176,12 +176,12 @@ __device__ __forceinline__ void load_kv(const T* __restrict__ p, bool vec, float
       const V raw = __ldg(reinterpret_cast<const V*>(p));
       const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-      for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(e[i]);
+      for (int i = 0; i < HPL; ++i) o[i] = to_float(e[i]);
       return;
     }
   }
 #pragma unroll
-  for (int i = 0; i < HPL; ++i) o[i] = kv_to_f(p[i]);
+  for (int i = 0; i < HPL; ++i) o[i] = to_float(p[i]);
 }
 
 // Σ_s acc_s·2^(m_s−M) / Σ_s l_s·2^(m_s−M) for W consecutive entries [d, d + W) of row r over
@@ -309,14 +309,21 @@ __global__ void __launch_bounds__(W * 32)
                         int n_kv_heads, int hd, int64_t n_blocks, float scale,
                         float* __restrict__ out, int chunk, float* __restrict__ part, bool vec,
                         int* __restrict__ merge_counters, void* xq, bool perm4,
-                        bool kv_prefetch) {
+                        bool kv_prefetch, bool kv_bulk) {
   MLXM_ATTN_STAMP(0);  // launched
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
   __shared__ float sm_m[W][G];
   __shared__ float sm_l[W][G];
-  __shared__ float sm_acc[W][G][kHd];
+  // kv_bulk: warp w's K/V staging (attn_kv_bulk.cuh) shares its bytes with sm_acc, which is
+  // written only after every warp's rounds (a barrier between): no more shared memory.
+  using Stage = attn_kv_bulk::WarpStage<T, HPL, kU>;
+  constexpr int kAccBytes = W * G * kHd * static_cast<int>(sizeof(float));
+  __shared__ __align__(128) unsigned char
+      sm_raw[W * Stage::kBytes > kAccBytes ? W * Stage::kBytes : kAccBytes];
+  float(&sm_acc)[W][G][kHd] = *reinterpret_cast<float(*)[W][G][kHd]>(sm_raw);
+  __shared__ __align__(8) uint64_t sm_bar[W];
   __shared__ int bad_block;
   const int seq = blockIdx.x / n_kv_heads;
   const int kvh = blockIdx.x % n_kv_heads;
@@ -347,7 +354,11 @@ __global__ void __launch_bounds__(W * 32)
   // Split-KV: this block takes positions [p_begin, n_ctx) of the context (gridDim.y splits).
   const int p_begin = blockIdx.y * chunk;
   const int n_ctx = blockIdx.y + 1 == gridDim.y ? n_ctx_all : min(n_ctx_all, p_begin + chunk);
-  if (threadIdx.x == 0) bad_block = 0;
+  if (threadIdx.x == 0) {
+    bad_block = 0;
+    if (kv_bulk) attn_kv_bulk::init_barriers(sm_bar, W);
+  }
+  Stage stage{reinterpret_cast<T*>(sm_raw) + warp * (Stage::kBytes / sizeof(T)), &sm_bar[warp]};
 
   // Element offsets of a round's positions (-1: past the context; -2: a bad block id); the
   // first round takes its table entries from first_blk.
@@ -390,16 +401,25 @@ __global__ void __launch_bounds__(W * 32)
     offsets(p0, off);
     float kf[kU][HPL], vf[kU][HPL];
     uint32_t okmask = 0;  // warp-uniform: bit u = position u exists and its block id is valid
+    if (kv_bulk) {
 #pragma unroll
-    for (int u = 0; u < kU; ++u) {
+      for (int u = 0; u < kU; ++u) {
+        if (off[u] == -2 && lane == 0) bad_block = 1;
+        if (off[u] >= 0) okmask |= 1u << u;
+      }
+      if (stage.issue(kc, vc, off, hd, lane)) stage.take(off, active, lane, kf, vf);
+    } else {
 #pragma unroll
-      for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
-      if (off[u] == -2 && lane == 0) bad_block = 1;
-      if (off[u] < 0) continue;
-      okmask |= 1u << u;
-      if (!active) continue;
-      load_kv<T, HPL>(kc + off[u], vec, kf[u]);
-      load_kv<T, HPL>(vc + off[u], vec, vf[u]);
+      for (int u = 0; u < kU; ++u) {
+#pragma unroll
+        for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
+        if (off[u] == -2 && lane == 0) bad_block = 1;
+        if (off[u] < 0) continue;
+        okmask |= 1u << u;
+        if (!active) continue;
+        load_kv<T, HPL>(kc + off[u], vec, kf[u]);
+        load_kv<T, HPL>(vc + off[u], vec, vf[u]);
+      }
     }
     if (okmask == 0) continue;
     MLXM_ATTN_STAMP(3, kf[0][0], vf[kU - 1][HPL - 1]);  // the (last) round's K/V arrived
@@ -460,6 +480,7 @@ __global__ void __launch_bounds__(W * 32)
   }
 
   MLXM_ATTN_STAMP(4, m[0], acc[0][0]);  // the rounds' math done
+  if (kv_bulk) __syncthreads();  // every warp's staging read before sm_acc takes its bytes
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     if (lane == 0) {
@@ -613,6 +634,7 @@ struct DecodeLaunch {
   const GemvI8Target& oq;
   int* counters;  // AttnSplit::merge_counters
   bool prefetch_kv;  // AttnSplit::prefetch_kv
+  bool kv_bulk;      // AttnSplit::kv_bulk
   int warps;         // AttnSplit::warps
 };
 
@@ -665,12 +687,16 @@ Status launch_decode(const DecodeLaunch& d) {
   // The split merge inside the decode kernel (counters given) needs the float4 layout.
   const bool vec4 = kv.head_dim % 4 == 0 && norm_rows::aligned16({ws, out});
   const bool fused = splits > 1 && counters != nullptr && vec4;
+  // AttnSplit::kv_bulk where the copies can be made: rows of 16-byte multiples at 16-byte
+  // aligned addresses (head_dim % 8 == 0 and aligned caches), an sm_90+ device.
+  const bool kv_bulk = d.kv_bulk && kv.head_dim % 8 == 0 && norm_rows::aligned16({kv.k, kv.v}) &&
+                       detail::device_has_bulk_copy();
   MLXM_CUDA_LAUNCH_PDL("paged_decode_kernel", kernel, grid, warps * 32, 0, stream, q, bt,
                        max_blocks, cl, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
                        kv.n_blocks, scale, out, chunk, splits > 1 ? ws : nullptr, vec,
                        fused ? counters : nullptr, fused ? oq.scratch : nullptr, oq.bits == 4,
-                       d.prefetch_kv);
+                       d.prefetch_kv, kv_bulk);
   if (fused) return ok_status();
   const int64_t vec_threads = n_seqs * n_heads * (kv.head_dim / 4);
   if (splits > 1 && vec4 && vec_threads <= int64_t{65535} * 16 * 256) {
@@ -889,7 +915,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   }
   const DecodeLaunch d{q,   block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv,
                        scale, out, stream, ws, splits, oq, split.merge_counters,
-                       split.prefetch_kv, split.warps};
+                       split.prefetch_kv, split.kv_bulk, split.warps};
   return kv.dtype == DType::kF16 ? launch_decode_hpl<__half>(hpl, d)
                                  : launch_decode_hpl<__nv_bfloat16>(hpl, d);
 }

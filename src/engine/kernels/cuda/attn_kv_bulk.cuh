@@ -5,8 +5,8 @@
 // (2·kU loads per lane, 32 lanes per row). With it lane 0 issues one bulk copy per row (hd
 // elements, K and V of each position) into the warp's staging, completing on the warp's
 // mbarrier; the lanes wait for the barrier and read their dims from shared memory. Same values,
-// so the same floats. Measured (bench/NOTES.md runs 92–93): the round's wait 3.55 → 2.53 µs at
-// 8B, 3B b1 +1.6–3.0 %, 8B +1.7–1.8 %.
+// so the same floats. Measured (bench/NOTES.md runs 92–94): the round's wait 3.55 → 2.53 µs at
+// 8B, 3B b1 +1.6–3.0 %, 8B +1.5–1.8 %.
 //
 // Barrier phases: round r of a warp (r = 0, 1, ...) waits for parity r & 1. Before a refill the
 // lanes' reads of the staging (generic proxy) are ordered before the copy engine's writes

@@ -322,5 +322,6 @@ int main(int argc, char** argv) {
   const int rc = run(a);
   // The decode attention's phase stamps, in a MLXM_CUDA_TIMELINE build (tools/gpu/attn_timeline.sh).
   mlxm::engine::cuda::paged_attention_timeline_dump();
+  mlxm::engine::cuda::chain_timeline_dump();  // the kernel chain (chain_timeline.py)
   return rc;
 }

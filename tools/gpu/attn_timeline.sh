@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Where the decode attention's time goes: runs the engine bench once and prints, per phase of
 # the attention kernel's last launch (the last layer of the last decode step), the median and
-# the latest time over its blocks, from its launch, and the median step of each phase.
+# the latest time over its blocks, from its launch, and the median step of each phase; then
+# the last decode step's kernel chain (chain_timeline.py: per kernel role, when its inputs were
+# ready against its predecessor's end, and how long its own work took).
 # Needs a timeline build first (the stamps are compiled in only there):
 #   MLXM_CUDA_TIMELINE=1 MLXM_ENGINE_BENCH=0 MLXM_GEMV_BENCH=0 MLXM_GEMM_BENCH=0 \
 #     MLXM_TEST_TIMEOUT_S=1 bash tools/gpu/check.sh --quick
@@ -23,3 +25,6 @@ env "$@" "$BIN" --shape "$SHAPE" --quant q4 --prompt "${PROMPT:-512}" --gen "${G
   --batch "${BATCH:-1}" --argmax device --dir "$M" 2> "$RAW" | grep "^llama" | tail -1
 rm -rf "$MD"
 python3 "$(dirname "$0")/attn_timeline.py" "$RAW"
+# The whole step's kernel chain from the same run (timeline.cuh's chain rings).
+echo
+python3 "$(dirname "$0")/chain_timeline.py" "$RAW"

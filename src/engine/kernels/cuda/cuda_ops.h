@@ -98,6 +98,11 @@ struct AttnSplit {
 // block on stderr ("attn-timeline BLOCK t0..t7", µs from the first block's launch, -1 for a
 // phase not reached); compiled in with MLXM_CUDA_TIMELINE (timeline.cuh), else nothing.
 void paged_attention_timeline_dump();
+// Diagnostics: the kernel chain of the last decode steps (the GEMVs, the decode attention, the
+// norms, SiLU·mul: per block and launch its start, wait and end, timeline.cuh) as "chain ..."
+// lines on stderr, for tools/gpu/attn_timeline.sh; compiled in with MLXM_CUDA_TIMELINE, else
+// nothing.
+void chain_timeline_dump();
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 // The splits the engine asks for in a decode step of n_seqs sequences whose block tables cover
 // max_ctx positions: enough blocks (n_seqs · n_kv_heads · splits) for two waves over the SMs,

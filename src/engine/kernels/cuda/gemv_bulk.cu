@@ -28,6 +28,7 @@
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/gemv_rope.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/timeline.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda {
@@ -63,6 +64,7 @@ __global__ void __launch_bounds__(kThreads)
   // this kernel below (detail::device_has_bulk_copy), but every architecture compiles it.
   __trap();
 #else
+  MLXM_CHAIN_BEGIN(timeline::kGemvBulk, threadIdx.x == 32, w);  // the first consumer's lane 0
   constexpr int kCh = BulkCfg<BITS>::kCh;
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
@@ -140,6 +142,7 @@ __global__ void __launch_bounds__(kThreads)
       gemv_rope::prefetch_kv(rope, n, lane * tw + c * gridDim.x + blockIdx.x, tw * 32);
     }
     pdl::wait();
+    MLXM_CHAIN_WAIT();
     int t = 0;
     for (int g = cw; g < n_rg; g += tw) {
       float acc[kRows][NR];
@@ -176,6 +179,7 @@ __global__ void __launch_bounds__(kThreads)
       gemv_rope::store_group<NR, ROPE>(acc, g, quarter, n, n_out, bias, y, rope, lane);
     }
   }
+  MLXM_CHAIN_END();
   pdl::launch_dependents();
 #endif
 }
@@ -210,3 +214,12 @@ Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
 
 }  // namespace detail
 }  // namespace mlxm::engine::cuda
+
+#ifdef MLXM_CUDA_TIMELINE
+namespace mlxm::engine::cuda::timeline {
+// This unit's kernel-chain rings (timeline.cuh).
+unsigned long long chain_dump_gemv_bulk(int mode, unsigned long long from_ns) {
+  return chain_dump_this_unit(mode, from_ns);
+}
+}  // namespace mlxm::engine::cuda::timeline
+#endif

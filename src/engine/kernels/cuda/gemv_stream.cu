@@ -35,6 +35,7 @@
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/gemv_rope.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/timeline.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda {
@@ -61,6 +62,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                        const float* __restrict__ bias, const uint4* __restrict__ xq,
                        const float2* __restrict__ xds, float* __restrict__ y, int n_out,
                        int n_in, int n, int group_shift, GemvRope rope) {
+  MLXM_CHAIN_BEGIN(timeline::kGemvStream, threadIdx.x == 0, w);
   constexpr int kCh = StreamCfg<BITS>::kChunks;
   constexpr int kSt = StreamCfg<BITS>::kStages;
   // [stage][warp][row·chunk][lane]: a lane's 16-byte slots are 16 bytes apart across lanes
@@ -115,6 +117,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     gemv_rope::prefetch_kv(rope, n, lane * tw + warp * gridDim.x + blockIdx.x, tw * 32);
   }
   pdl::wait();
+  MLXM_CHAIN_WAIT();
 
   const int x_stride = n_in / 16;  // uint4 per activation row of xq
   float acc[kRows][NR];
@@ -151,6 +154,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   }
   cp_async::wait<0>();
+  MLXM_CHAIN_END();
   pdl::launch_dependents();
 }
 
@@ -189,3 +193,12 @@ Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xd
 
 }  // namespace detail
 }  // namespace mlxm::engine::cuda
+
+#ifdef MLXM_CUDA_TIMELINE
+namespace mlxm::engine::cuda::timeline {
+// This unit's kernel-chain rings (timeline.cuh).
+unsigned long long chain_dump_gemv_stream(int mode, unsigned long long from_ns) {
+  return chain_dump_this_unit(mode, from_ns);
+}
+}  // namespace mlxm::engine::cuda::timeline
+#endif

@@ -20,6 +20,7 @@
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
+#include "engine/kernels/cuda/timeline.cuh"
 
 namespace mlxm::engine::cuda::norm_rows {
 
@@ -49,6 +50,7 @@ template <bool ADD, int V>
 __global__ void __launch_bounds__(kMaxThreads)
     norm_rows_kernel(float* x, const float* __restrict__ y, const float* __restrict__ w,
                      float eps, int dim, float* xn, void* xq, bool perm4, Slices ys) {
+  MLXM_CHAIN_BEGIN(timeline::kNorm, threadIdx.x == 0, w);
   pdl::launch_dependents();
   __shared__ float partial[32];
   const int n4 = dim / 4;
@@ -61,6 +63,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     if (c < n4) wv[k] = __ldg(w4 + c);  // immutable: read before the predecessor is done
   }
   pdl::wait();
+  MLXM_CHAIN_WAIT();
   float4* x4 = reinterpret_cast<float4*>(x) + row * n4;
   const float4* y4 = reinterpret_cast<const float4*>(y);
   float4 v[V];
@@ -144,6 +147,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     }
     if (q != nullptr) quant_rows::store_block(o, in, c, q, ds, perm4);
   }
+  MLXM_CHAIN_END();
 }
 
 // Host side. Null pointers count as aligned.

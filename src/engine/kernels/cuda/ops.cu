@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -92,8 +93,10 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
 // optionally the rows quantized for the int8 GEMV of the down projection (ff % 32 == 0).
 __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n, int ff,
                                     float* __restrict__ out, void* xq, bool perm4, Slices gs) {
+  MLXM_CHAIN_BEGIN(timeline::kSiluMul, threadIdx.x == 0, gate_up);
   pdl::launch_dependents();
   pdl::wait();
+  MLXM_CHAIN_WAIT();
   const int f4 = ff / 4;
   const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const bool in = c < n * f4;
@@ -112,6 +115,7 @@ __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n
     quant_rows::store_block(o, in, cc, quant_rows::xq_row(xq, ff, j), quant_rows::xds_row(xq, ff, j),
                             perm4);
   }
+  MLXM_CHAIN_END();
 }
 
 __global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, int64_t n) {
@@ -311,6 +315,7 @@ __global__ void __launch_bounds__(W * 32)
                         int* __restrict__ merge_counters, void* xq, bool perm4,
                         bool kv_prefetch, bool kv_bulk) {
   MLXM_ATTN_STAMP(0);  // launched
+  MLXM_CHAIN_BEGIN(timeline::kAttnDecode, threadIdx.x == 0, kc);
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kU = kAttnU<HPL>;
@@ -338,6 +343,7 @@ __global__ void __launch_bounds__(W * 32)
                                                 block_size, n_blocks, row, kvh, hd, lane, p_first);
   pdl::wait();  // the context lengths and tables too: a step's metadata changes between steps
   MLXM_ATTN_STAMP(1);  // the predecessor is done
+  MLXM_CHAIN_WAIT();
   // The first round's block-table entries are read alongside the context length (in bounds of
   // the table whatever the context, masked by it afterwards): one L2 round trip, not two.
   int32_t first_blk[kU];
@@ -523,7 +529,10 @@ __global__ void __launch_bounds__(W * 32)
     if (bad_block != 0) r = NAN;
     out[oi * hd + d] = r;
   }
-  if (part == nullptr || merge_counters == nullptr) return;
+  if (part == nullptr || merge_counters == nullptr) {
+    MLXM_CHAIN_END();
+    return;
+  }
 
   // Fused split merge (AttnSplit::merge_counters): the block that finishes its (sequence, kv
   // head) last merges every split's partials, which are in L2, and sets the counter back to 0
@@ -546,7 +555,10 @@ __global__ void __launch_bounds__(W * 32)
     MLXM_ATTN_STAMP(6, prev);  // counted in
   }
   __syncthreads();
-  if (!last) return;
+  if (!last) {
+    MLXM_CHAIN_END();
+    return;
+  }
   const int64_t n_rows = static_cast<int64_t>(gridDim.x / n_kv_heads) * n_heads;
   const int hd4 = hd / 4, n4 = group * hd4;
   // Thread t: the float4 entries t, t + blockDim.x, ... of the group's heads; as in
@@ -571,6 +583,7 @@ __global__ void __launch_bounds__(W * 32)
     }
   }
   MLXM_ATTN_STAMP(7);  // the last block merged
+  MLXM_CHAIN_END();
 }
 
 // Merges the splits of the split-KV decode, one thread per output entry.
@@ -850,6 +863,23 @@ void paged_attention_timeline_dump() {
     }
     std::fprintf(stderr, "\n");
   }
+#endif
+}
+
+void chain_timeline_dump() {
+#ifdef MLXM_CUDA_TIMELINE
+  // Entries that started within MLXM_CHAIN_WINDOW_US (default 6000) of the latest start of any
+  // unit: the last decode steps, which tools/gpu/chain_timeline.py cuts into steps.
+  using Unit = unsigned long long (*)(int, unsigned long long);
+  const Unit units[] = {[](int m, unsigned long long f) { return timeline::chain_dump_this_unit(m, f); },
+                        timeline::chain_dump_fused, timeline::chain_dump_gemv_bulk,
+                        timeline::chain_dump_gemv_stream};
+  unsigned long long latest = 0;
+  for (Unit u : units) latest = std::max(latest, u(0, 0));
+  const char* w = std::getenv("MLXM_CHAIN_WINDOW_US");
+  const unsigned long long window = (w != nullptr ? std::strtoull(w, nullptr, 10) : 6000) * 1000;
+  const unsigned long long from = latest > window ? latest - window : 0;
+  for (Unit u : units) u(1, from);
 #endif
 }
 

@@ -26,7 +26,8 @@
 #      64; 8B at 8 sequences on the GEMM vs the int8 GEMV; 8B and 3B at batch 1),
 #      MLXM_ENGINE_3B=0 (no 3B runs),
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit),
-#      MLXM_CUDA_TIMELINE=1 (the decode attention's phase stamps, for tools/gpu/attn_timeline.sh),
+#      MLXM_CUDA_TIMELINE=1 (the decode attention's phase stamps and the step's kernel chain,
+#        for tools/gpu/attn_timeline.sh),
 #      MLXM_CHECK_BUILD_DIR (the build directory under the root; default build-gpucheck).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
@@ -72,8 +73,9 @@ NLFLAG=""
 [ "$NL" != "/usr/include" ] && NLFLAG="-I$NL"
 CXXFLAGS="-std=c++20 -O2 -DNDEBUG -Wall -Wextra -Wno-restrict -pthread -I$ROOT/tools/gpu/shim -I$ROOT/tools/gpu/minigtest -I$ROOT/src -I$ROOT/tests $NLFLAG -DMLXM_SOURCE_DIR=\"$ROOT\" -DMLXM_BINARY_DIR=\"$B\""
 NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
-# MLXM_CUDA_TIMELINE=1: the decode attention stamps its phases (timeline.cuh) for
-# tools/gpu/attn_timeline.sh; a diagnostic build, not for timings or the tests' verdict.
+# MLXM_CUDA_TIMELINE=1: the decode attention stamps its phases and the step's kernels record
+# their chain (timeline.cuh) for tools/gpu/attn_timeline.sh; a diagnostic build, not for
+# timings or the tests' verdict.
 [ "${MLXM_CUDA_TIMELINE:-0}" = "1" ] && NVFLAGS="$NVFLAGS -DMLXM_CUDA_TIMELINE"
 
 # Sources: core pieces without spdlog/fmt (log.h is shimmed), dtype, the CPU kernels (the

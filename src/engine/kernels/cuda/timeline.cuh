@@ -138,8 +138,9 @@ static inline unsigned long long chain_dump_this_unit(int mode, unsigned long lo
   }
   return latest;
 }
-// The other units' chain_dump_this_unit (fused.cu, gemv_bulk.cu, gemv_stream.cu); ops.cu's
-// chain_timeline_dump() (cuda_ops.h) calls them with its own.
+// The other units' chain_dump_this_unit (elementwise.cu, fused.cu, gemv_bulk.cu,
+// gemv_stream.cu); ops.cu's chain_timeline_dump() (cuda_ops.h) calls them with its own.
+unsigned long long chain_dump_elementwise(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_fused(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_gemv_bulk(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_gemv_stream(int mode, unsigned long long from_ns);

@@ -22,12 +22,6 @@ namespace mlxm::engine::cuda {
 
 namespace {
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
-  return v;
-}
-
 // One block per row: sum of squares in f32 (tree), then y = x * inv * w like the CPU.
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w,
                                 float eps, int64_t dim, float* y) {
@@ -38,18 +32,8 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
   float* yr = y + blockIdx.x * dim;
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss = fmaf(xr[i], xr[i], ss);
-  ss = warp_sum(ss);
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  if (lane == 0) partial[warp] = ss;
-  __syncthreads();
-  if (warp == 0) {
-    float v = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    v = warp_sum(v);
-    if (lane == 0) partial[0] = v;
-  }
-  __syncthreads();
-  const float inv = 1.0f / sqrtf(partial[0] / static_cast<float>(dim) + eps);
+  const float inv =
+      1.0f / sqrtf(norm_rows::block_sum(ss, partial) / static_cast<float>(dim) + eps);
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
 }
 

@@ -24,11 +24,7 @@ namespace {
 
 constexpr int kMaxPairsPerLane = 4;  // head_dim <= 256: half <= 128 = 4 pairs per lane
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
-  return v;
-}
+using norm_rows::warp_sum;
 
 // One warp per (token, head slot): slots [0, n_heads) are q heads, [n_heads, n_heads +
 // n_kv_heads) are kv heads (k normed + roped, v copied). Lane l owns the rotary pairs
@@ -137,18 +133,8 @@ __global__ void add_rms_norm_kernel(float* __restrict__ x, const float* __restri
     xr[i] = v;
     ss = fmaf(v, v, ss);
   }
-  ss = warp_sum(ss);
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  if (lane == 0) partial[warp] = ss;
-  __syncthreads();
-  if (warp == 0) {
-    float v = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-    v = warp_sum(v);
-    if (lane == 0) partial[0] = v;
-  }
-  __syncthreads();
-  const float inv = 1.0f / sqrtf(partial[0] / static_cast<float>(dim) + eps);
+  const float inv =
+      1.0f / sqrtf(norm_rows::block_sum(ss, partial) / static_cast<float>(dim) + eps);
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) on[i] = xr[i] * inv * w[i];
 }
 

@@ -27,6 +27,31 @@ namespace mlxm::engine::cuda::norm_rows {
 constexpr int kMaxThreads = 1024;
 constexpr int kMaxChunks = 4;  // per thread: rows up to 4·4·1024 = 16384 values
 
+// The sum of v over a warp (butterfly; every lane gets it).
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  return v;
+}
+
+// The sum of v over the block (blockDim a multiple of 32, at most 1024): per warp, then warp 0
+// over the warps' sums in `partial` (32 floats of shared memory); every thread gets it. The
+// RMSNorm kernels' sum of squares (norm_rows_kernel, rms_norm_kernel, add_rms_norm_kernel).
+__device__ __forceinline__ float block_sum(float v, float* partial) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float t = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
+    t = warp_sum(t);
+    if (lane == 0) partial[0] = t;
+  }
+  __syncthreads();
+  return partial[0];
+}
+
 // Launch shape for a row of `dim` values: 0 chunks when the vector kernel does not apply
 // (dim % 4 != 0 or dim > 16384); threads a multiple of 32.
 struct Shape {
@@ -118,20 +143,7 @@ __global__ void __launch_bounds__(kMaxThreads)
       ss = fmaf(v[k].w, v[k].w, ss);
     }
   }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, off);
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  if (lane == 0) partial[warp] = ss;
-  __syncthreads();
-  if (warp == 0) {
-    float t = lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) t += __shfl_xor_sync(0xFFFFFFFFu, t, off);
-    if (lane == 0) partial[0] = t;
-  }
-  __syncthreads();
-  const float inv = 1.0f / sqrtf(partial[0] / static_cast<float>(dim) + eps);
+  const float inv = 1.0f / sqrtf(block_sum(ss, partial) / static_cast<float>(dim) + eps);
   float4* o4 = reinterpret_cast<float4*>(xn) + row * n4;
   int8_t* q = xq != nullptr ? quant_rows::xq_row(xq, dim, row) : nullptr;
   float2* ds = xq != nullptr ? quant_rows::xds_row(xq, dim, row) : nullptr;

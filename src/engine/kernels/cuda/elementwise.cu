@@ -241,13 +241,7 @@ Status kv_store(const KvLayerView& kv, const float* k, const float* v,
   return ok_status();
 }
 
-#ifdef MLXM_CUDA_TIMELINE
-namespace timeline {
-// This unit's kernel-chain rings (the norms of rms_norm, SiLU·mul; timeline.cuh).
-unsigned long long chain_dump_elementwise(int mode, unsigned long long from_ns) {
-  return chain_dump_this_unit(mode, from_ns);
-}
-}  // namespace timeline
-#endif
-
 }  // namespace mlxm::engine::cuda
+
+// This unit's kernel-chain rings (the norms of rms_norm, SiLU·mul; timeline.cuh).
+MLXM_CHAIN_DUMP_UNIT(elementwise)

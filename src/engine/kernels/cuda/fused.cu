@@ -286,11 +286,4 @@ Status argmax_rows(const float* x, int64_t n_rows, int64_t dim, int32_t* ids, St
 
 }  // namespace mlxm::engine::cuda
 
-#ifdef MLXM_CUDA_TIMELINE
-namespace mlxm::engine::cuda::timeline {
-// This unit's kernel-chain rings (timeline.cuh).
-unsigned long long chain_dump_fused(int mode, unsigned long long from_ns) {
-  return chain_dump_this_unit(mode, from_ns);
-}
-}  // namespace mlxm::engine::cuda::timeline
-#endif
+MLXM_CHAIN_DUMP_UNIT(fused)  // this unit's kernel-chain rings (timeline.cuh)

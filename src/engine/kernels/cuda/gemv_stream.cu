@@ -194,11 +194,4 @@ Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xd
 }  // namespace detail
 }  // namespace mlxm::engine::cuda
 
-#ifdef MLXM_CUDA_TIMELINE
-namespace mlxm::engine::cuda::timeline {
-// This unit's kernel-chain rings (timeline.cuh).
-unsigned long long chain_dump_gemv_stream(int mode, unsigned long long from_ns) {
-  return chain_dump_this_unit(mode, from_ns);
-}
-}  // namespace mlxm::engine::cuda::timeline
-#endif
+MLXM_CHAIN_DUMP_UNIT(gemv_stream)  // this unit's kernel-chain rings (timeline.cuh)

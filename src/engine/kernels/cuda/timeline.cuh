@@ -148,10 +148,18 @@ unsigned long long chain_dump_gemv_stream(int mode, unsigned long long from_ns);
   ::mlxm::engine::cuda::timeline::ChainMark mlxm_chain = \
       ::mlxm::engine::cuda::timeline::chain_begin(kind, recorder, tag)
 #define MLXM_CHAIN_WAIT() ::mlxm::engine::cuda::timeline::chain_wait(mlxm_chain)
+// At namespace scope of a unit with chain records: defines its chain_dump_NAME (above).
+#define MLXM_CHAIN_DUMP_UNIT(name)                                                         \
+  namespace mlxm::engine::cuda::timeline {                                                 \
+  unsigned long long chain_dump_##name(int mode, unsigned long long from_ns) {             \
+    return chain_dump_this_unit(mode, from_ns);                                            \
+  }                                                                                        \
+  }
 #define MLXM_CHAIN_END() ::mlxm::engine::cuda::timeline::chain_end(mlxm_chain)
 #else
 #define MLXM_CHAIN_BEGIN(kind, recorder, tag) ((void)0)
 #define MLXM_CHAIN_WAIT() ((void)0)
+#define MLXM_CHAIN_DUMP_UNIT(name)
 #define MLXM_CHAIN_END() ((void)0)
 #endif
 

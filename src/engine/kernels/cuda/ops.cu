@@ -21,7 +21,6 @@
 #include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
-#include "engine/kernels/cuda/slices.cuh"
 #include "engine/kernels/cuda/timeline.cuh"
 #include "engine/kernels/cuda/quant_rows.cuh"
 
@@ -498,7 +497,6 @@ __global__ void attn_merge_vec_kernel(const float* __restrict__ part, int splits
   }
 }
 
-
 // The operands of a decode-attention launch (paged_attention_decode, after its checks).
 struct DecodeLaunch {
   const float* q;
@@ -636,9 +634,9 @@ void chain_timeline_dump() {
   // Entries that started within MLXM_CHAIN_WINDOW_US (default 6000) of the latest start of any
   // unit: the last decode steps, which tools/gpu/chain_timeline.py cuts into steps.
   using Unit = unsigned long long (*)(int, unsigned long long);
-  const Unit units[] = {[](int m, unsigned long long f) { return timeline::chain_dump_this_unit(m, f); },
-                        timeline::chain_dump_elementwise, timeline::chain_dump_fused,
-                        timeline::chain_dump_gemv_bulk, timeline::chain_dump_gemv_stream};
+  const Unit units[] = {timeline::chain_dump_ops, timeline::chain_dump_elementwise,
+                        timeline::chain_dump_fused, timeline::chain_dump_gemv_bulk,
+                        timeline::chain_dump_gemv_stream};
   unsigned long long latest = 0;
   for (Unit u : units) latest = std::max(latest, u(0, 0));
   const char* w = std::getenv("MLXM_CHAIN_WINDOW_US");
@@ -716,3 +714,5 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
 }
 
 }  // namespace mlxm::engine::cuda
+
+MLXM_CHAIN_DUMP_UNIT(ops)  // this unit's kernel-chain rings (the decode attention)

@@ -34,6 +34,12 @@ inline constexpr int kPhases = 8;
 __device__ __forceinline__ void use(int v) { asm volatile("" ::"r"(v) : "memory"); }
 __device__ __forceinline__ void use(float v) { asm volatile("" ::"f"(v) : "memory"); }
 
+__device__ __forceinline__ unsigned long long now_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+  return t;
+}
+
 // Phase k of this block into slots (kBlocks × kPhases) once `vals` have arrived.
 template <typename... V>
 __device__ __forceinline__ void stamp(unsigned long long (*slots)[kPhases], int k, V... vals) {
@@ -41,9 +47,7 @@ __device__ __forceinline__ void stamp(unsigned long long (*slots)[kPhases], int 
   if (threadIdx.x != 0) return;
   const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;
   if (b >= static_cast<unsigned>(kBlocks)) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
-  slots[b][k] = t;
+  slots[b][k] = now_ns();
 }
 #endif
 
@@ -70,11 +74,6 @@ namespace {
 __device__ ChainRings g_chain;  // this translation unit's rings
 }  // namespace
 
-__device__ __forceinline__ unsigned long long now_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
-  return t;
-}
 
 // One block's record of one launch, held by its recording thread.
 struct ChainMark {
@@ -138,8 +137,9 @@ static inline unsigned long long chain_dump_this_unit(int mode, unsigned long lo
   }
   return latest;
 }
-// The other units' chain_dump_this_unit (elementwise.cu, fused.cu, gemv_bulk.cu,
-// gemv_stream.cu); ops.cu's chain_timeline_dump() (cuda_ops.h) calls them with its own.
+// Each unit's chain_dump_this_unit (MLXM_CHAIN_DUMP_UNIT in ops.cu, elementwise.cu, fused.cu,
+// gemv_bulk.cu, gemv_stream.cu); ops.cu's chain_timeline_dump() (cuda_ops.h) calls them all.
+unsigned long long chain_dump_ops(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_elementwise(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_fused(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_gemv_bulk(int mode, unsigned long long from_ns);

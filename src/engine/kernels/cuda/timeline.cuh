@@ -11,9 +11,9 @@
 // end} and a tag that tells the launches of a step apart (the weight pointer of a GEMV or
 // norm, the K cache of an attention) into a ring per (kind, block) that holds the last
 // kChainLaunches launches. One thread per block records (the one that waits and works; a bulk
-// GEMV's first consumer lane); it reads the ring's cursor at entry and writes only at its end,
-// so a record adds no round trip to the kernel's path. Each translation unit has its own rings
-// (chain_dump_this_unit).
+// GEMV's first consumer lane); it takes its slot by an atomic at entry, whose result it needs
+// only at its end, so a record adds no round trip to the kernel's path. Each translation unit
+// has its own rings (chain_dump_this_unit).
 #pragma once
 
 #include <cstdint>
@@ -93,7 +93,9 @@ __device__ __forceinline__ ChainMark chain_begin(int kind, bool recorder, const 
   m.kind = kind;
   m.block = b;
   m.start = now_ns();
-  m.cursor = __ldcg(&g_chain.cursor[kind][b]);  // needed only at the end
+  // Taken at entry, used only at the end. An atomic: under PDL a block of the launch after
+  // next can start before this one ends, and a plain read would give both the same slot.
+  m.cursor = atomicAdd(&g_chain.cursor[kind][b], 1u);
   m.tag = reinterpret_cast<unsigned long long>(tag);
   return m;
 }
@@ -110,7 +112,6 @@ __device__ __forceinline__ void chain_end(const ChainMark& m) {
   e.wait_ns = m.wait != 0 ? static_cast<unsigned>(m.wait - m.start) : 0u;
   e.end_ns = static_cast<unsigned>(t - m.start);
   e.tag = m.tag;
-  g_chain.cursor[m.kind][m.block] = m.cursor + 1;
 }
 
 // Host: this translation unit's latest recorded start (mode 0), or its entries that started at

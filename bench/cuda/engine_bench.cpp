@@ -319,9 +319,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--prompt >= 1, --gen >= 0, --batch >= 1, --chunk >= 1\n");
     return 2;
   }
+  // MLXM_GEMV_PROBE=N_OUT,N_IN: the bulk GEMV's per-step stamps of that layer shape, in a
+  // MLXM_CUDA_TIMELINE build (tools/gpu/gemv_probe.sh).
+  if (const char* p = std::getenv("MLXM_GEMV_PROBE")) {
+    int n_out = 0, n_in = 0;
+    if (std::sscanf(p, "%d,%d", &n_out, &n_in) != 2 || n_out <= 0 || n_in <= 0) {
+      std::fprintf(stderr, "MLXM_GEMV_PROBE wants N_OUT,N_IN (got '%s')\n", p);
+      return 2;
+    }
+    mlxm::engine::cuda::gemv_probe_select(n_out, n_in);
+  }
   const int rc = run(a);
   // The decode attention's phase stamps, in a MLXM_CUDA_TIMELINE build (tools/gpu/attn_timeline.sh).
   mlxm::engine::cuda::paged_attention_timeline_dump();
   mlxm::engine::cuda::chain_timeline_dump();  // the kernel chain (chain_timeline.py)
+  mlxm::engine::cuda::gemv_probe_dump();      // the probed GEMV's steps (gemv_probe.py)
   return rc;
 }

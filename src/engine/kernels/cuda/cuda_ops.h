@@ -103,6 +103,14 @@ void paged_attention_timeline_dump();
 // lines on stderr, for tools/gpu/attn_timeline.sh; compiled in with MLXM_CUDA_TIMELINE, else
 // nothing.
 void chain_timeline_dump();
+// Diagnostics: per-step stamps of the bulk GEMV's launches of shape (n_out, n_in) (each block's
+// first consumer and the producer lane feeding it: copies issued, slot full, slot done; the
+// consumer's start, wait and end), selected before the run; the dump prints the last such
+// launch as "gemv-probe BLOCK start wait end (issue ready done)×16" lines (µs from its first
+// block's start, -1: not reached) on stderr for tools/gpu/gemv_probe.py. Compiled in with
+// MLXM_CUDA_TIMELINE, else nothing.
+void gemv_probe_select(int n_out, int n_in);
+void gemv_probe_dump();
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits);
 // The splits the engine asks for in a decode step of n_seqs sequences whose block tables cover
 // max_ctx positions: enough blocks (n_seqs · n_kv_heads · splits) for two waves over the SMs,

@@ -20,9 +20,12 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdio>
 
 #include "engine/kernels/cuda/bulk_copy.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/gemv_dot.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
@@ -46,6 +49,32 @@ constexpr int kRows = 4;                  // weight rows per step
 constexpr int kSbWords = 64;              // (scale, bias) words per row and piece: 2048 / 32
 constexpr int kBlocksPerSm = 4;           // ~46 KB of shared memory each
 
+// Per-step stamps of one layer's launches (timeline builds, gemv_probe_select / _dump in
+// cuda_ops.h): in launches of the selected (n_out, n_in), the producer lane that feeds each
+// block's first consumer stamps when it issues step t's copies, and that consumer's lane 0
+// when it starts, when pdl::wait() returns, when step t's slot is full and when it is done
+// with it, and its end. Every such launch overwrites them: afterwards they hold the last one.
+#ifdef MLXM_CUDA_TIMELINE
+namespace probe {
+constexpr int kSteps = 16;
+struct Rec {
+  unsigned long long start, wait, end;
+  unsigned long long issue[kSteps], ready[kSteps], done[kSteps];
+};
+__device__ int2 g_shape;                        // (n_out, n_in); (0, 0): none
+__device__ Rec g_rec[timeline::kChainBlocks];  // per block
+__device__ __forceinline__ bool on(int n_out, int n_in) {
+  return g_shape.x == n_out && g_shape.y == n_in && blockIdx.x < timeline::kChainBlocks;
+}
+}  // namespace probe
+#define MLXM_GEMV_PROBE(cond, field) \
+  do {                                \
+    if (cond) probe::g_rec[blockIdx.x].field = timeline::now_ns(); \
+  } while (0)
+#else
+#define MLXM_GEMV_PROBE(cond, field) ((void)0)
+#endif
+
 template <int BITS>
 struct BulkCfg {
   static constexpr int kCh = BITS / 4;                 // 16-byte code chunks per unit
@@ -65,6 +94,10 @@ __global__ void __launch_bounds__(kThreads)
   __trap();
 #else
   MLXM_CHAIN_BEGIN(timeline::kGemvBulk, threadIdx.x == 32, w);  // the first consumer's lane 0
+#ifdef MLXM_CUDA_TIMELINE
+  const bool probed = probe::on(n_out, n_in);
+#endif
+  MLXM_GEMV_PROBE(probed && threadIdx.x == 32, start);
   constexpr int kCh = BulkCfg<BITS>::kCh;
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
@@ -111,6 +144,7 @@ __global__ void __launch_bounds__(kThreads)
           const int slot = t % kStages;
           const int k = t / kStages;
           if (k > 0) bulk_copy::wait(&s_empty[lane][slot], (k - 1) & 1);
+          MLXM_GEMV_PROBE(probed && lane == 0 && t < probe::kSteps, issue[t]);
           const int units = min(kPU, n_units - p * kPU);
           const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
           const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
@@ -143,6 +177,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     pdl::wait();
     MLXM_CHAIN_WAIT();
+    MLXM_GEMV_PROBE(probed && threadIdx.x == 32, wait);
     int t = 0;
     for (int g = cw; g < n_rg; g += tw) {
       float acc[kRows][NR];
@@ -154,6 +189,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int p = 0; p < n_pieces; ++p, ++t) {
         const int slot = t % kStages;
         bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
+        MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, ready[t]);
 #pragma unroll
         for (int h = 0; h < BulkCfg<BITS>::kUnitsPerLane; ++h) {
           const int ul = h * 32 + lane;
@@ -175,10 +211,12 @@ __global__ void __launch_bounds__(kThreads)
         }
         __syncwarp();  // every lane has read the slot
         if (lane == 0) bulk_copy::arrive(&s_empty[c][slot]);
+        MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, done[t]);
       }
       gemv_rope::store_group<NR, ROPE>(acc, g, quarter, n, n_out, bias, y, rope, lane);
     }
   }
+  MLXM_GEMV_PROBE(probed && threadIdx.x == 32, end);
   MLXM_CHAIN_END();
   pdl::launch_dependents();
 #endif
@@ -213,6 +251,43 @@ Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
 }
 
 }  // namespace detail
+
+void gemv_probe_select(int n_out, int n_in) {
+#ifdef MLXM_CUDA_TIMELINE
+  const int2 shape = make_int2(n_out, n_in);
+  (void)cudaMemcpyToSymbol(probe::g_shape, &shape, sizeof(shape));
+#else
+  (void)n_out;
+  (void)n_in;
+#endif
+}
+
+void gemv_probe_dump() {
+#ifdef MLXM_CUDA_TIMELINE
+  static probe::Rec h[timeline::kChainBlocks];
+  if (cudaMemcpyFromSymbol(h, probe::g_rec, sizeof(h)) != cudaSuccess) return;
+  // The last launch: blocks that started within 100 µs of the latest start.
+  unsigned long long latest = 0, t0 = ~0ull;
+  for (const auto& r : h) latest = std::max(latest, r.start);
+  if (latest == 0) return;
+  for (const auto& r : h) {
+    if (r.start != 0 && r.start + 100000 >= latest) t0 = std::min(t0, r.start);
+  }
+  auto us = [&](unsigned long long t) {
+    return t >= t0 && t <= latest + 1000000 ? static_cast<double>(t - t0) / 1000.0 : -1.0;
+  };
+  for (int b = 0; b < timeline::kChainBlocks; ++b) {
+    const probe::Rec& r = h[b];
+    if (r.start == 0 || r.start + 100000 < latest) continue;
+    std::fprintf(stderr, "gemv-probe %d %.3f %.3f %.3f", b, us(r.start), us(r.wait), us(r.end));
+    for (int t = 0; t < probe::kSteps; ++t) {
+      std::fprintf(stderr, " %.3f %.3f %.3f", us(r.issue[t]), us(r.ready[t]), us(r.done[t]));
+    }
+    std::fprintf(stderr, "\n");
+  }
+#endif
+}
+
 }  // namespace mlxm::engine::cuda
 
 MLXM_CHAIN_DUMP_UNIT(gemv_bulk)  // this unit's kernel-chain rings (timeline.cuh)

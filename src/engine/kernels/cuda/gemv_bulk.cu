@@ -95,9 +95,10 @@ __global__ void __launch_bounds__(kThreads)
 #else
   MLXM_CHAIN_BEGIN(timeline::kGemvBulk, threadIdx.x == 32, w);  // the first consumer's lane 0
 #ifdef MLXM_CUDA_TIMELINE
+  const unsigned long long probe_start = timeline::now_ns();  // before probe::on's load
   const bool probed = probe::on(n_out, n_in);
+  if (probed && threadIdx.x == 32) probe::g_rec[blockIdx.x].start = probe_start;
 #endif
-  MLXM_GEMV_PROBE(probed && threadIdx.x == 32, start);
   constexpr int kCh = BulkCfg<BITS>::kCh;
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart

@@ -28,7 +28,8 @@
 #      MLXM_TEST_TIMEOUT_S (240: the GPU test binary's limit),
 #      MLXM_CUDA_TIMELINE=1 (the decode attention's phase stamps and the step's kernel chain,
 #        for tools/gpu/attn_timeline.sh),
-#      MLXM_CHECK_BUILD_DIR (the build directory under the root; default build-gpucheck).
+#      MLXM_CHECK_BUILD_DIR (the build directory under the root; default build-gpucheck),
+#      MLXM_CHECK_BUILD_ONLY=1 (build, then stop: binaries to carry to the GPU machine).
 #      tools/gpu/profile_decode.sh afterwards: per-kernel time of eager decode steps (ncu).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -128,6 +129,9 @@ for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine bench_cuda_gemm; 
   if [ ! -x "$B/$bin" ]; then say "FAIL: link of $bin"; exit 1; fi
 done
 say "build: $(( $(date +%s) - T0 )) s"
+# MLXM_CHECK_BUILD_ONLY=1: stop here. On the development machine (nvcc, no GPU) this builds
+# the binaries to carry to the GPU machine, whose calls then run them without building.
+[ "${MLXM_CHECK_BUILD_ONLY:-0}" = "1" ] && exit 0
 
 # cuBLASLt (dlopen()ed by the prefill linears, kernels/cuda/cublaslt.h): the loader's path, the
 # toolkit's lib64, or the pip package nvidia-cublas; its directory goes on LD_LIBRARY_PATH.

@@ -1,6 +1,6 @@
 """Summarizes the bulk GEMV's per-step stamps (run by tools/gpu/gemv_probe.sh).
 
-Input: lines "gemv-probe BLOCK START WAIT END (ISSUE READY DONE)x16" as gemv_probe_dump()
+Input: lines "gemv-probe BLOCK START WAIT END (ISSUE READY DONE)xSTEPS" as gemv_probe_dump()
 writes them (cuda_ops.h; µs from the launch's first block start, -1: not reached). Per block
 the first consumer warp's steps t (a 4-row group's piece each): ISSUE when the producer lane
 issued its copies, READY when its slot was full, DONE when the consumer was done with it.
@@ -17,15 +17,14 @@ then the medians of start -> wait and wait -> end, and the sums of the stall and
 import statistics
 import sys
 
-STEPS = 16
-
 
 def read(path):
     blocks = []
     with open(path) as f:
         for line in f:
             p = line.split()
-            if len(p) != 5 + 3 * STEPS or p[0] != "gemv-probe":
+            # gemv-probe, block, start, wait, end, then (issue, ready, done) per step
+            if len(p) < 8 or (len(p) - 5) % 3 != 0 or p[0] != "gemv-probe":
                 continue
             v = [float(x) for x in p[2:]]
             blocks.append({
@@ -48,7 +47,7 @@ def main(path):
     print(f"{'step':>4s} {'blocks':>6s} {'issue':>7s} {'ready':>7s} {'done':>7s} {'copy':>6s}"
           f" {'stall':>6s} {'math':>6s}")
     sum_stall = sum_math = 0.0
-    for t in range(STEPS):
+    for t in range(min(len(b["ready"]) for b in blocks)):
         rows = [b for b in blocks if b["ready"][t] >= 0 and b["done"][t] >= 0]
         if len(rows) * 2 < len(blocks):
             break

@@ -67,8 +67,8 @@ __device__ __forceinline__ bool on(int n_out, int n_in) {
   return g_shape.x == n_out && g_shape.y == n_in && blockIdx.x < timeline::kChainBlocks;
 }
 }  // namespace probe
-#define MLXM_GEMV_PROBE(cond, field) \
-  do {                                \
+#define MLXM_GEMV_PROBE(cond, field)                               \
+  do {                                                             \
     if (cond) probe::g_rec[blockIdx.x].field = timeline::now_ns(); \
   } while (0)
 #else

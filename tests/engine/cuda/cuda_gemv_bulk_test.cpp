@@ -102,6 +102,17 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
   const auto big_y = run(*big, 1, Path::kStream, 5);
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulk, 5)) << "4096x14336";
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkEvictFirst, 5)) << "4096x14336 evict_first";
+  // More 4-row groups than warps (8B's gate/up, 28672 rows): each warp's groups after its
+  // first come from the layer's ticket counter, which each launch leaves zero for the next;
+  // two launches per row count, so a counter left behind would drop groups (poisoned rows).
+  auto wide = CudaLinear::random(28672, 4096, 4, 64, DType::kBF16, 79);
+  ASSERT_TRUE(wide.ok()) << wide.status().to_string();
+  for (int n : {1, 3}) {
+    const auto want = run(*wide, n, Path::kStream, 8 + n);
+    EXPECT_TRUE(want == run(*wide, n, Path::kBulk, 8 + n)) << "28672x4096 n " << n;
+    EXPECT_TRUE(want == run(*wide, n, Path::kBulkEvictFirst, 8 + n))
+        << "28672x4096 n " << n << ", the second launch";
+  }
   // A width the bulk path does not take (320 % 256 != 0) runs the stream GEMV.
   auto odd = CudaLinear::upload(make_linear(64, 320, 4, 64, DType::kBF16, 78).src);
   ASSERT_TRUE(odd.ok());

@@ -14,7 +14,10 @@
 //
 // Work and order are the stream kernel's: consumer warp cw of TW takes groups cw, cw + TW, ...
 // and lane l sums its units l, l + 32, ... in order, then the butterfly: rows are bit-identical
-// to gemv_stream_kernel's (CudaGemvBulkTest), the RoPE epilogue included.
+// to gemv_stream_kernel's (CudaGemvBulkTest), the RoPE epilogue included. With more groups than
+// warps and a ticket counter (GemvI8Args::ticket), the groups after a warp's first are the
+// counter's next instead (the producer tells the consumer which, in the slot): warps whose
+// copies came sooner take more, and a group is still one warp's work in the same order.
 // Needs n_in a multiple of 4 · group_size (the scale words of a piece fill 16-byte copies).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -82,12 +85,12 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-template <int BITS, typename Tag, int NR, bool ROPE>
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN>
 __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
                      const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
-                     int n, int group_shift, GemvRope rope, bool evict_first) {
+                     int n, int group_shift, GemvRope rope, bool evict_first, int* ticket) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
   // Bulk copies and mbarrier transaction counts are sm_90 features; the host never launches
   // this kernel below (detail::device_has_bulk_copy), but every architecture compiles it.
@@ -107,6 +110,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ __align__(16) uint32_t s_sb[kConsumers][kStages][kRows][kSbWords];
   __shared__ __align__(8) uint64_t s_full[kConsumers][kStages];
   __shared__ __align__(8) uint64_t s_empty[kConsumers][kStages];
+  __shared__ int s_group[kConsumers][kStages];  // DYN: the group of the slot's piece, -1: end
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
@@ -137,33 +141,57 @@ __global__ void __launch_bounds__(kThreads)
       const uint64_t policy = evict_first ? bulk_copy::evict_first_policy() : 0;
       const int cw = blockIdx.x * kConsumers + lane;
       int t = 0;
-      for (int g = cw; g < n_rg; g += tw) {
-        ptrdiff_t rows[kRows];
+      // Waits until step t's slot is free (not on its first use).
+      auto free_slot = [&]() {
+        const int slot = t % kStages;
+        if (t >= kStages) bulk_copy::wait(&s_empty[lane][slot], ((t / kStages) - 1) & 1);
+        return slot;
+      };
+      // Step t: piece p of group g into its slot.
+      auto fill = [&](int g, int p) {
+        const int slot = free_slot();
+        MLXM_GEMV_PROBE(probed && lane == 0 && t < probe::kSteps, issue[t]);
+        if (DYN && p == 0) s_group[lane][slot] = g;
+        const int units = min(kPU, n_units - p * kPU);
+        const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
+        const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
+        bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) rows[r] = min(group_row<ROPE>(g, r, quarter), n_out - 1);
-        for (int p = 0; p < n_pieces; ++p, ++t) {
-          const int slot = t % kStages;
-          const int k = t / kStages;
-          if (k > 0) bulk_copy::wait(&s_empty[lane][slot], (k - 1) & 1);
-          MLXM_GEMV_PROBE(probed && lane == 0 && t < probe::kSteps, issue[t]);
-          const int units = min(kPU, n_units - p * kPU);
-          const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
-          const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
-          bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            const uint4* codes = w + rows[r] * w_stride + p * kPU * kCh;
-            const uint32_t* words = sb + rows[r] * n_groups + p * piece_groups;
-            if (evict_first) {
-              bulk_copy::copy_hint(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot],
-                                   policy);
-              bulk_copy::copy_hint(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot],
-                                   policy);
-            } else {
-              bulk_copy::copy(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot]);
-              bulk_copy::copy(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot]);
-            }
+        for (int r = 0; r < kRows; ++r) {
+          const ptrdiff_t row = min(group_row<ROPE>(g, r, quarter), n_out - 1);
+          const uint4* codes = w + row * w_stride + p * kPU * kCh;
+          const uint32_t* words = sb + row * n_groups + p * piece_groups;
+          if (evict_first) {
+            bulk_copy::copy_hint(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot],
+                                 policy);
+            bulk_copy::copy_hint(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot],
+                                 policy);
+          } else {
+            bulk_copy::copy(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot]);
+            bulk_copy::copy(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot]);
           }
+        }
+        ++t;
+      };
+      if constexpr (DYN) {
+        // Groups cw, then the ticket counter's: tw + k for the k-th ticket, taken a group
+        // ahead (its round trip overlaps the copies). All tickets: n_rg - tw that name a
+        // group, then one past them per lane (tw); the last leaves the counter zero for the
+        // layer's next launch. A slot with group -1 ends the consumer.
+        auto take = [&]() {
+          const int k = atomicAdd(ticket, 1);
+          if (k == n_rg - 1) atomicExch(ticket, 0);
+          return tw + k;
+        };
+        for (int g = cw, next = take(); g < n_rg; g = next, next = g < n_rg ? take() : g) {
+          for (int p = 0; p < n_pieces; ++p) fill(g, p);
+        }
+        const int slot = free_slot();
+        s_group[lane][slot] = -1;
+        bulk_copy::arrive(&s_full[lane][slot]);
+      } else {
+        for (int g = cw; g < n_rg; g += tw) {
+          for (int p = 0; p < n_pieces; ++p) fill(g, p);
         }
       }
     }
@@ -180,7 +208,8 @@ __global__ void __launch_bounds__(kThreads)
     MLXM_CHAIN_WAIT();
     MLXM_GEMV_PROBE(probed && threadIdx.x == 32, wait);
     int t = 0;
-    for (int g = cw; g < n_rg; g += tw) {
+    // Group g's pieces, then its rows out.
+    auto group = [&](int g) {
       float acc[kRows][NR];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
@@ -215,6 +244,19 @@ __global__ void __launch_bounds__(kThreads)
         MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, done[t]);
       }
       gemv_rope::store_group<NR, ROPE>(acc, g, quarter, n, n_out, bias, y, rope, lane);
+    };
+    if constexpr (DYN) {
+      // The group comes with its first piece (a second wait on that full phase returns at
+      // once: the slot is not refilled before this warp frees it).
+      for (;;) {
+        const int slot = t % kStages;
+        bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
+        const int g = s_group[c][slot];
+        if (g < 0) break;
+        group(g);
+      }
+    } else {
+      for (int g = cw; g < n_rg; g += tw) group(g);
     }
   }
   MLXM_GEMV_PROBE(probed && threadIdx.x == 32, end);
@@ -226,11 +268,17 @@ __global__ void __launch_bounds__(kThreads)
 template <int BITS, typename Tag, int NR, bool ROPE>
 Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
               cudaStream_t stream) {
-  auto kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE>;
   const unsigned blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSm);
+  // More 4-row groups than consumer warps: the groups after each warp's first are handed out
+  // by the layer's ticket counter, so that warps that got their bytes sooner take more (run
+  // 106-107: 8B's gate/up, 4.5 groups per warp).
+  const bool dyn = a.ticket != nullptr &&
+                   (int64_t{a.n_out} + kRows - 1) / kRows > int64_t{blocks} * kConsumers;
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false>;
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
                        xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
-                       a.evict_first);
+                       a.evict_first, a.ticket);
   return ok_status();
 }
 

@@ -42,6 +42,8 @@ struct GemvI8Args : QuantLinearArgs {
   bool bulk = false;             // stream only: its weights by bulk copies (gemv_bulk.cu); set
                                  // only where CudaLinear::uses_gemv_bulk (width and device)
   bool evict_first = false;      // bulk only: weights copied with an L2 evict_first policy
+  int* ticket = nullptr;         // bulk only: the layer's group counter (one int, zero between
+                                 // launches, which must not overlap); null: groups by warp
   GemvRope rope;                 // stream only
 };
 

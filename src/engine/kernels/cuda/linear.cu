@@ -37,6 +37,9 @@ struct CudaLinear::Impl {
   DeviceBuffer weight;  // codes (n_out, n_in*bits/32) u32, or dense (n_out, n_in) dtype
   DeviceBuffer sb;      // (n_out, n_groups, 2) dtype: (scale, bias) pairs
   DeviceBuffer bias;    // (n_out) f32 or empty
+  // Fast formats: one int32, zero between launches: the bulk GEMV's group counter
+  // (GemvI8Args::ticket). A layer's GEMVs run one at a time (one stream per decoder).
+  DeviceBuffer ticket;
 };
 
 namespace {
@@ -367,6 +370,10 @@ Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
       ? static_cast<size_t>(src.n_out) * static_cast<size_t>(src.n_in * src.bits / 32) * 4
       : static_cast<size_t>(src.n_out * src.n_in) * es;
   MLXM_ASSIGN_OR_RETURN(m.weight, DeviceBuffer::from_host(src.weight, w_bytes));
+  if (m.fast) {
+    const int32_t zero = 0;
+    MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
+  }
   if (quantized) {
     const size_t n_sb = static_cast<size_t>(src.n_out * (src.n_in / src.group_size));
     std::vector<uint8_t> pairs(n_sb * 2 * es);
@@ -403,6 +410,10 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
   const size_t w_bytes = static_cast<size_t>(n_out) * static_cast<size_t>(n_in * bits / 32) * 4;
   MLXM_ASSIGN_OR_RETURN(m.weight, DeviceBuffer::alloc(w_bytes));
   MLXM_RETURN_IF_ERROR(fill_random_bits(m.weight.data(), w_bytes, seed));
+  if (m.fast) {
+    const int32_t zero = 0;
+    MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
+  }
   // A table of random (scale, bias) pairs, tiled over the layer.
   constexpr size_t kTable = 4093;
   std::vector<uint8_t> table(kTable * 2 * es);
@@ -563,6 +574,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.stream = opt.gemv_stream;
       a.bulk = uses_gemv_bulk(n, opt);
       a.evict_first = a.bulk && opt.weights_evict_first;
+      if (a.bulk) a.ticket = static_cast<int*>(m.ticket.data());
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

@@ -3,8 +3,11 @@
 # turn (so drifts of the machine hit every configuration alike), then the median decode tok/s
 # per configuration. Run after tools/gpu/check.sh (uses its bench_cuda_engine build).
 # Usage: bash tools/gpu/ab_decode.sh SHAPE CONFIG... where a CONFIG is "-" (the defaults) or
-# env assignments ("MLXM_CUDA_X=0 MLXM_CUDA_Y=1"). Env: ROUNDS (3), BATCH (1), PROMPT (512),
-# GEN (256), MODEL_DIR (a model made before; else one is made in a temp dir).
+# env assignments ("MLXM_CUDA_X=0 MLXM_CUDA_Y=1"), either after "@DIR " to run DIR's
+# bench_cuda_engine instead (a build directory under the root, e.g. one of
+# tools/gpu/variant_build.sh: "@build-x -", "@build-x MLXM_CUDA_Y=1"). Env: ROUNDS (3),
+# BATCH (1), PROMPT (512), GEN (256), MODEL_DIR (a model made before; else one is made in a
+# temp dir).
 set -uo pipefail
 source "$(dirname "$0")/bench_model.sh"
 SHAPE=$1; shift
@@ -14,8 +17,13 @@ for round in $(seq "${ROUNDS:-3}"); do
   i=0
   for cfg in "$@"; do
     i=$((i + 1))
-    envs=$([ "$cfg" = "-" ] && echo "" || echo "$cfg")
-    line=$(env $envs timeout 120 "$BIN" --shape "$SHAPE" --quant q4 --prompt "${PROMPT:-512}" \
+    bin=$BIN rest=$cfg
+    if [[ "$cfg" == @* ]]; then
+      bin=${cfg%% *}; bin=${bin#@}/bench_cuda_engine
+      rest=$([[ "$cfg" == *" "* ]] && echo "${cfg#* }" || echo "-")
+    fi
+    envs=$([ "$rest" = "-" ] && echo "" || echo "$rest")
+    line=$(env $envs timeout 120 "$bin" --shape "$SHAPE" --quant q4 --prompt "${PROMPT:-512}" \
       --gen "${GEN:-256}" --batch "${BATCH:-1}" --argmax device --dir "$M" 2>&1 | grep "^llama" | tail -1)
     tps=$(echo "$line" | sed -nE 's/.*decode ([0-9.]+) tok\/s.*/\1/p')
     echo "ab: round $round [$cfg] ${tps:-FAIL}"

@@ -61,70 +61,31 @@ if ! echo 'int main(){}' | "$CXX" -std=c++20 -x c++ - -o /dev/null 2>>"$LOG"; th
   say "FAIL: $CXX cannot compile C++20"; exit 1
 fi
 
-if [ -n "${NLOHMANN_INCLUDE:-}" ]; then NL=$(cd "$NLOHMANN_INCLUDE" 2>/dev/null && pwd)
-elif [ -f "$ROOT/.gpu-deps/nlohmann/json.hpp" ]; then NL=$ROOT/.gpu-deps
-else NL=/usr/include; fi
-if [ ! -f "${NL:-/nonexistent}/nlohmann/json.hpp" ]; then
+source "$ROOT/tools/gpu/build_lib.sh"
+NL=$(find_nlohmann)
+if [ -z "$NL" ]; then
   say "FAIL: nlohmann/json.hpp not found (NLOHMANN_INCLUDE=${NLOHMANN_INCLUDE:-unset}, .gpu-deps, /usr/include);"
   say "      on the dev machine: mkdir -p .gpu-deps && cp -r /usr/include/nlohmann .gpu-deps/ and carry .gpu-deps"
   exit 1
 fi
 say "nlohmann-json: $NL/nlohmann"
-NLFLAG=""
-[ "$NL" != "/usr/include" ] && NLFLAG="-I$NL"
-CXXFLAGS="-std=c++20 -O2 -DNDEBUG -Wall -Wextra -Wno-restrict -pthread -I$ROOT/tools/gpu/shim -I$ROOT/tools/gpu/minigtest -I$ROOT/src -I$ROOT/tests $NLFLAG -DMLXM_SOURCE_DIR=\"$ROOT\" -DMLXM_BINARY_DIR=\"$B\""
-NVFLAGS="-std=c++20 -O3 -DNDEBUG -gencode=$GENCODE -Xptxas -v -I$ROOT/src"
-# MLXM_CUDA_TIMELINE=1: the decode attention stamps its phases and the step's kernels record
-# their chain (timeline.cuh) for tools/gpu/attn_timeline.sh; a diagnostic build, not for
-# timings or the tests' verdict.
-[ "${MLXM_CUDA_TIMELINE:-0}" = "1" ] && NVFLAGS="$NVFLAGS -DMLXM_CUDA_TIMELINE"
-
-# Sources: core pieces without spdlog/fmt (log.h is shimmed), dtype, the CPU kernels (the
-# reference), the engine (facade, config, loader, CPU models, sampler, CUDA decoder), the CUDA kernels,
-# the tests, the minigtest driver, the benches.
-CPP_LIB="src/core/check.cpp src/core/status.cpp src/core/env.cpp src/core/cpu_features.cpp
-  src/engine/tensor/dtype.cpp $(ls src/engine/kernels/cpu/*.cpp) $(ls src/engine/*.cpp)
-  $(ls src/engine/loader/*.cpp) $(ls src/engine/models/*.cpp) $(ls src/engine/sample/*.cpp)
-  src/engine/cuda/cuda_decoder.cpp src/engine/cuda/cuda_decoder_step.cpp
-  $(ls src/engine/kernels/cuda/*.cpp 2>/dev/null)"
-CPP_TEST="$(ls tests/engine/cuda/*_test.cpp) tools/gpu/minigtest/main.cpp"
-CPP_BENCH="bench/cuda/gemv_bench.cpp bench/cuda/engine_bench.cpp bench/cuda/gemm_bench.cpp"
-CU="$(ls src/engine/kernels/cuda/*.cu)"
+build_flags "$NL"
 
 say "== build ($JOBS jobs, $GENCODE)"
-compile_one() {  # src -> obj; ISA flags for *_avx2 / *_avx512 like src/engine/CMakeLists.txt
-  local src=$1 obj=$B/obj/$(echo "$1" | tr '/' '_').o extra=""
-  case "$src" in
-    *_avx512.cpp) extra="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c" ;;
-    *_avx2.cpp) extra="-mavx2 -mfma -mf16c" ;;
-  esac
-  if [[ "$src" == *.cu ]]; then
-    "$NVCC" $NVFLAGS -c "$src" -o "$obj" > "$obj.log" 2>&1
-  else
-    $CXX $CXXFLAGS $extra -c "$src" -o "$obj" > "$obj.log" 2>&1
-  fi
-  local rc=$?
-  if [ $rc -ne 0 ]; then echo "COMPILE FAIL $src"; cat "$obj.log"; fi
-  return $rc
-}
-export -f compile_one
-export B CXX CXXFLAGS NVCC NVFLAGS
 rm -f "$B"/engine_cuda_tests "$B"/bench_cuda_gemv "$B"/bench_cuda_engine "$B"/bench_cuda_gemm
 # .cu first (slowest), everything in parallel.
 if ! printf '%s\n' $CU $CPP_LIB $CPP_TEST $CPP_BENCH | xargs -P "$JOBS" -I{} bash -c 'compile_one {}' 2>&1 | tee -a "$LOG"; then
   :
 fi
-obj() { for s in "$@"; do echo "$B/obj/$(echo "$s" | tr '/' '_').o"; done; }
 for s in $CU $CPP_LIB $CPP_TEST $CPP_BENCH; do
   if [ ! -f "$(obj "$s")" ]; then say "FAIL: build ($s did not compile; see above)"; exit 1; fi
 done
 cat $(obj $CU | sed 's/$/.log/') > "$OUT/ptxas.txt"
 grep -h "spill\|Used" "$OUT/ptxas.txt" | sort | uniq -c | sort -rn | head -5 | tee -a "$LOG"
-LIBOBJ="$(obj $CU $CPP_LIB)"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/engine_cuda_tests" $LIBOBJ $(obj $CPP_TEST) -lpthread -ldl 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemv" $LIBOBJ $(obj bench/cuda/gemv_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_engine" $LIBOBJ $(obj bench/cuda/engine_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
-"$NVCC" -gencode=$GENCODE -cudart static -o "$B/bench_cuda_gemm" $LIBOBJ $(obj bench/cuda/gemm_bench.cpp) -lpthread -ldl 2>&1 | tee -a "$LOG"
+link_bin engine_cuda_tests $CPP_TEST 2>&1 | tee -a "$LOG"
+link_bin bench_cuda_gemv bench/cuda/gemv_bench.cpp 2>&1 | tee -a "$LOG"
+link_bin bench_cuda_engine bench/cuda/engine_bench.cpp 2>&1 | tee -a "$LOG"
+link_bin bench_cuda_gemm bench/cuda/gemm_bench.cpp 2>&1 | tee -a "$LOG"
 for bin in engine_cuda_tests bench_cuda_gemv bench_cuda_engine bench_cuda_gemm; do
   if [ ! -x "$B/$bin" ]; then say "FAIL: link of $bin"; exit 1; fi
 done

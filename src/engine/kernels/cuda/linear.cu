@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/cuda/bulk_tma.cuh"
 #include "engine/kernels/cuda/cublas_gemm.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
@@ -40,6 +41,9 @@ struct CudaLinear::Impl {
   // Fast formats: one int32, zero between launches: the bulk GEMV's group counter
   // (GemvI8Args::ticket). A layer's GEMVs run one at a time (one stream per decoder).
   DeviceBuffer ticket;
+  // Layers the bulk GEMV takes, on sm_90+: its tensor maps (one detail::BulkTma;
+  // ForwardOptions::gemv_bulk_tma), or empty.
+  DeviceBuffer tma;
 };
 
 namespace {
@@ -348,6 +352,25 @@ DType CudaLinear::dtype() const { return impl_->dtype; }
 bool CudaLinear::fast_path() const { return impl_->fast; }
 size_t CudaLinear::bytes() const { return impl_->weight.size() + impl_->sb.size(); }
 
+Status CudaLinear::make_tma() {
+  Impl& m = *impl_;
+  if (!m.fast || !detail::gemv_bulk_supported(m.n_in, m.group_size) ||
+      !detail::device_has_bulk_copy()) {
+    return ok_status();
+  }
+  detail::BulkTma maps{};
+  // Optional: without maps (a driver without the encoder) the layer keeps the row copies.
+  if (!detail::make_bulk_tma(m.weight.data(), m.sb.data(), m.n_out, m.n_in, m.bits,
+                             m.group_size, &maps)
+           .ok()) {
+    return ok_status();
+  }
+  MLXM_ASSIGN_OR_RETURN(m.tma, DeviceBuffer::from_host(&maps, sizeof(maps)));
+  return ok_status();
+}
+
+bool CudaLinear::has_bulk_tma() const { return impl_->tma.size() != 0; }
+
 Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
   MLXM_RETURN_IF_ERROR(validate(src.n_out, src.n_in, src.bits, src.group_size, src.dtype));
   if (src.weight == nullptr) return invalid_argument("linear: missing weight data");
@@ -385,6 +408,7 @@ Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
     }
     MLXM_ASSIGN_OR_RETURN(m.sb, DeviceBuffer::from_host(pairs.data(), pairs.size()));
   }
+  MLXM_RETURN_IF_ERROR(out.make_tma());
   if (src.bias != nullptr) {
     std::vector<float> bf(static_cast<size_t>(src.n_out));
     to_f32(src.dtype, src.bias, bf.data(), bf.size());
@@ -444,6 +468,7 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
     std::memcpy(pairs.data() + i * 2 * es, table.data(), cnt * 2 * es);
   }
   MLXM_ASSIGN_OR_RETURN(m.sb, DeviceBuffer::from_host(pairs.data(), pairs.size()));
+  MLXM_RETURN_IF_ERROR(out.make_tma());
   MLXM_RETURN_IF_ERROR(synchronize());
   return Result<CudaLinear>(std::move(out));
 }
@@ -575,6 +600,9 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.bulk = uses_gemv_bulk(n, opt);
       a.evict_first = a.bulk && opt.weights_evict_first;
       if (a.bulk) a.ticket = static_cast<int*>(m.ticket.data());
+      if (a.bulk && opt.gemv_bulk_tma && m.tma.size() != 0) {
+        a.tma = static_cast<const detail::BulkTma*>(m.tma.data());
+      }
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

@@ -205,7 +205,7 @@ class CudaLinear {
 
  private:
   struct Impl;
-  Status make_tma();  // Impl::tma after the weights are on the device
+  Status prepare_bulk();  // the bulk GEMV's counter and maps, after the weights are uploaded
   std::unique_ptr<Impl> impl_;
 };
 

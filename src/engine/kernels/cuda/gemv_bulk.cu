@@ -166,11 +166,10 @@ __global__ void __launch_bounds__(kThreads)
           // Whole boxes: a partial last piece and rows past n_out arrive as zeros.
           bulk_copy::arrive_expect_tx(&s_full[lane][slot],
                                       kRows * (kBulkTmaCodeWords * 8u + piece_groups * 4u));
-          const uint64_t pol = evict_first ? policy : 0;
           bulk_copy::copy_box_2d(&s_w[lane][slot][0][0], &tma->codes, p * kBulkTmaCodeWords,
-                                 g * kRows, &s_full[lane][slot], pol);
+                                 g * kRows, &s_full[lane][slot], policy);
           bulk_copy::copy_box_2d(&s_sb[lane][slot][0], &tma->words, p * piece_groups, g * kRows,
-                                 &s_full[lane][slot], pol);
+                                 &s_full[lane][slot], policy);
         } else {
           const int units = min(kPU, n_units - p * kPU);
           const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
@@ -296,15 +295,15 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   // 106-107: 8B's gate/up, 4.5 groups per warp).
   const bool dyn = a.ticket != nullptr &&
                    (int64_t{a.n_out} + kRows - 1) / kRows > int64_t{blocks} * kConsumers;
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, false>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, false>;
   // Tensor copies where the caller gives the layer's maps (not with the RoPE epilogue, whose
   // groups' rows are not 4 consecutive rows).
-  const bool tma = !ROPE && a.tma != nullptr;
-  auto kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, false>;
-  if (tma) {
-    kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, !ROPE>
-                 : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, !ROPE>;
-  } else if (dyn) {
-    kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, false>;
+  if constexpr (!ROPE) {
+    if (a.tma != nullptr) {
+      kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, true>
+                   : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, true>;
+    }
   }
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
                        xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,

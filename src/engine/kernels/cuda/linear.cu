@@ -38,11 +38,11 @@ struct CudaLinear::Impl {
   DeviceBuffer weight;  // codes (n_out, n_in*bits/32) u32, or dense (n_out, n_in) dtype
   DeviceBuffer sb;      // (n_out, n_groups, 2) dtype: (scale, bias) pairs
   DeviceBuffer bias;    // (n_out) f32 or empty
-  // Fast formats: one int32, zero between launches: the bulk GEMV's group counter
-  // (GemvI8Args::ticket). A layer's GEMVs run one at a time (one stream per decoder).
+  // Layers the bulk GEMV takes, on sm_90+ (prepare_bulk; else empty): one int32, zero between
+  // launches, its group counter (GemvI8Args::ticket; a layer's GEMVs run one at a time, one
+  // stream per decoder), and its tensor maps (one detail::BulkTma;
+  // ForwardOptions::gemv_bulk_tma; empty where the driver cannot encode them).
   DeviceBuffer ticket;
-  // Layers the bulk GEMV takes, on sm_90+: its tensor maps (one detail::BulkTma;
-  // ForwardOptions::gemv_bulk_tma), or empty.
   DeviceBuffer tma;
 };
 
@@ -352,12 +352,14 @@ DType CudaLinear::dtype() const { return impl_->dtype; }
 bool CudaLinear::fast_path() const { return impl_->fast; }
 size_t CudaLinear::bytes() const { return impl_->weight.size() + impl_->sb.size(); }
 
-Status CudaLinear::make_tma() {
+Status CudaLinear::prepare_bulk() {
   Impl& m = *impl_;
   if (!m.fast || !detail::gemv_bulk_supported(m.n_in, m.group_size) ||
       !detail::device_has_bulk_copy()) {
     return ok_status();
   }
+  const int32_t zero = 0;
+  MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
   detail::BulkTma maps{};
   // Optional: without maps (a driver without the encoder) the layer keeps the row copies.
   if (!detail::make_bulk_tma(m.weight.data(), m.sb.data(), m.n_out, m.n_in, m.bits,
@@ -393,10 +395,6 @@ Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
       ? static_cast<size_t>(src.n_out) * static_cast<size_t>(src.n_in * src.bits / 32) * 4
       : static_cast<size_t>(src.n_out * src.n_in) * es;
   MLXM_ASSIGN_OR_RETURN(m.weight, DeviceBuffer::from_host(src.weight, w_bytes));
-  if (m.fast) {
-    const int32_t zero = 0;
-    MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
-  }
   if (quantized) {
     const size_t n_sb = static_cast<size_t>(src.n_out * (src.n_in / src.group_size));
     std::vector<uint8_t> pairs(n_sb * 2 * es);
@@ -408,7 +406,7 @@ Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
     }
     MLXM_ASSIGN_OR_RETURN(m.sb, DeviceBuffer::from_host(pairs.data(), pairs.size()));
   }
-  MLXM_RETURN_IF_ERROR(out.make_tma());
+  MLXM_RETURN_IF_ERROR(out.prepare_bulk());
   if (src.bias != nullptr) {
     std::vector<float> bf(static_cast<size_t>(src.n_out));
     to_f32(src.dtype, src.bias, bf.data(), bf.size());
@@ -434,10 +432,6 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
   const size_t w_bytes = static_cast<size_t>(n_out) * static_cast<size_t>(n_in * bits / 32) * 4;
   MLXM_ASSIGN_OR_RETURN(m.weight, DeviceBuffer::alloc(w_bytes));
   MLXM_RETURN_IF_ERROR(fill_random_bits(m.weight.data(), w_bytes, seed));
-  if (m.fast) {
-    const int32_t zero = 0;
-    MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
-  }
   // A table of random (scale, bias) pairs, tiled over the layer.
   constexpr size_t kTable = 4093;
   std::vector<uint8_t> table(kTable * 2 * es);
@@ -468,7 +462,7 @@ Result<CudaLinear> CudaLinear::random(int64_t n_out, int64_t n_in, int bits, int
     std::memcpy(pairs.data() + i * 2 * es, table.data(), cnt * 2 * es);
   }
   MLXM_ASSIGN_OR_RETURN(m.sb, DeviceBuffer::from_host(pairs.data(), pairs.size()));
-  MLXM_RETURN_IF_ERROR(out.make_tma());
+  MLXM_RETURN_IF_ERROR(out.prepare_bulk());
   MLXM_RETURN_IF_ERROR(synchronize());
   return Result<CudaLinear>(std::move(out));
 }

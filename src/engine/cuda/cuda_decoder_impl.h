@@ -133,8 +133,6 @@ class CudaDecoder final : public Engine {
     // bench/NOTES.md run 86). MLXM_CUDA_WEIGHTS_EVICT_FIRST=0: the default policy.
     MLXM_ASSIGN_OR_RETURN(lin_.weights_evict_first,
                           env_bool("MLXM_CUDA_WEIGHTS_EVICT_FIRST", true));
-    // Its steps by tensor copies (ForwardOptions::gemv_bulk_tma; an experiment, off).
-    MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk_tma, env_bool("MLXM_CUDA_GEMV_TMA", false));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

@@ -1,9 +1,9 @@
 // The stream GEMV with bulk-copied weights (ForwardOptions::gemv_bulk, gemv_bulk.cu) against
 // the stream GEMV itself (cuda_gemv_i8_test.cpp checks that one against an emulation and the
 // CPU): the same work per warp in the same order, so y must be bit-identical, and with the RoPE
-// epilogue q and both caches too; also with each step by tensor copies (bulk_tma.cuh).
-// Shapes: n_in with a partial last piece of 64 units, one piece, many; n_out not a multiple
-// of 4; 4- and 8-bit, F16 and BF16 scales, groups 32/64/128; 1..8 activation rows; a bias. Every n_in here but one is a multiple of 4·group_size (what
+// epilogue q and both caches too. Shapes: n_in with a partial last piece of 64 units, one
+// piece, many; n_out not a multiple of 4; 4- and 8-bit, F16 and BF16 scales, groups 32/64/128;
+// 1..8 activation rows; a bias. Every n_in here but one is a multiple of 4·group_size (what
 // the bulk path takes, checked with uses_gemv_bulk); the one it does not take runs the stream
 // GEMV.
 #include <gtest/gtest.h>
@@ -25,9 +25,8 @@ using cuda::CudaLinear;
 using testing::make_linear;
 using testing::random_vector;
 
-// How the stream GEMV gets its weights: per-lane copies, bulk row copies (with the
-// evict_first L2 policy or not), or the bulk path's tensor copies (ForwardOptions::gemv_bulk_tma).
-enum class Path { kStream, kBulk, kBulkEvictFirst, kTma, kTmaEvictFirst };
+// How the stream GEMV gets its weights.
+enum class Path { kStream, kBulk, kBulkEvictFirst };
 
 // y of n rows through `dev` with the stream GEMV, bulk-copied (with the evict_first L2 policy
 // or not) or not; rope: also q and the caches (appended to y's bytes).
@@ -47,19 +46,14 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
   opt.gemv_scratch = scratch->data();
   opt.gemv_scratch_bytes = scratch->size();
   const bool bulk = path != Path::kStream;
-  const bool tma = path == Path::kTma || path == Path::kTmaEvictFirst;
   opt.gemv_bulk = bulk;
-  opt.weights_evict_first = path == Path::kBulkEvictFirst || path == Path::kTmaEvictFirst;
-  opt.gemv_bulk_tma = tma;
+  opt.weights_evict_first = path == Path::kBulkEvictFirst;
   opt.rope_store = rope;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
   // The bulk path is taken when asked for, except at widths it does not take and below sm_90
   // (bulk copies).
   const bool takes = n_in % (4 * int64_t{dev.group_size()}) == 0 && testing::device_is_sm90();
   EXPECT_EQ(dev.uses_gemv_bulk(n, opt), bulk && takes);
-  // Every layer the bulk path takes has its tensor maps on sm_90+ (so the TMA cases below do
-  // run the tensor copies).
-  EXPECT_EQ(dev.has_bulk_tma(), takes) << "tensor maps";
   const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();
   std::vector<uint8_t> out = testing::to_host<uint8_t>(dy, static_cast<size_t>(n * n_out) * 4);
@@ -97,13 +91,9 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
       const auto a = run(*dev, n, Path::kStream, seed * 7 + n);
       const auto b = run(*dev, n, Path::kBulk, seed * 7 + n);
       const auto c = run(*dev, n, Path::kBulkEvictFirst, seed * 7 + n);
-      const auto d = run(*dev, n, Path::kTma, seed * 7 + n);
-      const auto e = run(*dev, n, Path::kTmaEvictFirst, seed * 7 + n);
       ASSERT_EQ(a.size(), b.size()) << what;
       EXPECT_TRUE(a == b) << what << ": bulk-copied rows differ from the stream GEMV's";
       EXPECT_TRUE(a == c) << what << ": rows copied evict_first differ from the stream GEMV's";
-      EXPECT_TRUE(a == d) << what << ": rows by tensor copies differ from the stream GEMV's";
-      EXPECT_TRUE(a == e) << what << ": rows by tensor copies (evict_first) differ";
     }
   }
   // Large: a 4096 x 14336 4-bit layer (8B's down projection), generated on the device.
@@ -112,7 +102,6 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
   const auto big_y = run(*big, 1, Path::kStream, 5);
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulk, 5)) << "4096x14336";
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkEvictFirst, 5)) << "4096x14336 evict_first";
-  EXPECT_TRUE(big_y == run(*big, 1, Path::kTmaEvictFirst, 5)) << "4096x14336 tensor copies";
   // More 4-row groups than warps (8B's gate/up, 28672 rows): each warp's groups after its
   // first come from the layer's ticket counter, which each launch leaves zero for the next;
   // two launches per row count, so a counter left behind would drop groups (poisoned rows).
@@ -123,8 +112,6 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
     EXPECT_TRUE(want == run(*wide, n, Path::kBulk, 8 + n)) << "28672x4096 n " << n;
     EXPECT_TRUE(want == run(*wide, n, Path::kBulkEvictFirst, 8 + n))
         << "28672x4096 n " << n << ", the second launch";
-    EXPECT_TRUE(want == run(*wide, n, Path::kTmaEvictFirst, 8 + n))
-        << "28672x4096 n " << n << ", tensor copies";
   }
   // A width the bulk path does not take (320 % 256 != 0) runs the stream GEMV.
   auto odd = CudaLinear::upload(make_linear(64, 320, 4, 64, DType::kBF16, 78).src);
@@ -143,8 +130,7 @@ TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
   for (int i = 0; i < hd / 2; ++i) f[static_cast<size_t>(i)] = float(std::pow(500000.0, -2.0 * i / hd));
   for (int n : {1, 3}) {
     std::vector<std::vector<uint8_t>> res;
-    // Tensor copies asked for with the RoPE epilogue: the row copies run (rows not 4-adjacent).
-    for (Path path : {Path::kStream, Path::kBulk, Path::kBulkEvictFirst, Path::kTmaEvictFirst}) {
+    for (Path path : {Path::kStream, Path::kBulk, Path::kBulkEvictFirst}) {
       testing::DeviceBuffer df = testing::to_device(f);
       testing::DeviceBuffer dp = testing::to_device(std::vector<int32_t>{5, 700, 33});
       testing::DeviceBuffer ds = testing::to_device(std::vector<int32_t>{3, -1, 40});
@@ -161,7 +147,6 @@ TEST(CudaGemvBulkTest, RopeEpilogueMatchesTheStreamGemv) {
     }
     EXPECT_TRUE(res[0] == res[1]) << "n " << n << ": y, q or a cache differ";
     EXPECT_TRUE(res[0] == res[2]) << "n " << n << ": y, q or a cache differ (evict_first)";
-    EXPECT_TRUE(res[0] == res[3]) << "n " << n << ": y, q or a cache differ (tensor copies)";
   }
 }
 

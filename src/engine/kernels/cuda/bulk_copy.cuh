@@ -80,34 +80,6 @@ __device__ __forceinline__ void copy_hint(void* dst, const void* src, uint32_t b
       : "memory");
 }
 
-// The box at element coordinates (x, y) of the 2-D tensor map `map` (in global memory,
-// written before the launch, or a __grid_constant__ parameter; bulk_tma.cuh) to shared `dst` (128-byte
-// aligned), completing on `bar`'s transaction count with the box's full size (parts outside
-// the tensor arrive as zeros). policy != 0: with that L2 cache policy.
-__device__ __forceinline__ void copy_box_2d(void* dst, const void* map, int x, int y,
-                                            uint64_t* bar, uint64_t policy) {
-  const uint64_t m = reinterpret_cast<uint64_t>(map);
-  if (policy != 0) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-        ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(smem_addr(dst)),
-        "l"(m), "r"(x), "r"(y), "r"(smem_addr(bar)), "l"(policy)
-        : "memory");
-  } else {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-        " [%0], [%1, {%2, %3}], [%4];" ::"r"(smem_addr(dst)),
-        "l"(m), "r"(x), "r"(y), "r"(smem_addr(bar))
-        : "memory");
-  }
-}
-
-// Before the first copy_box_2d through a tensor map in global memory: acquires its 128 bytes
-// for the tensor-map proxy (they were written through the generic one, from the host).
-__device__ __forceinline__ void acquire_tensor_map(const void* map) {
-  asm volatile("fence.proxy.tensormap::generic.acquire.sys [%0], 128;" ::"l"(map) : "memory");
-}
-
 // An L2 cache policy that makes every line it is used for evict_first.
 __device__ __forceinline__ uint64_t evict_first_policy() {
   uint64_t p;

@@ -111,11 +111,6 @@ struct ForwardOptions {
   // ones read again (the K/V lines prefetched for the attention, activations, partial sums).
   // Values are unchanged. Off by default here; the engine turns it on.
   bool weights_evict_first = false;
-  // That bulk GEMV brings each step by two tensor copies (TMA: the 4 rows' codes, their scale
-  // words) instead of 8 row copies, where the layer has its tensor maps (has_bulk_tma) and no
-  // RoPE epilogue is asked for. Rows unchanged. Off by default; MLXM_CUDA_GEMV_TMA=1 in the
-  // engine (an experiment, not yet measured).
-  bool gemv_bulk_tma = false;
   // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
   // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
   // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +
@@ -199,13 +194,9 @@ class CudaLinear {
   // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).
   Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr) const;
 
-  // Whether the layer has the bulk GEMV's tensor maps (ForwardOptions::gemv_bulk_tma): 4/8-bit
-  // layers it takes, on sm_90+ devices whose driver encodes them.
-  bool has_bulk_tma() const;
-
  private:
   struct Impl;
-  Status prepare_bulk();  // the bulk GEMV's counter and maps, after the weights are uploaded
+  Status prepare_bulk();  // the bulk GEMV's counter, after the weights are uploaded
   std::unique_ptr<Impl> impl_;
 };
 

@@ -27,7 +27,6 @@
 #include <cstdio>
 
 #include "engine/kernels/cuda/bulk_copy.cuh"
-#include "engine/kernels/cuda/bulk_tma.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/gemm.cuh"
@@ -43,7 +42,6 @@ namespace mlxm::engine::cuda {
 namespace {
 
 using detail::GemvRope;
-using detail::kBulkTmaCodeWords;
 using gemv_rope::group_row;
 using weights::half_bits_to_f;
 
@@ -87,15 +85,12 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-// TMA: each step by two tensor copies (bulk_tma.cuh: the 4 rows' codes, their words) instead
-// of 8 row copies; the words land with a row pitch of the piece's groups instead of kSbWords.
-template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, bool TMA>
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN>
 __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
                      const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
-                     int n, int group_shift, GemvRope rope, bool evict_first, int* ticket,
-                     const detail::BulkTma* __restrict__ tma) {
+                     int n, int group_shift, GemvRope rope, bool evict_first, int* ticket) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
   // Bulk copies and mbarrier transaction counts are sm_90 features; the host never launches
   // this kernel below (detail::device_has_bulk_copy), but every architecture compiles it.
@@ -112,7 +107,7 @@ __global__ void __launch_bounds__(kThreads)
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
   // across lanes (conflict-free).
   __shared__ __align__(128) uint4 s_w[kConsumers][kStages][kRows][kPU * kCh];
-  __shared__ __align__(128) uint32_t s_sb[kConsumers][kStages][kRows * kSbWords];
+  __shared__ __align__(16) uint32_t s_sb[kConsumers][kStages][kRows][kSbWords];
   __shared__ __align__(8) uint64_t s_full[kConsumers][kStages];
   __shared__ __align__(8) uint64_t s_empty[kConsumers][kStages];
   __shared__ int s_group[kConsumers][kStages];  // DYN: the group of the slot's piece, -1: end
@@ -123,7 +118,6 @@ __global__ void __launch_bounds__(kThreads)
   const int n_pieces = (n_units + kPU - 1) / kPU;
   const int n_groups = n_in >> group_shift;     // (scale, bias) words per row
   const int piece_groups = (kPU * 32) >> group_shift;
-  const int sb_pitch = TMA ? piece_groups : kSbWords;  // a slot's words per row
   const int n_rg = (n_out + kRows - 1) / kRows;
   const int quarter = ROPE ? rope.head_dim / 4 : 0;  // group_row
   const int tw = gridDim.x * kConsumers;
@@ -146,10 +140,6 @@ __global__ void __launch_bounds__(kThreads)
       // GemvI8Args::evict_first: an L2 policy for the weights' copies.
       const uint64_t policy = evict_first ? bulk_copy::evict_first_policy() : 0;
       const int cw = blockIdx.x * kConsumers + lane;
-      if constexpr (TMA) {
-        bulk_copy::acquire_tensor_map(&tma->codes);
-        bulk_copy::acquire_tensor_map(&tma->words);
-      }
       int t = 0;
       // Waits until step t's slot is free (not on its first use).
       auto free_slot = [&]() {
@@ -162,34 +152,23 @@ __global__ void __launch_bounds__(kThreads)
         const int slot = free_slot();
         MLXM_GEMV_PROBE(probed && lane == 0 && t < probe::kSteps, issue[t]);
         if (DYN && p == 0) s_group[lane][slot] = g;
-        if constexpr (TMA) {
-          // Whole boxes: a partial last piece and rows past n_out arrive as zeros.
-          bulk_copy::arrive_expect_tx(&s_full[lane][slot],
-                                      kRows * (kBulkTmaCodeWords * 8u + piece_groups * 4u));
-          bulk_copy::copy_box_2d(&s_w[lane][slot][0][0], &tma->codes, p * kBulkTmaCodeWords,
-                                 g * kRows, &s_full[lane][slot], policy);
-          bulk_copy::copy_box_2d(&s_sb[lane][slot][0], &tma->words, p * piece_groups, g * kRows,
-                                 &s_full[lane][slot], policy);
-        } else {
-          const int units = min(kPU, n_units - p * kPU);
-          const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
-          const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
-          bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
+        const int units = min(kPU, n_units - p * kPU);
+        const uint32_t code_bytes = static_cast<uint32_t>(units) * 16u * kCh;
+        const uint32_t sb_bytes = static_cast<uint32_t>((units * 32) >> group_shift) * 4u;
+        bulk_copy::arrive_expect_tx(&s_full[lane][slot], kRows * (code_bytes + sb_bytes));
 #pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            const ptrdiff_t row = min(group_row<ROPE>(g, r, quarter), n_out - 1);
-            const uint4* codes = w + row * w_stride + p * kPU * kCh;
-            const uint32_t* words = sb + row * n_groups + p * piece_groups;
-            if (evict_first) {
-              bulk_copy::copy_hint(&s_w[lane][slot][r][0], codes, code_bytes,
-                                   &s_full[lane][slot], policy);
-              bulk_copy::copy_hint(&s_sb[lane][slot][r * kSbWords], words, sb_bytes,
-                                   &s_full[lane][slot], policy);
-            } else {
-              bulk_copy::copy(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot]);
-              bulk_copy::copy(&s_sb[lane][slot][r * kSbWords], words, sb_bytes,
-                              &s_full[lane][slot]);
-            }
+        for (int r = 0; r < kRows; ++r) {
+          const ptrdiff_t row = min(group_row<ROPE>(g, r, quarter), n_out - 1);
+          const uint4* codes = w + row * w_stride + p * kPU * kCh;
+          const uint32_t* words = sb + row * n_groups + p * piece_groups;
+          if (evict_first) {
+            bulk_copy::copy_hint(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot],
+                                 policy);
+            bulk_copy::copy_hint(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot],
+                                 policy);
+          } else {
+            bulk_copy::copy(&s_w[lane][slot][r][0], codes, code_bytes, &s_full[lane][slot]);
+            bulk_copy::copy(&s_sb[lane][slot][r][0], words, sb_bytes, &s_full[lane][slot]);
           }
         }
         ++t;
@@ -253,7 +232,7 @@ __global__ void __launch_bounds__(kThreads)
             for (int r = 0; r < kRows; ++r) {
 #pragma unroll
               for (int k = 0; k < kCh; ++k) wv[r][k] = s_w[c][slot][r][ul * kCh + k];
-              const uint32_t sbv = s_sb[c][slot][r * sb_pitch + gi];
+              const uint32_t sbv = s_sb[c][slot][r][gi];
               s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
               b[r] = half_bits_to_f(sbv >> 16, Tag{});
             }
@@ -295,19 +274,11 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   // 106-107: 8B's gate/up, 4.5 groups per warp).
   const bool dyn = a.ticket != nullptr &&
                    (int64_t{a.n_out} + kRows - 1) / kRows > int64_t{blocks} * kConsumers;
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, false>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, false>;
-  // Tensor copies where the caller gives the layer's maps (not with the RoPE epilogue, whose
-  // groups' rows are not 4 consecutive rows).
-  if constexpr (!ROPE) {
-    if (a.tma != nullptr) {
-      kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, true>
-                   : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, true>;
-    }
-  }
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false>;
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
                        xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
-                       a.evict_first, a.ticket, a.tma);
+                       a.evict_first, a.ticket);
   return ok_status();
 }
 

@@ -15,8 +15,6 @@
 
 namespace mlxm::engine::cuda::detail {
 
-struct BulkTma;  // bulk_tma.cuh
-
 // ForwardOptions::rope_store on the device (q_out null: none): the stream GEMV of a fused
 // q/k/v projection ropes q into q_out and k, v into the paged cache (gemv_stream.cu).
 struct GemvRope {
@@ -46,8 +44,6 @@ struct GemvI8Args : QuantLinearArgs {
   bool evict_first = false;      // bulk only: weights copied with an L2 evict_first policy
   int* ticket = nullptr;         // bulk only: the layer's group counter (one int, zero between
                                  // launches, which must not overlap); null: groups by warp
-  const BulkTma* tma = nullptr;  // bulk only: the layer's tensor maps (bulk_tma.cuh; device
-                                 // memory); null: copies per row
   GemvRope rope;                 // stream only
 };
 

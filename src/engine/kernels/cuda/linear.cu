@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/kernels/cuda/bulk_tma.cuh"
 #include "engine/kernels/cuda/cublas_gemm.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
@@ -40,10 +39,8 @@ struct CudaLinear::Impl {
   DeviceBuffer bias;    // (n_out) f32 or empty
   // Layers the bulk GEMV takes, on sm_90+ (prepare_bulk; else empty): one int32, zero between
   // launches, its group counter (GemvI8Args::ticket; a layer's GEMVs run one at a time, one
-  // stream per decoder), and its tensor maps (one detail::BulkTma;
-  // ForwardOptions::gemv_bulk_tma; empty where the driver cannot encode them).
+  // stream per decoder).
   DeviceBuffer ticket;
-  DeviceBuffer tma;
 };
 
 namespace {
@@ -360,18 +357,8 @@ Status CudaLinear::prepare_bulk() {
   }
   const int32_t zero = 0;
   MLXM_ASSIGN_OR_RETURN(m.ticket, DeviceBuffer::from_host(&zero, sizeof(zero)));
-  detail::BulkTma maps{};
-  // Optional: without maps (a driver without the encoder) the layer keeps the row copies.
-  if (!detail::make_bulk_tma(m.weight.data(), m.sb.data(), m.n_out, m.n_in, m.bits,
-                             m.group_size, &maps)
-           .ok()) {
-    return ok_status();
-  }
-  MLXM_ASSIGN_OR_RETURN(m.tma, DeviceBuffer::from_host(&maps, sizeof(maps)));
   return ok_status();
 }
-
-bool CudaLinear::has_bulk_tma() const { return impl_->tma.size() != 0; }
 
 Result<CudaLinear> CudaLinear::upload(const LinearSource& src) {
   MLXM_RETURN_IF_ERROR(validate(src.n_out, src.n_in, src.bits, src.group_size, src.dtype));
@@ -594,9 +581,6 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.bulk = uses_gemv_bulk(n, opt);
       a.evict_first = a.bulk && opt.weights_evict_first;
       if (a.bulk) a.ticket = static_cast<int*>(m.ticket.data());
-      if (a.bulk && opt.gemv_bulk_tma && m.tma.size() != 0) {
-        a.tma = static_cast<const detail::BulkTma*>(m.tma.data());
-      }
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

@@ -133,6 +133,9 @@ class CudaDecoder final : public Engine {
     // bench/NOTES.md run 86). MLXM_CUDA_WEIGHTS_EVICT_FIRST=0: the default policy.
     MLXM_ASSIGN_OR_RETURN(lin_.weights_evict_first,
                           env_bool("MLXM_CUDA_WEIGHTS_EVICT_FIRST", true));
+    // 4-slot rings for the down projections (ForwardOptions::gemv_bulk_deep; 8B b1 +2.9 %, 3B
+    // +0.9 %, bench/NOTES.md run 112). MLXM_CUDA_GEMV_DEEP=0: 3 slots everywhere.
+    MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk_deep, env_bool("MLXM_CUDA_GEMV_DEEP", true));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

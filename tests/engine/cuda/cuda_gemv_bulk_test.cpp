@@ -5,7 +5,8 @@
 // piece, many; n_out not a multiple of 4; 4- and 8-bit, F16 and BF16 scales, groups 32/64/128;
 // 1..8 activation rows; a bias. Every n_in here but one is a multiple of 4·group_size (what
 // the bulk path takes, checked with uses_gemv_bulk); the one it does not take runs the stream
-// GEMV.
+// GEMV. The bulk path's 4-slot rings (ForwardOptions::gemv_bulk_deep) run where rows have more
+// than 3 pieces (checked with uses_gemv_bulk_deep) and are compared the same way.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,8 +26,9 @@ using cuda::CudaLinear;
 using testing::make_linear;
 using testing::random_vector;
 
-// How the stream GEMV gets its weights.
-enum class Path { kStream, kBulk, kBulkEvictFirst };
+// How the stream GEMV gets its weights (kBulkDeep: evict_first and 4-slot rings where the
+// layer takes them, as the engine runs it).
+enum class Path { kStream, kBulk, kBulkEvictFirst, kBulkDeep };
 
 // y of n rows through `dev` with the stream GEMV, bulk-copied (with the evict_first L2 policy
 // or not) or not; rope: also q and the caches (appended to y's bytes).
@@ -47,13 +49,20 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
   opt.gemv_scratch_bytes = scratch->size();
   const bool bulk = path != Path::kStream;
   opt.gemv_bulk = bulk;
-  opt.weights_evict_first = path == Path::kBulkEvictFirst;
+  opt.weights_evict_first = path == Path::kBulkEvictFirst || path == Path::kBulkDeep;
+  opt.gemv_bulk_deep = path == Path::kBulkDeep;
   opt.rope_store = rope;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
   // The bulk path is taken when asked for, except at widths it does not take and below sm_90
   // (bulk copies).
   const bool takes = n_in % (4 * int64_t{dev.group_size()}) == 0 && testing::device_is_sm90();
   EXPECT_EQ(dev.uses_gemv_bulk(n, opt), bulk && takes);
+  // 4-slot rings for rows of more than 3 pieces (2,048 values at 4 bits, 1,024 at 8); every
+  // layer here has few enough groups (at most 1,024: one per warp on any sm_90 part).
+  const int64_t piece = dev.bits() == 4 ? 2048 : 1024;
+  EXPECT_EQ(dev.uses_gemv_bulk_deep(n, opt),
+            path == Path::kBulkDeep && takes && n_in > 3 * piece && n_out <= 4096)
+      << "deep rings";
   const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();
   std::vector<uint8_t> out = testing::to_host<uint8_t>(dy, static_cast<size_t>(n * n_out) * 4);
@@ -79,6 +88,7 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
                         Case{2053, 3072, 4, 64, DType::kBF16, false},
                         Case{130, 2560, 8, 64, DType::kF16, false},
                         Case{515, 3584, 8, 128, DType::kBF16, true},
+                        Case{203, 7424, 4, 64, DType::kF16, true},
                         Case{6001, 2048, 4, 128, DType::kF16, false},
                         Case{301, 1536, 8, 32, DType::kBF16, false}}) {
     auto dev = CudaLinear::upload(make_linear(c.n_out, c.n_in, c.bits, c.group, c.dt, ++seed,
@@ -91,9 +101,11 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
       const auto a = run(*dev, n, Path::kStream, seed * 7 + n);
       const auto b = run(*dev, n, Path::kBulk, seed * 7 + n);
       const auto c = run(*dev, n, Path::kBulkEvictFirst, seed * 7 + n);
+      const auto d = run(*dev, n, Path::kBulkDeep, seed * 7 + n);
       ASSERT_EQ(a.size(), b.size()) << what;
       EXPECT_TRUE(a == b) << what << ": bulk-copied rows differ from the stream GEMV's";
       EXPECT_TRUE(a == c) << what << ": rows copied evict_first differ from the stream GEMV's";
+      EXPECT_TRUE(a == d) << what << ": rows of 4-slot rings differ from the stream GEMV's";
     }
   }
   // Large: a 4096 x 14336 4-bit layer (8B's down projection), generated on the device.
@@ -102,6 +114,11 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
   const auto big_y = run(*big, 1, Path::kStream, 5);
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulk, 5)) << "4096x14336";
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkEvictFirst, 5)) << "4096x14336 evict_first";
+  EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkDeep, 5)) << "4096x14336 deep";
+  for (int n : {2, 5}) {
+    EXPECT_TRUE(run(*big, n, Path::kStream, 5 + n) == run(*big, n, Path::kBulkDeep, 5 + n))
+        << "4096x14336 deep, n " << n;
+  }
   // More 4-row groups than warps (8B's gate/up, 28672 rows): each warp's groups after its
   // first come from the layer's ticket counter, which each launch leaves zero for the next;
   // two launches per row count, so a counter left behind would drop groups (poisoned rows).
@@ -112,6 +129,8 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
     EXPECT_TRUE(want == run(*wide, n, Path::kBulk, 8 + n)) << "28672x4096 n " << n;
     EXPECT_TRUE(want == run(*wide, n, Path::kBulkEvictFirst, 8 + n))
         << "28672x4096 n " << n << ", the second launch";
+    EXPECT_TRUE(want == run(*wide, n, Path::kBulkDeep, 8 + n))  // 2 pieces: 3 slots
+        << "28672x4096 n " << n << ", deep asked for";
   }
   // A width the bulk path does not take (320 % 256 != 0) runs the stream GEMV.
   auto odd = CudaLinear::upload(make_linear(64, 320, 4, 64, DType::kBF16, 78).src);

@@ -111,6 +111,12 @@ struct ForwardOptions {
   // ones read again (the K/V lines prefetched for the attention, activations, partial sums).
   // Values are unchanged. Off by default here; the engine turns it on.
   bool weights_evict_first = false;
+  // That bulk GEMV with 4 ring slots per consumer warp instead of 3 (dynamic shared memory,
+  // 3 blocks per SM instead of 4) where a layer's rows are long and its groups few
+  // (uses_gemv_bulk_deep: 8B's and 3B's down projections): more of a warp's pieces are in
+  // flight before the kernel's wait. Rows unchanged. Off by default here; the engine turns
+  // it on.
+  bool gemv_bulk_deep = false;
   // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
   // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
   // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +
@@ -186,6 +192,9 @@ class CudaLinear {
   // Whether that stream GEMV gets its weights by bulk copies (ForwardOptions::gemv_bulk and
   // n_in a multiple of 4·group_size).
   bool uses_gemv_bulk(int64_t n, const ForwardOptions& opt = {}) const;
+  // Whether that bulk GEMV runs with 4-slot rings (ForwardOptions::gemv_bulk_deep, no RoPE
+  // epilogue, and a layer shape detail::gemv_bulk_deep_fits takes).
+  bool uses_gemv_bulk_deep(int64_t n, const ForwardOptions& opt = {}) const;
   // Ok when forward(n rows, opt) can take `r` as ForwardOptions::rope_store (else the
   // kInvalidArgument forward() would return).
   Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;

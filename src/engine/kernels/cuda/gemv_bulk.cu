@@ -18,6 +18,10 @@
 // warps and a ticket counter (GemvI8Args::ticket), the groups after a warp's first are the
 // counter's next instead (the producer tells the consumer which, in the slot): warps whose
 // copies came sooner take more, and a group is still one warp's work in the same order.
+// Rings have 3 slots (4 blocks per SM), or 4 (GemvI8Args::deep: 3 blocks per SM, for layers
+// with long rows and at most one group per warp, whose warps walk more pieces than 3 slots
+// hold: the 8B down projection's 7; bench/NOTES.md run 112). They live in dynamic shared
+// memory (61 KB per block with 4 slots).
 // Needs n_in a multiple of 4 · group_size (the scale words of a piece fill 16-byte copies).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -25,6 +29,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "engine/kernels/cuda/bulk_copy.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
@@ -47,10 +52,17 @@ using weights::half_bits_to_f;
 
 constexpr int kConsumers = 3;             // consumer warps per block (warp 0 produces)
 constexpr int kThreads = (kConsumers + 1) * 32;
-constexpr int kStages = 3;                // ring slots per consumer
+constexpr int kStagesWide = 3;            // ring slots per consumer
+constexpr int kStagesDeep = 4;            // long rows, few groups (gemv_bulk_deep_fits)
 constexpr int kRows = 4;                  // weight rows per step
 constexpr int kSbWords = 64;              // (scale, bias) words per row and piece: 2048 / 32
-constexpr int kBlocksPerSm = 4;           // ~46 KB of shared memory each
+constexpr int kBlocksPerSm = 4;           // ~46 KB of shared memory each (3 slots)
+constexpr int kBlocksPerSmDeep = 3;       // ~61 KB each (4 slots)
+
+// A block's ring: per consumer and slot 4 rows of 1 KB of codes and kSbWords words.
+constexpr int ring_smem_bytes(int stages) {
+  return kConsumers * stages * kRows * (1024 + kSbWords * 4);
+}
 
 // Per-step stamps of one layer's launches (timeline builds, gemv_probe_select / _dump in
 // cuda_ops.h): in launches of the selected (n_out, n_in), the producer lane that feeds each
@@ -85,7 +97,7 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-template <int BITS, typename Tag, int NR, bool ROPE, bool DYN>
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages>
 __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
@@ -106,8 +118,10 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kPU = BulkCfg<BITS>::kPieceUnits;
   // [consumer][slot][row][unit·chunk]: a lane reads its own 16-byte chunks, 16 bytes apart
   // across lanes (conflict-free).
-  __shared__ __align__(128) uint4 s_w[kConsumers][kStages][kRows][kPU * kCh];
-  __shared__ __align__(16) uint32_t s_sb[kConsumers][kStages][kRows][kSbWords];
+  extern __shared__ __align__(128) unsigned char s_dyn[];  // ring_smem_bytes(kStages)
+  auto s_w = reinterpret_cast<uint4(*)[kStages][kRows][kPU * kCh]>(s_dyn);
+  auto s_sb = reinterpret_cast<uint32_t(*)[kStages][kRows][kSbWords]>(
+      s_dyn + sizeof(uint4) * kConsumers * kStages * kRows * kPU * kCh);
   __shared__ __align__(8) uint64_t s_full[kConsumers][kStages];
   __shared__ __align__(8) uint64_t s_empty[kConsumers][kStages];
   __shared__ int s_group[kConsumers][kStages];  // DYN: the group of the slot's piece, -1: end
@@ -269,15 +283,35 @@ template <int BITS, typename Tag, int NR, bool ROPE>
 Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
               cudaStream_t stream) {
   const unsigned blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSm);
+  const int64_t n_rg = (int64_t{a.n_out} + kRows - 1) / kRows;
   // More 4-row groups than consumer warps: the groups after each warp's first are handed out
   // by the layer's ticket counter, so that warps that got their bytes sooner take more (run
   // 106-107: 8B's gate/up, 4.5 groups per warp).
-  const bool dyn = a.ticket != nullptr &&
-                   (int64_t{a.n_out} + kRows - 1) / kRows > int64_t{blocks} * kConsumers;
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false>;
-  MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads, 0, stream, a.w, a.sb, a.bias,
-                       xq, xds, a.y, a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
+  const bool dyn = a.ticket != nullptr && n_rg > int64_t{blocks} * kConsumers;
+  // Long rows, few groups (detail::gemv_bulk_deep_fits, so never the ticket order): 4 slots.
+  if constexpr (!ROPE) {
+    if (a.deep) {
+      const unsigned deep_blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSmDeep);
+      auto deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep>;
+      constexpr int kSmem = ring_smem_bytes(kStagesDeep);
+      // Above the 48 KB a kernel gets without asking (once per instantiation).
+      static const cudaError_t attr =
+          cudaFuncSetAttribute(deep, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      if (attr != cudaSuccess) {
+        return internal_error(std::string("gemv_bulk: shared memory attribute: ") +
+                              cudaGetErrorString(attr));
+      }
+      MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", deep, deep_blocks, kThreads, kSmem, stream, a.w,
+                           a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
+                           detail::log2_exact(a.group_size), a.rope, a.evict_first, a.ticket);
+      return ok_status();
+    }
+  }
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide>;
+  MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads,
+                       ring_smem_bytes(kStagesWide), stream, a.w, a.sb, a.bias, xq, xds, a.y,
+                       a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
                        a.evict_first, a.ticket);
   return ok_status();
 }
@@ -285,6 +319,16 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
 }  // namespace
 
 namespace detail {
+
+bool gemv_bulk_deep_fits(int64_t n_out, int64_t n_in, int bits) {
+  if (bits != 4 && bits != 8) return false;
+  const int64_t piece_values = 32 * int64_t{bits == 4 ? BulkCfg<4>::kPieceUnits
+                                                      : BulkCfg<8>::kPieceUnits};
+  const int64_t n_pieces = (n_in + piece_values - 1) / piece_values;
+  const int64_t n_rg = (n_out + kRows - 1) / kRows;
+  const int64_t warps = int64_t{gemm_sm_count()} * kBlocksPerSmDeep * kConsumers;
+  return n_pieces >= kStagesDeep && n_rg <= warps;
+}
 
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream) {

@@ -44,6 +44,7 @@ struct GemvI8Args : QuantLinearArgs {
   bool evict_first = false;      // bulk only: weights copied with an L2 evict_first policy
   int* ticket = nullptr;         // bulk only: the layer's group counter (one int, zero between
                                  // launches, which must not overlap); null: groups by warp
+  bool deep = false;             // bulk only: 4-slot rings (set where gemv_bulk_deep_fits)
   GemvRope rope;                 // stream only
 };
 
@@ -101,9 +102,15 @@ Status launch_gemv_stream(const GemvI8Args& a, const uint4* xq, const float2* xd
 inline bool gemv_bulk_supported(int64_t n_in, int group_size) {
   return group_size >= 32 && n_in % (4 * int64_t{group_size}) == 0;
 }
+
 // device_has_bulk_copy() (bulk_copy.cuh) says whether device 0 can take it.
 // The stream GEMV with bulk-copied weights (gemv_bulk.cu); rows bit-identical to it.
 Status launch_gemv_bulk(const GemvI8Args& a, const uint4* xq, const float2* xds,
                         cudaStream_t stream);
+
+// Whether the bulk GEMV can run a layer of this shape with 4-slot rings
+// (ForwardOptions::gemv_bulk_deep): more than 3 pieces per 4-row group (n_in above 6,144
+// 4-bit or 3,072 8-bit values) and at most one group per consumer warp at 3 blocks per SM.
+bool gemv_bulk_deep_fits(int64_t n_out, int64_t n_in, int bits);
 
 }  // namespace mlxm::engine::cuda::detail

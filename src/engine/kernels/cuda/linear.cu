@@ -483,6 +483,11 @@ bool CudaLinear::uses_gemv_bulk(int64_t n, const ForwardOptions& opt) const {
          detail::device_has_bulk_copy();
 }
 
+bool CudaLinear::uses_gemv_bulk_deep(int64_t n, const ForwardOptions& opt) const {
+  return opt.gemv_bulk_deep && opt.rope_store == nullptr && uses_gemv_bulk(n, opt) &&
+         detail::gemv_bulk_deep_fits(impl_->n_out, impl_->n_in, impl_->bits);
+}
+
 // ForwardOptions::rope_store's conditions (cuda_linear.h).
 Status CudaLinear::check_rope_store(const RopeStore& r, int64_t n,
                                     const ForwardOptions& opt) const {
@@ -581,6 +586,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.bulk = uses_gemv_bulk(n, opt);
       a.evict_first = a.bulk && opt.weights_evict_first;
       if (a.bulk) a.ticket = static_cast<int*>(m.ticket.data());
+      a.deep = a.bulk && uses_gemv_bulk_deep(n, opt);
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

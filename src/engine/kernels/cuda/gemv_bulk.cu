@@ -97,7 +97,9 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages>
+// XA: each step's x loaded before the step is waited for, the next step's after it (the
+// 4-slot layers at 1–2 activation rows; GemvI8Args::x_ahead).
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages, bool XA>
 __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
@@ -230,10 +232,27 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
       }
+      constexpr int kUPL = BulkCfg<BITS>::kUnitsPerLane;
+      // XA: the lane's units of piece p into x.
+      auto load_x = [&](int p, gemv_dot::UnitX<NR> (&x)[kUPL]) {
+#pragma unroll
+        for (int h = 0; h < kUPL; ++h) {
+          const int u = p * kPU + h * 32 + lane;
+          if (u < n_units) gemv_dot::load_unit_x<NR>(xq, xds, x_stride, n_units, u, n, x[h]);
+        }
+      };
+      gemv_dot::UnitX<NR> x_next[XA ? kUPL : 1];
+      if constexpr (XA) load_x(0, x_next);
       for (int p = 0; p < n_pieces; ++p, ++t) {
         const int slot = t % kStages;
         bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
         MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, ready[t]);
+        gemv_dot::UnitX<NR> x_now[XA ? kUPL : 1];
+        if constexpr (XA) {
+#pragma unroll
+          for (int h = 0; h < kUPL; ++h) x_now[h] = x_next[h];
+          if (p + 1 < n_pieces) load_x(p + 1, x_next);
+        }
 #pragma unroll
         for (int h = 0; h < BulkCfg<BITS>::kUnitsPerLane; ++h) {
           const int ul = h * 32 + lane;
@@ -250,7 +269,11 @@ __global__ void __launch_bounds__(kThreads)
               s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
               b[r] = half_bits_to_f(sbv >> 16, Tag{});
             }
-            gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
+            if constexpr (XA) {
+              gemv_dot::accumulate_unit_x<BITS>(wv, s, b, x_now[h], acc);
+            } else {
+              gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
+            }
           }
         }
         __syncwarp();  // every lane has read the slot
@@ -292,14 +315,24 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   if constexpr (!ROPE) {
     if (a.deep) {
       const unsigned deep_blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSmDeep);
-      auto deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep>;
       constexpr int kSmem = ring_smem_bytes(kStagesDeep);
       // Above the 48 KB a kernel gets without asking (once per instantiation).
-      static const cudaError_t attr =
-          cudaFuncSetAttribute(deep, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-      if (attr != cudaSuccess) {
+      auto allow = [](auto kernel) {
+        return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      };
+      auto deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, false>;
+      static const cudaError_t attr = allow(deep);
+      cudaError_t err = attr;
+      if constexpr (NR <= 2) {
+        if (a.x_ahead) {
+          deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, true>;
+          static const cudaError_t attr_xa = allow(deep);
+          err = attr_xa;
+        }
+      }
+      if (err != cudaSuccess) {
         return internal_error(std::string("gemv_bulk: shared memory attribute: ") +
-                              cudaGetErrorString(attr));
+                              cudaGetErrorString(err));
       }
       MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", deep, deep_blocks, kThreads, kSmem, stream, a.w,
                            a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
@@ -307,8 +340,8 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
       return ok_status();
     }
   }
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide>;
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide, false>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide, false>;
   MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads,
                        ring_smem_bytes(kStagesWide), stream, a.w, a.sb, a.bias, xq, xds, a.y,
                        a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,

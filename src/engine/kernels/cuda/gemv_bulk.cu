@@ -311,22 +311,25 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   // by the layer's ticket counter, so that warps that got their bytes sooner take more (run
   // 106-107: 8B's gate/up, 4.5 groups per warp).
   const bool dyn = a.ticket != nullptr && n_rg > int64_t{blocks} * kConsumers;
-  // Long rows, few groups (detail::gemv_bulk_deep_fits, so never the ticket order): 4 slots.
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide, false>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide, false>;
+  unsigned grid = blocks;
+  int smem = ring_smem_bytes(kStagesWide);
+  // Long rows, few groups (detail::gemv_bulk_deep_fits, so never the ticket order): 4 slots,
+  // above the 48 KB of shared memory a kernel gets without asking (raised once per kernel).
   if constexpr (!ROPE) {
     if (a.deep) {
-      const unsigned deep_blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSmDeep);
       constexpr int kSmem = ring_smem_bytes(kStagesDeep);
-      // Above the 48 KB a kernel gets without asking (once per instantiation).
-      auto allow = [](auto kernel) {
-        return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      auto allow = [](auto k) {
+        return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
       };
-      auto deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, false>;
-      static const cudaError_t attr = allow(deep);
+      kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, false>;
+      static const cudaError_t attr = allow(kernel);
       cudaError_t err = attr;
       if constexpr (NR <= 2) {
         if (a.x_ahead) {
-          deep = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, true>;
-          static const cudaError_t attr_xa = allow(deep);
+          kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, true>;
+          static const cudaError_t attr_xa = allow(kernel);
           err = attr_xa;
         }
       }
@@ -334,18 +337,13 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
         return internal_error(std::string("gemv_bulk: shared memory attribute: ") +
                               cudaGetErrorString(err));
       }
-      MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", deep, deep_blocks, kThreads, kSmem, stream, a.w,
-                           a.sb, a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
-                           detail::log2_exact(a.group_size), a.rope, a.evict_first, a.ticket);
-      return ok_status();
+      grid = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSmDeep);
+      smem = kSmem;
     }
   }
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide, false>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide, false>;
-  MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, blocks, kThreads,
-                       ring_smem_bytes(kStagesWide), stream, a.w, a.sb, a.bias, xq, xds, a.y,
-                       a.n_out, a.n_in, a.n, detail::log2_exact(a.group_size), a.rope,
-                       a.evict_first, a.ticket);
+  MLXM_CUDA_LAUNCH_PDL("gemv_bulk_kernel", kernel, grid, kThreads, smem, stream, a.w, a.sb,
+                       a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
+                       detail::log2_exact(a.group_size), a.rope, a.evict_first, a.ticket);
   return ok_status();
 }
 

@@ -136,8 +136,6 @@ class CudaDecoder final : public Engine {
     // 4-slot rings for the down projections (ForwardOptions::gemv_bulk_deep; 8B b1 +2.9 %, 3B
     // +0.9 %, bench/NOTES.md run 112). MLXM_CUDA_GEMV_DEEP=0: 3 slots everywhere.
     MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk_deep, env_bool("MLXM_CUDA_GEMV_DEEP", true));
-    // Their x a step ahead (ForwardOptions::gemv_bulk_x_ahead; an experiment, off).
-    MLXM_ASSIGN_OR_RETURN(lin_.gemv_bulk_x_ahead, env_bool("MLXM_CUDA_GEMV_X_AHEAD", false));
     max_in_ = widest_input(w_);
     if (lin_.gemv_i8) {
       MLXM_ASSIGN_OR_RETURN(gemv_ws_, DeviceBuffer::alloc(cuda::gemv_i8_scratch_bytes(max_in_)));

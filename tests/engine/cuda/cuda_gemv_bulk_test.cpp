@@ -27,9 +27,8 @@ using testing::make_linear;
 using testing::random_vector;
 
 // How the stream GEMV gets its weights (kBulkDeep: evict_first and 4-slot rings where the
-// layer takes them, as the engine runs it; kBulkDeepXAhead: those rings with x a step ahead
-// at 1-2 rows, ForwardOptions::gemv_bulk_x_ahead).
-enum class Path { kStream, kBulk, kBulkEvictFirst, kBulkDeep, kBulkDeepXAhead };
+// layer takes them, as the engine runs it).
+enum class Path { kStream, kBulk, kBulkEvictFirst, kBulkDeep };
 
 // y of n rows through `dev` with the stream GEMV, bulk-copied (with the evict_first L2 policy
 // or not) or not; rope: also q and the caches (appended to y's bytes).
@@ -50,10 +49,8 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
   opt.gemv_scratch_bytes = scratch->size();
   const bool bulk = path != Path::kStream;
   opt.gemv_bulk = bulk;
-  const bool deep = path == Path::kBulkDeep || path == Path::kBulkDeepXAhead;
-  opt.weights_evict_first = path == Path::kBulkEvictFirst || deep;
-  opt.gemv_bulk_deep = deep;
-  opt.gemv_bulk_x_ahead = path == Path::kBulkDeepXAhead;
+  opt.weights_evict_first = path == Path::kBulkEvictFirst || path == Path::kBulkDeep;
+  opt.gemv_bulk_deep = path == Path::kBulkDeep;
   opt.rope_store = rope;
   EXPECT_TRUE(dev.uses_gemv_stream(n, opt));
   // The bulk path is taken when asked for, except at widths it does not take and below sm_90
@@ -63,7 +60,8 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
   // 4-slot rings for rows of more than 3 pieces (2,048 values at 4 bits, 1,024 at 8); every
   // layer here has few enough groups (at most 1,024: one per warp on any sm_90 part).
   const int64_t piece = dev.bits() == 4 ? 2048 : 1024;
-  EXPECT_EQ(dev.uses_gemv_bulk_deep(n, opt), deep && takes && n_in > 3 * piece && n_out <= 4096)
+  EXPECT_EQ(dev.uses_gemv_bulk_deep(n, opt),
+            path == Path::kBulkDeep && takes && n_in > 3 * piece && n_out <= 4096)
       << "deep rings";
   const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();
@@ -104,12 +102,10 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
       const auto b = run(*dev, n, Path::kBulk, seed * 7 + n);
       const auto c = run(*dev, n, Path::kBulkEvictFirst, seed * 7 + n);
       const auto d = run(*dev, n, Path::kBulkDeep, seed * 7 + n);
-      const auto e = run(*dev, n, Path::kBulkDeepXAhead, seed * 7 + n);
       ASSERT_EQ(a.size(), b.size()) << what;
       EXPECT_TRUE(a == b) << what << ": bulk-copied rows differ from the stream GEMV's";
       EXPECT_TRUE(a == c) << what << ": rows copied evict_first differ from the stream GEMV's";
       EXPECT_TRUE(a == d) << what << ": rows of 4-slot rings differ from the stream GEMV's";
-      EXPECT_TRUE(a == e) << what << ": rows with x a step ahead differ from the stream GEMV's";
     }
   }
   // Large: a 4096 x 14336 4-bit layer (8B's down projection), generated on the device.
@@ -119,12 +115,9 @@ TEST(CudaGemvBulkTest, MatchesTheStreamGemv) {
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulk, 5)) << "4096x14336";
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkEvictFirst, 5)) << "4096x14336 evict_first";
   EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkDeep, 5)) << "4096x14336 deep";
-  EXPECT_TRUE(big_y == run(*big, 1, Path::kBulkDeepXAhead, 5)) << "4096x14336 x ahead";
   for (int n : {2, 5}) {
-    const auto want = run(*big, n, Path::kStream, 5 + n);
-    EXPECT_TRUE(want == run(*big, n, Path::kBulkDeep, 5 + n)) << "4096x14336 deep, n " << n;
-    EXPECT_TRUE(want == run(*big, n, Path::kBulkDeepXAhead, 5 + n))
-        << "4096x14336 x ahead, n " << n;
+    EXPECT_TRUE(run(*big, n, Path::kStream, 5 + n) == run(*big, n, Path::kBulkDeep, 5 + n))
+        << "4096x14336 deep, n " << n;
   }
   // More 4-row groups than warps (8B's gate/up, 28672 rows): each warp's groups after its
   // first come from the layer's ticket counter, which each launch leaves zero for the next;

@@ -117,12 +117,6 @@ struct ForwardOptions {
   // flight before the kernel's wait. Rows unchanged. Off by default here; the engine turns
   // it on.
   bool gemv_bulk_deep = false;
-  // Those 4-slot layers at 1–2 activation rows load each step's x before waiting for the step
-  // and the next step's before computing this one (registers), so that the x loads' round
-  // trips overlap the consumer's math (run 115: after the wait, 8B's down is its consumers'
-  // chain of x loads and math). Rows unchanged. An experiment, off by default and not yet
-  // run on a GPU; MLXM_CUDA_GEMV_X_AHEAD=1 in the engine.
-  bool gemv_bulk_x_ahead = false;
   // A fused q/k/v projection's stream GEMV also ropes q into rope_store->q_out and k, v into
   // the paged cache (qkv_rope_store's work, without q/k norms) in its epilogue; y is written
   // as always. Only for calls that take the stream GEMV with n <= 8, n_out = (n_heads +

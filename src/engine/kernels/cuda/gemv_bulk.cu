@@ -97,9 +97,7 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-// XA: each step's x loaded before the step is waited for, the next step's after it (the
-// 4-slot layers at 1–2 activation rows; GemvI8Args::x_ahead).
-template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages, bool XA>
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages>
 __global__ void __launch_bounds__(kThreads)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
@@ -232,27 +230,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
       }
-      constexpr int kUPL = BulkCfg<BITS>::kUnitsPerLane;
-      // XA: the lane's units of piece p into x.
-      auto load_x = [&](int p, gemv_dot::UnitX<NR> (&x)[kUPL]) {
-#pragma unroll
-        for (int h = 0; h < kUPL; ++h) {
-          const int u = p * kPU + h * 32 + lane;
-          if (u < n_units) gemv_dot::load_unit_x<NR>(xq, xds, x_stride, n_units, u, n, x[h]);
-        }
-      };
-      gemv_dot::UnitX<NR> x_next[XA ? kUPL : 1];
-      if constexpr (XA) load_x(0, x_next);
       for (int p = 0; p < n_pieces; ++p, ++t) {
         const int slot = t % kStages;
         bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
         MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, ready[t]);
-        gemv_dot::UnitX<NR> x_now[XA ? kUPL : 1];
-        if constexpr (XA) {
-#pragma unroll
-          for (int h = 0; h < kUPL; ++h) x_now[h] = x_next[h];
-          if (p + 1 < n_pieces) load_x(p + 1, x_next);
-        }
 #pragma unroll
         for (int h = 0; h < BulkCfg<BITS>::kUnitsPerLane; ++h) {
           const int ul = h * 32 + lane;
@@ -269,11 +250,7 @@ __global__ void __launch_bounds__(kThreads)
               s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
               b[r] = half_bits_to_f(sbv >> 16, Tag{});
             }
-            if constexpr (XA) {
-              gemv_dot::accumulate_unit_x<BITS>(wv, s, b, x_now[h], acc);
-            } else {
-              gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
-            }
+            gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
           }
         }
         __syncwarp();  // every lane has read the slot
@@ -311,8 +288,8 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   // by the layer's ticket counter, so that warps that got their bytes sooner take more (run
   // 106-107: 8B's gate/up, 4.5 groups per warp).
   const bool dyn = a.ticket != nullptr && n_rg > int64_t{blocks} * kConsumers;
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide, false>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide, false>;
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide>;
   unsigned grid = blocks;
   int smem = ring_smem_bytes(kStagesWide);
   // Long rows, few groups (detail::gemv_bulk_deep_fits, so never the ticket order): 4 slots,
@@ -320,22 +297,12 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   if constexpr (!ROPE) {
     if (a.deep) {
       constexpr int kSmem = ring_smem_bytes(kStagesDeep);
-      auto allow = [](auto k) {
-        return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-      };
-      kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, false>;
-      static const cudaError_t attr = allow(kernel);
-      cudaError_t err = attr;
-      if constexpr (NR <= 2) {
-        if (a.x_ahead) {
-          kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, true>;
-          static const cudaError_t attr_xa = allow(kernel);
-          err = attr_xa;
-        }
-      }
-      if (err != cudaSuccess) {
+      kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep>;
+      static const cudaError_t attr =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      if (attr != cudaSuccess) {
         return internal_error(std::string("gemv_bulk: shared memory attribute: ") +
-                              cudaGetErrorString(err));
+                              cudaGetErrorString(attr));
       }
       grid = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSmDeep);
       smem = kSmem;

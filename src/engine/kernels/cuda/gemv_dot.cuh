@@ -20,66 +20,11 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
   return d;
 }
 
-// The activation side of one 32-value unit for rows j < NR: its two 16-byte halves of
-// quantized x and its (d, Σx) pair.
-template <int NR>
-struct UnitX {
-  uint4 lo[NR], hi[NR];
-  float2 ds[NR];
-};
-
-// Loads unit u of the activation rows j < NR (rows past n repeat row n - 1, whose sums the
-// caller does not store): xq the quantized rows (x_stride uint4 per row), xds their (d, Σx)
-// per unit (n_units per row). gemv_bulk.cu's x-ahead consumers load a step's units before
-// they need them.
-template <int NR>
-__device__ __forceinline__ void load_unit_x(const uint4* __restrict__ xq,
-                                            const float2* __restrict__ xds, int x_stride,
-                                            int n_units, int u, int n, UnitX<NR>& x) {
-#pragma unroll
-  for (int j = 0; j < NR; ++j) {
-    const int jj = min(j, n - 1);
-    x.lo[j] = __ldg(xq + jj * x_stride + 2 * u);
-    x.hi[j] = __ldg(xq + jj * x_stride + 2 * u + 1);
-    x.ds[j] = __ldg(xds + jj * n_units + u);
-  }
-}
-
-// Activation row j of one unit (xa, xb its quantized halves, ds its (d, Σx)) against ROWS
-// weight rows: wv[r] the row's BITS/4 16-byte code chunks of the unit (4-bit codes are nibbles,
-// x stored in the perm4 order of quant_rows.cuh), s[r] / b[r] its group's scale and bias.
+// Unit u (values 32u .. 32u + 31) of the activation rows j < NR (rows past n repeat row n - 1,
+// whose sums the caller does not store) against ROWS weight rows: wv[r] the row's BITS/4
+// 16-byte code chunks of the unit, s[r] / b[r] its group's scale and bias; xq the quantized
+// rows (x_stride uint4 per row), xds their (d, Σx) per unit (n_units per row).
 // acc[r][j] = fmaf(s·d, Σ c·q, fmaf(b, Σx, acc[r][j])).
-template <int BITS, int ROWS, int NR>
-__device__ __forceinline__ void accumulate_row(const uint4 (&wv)[ROWS][BITS / 4],
-                                               const float (&s)[ROWS], const float (&b)[ROWS],
-                                               uint4 xa, uint4 xb, float2 ds, int j,
-                                               float (&acc)[ROWS][NR]) {
-  const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    int dot = 0;
-    if constexpr (BITS == 4) {
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const uint32_t v = weights::word_of(wv[r][0], q);
-        dot = dp4a_us(v & 0x0F0F0F0Fu, xw[2 * q], dot);
-        dot = dp4a_us((v >> 4) & 0x0F0F0F0Fu, xw[2 * q + 1], dot);
-      }
-    } else {
-#pragma unroll
-      for (int c = 0; c < BITS / 4; ++c) {
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          dot = dp4a_us(weights::word_of(wv[r][c], q), xw[4 * c + q], dot);
-        }
-      }
-    }
-    acc[r][j] = fmaf(__fmul_rn(s[r], ds.x), __int2float_rn(dot), fmaf(b[r], ds.y, acc[r][j]));
-  }
-}
-
-// Unit u (values 32u .. 32u + 31) of the activation rows j < NR, loading x as it goes:
-// accumulate_row for each row.
 template <int BITS, int ROWS, int NR>
 __device__ __forceinline__ void accumulate_unit(const uint4 (&wv)[ROWS][BITS / 4],
                                                 const float (&s)[ROWS], const float (&b)[ROWS],
@@ -93,18 +38,29 @@ __device__ __forceinline__ void accumulate_unit(const uint4 (&wv)[ROWS][BITS / 4
     const uint4 xa = __ldg(xq + jj * x_stride + 2 * u);
     const uint4 xb = __ldg(xq + jj * x_stride + 2 * u + 1);
     const float2 ds = __ldg(xds + jj * n_units + u);
-    accumulate_row<BITS>(wv, s, b, xa, xb, ds, j, acc);
-  }
-}
-
-// The same with the unit's x loaded before (load_unit_x).
-template <int BITS, int ROWS, int NR>
-__device__ __forceinline__ void accumulate_unit_x(const uint4 (&wv)[ROWS][BITS / 4],
-                                                  const float (&s)[ROWS],
-                                                  const float (&b)[ROWS], const UnitX<NR>& x,
-                                                  float (&acc)[ROWS][NR]) {
+    const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
 #pragma unroll
-  for (int j = 0; j < NR; ++j) accumulate_row<BITS>(wv, s, b, x.lo[j], x.hi[j], x.ds[j], j, acc);
+    for (int r = 0; r < ROWS; ++r) {
+      int dot = 0;
+      if constexpr (BITS == 4) {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const uint32_t v = weights::word_of(wv[r][0], q);
+          dot = dp4a_us(v & 0x0F0F0F0Fu, xw[2 * q], dot);
+          dot = dp4a_us((v >> 4) & 0x0F0F0F0Fu, xw[2 * q + 1], dot);
+        }
+      } else {
+#pragma unroll
+        for (int c = 0; c < BITS / 4; ++c) {
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            dot = dp4a_us(weights::word_of(wv[r][c], q), xw[4 * c + q], dot);
+          }
+        }
+      }
+      acc[r][j] = fmaf(__fmul_rn(s[r], ds.x), __int2float_rn(dot), fmaf(b[r], ds.y, acc[r][j]));
+    }
+  }
 }
 
 }  // namespace mlxm::engine::cuda::gemv_dot

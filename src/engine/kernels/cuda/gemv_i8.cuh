@@ -45,7 +45,6 @@ struct GemvI8Args : QuantLinearArgs {
   int* ticket = nullptr;         // bulk only: the layer's group counter (one int, zero between
                                  // launches, which must not overlap); null: groups by warp
   bool deep = false;             // bulk only: 4-slot rings (set where gemv_bulk_deep_fits)
-  bool x_ahead = false;          // deep only: x a step ahead at 1–2 rows (experiment)
   GemvRope rope;                 // stream only
 };
 

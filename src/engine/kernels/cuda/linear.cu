@@ -587,7 +587,6 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
       a.evict_first = a.bulk && opt.weights_evict_first;
       if (a.bulk) a.ticket = static_cast<int*>(m.ticket.data());
       a.deep = a.bulk && uses_gemv_bulk_deep(n, opt);
-      a.x_ahead = a.deep && opt.gemv_bulk_x_ahead;
       if (opt.rope_store != nullptr) a.rope = gemv_rope::of(*opt.rope_store);
       MLXM_RETURN_IF_ERROR(detail::launch_gemv_i8(a, stream));
     } else if (m.fast) {

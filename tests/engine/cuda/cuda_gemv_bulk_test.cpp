@@ -57,11 +57,14 @@ std::vector<uint8_t> run(const CudaLinear& dev, int n, Path path, uint32_t seed,
   // (bulk copies).
   const bool takes = n_in % (4 * int64_t{dev.group_size()}) == 0 && testing::device_is_sm90();
   EXPECT_EQ(dev.uses_gemv_bulk(n, opt), bulk && takes);
-  // 4-slot rings for rows of more than 3 pieces (2,048 values at 4 bits, 1,024 at 8); every
-  // layer here has few enough groups (at most 1,024: one per warp on any sm_90 part).
+  // 4-slot rings for rows of more than 3 pieces (2,048 values at 4 bits, 1,024 at 8) and at
+  // most one 4-row group per consumer warp at 3 blocks per SM (3 consumers each: 1,188 groups
+  // on the H200's 132 SMs).
   const int64_t piece = dev.bits() == 4 ? 2048 : 1024;
-  EXPECT_EQ(dev.uses_gemv_bulk_deep(n, opt),
-            path == Path::kBulkDeep && takes && n_in > 3 * piece && n_out <= 4096)
+  const auto info = cuda::device_info();
+  const int64_t deep_warps = info.ok() ? int64_t{info->sm_count} * 3 * 3 : 0;
+  EXPECT_EQ(dev.uses_gemv_bulk_deep(n, opt), path == Path::kBulkDeep && takes &&
+                                                 n_in > 3 * piece && (n_out + 3) / 4 <= deep_warps)
       << "deep rings";
   const Status st = dev.forward(dx.as<float>(), n, dy.as<float>(), nullptr, opt);
   EXPECT_TRUE(st.ok()) << st.to_string();

@@ -15,8 +15,11 @@
 // `gemm_min_rows` rows on, and from `cublas_min_rows` on, given a scratch, cuBLASLt on weights
 // dequantized the same way (cublas_gemm.cuh); everything else takes a plain warp-per-row kernel
 // (correct, not fast).
-// Thread-safety: immutable after upload(); forward() may be called from several threads on
-// different streams.
+// Thread-safety: the weights are immutable after upload(), and forward() may be called from
+// several threads on different streams, with one exception: a call that takes the bulk GEMV
+// with more 4-row groups than its consumer warps hands the groups out by the layer's own
+// counter (GemvI8Args::ticket), so two such calls on one layer must not run at the same time.
+// The engine runs each layer on one stream, one call after the other.
 #pragma once
 
 #include <cstddef>

@@ -38,8 +38,8 @@ struct CudaLinear::Impl {
   DeviceBuffer sb;      // (n_out, n_groups, 2) dtype: (scale, bias) pairs
   DeviceBuffer bias;    // (n_out) f32 or empty
   // Layers the bulk GEMV takes, on sm_90+ (prepare_bulk; else empty): one int32, zero between
-  // launches, its group counter (GemvI8Args::ticket; a layer's GEMVs run one at a time, one
-  // stream per decoder).
+  // launches, its group counter (GemvI8Args::ticket). The one mutable part of a layer: calls
+  // that use it must not overlap (cuda_linear.h, thread-safety).
   DeviceBuffer ticket;
 };
 

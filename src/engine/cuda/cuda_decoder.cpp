@@ -21,6 +21,7 @@
 #include "engine/cuda/cuda_decoder.h"
 
 #include "engine/cuda/cuda_decoder_impl.h"
+#include "engine/kernels/cuda/attention_plan.h"
 
 namespace mlxm::engine {
 
@@ -89,7 +90,7 @@ Status CudaDecoder::init_kv() {
   return ok_status();
 }
 
-Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
+Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max_ctx) {
   const ModelConfig& c = config_;
   const Meta m = meta_layout(n, n_out, width);
   bool moved = false;
@@ -125,8 +126,19 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width) {
   {
     // Split-KV attention: one memory round trip per split when the context allows (3B/8B at
     // 528 positions, batch 1: 9 splits of 64 with 8-warp blocks, AttnSplit::warps).
-    const int64_t splits = cuda::paged_attention_decode_splits(
-        n, c.n_kv_heads, c.head_dim, width * options_.block_size, sm_count_, attn_split_.warps);
+    // Or one block per (sequence, query head) over the whole context (AttnSplit::whole) where
+    // the step's longest context is short enough for it to pay.
+    attn_split_.whole =
+        attn_whole_ != 0 && cuda::detail::decode_attn_whole_pays(max_ctx) &&
+                cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width)
+            ? attn_whole_
+            : 0;
+    const int64_t splits =
+        attn_split_.whole != 0
+            ? 1
+            : cuda::paged_attention_decode_splits(n, c.n_kv_heads, c.head_dim,
+                                                  width * options_.block_size, sm_count_,
+                                                  attn_split_.warps);
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
                                                                static_cast<int>(splits));
     if (splits > 1) {
@@ -199,7 +211,11 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   for (const BatchSeq& s : batch.seqs) width = std::max<int64_t>(width, (s.n_ctx + bs - 1) / bs);
   // Round the table width up (fewer distinct graphs as contexts grow).
   width = width <= 8 ? 8 : int64_t{1} << static_cast<int>(std::ceil(std::log2(double(width))));
-  MLXM_RETURN_IF_ERROR(reserve(n, n_out, width));
+  int64_t max_ctx = 1;  // the longest context a token of the step attends to
+  for (int64_t i = 0; i < n; ++i) {
+    max_ctx = std::max<int64_t>(max_ctx, int64_t{batch.positions[static_cast<size_t>(i)]} + 1);
+  }
+  MLXM_RETURN_IF_ERROR(reserve(n, n_out, width, max_ctx));
 
   const Meta m = meta_layout(n, n_out, width);
   host_meta_.assign(static_cast<size_t>(m.total), 0);
@@ -247,7 +263,7 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
 
   if (use_graphs_ && n <= kMaxGraphTokens) {
-    const auto key = std::make_tuple(n, n_out, width, n_tiles);
+    const auto key = std::make_tuple(n, n_out, width, n_tiles, attn_split_.whole);
     auto it = graphs_.find(key);
     if (it == graphs_.end() && graphs_.size() < kMaxGraphs) {
       const TimePoint tc = now();

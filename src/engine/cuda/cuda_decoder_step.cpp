@@ -20,6 +20,7 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
   cuda::AttnSplit split = attn_split_;
   split.out_q = out_q;
   split.prefetch_kv = split.prefetch_kv && !kv_in_l2;  // the qkv GEMV prefetched it already
+  split.kv_maps = kv_maps_.empty() ? nullptr : &kv_maps_[static_cast<size_t>(l)];
   return cuda::paged_attention_decode(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
                                       meta_at(m.ctx), n, c.n_heads, kv, scale, attn_.as<float>(),
                                       s, split);
@@ -107,8 +108,11 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
                                     inv_freq_.as<float>(), s));
     MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
   }
-  // Decode steps with a split merge: the merge writes o_proj's int8 GEMV input.
-  const cuda::GemvI8Target o_q = n_tiles == 0 && attn_split_.splits > 1 && c.head_dim % 32 == 0
+  // Decode steps with a split merge or the whole-context kernel: the attention writes o_proj's
+  // int8 GEMV input.
+  const cuda::GemvI8Target o_q = n_tiles == 0 &&
+                                         (attn_split_.splits > 1 || attn_split_.whole != 0) &&
+                                         c.head_dim % 32 == 0
                                      ? i8_target(L.o, n)
                                      : cuda::GemvI8Target{};
   MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q, kv_in_l2));

@@ -173,6 +173,31 @@ TEST(CudaOpsTest, KvStoreIsBitExact) {
   }
 }
 
+// The int8 GEMV's input rows (quant_rows.cuh) that a producer wrote into `raw` for the rows of
+// `y`: per 32-block d = max|x|/127 and q = round(x/d) in the GEMV's byte order (4-bit weights:
+// x0 x2 x4 x6 x1 x3 x5 x7 per 8 values).
+void expect_quantized_rows(const std::vector<float>& y, const std::vector<int8_t>& raw,
+                           int64_t n_rows, int64_t width, int bits) {
+  for (int64_t j = 0; j < n_rows; ++j) {
+    for (int64_t b = 0; b < width / 32; ++b) {
+      const float* xb = y.data() + j * width + b * 32;
+      float amax = 0.0f;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+      const float d = amax / 127.0f;
+      float got_d;
+      std::memcpy(&got_d, raw.data() + 8 * width + (j * (width / 32) + b) * 8, 4);
+      ASSERT_EQ(got_d, d) << "block " << b << " of row " << j;
+      for (int i = 0; i < 32; ++i) {
+        const int q = d > 0.0f ? std::clamp(int(std::nearbyint(xb[i] / d)), -127, 127) : 0;
+        const int e = i % 8;
+        const int pos = bits == 4 ? (i - e) + (e % 2 == 0 ? e / 2 : 4 + e / 2) : i;
+        ASSERT_EQ(int(raw[size_t(j * width + b * 32 + pos)]), q)
+            << "value " << i << " of block " << b << " of row " << j << " (bits " << bits << ")";
+      }
+    }
+  }
+}
+
 void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
                             const std::vector<int>& ctx_lens, uint32_t seed, int splits = 1) {
   const int block_size = 16;
@@ -305,28 +330,58 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
             << "fused merge: block scale/sum " << j << " differs";
       }
     }
-    for (int64_t j = 0; j < n_seqs; ++j) {
-      for (int64_t b = 0; b < width / 32; ++b) {
-        const float* xb = y.data() + j * width + b * 32;
-        float amax = 0.0f;
-        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
-        const float d = amax / 127.0f;
-        float got_d;
-        std::memcpy(&got_d, raw.data() + 8 * width + (j * (width / 32) + b) * 8, 4);
-        ASSERT_EQ(got_d, d) << "block " << b << " of row " << j;
-        for (int i = 0; i < 32; ++i) {
-          const int q = d > 0.0f ? std::clamp(int(std::nearbyint(xb[i] / d)), -127, 127) : 0;
-          const int e = i % 8;
-          const int pos = bits == 4 ? (i - e) + (e % 2 == 0 ? e / 2 : 4 + e / 2) : i;
-          ASSERT_EQ(int(raw[size_t(j * width + b * 32 + pos)]), q)
-              << "value " << i << " of block " << b << " of row " << j << " (bits " << bits << ")";
-        }
-      }
-    }
+    expect_quantized_rows(y, raw, n_seqs, width, bits);
   }
   int max_ctx = 0;
   for (int c : ctx_lens) max_ctx = std::max(max_ctx, c);
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
+  if (splits == 1 &&
+      cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks)) {
+    // Without a split merge (AttnSplit::whole), every block shape: the same math with the sums
+    // in another order, so the CPU reference's tolerance; with out_q its rows quantized.
+    for (int config = 1; config <= 3; ++config) {
+      cuda::AttnSplit wsplit;
+      wsplit.whole = config;
+      const int bits = config % 2 == 0 ? 4 : 8;
+      const int64_t width = int64_t(n_heads) * hd;
+      DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
+      if (hd % 32 == 0 && n_seqs <= 8) wsplit.out_q = {scratch.data(), bits};
+      DeviceBuffer dw = poisoned<float>(ref.size());
+      const Status stw = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
+                                                      max_blocks, dl.as<int32_t>(), n_seqs,
+                                                      n_heads, dview, scale, dw.as<float>(),
+                                                      nullptr, wsplit);
+      ASSERT_TRUE(stw.ok()) << stw.to_string();
+      const auto yw = to_host<float>(dw, ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        ASSERT_TRUE(std::fabs(double(yw[i]) - ref[i]) <= tol)
+            << "whole " << config << ", " << dtype_name(dt) << " heads " << n_heads << "/"
+            << n_kv << " hd " << hd << " i " << i << ": " << yw[i] << " vs " << ref[i];
+      }
+      if (wsplit.out_q.scratch != nullptr) {
+        expect_quantized_rows(yw, to_host<int8_t>(scratch, size_t(10 * width)), n_seqs,
+                              width, bits);
+      }
+      // Its rounds by tensor copies (AttnSplit::kv_maps) where the cache allows: the same
+      // values in the same order, so the same floats.
+      cuda::KvTensorMaps maps;
+      if (cuda::make_kv_tensor_maps(dview, &maps).ok()) {
+        wsplit.kv_maps = &maps;
+        DeviceBuffer dm = poisoned<float>(ref.size());
+        const Status stm = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
+                                                        max_blocks, dl.as<int32_t>(), n_seqs,
+                                                        n_heads, dview, scale, dm.as<float>(),
+                                                        nullptr, wsplit);
+        ASSERT_TRUE(stm.ok()) << stm.to_string();
+        const auto ym = to_host<float>(dm, ref.size());
+        ASSERT_EQ(std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)), 0)
+            << "whole " << config << " with tensor copies differs, " << dtype_name(dt) << " hd "
+            << hd;
+      } else {
+        EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
+      }
+    }
+  }
   for (size_t i = 0; i < ref.size(); ++i) {
     ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= tol)
         << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd << " splits "
@@ -345,6 +400,8 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     check_decode_attention(dt, 4, 2, 16, {1, 23, 70}, 55);      // head_dim 16: lanes 16..31 idle
     check_decode_attention(dt, 4, 1, 32, {40, 2}, 56);          // head_dim 32, group 4
     check_decode_attention(dt, 6, 2, 80, {77, 19}, 57);         // head_dim 80 (4 per lane, 20 lanes)
+    check_decode_attention(dt, 24, 8, 128, {600}, 58);          // rings refilled (whole)
+    check_decode_attention(dt, 24, 8, 128, {1000}, 59);         // 16 rounds per warp (whole)
   }
 }
 
@@ -396,6 +453,30 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
     const auto y2 = to_host<float>(dout2, q.size());
     for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y2[i], 0.0f) << i;
     for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y2[i])) << i;
+  }
+  if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
+    // Without a split merge (AttnSplit::whole): the same zeros and NaNs.
+    for (int config = 1; config <= 3; ++config) {
+      cuda::AttnSplit split;
+      split.whole = config;
+      DeviceBuffer dout3 = poisoned<float>(q.size());
+      st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
+                                        4, dview, 0.125f, dout3.as<float>(), nullptr, split);
+      ASSERT_TRUE(st.ok()) << st.to_string();
+      const auto y3 = to_host<float>(dout3, q.size());
+      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y3[i], 0.0f) << config << " " << i;
+      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y3[i])) << config << " " << i;
+      cuda::KvTensorMaps maps;
+      ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
+      split.kv_maps = &maps;  // and by tensor copies
+      DeviceBuffer dout4 = poisoned<float>(q.size());
+      st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
+                                        4, dview, 0.125f, dout4.as<float>(), nullptr, split);
+      ASSERT_TRUE(st.ok()) << st.to_string();
+      const auto y4 = to_host<float>(dout4, q.size());
+      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y4[i], 0.0f) << config << " " << i;
+      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y4[i])) << config << " " << i;
+    }
   }
   // Unsupported shapes are errors, not crashes.
   KvLayerView odd = dview;

@@ -28,4 +28,25 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
   return kDecodeAttnWarps * decode_attn_positions_per_warp(head_dim);
 }
 
+// The decode attention without a split merge (AttnSplit::whole, attention_decode_whole.cu): one
+// block of up to 192 KB of shared memory per (sequence, query head), holding the block table
+// (at most kDecodeAttnWholeMaxBlocks entries). It can run where those blocks fit one wave
+// (n_seqs·n_heads <= sm_count) and the bulk copies can take whole rows (head_dim a multiple of
+// 8, 40..128).
+inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
+constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,
+                                      int64_t max_blocks, int sm_count) {
+  return n_seqs >= 1 && n_seqs * n_heads <= sm_count && head_dim % 8 == 0 && head_dim > 32 &&
+         head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
+}
+
+// Whether it pays for a step whose longest context is max_ctx positions: each warp's rounds are
+// a chain, so long contexts keep the splits. Measured (bench/NOTES.md run 127, batch 1 on the
+// H200): +14.5 % (3B) at 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at
+// 1,964, i.e. even near 650.
+inline constexpr int64_t kDecodeAttnWholeMaxCtx = 640;
+constexpr bool decode_attn_whole_pays(int64_t max_ctx) {
+  return max_ctx <= kDecodeAttnWholeMaxCtx;
+}
+
 }  // namespace mlxm::engine::cuda::detail

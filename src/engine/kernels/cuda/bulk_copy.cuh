@@ -80,6 +80,18 @@ __device__ __forceinline__ void copy_hint(void* dst, const void* src, uint32_t b
       : "memory");
 }
 
+// The box at element coordinates (x, y) of the 2-D tensor map `map` (a __grid_constant__
+// parameter) to shared `dst` (128-byte aligned), completing on `bar`'s transaction count with
+// the box's full size (parts outside the tensor arrive as zeros).
+__device__ __forceinline__ void copy_box_2d(void* dst, const void* map, int x, int y,
+                                            uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_addr(bar))
+      : "memory");
+}
+
 // An L2 cache policy that makes every line it is used for evict_first.
 __device__ __forceinline__ uint64_t evict_first_policy() {
   uint64_t p;

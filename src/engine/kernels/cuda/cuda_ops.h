@@ -65,6 +65,22 @@ Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int3
 // ceil(max_blocks_per_seq·block_size / splits) positions, then a merge kernel. Needs
 // paged_attention_workspace_floats(...) floats of device workspace; with less (or splits <= 1)
 // the kernel runs unsplit. The result equals the unsplit one up to f32 rounding.
+// A CUtensorMap's 128 bytes (cuda.h's type, kept out of this CUDA-free header).
+struct alignas(128) TensorMapBytes {
+  unsigned long long opaque[16];
+};
+// 2-D tensor maps of a layer's K and V caches for the decode attention's K/V rounds: rows of
+// n_kv_heads·head_dim elements, one per cache position, and boxes of head_dim × 8 positions
+// (one head's 8 consecutive positions of a page in one copy).
+struct KvTensorMaps {
+  TensorMapBytes k, v;
+};
+// Encodes them (cuTensorMapEncodeTiled, looked up through the runtime). kUnimplemented when the
+// driver has none or the cache cannot take them (F16/BF16, head_dim 64 or 128, block_size a
+// multiple of 8, fewer than 2^31 positions, 16-byte aligned caches); kInvalidArgument when the
+// driver rejects them. The maps hold the cache addresses: remake them if the cache moves.
+Status make_kv_tensor_maps(const KvLayerView& kv, KvTensorMaps* maps);
+
 struct AttnSplit {
   int splits = 1;
   float* workspace = nullptr;
@@ -93,6 +109,17 @@ struct AttnSplit {
   // Warps per block of a split launch (splits > 1) up to head_dim 128: 4, or 8 (rounds of 64
   // positions; plan the splits with the same count, paged_attention_decode_splits).
   int warps = 4;
+  // Without a split merge (attention_decode_whole.cu): 0 off, else the block shape (1: 16 warps
+  // with 3 rounds in flight each, 2: 24 warps with 2, 3: 16 warps with 2). One block per
+  // (sequence, query head) reads the whole context through bulk-copied rounds, so no partials
+  // and no merge; out_q works without splits. Taken on sm_90+ devices where
+  // detail::decode_attn_whole_fits (attention_plan.h) holds and the caches and output are
+  // 16-byte aligned; elsewhere ignored. Same math, the sums in another order. It pays on short
+  // contexts only (detail::decode_attn_whole_pays): the caller's choice.
+  int whole = 0;
+  // With whole: each warp's round of 8 positions as two tensor copies (K and V boxes of
+  // make_kv_tensor_maps, host memory read at launch) instead of 16 row copies. Null: row copies.
+  const KvTensorMaps* kv_maps = nullptr;
 };
 // Diagnostics: the decode attention's per-block phase stamps of its last launch, one line per
 // block on stderr ("attn-timeline BLOCK t0..t7", µs from the first block's launch, -1 for a
@@ -119,6 +146,10 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
 // at most 64; 1 when nothing asks for more. Host code.
 int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, int64_t max_ctx,
                                   int sm_count, int warps = 4);
+// Whether AttnSplit::whole is taken for such a launch on device 0 (sm_90+ and
+// detail::decode_attn_whole_fits; 16-byte aligned caches and output assumed).
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int head_dim,
+                                            int64_t max_blocks_per_seq);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,

@@ -17,6 +17,7 @@
 #include "engine/kernels/cuda/attn_kv_bulk.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/grid.cuh"
 #include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/norm_rows.cuh"
@@ -25,6 +26,14 @@
 #include "engine/kernels/cuda/quant_rows.cuh"
 
 namespace mlxm::engine::cuda {
+
+namespace detail {
+// AttnSplit::whole's launch (attention_decode_whole.cu), after paged_attention_decode's checks.
+Status launch_decode_whole(int config, const float* q, const int32_t* tables, int max_blocks,
+                           const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
+                           float scale, float* out, const GemvI8Target& oq,
+                           const KvTensorMaps* maps, cudaStream_t stream);
+}  // namespace detail
 
 namespace {
 
@@ -636,7 +645,8 @@ void chain_timeline_dump() {
   using Unit = unsigned long long (*)(int, unsigned long long);
   const Unit units[] = {timeline::chain_dump_ops, timeline::chain_dump_elementwise,
                         timeline::chain_dump_fused, timeline::chain_dump_gemv_bulk,
-                        timeline::chain_dump_gemv_stream};
+                        timeline::chain_dump_gemv_stream,
+                        timeline::chain_dump_attention_decode_whole};
   unsigned long long latest = 0;
   for (Unit u : units) latest = std::max(latest, u(0, 0));
   const char* w = std::getenv("MLXM_CHAIN_WINDOW_US");
@@ -648,6 +658,13 @@ void chain_timeline_dump() {
 
 size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_dim, int splits) {
   return static_cast<size_t>(splits) * static_cast<size_t>(n_seqs) * n_heads * (head_dim + 2);
+}
+
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int head_dim,
+                                            int64_t max_blocks_per_seq) {
+  return detail::device_has_bulk_copy() &&
+         detail::decode_attn_whole_fits(n_seqs, n_heads, head_dim, max_blocks_per_seq,
+                                        detail::gemm_sm_count());
 }
 
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
@@ -682,6 +699,24 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       kv.k == nullptr || kv.v == nullptr) {
     return invalid_argument("cuda::paged_attention_decode: null pointer");
   }
+  const GemvI8Target& oq = split.out_q;
+  const bool whole =
+      split.whole != 0 &&
+      paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks_per_seq) &&
+      norm_rows::aligned16({kv.k, kv.v, out});
+  if (whole) {
+    if (oq.scratch != nullptr) {
+      if (hd % 32 != 0) {
+        return invalid_argument(
+            "cuda::paged_attention_decode: a quantized output needs head_dim a multiple of 32");
+      }
+      MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
+                                                   "cuda::paged_attention_decode"));
+    }
+    return detail::launch_decode_whole(split.whole, q, block_tables, max_blocks_per_seq,
+                                       context_lens, n_seqs, n_heads, kv, scale, out, oq,
+                                       split.kv_maps, stream);
+  }
   int splits = std::clamp(split.splits, 1, max_blocks_per_seq * kv.block_size);
   if (splits > 1 && (split.workspace == nullptr ||
                      split.workspace_floats <
@@ -689,7 +724,6 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     splits = 1;
   }
   float* ws = split.workspace;
-  const GemvI8Target& oq = split.out_q;
   if (splits > 1 && split.merge_counters != nullptr &&
       split.merge_counters_len < n_seqs * kv.n_kv_heads) {
     return invalid_argument("cuda::paged_attention_decode: merge_counters holds " +

@@ -23,6 +23,35 @@ TEST(AttentionPlanTest, RoundOfTheDecodeKernel) {
   EXPECT_EQ(detail::decode_attn_positions_per_round(256), 8);
 }
 
+TEST(AttentionPlanTest, WholeContextKernelFits) {
+  // One block per (sequence, query head) in one wave: 3B (24 heads) up to 5 sequences, 8B (32)
+  // up to 4, on 132 SMs; tables (in blocks) up to what the kernel holds.
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(5, 24, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(6, 24, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(4, 32, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(0, 32, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, detail::kDecodeAttnWholeMaxBlocks,
+                                             kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 24, 128, detail::kDecodeAttnWholeMaxBlocks + 1,
+                                              kH200Sms));
+  // Head sizes the bulk rows or the warp's lanes cannot take keep the splits.
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 8, 64, 19, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 6, 80, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 32, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 256, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 100, 19, kH200Sms));
+}
+
+TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
+  // Run 127 (batch 1): +14.5 % at 190 positions, +1.1-2.4 % at 576, -10-13 % at 1,964.
+  EXPECT_TRUE(detail::decode_attn_whole_pays(190));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(576));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx + 1));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(1964));
+}
+
 TEST(AttentionPlanTest, MeasuredLlamaChoices) {
   // 3B / 8B at batch 1 with a 512-token prompt: tables of 33 blocks of 16 = 528 positions,
   // 17 splits of 32 positions (one round each), 136 blocks.

@@ -1,0 +1,380 @@
+// The decode attention without a split merge (AttnSplit::whole; cuda_ops.h): one block per
+// (sequence, query head) reads that head's whole context, so no partials, no count-in and no
+// second pass over L2 (the split kernel's last block spends ~4.5 µs per 3B layer on those,
+// bench/NOTES.md run 121).
+//
+// A block is W warps; warp w takes positions w·kU .. w·kU + kU − 1 of every round of W·kU
+// positions, and keeps R rounds in flight in its own ring of shared-memory slots, each filled by
+// bulk copies completing on the slot's mbarrier (bulk_copy.cuh): with the layer's tensor maps
+// (AttnSplit::kv_maps) lane 0 copies a K box and a V box (kU consecutive positions of one page),
+// else lanes 0..kU−1 each copy one position's K row and V row. A copy costs its warp ~37 ns to
+// issue, so the boxes (2 per round instead of 16) are what make this kernel pay: 3B batch 1
+// 889.0 → 951.6 tok/s (runs 123–126). A warp waits for round j, reads its dims, frees the slot,
+// refills it with round j + R and then does round j's math, the split kernel's (ops.cu) for
+// one head: scores in log2 units, an online softmax with one rescale per round. The warps'
+// (max, sum, acc) meet in shared memory; warp 0 writes the row and, with GemvI8Target, its int8
+// form for o_proj (quant_rows.cuh), as the split kernel's merge does.
+//
+// Each warp's rounds are a chain (~0.8 µs per round at 3B, run 126), so the kernel loses to the
+// splits on long contexts: the engine takes it where detail::decode_attn_whole_pays
+// (attention_plan.h, run 127).
+// sm_90 only (bulk copies); the host asks for it only there (paged_attention_decode).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "engine/kernels/cuda/attention_plan.h"
+#include "engine/kernels/cuda/bulk_copy.cuh"
+#include "engine/kernels/cuda/cuda_check.cuh"
+#include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/kv_rope.cuh"
+#include "engine/kernels/cuda/pdl.cuh"
+#include "engine/kernels/cuda/quant_rows.cuh"
+#include "engine/kernels/cuda/timeline.cuh"
+
+namespace mlxm::engine::cuda {
+
+namespace {
+
+constexpr int kU = 8;  // positions per warp and round
+
+// Shared memory of a block: per warp R slots of kU K rows then kU V rows of HPL·32 elements.
+template <typename T, int HPL, int W, int R>
+__host__ __device__ constexpr int whole_smem_bytes() {
+  return W * R * 2 * kU * HPL * 32 * static_cast<int>(sizeof(T));
+}
+
+// HPL staged elements as floats (HPL-aligned: one load).
+template <typename T, int HPL>
+__device__ __forceinline__ void load_dims(const T* p, float (&o)[HPL]) {
+  using V = std::conditional_t<HPL == 2, unsigned int, uint2>;
+  static_assert(HPL == 2 || HPL == 4, "HPL");
+  const V raw = *reinterpret_cast<const V*>(p);
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < HPL; ++i) o[i] = kv_rope::to_float(e[i]);
+}
+
+// One round of kU positions for one head (the split kernel's math): lane l ends with the score
+// of position l >> 2 after a transposing butterfly; one rescale of (m, l, acc) per round.
+template <int HPL>
+__device__ __forceinline__ void round_math(const float (&qv)[HPL], const float (&kf)[kU][HPL],
+                                           const float (&vf)[kU][HPL], uint32_t okmask, int lane,
+                                           float& m, float& l, float (&acc)[HPL]) {
+  constexpr int kShift = 2;  // 32 lanes / kU positions = 4 lanes per position
+  float v[kU];
+#pragma unroll
+  for (int u = 0; u < kU; ++u) {
+    v[u] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) v[u] = fmaf(qv[i], kf[u][i], v[u]);
+  }
+#pragma unroll
+  for (int n = kU, o = 16; n > 1; n >>= 1, o >>= 1) {
+    const bool upper = (lane & o) != 0;
+#pragma unroll
+    for (int i = 0; i < n / 2; ++i) {
+      const float send = upper ? v[i] : v[i + n / 2];
+      const float keep = upper ? v[i + n / 2] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
+    }
+  }
+  float sc = v[0];
+#pragma unroll
+  for (int o = 16 >> (5 - kShift); o > 0; o >>= 1) sc += __shfl_xor_sync(0xFFFFFFFFu, sc, o);
+  const bool my_ok = (okmask >> (lane >> kShift)) & 1u;
+  float rmax = my_ok ? sc : -INFINITY;
+#pragma unroll
+  for (int o = 16; o >= (1 << kShift); o >>= 1) {
+    rmax = fmaxf(rmax, __shfl_xor_sync(0xFFFFFFFFu, rmax, o));
+  }
+  const float mn = fmaxf(m, rmax);
+  const float corr = exp2f(m - mn);  // 0 at the start (m = -inf); NaN scores stay NaN
+  const float pw = my_ok ? exp2f(sc - mn) : 0.0f;
+  float psum = pw;
+#pragma unroll
+  for (int o = 16; o >= (1 << kShift); o >>= 1) psum += __shfl_xor_sync(0xFFFFFFFFu, psum, o);
+  l = fmaf(l, corr, psum);
+#pragma unroll
+  for (int i = 0; i < HPL; ++i) acc[i] *= corr;
+#pragma unroll
+  for (int u = 0; u < kU; ++u) {
+    const float pu = __shfl_sync(0xFFFFFFFFu, pw, u << kShift);
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) acc[i] = fmaf(pu, vf[u][i], acc[i]);
+  }
+  m = mn;
+}
+
+template <typename T, int HPL, int W, int R>
+__global__ void __launch_bounds__(W * 32)
+    paged_decode_whole_kernel(const float* __restrict__ q, const int32_t* __restrict__ tables,
+                              int max_blocks, const int32_t* __restrict__ context_lens,
+                              int n_heads, const T* __restrict__ kc, const T* __restrict__ vc,
+                              int block_size, int n_kv_heads, int hd, int64_t n_blocks,
+                              float scale, float* __restrict__ out, void* xq, bool perm4,
+                              const __grid_constant__ TensorMapBytes kmap,
+                              const __grid_constant__ TensorMapBytes vmap, bool tma) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  __trap();  // bulk copies: the host launches this kernel on sm_90+ devices only
+#else
+  MLXM_CHAIN_BEGIN(timeline::kAttnDecode, threadIdx.x == 0, kc);  // thread 0 ends in warp 0
+  pdl::launch_dependents();
+  constexpr int kHd = HPL * 32;
+  constexpr int kSlot = 2 * kU * kHd;  // elements per slot: kU K rows, then kU V rows
+  extern __shared__ __align__(128) unsigned char s_dyn[];  // whole_smem_bytes
+  T* s_kv = reinterpret_cast<T*>(s_dyn);                    // [W][R][2][kU][kHd]
+  // After every warp's rounds the ring's bytes hold the warps' accumulators: [W][kHd] floats.
+  float(&s_acc)[W][kHd] = *reinterpret_cast<float(*)[W][kHd]>(s_dyn);
+  static_assert(W * kHd * 4 <= whole_smem_bytes<T, HPL, W, R>(), "s_acc fits the ring");
+  __shared__ __align__(8) uint64_t s_bar[W][R];    // "full": the slot's copies landed
+  __shared__ __align__(8) uint64_t s_empty[W][R];  // the warp has read the slot
+  __shared__ uint32_t s_ok[W][R];  // bit u: position u of the slot's round was copied
+  __shared__ float s_m[W], s_l[W];
+  __shared__ int s_bad;
+  // The sequence's block table: read once, so that no round waits for a table read from L2.
+  __shared__ int32_t s_table[detail::kDecodeAttnWholeMaxBlocks];
+
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int seq = blockIdx.x / n_heads;
+  const int head = blockIdx.x % n_heads;
+  const int kvh = head / (n_heads / n_kv_heads);
+  const bool active = lane * HPL < hd;
+  if (threadIdx.x == 0) {
+    for (int w = 0; w < W; ++w) {
+      for (int r = 0; r < R; ++r) {
+        bulk_copy::init(&s_bar[w][r], 1);
+        bulk_copy::init(&s_empty[w][r], 1);
+      }
+    }
+    bulk_copy::fence_init();
+    s_bad = 0;
+  }
+  __syncthreads();
+  pdl::wait();  // q, the step's own K/V row, the lengths and tables
+  MLXM_CHAIN_WAIT();
+
+  // The table with the length and q (one L2 round trip); max_blocks is at most
+  // kDecodeAttnWholeMaxBlocks (decode_attn_whole_fits), so it fits s_table.
+  const int32_t* table = tables + static_cast<int64_t>(seq) * max_blocks;
+  for (int i = threadIdx.x; i < max_blocks; i += W * 32) s_table[i] = table[i];
+  const int n_ctx = context_lens[seq];
+  const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
+  constexpr int kStep = W * kU;
+  const int p_warp = warp * kU;
+  const int n_rounds = n_ctx > p_warp ? (n_ctx - p_warp + kStep - 1) / kStep : 0;
+  const uint32_t row_bytes = static_cast<uint32_t>(hd) * sizeof(T);
+
+  // Round j's position for lane u < kU: its element offset in the caches, -1 past the context,
+  // -2 for a block id outside the cache (never read; the row becomes NaN).
+  auto locate = [&](int j) -> int64_t {
+    const int p = j * kStep + p_warp + lane;
+    if (lane >= kU || p >= n_ctx) return -1;
+    const int bi = p / block_size;
+    const int64_t blk = bi < max_blocks ? s_table[bi] : -1;
+    if (blk < 0 || blk >= n_blocks) return -2;
+    return (blk * block_size + (p - bi * block_size)) * row + static_cast<int64_t>(kvh) * hd;
+  };
+  // Round j's copies into slot j % R (lanes 0..kU-1, one position each). Before a refill the
+  // lanes' reads of the slot are ordered before the copy engine's writes as in gemv_bulk.cu:
+  // lane 0 arrives on the slot's "empty" barrier after the reads, the copying lanes wait for
+  // it.
+  // With tma (AttnSplit::kv_maps; head_dim == kHd, block_size a multiple of kU, so a round's
+  // positions are consecutive in one page): lane 0 copies the round's K and V boxes.
+  auto issue_box = [&](int j) {
+    const int slot = j % R;
+    uint64_t* bar = &s_bar[warp][slot];
+    if (lane == 0) {
+      const int p0 = j * kStep + p_warp;
+      const int bi = p0 / block_size;
+      const int64_t blk = bi < max_blocks ? s_table[bi] : -1;
+      const bool good = blk >= 0 && blk < n_blocks;
+      const int left = n_ctx - p0;
+      s_ok[warp][slot] = good ? (left >= kU ? (1u << kU) - 1u : (1u << left) - 1u) : 0u;
+      if (!good) s_bad = 1;
+      bulk_copy::arrive_expect_tx(bar, good ? 2u * kU * row_bytes : 0u);
+      if (good) {
+        if (j >= R) bulk_copy::wait(&s_empty[warp][slot], static_cast<uint32_t>(j / R - 1) & 1u);
+        T* dst = s_kv + (warp * R + slot) * kSlot;
+        const int y = static_cast<int>(blk * block_size + (p0 - bi * block_size));
+        bulk_copy::copy_box_2d(dst, &kmap, kvh * hd, y, bar);
+        bulk_copy::copy_box_2d(dst + kU * kHd, &vmap, kvh * hd, y, bar);
+      }
+    }
+  };
+  auto issue = [&](int j, int64_t off) {
+    if (tma) {
+      issue_box(j);
+      return;
+    }
+    const int slot = j % R;
+    const uint32_t ok = __ballot_sync(0xFFFFFFFFu, off >= 0);
+    if (__any_sync(0xFFFFFFFFu, off == -2) && lane == 0) s_bad = 1;
+    uint64_t* bar = &s_bar[warp][slot];
+    if (lane == 0) {
+      s_ok[warp][slot] = ok;
+      bulk_copy::arrive_expect_tx(bar, static_cast<uint32_t>(__popc(ok)) * 2u * row_bytes);
+    }
+    __syncwarp();
+    if (off >= 0) {
+      if (j >= R) bulk_copy::wait(&s_empty[warp][slot], static_cast<uint32_t>(j / R - 1) & 1u);
+      T* dst = s_kv + (warp * R + slot) * kSlot;
+      bulk_copy::copy(dst + lane * kHd, kc + off, row_bytes, bar);
+      bulk_copy::copy(dst + (kU + lane) * kHd, vc + off, row_bytes, bar);
+    }
+  };
+
+  const float qscale = scale * 1.4426950408889634f;  // scores in log2 units
+  float qv[HPL], acc[HPL];
+  {
+    const float* qh = q + (static_cast<int64_t>(seq) * n_heads + head) * hd;
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) {
+      qv[i] = active ? qh[lane * HPL + i] * qscale : 0.0f;
+      acc[i] = 0.0f;
+    }
+  }
+  __syncthreads();  // s_table
+  for (int j = 0; j < R && j < n_rounds; ++j) issue(j, tma ? -1 : locate(j));
+  float m = -INFINITY, l = 0.0f;
+  for (int j = 0; j < n_rounds; ++j) {
+    const int slot = j % R;
+    const int64_t next = j + R < n_rounds && !tma ? locate(j + R) : -1;
+    bulk_copy::wait(&s_bar[warp][slot], static_cast<uint32_t>(j / R) & 1u);
+    const uint32_t ok = s_ok[warp][slot];
+    const T* src = s_kv + (warp * R + slot) * kSlot;
+    float kf[kU][HPL], vf[kU][HPL];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+#pragma unroll
+      for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
+      if (((ok >> u) & 1u) == 0 || !active) continue;
+      load_dims<T, HPL>(src + u * kHd + lane * HPL, kf[u]);
+      load_dims<T, HPL>(src + (kU + u) * kHd + lane * HPL, vf[u]);
+    }
+    __syncwarp();  // every lane has read the slot before it is refilled
+    if (lane == 0) bulk_copy::arrive(&s_empty[warp][slot]);
+    if (j + R < n_rounds) issue(j + R, next);
+    if (ok != 0) round_math<HPL>(qv, kf, vf, ok, lane, m, l, acc);
+  }
+
+  __syncthreads();  // every warp's ring read before s_acc takes its bytes
+  if (lane == 0) {
+    s_m[warp] = m;
+    s_l[warp] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < HPL; ++i) s_acc[warp][lane * HPL + i] = acc[i];
+  __syncthreads();
+  if (warp != 0) return;  // (the chain's recorder, thread 0, goes on)
+  // Lane t: dims 4t .. 4t + 3 of the head (hd <= 128).
+  const int hd4 = hd / 4;
+  const bool in = lane < hd4;
+  float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (in) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
+    float lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
+    if (mx != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < W; ++w) {
+        const float c = exp2f(s_m[w] - mx);
+        lsum += s_l[w] * c;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
+      }
+    }
+    float r[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) r[k] = s_bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+    o = make_float4(r[0], r[1], r[2], r[3]);
+    const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
+    reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+  }
+  if (xq != nullptr) {
+    const int width = n_heads * hd;
+    quant_rows::store_block(o, in, static_cast<int64_t>(head) * hd4 + lane,
+                            quant_rows::xq_row(xq, width, seq), quant_rows::xds_row(xq, width, seq),
+                            perm4);
+  }
+  MLXM_CHAIN_END();
+#endif
+}
+
+template <typename T, int HPL, int W, int R>
+Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
+              int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
+              const GemvI8Target& oq, const KvTensorMaps* maps, cudaStream_t stream) {
+  constexpr int kSmem = whole_smem_bytes<T, HPL, W, R>();
+  auto kernel = paged_decode_whole_kernel<T, HPL, W, R>;
+  // Above the 48 KB a kernel gets without asking: raised once per instantiation.
+  static const cudaError_t attr =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (attr != cudaSuccess) {
+    return internal_error(std::string("paged_attention_decode (whole): shared memory attribute: ") +
+                          cudaGetErrorString(attr));
+  }
+  const unsigned grid = static_cast<unsigned>(n_seqs * n_heads);
+  MLXM_CUDA_LAUNCH_PDL("paged_decode_whole_kernel", kernel, grid, W * 32, kSmem, stream, q,
+                       tables, max_blocks, ctx, n_heads, static_cast<const T*>(kv.k),
+                       static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
+                       kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
+                       maps != nullptr ? maps->k : TensorMapBytes{},
+                       maps != nullptr ? maps->v : TensorMapBytes{}, maps != nullptr);
+  return ok_status();
+}
+
+template <typename T, int HPL>
+Status launch_config(int config, const float* q, const int32_t* tables, int max_blocks,
+                     const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
+                     float scale, float* out, const GemvI8Target& oq, const KvTensorMaps* maps,
+                     cudaStream_t stream) {
+  switch (config) {
+    case 1:
+      return launch<T, HPL, 16, 3>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
+                                   oq, maps, stream);
+    case 2:
+      return launch<T, HPL, 24, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
+                                  oq, maps, stream);
+    default:
+      return launch<T, HPL, 16, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
+                                   oq, maps, stream);
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+Status launch_decode_whole(int config, const float* q, const int32_t* tables, int max_blocks,
+                           const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
+                           float scale, float* out, const GemvI8Target& oq,
+                           const KvTensorMaps* maps, cudaStream_t stream) {
+  // Boxes land as head_dim-element rows: only where that is the staging's row (64, 128).
+  const int hpl = kv.head_dim <= 64 ? 2 : 4;
+  if (kv.head_dim != hpl * 32 || kv.block_size % kU != 0) maps = nullptr;
+  const bool f16 = kv.dtype == DType::kF16;
+  if (hpl == 2) {
+    return f16 ? launch_config<__half, 2>(config, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
+                                          scale, out, oq, maps, stream)
+               : launch_config<__nv_bfloat16, 2>(config, q, tables, max_blocks, ctx, n_seqs,
+                                                 n_heads, kv, scale, out, oq, maps, stream);
+  }
+  return f16 ? launch_config<__half, 4>(config, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
+                                        scale, out, oq, maps, stream)
+             : launch_config<__nv_bfloat16, 4>(config, q, tables, max_blocks, ctx, n_seqs, n_heads,
+                                               kv, scale, out, oq, maps, stream);
+}
+
+}  // namespace detail
+
+}  // namespace mlxm::engine::cuda
+
+MLXM_CHAIN_DUMP_UNIT(attention_decode_whole)  // this unit's kernel-chain rings (timeline.cuh)

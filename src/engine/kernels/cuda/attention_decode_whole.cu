@@ -10,8 +10,8 @@
 // else lanes 0..kU−1 each copy one position's K row and V row. A copy costs its warp ~37 ns to
 // issue, so the boxes (2 per round instead of 16) are what make this kernel pay: 3B batch 1
 // 889.0 → 951.6 tok/s (runs 123–126). A warp waits for round j, reads its dims, frees the slot,
-// refills it with round j + R and then does round j's math, the split kernel's (ops.cu) for
-// one head: scores in log2 units, an online softmax with one rescale per round. The warps'
+// refills it with round j + R and then does round j's math (attn_round.cuh, as the split
+// kernel's per head): scores in log2 units, an online softmax with one rescale per round. The warps'
 // (max, sum, acc) meet in shared memory; warp 0 writes the row and, with GemvI8Target, its int8
 // form for o_proj (quant_rows.cuh), as the split kernel's merge does.
 //
@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "engine/kernels/cuda/attention_plan.h"
+#include "engine/kernels/cuda/attn_round.cuh"
 #include "engine/kernels/cuda/bulk_copy.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
@@ -58,57 +59,6 @@ __device__ __forceinline__ void load_dims(const T* p, float (&o)[HPL]) {
   const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
   for (int i = 0; i < HPL; ++i) o[i] = kv_rope::to_float(e[i]);
-}
-
-// One round of kU positions for one head (the split kernel's math): lane l ends with the score
-// of position l >> 2 after a transposing butterfly; one rescale of (m, l, acc) per round.
-template <int HPL>
-__device__ __forceinline__ void round_math(const float (&qv)[HPL], const float (&kf)[kU][HPL],
-                                           const float (&vf)[kU][HPL], uint32_t okmask, int lane,
-                                           float& m, float& l, float (&acc)[HPL]) {
-  constexpr int kShift = 2;  // 32 lanes / kU positions = 4 lanes per position
-  float v[kU];
-#pragma unroll
-  for (int u = 0; u < kU; ++u) {
-    v[u] = 0.0f;
-#pragma unroll
-    for (int i = 0; i < HPL; ++i) v[u] = fmaf(qv[i], kf[u][i], v[u]);
-  }
-#pragma unroll
-  for (int n = kU, o = 16; n > 1; n >>= 1, o >>= 1) {
-    const bool upper = (lane & o) != 0;
-#pragma unroll
-    for (int i = 0; i < n / 2; ++i) {
-      const float send = upper ? v[i] : v[i + n / 2];
-      const float keep = upper ? v[i + n / 2] : v[i];
-      v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
-    }
-  }
-  float sc = v[0];
-#pragma unroll
-  for (int o = 16 >> (5 - kShift); o > 0; o >>= 1) sc += __shfl_xor_sync(0xFFFFFFFFu, sc, o);
-  const bool my_ok = (okmask >> (lane >> kShift)) & 1u;
-  float rmax = my_ok ? sc : -INFINITY;
-#pragma unroll
-  for (int o = 16; o >= (1 << kShift); o >>= 1) {
-    rmax = fmaxf(rmax, __shfl_xor_sync(0xFFFFFFFFu, rmax, o));
-  }
-  const float mn = fmaxf(m, rmax);
-  const float corr = exp2f(m - mn);  // 0 at the start (m = -inf); NaN scores stay NaN
-  const float pw = my_ok ? exp2f(sc - mn) : 0.0f;
-  float psum = pw;
-#pragma unroll
-  for (int o = 16; o >= (1 << kShift); o >>= 1) psum += __shfl_xor_sync(0xFFFFFFFFu, psum, o);
-  l = fmaf(l, corr, psum);
-#pragma unroll
-  for (int i = 0; i < HPL; ++i) acc[i] *= corr;
-#pragma unroll
-  for (int u = 0; u < kU; ++u) {
-    const float pu = __shfl_sync(0xFFFFFFFFu, pw, u << kShift);
-#pragma unroll
-    for (int i = 0; i < HPL; ++i) acc[i] = fmaf(pu, vf[u][i], acc[i]);
-  }
-  m = mn;
 }
 
 template <typename T, int HPL, int W, int R>
@@ -261,7 +211,10 @@ __global__ void __launch_bounds__(W * 32)
     __syncwarp();  // every lane has read the slot before it is refilled
     if (lane == 0) bulk_copy::arrive(&s_empty[warp][slot]);
     if (j + R < n_rounds) issue(j + R, next);
-    if (ok != 0) round_math<HPL>(qv, kf, vf, ok, lane, m, l, acc);
+    if (ok != 0) {
+      attn_round::head<HPL, kU>(qv, kf, vf, (ok >> (lane >> attn_round::kShift<kU>)) & 1u, lane,
+                                m, l, acc);
+    }
   }
 
   __syncthreads();  // every warp's ring read before s_acc takes its bytes

@@ -15,6 +15,7 @@
 
 #include "engine/kernels/cuda/attention_plan.h"
 #include "engine/kernels/cuda/attn_kv_bulk.cuh"
+#include "engine/kernels/cuda/attn_round.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/gemm.cuh"
@@ -310,59 +311,12 @@ __global__ void __launch_bounds__(W * 32)
     }
     if (okmask == 0) continue;
     MLXM_ATTN_STAMP(3, kf[0][0], vf[kU - 1][HPL - 1]);  // the (last) round's K/V arrived
-    // Lane l ends up with the score of position u_l = l >> kShift (all 32 >> kShift lanes of
-    // a position hold it): a transposing butterfly halves the vector per level (kU − 1
-    // shuffles), then plain levels finish the sum; the round's max and sum take log2(kU)
-    // shuffles each, one exp2 per lane, and kU shuffles hand each p_u to every lane.
-    constexpr int kShift = 5 - (kU == 8 ? 3 : kU == 4 ? 2 : 1);
-    static_assert(kU == 2 || kU == 4 || kU == 8, "kU");
-    const int my_u = lane >> kShift;
-    const bool my_ok = (okmask >> my_u) & 1u;
-    // All G heads, with no early exit, so that their shuffle chains interleave; heads past
-    // the group repeat its last head and are never stored.
+    // The round's math (attn_round.cuh) for all G heads, with no early exit, so that their
+    // shuffle chains interleave; heads past the group repeat its last head and are never stored.
+    const bool my_ok = (okmask >> (lane >> attn_round::kShift<kU>)) & 1u;
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      float v[kU];
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        v[u] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < HPL; ++i) v[u] = fmaf(qv[h][i], kf[u][i], v[u]);
-      }
-#pragma unroll
-      for (int n = kU, o = 16; n > 1; n >>= 1, o >>= 1) {
-        const bool upper = (lane & o) != 0;
-#pragma unroll
-        for (int i = 0; i < n / 2; ++i) {
-          const float send = upper ? v[i] : v[i + n / 2];
-          const float keep = upper ? v[i + n / 2] : v[i];
-          v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
-        }
-      }
-      float sc = v[0];
-#pragma unroll
-      for (int o = 16 >> (5 - kShift); o > 0; o >>= 1) sc += __shfl_xor_sync(0xFFFFFFFFu, sc, o);
-      float rmax = my_ok ? sc : -INFINITY;
-#pragma unroll
-      for (int o = 16; o >= (1 << kShift); o >>= 1) {
-        rmax = fmaxf(rmax, __shfl_xor_sync(0xFFFFFFFFu, rmax, o));
-      }
-      const float mn = fmaxf(m[h], rmax);
-      const float corr = exp2f(m[h] - mn);  // 0 at the start (m = -inf); NaN scores stay NaN
-      float pw = my_ok ? exp2f(sc - mn) : 0.0f;
-      float psum = pw;
-#pragma unroll
-      for (int o = 16; o >= (1 << kShift); o >>= 1) psum += __shfl_xor_sync(0xFFFFFFFFu, psum, o);
-      l[h] = fmaf(l[h], corr, psum);
-#pragma unroll
-      for (int i = 0; i < HPL; ++i) acc[h][i] *= corr;
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        const float pu = __shfl_sync(0xFFFFFFFFu, pw, u << kShift);
-#pragma unroll
-        for (int i = 0; i < HPL; ++i) acc[h][i] = fmaf(pu, vf[u][i], acc[h][i]);
-      }
-      m[h] = mn;
+      attn_round::head<HPL, kU>(qv[h], kf, vf, my_ok, lane, m[h], l[h], acc[h]);
     }
   }
 

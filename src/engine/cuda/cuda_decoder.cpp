@@ -129,12 +129,10 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // Or one block per (sequence, query head) over the whole context (AttnSplit::whole) where
     // the step's longest context is short enough for it to pay.
     attn_split_.whole =
-        attn_whole_ != 0 && cuda::detail::decode_attn_whole_pays(max_ctx) &&
-                cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width)
-            ? attn_whole_
-            : 0;
+        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx) &&
+        cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width);
     const int64_t splits =
-        attn_split_.whole != 0
+        attn_split_.whole
             ? 1
             : cuda::paged_attention_decode_splits(n, c.n_kv_heads, c.head_dim,
                                                   width * options_.block_size, sm_count_,

@@ -85,16 +85,14 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
-    // Decode attention without a split merge where it fits (AttnSplit::whole; 1..3 the block
-    // shape, 3 = 16 warps with 2 rounds in flight each): batch 1 3B +1.1 %, 8B +2.4 % at 576
-    // positions, 3B +14.5 % at 190, batch 4 +13-17 % (bench/NOTES.md run 127).
-    // MLXM_CUDA_ATTN_WHOLE=0: split-KV always.
-    MLXM_ASSIGN_OR_RETURN(const int64_t whole, env_int("MLXM_CUDA_ATTN_WHOLE", 3, 0, 3));
-    attn_whole_ = static_cast<int>(whole);
+    // Decode attention without a split merge where it fits and pays (AttnSplit::whole): batch 1
+    // 3B +1.2 %, 8B +1.8 % at 576 positions, 3B +14.5 % at 190, batch 4 +13-19 %
+    // (bench/NOTES.md runs 127 and 129). MLXM_CUDA_ATTN_WHOLE=0: split-KV always.
+    MLXM_ASSIGN_OR_RETURN(attn_whole_, env_bool("MLXM_CUDA_ATTN_WHOLE", true));
     // Its K/V rounds by tensor copies (AttnSplit::kv_maps; 3B b1 889.0 -> 951.6 tok/s, run
     // 126). MLXM_CUDA_ATTN_TMA=0: row copies.
     MLXM_ASSIGN_OR_RETURN(const bool attn_tma, env_bool("MLXM_CUDA_ATTN_TMA", true));
-    if (attn_tma && attn_whole_ != 0) {
+    if (attn_tma && attn_whole_) {
       for (const KvLayerView& kv : kv_) {
         cuda::KvTensorMaps maps;
         if (!cuda::make_kv_tensor_maps(kv, &maps).ok()) {  // no maps: the row copies
@@ -285,7 +283,7 @@ class CudaDecoder final : public Engine {
   bool splitk_consumers_ = true;
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
-  int attn_whole_ = 0;  // AttnSplit::whole for the decode steps where it fits
+  bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
@@ -351,7 +349,7 @@ class CudaDecoder final : public Engine {
   bool flash_prefill_ = true;  // MLXM_CUDA_FLASH_PREFILL (and the shape is supported)
   // (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel)
   // (rows, logit rows, table width, prefill tiles, AttnSplit::whole)
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int>, cuda::Graph> graphs_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, cuda::Graph> graphs_;
   double host_ms_ = 0, wait_ms_ = 0, capture_ms_ = 0;
 };
 

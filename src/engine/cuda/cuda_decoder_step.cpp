@@ -111,7 +111,7 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   // Decode steps with a split merge or the whole-context kernel: the attention writes o_proj's
   // int8 GEMV input.
   const cuda::GemvI8Target o_q = n_tiles == 0 &&
-                                         (attn_split_.splits > 1 || attn_split_.whole != 0) &&
+                                         (attn_split_.splits > 1 || attn_split_.whole) &&
                                          c.head_dim % 32 == 0
                                      ? i8_target(L.o, n)
                                      : cuda::GemvI8Target{};

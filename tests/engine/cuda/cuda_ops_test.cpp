@@ -337,49 +337,45 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
   if (splits == 1 &&
       cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks)) {
-    // Without a split merge (AttnSplit::whole), every block shape: the same math with the sums
-    // in another order, so the CPU reference's tolerance; with out_q its rows quantized.
-    for (int config = 1; config <= 3; ++config) {
-      cuda::AttnSplit wsplit;
-      wsplit.whole = config;
-      const int bits = config % 2 == 0 ? 4 : 8;
-      const int64_t width = int64_t(n_heads) * hd;
-      DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
-      if (hd % 32 == 0 && n_seqs <= 8) wsplit.out_q = {scratch.data(), bits};
-      DeviceBuffer dw = poisoned<float>(ref.size());
-      const Status stw = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
+    // Without a split merge (AttnSplit::whole): the same math with the sums in another order,
+    // so the CPU reference's tolerance; with out_q its rows quantized.
+    cuda::AttnSplit wsplit;
+    wsplit.whole = true;
+    const int bits = seed % 2 == 0 ? 4 : 8;
+    const int64_t width = int64_t(n_heads) * hd;
+    DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
+    if (hd % 32 == 0 && n_seqs <= 8) wsplit.out_q = {scratch.data(), bits};
+    DeviceBuffer dw = poisoned<float>(ref.size());
+    const Status stw = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
+                                                    dl.as<int32_t>(), n_seqs, n_heads, dview,
+                                                    scale, dw.as<float>(), nullptr, wsplit);
+    ASSERT_TRUE(stw.ok()) << stw.to_string();
+    const auto yw = to_host<float>(dw, ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_TRUE(std::fabs(double(yw[i]) - ref[i]) <= tol)
+          << "whole, " << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd
+          << " i " << i << ": " << yw[i] << " vs " << ref[i];
+    }
+    if (wsplit.out_q.scratch != nullptr) {
+      expect_quantized_rows(yw, to_host<int8_t>(scratch, size_t(10 * width)), n_seqs, width,
+                            bits);
+    }
+    // Its rounds by tensor copies (AttnSplit::kv_maps) where the cache allows: the same values
+    // in the same order, so the same floats.
+    cuda::KvTensorMaps maps;
+    if (cuda::make_kv_tensor_maps(dview, &maps).ok()) {
+      wsplit.kv_maps = &maps;
+      DeviceBuffer dm = poisoned<float>(ref.size());
+      const Status stm = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
                                                       max_blocks, dl.as<int32_t>(), n_seqs,
-                                                      n_heads, dview, scale, dw.as<float>(),
+                                                      n_heads, dview, scale, dm.as<float>(),
                                                       nullptr, wsplit);
-      ASSERT_TRUE(stw.ok()) << stw.to_string();
-      const auto yw = to_host<float>(dw, ref.size());
-      for (size_t i = 0; i < ref.size(); ++i) {
-        ASSERT_TRUE(std::fabs(double(yw[i]) - ref[i]) <= tol)
-            << "whole " << config << ", " << dtype_name(dt) << " heads " << n_heads << "/"
-            << n_kv << " hd " << hd << " i " << i << ": " << yw[i] << " vs " << ref[i];
-      }
-      if (wsplit.out_q.scratch != nullptr) {
-        expect_quantized_rows(yw, to_host<int8_t>(scratch, size_t(10 * width)), n_seqs,
-                              width, bits);
-      }
-      // Its rounds by tensor copies (AttnSplit::kv_maps) where the cache allows: the same
-      // values in the same order, so the same floats.
-      cuda::KvTensorMaps maps;
-      if (cuda::make_kv_tensor_maps(dview, &maps).ok()) {
-        wsplit.kv_maps = &maps;
-        DeviceBuffer dm = poisoned<float>(ref.size());
-        const Status stm = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
-                                                        max_blocks, dl.as<int32_t>(), n_seqs,
-                                                        n_heads, dview, scale, dm.as<float>(),
-                                                        nullptr, wsplit);
-        ASSERT_TRUE(stm.ok()) << stm.to_string();
-        const auto ym = to_host<float>(dm, ref.size());
-        ASSERT_EQ(std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)), 0)
-            << "whole " << config << " with tensor copies differs, " << dtype_name(dt) << " hd "
-            << hd;
-      } else {
-        EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
-      }
+      ASSERT_TRUE(stm.ok()) << stm.to_string();
+      const auto ym = to_host<float>(dm, ref.size());
+      ASSERT_EQ(std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)), 0)
+          << "whole with tensor copies differs, " << dtype_name(dt) << " hd " << hd;
+    } else {
+      EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
     }
   }
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -455,27 +451,22 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
     for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y2[i])) << i;
   }
   if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
-    // Without a split merge (AttnSplit::whole): the same zeros and NaNs.
-    for (int config = 1; config <= 3; ++config) {
+    // Without a split merge (AttnSplit::whole): the same zeros and NaNs, with row copies and
+    // with tensor copies.
+    cuda::KvTensorMaps maps;
+    ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
+    const cuda::KvTensorMaps* const each[] = {nullptr, &maps};
+    for (const cuda::KvTensorMaps* m : each) {
       cuda::AttnSplit split;
-      split.whole = config;
+      split.whole = true;
+      split.kv_maps = m;
       DeviceBuffer dout3 = poisoned<float>(q.size());
       st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
                                         4, dview, 0.125f, dout3.as<float>(), nullptr, split);
       ASSERT_TRUE(st.ok()) << st.to_string();
       const auto y3 = to_host<float>(dout3, q.size());
-      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y3[i], 0.0f) << config << " " << i;
-      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y3[i])) << config << " " << i;
-      cuda::KvTensorMaps maps;
-      ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
-      split.kv_maps = &maps;  // and by tensor copies
-      DeviceBuffer dout4 = poisoned<float>(q.size());
-      st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
-                                        4, dview, 0.125f, dout4.as<float>(), nullptr, split);
-      ASSERT_TRUE(st.ok()) << st.to_string();
-      const auto y4 = to_host<float>(dout4, q.size());
-      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y4[i], 0.0f) << config << " " << i;
-      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y4[i])) << config << " " << i;
+      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y3[i], 0.0f) << i;
+      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y3[i])) << i;
     }
   }
   // Unsupported shapes are errors, not crashes.

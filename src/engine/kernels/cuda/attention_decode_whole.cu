@@ -3,8 +3,8 @@
 // second pass over L2 (the split kernel's last block spends ~4.5 µs per 3B layer on those,
 // bench/NOTES.md run 121).
 //
-// A block is W warps; warp w takes positions w·kU .. w·kU + kU − 1 of every round of W·kU
-// positions, and keeps R rounds in flight in its own ring of shared-memory slots, each filled by
+// A block is W warps (16); warp w takes positions w·kU .. w·kU + kU − 1 of every round of W·kU
+// positions, and keeps R rounds (2) in flight in its own ring of shared-memory slots, each filled by
 // bulk copies completing on the slot's mbarrier (bulk_copy.cuh): with the layer's tensor maps
 // (AttnSplit::kv_maps) lane 0 copies a K box and a V box (kU consecutive positions of one page),
 // else lanes 0..kU−1 each copy one position's K row and V row. A copy costs its warp ~37 ns to
@@ -261,12 +261,18 @@ __global__ void __launch_bounds__(W * 32)
 #endif
 }
 
-template <typename T, int HPL, int W, int R>
+// The block shape: 16 warps with 2 rounds in flight each (128 KB of rings). Measured against 16
+// warps with 3 rounds (the same), 8 warps with 6 (−9 %) and 24 warps with 2 (−5 %, spilling):
+// runs 123–127.
+constexpr int kWarps = 16;
+constexpr int kRing = 2;
+
+template <typename T, int HPL>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
               int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
               const GemvI8Target& oq, const KvTensorMaps* maps, cudaStream_t stream) {
-  constexpr int kSmem = whole_smem_bytes<T, HPL, W, R>();
-  auto kernel = paged_decode_whole_kernel<T, HPL, W, R>;
+  constexpr int kSmem = whole_smem_bytes<T, HPL, kWarps, kRing>();
+  auto kernel = paged_decode_whole_kernel<T, HPL, kWarps, kRing>;
   // Above the 48 KB a kernel gets without asking: raised once per instantiation.
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
@@ -275,7 +281,7 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
                           cudaGetErrorString(attr));
   }
   const unsigned grid = static_cast<unsigned>(n_seqs * n_heads);
-  MLXM_CUDA_LAUNCH_PDL("paged_decode_whole_kernel", kernel, grid, W * 32, kSmem, stream, q,
+  MLXM_CUDA_LAUNCH_PDL("paged_decode_whole_kernel", kernel, grid, kWarps * 32, kSmem, stream, q,
                        tables, max_blocks, ctx, n_heads, static_cast<const T*>(kv.k),
                        static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
                        kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
@@ -284,29 +290,11 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
   return ok_status();
 }
 
-template <typename T, int HPL>
-Status launch_config(int config, const float* q, const int32_t* tables, int max_blocks,
-                     const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
-                     float scale, float* out, const GemvI8Target& oq, const KvTensorMaps* maps,
-                     cudaStream_t stream) {
-  switch (config) {
-    case 1:
-      return launch<T, HPL, 16, 3>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
-                                   oq, maps, stream);
-    case 2:
-      return launch<T, HPL, 24, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
-                                  oq, maps, stream);
-    default:
-      return launch<T, HPL, 16, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out,
-                                   oq, maps, stream);
-  }
-}
-
 }  // namespace
 
 namespace detail {
 
-Status launch_decode_whole(int config, const float* q, const int32_t* tables, int max_blocks,
+Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                            float scale, float* out, const GemvI8Target& oq,
                            const KvTensorMaps* maps, cudaStream_t stream) {
@@ -315,15 +303,15 @@ Status launch_decode_whole(int config, const float* q, const int32_t* tables, in
   if (kv.head_dim != hpl * 32 || kv.block_size % kU != 0) maps = nullptr;
   const bool f16 = kv.dtype == DType::kF16;
   if (hpl == 2) {
-    return f16 ? launch_config<__half, 2>(config, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
-                                          scale, out, oq, maps, stream)
-               : launch_config<__nv_bfloat16, 2>(config, q, tables, max_blocks, ctx, n_seqs,
-                                                 n_heads, kv, scale, out, oq, maps, stream);
+    return f16 ? launch<__half, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
+                                   maps, stream)
+               : launch<__nv_bfloat16, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
+                                          out, oq, maps, stream);
   }
-  return f16 ? launch_config<__half, 4>(config, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
-                                        scale, out, oq, maps, stream)
-             : launch_config<__nv_bfloat16, 4>(config, q, tables, max_blocks, ctx, n_seqs, n_heads,
-                                               kv, scale, out, oq, maps, stream);
+  return f16 ? launch<__half, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
+                                 maps, stream)
+             : launch<__nv_bfloat16, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
+                                        out, oq, maps, stream);
 }
 
 }  // namespace detail

@@ -109,14 +109,13 @@ struct AttnSplit {
   // Warps per block of a split launch (splits > 1) up to head_dim 128: 4, or 8 (rounds of 64
   // positions; plan the splits with the same count, paged_attention_decode_splits).
   int warps = 4;
-  // Without a split merge (attention_decode_whole.cu): 0 off, else the block shape (1: 16 warps
-  // with 3 rounds in flight each, 2: 24 warps with 2, 3: 16 warps with 2). One block per
-  // (sequence, query head) reads the whole context through bulk-copied rounds, so no partials
-  // and no merge; out_q works without splits. Taken on sm_90+ devices where
+  // Without a split merge (attention_decode_whole.cu): one block of 16 warps per (sequence,
+  // query head) reads the whole context through bulk-copied rounds, so no partials and no
+  // merge; out_q works without splits. Taken on sm_90+ devices where
   // detail::decode_attn_whole_fits (attention_plan.h) holds and the caches and output are
   // 16-byte aligned; elsewhere ignored. Same math, the sums in another order. It pays on short
   // contexts only (detail::decode_attn_whole_pays): the caller's choice.
-  int whole = 0;
+  bool whole = false;
   // With whole: each warp's round of 8 positions as two tensor copies (K and V boxes of
   // make_kv_tensor_maps, host memory read at launch) instead of 16 row copies. Null: row copies.
   const KvTensorMaps* kv_maps = nullptr;

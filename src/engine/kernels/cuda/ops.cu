@@ -30,7 +30,7 @@ namespace mlxm::engine::cuda {
 
 namespace detail {
 // AttnSplit::whole's launch (attention_decode_whole.cu), after paged_attention_decode's checks.
-Status launch_decode_whole(int config, const float* q, const int32_t* tables, int max_blocks,
+Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                            float scale, float* out, const GemvI8Target& oq,
                            const KvTensorMaps* maps, cudaStream_t stream);
@@ -655,7 +655,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   }
   const GemvI8Target& oq = split.out_q;
   const bool whole =
-      split.whole != 0 &&
+      split.whole &&
       paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks_per_seq) &&
       norm_rows::aligned16({kv.k, kv.v, out});
   if (whole) {
@@ -667,7 +667,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
                                                    "cuda::paged_attention_decode"));
     }
-    return detail::launch_decode_whole(split.whole, q, block_tables, max_blocks_per_seq,
+    return detail::launch_decode_whole(q, block_tables, max_blocks_per_seq,
                                        context_lens, n_seqs, n_heads, kv, scale, out, oq,
                                        split.kv_maps, stream);
   }

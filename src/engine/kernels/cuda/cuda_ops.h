@@ -54,17 +54,6 @@ Status add_inplace(float* x, const float* y, int64_t n, Stream stream = nullptr)
 Status gather_rows(const float* src, int64_t n_src_rows, int64_t dim, const int32_t* rows,
                    int64_t n, float* dst, Stream stream = nullptr);
 
-// Decode attention, one query token per sequence: out (n_seqs, n_heads, head_dim) =
-// softmax(q·Kᵀ·scale)·V over positions [0, context_lens[s]) of sequence s, whose blocks are
-// block_tables[s * max_blocks_per_seq + i]; grouped-query (head h reads kv head
-// h / (n_heads / n_kv_heads)); softmax in f32. KV in F16 or BF16; head_dim up to 256 (a
-// multiple of 2 above 32, of 4 above 64, of 8 above 128); at most 8 query heads per kv head.
-// Prefill uses it too, one entry per query token with its own context length (causal). A block id outside [0, n_blocks) is never read: the
-// sequence's output is NaN instead. A context length of 0 gives zeros.
-// Split-KV (flash-decoding): `splits` blocks per (entry, kv head), each over a slice of
-// ceil(max_blocks_per_seq·block_size / splits) positions, then a merge kernel. Needs
-// paged_attention_workspace_floats(...) floats of device workspace; with less (or splits <= 1)
-// the kernel runs unsplit. The result equals the unsplit one up to f32 rounding.
 // A CUtensorMap's 128 bytes (cuda.h's type, kept out of this CUDA-free header).
 struct alignas(128) TensorMapBytes {
   unsigned long long opaque[16];
@@ -81,6 +70,17 @@ struct KvTensorMaps {
 // driver rejects them. The maps hold the cache addresses: remake them if the cache moves.
 Status make_kv_tensor_maps(const KvLayerView& kv, KvTensorMaps* maps);
 
+// Decode attention, one query token per sequence: out (n_seqs, n_heads, head_dim) =
+// softmax(q·Kᵀ·scale)·V over positions [0, context_lens[s]) of sequence s, whose blocks are
+// block_tables[s * max_blocks_per_seq + i]; grouped-query (head h reads kv head
+// h / (n_heads / n_kv_heads)); softmax in f32. KV in F16 or BF16; head_dim up to 256 (a
+// multiple of 2 above 32, of 4 above 64, of 8 above 128); at most 8 query heads per kv head.
+// Prefill uses it too, one entry per query token with its own context length (causal). A block id outside [0, n_blocks) is never read: the
+// sequence's output is NaN instead. A context length of 0 gives zeros.
+// Split-KV (flash-decoding): `splits` blocks per (entry, kv head), each over a slice of
+// ceil(max_blocks_per_seq·block_size / splits) positions, then a merge kernel. Needs
+// paged_attention_workspace_floats(...) floats of device workspace; with less (or splits <= 1)
+// the kernel runs unsplit. The result equals the unsplit one up to f32 rounding.
 struct AttnSplit {
   int splits = 1;
   float* workspace = nullptr;

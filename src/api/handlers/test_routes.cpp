@@ -64,7 +64,13 @@ void TestRoutes::register_routes(http::Router& router) {
   });
 
   router.add("GET", "/test/stats", [this](http::HttpRequest&) {
-    return http::json_response(200, {{"sse_started", sse_started_.load()},
+    int64_t blocked = 0;
+    {
+      std::lock_guard lock(block_mu_);
+      blocked = blocked_;
+    }
+    return http::json_response(200, {{"blocked", blocked},
+                                     {"sse_started", sse_started_.load()},
                                      {"sse_completed", sse_completed_.load()},
                                      {"sse_disconnects", sse_disconnects_.load()},
                                      {"sse_aborted", sse_aborted_.load()},
@@ -94,8 +100,10 @@ void TestRoutes::register_routes(http::Router& router) {
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_lock lock(block_mu_);
     const int64_t seen = releases_;
+    ++blocked_;
     block_cv_.wait_until(lock, t0 + std::chrono::milliseconds(ms),
                          [&] { return releases_ != seen || stopping_.load(); });
+    --blocked_;
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - t0);
     return http::json_response(200, {{"released", releases_ != seen},

@@ -1,7 +1,8 @@
 // Test-only routes, registered by `serve` only when MLX_MANAGER_TEST_ROUTES=1. They exercise the
 // server machinery end to end before real endpoints exist:
 //   GET  /test/sse?n=5&interval_ms=50   n SSE events written from a separate thread
-//   GET  /test/stats                    counters: streams started/completed/disconnected
+//   GET  /test/stats                    counters: streams started/completed/disconnected, and
+//                                       the /test/block handlers waiting now ("blocked")
 //   GET  /test/slow?ms=500              answers after ms (deferred, off the io thread)
 //   POST /test/echo-json                echoes a JSON object body; 400 on malformed JSON
 //   POST /test/block?ms=N               a handler that blocks its thread until released (or N ms)
@@ -44,6 +45,7 @@ class TestRoutes {
   std::mutex block_mu_;
   std::condition_variable block_cv_;
   int64_t releases_ = 0;  // bumped by /test/release; guarded by block_mu_
+  int64_t blocked_ = 0;   // /test/block handlers waiting now; guarded by block_mu_
   std::mutex mu_;
   std::vector<std::thread> threads_;
 };

@@ -2,6 +2,9 @@
 // an io thread: with a single io thread, other requests are still answered meanwhile.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "e2e/harness/server_process.h"
 
 namespace mlxm::e2e {
@@ -25,7 +28,17 @@ TEST(BlockingHandlers, DoNotStallTheIoThreads) {
     HttpResult echo = server.post("/test/echo-json", R"({"i":1})");
     EXPECT_EQ(echo.status, 200);
   }
-  // Release both: they answer on their connections.
+  // Release both once both wait (a release that comes first would not wake a handler that
+  // starts later: under load the blocking pool can start them after the requests above): they
+  // answer on their connections.
+  auto blocked_now = [&] {
+    const nlohmann::json j = server.get("/test/stats").json();
+    return j.is_object() ? j.value("blocked", int64_t{-1}) : int64_t{-1};
+  };
+  for (int i = 0; i < 500 && blocked_now() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(blocked_now(), 2) << "the handlers never blocked";
   ASSERT_EQ(server.post("/test/release", "").status, 200);
   blocked->set_timeout_ms(10000);
   blocked2->set_timeout_ms(10000);

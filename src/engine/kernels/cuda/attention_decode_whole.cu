@@ -26,9 +26,9 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 
 #include "engine/kernels/cuda/attention_plan.h"
+#include "engine/kernels/cuda/attn_kv_bulk.cuh"
 #include "engine/kernels/cuda/attn_round.cuh"
 #include "engine/kernels/cuda/bulk_copy.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
@@ -48,17 +48,6 @@ constexpr int kU = 8;  // positions per warp and round
 template <typename T, int HPL, int W, int R>
 __host__ __device__ constexpr int whole_smem_bytes() {
   return W * R * 2 * kU * HPL * 32 * static_cast<int>(sizeof(T));
-}
-
-// HPL staged elements as floats (HPL-aligned: one load).
-template <typename T, int HPL>
-__device__ __forceinline__ void load_dims(const T* p, float (&o)[HPL]) {
-  using V = std::conditional_t<HPL == 2, unsigned int, uint2>;
-  static_assert(HPL == 2 || HPL == 4, "HPL");
-  const V raw = *reinterpret_cast<const V*>(p);
-  const T* e = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-  for (int i = 0; i < HPL; ++i) o[i] = kv_rope::to_float(e[i]);
 }
 
 template <typename T, int HPL, int W, int R>
@@ -205,8 +194,8 @@ __global__ void __launch_bounds__(W * 32)
 #pragma unroll
       for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
       if (((ok >> u) & 1u) == 0 || !active) continue;
-      load_dims<T, HPL>(src + u * kHd + lane * HPL, kf[u]);
-      load_dims<T, HPL>(src + (kU + u) * kHd + lane * HPL, vf[u]);
+      attn_kv_bulk::load_dims<T, HPL>(src + u * kHd + lane * HPL, kf[u]);
+      attn_kv_bulk::load_dims<T, HPL>(src + (kU + u) * kHd + lane * HPL, vf[u]);
     }
     __syncwarp();  // every lane has read the slot before it is refilled
     if (lane == 0) bulk_copy::arrive(&s_empty[warp][slot]);

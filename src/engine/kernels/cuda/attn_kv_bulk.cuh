@@ -23,6 +23,22 @@
 
 namespace mlxm::engine::cuda::attn_kv_bulk {
 
+// HPL consecutive staged elements as floats (HPL-aligned in shared memory: one load). Also the
+// whole-context kernel's (attention_decode_whole.cu).
+template <typename T, int HPL>
+__device__ __forceinline__ void load_dims(const T* p, float (&o)[HPL]) {
+  if constexpr (HPL >= 2) {
+    using V = std::conditional_t<HPL == 2, unsigned int,
+                                 std::conditional_t<HPL == 4, uint2, uint4>>;
+    const V raw = *reinterpret_cast<const V*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int i = 0; i < HPL; ++i) o[i] = kv_rope::to_float(e[i]);
+  } else {
+    o[0] = kv_rope::to_float(p[0]);
+  }
+}
+
 // One warp's staging: KU rows of K (HPL·32 elements apart), then KU rows of V.
 template <typename T, int HPL, int KU>
 struct WarpStage {
@@ -74,27 +90,13 @@ struct WarpStage {
 #pragma unroll
       for (int i = 0; i < HPL; ++i) kf[u][i] = vf[u][i] = 0.0f;
       if (off[u] < 0 || !active) continue;
-      load(k + u * kRow + lane * HPL, kf[u]);
-      load(v + u * kRow + lane * HPL, vf[u]);
+      load_dims<T, HPL>(k + u * kRow + lane * HPL, kf[u]);
+      load_dims<T, HPL>(v + u * kRow + lane * HPL, vf[u]);
     }
     __syncwarp();  // every lane has read the staging before lane 0 refills it
     refill = true;
   }
 
- private:
-  // HPL consecutive staged elements as floats (HPL-aligned in the staging: one load).
-  __device__ __forceinline__ static void load(const T* p, float (&o)[HPL]) {
-    if constexpr (HPL >= 2) {
-      using V = std::conditional_t<HPL == 2, unsigned int,
-                                   std::conditional_t<HPL == 4, uint2, uint4>>;
-      const V raw = *reinterpret_cast<const V*>(p);
-      const T* e = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-      for (int i = 0; i < HPL; ++i) o[i] = kv_rope::to_float(e[i]);
-    } else {
-      o[0] = kv_rope::to_float(p[0]);
-    }
-  }
 };
 
 // Initializes the W warps' barriers (one thread; a __syncthreads must follow before any issue).

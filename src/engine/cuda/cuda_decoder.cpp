@@ -128,9 +128,14 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // 528 positions, batch 1: 9 splits of 64 with 8-warp blocks, AttnSplit::warps).
     // Or one block per (sequence, query head) over the whole context (AttnSplit::whole) where
     // the step's longest context is short enough for it to pay.
+    // As cluster pairs (AttnSplit::whole_parts) where they fit and the context is long enough.
+    const int parts = attn_pairs_ ? cuda::detail::decode_attn_whole_parts(n, c.n_heads, max_ctx,
+                                                                          sm_count_)
+                                  : 1;
     attn_split_.whole =
-        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx) &&
+        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts) &&
         cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width);
+    attn_split_.whole_parts = attn_split_.whole ? parts : 1;
     const int64_t splits =
         attn_split_.whole
             ? 1
@@ -261,7 +266,8 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
 
   if (use_graphs_ && n <= kMaxGraphTokens) {
-    const auto key = std::make_tuple(n, n_out, width, n_tiles, attn_split_.whole);
+    const auto key = std::make_tuple(n, n_out, width, n_tiles,
+                                     attn_split_.whole ? attn_split_.whole_parts : 0);
     auto it = graphs_.find(key);
     if (it == graphs_.end() && graphs_.size() < kMaxGraphs) {
       const TimePoint tc = now();

@@ -89,6 +89,9 @@ class CudaDecoder final : public Engine {
     // 3B +1.2 %, 8B +1.8 % at 576 positions, 3B +14.5 % at 190, batch 4 +13-19 %
     // (bench/NOTES.md runs 127 and 129). MLXM_CUDA_ATTN_WHOLE=0: split-KV always.
     MLXM_ASSIGN_OR_RETURN(attn_whole_, env_bool("MLXM_CUDA_ATTN_WHOLE", true));
+    // Its blocks as cluster pairs above 256 positions (AttnSplit::whole_parts).
+    // MLXM_CUDA_ATTN_PAIRS=0: one block per head.
+    MLXM_ASSIGN_OR_RETURN(attn_pairs_, env_bool("MLXM_CUDA_ATTN_PAIRS", true));
     // Its K/V rounds by tensor copies (AttnSplit::kv_maps; 3B b1 889.0 -> 951.6 tok/s, run
     // 126). MLXM_CUDA_ATTN_TMA=0: row copies.
     MLXM_ASSIGN_OR_RETURN(const bool attn_tma, env_bool("MLXM_CUDA_ATTN_TMA", true));
@@ -284,6 +287,7 @@ class CudaDecoder final : public Engine {
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
+  bool attn_pairs_ = true;  // ... as cluster pairs (AttnSplit::whole_parts)
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
@@ -347,9 +351,9 @@ class CudaDecoder final : public Engine {
   bool use_graphs_ = true;
   bool fuse_ = true;           // MLXM_CUDA_FUSE
   bool flash_prefill_ = true;  // MLXM_CUDA_FLASH_PREFILL (and the shape is supported)
-  // (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel)
-  // (rows, logit rows, table width, prefill tiles, AttnSplit::whole)
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, cuda::Graph> graphs_;
+  // Step graphs by (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel,
+  // the whole-context attention's blocks per head or 0 for the splits).
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int>, cuda::Graph> graphs_;
   double host_ms_ = 0, wait_ms_ = 0, capture_ms_ = 0;
 };
 

@@ -18,6 +18,12 @@
 // Each warp's rounds are a chain (~0.8 µs per round at 3B, run 126), so the kernel loses to the
 // splits on long contexts: the engine takes it where detail::decode_attn_whole_pays
 // (attention_plan.h, run 127).
+//
+// Pairs (P = 2, AttnSplit::whole_parts): each (sequence, query head) is a thread-block cluster
+// of two such blocks on two SMs. Block r takes rounds r, r + 2, ... of every warp, so each warp's
+// chain is half as long and each SM reads half the K/V. At the end block 1 stores its
+// (max, sum, acc) into block 0's shared memory (distributed shared memory), one cluster barrier
+// orders them, and block 0 merges the two and writes the row.
 // sm_90 only (bulk copies); the host asks for it only there (paged_attention_decode).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -50,7 +56,28 @@ __host__ __device__ constexpr int whole_smem_bytes() {
   return W * R * 2 * kU * HPL * 32 * static_cast<int>(sizeof(T));
 }
 
-template <typename T, int HPL, int W, int R>
+// The block's rank in its cluster (P = 2), and the address of `p` in rank `rank`'s shared memory.
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ uint32_t peer_addr(const void* p, uint32_t rank) {
+  const uint32_t local = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  uint32_t out;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(out) : "r"(local), "r"(rank));
+  return out;
+}
+__device__ __forceinline__ void store_peer(uint32_t addr, float v) {
+  asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(addr), "f"(v) : "memory");
+}
+// Every thread of both blocks: the stores before it are visible to the cluster after it.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::
+                   : "memory");
+}
+
+template <typename T, int HPL, int W, int R, int P>
 __global__ void __launch_bounds__(W * 32)
     paged_decode_whole_kernel(const float* __restrict__ q, const int32_t* __restrict__ tables,
                               int max_blocks, const int32_t* __restrict__ context_lens,
@@ -76,13 +103,16 @@ __global__ void __launch_bounds__(W * 32)
   __shared__ uint32_t s_ok[W][R];  // bit u: position u of the slot's round was copied
   __shared__ float s_m[W], s_l[W];
   __shared__ int s_bad;
+  // P = 2: block 1's (acc[kHd], max, sum, bad), stored by block 1 into block 0's copy.
+  __shared__ float s_peer[P == 2 ? kHd + 3 : 1];
   // The sequence's block table: read once, so that no round waits for a table read from L2.
   __shared__ int32_t s_table[detail::kDecodeAttnWholeMaxBlocks];
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int seq = blockIdx.x / n_heads;
-  const int head = blockIdx.x % n_heads;
+  const int rank = P == 2 ? static_cast<int>(cluster_rank()) : 0;
+  const int seq = (blockIdx.x / P) / n_heads;
+  const int head = (blockIdx.x / P) % n_heads;
   const int kvh = head / (n_heads / n_kv_heads);
   const bool active = lane * HPL < hd;
   if (threadIdx.x == 0) {
@@ -107,13 +137,16 @@ __global__ void __launch_bounds__(W * 32)
   const int64_t row = static_cast<int64_t>(n_kv_heads) * hd;
   constexpr int kStep = W * kU;
   const int p_warp = warp * kU;
-  const int n_rounds = n_ctx > p_warp ? (n_ctx - p_warp + kStep - 1) / kStep : 0;
+  // This block's rounds of the warp: every P-th from its rank (the j-th at position pos0(j)).
+  const int all_rounds = n_ctx > p_warp ? (n_ctx - p_warp + kStep - 1) / kStep : 0;
+  const int n_rounds = all_rounds > rank ? (all_rounds - rank + P - 1) / P : 0;
+  auto pos0 = [&](int j) { return (j * P + rank) * kStep + p_warp; };
   const uint32_t row_bytes = static_cast<uint32_t>(hd) * sizeof(T);
 
   // Round j's position for lane u < kU: its element offset in the caches, -1 past the context,
   // -2 for a block id outside the cache (never read; the row becomes NaN).
   auto locate = [&](int j) -> int64_t {
-    const int p = j * kStep + p_warp + lane;
+    const int p = pos0(j) + lane;
     if (lane >= kU || p >= n_ctx) return -1;
     const int bi = p / block_size;
     const int64_t blk = bi < max_blocks ? s_table[bi] : -1;
@@ -130,7 +163,7 @@ __global__ void __launch_bounds__(W * 32)
     const int slot = j % R;
     uint64_t* bar = &s_bar[warp][slot];
     if (lane == 0) {
-      const int p0 = j * kStep + p_warp;
+      const int p0 = pos0(j);
       const int bi = p0 / block_size;
       const int64_t blk = bi < max_blocks ? s_table[bi] : -1;
       const bool good = blk >= 0 && blk < n_blocks;
@@ -214,31 +247,84 @@ __global__ void __launch_bounds__(W * 32)
 #pragma unroll
   for (int i = 0; i < HPL; ++i) s_acc[warp][lane * HPL + i] = acc[i];
   __syncthreads();
-  if (warp != 0) return;  // (the chain's recorder, thread 0, goes on)
-  // Lane t: dims 4t .. 4t + 3 of the head (hd <= 128).
+  // Lane t of warp 0: dims 4t .. 4t + 3 of the head (hd <= 128).
   const int hd4 = hd / 4;
   const bool in = lane < hd4;
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (in) {
-    float mx = -INFINITY;
+  if constexpr (P == 1) {
+    if (warp != 0) return;  // (the chain's recorder, thread 0, goes on)
+    if (in) {
+      float mx = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
-    float lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
-    if (mx != -INFINITY) {
+      for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
+      float lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
+      if (mx != -INFINITY) {
 #pragma unroll
-      for (int w = 0; w < W; ++w) {
-        const float c = exp2f(s_m[w] - mx);
-        lsum += s_l[w] * c;
+        for (int w = 0; w < W; ++w) {
+          const float c = exp2f(s_m[w] - mx);
+          lsum += s_l[w] * c;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
+          for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
+        }
+      }
+      float r[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) r[k] = s_bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+      o = make_float4(r[0], r[1], r[2], r[3]);
+      const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
+      reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+    }
+  } else {
+    // Each block's (max, sum, acc) as above, then block 1's into block 0's shared memory.
+    float mx = -INFINITY, lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
+    if (warp == 0 && in) {
+#pragma unroll
+      for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
+      if (mx != -INFINITY) {
+#pragma unroll
+        for (int w = 0; w < W; ++w) {
+          const float c = exp2f(s_m[w] - mx);
+          lsum += s_l[w] * c;
+#pragma unroll
+          for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
+        }
       }
     }
-    float r[4];
+    int bad = s_bad;
+    if (rank == 1 && warp == 0) {
+      if (in) {
 #pragma unroll
-    for (int k = 0; k < 4; ++k) r[k] = s_bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
-    o = make_float4(r[0], r[1], r[2], r[3]);
-    const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
-    reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+        for (int k = 0; k < 4; ++k) store_peer(peer_addr(&s_peer[4 * lane + k], 0), a[k]);
+      }
+      if (lane == 0) {
+        store_peer(peer_addr(&s_peer[kHd], 0), mx);
+        store_peer(peer_addr(&s_peer[kHd + 1], 0), lsum);
+        store_peer(peer_addr(&s_peer[kHd + 2], 0), bad != 0 ? 1.0f : 0.0f);
+      }
+    }
+    cluster_sync();  // block 1's stores are in block 0's shared memory; block 1 is done
+    if (rank == 1) {
+      MLXM_CHAIN_END();
+      return;
+    }
+    if (warp != 0) return;
+    bad |= s_peer[kHd + 2] != 0.0f;
+    if (in) {
+      const float pm = s_peer[kHd], pl = s_peer[kHd + 1];
+      const float nm = fmaxf(mx, pm);
+      if (nm != -INFINITY) {
+        const float c0 = exp2f(mx - nm), c1 = exp2f(pm - nm);  // 0 for a side that saw nothing
+        lsum = lsum * c0 + pl * c1;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) a[k] = a[k] * c0 + s_peer[4 * lane + k] * c1;
+      }
+      float r[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) r[k] = bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+      o = make_float4(r[0], r[1], r[2], r[3]);
+      const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
+      reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+    }
   }
   if (xq != nullptr) {
     const int width = n_heads * hd;
@@ -256,12 +342,41 @@ __global__ void __launch_bounds__(W * 32)
 constexpr int kWarps = 16;
 constexpr int kRing = 2;
 
-template <typename T, int HPL>
+// Launches `kernel` as clusters of `cluster` blocks along x (1: none), with the PDL attribute
+// where pdl::enabled().
+template <typename... Params, typename... Args>
+cudaError_t launch_clusters(void (*kernel)(Params...), unsigned grid, unsigned cluster, int smem,
+                            cudaStream_t stream, Args... args) {
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (cluster > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster;
+    attr[n].val.clusterDim.y = 1;
+    attr[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (pdl::enabled()) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(kWarps * 32);
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = n;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
+
+template <typename T, int HPL, int P>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
               int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
               const GemvI8Target& oq, const KvTensorMaps* maps, cudaStream_t stream) {
   constexpr int kSmem = whole_smem_bytes<T, HPL, kWarps, kRing>();
-  auto kernel = paged_decode_whole_kernel<T, HPL, kWarps, kRing>;
+  auto kernel = paged_decode_whole_kernel<T, HPL, kWarps, kRing, P>;
   // Above the 48 KB a kernel gets without asking: raised once per instantiation.
   static const cudaError_t attr =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
@@ -269,14 +384,30 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
     return internal_error(std::string("paged_attention_decode (whole): shared memory attribute: ") +
                           cudaGetErrorString(attr));
   }
-  const unsigned grid = static_cast<unsigned>(n_seqs * n_heads);
-  MLXM_CUDA_LAUNCH_PDL("paged_decode_whole_kernel", kernel, grid, kWarps * 32, kSmem, stream, q,
-                       tables, max_blocks, ctx, n_heads, static_cast<const T*>(kv.k),
-                       static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads, kv.head_dim,
-                       kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
-                       maps != nullptr ? maps->k : TensorMapBytes{},
-                       maps != nullptr ? maps->v : TensorMapBytes{}, maps != nullptr);
+  const unsigned grid = static_cast<unsigned>(n_seqs * n_heads * P);
+  const cudaError_t e = launch_clusters(
+      kernel, grid, P, kSmem, stream, q, tables, max_blocks, ctx, n_heads,
+      static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads,
+      kv.head_dim, kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
+      maps != nullptr ? maps->k : TensorMapBytes{}, maps != nullptr ? maps->v : TensorMapBytes{},
+      maps != nullptr);
+  if (e != cudaSuccess) {
+    return detail::cuda_status(e, "launch of paged_decode_whole_kernel", __FILE__, __LINE__);
+  }
+  MLXM_CUDA_CHECK_LAUNCH("paged_decode_whole_kernel");
   return ok_status();
+}
+
+// The launch for P blocks per (sequence, query head).
+template <typename T, int HPL>
+Status launch_parts(int parts, const float* q, const int32_t* tables, int max_blocks,
+                    const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
+                    float scale, float* out, const GemvI8Target& oq, const KvTensorMaps* maps,
+                    cudaStream_t stream) {
+  return parts == 2 ? launch<T, HPL, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
+                                        out, oq, maps, stream)
+                    : launch<T, HPL, 1>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
+                                        out, oq, maps, stream);
 }
 
 }  // namespace
@@ -286,21 +417,21 @@ namespace detail {
 Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                            float scale, float* out, const GemvI8Target& oq,
-                           const KvTensorMaps* maps, cudaStream_t stream) {
+                           const KvTensorMaps* maps, int parts, cudaStream_t stream) {
   // Boxes land as head_dim-element rows: only where that is the staging's row (64, 128).
   const int hpl = kv.head_dim <= 64 ? 2 : 4;
   if (kv.head_dim != hpl * 32 || kv.block_size % kU != 0) maps = nullptr;
   const bool f16 = kv.dtype == DType::kF16;
   if (hpl == 2) {
-    return f16 ? launch<__half, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
-                                   maps, stream)
-               : launch<__nv_bfloat16, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
-                                          out, oq, maps, stream);
+    return f16 ? launch_parts<__half, 2>(parts, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
+                                         scale, out, oq, maps, stream)
+               : launch_parts<__nv_bfloat16, 2>(parts, q, tables, max_blocks, ctx, n_seqs,
+                                                n_heads, kv, scale, out, oq, maps, stream);
   }
-  return f16 ? launch<__half, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
-                                 maps, stream)
-             : launch<__nv_bfloat16, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
-                                        out, oq, maps, stream);
+  return f16 ? launch_parts<__half, 4>(parts, q, tables, max_blocks, ctx, n_seqs, n_heads, kv,
+                                       scale, out, oq, maps, stream)
+             : launch_parts<__nv_bfloat16, 4>(parts, q, tables, max_blocks, ctx, n_seqs, n_heads,
+                                              kv, scale, out, oq, maps, stream);
 }
 
 }  // namespace detail

@@ -45,8 +45,17 @@ constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,
 // H200): +14.5 % (3B) at 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at
 // 1,964, i.e. even near 650.
 inline constexpr int64_t kDecodeAttnWholeMaxCtx = 640;
-constexpr bool decode_attn_whole_pays(int64_t max_ctx) {
-  return max_ctx <= kDecodeAttnWholeMaxCtx;
+constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
+  return max_ctx <= kDecodeAttnWholeMaxCtx * parts;
+}
+
+// Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts): 2, a cluster pair
+// that halves each warp's chain of rounds, where both blocks of every head fit one wave and the
+// longest context is above kDecodeAttnWholePairMinCtx positions; else 1.
+inline constexpr int64_t kDecodeAttnWholePairMinCtx = 256;
+constexpr int decode_attn_whole_parts(int64_t n_seqs, int n_heads, int64_t max_ctx,
+                                      int sm_count) {
+  return 2 * n_seqs * n_heads <= sm_count && max_ctx > kDecodeAttnWholePairMinCtx ? 2 : 1;
 }
 
 }  // namespace mlxm::engine::cuda::detail

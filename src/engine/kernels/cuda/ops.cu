@@ -33,7 +33,7 @@ namespace detail {
 Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                            float scale, float* out, const GemvI8Target& oq,
-                           const KvTensorMaps* maps, cudaStream_t stream);
+                           const KvTensorMaps* maps, int parts, cudaStream_t stream);
 }  // namespace detail
 
 namespace {
@@ -667,9 +667,13 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
                                                    "cuda::paged_attention_decode"));
     }
+    // Pairs only where both blocks of every (sequence, head) fit one wave.
+    const int parts = split.whole_parts == 2 && 2 * n_seqs * n_heads <= detail::gemm_sm_count()
+                          ? 2
+                          : 1;
     return detail::launch_decode_whole(q, block_tables, max_blocks_per_seq,
                                        context_lens, n_seqs, n_heads, kv, scale, out, oq,
-                                       split.kv_maps, stream);
+                                       split.kv_maps, parts, stream);
   }
   int splits = std::clamp(split.splits, 1, max_blocks_per_seq * kv.block_size);
   if (splits > 1 && (split.workspace == nullptr ||

@@ -50,6 +50,21 @@ TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
   EXPECT_TRUE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx));
   EXPECT_FALSE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx + 1));
   EXPECT_FALSE(detail::decode_attn_whole_pays(1964));
+  // As cluster pairs each warp walks half the rounds: twice the context.
+  EXPECT_TRUE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx, 2));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx + 1, 2));
+}
+
+TEST(AttentionPlanTest, WholeContextPairsWhereBothBlocksFitAndTheContextIsLong) {
+  // 3B (24 heads) and 8B (32) at batch 1: 48 and 64 blocks; at 576 positions pairs, at 190 not.
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 576, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms), 1);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, detail::kDecodeAttnWholePairMinCtx, kH200Sms),
+            1);
+  // Batch 2 of 3B (96 blocks) pairs; batch 3 (144) would pass the SMs.
+  EXPECT_EQ(detail::decode_attn_whole_parts(2, 24, 576, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(3, 24, 576, kH200Sms), 1);
 }
 
 TEST(AttentionPlanTest, MeasuredLlamaChoices) {

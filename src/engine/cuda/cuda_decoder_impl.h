@@ -89,9 +89,11 @@ class CudaDecoder final : public Engine {
     // 3B +1.2 %, 8B +1.8 % at 576 positions, 3B +14.5 % at 190, batch 4 +13-19 %
     // (bench/NOTES.md runs 127 and 129). MLXM_CUDA_ATTN_WHOLE=0: split-KV always.
     MLXM_ASSIGN_OR_RETURN(attn_whole_, env_bool("MLXM_CUDA_ATTN_WHOLE", true));
-    // Its blocks as cluster pairs above 256 positions (AttnSplit::whole_parts).
-    // MLXM_CUDA_ATTN_PAIRS=0: one block per head.
-    MLXM_ASSIGN_OR_RETURN(attn_pairs_, env_bool("MLXM_CUDA_ATTN_PAIRS", true));
+    // Its blocks as clusters of up to MLXM_CUDA_ATTN_PARTS (1, 2 or 4) above 256 positions
+    // (AttnSplit::whole_parts).
+    MLXM_ASSIGN_OR_RETURN(const int64_t parts, env_int("MLXM_CUDA_ATTN_PARTS", 4, 1, 4));
+    if (parts == 3) return invalid_argument("MLXM_CUDA_ATTN_PARTS: want 1, 2 or 4, got 3");
+    attn_parts_ = static_cast<int>(parts);
     // Its K/V rounds by tensor copies (AttnSplit::kv_maps; 3B b1 889.0 -> 951.6 tok/s, run
     // 126). MLXM_CUDA_ATTN_TMA=0: row copies.
     MLXM_ASSIGN_OR_RETURN(const bool attn_tma, env_bool("MLXM_CUDA_ATTN_TMA", true));
@@ -287,7 +289,7 @@ class CudaDecoder final : public Engine {
   // MLXM_CUDA_ATTN_FUSED_MERGE: the decode attention's last block per kv head merges the splits
   bool attn_fused_merge_ = true;
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
-  bool attn_pairs_ = true;  // ... as cluster pairs (AttnSplit::whole_parts)
+  int attn_parts_ = 4;      // ... as clusters of at most this many (AttnSplit::whole_parts)
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store

@@ -377,27 +377,31 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     } else {
       EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
     }
-    // As cluster pairs (AttnSplit::whole_parts = 2; one block per head where 2·n_seqs·n_heads
-    // pass the SM count): each block over every other round, merged in distributed shared
-    // memory. The sums in yet another order: the CPU reference's tolerance, its rows quantized.
-    cuda::AttnSplit psplit = wsplit;
-    psplit.whole_parts = 2;
-    DeviceBuffer scratch2 = poisoned<int8_t>(size_t(10 * width));
-    if (psplit.out_q.scratch != nullptr) psplit.out_q = {scratch2.data(), bits};
-    DeviceBuffer dp = poisoned<float>(ref.size());
-    const Status stp = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
-                                                    dl.as<int32_t>(), n_seqs, n_heads, dview,
-                                                    scale, dp.as<float>(), nullptr, psplit);
-    ASSERT_TRUE(stp.ok()) << stp.to_string();
-    const auto yp = to_host<float>(dp, ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) {
-      ASSERT_TRUE(std::fabs(double(yp[i]) - ref[i]) <= tol)
-          << "whole pairs, " << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd "
-          << hd << " i " << i << ": " << yp[i] << " vs " << ref[i];
-    }
-    if (psplit.out_q.scratch != nullptr) {
-      expect_quantized_rows(yp, to_host<int8_t>(scratch2, size_t(10 * width)), n_seqs, width,
-                            bits);
+    // As clusters (AttnSplit::whole_parts = 2 or 4; fewer blocks per head where parts ·
+    // n_seqs · n_heads pass the SM count): each block over every 2nd or 4th round, merged in
+    // distributed shared memory. The sums in yet another order: the CPU reference's
+    // tolerance, its rows quantized.
+    for (int parts : {2, 4}) {
+      cuda::AttnSplit psplit = wsplit;
+      psplit.whole_parts = parts;
+      DeviceBuffer scratch2 = poisoned<int8_t>(size_t(10 * width));
+      if (psplit.out_q.scratch != nullptr) psplit.out_q = {scratch2.data(), bits};
+      DeviceBuffer dp = poisoned<float>(ref.size());
+      const Status stp = cuda::paged_attention_decode(
+          dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,
+          scale, dp.as<float>(), nullptr, psplit);
+      ASSERT_TRUE(stp.ok()) << stp.to_string();
+      const auto yp = to_host<float>(dp, ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        ASSERT_TRUE(std::fabs(double(yp[i]) - ref[i]) <= tol)
+            << "whole, " << parts << " blocks per head, " << dtype_name(dt) << " heads "
+            << n_heads << "/" << n_kv << " hd " << hd << " i " << i << ": " << yp[i] << " vs "
+            << ref[i];
+      }
+      if (psplit.out_q.scratch != nullptr) {
+        expect_quantized_rows(yp, to_host<int8_t>(scratch2, size_t(10 * width)), n_seqs, width,
+                              bits);
+      }
     }
   }
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -474,15 +478,15 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   }
   if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
     // Without a split merge (AttnSplit::whole): the same zeros and NaNs, with row copies and
-    // with tensor copies, one block per head and cluster pairs.
+    // with tensor copies, one block per head and clusters of 2 and 4.
     cuda::KvTensorMaps maps;
     ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
     const cuda::KvTensorMaps* const each[] = {nullptr, &maps};
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 6; ++i) {
       cuda::AttnSplit split;
       split.whole = true;
       split.kv_maps = each[i % 2];
-      split.whole_parts = i < 2 ? 1 : 2;  // and as cluster pairs
+      split.whole_parts = i < 2 ? 1 : i < 4 ? 2 : 4;  // and as clusters
       DeviceBuffer dout3 = poisoned<float>(q.size());
       st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
                                         4, dview, 0.125f, dout3.as<float>(), nullptr, split);

@@ -19,11 +19,11 @@
 // splits on long contexts: the engine takes it where detail::decode_attn_whole_pays
 // (attention_plan.h, run 127).
 //
-// Pairs (P = 2, AttnSplit::whole_parts): each (sequence, query head) is a thread-block cluster
-// of two such blocks on two SMs. Block r takes rounds r, r + 2, ... of every warp, so each warp's
-// chain is half as long and each SM reads half the K/V. At the end block 1 stores its
-// (max, sum, acc) into block 0's shared memory (distributed shared memory), one cluster barrier
-// orders them, and block 0 merges the two and writes the row.
+// Clusters (P = 2 or 4, AttnSplit::whole_parts): each (sequence, query head) is a thread-block
+// cluster of P such blocks on P SMs. Block r takes rounds r, r + P, ... of every warp, so each
+// warp's chain is 1/P as long and each SM reads 1/P of the K/V. At the end blocks 1..P-1 store
+// their (max, sum, acc) into block 0's shared memory (distributed shared memory), one cluster
+// barrier orders them, and block 0 merges them in rank order and writes the row.
 // sm_90 only (bulk copies); the host asks for it only there (paged_attention_decode).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -103,14 +103,15 @@ __global__ void __launch_bounds__(W * 32)
   __shared__ uint32_t s_ok[W][R];  // bit u: position u of the slot's round was copied
   __shared__ float s_m[W], s_l[W];
   __shared__ int s_bad;
-  // P = 2: block 1's (acc[kHd], max, sum, bad), stored by block 1 into block 0's copy.
-  __shared__ float s_peer[P == 2 ? kHd + 3 : 1];
+  // P > 1: block r's (acc[kHd], max, sum, bad) at r - 1, stored by block r into block 0's copy.
+  constexpr int kPeer = kHd + 3;
+  __shared__ float s_peer[P > 1 ? (P - 1) * kPeer : 1];
   // The sequence's block table: read once, so that no round waits for a table read from L2.
   __shared__ int32_t s_table[detail::kDecodeAttnWholeMaxBlocks];
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int rank = P == 2 ? static_cast<int>(cluster_rank()) : 0;
+  const int rank = P > 1 ? static_cast<int>(cluster_rank()) : 0;
   const int seq = (blockIdx.x / P) / n_heads;
   const int head = (blockIdx.x / P) % n_heads;
   const int kvh = head / (n_heads / n_kv_heads);
@@ -275,7 +276,7 @@ __global__ void __launch_bounds__(W * 32)
       reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
     }
   } else {
-    // Each block's (max, sum, acc) as above, then block 1's into block 0's shared memory.
+    // Each block's (max, sum, acc) as above, then blocks 1..P-1's into block 0's shared memory.
     float mx = -INFINITY, lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
     if (warp == 0 && in) {
 #pragma unroll
@@ -291,32 +292,43 @@ __global__ void __launch_bounds__(W * 32)
       }
     }
     int bad = s_bad;
-    if (rank == 1 && warp == 0) {
+    if (rank > 0 && warp == 0) {
+      float* slot = &s_peer[(rank - 1) * kPeer];
       if (in) {
 #pragma unroll
-        for (int k = 0; k < 4; ++k) store_peer(peer_addr(&s_peer[4 * lane + k], 0), a[k]);
+        for (int k = 0; k < 4; ++k) store_peer(peer_addr(&slot[4 * lane + k], 0), a[k]);
       }
       if (lane == 0) {
-        store_peer(peer_addr(&s_peer[kHd], 0), mx);
-        store_peer(peer_addr(&s_peer[kHd + 1], 0), lsum);
-        store_peer(peer_addr(&s_peer[kHd + 2], 0), bad != 0 ? 1.0f : 0.0f);
+        store_peer(peer_addr(&slot[kHd], 0), mx);
+        store_peer(peer_addr(&slot[kHd + 1], 0), lsum);
+        store_peer(peer_addr(&slot[kHd + 2], 0), bad != 0 ? 1.0f : 0.0f);
       }
     }
-    cluster_sync();  // block 1's stores are in block 0's shared memory; block 1 is done
-    if (rank == 1) {
+    cluster_sync();  // the other blocks' stores are in block 0's shared memory; they are done
+    if (rank > 0) {
       MLXM_CHAIN_END();
       return;
     }
     if (warp != 0) return;
-    bad |= s_peer[kHd + 2] != 0.0f;
-    if (in) {
-      const float pm = s_peer[kHd], pl = s_peer[kHd + 1];
-      const float nm = fmaxf(mx, pm);
-      if (nm != -INFINITY) {
-        const float c0 = exp2f(mx - nm), c1 = exp2f(pm - nm);  // 0 for a side that saw nothing
-        lsum = lsum * c0 + pl * c1;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) a[k] = a[k] * c0 + s_peer[4 * lane + k] * c1;
+    for (int r = 0; r < P - 1; ++r) bad |= s_peer[r * kPeer + kHd + 2] != 0.0f;
+    if (in) {
+      float nm = mx;
+#pragma unroll
+      for (int r = 0; r < P - 1; ++r) nm = fmaxf(nm, s_peer[r * kPeer + kHd]);
+      if (nm != -INFINITY) {
+        const float c0 = exp2f(mx - nm);  // 0 for a block that saw nothing
+        lsum *= c0;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) a[k] *= c0;
+#pragma unroll
+        for (int r = 0; r < P - 1; ++r) {
+          const float* peer = &s_peer[r * kPeer];
+          const float c = exp2f(peer[kHd] - nm);
+          lsum = fmaf(peer[kHd + 1], c, lsum);
+#pragma unroll
+          for (int k = 0; k < 4; ++k) a[k] = fmaf(peer[4 * lane + k], c, a[k]);
+        }
       }
       float r[4];
 #pragma unroll
@@ -398,12 +410,16 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
   return ok_status();
 }
 
-// The launch for P blocks per (sequence, query head).
+// The launch for `parts` (1, 2 or 4) blocks per (sequence, query head).
 template <typename T, int HPL>
 Status launch_parts(int parts, const float* q, const int32_t* tables, int max_blocks,
                     const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                     float scale, float* out, const GemvI8Target& oq, const KvTensorMaps* maps,
                     cudaStream_t stream) {
+  if (parts == 4) {
+    return launch<T, HPL, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
+                             maps, stream);
+  }
   return parts == 2 ? launch<T, HPL, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,
                                         out, oq, maps, stream)
                     : launch<T, HPL, 1>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,

@@ -40,22 +40,35 @@ constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,
          head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
 }
 
-// Whether it pays for a step whose longest context is max_ctx positions: each warp's rounds are
-// a chain, so long contexts keep the splits. Measured (bench/NOTES.md run 127, batch 1 on the
-// H200): +14.5 % (3B) at 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at
-// 1,964, i.e. even near 650.
+// Whether it pays for a step whose longest context is max_ctx positions, with `parts` blocks per
+// head (decode_attn_whole_parts): each warp's rounds are a chain, so long contexts keep the
+// splits. Measured with one block (bench/NOTES.md run 127, batch 1 on the H200): +14.5 % (3B) at
+// 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at 1,964, i.e. even near 650.
+// A cluster of P blocks gives each warp 1/P of the rounds: P times the context (runs 133-134).
 inline constexpr int64_t kDecodeAttnWholeMaxCtx = 640;
 constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
   return max_ctx <= kDecodeAttnWholeMaxCtx * parts;
 }
 
-// Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts): 2, a cluster pair
-// that halves each warp's chain of rounds, where both blocks of every head fit one wave and the
-// longest context is above kDecodeAttnWholePairMinCtx positions; else 1.
+// Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts), at most max_parts,
+// where the longest context is above kDecodeAttnWholePairMinCtx positions (else 1): a cluster
+// of 4 or 2 that cuts each warp's chain of rounds to 1/4 or 1/2.
+// - 4 where its blocks take at most 3/4 of the SMs, or all fit and the context is past what
+//   pairs pay for (640·2 positions);
+// - else 2 where they fit one wave; else 1.
+// Measured (bench/NOTES.md run 134, H200, batch 1): 3B (96 blocks of 4) 941.6 / 1,000.1 /
+// 1,011.8 tok/s with 1 / 2 / 4 at 576 positions; 8B (128 blocks of 4) 608.0 / 628.2 / 609.9;
+// at 1,964 positions 8B 519.4 (splits) / 539.7 (4).
 inline constexpr int64_t kDecodeAttnWholePairMinCtx = 256;
-constexpr int decode_attn_whole_parts(int64_t n_seqs, int n_heads, int64_t max_ctx,
-                                      int sm_count) {
-  return 2 * n_seqs * n_heads <= sm_count && max_ctx > kDecodeAttnWholePairMinCtx ? 2 : 1;
+constexpr int decode_attn_whole_parts(int64_t n_seqs, int n_heads, int64_t max_ctx, int sm_count,
+                                      int max_parts = 4) {
+  if (max_ctx <= kDecodeAttnWholePairMinCtx) return 1;
+  const int64_t blocks = n_seqs * n_heads;
+  if (max_parts >= 4 && 4 * blocks <= sm_count &&
+      (16 * blocks <= 3 * int64_t{sm_count} || max_ctx > 2 * kDecodeAttnWholeMaxCtx)) {
+    return 4;
+  }
+  return max_parts >= 2 && 2 * blocks <= sm_count ? 2 : 1;
 }
 
 }  // namespace mlxm::engine::cuda::detail

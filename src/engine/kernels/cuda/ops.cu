@@ -667,10 +667,11 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
                                                    "cuda::paged_attention_decode"));
     }
-    // Pairs only where both blocks of every (sequence, head) fit one wave.
-    const int parts = split.whole_parts == 2 && 2 * n_seqs * n_heads <= detail::gemm_sm_count()
-                          ? 2
-                          : 1;
+    // Clusters only where every (sequence, head)'s blocks fit one wave.
+    const int64_t sms = detail::gemm_sm_count();
+    const int parts = split.whole_parts >= 4 && 4 * n_seqs * n_heads <= sms   ? 4
+                      : split.whole_parts >= 2 && 2 * n_seqs * n_heads <= sms ? 2
+                                                                              : 1;
     return detail::launch_decode_whole(q, block_tables, max_blocks_per_seq,
                                        context_lens, n_seqs, n_heads, kv, scale, out, oq,
                                        split.kv_maps, parts, stream);

@@ -50,19 +50,28 @@ TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
   EXPECT_TRUE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx));
   EXPECT_FALSE(detail::decode_attn_whole_pays(detail::kDecodeAttnWholeMaxCtx + 1));
   EXPECT_FALSE(detail::decode_attn_whole_pays(1964));
-  // As cluster pairs each warp walks half the rounds: twice the context.
+  // As clusters of P blocks each warp walks 1/P of the rounds: P times the context.
   EXPECT_TRUE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx, 2));
   EXPECT_FALSE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx + 1, 2));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(1964, 4));
 }
 
-TEST(AttentionPlanTest, WholeContextPairsWhereBothBlocksFitAndTheContextIsLong) {
-  // 3B (24 heads) and 8B (32) at batch 1: 48 and 64 blocks; at 576 positions pairs, at 190 not.
-  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms), 2);
+TEST(AttentionPlanTest, WholeContextClustersWhereTheirBlocksFitAndTheContextIsLong) {
+  // 3B (24 heads) and 8B (32) at batch 1: clusters of 4 are 96 and 128 blocks, so 3B takes 4
+  // and 8B pairs (run 134), except past what pairs pay for; at 190 positions one block per
+  // head.
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 576, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1064, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1964, kH200Sms), 4);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 1964, kH200Sms), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms), 1);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, detail::kDecodeAttnWholePairMinCtx, kH200Sms),
             1);
-  // Batch 2 of 3B (96 blocks) pairs; batch 3 (144) would pass the SMs.
+  // At most max_parts (MLXM_CUDA_ATTN_PARTS).
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms, 2), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms, 1), 1);
+  // 3B batch 2: 4 × 48 blocks pass the SMs, pairs (96) fit; batch 3 (144) neither.
   EXPECT_EQ(detail::decode_attn_whole_parts(2, 24, 576, kH200Sms), 2);
   EXPECT_EQ(detail::decode_attn_whole_parts(3, 24, 576, kH200Sms), 1);
 }

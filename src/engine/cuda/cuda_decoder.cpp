@@ -130,7 +130,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // the step's longest context is short enough for it to pay.
     // As clusters (AttnSplit::whole_parts) where they fit and the context is long enough.
     const int parts = cuda::detail::decode_attn_whole_parts(n, c.n_heads, max_ctx, sm_count_,
-                                                            attn_parts_);
+                                                            attn_parts_, attn_parts_min_ctx_);
     attn_split_.whole =
         attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts) &&
         cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width);

@@ -13,6 +13,7 @@
 #include "core/env.h"
 #include "core/log.h"
 #include "engine/cuda/row_spec.h"
+#include "engine/kernels/cuda/attention_plan.h"
 #include "engine/device.h"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/cuda_ops.h"
@@ -89,11 +90,13 @@ class CudaDecoder final : public Engine {
     // 3B +1.2 %, 8B +1.8 % at 576 positions, 3B +14.5 % at 190, batch 4 +13-19 %
     // (bench/NOTES.md runs 127 and 129). MLXM_CUDA_ATTN_WHOLE=0: split-KV always.
     MLXM_ASSIGN_OR_RETURN(attn_whole_, env_bool("MLXM_CUDA_ATTN_WHOLE", true));
-    // Its blocks as clusters of up to MLXM_CUDA_ATTN_PARTS (1, 2 or 4) above 256 positions
-    // (AttnSplit::whole_parts).
+    // Its blocks as clusters of up to MLXM_CUDA_ATTN_PARTS (1..4) above
+    // MLXM_CUDA_ATTN_PARTS_MIN_CTX positions (AttnSplit::whole_parts).
     MLXM_ASSIGN_OR_RETURN(const int64_t parts, env_int("MLXM_CUDA_ATTN_PARTS", 4, 1, 4));
-    if (parts == 3) return invalid_argument("MLXM_CUDA_ATTN_PARTS: want 1, 2 or 4, got 3");
     attn_parts_ = static_cast<int>(parts);
+    MLXM_ASSIGN_OR_RETURN(attn_parts_min_ctx_,
+                          env_int("MLXM_CUDA_ATTN_PARTS_MIN_CTX",
+                                  cuda::detail::kDecodeAttnWholePairMinCtx, 0, int64_t{1} << 30));
     // Its K/V rounds by tensor copies (AttnSplit::kv_maps; 3B b1 889.0 -> 951.6 tok/s, run
     // 126). MLXM_CUDA_ATTN_TMA=0: row copies.
     MLXM_ASSIGN_OR_RETURN(const bool attn_tma, env_bool("MLXM_CUDA_ATTN_TMA", true));
@@ -290,6 +293,7 @@ class CudaDecoder final : public Engine {
   bool attn_fused_merge_ = true;
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
   int attn_parts_ = 4;      // ... as clusters of at most this many (AttnSplit::whole_parts)
+  int64_t attn_parts_min_ctx_ = 256;  // ... above this many positions
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store

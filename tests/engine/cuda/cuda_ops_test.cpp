@@ -377,11 +377,11 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     } else {
       EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
     }
-    // As clusters (AttnSplit::whole_parts = 2 or 4; fewer blocks per head where parts ·
-    // n_seqs · n_heads pass the SM count): each block over every 2nd or 4th round, merged in
+    // As clusters (AttnSplit::whole_parts = 2, 3 or 4; fewer blocks per head where parts ·
+    // n_seqs · n_heads pass the SM count): block r over rounds r, r + parts, ..., merged in
     // distributed shared memory. The sums in yet another order: the CPU reference's
     // tolerance, its rows quantized.
-    for (int parts : {2, 4}) {
+    for (int parts : {2, 3, 4}) {
       cuda::AttnSplit psplit = wsplit;
       psplit.whole_parts = parts;
       DeviceBuffer scratch2 = poisoned<int8_t>(size_t(10 * width));
@@ -478,15 +478,15 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   }
   if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
     // Without a split merge (AttnSplit::whole): the same zeros and NaNs, with row copies and
-    // with tensor copies, one block per head and clusters of 2 and 4.
+    // with tensor copies, one block per head and clusters of 2, 3 and 4.
     cuda::KvTensorMaps maps;
     ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
     const cuda::KvTensorMaps* const each[] = {nullptr, &maps};
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < 8; ++i) {
       cuda::AttnSplit split;
       split.whole = true;
       split.kv_maps = each[i % 2];
-      split.whole_parts = i < 2 ? 1 : i < 4 ? 2 : 4;  // and as clusters
+      split.whole_parts = 1 + i / 2;  // and as clusters of 2, 3 and 4
       DeviceBuffer dout3 = poisoned<float>(q.size());
       st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
                                         4, dview, 0.125f, dout3.as<float>(), nullptr, split);

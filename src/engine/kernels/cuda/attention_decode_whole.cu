@@ -19,7 +19,7 @@
 // splits on long contexts: the engine takes it where detail::decode_attn_whole_pays
 // (attention_plan.h, run 127).
 //
-// Clusters (P = 2 or 4, AttnSplit::whole_parts): each (sequence, query head) is a thread-block
+// Clusters (P = 2, 3 or 4, AttnSplit::whole_parts): each (sequence, query head) is a thread-block
 // cluster of P such blocks on P SMs. Block r takes rounds r, r + P, ... of every warp, so each
 // warp's chain is 1/P as long and each SM reads 1/P of the K/V. At the end blocks 1..P-1 store
 // their (max, sum, acc) into block 0's shared memory (distributed shared memory), one cluster
@@ -410,7 +410,7 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
   return ok_status();
 }
 
-// The launch for `parts` (1, 2 or 4) blocks per (sequence, query head).
+// The launch for `parts` (1, 2, 3 or 4) blocks per (sequence, query head).
 template <typename T, int HPL>
 Status launch_parts(int parts, const float* q, const int32_t* tables, int max_blocks,
                     const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
@@ -418,6 +418,10 @@ Status launch_parts(int parts, const float* q, const int32_t* tables, int max_bl
                     cudaStream_t stream) {
   if (parts == 4) {
     return launch<T, HPL, 4>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
+                             maps, stream);
+  }
+  if (parts == 3) {
+    return launch<T, HPL, 3>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
                              maps, stream);
   }
   return parts == 2 ? launch<T, HPL, 2>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale,

@@ -51,24 +51,31 @@ constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
 }
 
 // Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts), at most max_parts,
-// where the longest context is above kDecodeAttnWholePairMinCtx positions (else 1): a cluster
-// of 4 or 2 that cuts each warp's chain of rounds to 1/4 or 1/2.
-// - 4 where its blocks take at most 3/4 of the SMs, or all fit and the context is past what
-//   pairs pay for (640·2 positions);
-// - else 2 where they fit one wave; else 1.
+// where the longest context is above min_ctx positions (else 1): a cluster of P = 2, 3 or 4
+// that cuts each warp's chain of rounds to 1/P.
+// - the most P whose blocks take at most 3/4 of the SMs, where it pays for the context
+//   (decode_attn_whole_pays);
+// - else the fewest P whose blocks fit one wave and pay for the context;
+// - else 1 (and the context keeps the splits where one block does not pay either).
 // Measured (bench/NOTES.md run 134, H200, batch 1): 3B (96 blocks of 4) 941.6 / 1,000.1 /
 // 1,011.8 tok/s with 1 / 2 / 4 at 576 positions; 8B (128 blocks of 4) 608.0 / 628.2 / 609.9;
 // at 1,964 positions 8B 519.4 (splits) / 539.7 (4).
 inline constexpr int64_t kDecodeAttnWholePairMinCtx = 256;
 constexpr int decode_attn_whole_parts(int64_t n_seqs, int n_heads, int64_t max_ctx, int sm_count,
-                                      int max_parts = 4) {
-  if (max_ctx <= kDecodeAttnWholePairMinCtx) return 1;
+                                      int max_parts = 4,
+                                      int64_t min_ctx = kDecodeAttnWholePairMinCtx) {
+  if (max_ctx <= min_ctx) return 1;
   const int64_t blocks = n_seqs * n_heads;
-  if (max_parts >= 4 && 4 * blocks <= sm_count &&
-      (16 * blocks <= 3 * int64_t{sm_count} || max_ctx > 2 * kDecodeAttnWholeMaxCtx)) {
-    return 4;
+  for (int p = max_parts; p >= 2; --p) {
+    if (4 * p * blocks <= 3 * int64_t{sm_count}) {
+      if (decode_attn_whole_pays(max_ctx, p)) return p;
+      break;
+    }
   }
-  return max_parts >= 2 && 2 * blocks <= sm_count ? 2 : 1;
+  for (int p = 2; p <= max_parts; ++p) {
+    if (p * blocks <= sm_count && decode_attn_whole_pays(max_ctx, p)) return p;
+  }
+  return 1;
 }
 
 }  // namespace mlxm::engine::cuda::detail

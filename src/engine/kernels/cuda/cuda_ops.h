@@ -119,10 +119,10 @@ struct AttnSplit {
   // With whole: each warp's round of 8 positions as two tensor copies (K and V boxes of
   // make_kv_tensor_maps, host memory read at launch) instead of 16 row copies. Null: row copies.
   const KvTensorMaps* kv_maps = nullptr;
-  // With whole: 2 or 4 blocks per (sequence, query head) as a thread-block cluster on as many
-  // SMs, each over every 2nd or 4th round of each warp, merged in distributed shared memory;
-  // taken where parts·n_seqs·n_heads blocks fit one wave (else the most that do, or 1). Same
-  // math, the sums in another order.
+  // With whole: 2 to 4 blocks per (sequence, query head) as a thread-block cluster on as many
+  // SMs, block r over rounds r, r + parts, ... of each warp, merged in distributed shared
+  // memory; taken where parts·n_seqs·n_heads blocks fit one wave (else the most that do, or
+  // 1). Same math, the sums in another order.
   int whole_parts = 1;
 };
 // Diagnostics: the decode attention's per-block phase stamps of its last launch, one line per

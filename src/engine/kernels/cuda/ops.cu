@@ -669,9 +669,8 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     }
     // Clusters only where every (sequence, head)'s blocks fit one wave.
     const int64_t sms = detail::gemm_sm_count();
-    const int parts = split.whole_parts >= 4 && 4 * n_seqs * n_heads <= sms   ? 4
-                      : split.whole_parts >= 2 && 2 * n_seqs * n_heads <= sms ? 2
-                                                                              : 1;
+    int parts = std::clamp(split.whole_parts, 1, 4);
+    while (parts > 1 && parts * n_seqs * n_heads > sms) --parts;
     return detail::launch_decode_whole(q, block_tables, max_blocks_per_seq,
                                        context_lens, n_seqs, n_heads, kv, scale, out, oq,
                                        split.kv_maps, parts, stream);

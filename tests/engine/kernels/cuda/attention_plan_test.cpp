@@ -58,20 +58,24 @@ TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
 
 TEST(AttentionPlanTest, WholeContextClustersWhereTheirBlocksFitAndTheContextIsLong) {
   // 3B (24 heads) and 8B (32) at batch 1: clusters of 4 are 96 and 128 blocks, so 3B takes 4
-  // and 8B pairs (run 134), except past what pairs pay for; at 190 positions one block per
-  // head.
+  // and 8B 3 (96 blocks; run 134: 4 lose at 8B), except past what 3 pay for (1,920
+  // positions); at 190 positions one block per head.
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms), 4);
-  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 576, kH200Sms), 2);
-  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1064, kH200Sms), 2);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 576, kH200Sms), 3);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1064, kH200Sms), 3);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1964, kH200Sms), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 1964, kH200Sms), 4);
+  // Past what any cluster that fits pays for: 1 (the splits).
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 4000, kH200Sms), 1);
+  // A lower threshold (MLXM_CUDA_ATTN_PARTS_MIN_CTX).
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms, 4, 64), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms), 1);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, detail::kDecodeAttnWholePairMinCtx, kH200Sms),
             1);
   // At most max_parts (MLXM_CUDA_ATTN_PARTS).
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms, 2), 2);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms, 1), 1);
-  // 3B batch 2: 4 × 48 blocks pass the SMs, pairs (96) fit; batch 3 (144) neither.
+  // 3B batch 2: pairs (96 blocks) take 3/4 of the SMs; batch 3 (144) passes them.
   EXPECT_EQ(detail::decode_attn_whole_parts(2, 24, 576, kH200Sms), 2);
   EXPECT_EQ(detail::decode_attn_whole_parts(3, 24, 576, kH200Sms), 1);
 }

@@ -77,6 +77,40 @@ __device__ __forceinline__ void cluster_sync() {
                    : "memory");
 }
 
+// Warp 0's lane t < head_dim/4: the block's (max, sum, acc of dims 4t .. 4t + 3) from its warps'
+// in shared memory (scores in log2 units).
+template <int W, int kHd>
+__device__ __forceinline__ void merge_warps(const float (&s_m)[W], const float (&s_l)[W],
+                                            const float (&s_acc)[W][kHd], int lane, float& mx,
+                                            float& lsum, float (&a)[4]) {
+  mx = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
+  lsum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) a[k] = 0.0f;
+  if (mx == -INFINITY) return;
+#pragma unroll
+  for (int w = 0; w < W; ++w) {
+    const float c = exp2f(s_m[w] - mx);
+    lsum += s_l[w] * c;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
+  }
+}
+
+// The normalized dims 4·lane .. 4·lane + 3 of the head's output row, stored and returned: NaN
+// after a bad block id, zeros for an empty context.
+__device__ __forceinline__ float4 store_row(float lsum, const float (&a)[4], bool bad, float* row,
+                                            int lane) {
+  float r[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) r[k] = bad ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
+  const float4 o = make_float4(r[0], r[1], r[2], r[3]);
+  reinterpret_cast<float4*>(row)[lane] = o;
+  return o;
+}
+
 template <typename T, int HPL, int W, int R, int P>
 __global__ void __launch_bounds__(W * 32)
     paged_decode_whole_kernel(const float* __restrict__ q, const int32_t* __restrict__ tables,
@@ -252,45 +286,18 @@ __global__ void __launch_bounds__(W * 32)
   const int hd4 = hd / 4;
   const bool in = lane < hd4;
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+  float* const out_row = out + (static_cast<int64_t>(seq) * n_heads + head) * hd;
   if constexpr (P == 1) {
     if (warp != 0) return;  // (the chain's recorder, thread 0, goes on)
     if (in) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
-      float lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
-      if (mx != -INFINITY) {
-#pragma unroll
-        for (int w = 0; w < W; ++w) {
-          const float c = exp2f(s_m[w] - mx);
-          lsum += s_l[w] * c;
-#pragma unroll
-          for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
-        }
-      }
-      float r[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) r[k] = s_bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
-      o = make_float4(r[0], r[1], r[2], r[3]);
-      const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
-      reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+      float mx, lsum, a[4];
+      merge_warps<W, kHd>(s_m, s_l, s_acc, lane, mx, lsum, a);
+      o = store_row(lsum, a, s_bad != 0, out_row, lane);
     }
   } else {
-    // Each block's (max, sum, acc) as above, then blocks 1..P-1's into block 0's shared memory.
+    // Each block's (max, sum, acc), then blocks 1..P-1's into block 0's shared memory.
     float mx = -INFINITY, lsum = 0.0f, a[4] = {0.f, 0.f, 0.f, 0.f};
-    if (warp == 0 && in) {
-#pragma unroll
-      for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w]);
-      if (mx != -INFINITY) {
-#pragma unroll
-        for (int w = 0; w < W; ++w) {
-          const float c = exp2f(s_m[w] - mx);
-          lsum += s_l[w] * c;
-#pragma unroll
-          for (int k = 0; k < 4; ++k) a[k] += s_acc[w][4 * lane + k] * c;
-        }
-      }
-    }
+    if (warp == 0 && in) merge_warps<W, kHd>(s_m, s_l, s_acc, lane, mx, lsum, a);
     int bad = s_bad;
     if (rank > 0 && warp == 0) {
       float* slot = &s_peer[(rank - 1) * kPeer];
@@ -330,12 +337,7 @@ __global__ void __launch_bounds__(W * 32)
           for (int k = 0; k < 4; ++k) a[k] = fmaf(peer[4 * lane + k], c, a[k]);
         }
       }
-      float r[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) r[k] = bad != 0 ? NAN : (lsum > 0.0f ? a[k] / lsum : 0.0f);
-      o = make_float4(r[0], r[1], r[2], r[3]);
-      const int64_t oi = static_cast<int64_t>(seq) * n_heads + head;
-      reinterpret_cast<float4*>(out + oi * hd)[lane] = o;
+      o = store_row(lsum, a, bad != 0, out_row, lane);
     }
   }
   if (xq != nullptr) {

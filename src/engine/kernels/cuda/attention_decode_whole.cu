@@ -56,7 +56,7 @@ __host__ __device__ constexpr int whole_smem_bytes() {
   return W * R * 2 * kU * HPL * 32 * static_cast<int>(sizeof(T));
 }
 
-// The block's rank in its cluster (P = 2), and the address of `p` in rank `rank`'s shared memory.
+// The block's rank in its cluster (P > 1), and the address of `p` in rank `rank`'s shared memory.
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
@@ -71,7 +71,7 @@ __device__ __forceinline__ uint32_t peer_addr(const void* p, uint32_t rank) {
 __device__ __forceinline__ void store_peer(uint32_t addr, float v) {
   asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(addr), "f"(v) : "memory");
 }
-// Every thread of both blocks: the stores before it are visible to the cluster after it.
+// Every thread of the cluster's blocks: the stores before it are visible to the cluster after it.
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::
                    : "memory");
@@ -357,7 +357,7 @@ constexpr int kWarps = 16;
 constexpr int kRing = 2;
 
 // Launches `kernel` as clusters of `cluster` blocks along x (1: none), with the PDL attribute
-// where pdl::enabled().
+// where pdl::enabled(): pdl::launch plus the cluster dimension (run 133 measured it here).
 template <typename... Params, typename... Args>
 cudaError_t launch_clusters(void (*kernel)(Params...), unsigned grid, unsigned cluster, int smem,
                             cudaStream_t stream, Args... args) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
@@ -343,37 +344,42 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     wsplit.whole = true;
     const int bits = seed % 2 == 0 ? 4 : 8;
     const int64_t width = int64_t(n_heads) * hd;
-    DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
-    if (hd % 32 == 0 && n_seqs <= 8) wsplit.out_q = {scratch.data(), bits};
-    DeviceBuffer dw = poisoned<float>(ref.size());
-    const Status stw = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
+    const std::string shape = std::string(dtype_name(dt)) + " heads " + std::to_string(n_heads) +
+                              "/" + std::to_string(n_kv) + " hd " + std::to_string(hd);
+    // Runs `sp` into a fresh output (and scratch, where out_q applies), checks the rows against
+    // the CPU reference and their quantized copy, returns them (none after a failed launch).
+    auto run_whole = [&](cuda::AttnSplit sp, const std::string& what) -> std::vector<float> {
+      DeviceBuffer scratch = poisoned<int8_t>(size_t(10 * width));
+      if (hd % 32 == 0 && n_seqs <= 8) sp.out_q = {scratch.data(), bits};
+      DeviceBuffer o = poisoned<float>(ref.size());
+      const Status s = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), max_blocks,
                                                     dl.as<int32_t>(), n_seqs, n_heads, dview,
-                                                    scale, dw.as<float>(), nullptr, wsplit);
-    ASSERT_TRUE(stw.ok()) << stw.to_string();
-    const auto yw = to_host<float>(dw, ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) {
-      ASSERT_TRUE(std::fabs(double(yw[i]) - ref[i]) <= tol)
-          << "whole, " << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd
-          << " i " << i << ": " << yw[i] << " vs " << ref[i];
-    }
-    if (wsplit.out_q.scratch != nullptr) {
-      expect_quantized_rows(yw, to_host<int8_t>(scratch, size_t(10 * width)), n_seqs, width,
-                            bits);
-    }
+                                                    scale, o.as<float>(), nullptr, sp);
+      EXPECT_TRUE(s.ok()) << what << ", " << shape << ": " << s.to_string();
+      if (!s.ok()) return {};
+      const auto yo = to_host<float>(o, ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        const bool near = std::fabs(double(yo[i]) - ref[i]) <= tol;
+        EXPECT_TRUE(near) << what << ", " << shape << " i " << i << ": " << yo[i] << " vs "
+                          << ref[i];
+        if (!near) break;
+      }
+      if (sp.out_q.scratch != nullptr) {
+        expect_quantized_rows(yo, to_host<int8_t>(scratch, size_t(10 * width)), n_seqs, width,
+                              bits);
+      }
+      return yo;
+    };
+    const auto yw = run_whole(wsplit, "whole");
     // Its rounds by tensor copies (AttnSplit::kv_maps) where the cache allows: the same values
     // in the same order, so the same floats.
     cuda::KvTensorMaps maps;
     if (cuda::make_kv_tensor_maps(dview, &maps).ok()) {
       wsplit.kv_maps = &maps;
-      DeviceBuffer dm = poisoned<float>(ref.size());
-      const Status stm = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(),
-                                                      max_blocks, dl.as<int32_t>(), n_seqs,
-                                                      n_heads, dview, scale, dm.as<float>(),
-                                                      nullptr, wsplit);
-      ASSERT_TRUE(stm.ok()) << stm.to_string();
-      const auto ym = to_host<float>(dm, ref.size());
-      ASSERT_EQ(std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)), 0)
-          << "whole with tensor copies differs, " << dtype_name(dt) << " hd " << hd;
+      const auto ym = run_whole(wsplit, "whole with tensor copies");
+      EXPECT_TRUE(ym.size() == yw.size() &&
+                  std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)) == 0)
+          << "whole with tensor copies differs, " << shape;
     } else {
       EXPECT_TRUE(hd != 64 && hd != 128) << "no tensor maps for head_dim " << hd;
     }
@@ -384,24 +390,7 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     for (int parts : {2, 3, 4}) {
       cuda::AttnSplit psplit = wsplit;
       psplit.whole_parts = parts;
-      DeviceBuffer scratch2 = poisoned<int8_t>(size_t(10 * width));
-      if (psplit.out_q.scratch != nullptr) psplit.out_q = {scratch2.data(), bits};
-      DeviceBuffer dp = poisoned<float>(ref.size());
-      const Status stp = cuda::paged_attention_decode(
-          dq.as<float>(), dt_.as<int32_t>(), max_blocks, dl.as<int32_t>(), n_seqs, n_heads, dview,
-          scale, dp.as<float>(), nullptr, psplit);
-      ASSERT_TRUE(stp.ok()) << stp.to_string();
-      const auto yp = to_host<float>(dp, ref.size());
-      for (size_t i = 0; i < ref.size(); ++i) {
-        ASSERT_TRUE(std::fabs(double(yp[i]) - ref[i]) <= tol)
-            << "whole, " << parts << " blocks per head, " << dtype_name(dt) << " heads "
-            << n_heads << "/" << n_kv << " hd " << hd << " i " << i << ": " << yp[i] << " vs "
-            << ref[i];
-      }
-      if (psplit.out_q.scratch != nullptr) {
-        expect_quantized_rows(yp, to_host<int8_t>(scratch2, size_t(10 * width)), n_seqs, width,
-                              bits);
-      }
+      run_whole(psplit, "whole, " + std::to_string(parts) + " blocks per head");
     }
   }
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -455,47 +444,45 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   const std::vector<int32_t> tables = {0, 1, 2, 99};
   const std::vector<int32_t> lens = {0, 40};
   DeviceBuffer dt_ = to_device(tables), dl = to_device(lens);
-  DeviceBuffer dout = poisoned<float>(q.size());
-  Status st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
-                                           4, dview, 0.125f, dout.as<float>());
-  ASSERT_TRUE(st.ok()) << st.to_string();
-  const auto y = to_host<float>(dout, q.size());
-  for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y[i], 0.0f) << i;
-  for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y[i])) << i;
+  // Every path: sequence 0's rows zeros, sequence 1's NaN.
+  auto expect_edges = [&](const cuda::AttnSplit& split, const std::string& what) {
+    DeviceBuffer o = poisoned<float>(q.size());
+    const Status s = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2,
+                                                  dl.as<int32_t>(), 2, 4, dview, 0.125f,
+                                                  o.as<float>(), nullptr, split);
+    ASSERT_TRUE(s.ok()) << what << ": " << s.to_string();
+    const auto y = to_host<float>(o, q.size());
+    for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y[i], 0.0f) << what << ", entry " << i;
+    for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y[i])) << what << ", entry " << i;
+  };
+  expect_edges({}, "one block per kv head");
   {  // the same split over 3 slices: the bad block sits in the last one
     cuda::AttnSplit split;
     split.splits = 3;
     split.workspace_floats = cuda::paged_attention_workspace_floats(2, 4, 64, 3);
     DeviceBuffer ws = poisoned<float>(split.workspace_floats);
     split.workspace = ws.as<float>();
-    DeviceBuffer dout2 = poisoned<float>(q.size());
-    st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
-                                      4, dview, 0.125f, dout2.as<float>(), nullptr, split);
-    ASSERT_TRUE(st.ok()) << st.to_string();
-    const auto y2 = to_host<float>(dout2, q.size());
-    for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y2[i], 0.0f) << i;
-    for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y2[i])) << i;
+    expect_edges(split, "3 splits");
   }
   if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
-    // Without a split merge (AttnSplit::whole): the same zeros and NaNs, with row copies and
-    // with tensor copies, one block per head and clusters of 2, 3 and 4.
+    // Without a split merge (AttnSplit::whole): with row copies and with tensor copies, one
+    // block per head and clusters of 2, 3 and 4.
     cuda::KvTensorMaps maps;
     ASSERT_TRUE(cuda::make_kv_tensor_maps(dview, &maps).ok());
     const cuda::KvTensorMaps* const each[] = {nullptr, &maps};
-    for (int i = 0; i < 8; ++i) {
-      cuda::AttnSplit split;
-      split.whole = true;
-      split.kv_maps = each[i % 2];
-      split.whole_parts = 1 + i / 2;  // and as clusters of 2, 3 and 4
-      DeviceBuffer dout3 = poisoned<float>(q.size());
-      st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
-                                        4, dview, 0.125f, dout3.as<float>(), nullptr, split);
-      ASSERT_TRUE(st.ok()) << st.to_string();
-      const auto y3 = to_host<float>(dout3, q.size());
-      for (int i = 0; i < 4 * 64; ++i) ASSERT_EQ(y3[i], 0.0f) << i;
-      for (int i = 4 * 64; i < 8 * 64; ++i) ASSERT_TRUE(std::isnan(y3[i])) << i;
+    for (const cuda::KvTensorMaps* m : each) {
+      for (int parts = 1; parts <= 4; ++parts) {
+        cuda::AttnSplit split;
+        split.whole = true;
+        split.kv_maps = m;
+        split.whole_parts = parts;
+        expect_edges(split, std::string("whole, ") + (m != nullptr ? "tensor" : "row") +
+                                " copies, " + std::to_string(parts) + " blocks per head");
+      }
     }
   }
+  DeviceBuffer dout = poisoned<float>(q.size());
+  Status st;
   // Unsupported shapes are errors, not crashes.
   KvLayerView odd = dview;
   odd.head_dim = 300;  // above 256

@@ -356,35 +356,6 @@ __global__ void __launch_bounds__(W * 32)
 constexpr int kWarps = 16;
 constexpr int kRing = 2;
 
-// Launches `kernel` as clusters of `cluster` blocks along x (1: none), with the PDL attribute
-// where pdl::enabled(): pdl::launch plus the cluster dimension (run 133 measured it here).
-template <typename... Params, typename... Args>
-cudaError_t launch_clusters(void (*kernel)(Params...), unsigned grid, unsigned cluster, int smem,
-                            cudaStream_t stream, Args... args) {
-  cudaLaunchAttribute attr[2];
-  unsigned n = 0;
-  if (cluster > 1) {
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = cluster;
-    attr[n].val.clusterDim.y = 1;
-    attr[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  if (pdl::enabled()) {
-    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(kWarps * 32);
-  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = n;
-  return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
-}
-
 template <typename T, int HPL, int P>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
               int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
@@ -399,10 +370,10 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
                           cudaGetErrorString(attr));
   }
   const unsigned grid = static_cast<unsigned>(n_seqs * n_heads * P);
-  const cudaError_t e = launch_clusters(
-      kernel, grid, P, kSmem, stream, q, tables, max_blocks, ctx, n_heads,
-      static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size, kv.n_kv_heads,
-      kv.head_dim, kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
+  const cudaError_t e = pdl::launch_clusters(
+      kernel, dim3(grid), P, dim3(kWarps * 32), kSmem, stream, q, tables, max_blocks, ctx,
+      n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size,
+      kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
       maps != nullptr ? maps->k : TensorMapBytes{}, maps != nullptr ? maps->v : TensorMapBytes{},
       maps != nullptr);
   if (e != cudaSuccess) {

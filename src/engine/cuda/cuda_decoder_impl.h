@@ -293,7 +293,7 @@ class CudaDecoder final : public Engine {
   bool attn_fused_merge_ = true;
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
   int attn_parts_ = 4;      // ... as clusters of at most this many (AttnSplit::whole_parts)
-  int64_t attn_parts_min_ctx_ = 256;  // ... above this many positions
+  int64_t attn_parts_min_ctx_ = cuda::detail::kDecodeAttnWholePairMinCtx;  // ... above this
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store

@@ -111,8 +111,13 @@ __device__ __forceinline__ float4 store_row(float lsum, const float (&a)[4], boo
   return o;
 }
 
+// At most 96 registers a thread (116-118 uncapped at head_dim 128, a few bytes of spills
+// capped), so that 16 warps leave room for two 128-thread GEMV blocks of the next launches on
+// the SM: 3B +0.2-0.3 %, 8B +0.4-0.7 % at batch 1 (bench/NOTES.md runs 142-143).
+constexpr int kWholeMaxRegs = 96;
+
 template <typename T, int HPL, int W, int R, int P>
-__global__ void __launch_bounds__(W * 32)
+__global__ void __maxnreg__(kWholeMaxRegs)
     paged_decode_whole_kernel(const float* __restrict__ q, const int32_t* __restrict__ tables,
                               int max_blocks, const int32_t* __restrict__ context_lens,
                               int n_heads, const T* __restrict__ kc, const T* __restrict__ vc,

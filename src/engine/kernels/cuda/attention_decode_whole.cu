@@ -360,6 +360,7 @@ __global__ void __maxnreg__(kWholeMaxRegs)
 // runs 123–127.
 constexpr int kWarps = 16;
 constexpr int kRing = 2;
+static_assert(kWholeMaxRegs * kWarps * 32 <= 65536, "a block's registers fit one SM");
 
 template <typename T, int HPL, int P>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,

@@ -131,6 +131,9 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(flash_prefill_, env_bool("MLXM_CUDA_FLASH_PREFILL", true));
     flash_prefill_ = flash_prefill_ && cuda::paged_attention_prefill_supported(c.n_heads, kv_[0]);
     if (flash_prefill_) MLXM_RETURN_IF_ERROR(cuda::paged_attention_prefill_prepare());
+    // The prefill attention on tensor cores where head_dim is 64 or 128 (bench/NOTES.md run
+    // 149). MLXM_CUDA_PREFILL_MMA=0: the f32 kernel.
+    MLXM_ASSIGN_OR_RETURN(prefill_mma_, env_bool("MLXM_CUDA_PREFILL_MMA", true));
     // Linears: steps of >= MLXM_CUDA_GEMM_MIN_ROWS tokens take the tensor-core GEMM (fast
     // formats), K split over blocks when the tiles are few (MLXM_CUDA_SPLITK=0: never).
     MLXM_ASSIGN_OR_RETURN(const bool split_k, env_bool("MLXM_CUDA_SPLITK", true));
@@ -357,6 +360,7 @@ class CudaDecoder final : public Engine {
   bool use_graphs_ = true;
   bool fuse_ = true;           // MLXM_CUDA_FUSE
   bool flash_prefill_ = true;  // MLXM_CUDA_FLASH_PREFILL (and the shape is supported)
+  bool prefill_mma_ = true;    // MLXM_CUDA_PREFILL_MMA: its tensor-core kernel where it fits
   // Step graphs by (tokens, logit rows, table width, prefill tiles or 0 for the decode kernel,
   // the whole-context attention's blocks per head or 0 for the splits).
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int>, cuda::Graph> graphs_;

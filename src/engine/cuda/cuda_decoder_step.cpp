@@ -15,7 +15,7 @@ Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t w
   if (n_tiles > 0) {
     return cuda::paged_attention_prefill(q_.as<float>(), meta_at(m.tables), static_cast<int>(width),
                                          meta_at(m.ctx), meta_at(m.tiles), n_tiles, n, c.n_heads,
-                                         kv, scale, attn_.as<float>(), s);
+                                         kv, scale, attn_.as<float>(), s, prefill_mma_);
   }
   cuda::AttnSplit split = attn_split_;
   split.out_q = out_q;

@@ -2,7 +2,10 @@
 // kernels (engine/kernels/cpu/ops.h, one thread) on random inputs of awkward sizes.
 // Tolerances:
 //   prefill attention: f32 online softmax on both sides, other orders: 1e-6·(n_ctx + 100)·5
-//     (|v| <~ 5 for N(0,1) samples), the decode-attention test's bound;
+//     (|v| <~ 5 for N(0,1) samples), the decode-attention test's bound; on tensor cores Q and
+//     P are rounded to the cache's type (relative 2^-9 BF16, 2^-12 F16), which moves each
+//     weight by about that much: 0.03 (BF16) / 0.008 (F16) more in the worst element and an
+//     RMS error under 4e-3 / 1e-3 (a wrong fragment or mask gives errors of order |v|);
 //   qkv_rope_store: q as rope's test (2e-6·(|x1| + |x2|)) plus the RMSNorm's f32 sum-order term
 //     2·(hd·u + 4u) relative when q/k norms are on; K in the cache: within one rounding of the
 //     cache dtype of the CPU's value (the f32 inputs differ by the above), V bit-exact (a
@@ -45,7 +48,8 @@ struct SeqChunk {
 // attends to [0, pos]. Tiles of at most `tile_tokens` tokens as the engine builds them (the
 // table of the tile's last token). GPU vs the CPU paged_attention, one query per token.
 void check_prefill_attention(DType dt, int n_heads, int n_kv, int hd,
-                             const std::vector<SeqChunk>& chunks, int tile_tokens, uint32_t seed) {
+                             const std::vector<SeqChunk>& chunks, int tile_tokens, uint32_t seed,
+                             bool tensor_cores = false) {
   const int block_size = 16;
   int total_blocks = 0;
   for (const SeqChunk& c : chunks) total_blocks += (c.start + c.len + block_size - 1) / block_size;
@@ -126,19 +130,32 @@ void check_prefill_attention(DType dt, int n_heads, int n_kv, int hd,
   dview.k = dk.data();
   dview.v = dv.data();
   ASSERT_TRUE(cuda::paged_attention_prefill_supported(n_heads, dview));
+  if (tensor_cores) {
+    ASSERT_TRUE(cuda::paged_attention_prefill_tc_supported(n_heads, dview));
+  }
   const Status st = cuda::paged_attention_prefill(
       dq.as<float>(), dtab.as<int32_t>(), width, dctx.as<int32_t>(), dtiles.as<int32_t>(),
-      static_cast<int64_t>(tiles.size() / 3), n_tokens, n_heads, dview, scale, dout.as<float>());
+      static_cast<int64_t>(tiles.size() / 3), n_tokens, n_heads, dview, scale, dout.as<float>(),
+      nullptr, tensor_cores);
   ASSERT_TRUE(st.ok()) << st.to_string();
   const auto y = to_host<float>(dout, ref.size());
   int max_ctx = 0;
   for (int c : ctx) max_ctx = std::max(max_ctx, c);
-  const double tol = 1e-6 * (max_ctx + 100) * 5.0;
+  const bool bf16 = dt == DType::kBF16;
+  const double tol =
+      1e-6 * (max_ctx + 100) * 5.0 + (tensor_cores ? (bf16 ? 0.03 : 0.008) : 0.0);
+  double sq = 0.0;
   for (size_t i = 0; i < ref.size(); ++i) {
-    ASSERT_TRUE(std::fabs(double(y[i]) - ref[i]) <= tol)
-        << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd << " tile "
-        << tile_tokens << " token " << i / (size_t(n_heads) * hd) << " i " << i << ": " << y[i]
-        << " vs " << ref[i];
+    const double e = std::fabs(double(y[i]) - ref[i]);
+    sq += e * e;
+    ASSERT_TRUE(e <= tol) << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd "
+                          << hd << " tile " << tile_tokens << " tc " << tensor_cores
+                          << " token " << i / (size_t(n_heads) * hd) << " i " << i << ": "
+                          << y[i] << " vs " << ref[i];
+  }
+  if (tensor_cores) {
+    EXPECT_LE(std::sqrt(sq / double(ref.size())), bf16 ? 4e-3 : 1e-3)
+        << dtype_name(dt) << " heads " << n_heads << "/" << n_kv << " hd " << hd;
   }
 }
 
@@ -166,6 +183,35 @@ TEST(CudaFusedOpsTest, PrefillAttentionMatchesCpu) {
   }
 }
 
+TEST(CudaFusedOpsTest, PrefillAttentionOnTensorCoresMatchesCpu) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  // The f32 test's cases, then contexts of several 64-position slices: a 300-token prompt and a
+  // chunk after 600 positions of context.
+  const std::vector<SeqChunk> mixed = {{0, 37}, {100, 70}, {5, 1}, {0, 1}, {31, 33}};
+  const std::vector<SeqChunk> longer = {{0, 300}, {600, 40}};
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    for (int hd : {64, 128}) {
+      const int per4 = cuda::paged_attention_prefill_tile_tokens(32, 8);
+      check_prefill_attention(dt, 32, 8, hd, mixed, per4, 91, true);  // group 4 (Llama 8B)
+      check_prefill_attention(dt, 32, 8, hd, mixed, 5, 92, true);     // partial tiles
+      check_prefill_attention(dt, 24, 8, hd, mixed,                  // group 3 (Llama 3B)
+                              cuda::paged_attention_prefill_tile_tokens(24, 8), 93, true);
+      check_prefill_attention(dt, 32, 4, hd, {{0, 19}, {250, 9}},     // group 8
+                              cuda::paged_attention_prefill_tile_tokens(32, 4), 94, true);
+      check_prefill_attention(dt, 4, 4, hd, {{0, 130}, {7, 64}},      // group 1
+                              cuda::paged_attention_prefill_tile_tokens(4, 4), 95, true);
+      check_prefill_attention(dt, 32, 8, hd, longer, per4, 96, true);
+    }
+  }
+  // Other head sizes are not taken (the f32 kernel runs instead).
+  KvLayerView v{nullptr, nullptr, DType::kF16, 16, 2, 80, 4};
+  EXPECT_FALSE(cuda::paged_attention_prefill_tc_supported(6, v));
+  v.head_dim = 128;
+  EXPECT_TRUE(cuda::paged_attention_prefill_tc_supported(6, v));
+  v.dtype = DType::kF32;
+  EXPECT_FALSE(cuda::paged_attention_prefill_tc_supported(6, v));
+}
+
 TEST(CudaFusedOpsTest, PrefillAttentionEdgeCases) {
   MLXM_SKIP_WITHOUT_CUDA();
   const int hd = 64, n_heads = 4, n_kv = 2, bs = 16;
@@ -191,6 +237,16 @@ TEST(CudaFusedOpsTest, PrefillAttentionEdgeCases) {
   for (size_t i = 0; i < per_tok; ++i) ASSERT_EQ(y[i], 0.0f) << i;
   for (size_t i = per_tok; i < 3 * per_tok; ++i) ASSERT_TRUE(std::isfinite(y[i])) << i;
   for (size_t i = 3 * per_tok; i < 5 * per_tok; ++i) ASSERT_TRUE(std::isnan(y[i])) << i;
+  // The same on tensor cores (head_dim 64).
+  DeviceBuffer dout_tc = poisoned<float>(q.size());
+  st = cuda::paged_attention_prefill(dq.as<float>(), dt.as<int32_t>(), 2, dc.as<int32_t>(),
+                                     dti.as<int32_t>(), 2, 5, n_heads, view, 0.125f,
+                                     dout_tc.as<float>(), nullptr, true);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const auto yt = to_host<float>(dout_tc, q.size());
+  for (size_t i = 0; i < per_tok; ++i) ASSERT_EQ(yt[i], 0.0f) << i;
+  for (size_t i = per_tok; i < 3 * per_tok; ++i) ASSERT_TRUE(std::isfinite(yt[i])) << i;
+  for (size_t i = 3 * per_tok; i < 5 * per_tok; ++i) ASSERT_TRUE(std::isnan(yt[i])) << i;
   // Unsupported shapes are errors, not crashes.
   KvLayerView big = view;
   big.head_dim = 256;

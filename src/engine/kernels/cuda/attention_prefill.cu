@@ -21,6 +21,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/kernels/cuda/attention_prefill_mma.h"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 
@@ -312,7 +313,8 @@ Status paged_attention_prefill_prepare() {
   MLXM_RETURN_IF_ERROR((allow_smem<__half, 64>()));
   MLXM_RETURN_IF_ERROR((allow_smem<__half, 128>()));
   MLXM_RETURN_IF_ERROR((allow_smem<__nv_bfloat16, 64>()));
-  return allow_smem<__nv_bfloat16, 128>();
+  MLXM_RETURN_IF_ERROR((allow_smem<__nv_bfloat16, 128>()));
+  return detail::prefill_mma_prepare();
 }
 
 bool paged_attention_prefill_supported(int n_heads, const KvLayerView& kv) {
@@ -329,7 +331,7 @@ int paged_attention_prefill_tile_tokens(int n_heads, int n_kv_heads) {
 Status paged_attention_prefill(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                                const int32_t* context_lens, const int32_t* tiles, int64_t n_tiles,
                                int64_t n_tokens, int n_heads, const KvLayerView& kv, float scale,
-                               float* out, Stream stream) {
+                               float* out, Stream stream, bool tensor_cores) {
   if (!paged_attention_prefill_supported(n_heads, kv)) {
     return unimplemented("cuda::paged_attention_prefill: " + std::to_string(n_heads) +
                          " query heads over " + std::to_string(kv.n_kv_heads) +
@@ -345,6 +347,10 @@ Status paged_attention_prefill(const float* q, const int32_t* block_tables, int 
   if (q == nullptr || block_tables == nullptr || context_lens == nullptr || tiles == nullptr ||
       out == nullptr || kv.k == nullptr || kv.v == nullptr) {
     return invalid_argument("cuda::paged_attention_prefill: null pointer");
+  }
+  if (tensor_cores && paged_attention_prefill_tc_supported(n_heads, kv)) {
+    return detail::launch_prefill_mma(q, block_tables, max_blocks_per_seq, context_lens, tiles,
+                                      n_tiles, n_heads, kv, scale, out, stream);
   }
   const bool small = kv.head_dim <= 64;
   if (kv.dtype == DType::kF16) {

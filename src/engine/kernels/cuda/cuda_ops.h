@@ -178,10 +178,15 @@ bool paged_attention_prefill_supported(int n_heads, const KvLayerView& kv);
 Status paged_attention_prefill_prepare();
 // Tokens per tile: 64 query rows per block / (n_heads / n_kv_heads).
 int paged_attention_prefill_tile_tokens(int n_heads, int n_kv_heads);
+// tensor_cores where paged_attention_prefill_tc_supported (head_dim 64 or 128): the same tiles
+// on mma.sync (attention_prefill_mma.cu), Q and the softmax weights P rounded to the cache's
+// type for the products (f32 accumulation and softmax): a relative error of a few units of that
+// type's rounding instead of f32's. Elsewhere the flag is ignored.
+bool paged_attention_prefill_tc_supported(int n_heads, const KvLayerView& kv);
 Status paged_attention_prefill(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                                const int32_t* context_lens, const int32_t* tiles, int64_t n_tiles,
                                int64_t n_tokens, int n_heads, const KvLayerView& kv, float scale,
-                               float* out, Stream stream = nullptr);
+                               float* out, Stream stream = nullptr, bool tensor_cores = false);
 
 // ---- fused decoder-step ops (fused.cu) -----------------------------------------------------
 // After the q/k/v projection, in one launch: per token t and head, q = rope(rms(q)·q_norm)

@@ -148,14 +148,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
 
-  // Without tickets (o_proj, down, q/k/v at batch 1: one group per consumer warp) the next
-  // launches may start once every consumer is past its wait: the norm after
-  // o_proj or down, and through it the next GEMV, whose blocks then fill their rings while
-  // this one computes. 3B +0.6 %, 8B +0.6 %, higher in every round (bench/NOTES.md run 150);
-  // q/k/v alone gained nothing, and the ticket layers (gate/up) stream after their wait.
-  constexpr bool kEarly = !DYN;
   if (warp == 0) {
-    if constexpr (kEarly) pdl::launch_dependents();
     // Producer: lane c feeds consumer c (weights only: no pdl::wait()).
     if (lane < kConsumers) {
       // GemvI8Args::evict_first: an L2 policy for the weights' copies.
@@ -227,7 +220,6 @@ __global__ void __launch_bounds__(kThreads)
     }
     pdl::wait();
     MLXM_CHAIN_WAIT();
-    if constexpr (kEarly) pdl::launch_dependents();
     MLXM_GEMV_PROBE(probed && threadIdx.x == 32, wait);
     int t = 0;
     // Group g's pieces, then its rows out.

@@ -24,6 +24,7 @@
 #include "engine/kernels/cuda/attention_prefill_mma.h"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
+#include "engine/kernels/cuda/prefill_tile.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -99,11 +100,9 @@ __global__ void __launch_bounds__(kThreads)
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int kvh = blockIdx.y;
-  const int first = tiles[3 * blockIdx.x];
-  const int count = tiles[3 * blockIdx.x + 1];
-  const int32_t* table = block_tables + static_cast<size_t>(tiles[3 * blockIdx.x + 2]) * max_blocks;
-  const int group = n_heads / n_kv_heads;
-  const int rows = min(count * group, kRows);  // the host never builds larger tiles
+  const prefill_tile::Tile tile =
+      prefill_tile::tile_of(tiles, block_tables, max_blocks, n_heads, n_kv_heads, kRows);
+  const int rows = tile.rows;
   const int hd4 = hd / 4;
   const int64_t kv_row = static_cast<int64_t>(n_kv_heads) * hd;
 
@@ -117,14 +116,13 @@ __global__ void __launch_bounds__(kThreads)
     const int c4 = e % (HD / 4);
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (r < rows && c4 < hd4) {
-      const size_t tok = static_cast<size_t>(first + r / group);
-      const int h = kvh * group + r % group;
-      v = *reinterpret_cast<const float4*>(q + (tok * n_heads + h) * hd + c4 * 4);
+      v = *reinterpret_cast<const float4*>(q + prefill_tile::row_offset(tile, r, kvh, n_heads, hd) +
+                                           c4 * 4);
     }
     *reinterpret_cast<float4*>(sQ + r * QS + c4 * 4) = v;
   }
   if (tid < kRows) {
-    const int ctx = tid < rows ? context_lens[first + tid / group] : 0;
+    const int ctx = prefill_tile::row_context(tile, tid, context_lens);
     sCtx[tid] = ctx;
     sM[tid] = -INFINITY;
     sL[tid] = 0.0f;
@@ -150,13 +148,11 @@ __global__ void __launch_bounds__(kThreads)
       const int p = k0 + kk;
       float4 kf = make_float4(0.f, 0.f, 0.f, 0.f), vf = kf;
       if (p < n_ctx && c4 < hd4) {
-        const int bi = p / block_size;
-        const int64_t blk = bi < max_blocks ? table[bi] : -1;
-        if (blk < 0 || blk >= n_blocks) {
+        const int64_t slot = prefill_tile::slot_of(tile, p, max_blocks, block_size, n_blocks);
+        if (slot < 0) {
           atomicMin(&bad_pos, p);
         } else {
-          const int64_t off =
-              (blk * block_size + p % block_size) * kv_row + static_cast<int64_t>(kvh) * hd + c4 * 4;
+          const int64_t off = slot * kv_row + static_cast<int64_t>(kvh) * hd + c4 * 4;
           kf = to_f4(kc + off);
           vf = to_f4(vc + off);
         }
@@ -270,9 +266,7 @@ __global__ void __launch_bounds__(kThreads)
     if (r >= rows) break;
     const float l = sL[r];
     const bool bad = bad_pos < sCtx[r];
-    const size_t tok = static_cast<size_t>(first + r / group);
-    const int h = kvh * group + r % group;
-    float* o = out + (tok * n_heads + h) * hd;
+    float* o = out + prefill_tile::row_offset(tile, r, kvh, n_heads, hd);
 #pragma unroll
     for (int d = 0; d < DPT; ++d) {
       const int dim = lane * DPT + d;

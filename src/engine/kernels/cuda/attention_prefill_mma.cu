@@ -28,6 +28,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/mma.cuh"
+#include "engine/kernels/cuda/prefill_tile.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -48,16 +49,6 @@ template <>
 struct TagOf<__nv_bfloat16> {
   using type = weights::BF16Tag;
 };
-
-// Two f32 values as one register of two 16-bit elements (x in the low half).
-__device__ __forceinline__ uint32_t pack2(float x, float y, __half) {
-  const __half2 h = __floats2half2_rn(x, y);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-__device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -98,11 +89,9 @@ __global__ void __launch_bounds__(kThreads)
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int kvh = blockIdx.y;
-  const int first = tiles[3 * blockIdx.x];
-  const int count = tiles[3 * blockIdx.x + 1];
-  const int32_t* table = block_tables + static_cast<size_t>(tiles[3 * blockIdx.x + 2]) * max_blocks;
-  const int group = n_heads / n_kv_heads;
-  const int rows = min(count * group, kRows);
+  const prefill_tile::Tile tile =
+      prefill_tile::tile_of(tiles, block_tables, max_blocks, n_heads, n_kv_heads, kRows);
+  const int rows = tile.rows;
   const int64_t kv_row = static_cast<int64_t>(n_kv_heads) * HD;
 
   if (tid == 0) {
@@ -116,16 +105,15 @@ __global__ void __launch_bounds__(kThreads)
     const int c4 = e % (HD / 4);
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (r < rows) {
-      const size_t tok = static_cast<size_t>(first + r / group);
-      const int h = kvh * group + r % group;
-      v = *reinterpret_cast<const float4*>(q + (tok * n_heads + h) * HD + c4 * 4);
+      v = *reinterpret_cast<const float4*>(q + prefill_tile::row_offset(tile, r, kvh, n_heads, HD) +
+                                           c4 * 4);
     }
     uint32_t* d = reinterpret_cast<uint32_t*>(sQ + r * RS + c4 * 4);
-    d[0] = pack2(v.x, v.y, T{});
-    d[1] = pack2(v.z, v.w, T{});
+    d[0] = weights::pack2(v.x, v.y, Tag{});
+    d[1] = weights::pack2(v.z, v.w, Tag{});
   }
   if (tid < kRows) {
-    const int ctx = tid < rows ? context_lens[first + tid / group] : 0;
+    const int ctx = prefill_tile::row_context(tile, tid, context_lens);
     sCtx[tid] = ctx;
     atomicMax(&max_ctx, ctx);
   }
@@ -144,13 +132,12 @@ __global__ void __launch_bounds__(kThreads)
       bool ok = false;
       int64_t off = 0;
       if (p < n_ctx) {
-        const int bi = p / block_size;
-        const int64_t blk = bi < max_blocks ? table[bi] : -1;
-        if (blk < 0 || blk >= n_blocks) {
+        const int64_t slot = prefill_tile::slot_of(tile, p, max_blocks, block_size, n_blocks);
+        if (slot < 0) {
           if (c == 0) atomicMin(&bad_pos, p);
         } else {
           ok = true;
-          off = (blk * block_size + p % block_size) * kv_row + int64_t{kvh} * HD + c * 8;
+          off = slot * kv_row + int64_t{kvh} * HD + c * 8;
         }
       }
       cp_async::copy<16>(cp_async::smem_addr(dk + kk * RS + c * 8), ok ? kc + off : kc, ok);
@@ -261,10 +248,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < kKeys / 16; ++j) {
       if (k0 + 16 * j >= n_ctx) break;  // keys past every row's context: P is zero
-      const uint32_t pa[4] = {pack2(s[2 * j][0], s[2 * j][1], T{}),
-                              pack2(s[2 * j][2], s[2 * j][3], T{}),
-                              pack2(s[2 * j + 1][0], s[2 * j + 1][1], T{}),
-                              pack2(s[2 * j + 1][2], s[2 * j + 1][3], T{})};
+      const uint32_t pa[4] = {weights::pack2(s[2 * j][0], s[2 * j][1], Tag{}),
+                              weights::pack2(s[2 * j][2], s[2 * j][3], Tag{}),
+                              weights::pack2(s[2 * j + 1][0], s[2 * j + 1][1], Tag{}),
+                              weights::pack2(s[2 * j + 1][2], s[2 * j + 1][3], Tag{})};
 #pragma unroll
       for (int dp = 0; dp < HD / 16; ++dp) {
         uint32_t vb4[4];
@@ -287,9 +274,7 @@ __global__ void __launch_bounds__(kThreads)
     if (r >= rows) continue;
     const float l = half == 0 ? l0 : l1;
     const bool bad = bad_pos < sCtx[r];
-    const size_t tok = static_cast<size_t>(first + r / group);
-    const int h = kvh * group + r % group;
-    float* orow = out + (tok * n_heads + h) * HD;
+    float* orow = out + prefill_tile::row_offset(tile, r, kvh, n_heads, HD);
 #pragma unroll
     for (int nt = 0; nt < HD / 8; ++nt) {
       float2 v;

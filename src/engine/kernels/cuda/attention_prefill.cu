@@ -1,4 +1,5 @@
-// Flash-attention-style prefill attention over the paged KV cache (cuda_ops.h).
+// Flash-attention-style prefill attention over the paged KV cache (cuda_ops.h), in f32; with
+// tensor_cores, head_dim 64 and 128 run attention_prefill_mma.cu's kernel instead.
 //
 // One block per (tile, kv head): a tile is up to 64 query rows = tokens × the query heads of
 // one kv head, all of one sequence. The block walks its context in slices of 32 positions:

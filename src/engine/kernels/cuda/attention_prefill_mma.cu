@@ -39,17 +39,6 @@ constexpr int kKeys = 64;  // positions per slice
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 
-template <typename T>
-struct TagOf;
-template <>
-struct TagOf<__half> {
-  using type = weights::F16Tag;
-};
-template <>
-struct TagOf<__nv_bfloat16> {
-  using type = weights::BF16Tag;
-};
-
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -75,7 +64,7 @@ __global__ void __launch_bounds__(kThreads)
                              const T* __restrict__ kc, const T* __restrict__ vc, int block_size,
                              int n_kv_heads, int64_t n_blocks, float scale,
                              float* __restrict__ out) {
-  using Tag = typename TagOf<T>::type;
+  using Tag = mma::TagOf<T>;
   constexpr int RS = row_stride<HD>();
   constexpr int kChunks = HD / 8;  // 16-byte chunks per K/V row
   extern __shared__ __align__(16) unsigned char smem[];

@@ -66,10 +66,6 @@ __device__ __forceinline__ float sb_hi(uint32_t v, __nv_bfloat16*) {
   return __uint_as_float(v & 0xFFFF0000u);
 }
 
-// The weight_load.cuh tag of the operand type T (mma.cuh takes tags).
-template <typename T>
-using TagOf = std::conditional_t<std::is_same_v<T, __half>, weights::F16Tag, weights::BF16Tag>;
-
 __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
   uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
@@ -241,7 +237,7 @@ __global__ void __launch_bounds__(WM * WN * 32)
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt) {
 #pragma unroll
-        for (int nt = 0; nt < kNt; ++nt) mma::m16n8k16(acc[mt][nt], af[mt], bf[nt], TagOf<T>{});
+        for (int nt = 0; nt < kNt; ++nt) mma::m16n8k16(acc[mt][nt], af[mt], bf[nt], mma::TagOf<T>{});
       }
     }
     __syncthreads();

@@ -2,11 +2,19 @@
 // m16n8k16 with f32 accumulation in the operand type of a weight_load.cuh tag, and ldmatrix.
 #pragma once
 
+#include <cuda_fp16.h>
+
 #include <cstdint>
+#include <type_traits>
 
 #include "engine/kernels/cuda/weight_load.cuh"
 
 namespace mlxm::engine::cuda::mma {
+
+// The weight_load.cuh tag of a 16-bit operand type T (__half or __nv_bfloat16): the m16n8k16
+// overloads below take tags.
+template <typename T>
+using TagOf = std::conditional_t<std::is_same_v<T, __half>, weights::F16Tag, weights::BF16Tag>;
 
 // c (4 f32, m16n8 accumulator) += a (4 regs, m16k16 row-major) · b (2 regs, k16n8 col-major).
 __device__ __forceinline__ void m16n8k16(float* c, const uint32_t* a, const uint32_t* b,

@@ -39,13 +39,6 @@ constexpr int kKeys = 64;  // positions per slice
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
 template <int HD>
 __host__ __device__ constexpr int row_stride() {
   return HD + 8;  // elements: rows 16 bytes apart in the banks
@@ -244,7 +237,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int dp = 0; dp < HD / 16; ++dp) {
         uint32_t vb4[4];
-        ldmatrix_x4_trans(vb4, vb + 16 * j * RS + dp * 16);
+        mma::ldmatrix_x4_trans(vb4, vb + 16 * j * RS + dp * 16);
         mma::m16n8k16(o[2 * dp], pa, vb4, Tag{});
         mma::m16n8k16(o[2 * dp + 1], pa, vb4 + 2, Tag{});
       }

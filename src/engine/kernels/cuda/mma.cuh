@@ -1,5 +1,6 @@
-// Device helpers shared by the tensor-core GEMMs (gemm.cu, gemm_decode.cu): mma.sync
-// m16n8k16 with f32 accumulation in the operand type of a weight_load.cuh tag, and ldmatrix.
+// Device helpers shared by the tensor-core kernels (gemm.cu, gemm_decode.cu,
+// attention_prefill_mma.cu): mma.sync m16n8k16 with f32 accumulation in the operand type of a
+// weight_load.cuh tag, and ldmatrix (plain and transposed).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -38,6 +39,14 @@ __device__ __forceinline__ void m16n8k16(float* c, const uint32_t* a, const uint
 __device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const void* smem) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+// The same, each matrix transposed (lane l gets elements (2·(l mod 4), l / 4) and
+// (2·(l mod 4) + 1, l / 4)): the B fragments of a row-major k × n operand.
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }

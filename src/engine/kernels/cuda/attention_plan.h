@@ -30,13 +30,18 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 
 // The decode attention without a split merge (AttnSplit::whole, attention_decode_whole.cu): one
 // block of up to 192 KB of shared memory per (sequence, query head), holding the block table
-// (at most kDecodeAttnWholeMaxBlocks entries). It can run where those blocks fit one wave
-// (n_seqs·n_heads <= sm_count) and the bulk copies can take whole rows (head_dim a multiple of
-// 8, 40..128).
+// (at most kDecodeAttnWholeMaxBlocks entries). It runs where those blocks fit two waves
+// (n_seqs·n_heads <= 2·sm_count; the blocks of one head never wait for each other's, except
+// inside a cluster, and clusters are only chosen within one wave: decode_attn_whole_parts) and
+// the bulk copies can take whole rows (head_dim a multiple of 8, 40..128). Two waves beat the
+// split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B +7.0-10.6 %
+// at 5-8); one wave was the limit before.
 inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
+inline constexpr int kDecodeAttnWholeMaxWaves = 2;
 constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,
                                       int64_t max_blocks, int sm_count) {
-  return n_seqs >= 1 && n_seqs * n_heads <= sm_count && head_dim % 8 == 0 && head_dim > 32 &&
+  return n_seqs >= 1 && n_seqs * n_heads <= kDecodeAttnWholeMaxWaves * int64_t{sm_count} &&
+         head_dim % 8 == 0 && head_dim > 32 &&
          head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
 }
 

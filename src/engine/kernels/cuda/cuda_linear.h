@@ -57,9 +57,11 @@ struct RopeStore {
 // Default row count from which forward() takes the tensor-core GEMM (fast formats only).
 inline constexpr int kDefaultGemmMinRows = 5;
 // The same when GEMV rows take the int8-activation GEMV (ForwardOptions::gemv_i8 with a
-// scratch): 5 as well since the batched-decode GEMM (8B at 8 rows: 1,525 tok/s on the GEMM,
-// 1,471 on the int8 GEMV; at 4 rows 814 / 1,279; bench/NOTES.md run 28); 9 before it.
-inline constexpr int kDefaultGemmMinRowsI8 = 5;
+// scratch): 9, every row count the GEMV takes. The bulk-copied stream GEMV with its own kernel
+// per row count beats the batched-decode GEMM at 5-8 rows (decode tok/s, bench/NOTES.md run
+// 161: 3B 2,762 / 1,753 at 5 rows, 2,535 / 2,196 at 8; 8B 1,527 / 927 at 5, 1,678 / 1,384 at
+// 8). It was 5 from the decode GEMM (run 28, against the int8 GEMV of then) to run 161.
+inline constexpr int kDefaultGemmMinRowsI8 = 9;
 // Default row count from which forward() takes the cuBLASLt path (fast formats, with a
 // ForwardOptions::cublas_scratch and cuBLASLt loadable; cublas_gemm.cuh).
 inline constexpr int kDefaultCublasMinRows = 256;

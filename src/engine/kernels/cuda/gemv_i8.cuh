@@ -63,8 +63,10 @@ Status dispatch_format(const GemvI8Args& a, F&& f) {
 }
 
 // f.template operator()<NR, ROPE>() for the stream kernels' instantiations: NR activation
-// rows (1, 2, 3, 4 or 8, at least a.n) and the RoPE epilogue when a.rope asks for it. Three
-// rows have their own: on 4 a 3-sequence step took a 4-sequence step's time.
+// rows (1-6, or 8 for 7 and 8; at least a.n) and the RoPE epilogue when a.rope asks for it.
+// On the next larger kernel a 3-sequence step took a 4-sequence step's time, and 5 and 6 rows
+// on the 8-row one lost 21-27 % and 10-15 %; a 7-row kernel ran as the 8-row one (bench/NOTES.md
+// runs 157, 161, 162).
 template <typename F>
 Status dispatch_rows(const GemvI8Args& a, F&& f) {
   if (a.rope.q_out != nullptr) {
@@ -72,12 +74,16 @@ Status dispatch_rows(const GemvI8Args& a, F&& f) {
     if (a.n == 2) return f.template operator()<2, true>();
     if (a.n == 3) return f.template operator()<3, true>();
     if (a.n == 4) return f.template operator()<4, true>();
+    if (a.n == 5) return f.template operator()<5, true>();
+    if (a.n == 6) return f.template operator()<6, true>();
     return f.template operator()<8, true>();
   }
   if (a.n == 1) return f.template operator()<1, false>();
   if (a.n == 2) return f.template operator()<2, false>();
   if (a.n == 3) return f.template operator()<3, false>();
   if (a.n == 4) return f.template operator()<4, false>();
+  if (a.n == 5) return f.template operator()<5, false>();
+  if (a.n == 6) return f.template operator()<6, false>();
   return f.template operator()<8, false>();
 }
 

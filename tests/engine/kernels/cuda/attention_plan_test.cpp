@@ -24,12 +24,14 @@ TEST(AttentionPlanTest, RoundOfTheDecodeKernel) {
 }
 
 TEST(AttentionPlanTest, WholeContextKernelFits) {
-  // One block per (sequence, query head) in one wave: 3B (24 heads) up to 5 sequences, 8B (32)
-  // up to 4, on 132 SMs; tables (in blocks) up to what the kernel holds.
+  // One block per (sequence, query head) in at most two waves: 3B (24 heads) up to 11
+  // sequences, 8B (32) up to 8, on 132 SMs; tables (in blocks) up to what the kernel holds.
   EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(5, 24, 128, 64, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(6, 24, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(4, 32, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(6, 24, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(11, 24, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(12, 24, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(8, 32, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(9, 32, 128, 64, kH200Sms));
   EXPECT_FALSE(detail::decode_attn_whole_fits(0, 32, 128, 64, kH200Sms));
   EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, detail::kDecodeAttnWholeMaxBlocks,
                                              kH200Sms));
@@ -78,6 +80,9 @@ TEST(AttentionPlanTest, WholeContextClustersWhereTheirBlocksFitAndTheContextIsLo
   // 3B batch 2: pairs (96 blocks) take 3/4 of the SMs; batch 3 (144) passes them.
   EXPECT_EQ(detail::decode_attn_whole_parts(2, 24, 576, kH200Sms), 2);
   EXPECT_EQ(detail::decode_attn_whole_parts(3, 24, 576, kH200Sms), 1);
+  // Past one wave (3B from 6 sequences, two waves since run 162): single blocks, no clusters.
+  EXPECT_EQ(detail::decode_attn_whole_parts(6, 24, 576, kH200Sms), 1);
+  EXPECT_EQ(detail::decode_attn_whole_parts(8, 32, 576, kH200Sms), 1);
 }
 
 TEST(AttentionPlanTest, MeasuredLlamaChoices) {

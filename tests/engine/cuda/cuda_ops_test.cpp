@@ -413,6 +413,8 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     check_decode_attention(dt, 6, 2, 80, {77, 19}, 57);         // head_dim 80 (4 per lane, 20 lanes)
     check_decode_attention(dt, 24, 8, 128, {600}, 58);          // rings refilled (whole)
     check_decode_attention(dt, 24, 8, 128, {1000}, 59);         // 16 rounds per warp (whole)
+    // 7 sequences x 32 heads: the whole-context kernel's blocks in two waves on 132 SMs.
+    check_decode_attention(dt, 32, 8, 128, {200, 17, 90, 5, 150, 64, 1}, 60);
   }
 }
 

@@ -31,11 +31,11 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 // The decode attention without a split merge (AttnSplit::whole, attention_decode_whole.cu): one
 // block of up to 192 KB of shared memory per (sequence, query head), holding the block table
 // (at most kDecodeAttnWholeMaxBlocks entries). It runs where those blocks fit two waves
-// (n_seqs·n_heads <= 2·sm_count; the blocks of one head never wait for each other's, except
-// inside a cluster, and clusters are only chosen within one wave: decode_attn_whole_parts) and
-// the bulk copies can take whole rows (head_dim a multiple of 8, 40..128). Two waves beat the
-// split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B +7.0-10.6 %
-// at 5-8); one wave was the limit before.
+// (n_seqs·n_heads <= 2·sm_count) and the bulk copies can take whole rows (head_dim a multiple
+// of 8, 40..128). A second wave is safe: no block waits for another outside its cluster, and
+// the engine picks clusters only where the blocks fit one wave (decode_attn_whole_parts). It
+// beats the split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B
+// +7.0-10.6 % at 5-8); one wave was the limit before.
 inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
 inline constexpr int kDecodeAttnWholeMaxWaves = 2;
 constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,

@@ -115,11 +115,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int e = tid; e < kRows * (HD / 4); e += kThreads) {
     const int r = e / (HD / 4);
     const int c4 = e % (HD / 4);
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (r < rows && c4 < hd4) {
-      v = *reinterpret_cast<const float4*>(q + prefill_tile::row_offset(tile, r, kvh, n_heads, hd) +
-                                           c4 * 4);
-    }
+    const float4 v = prefill_tile::q_chunk(q, tile, r, c4, hd4, kvh, n_heads, hd);
     *reinterpret_cast<float4*>(sQ + r * QS + c4 * 4) = v;
   }
   if (tid < kRows) {

@@ -85,11 +85,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int e = tid; e < kRows * (HD / 4); e += kThreads) {
     const int r = e / (HD / 4);
     const int c4 = e % (HD / 4);
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (r < rows) {
-      v = *reinterpret_cast<const float4*>(q + prefill_tile::row_offset(tile, r, kvh, n_heads, HD) +
-                                           c4 * 4);
-    }
+    const float4 v = prefill_tile::q_chunk(q, tile, r, c4, HD / 4, kvh, n_heads, HD);
     uint32_t* d = reinterpret_cast<uint32_t*>(sQ + r * RS + c4 * 4);
     d[0] = weights::pack2(v.x, v.y, Tag{});
     d[1] = weights::pack2(v.z, v.w, Tag{});

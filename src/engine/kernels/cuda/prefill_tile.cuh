@@ -37,6 +37,17 @@ __device__ __forceinline__ size_t row_offset(const Tile& t, int r, int kvh, int 
   return (tok * n_heads + h) * hd;
 }
 
+// Values 4·c4 .. 4·c4 + 3 of row r's query (q (n_tokens, n_heads, hd) f32, 16-byte aligned
+// rows); zeros past the tile's rows or past the row's hd4 = hd / 4 chunks.
+__device__ __forceinline__ float4 q_chunk(const float* __restrict__ q, const Tile& t, int r,
+                                          int c4, int hd4, int kvh, int n_heads, int hd) {
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (r < t.rows && c4 < hd4) {
+    v = *reinterpret_cast<const float4*>(q + row_offset(t, r, kvh, n_heads, hd) + c4 * 4);
+  }
+  return v;
+}
+
 // Row r's context length (0 past the tile's rows).
 __device__ __forceinline__ int row_context(const Tile& t, int r,
                                            const int32_t* __restrict__ context_lens) {

@@ -3,8 +3,9 @@
 # by kernel name: where a decode step's time goes. Run after tools/gpu/check.sh (uses its
 # bench_cuda_engine build). Prints a table (µs per decode step by kernel) and writes
 # $OUT/ncu_decode_<shape>_b<batch>.csv. Usage: bash tools/gpu/profile_decode.sh [shape]
-# (default llama-3.2-1b). Env: BATCH (1), PROMPT (64), MODEL_DIR (a model made before, e.g. by
-# check.sh with MLXM_KEEP_MODELS=DIR: DIR/8b; else one is made in a temp dir). Per-step
+# (default llama-3.2-1b). Env: BATCH (1), PROMPT (64), SKIP_STEPS (2·BATCH + 3), MODEL_DIR (a
+# model made before, e.g. by check.sh with MLXM_KEEP_MODELS=DIR: DIR/8b; else one is made in a
+# temp dir). Per-step
 # figures divide by the decode-attention launches over the layer count.
 # NCU_CACHE=none keeps the caches warm between kernels (ncu flushes them by default, which
 # makes small kernels read longer than inside a step); the engine's env (MLXM_CUDA_*) applies.
@@ -18,11 +19,16 @@ PROMPT=${PROMPT:-64}
 # steps, then record about 2 decode steps' kernels.
 bench_model prof "$SHAPE"
 LAYERS=$(python3 -c "import json;print(json.load(open('$M/config.json'))['num_hidden_layers'])")
-PER_STEP=$(( LAYERS * 16 + 8 ))  # upper bound of launches per eager step
-SKIP=$(( PER_STEP * ${SKIP_STEPS:-$([ "$BATCH" -gt 1 ] && echo 8 || echo 3)} ))  # past prefill
+PER_STEP=$(( LAYERS * 16 + 8 ))  # upper bound of launches per eager decode step
+# Every sequence's prompt is a prefill step of up to ~2 PER_STEP launches (cuBLASLt linears
+# dequantize in chunks; run 169 recorded prefill with a fixed skip of 8 steps at 8-16
+# sequences), so the default skip grows with the batch, and enough decode steps follow it.
+SKIP_STEPS=${SKIP_STEPS:-$(( 2 * BATCH + 3 ))}
+SKIP=$(( PER_STEP * SKIP_STEPS ))
+GEN=$(( 2 * SKIP_STEPS + 8 ))
 MLXM_CUDA_GRAPHS=0 timeout 240 ncu --clock-control none --cache-control "${NCU_CACHE:-all}" --metrics gpu__time_duration.sum --csv \
   --launch-skip $SKIP --launch-count $(( PER_STEP * 2 )) \
-  "$BIN" --shape "$SHAPE" --quant q4 --prompt "$PROMPT" --gen 24 --batch "$BATCH" --argmax device \
+  "$BIN" --shape "$SHAPE" --quant q4 --prompt "$PROMPT" --gen "$GEN" --batch "$BATCH" --argmax device \
   --dir "$M" > "$OUT/ncu_decode_${SHAPE}_b${BATCH}.csv" 2> "$OUT/ncu_decode.err"
 echo "profile: ncu exit $?"
 python3 - "$OUT/ncu_decode_${SHAPE}_b${BATCH}.csv" "$LAYERS" <<'PY'

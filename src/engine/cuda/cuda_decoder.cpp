@@ -129,12 +129,18 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // Or one block per (sequence, query head) over the whole context (AttnSplit::whole) where
     // the step's longest context is short enough for it to pay.
     // As clusters (AttnSplit::whole_parts) where they fit and the context is long enough.
-    const int parts = cuda::detail::decode_attn_whole_parts(n, c.n_heads, max_ctx, sm_count_,
+    // Blocks per (sequence, kv head) for its query heads where the step has many sequences
+    // (AttnSplit::whole_grouped).
+    const bool grouped = cuda::detail::decode_attn_whole_grouped(n, c.n_heads, c.n_kv_heads,
+                                                                 attn_grouped_);
+    const int units = grouped ? c.n_kv_heads : c.n_heads;
+    const int parts = cuda::detail::decode_attn_whole_parts(n, units, max_ctx, sm_count_,
                                                             attn_parts_, attn_parts_min_ctx_);
     attn_split_.whole =
         attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts) &&
-        cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.head_dim, width);
+        cuda::paged_attention_decode_whole_supported(n, units, c.head_dim, width);
     attn_split_.whole_parts = attn_split_.whole ? parts : 1;
+    attn_split_.whole_grouped = attn_split_.whole && grouped;
     const int64_t splits =
         attn_split_.whole
             ? 1
@@ -265,8 +271,11 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
 
   if (use_graphs_ && n <= kMaxGraphTokens) {
-    const auto key = std::make_tuple(n, n_out, width, n_tiles,
-                                     attn_split_.whole ? attn_split_.whole_parts : 0);
+    // The whole-context attention's blocks per head, negative when grouped per kv head.
+    const int attn_key = !attn_split_.whole ? 0
+                         : attn_split_.whole_grouped ? -attn_split_.whole_parts
+                                                     : attn_split_.whole_parts;
+    const auto key = std::make_tuple(n, n_out, width, n_tiles, attn_key);
     auto it = graphs_.find(key);
     if (it == graphs_.end() && graphs_.size() < kMaxGraphs) {
       const TimePoint tc = now();

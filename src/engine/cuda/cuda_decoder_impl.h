@@ -97,6 +97,11 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(attn_parts_min_ctx_,
                           env_int("MLXM_CUDA_ATTN_PARTS_MIN_CTX",
                                   cuda::detail::kDecodeAttnWholePairMinCtx, 0, int64_t{1} << 30));
+    // Its blocks per kv head for the group's query heads (AttnSplit::whole_grouped):
+    // MLXM_CUDA_ATTN_GROUPED=-1 where detail::decode_attn_whole_grouped picks it, 0 never,
+    // 1 wherever the group allows.
+    MLXM_ASSIGN_OR_RETURN(const int64_t grouped, env_int("MLXM_CUDA_ATTN_GROUPED", -1, -1, 1));
+    attn_grouped_ = static_cast<int>(grouped);
     // Its K/V rounds by tensor copies (AttnSplit::kv_maps; 3B b1 889.0 -> 951.6 tok/s, run
     // 126). MLXM_CUDA_ATTN_TMA=0: row copies.
     MLXM_ASSIGN_OR_RETURN(const bool attn_tma, env_bool("MLXM_CUDA_ATTN_TMA", true));
@@ -297,6 +302,7 @@ class CudaDecoder final : public Engine {
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
   int attn_parts_ = 4;      // ... as clusters of at most this many (AttnSplit::whole_parts)
   int64_t attn_parts_min_ctx_ = cuda::detail::kDecodeAttnWholePairMinCtx;  // ... above this
+  int attn_grouped_ = -1;   // ... per kv head: -1 auto, 0 never, 1 always (whole_grouped)
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store

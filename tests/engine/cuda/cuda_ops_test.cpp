@@ -17,6 +17,7 @@
 
 #include "engine/cuda/cuda_test_util.h"
 #include "engine/kernels/cpu/ops.h"
+#include "engine/kernels/cuda/attention_plan.h"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/kernel_test_util.h"
 
@@ -336,8 +337,14 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   int max_ctx = 0;
   for (int c : ctx_lens) max_ctx = std::max(max_ctx, c);
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
-  if (splits == 1 &&
-      cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks)) {
+  // The whole-context kernel: one block per query head where those fit, one per kv head for its
+  // group where those do (AttnSplit::whole_grouped).
+  const bool per_head = cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, hd,
+                                                                     max_blocks);
+  const bool per_kv_head =
+      cuda::detail::decode_attn_whole_group_ok(n_heads / n_kv) &&
+      cuda::paged_attention_decode_whole_supported(n_seqs, n_kv, hd, max_blocks);
+  if (splits == 1 && (per_head || per_kv_head)) {
     // Without a split merge (AttnSplit::whole): the same math with the sums in another order,
     // so the CPU reference's tolerance; with out_q its rows quantized.
     cuda::AttnSplit wsplit;
@@ -370,13 +377,13 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
       }
       return yo;
     };
-    const auto yw = run_whole(wsplit, "whole");
+    const auto yw = per_head ? run_whole(wsplit, "whole") : std::vector<float>{};
     // Its rounds by tensor copies (AttnSplit::kv_maps) where the cache allows: the same values
     // in the same order, so the same floats.
     cuda::KvTensorMaps maps;
     if (cuda::make_kv_tensor_maps(dview, &maps).ok()) {
       wsplit.kv_maps = &maps;
-      const auto ym = run_whole(wsplit, "whole with tensor copies");
+      const auto ym = per_head ? run_whole(wsplit, "whole with tensor copies") : yw;
       EXPECT_TRUE(ym.size() == yw.size() &&
                   std::memcmp(ym.data(), yw.data(), yw.size() * sizeof(float)) == 0)
           << "whole with tensor copies differs, " << shape;
@@ -388,9 +395,32 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
     // distributed shared memory. The sums in yet another order: the CPU reference's
     // tolerance, its rows quantized.
     for (int parts : {2, 3, 4}) {
+      if (!per_head) break;
       cuda::AttnSplit psplit = wsplit;
       psplit.whole_parts = parts;
       run_whole(psplit, "whole, " + std::to_string(parts) + " blocks per head");
+    }
+    // One block (or cluster) per (sequence, kv head) for its group (AttnSplit::whole_grouped):
+    // per head the same sums in the same order, so the same floats as one per query head with
+    // as many blocks per head (where neither launch had to take fewer: parts · n_seqs · n_heads
+    // within the SMs).
+    const auto info = cuda::device_info();
+    const int64_t sms = info.ok() ? info->sm_count : 0;
+    if (per_kv_head) {
+      for (int parts = 1; parts <= 4; ++parts) {
+        cuda::AttnSplit psplit = wsplit;
+        psplit.whole_parts = parts;
+        cuda::AttnSplit gsplit = psplit;
+        gsplit.whole_grouped = true;
+        const std::string what = "whole grouped, " + std::to_string(parts) + " blocks per head";
+        const auto yg = run_whole(gsplit, what);
+        if (per_head && (parts == 1 || parts * n_seqs * n_heads <= sms)) {
+          const auto yp = parts == 1 ? yw : run_whole(psplit, "whole, parts again");
+          EXPECT_TRUE(yg.size() == yp.size() &&
+                      std::memcmp(yg.data(), yp.data(), yp.size() * sizeof(float)) == 0)
+              << what << " differs from one block per query head, " << shape;
+        }
+      }
     }
   }
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -415,6 +445,9 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     check_decode_attention(dt, 24, 8, 128, {1000}, 59);         // 16 rounds per warp (whole)
     // 7 sequences x 32 heads: the whole-context kernel's blocks in two waves on 132 SMs.
     check_decode_attention(dt, 32, 8, 128, {200, 17, 90, 5, 150, 64, 1}, 60);
+    // 12 sequences x 32 heads: one block per kv head only (96 blocks, AttnSplit::whole_grouped).
+    check_decode_attention(dt, 32, 8, 128, {260, 3, 90, 5, 130, 64, 1, 33, 150, 17, 100, 9},
+                           62);
   }
 }
 
@@ -479,6 +512,9 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
         split.kv_maps = m;
         split.whole_parts = parts;
         expect_edges(split, std::string("whole, ") + (m != nullptr ? "tensor" : "row") +
+                                " copies, " + std::to_string(parts) + " blocks per head");
+        split.whole_grouped = true;  // group 2: one block per kv head
+        expect_edges(split, std::string("whole grouped, ") + (m != nullptr ? "tensor" : "row") +
                                 " copies, " + std::to_string(parts) + " blocks per head");
       }
     }

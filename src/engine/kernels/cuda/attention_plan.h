@@ -36,11 +36,13 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 // the engine picks clusters only where the blocks fit one wave (decode_attn_whole_parts). It
 // beats the split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B
 // +7.0-10.6 % at 5-8); one wave was the limit before.
+// units: blocks per sequence, the query heads, or the kv heads where each block takes its group
+// (AttnSplit::whole_grouped, decode_attn_whole_grouped).
 inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
 inline constexpr int kDecodeAttnWholeMaxWaves = 2;
-constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int head_dim,
+constexpr bool decode_attn_whole_fits(int64_t n_seqs, int units, int head_dim,
                                       int64_t max_blocks, int sm_count) {
-  return n_seqs >= 1 && n_seqs * n_heads <= kDecodeAttnWholeMaxWaves * int64_t{sm_count} &&
+  return n_seqs >= 1 && n_seqs * units <= kDecodeAttnWholeMaxWaves * int64_t{sm_count} &&
          head_dim % 8 == 0 && head_dim > 32 &&
          head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
 }
@@ -55,7 +57,27 @@ constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
   return max_ctx <= kDecodeAttnWholeMaxCtx * parts;
 }
 
-// Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts), at most max_parts,
+// Groups of query heads one block of that kernel takes for its kv head (AttnSplit::whole_grouped):
+// the instantiations attention_decode_whole_grouped.cu has (3B: 3, 1B and 8B: 4).
+constexpr bool decode_attn_whole_group_ok(int group) { return group >= 2 && group <= 4; }
+
+// Whether a step of n_seqs sequences takes the grouped blocks (mode: 0 never, 1 wherever the group
+// allows, else auto): in auto, from kDecodeAttnGroupedMinSeqs sequences. Each kv head's K/V then
+// crosses the SM once instead of G times; at one sequence the G times more blocks per head win
+// (bench/NOTES.md run 171: 3B +1.7 % at 2 sequences to +31.3 % at 16, -0.9 % at 1; 8B +1.8 %
+// at 4 to +17.9 % at 16, -2.1 % at 1).
+inline constexpr int64_t kDecodeAttnGroupedMinSeqs = 2;
+constexpr bool decode_attn_whole_grouped(int64_t n_seqs, int n_heads, int n_kv_heads,
+                                         int mode = -1) {
+  if (mode == 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
+      !decode_attn_whole_group_ok(n_heads / n_kv_heads)) {
+    return false;
+  }
+  return mode == 1 || n_seqs >= kDecodeAttnGroupedMinSeqs;
+}
+
+// Blocks per (sequence, query head) of that kernel (AttnSplit::whole_parts; units: such heads
+// per sequence, or kv heads where a block takes a group), at most max_parts,
 // where the longest context is above min_ctx positions (else 1): a cluster of P = 2, 3 or 4
 // that cuts each warp's chain of rounds to 1/P.
 // - the most P whose blocks take at most 3/4 of the SMs, where it pays for the context
@@ -66,11 +88,11 @@ constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
 // 1,011.8 tok/s with 1 / 2 / 4 at 576 positions; 8B (128 blocks of 4) 608.0 / 628.2 / 609.9;
 // at 1,964 positions 8B 519.4 (splits) / 539.7 (4).
 inline constexpr int64_t kDecodeAttnWholePairMinCtx = 256;
-constexpr int decode_attn_whole_parts(int64_t n_seqs, int n_heads, int64_t max_ctx, int sm_count,
+constexpr int decode_attn_whole_parts(int64_t n_seqs, int units, int64_t max_ctx, int sm_count,
                                       int max_parts = 4,
                                       int64_t min_ctx = kDecodeAttnWholePairMinCtx) {
   if (max_ctx <= min_ctx) return 1;
-  const int64_t blocks = n_seqs * n_heads;
+  const int64_t blocks = n_seqs * units;
   for (int p = max_parts; p >= 2; --p) {
     if (4 * p * blocks <= 3 * int64_t{sm_count}) {
       if (decode_attn_whole_pays(max_ctx, p)) return p;

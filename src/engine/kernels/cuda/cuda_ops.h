@@ -124,6 +124,11 @@ struct AttnSplit {
   // memory; taken where parts·n_seqs·n_heads blocks fit one wave (else the most that do, or
   // 1). Same math, the sums in another order.
   int whole_parts = 1;
+  // With whole: one block per (sequence, kv head) for all its query heads instead of one per
+  // query head (a G-th of the blocks and K/V reads; whole_parts and the fit then count these
+  // blocks). Taken where the group is 2-4 (detail::decode_attn_whole_group_ok), else ignored.
+  // Same math per head, the same sums in the same order.
+  bool whole_grouped = false;
 };
 // Diagnostics: the decode attention's per-block phase stamps of its last launch, one line per
 // block on stderr ("attn-timeline BLOCK t0..t7", µs from the first block's launch, -1 for a
@@ -151,8 +156,9 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
 int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, int64_t max_ctx,
                                   int sm_count, int warps = 4);
 // Whether AttnSplit::whole is taken for such a launch on device 0 (sm_90+ and
-// detail::decode_attn_whole_fits; 16-byte aligned caches and output assumed).
-bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int head_dim,
+// detail::decode_attn_whole_fits; 16-byte aligned caches and output assumed). units: blocks per
+// sequence, the query heads (or the kv heads with AttnSplit::whole_grouped).
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int units, int head_dim,
                                             int64_t max_blocks_per_seq);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,

@@ -29,11 +29,13 @@
 namespace mlxm::engine::cuda {
 
 namespace detail {
-// AttnSplit::whole's launch (attention_decode_whole.cu), after paged_attention_decode's checks.
+// AttnSplit::whole's launch (attention_decode_whole.cu), after paged_attention_decode's checks;
+// grouped: AttnSplit::whole_grouped, for a group decode_attn_whole_group_ok takes.
 Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
                            float scale, float* out, const GemvI8Target& oq,
-                           const KvTensorMaps* maps, int parts, cudaStream_t stream);
+                           const KvTensorMaps* maps, int parts, bool grouped,
+                           cudaStream_t stream);
 }  // namespace detail
 
 namespace {
@@ -600,7 +602,8 @@ void chain_timeline_dump() {
   const Unit units[] = {timeline::chain_dump_ops, timeline::chain_dump_elementwise,
                         timeline::chain_dump_fused, timeline::chain_dump_gemv_bulk,
                         timeline::chain_dump_gemv_stream,
-                        timeline::chain_dump_attention_decode_whole};
+                        timeline::chain_dump_attention_decode_whole,
+                        timeline::chain_dump_attention_decode_whole_grouped};
   unsigned long long latest = 0;
   for (Unit u : units) latest = std::max(latest, u(0, 0));
   const char* w = std::getenv("MLXM_CHAIN_WINDOW_US");
@@ -614,10 +617,10 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
   return static_cast<size_t>(splits) * static_cast<size_t>(n_seqs) * n_heads * (head_dim + 2);
 }
 
-bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int head_dim,
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int units, int head_dim,
                                             int64_t max_blocks_per_seq) {
   return detail::device_has_bulk_copy() &&
-         detail::decode_attn_whole_fits(n_seqs, n_heads, head_dim, max_blocks_per_seq,
+         detail::decode_attn_whole_fits(n_seqs, units, head_dim, max_blocks_per_seq,
                                         detail::gemm_sm_count());
 }
 
@@ -654,9 +657,14 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     return invalid_argument("cuda::paged_attention_decode: null pointer");
   }
   const GemvI8Target& oq = split.out_q;
+  // Blocks per sequence of the whole-context kernel: a query head's each, or a kv head's with
+  // its group (AttnSplit::whole_grouped).
+  const bool grouped =
+      split.whole_grouped && detail::decode_attn_whole_group_ok(n_heads / kv.n_kv_heads);
+  const int units = grouped ? kv.n_kv_heads : n_heads;
   const bool whole =
       split.whole &&
-      paged_attention_decode_whole_supported(n_seqs, n_heads, hd, max_blocks_per_seq) &&
+      paged_attention_decode_whole_supported(n_seqs, units, hd, max_blocks_per_seq) &&
       norm_rows::aligned16({kv.k, kv.v, out});
   if (whole) {
     if (oq.scratch != nullptr) {
@@ -670,10 +678,10 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
     // Clusters only where every (sequence, head)'s blocks fit one wave.
     const int64_t sms = detail::gemm_sm_count();
     int parts = std::clamp(split.whole_parts, 1, 4);
-    while (parts > 1 && parts * n_seqs * n_heads > sms) --parts;
+    while (parts > 1 && parts * n_seqs * units > sms) --parts;
     return detail::launch_decode_whole(q, block_tables, max_blocks_per_seq,
                                        context_lens, n_seqs, n_heads, kv, scale, out, oq,
-                                       split.kv_maps, parts, stream);
+                                       split.kv_maps, parts, grouped, stream);
   }
   int splits = std::clamp(split.splits, 1, max_blocks_per_seq * kv.block_size);
   if (splits > 1 && (split.workspace == nullptr ||

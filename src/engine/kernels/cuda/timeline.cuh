@@ -139,14 +139,15 @@ static inline unsigned long long chain_dump_this_unit(int mode, unsigned long lo
   return latest;
 }
 // Each unit's chain_dump_this_unit (MLXM_CHAIN_DUMP_UNIT in ops.cu, elementwise.cu, fused.cu,
-// gemv_bulk.cu, gemv_stream.cu, attention_decode_whole.cu); ops.cu's chain_timeline_dump()
-// (cuda_ops.h) calls them all.
+// gemv_bulk.cu, gemv_stream.cu, attention_decode_whole.cu, attention_decode_whole_grouped.cu);
+// ops.cu's chain_timeline_dump() (cuda_ops.h) calls them all.
 unsigned long long chain_dump_ops(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_elementwise(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_fused(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_gemv_bulk(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_gemv_stream(int mode, unsigned long long from_ns);
 unsigned long long chain_dump_attention_decode_whole(int mode, unsigned long long from_ns);
+unsigned long long chain_dump_attention_decode_whole_grouped(int mode, unsigned long long from_ns);
 #define MLXM_CHAIN_BEGIN(kind, recorder, tag) \
   ::mlxm::engine::cuda::timeline::ChainMark mlxm_chain = \
       ::mlxm::engine::cuda::timeline::chain_begin(kind, recorder, tag)

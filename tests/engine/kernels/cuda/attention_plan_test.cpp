@@ -85,6 +85,32 @@ TEST(AttentionPlanTest, WholeContextClustersWhereTheirBlocksFitAndTheContextIsLo
   EXPECT_EQ(detail::decode_attn_whole_parts(8, 32, 576, kH200Sms), 1);
 }
 
+TEST(AttentionPlanTest, WholeGroupedBlocks) {
+  // Groups of 2-4 query heads per kv head have an instantiation; 1 and 8 keep a block per head.
+  EXPECT_FALSE(detail::decode_attn_whole_group_ok(1));
+  EXPECT_TRUE(detail::decode_attn_whole_group_ok(2));
+  EXPECT_TRUE(detail::decode_attn_whole_group_ok(3));
+  EXPECT_TRUE(detail::decode_attn_whole_group_ok(4));
+  EXPECT_FALSE(detail::decode_attn_whole_group_ok(8));
+  // Auto: from two sequences on.
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(1, 24, 8));
+  EXPECT_TRUE(detail::decode_attn_whole_grouped(2, 24, 8));
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(1, 32, 8));
+  EXPECT_TRUE(detail::decode_attn_whole_grouped(16, 32, 8));
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 32, 4));  // group 8
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 8, 8));   // no group
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 30, 7));  // not a group
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 32, 0));  // no kv heads
+  // Forced either way (MLXM_CUDA_ATTN_GROUPED).
+  EXPECT_TRUE(detail::decode_attn_whole_grouped(1, 24, 8, 1));
+  EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 24, 8, 0));
+  // Their blocks count for the fit: 8B's 8 kv heads fit two waves up to 33 sequences.
+  EXPECT_TRUE(detail::decode_attn_whole_fits(33, 8, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(34, 8, 128, 64, kH200Sms));
+  // And for the clusters: 3B at 4 sequences, 32 blocks of 3 heads, 3 per cluster at 576.
+  EXPECT_EQ(detail::decode_attn_whole_parts(4, 8, 576, kH200Sms), 3);
+}
+
 TEST(AttentionPlanTest, MeasuredLlamaChoices) {
   // 3B / 8B at batch 1 with a 512-token prompt: tables of 33 blocks of 16 = 528 positions,
   // 17 splits of 32 positions (one round each), 136 blocks.

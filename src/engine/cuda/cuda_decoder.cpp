@@ -138,7 +138,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
                                                             attn_parts_, attn_parts_min_ctx_);
     attn_split_.whole =
         attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts) &&
-        cuda::paged_attention_decode_whole_supported(n, units, c.head_dim, width);
+        cuda::paged_attention_decode_whole_supported(n, units, c.head_dim, width, grouped);
     attn_split_.whole_parts = attn_split_.whole ? parts : 1;
     attn_split_.whole_grouped = attn_split_.whole && grouped;
     const int64_t splits =

@@ -343,7 +343,7 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
                                                                      max_blocks);
   const bool per_kv_head =
       cuda::detail::decode_attn_whole_group_ok(n_heads / n_kv) &&
-      cuda::paged_attention_decode_whole_supported(n_seqs, n_kv, hd, max_blocks);
+      cuda::paged_attention_decode_whole_supported(n_seqs, n_kv, hd, max_blocks, true);
   if (splits == 1 && (per_head || per_kv_head)) {
     // Without a split merge (AttnSplit::whole): the same math with the sums in another order,
     // so the CPU reference's tolerance; with out_q its rows quantized.
@@ -448,6 +448,11 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     // 12 sequences x 32 heads: one block per kv head only (96 blocks, AttnSplit::whole_grouped).
     check_decode_attention(dt, 32, 8, 128, {260, 3, 90, 5, 130, 64, 1, 33, 150, 17, 100, 9},
                            62);
+    // 40 sequences x 8 kv heads: the grouped blocks in three waves on 132 SMs (61 of the
+    // cache's 64 blocks: every 8th sequence 60-92 positions, the others 1-16).
+    std::vector<int> many;
+    for (int i = 0; i < 40; ++i) many.push_back(i % 8 == 0 ? 60 + i : 1 + (i * 7) % 16);
+    check_decode_attention(dt, 32, 8, 128, many, 63);
   }
 }
 

@@ -37,12 +37,16 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 // beats the split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B
 // +7.0-10.6 % at 5-8); one wave was the limit before.
 // units: blocks per sequence, the query heads, or the kv heads where each block takes its group
-// (AttnSplit::whole_grouped, decode_attn_whole_grouped).
+// (grouped: AttnSplit::whole_grouped, decode_attn_whole_grouped). Grouped blocks run in up to
+// four waves: 8B at 40 sequences +11.7 %, 64 +26.4 %, 3B at 64 +42.7 % against the split
+// kernel, prompt 512 (run 174; a block per head was not measured past two).
 inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
 inline constexpr int kDecodeAttnWholeMaxWaves = 2;
+inline constexpr int kDecodeAttnWholeGroupedMaxWaves = 4;
 constexpr bool decode_attn_whole_fits(int64_t n_seqs, int units, int head_dim,
-                                      int64_t max_blocks, int sm_count) {
-  return n_seqs >= 1 && n_seqs * units <= kDecodeAttnWholeMaxWaves * int64_t{sm_count} &&
+                                      int64_t max_blocks, int sm_count, bool grouped = false) {
+  const int waves = grouped ? kDecodeAttnWholeGroupedMaxWaves : kDecodeAttnWholeMaxWaves;
+  return n_seqs >= 1 && n_seqs * units <= waves * int64_t{sm_count} &&
          head_dim % 8 == 0 && head_dim > 32 &&
          head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
 }

@@ -618,10 +618,10 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
 }
 
 bool paged_attention_decode_whole_supported(int64_t n_seqs, int units, int head_dim,
-                                            int64_t max_blocks_per_seq) {
+                                            int64_t max_blocks_per_seq, bool grouped) {
   return detail::device_has_bulk_copy() &&
          detail::decode_attn_whole_fits(n_seqs, units, head_dim, max_blocks_per_seq,
-                                        detail::gemm_sm_count());
+                                        detail::gemm_sm_count(), grouped);
 }
 
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
@@ -664,7 +664,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   const int units = grouped ? kv.n_kv_heads : n_heads;
   const bool whole =
       split.whole &&
-      paged_attention_decode_whole_supported(n_seqs, units, hd, max_blocks_per_seq) &&
+      paged_attention_decode_whole_supported(n_seqs, units, hd, max_blocks_per_seq, grouped) &&
       norm_rows::aligned16({kv.k, kv.v, out});
   if (whole) {
     if (oq.scratch != nullptr) {

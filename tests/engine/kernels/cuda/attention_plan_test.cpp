@@ -104,9 +104,10 @@ TEST(AttentionPlanTest, WholeGroupedBlocks) {
   // Forced either way (MLXM_CUDA_ATTN_GROUPED).
   EXPECT_TRUE(detail::decode_attn_whole_grouped(1, 24, 8, 1));
   EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 24, 8, 0));
-  // Their blocks count for the fit: 8B's 8 kv heads fit two waves up to 33 sequences.
-  EXPECT_TRUE(detail::decode_attn_whole_fits(33, 8, 128, 64, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(34, 8, 128, 64, kH200Sms));
+  // Their blocks count for the fit, in up to four waves: 8B's 8 kv heads up to 66 sequences.
+  EXPECT_TRUE(detail::decode_attn_whole_fits(66, 8, 128, 64, kH200Sms, true));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(67, 8, 128, 64, kH200Sms, true));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(34, 8, 128, 64, kH200Sms));  // two a block per head
   // And for the clusters: 3B at 4 sequences, 32 blocks of 3 heads, 3 per cluster at 576.
   EXPECT_EQ(detail::decode_attn_whole_parts(4, 8, 576, kH200Sms), 3);
 }

@@ -133,12 +133,13 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // (AttnSplit::whole_grouped).
     const bool grouped = cuda::detail::decode_attn_whole_grouped(n, c.n_heads, c.n_kv_heads,
                                                                  attn_grouped_);
-    const int units = grouped ? c.n_kv_heads : c.n_heads;
-    const int parts = cuda::detail::decode_attn_whole_parts(n, units, max_ctx, sm_count_,
-                                                            attn_parts_, attn_parts_min_ctx_);
+    const int units = cuda::detail::decode_attn_whole_units(c.n_heads, c.n_kv_heads, grouped);
+    const int parts = cuda::detail::decode_attn_whole_parts(
+        n, units, max_ctx, sm_count_, attn_parts_, attn_parts_min_ctx_, attn_whole_max_ctx_);
     attn_split_.whole =
-        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts) &&
-        cuda::paged_attention_decode_whole_supported(n, units, c.head_dim, width, grouped);
+        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts, attn_whole_max_ctx_) &&
+        cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.n_kv_heads, c.head_dim,
+                                                     width, grouped);
     attn_split_.whole_parts = attn_split_.whole ? parts : 1;
     attn_split_.whole_grouped = attn_split_.whole && grouped;
     const int64_t splits =

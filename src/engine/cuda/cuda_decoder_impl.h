@@ -97,6 +97,11 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(attn_parts_min_ctx_,
                           env_int("MLXM_CUDA_ATTN_PARTS_MIN_CTX",
                                   cuda::detail::kDecodeAttnWholePairMinCtx, 0, int64_t{1} << 30));
+    // The longest context one of its blocks takes (decode_attn_whole_pays; longer ones keep the
+    // splits): MLXM_CUDA_ATTN_WHOLE_MAX_CTX positions per block of a cluster, for measuring.
+    MLXM_ASSIGN_OR_RETURN(attn_whole_max_ctx_,
+                          env_int("MLXM_CUDA_ATTN_WHOLE_MAX_CTX",
+                                  cuda::detail::kDecodeAttnWholeMaxCtx, 1, int64_t{1} << 30));
     // Its blocks per kv head for the group's query heads (AttnSplit::whole_grouped):
     // MLXM_CUDA_ATTN_GROUPED=-1 where detail::decode_attn_whole_grouped picks it, 0 never,
     // 1 wherever the group allows.
@@ -302,6 +307,7 @@ class CudaDecoder final : public Engine {
   bool attn_whole_ = true;  // AttnSplit::whole for the decode steps where it fits and pays
   int attn_parts_ = 4;      // ... as clusters of at most this many (AttnSplit::whole_parts)
   int64_t attn_parts_min_ctx_ = cuda::detail::kDecodeAttnWholePairMinCtx;  // ... above this
+  int64_t attn_whole_max_ctx_ = cuda::detail::kDecodeAttnWholeMaxCtx;  // ... per block
   int attn_grouped_ = -1;   // ... per kv head: -1 auto, 0 never, 1 always (whole_grouped)
   std::vector<cuda::KvTensorMaps> kv_maps_;  // per layer, AttnSplit::kv_maps (or none)
   bool qkv_kv_prefetch_ = true;  // RopeStore::block_tables for the qkv GEMV (decode steps)

@@ -339,11 +339,10 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   const double tol = 1e-6 * (max_ctx + 100) * 5.0;  // |v| <~ 5 for N(0,1) samples
   // The whole-context kernel: one block per query head where those fit, one per kv head for its
   // group where those do (AttnSplit::whole_grouped).
-  const bool per_head = cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, hd,
-                                                                     max_blocks);
+  const bool per_head =
+      cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, n_kv, hd, max_blocks);
   const bool per_kv_head =
-      cuda::detail::decode_attn_whole_group_ok(n_heads / n_kv) &&
-      cuda::paged_attention_decode_whole_supported(n_seqs, n_kv, hd, max_blocks, true);
+      cuda::paged_attention_decode_whole_supported(n_seqs, n_heads, n_kv, hd, max_blocks, true);
   if (splits == 1 && (per_head || per_kv_head)) {
     // Without a split merge (AttnSplit::whole): the same math with the sums in another order,
     // so the CPU reference's tolerance; with out_q its rows quantized.
@@ -506,7 +505,7 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
     split.workspace = ws.as<float>();
     expect_edges(split, "3 splits");
   }
-  if (cuda::paged_attention_decode_whole_supported(2, 4, 64, 2)) {
+  if (cuda::paged_attention_decode_whole_supported(2, 4, 2, 64, 2)) {
     // Without a split merge (AttnSplit::whole): with row copies and with tensor copies, one
     // block per head and clusters of 2, 3 and 4.
     cuda::KvTensorMaps maps;

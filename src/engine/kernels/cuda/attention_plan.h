@@ -36,17 +36,34 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 // the engine picks clusters only where the blocks fit one wave (decode_attn_whole_parts). It
 // beats the split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B
 // +7.0-10.6 % at 5-8); one wave was the limit before.
-// units: blocks per sequence, the query heads, or the kv heads where each block takes its group
-// (grouped: AttnSplit::whole_grouped, decode_attn_whole_grouped). Grouped blocks run in up to
-// four waves: 8B at 40 sequences +11.7 %, 64 +26.4 %, 3B at 64 +42.7 % against the split
-// kernel, prompt 512 (run 174; a block per head was not measured past two).
+// Grouped (AttnSplit::whole_grouped, decode_attn_whole_grouped): one block per kv head for its
+// group of query heads; these run in up to four waves: 8B at 40 sequences +11.7 %, 64 +26.4 %,
+// 3B at 64 +42.7 % against the split kernel, prompt 512 (run 174; a block per head was not
+// measured past two).
 inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
 inline constexpr int kDecodeAttnWholeMaxWaves = 2;
 inline constexpr int kDecodeAttnWholeGroupedMaxWaves = 4;
-constexpr bool decode_attn_whole_fits(int64_t n_seqs, int units, int head_dim,
+
+// Groups of query heads one block of that kernel takes for its kv head (AttnSplit::whole_grouped):
+// the instantiations attention_decode_whole_grouped.cu has (3B: 3, 1B and 8B: 4).
+constexpr bool decode_attn_whole_group_ok(int group) { return group >= 2 && group <= 4; }
+
+// Blocks per sequence of that kernel: its query heads, or, grouped, its kv heads (0 where the
+// heads do not form a group the grouped kernel takes).
+constexpr int decode_attn_whole_units(int n_heads, int n_kv_heads, bool grouped) {
+  if (!grouped) return n_heads;
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 ||
+      !decode_attn_whole_group_ok(n_heads / n_kv_heads)) {
+    return 0;
+  }
+  return n_kv_heads;
+}
+
+constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int n_kv_heads, int head_dim,
                                       int64_t max_blocks, int sm_count, bool grouped = false) {
+  const int units = decode_attn_whole_units(n_heads, n_kv_heads, grouped);
   const int waves = grouped ? kDecodeAttnWholeGroupedMaxWaves : kDecodeAttnWholeMaxWaves;
-  return n_seqs >= 1 && n_seqs * units <= waves * int64_t{sm_count} &&
+  return n_seqs >= 1 && units >= 1 && n_seqs * units <= waves * int64_t{sm_count} &&
          head_dim % 8 == 0 && head_dim > 32 &&
          head_dim <= 128 && max_blocks >= 1 && max_blocks <= kDecodeAttnWholeMaxBlocks;
 }
@@ -56,14 +73,12 @@ constexpr bool decode_attn_whole_fits(int64_t n_seqs, int units, int head_dim,
 // splits. Measured with one block (bench/NOTES.md run 127, batch 1 on the H200): +14.5 % (3B) at
 // 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at 1,964, i.e. even near 650.
 // A cluster of P blocks gives each warp 1/P of the rounds: P times the context (runs 133-134).
+// per_part: the positions one block pays for (MLXM_CUDA_ATTN_WHOLE_MAX_CTX, for measuring).
 inline constexpr int64_t kDecodeAttnWholeMaxCtx = 640;
-constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1) {
-  return max_ctx <= kDecodeAttnWholeMaxCtx * parts;
+constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1,
+                                      int64_t per_part = kDecodeAttnWholeMaxCtx) {
+  return max_ctx <= per_part * parts;
 }
-
-// Groups of query heads one block of that kernel takes for its kv head (AttnSplit::whole_grouped):
-// the instantiations attention_decode_whole_grouped.cu has (3B: 3, 1B and 8B: 4).
-constexpr bool decode_attn_whole_group_ok(int group) { return group >= 2 && group <= 4; }
 
 // Whether a step of n_seqs sequences takes the grouped blocks (mode: 0 never, 1 wherever the group
 // allows, else auto): in auto, from kDecodeAttnGroupedMinSeqs sequences. Each kv head's K/V then
@@ -94,17 +109,18 @@ constexpr bool decode_attn_whole_grouped(int64_t n_seqs, int n_heads, int n_kv_h
 inline constexpr int64_t kDecodeAttnWholePairMinCtx = 256;
 constexpr int decode_attn_whole_parts(int64_t n_seqs, int units, int64_t max_ctx, int sm_count,
                                       int max_parts = 4,
-                                      int64_t min_ctx = kDecodeAttnWholePairMinCtx) {
+                                      int64_t min_ctx = kDecodeAttnWholePairMinCtx,
+                                      int64_t per_part = kDecodeAttnWholeMaxCtx) {
   if (max_ctx <= min_ctx) return 1;
   const int64_t blocks = n_seqs * units;
   for (int p = max_parts; p >= 2; --p) {
     if (4 * p * blocks <= 3 * int64_t{sm_count}) {
-      if (decode_attn_whole_pays(max_ctx, p)) return p;
+      if (decode_attn_whole_pays(max_ctx, p, per_part)) return p;
       break;
     }
   }
   for (int p = 2; p <= max_parts; ++p) {
-    if (p * blocks <= sm_count && decode_attn_whole_pays(max_ctx, p)) return p;
+    if (p * blocks <= sm_count && decode_attn_whole_pays(max_ctx, p, per_part)) return p;
   }
   return 1;
 }

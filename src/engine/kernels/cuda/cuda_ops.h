@@ -156,10 +156,11 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
 int paged_attention_decode_splits(int64_t n_seqs, int n_kv_heads, int head_dim, int64_t max_ctx,
                                   int sm_count, int warps = 4);
 // Whether AttnSplit::whole is taken for such a launch on device 0 (sm_90+ and
-// detail::decode_attn_whole_fits; 16-byte aligned caches and output assumed). units: blocks per
-// sequence, the query heads (or, grouped, the kv heads with AttnSplit::whole_grouped).
-bool paged_attention_decode_whole_supported(int64_t n_seqs, int units, int head_dim,
-                                            int64_t max_blocks_per_seq, bool grouped = false);
+// detail::decode_attn_whole_fits; 16-byte aligned caches and output assumed): a block per query
+// head, or, grouped, per kv head for its group (AttnSplit::whole_grouped).
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int n_kv_heads,
+                                            int head_dim, int64_t max_blocks_per_seq,
+                                            bool grouped = false);
 Status paged_attention_decode(const float* q, const int32_t* block_tables, int max_blocks_per_seq,
                               const int32_t* context_lens, int64_t n_seqs, int n_heads,
                               const KvLayerView& kv, float scale, float* out,

@@ -617,10 +617,11 @@ size_t paged_attention_workspace_floats(int64_t n_seqs, int n_heads, int head_di
   return static_cast<size_t>(splits) * static_cast<size_t>(n_seqs) * n_heads * (head_dim + 2);
 }
 
-bool paged_attention_decode_whole_supported(int64_t n_seqs, int units, int head_dim,
-                                            int64_t max_blocks_per_seq, bool grouped) {
+bool paged_attention_decode_whole_supported(int64_t n_seqs, int n_heads, int n_kv_heads,
+                                            int head_dim, int64_t max_blocks_per_seq,
+                                            bool grouped) {
   return detail::device_has_bulk_copy() &&
-         detail::decode_attn_whole_fits(n_seqs, units, head_dim, max_blocks_per_seq,
+         detail::decode_attn_whole_fits(n_seqs, n_heads, n_kv_heads, head_dim, max_blocks_per_seq,
                                         detail::gemm_sm_count(), grouped);
 }
 
@@ -661,11 +662,11 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
   // its group (AttnSplit::whole_grouped).
   const bool grouped =
       split.whole_grouped && detail::decode_attn_whole_group_ok(n_heads / kv.n_kv_heads);
-  const int units = grouped ? kv.n_kv_heads : n_heads;
-  const bool whole =
-      split.whole &&
-      paged_attention_decode_whole_supported(n_seqs, units, hd, max_blocks_per_seq, grouped) &&
-      norm_rows::aligned16({kv.k, kv.v, out});
+  const int units = detail::decode_attn_whole_units(n_heads, kv.n_kv_heads, grouped);
+  const bool whole = split.whole &&
+                     paged_attention_decode_whole_supported(n_seqs, n_heads, kv.n_kv_heads, hd,
+                                                            max_blocks_per_seq, grouped) &&
+                     norm_rows::aligned16({kv.k, kv.v, out});
   if (whole) {
     if (oq.scratch != nullptr) {
       if (hd % 32 != 0) {

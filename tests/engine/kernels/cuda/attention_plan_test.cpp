@@ -26,23 +26,24 @@ TEST(AttentionPlanTest, RoundOfTheDecodeKernel) {
 TEST(AttentionPlanTest, WholeContextKernelFits) {
   // One block per (sequence, query head) in at most two waves: 3B (24 heads) up to 11
   // sequences, 8B (32) up to 8, on 132 SMs; tables (in blocks) up to what the kernel holds.
-  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(6, 24, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(11, 24, 128, 64, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(12, 24, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(8, 32, 128, 64, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(9, 32, 128, 64, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(0, 32, 128, 64, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 128, detail::kDecodeAttnWholeMaxBlocks,
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 8, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(6, 24, 8, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(11, 24, 8, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(12, 24, 8, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(8, 32, 8, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(9, 32, 8, 128, 64, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(0, 32, 8, 128, 64, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 24, 8, 128, detail::kDecodeAttnWholeMaxBlocks,
                                              kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 24, 128, detail::kDecodeAttnWholeMaxBlocks + 1,
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 24, 8, 128,
+                                              detail::kDecodeAttnWholeMaxBlocks + 1,
                                               kH200Sms));
   // Head sizes the bulk rows or the warp's lanes cannot take keep the splits.
-  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 8, 64, 19, kH200Sms));
-  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 6, 80, 19, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 32, 19, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 256, 19, kH200Sms));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 100, 19, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 8, 8, 64, 19, kH200Sms));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 6, 2, 80, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 4, 32, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 4, 256, 19, kH200Sms));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 4, 4, 100, 19, kH200Sms));
 }
 
 TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
@@ -54,6 +55,11 @@ TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
   EXPECT_FALSE(detail::decode_attn_whole_pays(1964));
   // As clusters of P blocks each warp walks 1/P of the rounds: P times the context.
   EXPECT_TRUE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx, 2));
+  // A measured bound per block (MLXM_CUDA_ATTN_WHOLE_MAX_CTX) moves the limit, clusters too.
+  EXPECT_TRUE(detail::decode_attn_whole_pays(2048, 1, 2048));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(2049, 1, 2048));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(4096, 2, 2048));
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 4000, kH200Sms, 4, 256, 2048), 3);
   EXPECT_FALSE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx + 1, 2));
   EXPECT_TRUE(detail::decode_attn_whole_pays(1964, 4));
 }
@@ -105,9 +111,17 @@ TEST(AttentionPlanTest, WholeGroupedBlocks) {
   EXPECT_TRUE(detail::decode_attn_whole_grouped(1, 24, 8, 1));
   EXPECT_FALSE(detail::decode_attn_whole_grouped(64, 24, 8, 0));
   // Their blocks count for the fit, in up to four waves: 8B's 8 kv heads up to 66 sequences.
-  EXPECT_TRUE(detail::decode_attn_whole_fits(66, 8, 128, 64, kH200Sms, true));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(67, 8, 128, 64, kH200Sms, true));
-  EXPECT_FALSE(detail::decode_attn_whole_fits(34, 8, 128, 64, kH200Sms));  // two a block per head
+  EXPECT_TRUE(detail::decode_attn_whole_fits(66, 32, 8, 128, 64, kH200Sms, true));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(67, 32, 8, 128, 64, kH200Sms, true));
+  EXPECT_FALSE(detail::decode_attn_whole_fits(9, 32, 8, 128, 64, kH200Sms));  // a block per head
+  // The blocks per sequence follow from the heads: none where they form no group it takes.
+  EXPECT_EQ(detail::decode_attn_whole_units(24, 8, true), 8);
+  EXPECT_EQ(detail::decode_attn_whole_units(24, 8, false), 24);
+  EXPECT_EQ(detail::decode_attn_whole_units(32, 4, true), 0);  // group 8
+  EXPECT_EQ(detail::decode_attn_whole_units(30, 7, true), 0);  // not a group
+  EXPECT_EQ(detail::decode_attn_whole_units(8, 0, true), 0);   // no kv heads
+  EXPECT_FALSE(detail::decode_attn_whole_fits(1, 32, 4, 128, 64, kH200Sms, true));
+  EXPECT_TRUE(detail::decode_attn_whole_fits(1, 32, 4, 128, 64, kH200Sms));
   // And for the clusters: 3B at 4 sequences, 32 blocks of 3 heads, 3 per cluster at 576.
   EXPECT_EQ(detail::decode_attn_whole_parts(4, 8, 576, kH200Sms), 3);
 }

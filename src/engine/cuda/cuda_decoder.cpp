@@ -127,7 +127,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     // Split-KV attention: one memory round trip per split when the context allows (3B/8B at
     // 528 positions, batch 1: 9 splits of 64 with 8-warp blocks, AttnSplit::warps).
     // Or one block per (sequence, query head) over the whole context (AttnSplit::whole) where
-    // the step's longest context is short enough for it to pay.
+    // it pays: the step's longest context is short enough, or it has enough blocks.
     // As clusters (AttnSplit::whole_parts) where they fit and the context is long enough.
     // Blocks per (sequence, kv head) for its query heads where the step has many sequences
     // (AttnSplit::whole_grouped).
@@ -137,7 +137,9 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     const int parts = cuda::detail::decode_attn_whole_parts(
         n, units, max_ctx, sm_count_, attn_parts_, attn_parts_min_ctx_, attn_whole_max_ctx_);
     attn_split_.whole =
-        attn_whole_ && cuda::detail::decode_attn_whole_pays(max_ctx, parts, attn_whole_max_ctx_) &&
+        attn_whole_ &&
+        cuda::detail::decode_attn_whole_pays(max_ctx, parts, n * units * parts,
+                                             attn_whole_max_ctx_) &&
         cuda::paged_attention_decode_whole_supported(n, c.n_heads, c.n_kv_heads, c.head_dim,
                                                      width, grouped);
     attn_split_.whole_parts = attn_split_.whole ? parts : 1;

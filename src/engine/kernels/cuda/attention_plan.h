@@ -69,15 +69,21 @@ constexpr bool decode_attn_whole_fits(int64_t n_seqs, int n_heads, int n_kv_head
 }
 
 // Whether it pays for a step whose longest context is max_ctx positions, with `parts` blocks per
-// head (decode_attn_whole_parts): each warp's rounds are a chain, so long contexts keep the
-// splits. Measured with one block (bench/NOTES.md run 127, batch 1 on the H200): +14.5 % (3B) at
-// 190 positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at 1,964, i.e. even near 650.
-// A cluster of P blocks gives each warp 1/P of the rounds: P times the context (runs 133-134).
+// head (decode_attn_whole_parts) and `blocks` blocks in all (n_seqs · units · parts): each warp's
+// rounds are a chain, so few blocks on long contexts keep the splits. Measured with one block
+// per head (bench/NOTES.md run 127, batch 1 on the H200, 24-32 blocks): +14.5 % (3B) at 190
+// positions, +1.1 % (3B) / +2.4 % (8B) at 576, −13 % / −10 % at 1,964, i.e. even near 650. A
+// cluster of P blocks gives each warp 1/P of the rounds: P times the context (runs 133-134).
+// From kDecodeAttnWholeBusyBlocks blocks on, it pays at any context its table holds: their
+// chains overlap (runs 177-178, against the splits: 3B b1 at 4,096 positions +24.4 %, at 8,192
+// +21.5 % (96 blocks); 3B b2 at 4,096 +47.4 % (64); 8B b8 +50.2 %; 8B b16 at 2,048 +43.9 %; 8B
+// b64 at 2,048 +71.8 %; 3B b16 at 8,192 +136 %).
 // per_part: the positions one block pays for (MLXM_CUDA_ATTN_WHOLE_MAX_CTX, for measuring).
 inline constexpr int64_t kDecodeAttnWholeMaxCtx = 640;
-constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1,
+inline constexpr int64_t kDecodeAttnWholeBusyBlocks = 64;
+constexpr bool decode_attn_whole_pays(int64_t max_ctx, int parts = 1, int64_t blocks = 0,
                                       int64_t per_part = kDecodeAttnWholeMaxCtx) {
-  return max_ctx <= per_part * parts;
+  return blocks >= kDecodeAttnWholeBusyBlocks || max_ctx <= per_part * parts;
 }
 
 // Whether a step of n_seqs sequences takes the grouped blocks (mode: 0 never, 1 wherever the group
@@ -115,12 +121,14 @@ constexpr int decode_attn_whole_parts(int64_t n_seqs, int units, int64_t max_ctx
   const int64_t blocks = n_seqs * units;
   for (int p = max_parts; p >= 2; --p) {
     if (4 * p * blocks <= 3 * int64_t{sm_count}) {
-      if (decode_attn_whole_pays(max_ctx, p, per_part)) return p;
+      if (decode_attn_whole_pays(max_ctx, p, p * blocks, per_part)) return p;
       break;
     }
   }
   for (int p = 2; p <= max_parts; ++p) {
-    if (p * blocks <= sm_count && decode_attn_whole_pays(max_ctx, p, per_part)) return p;
+    if (p * blocks <= sm_count && decode_attn_whole_pays(max_ctx, p, p * blocks, per_part)) {
+      return p;
+    }
   }
   return 1;
 }

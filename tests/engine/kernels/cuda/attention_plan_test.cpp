@@ -56,25 +56,34 @@ TEST(AttentionPlanTest, WholeContextKernelPaysOnShortContexts) {
   // As clusters of P blocks each warp walks 1/P of the rounds: P times the context.
   EXPECT_TRUE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx, 2));
   // A measured bound per block (MLXM_CUDA_ATTN_WHOLE_MAX_CTX) moves the limit, clusters too.
-  EXPECT_TRUE(detail::decode_attn_whole_pays(2048, 1, 2048));
-  EXPECT_FALSE(detail::decode_attn_whole_pays(2049, 1, 2048));
-  EXPECT_TRUE(detail::decode_attn_whole_pays(4096, 2, 2048));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(2048, 1, 0, 2048));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(2049, 1, 0, 2048));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(4096, 2, 0, 2048));
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 4000, kH200Sms, 4, 256, 2048), 3);
   EXPECT_FALSE(detail::decode_attn_whole_pays(2 * detail::kDecodeAttnWholeMaxCtx + 1, 2));
   EXPECT_TRUE(detail::decode_attn_whole_pays(1964, 4));
+  // With 64 blocks or more it pays at any context (run 178: 64-96 blocks at 4,096 and 8,192
+  // positions beat the splits by 21-69 %).
+  EXPECT_TRUE(detail::decode_attn_whole_pays(8192, 4, 96));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(4096, 4, detail::kDecodeAttnWholeBusyBlocks));
+  EXPECT_FALSE(detail::decode_attn_whole_pays(4096, 4, detail::kDecodeAttnWholeBusyBlocks - 1));
+  EXPECT_TRUE(detail::decode_attn_whole_pays(16384, 1, 512));
 }
 
 TEST(AttentionPlanTest, WholeContextClustersWhereTheirBlocksFitAndTheContextIsLong) {
   // 3B (24 heads) and 8B (32) at batch 1: clusters of 4 are 96 and 128 blocks, so 3B takes 4
-  // and 8B 3 (96 blocks; run 134: 4 lose at 8B), except past what 3 pay for (1,920
-  // positions); at 190 positions one block per head.
+  // and 8B 3 (96 blocks; run 134: 4 lose at 8B); at 190 positions one block per head.
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 576, kH200Sms), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 576, kH200Sms), 3);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1064, kH200Sms), 3);
-  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1964, kH200Sms), 4);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 1964, kH200Sms), 3);  // 96 blocks pay
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 1964, kH200Sms), 4);
-  // Past what any cluster that fits pays for: 1 (the splits).
-  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 4000, kH200Sms), 1);
+  // Long contexts: the most parts within 3/4 of the SMs, as these are 64 blocks or more;
+  // with fewer blocks, past what any cluster pays for, 1 (the splits).
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 32, 4000, kH200Sms), 3);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 8192, kH200Sms), 4);
+  EXPECT_EQ(detail::decode_attn_whole_parts(2, 8, 4096, kH200Sms), 4);
+  EXPECT_EQ(detail::decode_attn_whole_parts(1, 8, 4000, kH200Sms), 1);
   // A lower threshold (MLXM_CUDA_ATTN_PARTS_MIN_CTX).
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms, 4, 64), 4);
   EXPECT_EQ(detail::decode_attn_whole_parts(1, 24, 190, kH200Sms), 1);

@@ -217,7 +217,10 @@ void check_decode_attention(DType dt, int n_heads, int n_kv, int hd,
   size_t next = 0;
   for (int s = 0; s < n_seqs; ++s) {
     const int nb = (ctx_lens[s] + block_size - 1) / block_size;
-    for (int b = 0; b < nb; ++b) tables[size_t(s) * max_blocks + b] = free_blocks[next++];
+    // Past the cache's blocks the tables reuse them (a context longer than the cache).
+    for (int b = 0; b < nb; ++b) {
+      tables[size_t(s) * max_blocks + b] = free_blocks[next++ % free_blocks.size()];
+    }
     queries[s].block_table = tables.data() + size_t(s) * max_blocks;
     queries[s].n_ctx = ctx_lens[s];
   }
@@ -454,6 +457,9 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     std::vector<int> many;
     for (int i = 0; i < 40; ++i) many.push_back(i % 8 == 0 ? 60 + i : 1 + (i * 7) % 16);
     check_decode_attention(dt, 32, 8, 128, many, 63);
+    // Tables of 1,250 and 700 blocks (the cache's 64 reused): the whole-context kernel's table
+    // past the 1,024 entries it held before, in dynamic shared memory.
+    check_decode_attention(dt, 24, 8, 128, {20000, 11200}, 64);
   }
 }
 

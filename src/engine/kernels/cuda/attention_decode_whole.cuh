@@ -66,6 +66,13 @@ __host__ __device__ constexpr int whole_smem_bytes() {
   return W * R * 2 * kU * HPL * 32 * static_cast<int>(sizeof(T));
 }
 
+// The dynamic shared memory of a launch: the ring, then the block table's max_blocks entries
+// (rounded up to 16 bytes), so that short tables leave their bytes to other blocks.
+template <typename T, int HPL, int W, int R>
+constexpr int whole_launch_smem_bytes(int max_blocks) {
+  return whole_smem_bytes<T, HPL, W, R>() + (max_blocks * 4 + 15) / 16 * 16;
+}
+
 // The block's rank in its cluster (P > 1), and the address of `p` in rank `rank`'s shared memory.
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
@@ -148,7 +155,7 @@ __global__ void __maxnreg__(whole_max_regs<G>())
   pdl::launch_dependents();
   constexpr int kHd = HPL * 32;
   constexpr int kSlot = 2 * kU * kHd;  // elements per slot: kU K rows, then kU V rows
-  extern __shared__ __align__(128) unsigned char s_dyn[];  // whole_smem_bytes
+  extern __shared__ __align__(128) unsigned char s_dyn[];  // whole_launch_smem_bytes
   T* s_kv = reinterpret_cast<T*>(s_dyn);                    // [W][R][2][kU][kHd]
   // After every warp's rounds the ring's bytes hold the warps' accumulators: [W][G][kHd] floats.
   float(&s_acc)[W][G][kHd] = *reinterpret_cast<float(*)[W][G][kHd]>(s_dyn);
@@ -162,8 +169,9 @@ __global__ void __maxnreg__(whole_max_regs<G>())
   // into block 0's copy.
   constexpr int kPeer = kHd + 3;
   __shared__ float s_peer[P > 1 ? (P - 1) * G * kPeer : 1];
-  // The sequence's block table: read once, so that no round waits for a table read from L2.
-  __shared__ int32_t s_table[detail::kDecodeAttnWholeMaxBlocks];
+  // The sequence's block table [max_blocks], after the ring (whole_launch_smem_bytes): read once, so
+  // that no round waits for a table read from L2.
+  int32_t* const s_table = reinterpret_cast<int32_t*>(s_dyn + whole_smem_bytes<T, HPL, W, R>());
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
@@ -189,8 +197,8 @@ __global__ void __maxnreg__(whole_max_regs<G>())
   pdl::wait();  // q, the step's own K/V row, the lengths and tables
   MLXM_CHAIN_WAIT();
 
-  // The table with the length and q (one L2 round trip); max_blocks is at most
-  // kDecodeAttnWholeMaxBlocks (decode_attn_whole_fits), so it fits s_table.
+  // The table with the length and q (one L2 round trip); the launch sized s_table for
+  // max_blocks entries (at most kDecodeAttnWholeMaxBlocks, decode_attn_whole_fits).
   const int32_t* table = tables + static_cast<int64_t>(seq) * max_blocks;
   for (int i = threadIdx.x; i < max_blocks; i += W * 32) s_table[i] = table[i];
   const int n_ctx = context_lens[seq];
@@ -404,18 +412,21 @@ template <typename T, int HPL, int P, int G>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
               int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
               const GemvI8Target& oq, const KvTensorMaps* maps, cudaStream_t stream) {
-  constexpr int kSmem = whole_smem_bytes<T, HPL, kWarps, kRing>();
+  constexpr int kMaxSmem =
+      whole_launch_smem_bytes<T, HPL, kWarps, kRing>(detail::kDecodeAttnWholeMaxBlocks);
+  const int smem = whole_launch_smem_bytes<T, HPL, kWarps, kRing>(max_blocks);
   auto kernel = paged_decode_whole_kernel<T, HPL, kWarps, kRing, P, G>;
-  // Above the 48 KB a kernel gets without asking: raised once per instantiation.
+  // Above the 48 KB a kernel gets without asking: raised once per instantiation, to what the
+  // longest table takes.
   static const cudaError_t attr =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
   if (attr != cudaSuccess) {
     return internal_error(std::string("paged_attention_decode (whole): shared memory attribute: ") +
                           cudaGetErrorString(attr));
   }
   const unsigned grid = static_cast<unsigned>(n_seqs * (G == 1 ? n_heads : kv.n_kv_heads) * P);
   const cudaError_t e = pdl::launch_clusters(
-      kernel, dim3(grid), P, dim3(kWarps * 32), kSmem, stream, q, tables, max_blocks, ctx,
+      kernel, dim3(grid), P, dim3(kWarps * 32), smem, stream, q, tables, max_blocks, ctx,
       n_heads, static_cast<const T*>(kv.k), static_cast<const T*>(kv.v), kv.block_size,
       kv.n_kv_heads, kv.head_dim, kv.n_blocks, scale, out, oq.scratch, oq.bits == 4,
       maps != nullptr ? maps->k : TensorMapBytes{}, maps != nullptr ? maps->v : TensorMapBytes{},

@@ -29,8 +29,8 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 }
 
 // The decode attention without a split merge (AttnSplit::whole, attention_decode_whole.cu): one
-// block of up to 192 KB of shared memory per (sequence, query head), holding the block table
-// (at most kDecodeAttnWholeMaxBlocks entries). It runs where those blocks fit two waves
+// block of 128 KB of rings per (sequence, query head), and after them the block table (at most
+// kDecodeAttnWholeMaxBlocks entries, 32 KB: 131,072 positions at block size 16). It runs where those blocks fit two waves
 // (n_seqs·n_heads <= 2·sm_count) and the bulk copies can take whole rows (head_dim a multiple
 // of 8, 40..128). A second wave is safe: no block waits for another outside its cluster, and
 // the engine picks clusters only where the blocks fit one wave (decode_attn_whole_parts). It
@@ -40,7 +40,7 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 // group of query heads; these run in up to four waves: 8B at 40 sequences +11.7 %, 64 +26.4 %,
 // 3B at 64 +42.7 % against the split kernel, prompt 512 (run 174; a block per head was not
 // measured past two).
-inline constexpr int kDecodeAttnWholeMaxBlocks = 1024;
+inline constexpr int kDecodeAttnWholeMaxBlocks = 8192;
 inline constexpr int kDecodeAttnWholeMaxWaves = 2;
 inline constexpr int kDecodeAttnWholeGroupedMaxWaves = 4;
 

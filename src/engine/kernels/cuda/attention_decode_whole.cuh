@@ -169,9 +169,10 @@ __global__ void __maxnreg__(whole_max_regs<G>())
   // into block 0's copy.
   constexpr int kPeer = kHd + 3;
   __shared__ float s_peer[P > 1 ? (P - 1) * G * kPeer : 1];
-  // The sequence's block table [max_blocks], after the ring (whole_launch_smem_bytes): read once, so
-  // that no round waits for a table read from L2.
-  int32_t* const s_table = reinterpret_cast<int32_t*>(s_dyn + whole_smem_bytes<T, HPL, W, R>());
+  // The sequence's block table [max_blocks], after the ring (whole_launch_smem_bytes): read
+  // once, so that no round waits for a table read from L2.
+  int32_t* const s_table =
+      reinterpret_cast<int32_t*>(s_dyn + whole_smem_bytes<T, HPL, W, R>());
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;

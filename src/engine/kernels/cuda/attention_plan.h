@@ -30,12 +30,12 @@ constexpr int decode_attn_positions_per_round(int head_dim) {
 
 // The decode attention without a split merge (AttnSplit::whole, attention_decode_whole.cu): one
 // block of 128 KB of rings per (sequence, query head), and after them the block table (at most
-// kDecodeAttnWholeMaxBlocks entries, 32 KB: 131,072 positions at block size 16). It runs where those blocks fit two waves
-// (n_seqs·n_heads <= 2·sm_count) and the bulk copies can take whole rows (head_dim a multiple
-// of 8, 40..128). A second wave is safe: no block waits for another outside its cluster, and
-// the engine picks clusters only where the blocks fit one wave (decode_attn_whole_parts). It
-// beats the split kernel at 5-8 sequences (bench/NOTES.md run 162: 3B +11.6-14.5 % at 6-8, 8B
-// +7.0-10.6 % at 5-8); one wave was the limit before.
+// kDecodeAttnWholeMaxBlocks entries, 32 KB: 131,072 positions at block size 16). It runs where
+// those blocks fit two waves (n_seqs·n_heads <= 2·sm_count) and the bulk copies can take whole
+// rows (head_dim a multiple of 8, 40..128). A second wave is safe: no block waits for another
+// outside its cluster, and the engine picks clusters only where the blocks fit one wave
+// (decode_attn_whole_parts). It beats the split kernel at 5-8 sequences (bench/NOTES.md run
+// 162: 3B +11.6-14.5 % at 6-8, 8B +7.0-10.6 % at 5-8); one wave was the limit before.
 // Grouped (AttnSplit::whole_grouped, decode_attn_whole_grouped): one block per kv head for its
 // group of query heads; these run in up to four waves: 8B at 40 sequences +11.7 %, 64 +26.4 %,
 // 3B at 64 +42.7 % against the split kernel, prompt 512 (run 174; a block per head was not

@@ -458,7 +458,13 @@ TEST(CudaOpsTest, PagedDecodeAttentionMatchesCpu) {
     for (int i = 0; i < 40; ++i) many.push_back(i % 8 == 0 ? 60 + i : 1 + (i * 7) % 16);
     check_decode_attention(dt, 32, 8, 128, many, 63);
     // Tables of 1,250 and 700 blocks (the cache's 64 reused): the whole-context kernel's table
-    // past the 1,024 entries it held before, in dynamic shared memory.
+    // past the 1,024 entries it held before, in dynamic shared memory. On sm_90+ the kernel
+    // must take them, or the case would only check the splits.
+    const auto info = cuda::device_info();
+    if (info.ok() && info->cc_major >= 9) {
+      EXPECT_TRUE(cuda::paged_attention_decode_whole_supported(2, 24, 8, 128, 1250));
+      EXPECT_TRUE(cuda::paged_attention_decode_whole_supported(2, 24, 8, 128, 1250, true));
+    }
     check_decode_attention(dt, 24, 8, 128, {20000, 11200}, 64);
   }
 }

@@ -2,8 +2,8 @@
 # A variant of check.sh's build for an A/B on the GPU machine without building there: the
 # objects of check.sh's build (MLXM_CHECK_BUILD_DIR, default build-gpucheck; made with
 # MLXM_CHECK_BUILD_ONLY=1) with UNIT... recompiled with FLAGS added (-D switches), linked into
-# build-NAME/bench_cuda_engine and build-NAME/engine_cuda_tests. ~20 s per CUDA unit on the
-# development machine's 2 cores, against ~160 s for the whole build.
+# build-NAME/bench_cuda_engine, build-NAME/engine_cuda_tests and build-NAME/bench_cuda_gemm.
+# ~20 s per CUDA unit on the development machine's 2 cores, against ~160 s for the whole build.
 # Usage: bash tools/gpu/variant_build.sh NAME "FLAGS" [UNIT...]
 #   UNIT: a source under the root (default src/engine/kernels/cuda/gemv_bulk.cu); name every
 #   unit that a changed header or switch reaches. Env: NVCC, CXX, MLXM_CUDA_GENCODE and
@@ -39,4 +39,6 @@ for u in "${UNITS[@]}"; do
 done
 link_bin bench_cuda_engine bench/cuda/engine_bench.cpp || exit 1
 link_bin engine_cuda_tests $CPP_TEST || exit 1
-echo "variant_build.sh: $B/bench_cuda_engine, $B/engine_cuda_tests (${UNITS[*]} with: $EXTRA_FLAGS)"
+link_bin bench_cuda_gemm bench/cuda/gemm_bench.cpp || exit 1
+echo "variant_build.sh: $B/bench_cuda_engine, $B/engine_cuda_tests, $B/bench_cuda_gemm (${UNITS[*]}" \
+  "with: $EXTRA_FLAGS)"

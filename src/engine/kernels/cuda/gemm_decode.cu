@@ -174,57 +174,60 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
     pdl::prefetch_l2_thread(w + row * w_row_chunks + k0 / 32, static_cast<size_t>(k1 - k0) / 2);
   }
 
-  // Load slots, fixed per thread: sources at tile 0 (a tile is 2 uint4 of codes per weight
-  // row, 8 uint4 of x per activation row, one group index step per 64 >> group_shift), shared
-  // addresses in stage 0 (stages kWStage / kXStage / kSbStage bytes apart).
+  // Load slots, fixed per thread. Each source pointer starts at this split's first tile and
+  // steps one tile per load (2 uint4 of codes per weight row, 8 uint4 of x per activation
+  // row); rows past the end read row 0 with a zero-byte copy (zeros in shared memory), so no
+  // address is chosen per tile. Shared addresses are in stage 0 (stages kWStage / kXStage /
+  // kSbStage bytes apart).
   constexpr uint32_t kWStage = kWChunks * 16, kXStage = kRowsM * kLdx * 2, kSbStage = kBN * 8;
   constexpr int kWPer = kWChunks / kThreads, kXPer = kXChunks / kThreads;
   const uint4* w_src[kWPer];
   uint32_t w_dst[kWPer];
   bool w_row_ok[kWPer];
-  int w_k[kWPer];  // K offset of the chunk within a tile (0 or 32)
+  const int w_k = 32 * (tid & 1);  // K offset of the thread's chunks within a tile (0 or 32)
 #pragma unroll
   for (int i = 0; i < kWPer; ++i) {
     const int c = tid + i * kThreads;
     const int r = c >> 1;
     w_row_ok[i] = n0 + r < n_out;
-    w_k[i] = 32 * (c & 1);
-    w_src[i] = w + static_cast<size_t>(w_row_ok[i] ? n0 + r : 0) * w_row_chunks + (c & 1);
+    w_src[i] = w + static_cast<size_t>(w_row_ok[i] ? n0 + r : 0) * w_row_chunks + (c & 1) +
+               2 * t_begin;
     w_dst[i] = smem_addr(&ws[0][c]);
   }
-  const uint4* x_src[kXPer];
-  uint32_t x_dst[kXPer];
-  bool x_ok[kXPer];
-#pragma unroll
-  for (int i = 0; i < kXPer; ++i) {
-    const int c = tid + i * kThreads;
-    const int r = c >> 3, cc = c & 7;
-    x_ok[i] = r < n;
-    x_src[i] = xh + (x_ok[i] ? static_cast<size_t>(r) * (kpad / 8) + cc : 0);
-    x_dst[i] = smem_addr(&xs[0][r * kLdx + cc * 8]);
-  }
+  // x: slot i is row tid / 8 + 16·i (kThreads / 8 = 16 rows apart), chunk tid % 8; rows past n
+  // copy zero bytes (their addresses stay inside the workspace's 64 rows).
+  static_assert(kThreads / 8 == 16, "x slots 16 rows apart");
+  const uint4* x_src = xh + (tid >> 3) * (kpad / 8) + (tid & 7) + 8 * t_begin;
+  const int x_slot_step = 16 * (kpad / 8);
+  const uint32_t x_dst = smem_addr(&xs[0][(tid >> 3) * kLdx + (tid & 7) * 8]);
   const bool sb_row_ok = n0 + tid < n_out;
   const uint32_t* sb_src = sb + static_cast<size_t>(sb_row_ok ? n0 + tid : 0) * n_groups;
   const uint32_t sb_dst = smem_addr(&sbs[0][2 * tid]);
+  // Only a K tail (n_in % 64 == 32) has tiles whose second half or group lies past the row.
+  const bool k_tail = n_in != kpad;
 
-  auto load_w = [&](int stage, int tile) {
+  // Loads tile `tile` into `stage`; the sources then point at the next tile.
+  auto load_w = [&](uint32_t stage, int tile) {
     const int k0 = tile * kK;
 #pragma unroll
     for (int i = 0; i < kWPer; ++i) {
-      const bool ok = w_row_ok[i] && k0 + w_k[i] < n_in;
-      cp_async::copy<16>(w_dst[i] + stage * kWStage, ok ? w_src[i] + 2 * tile : w, ok);
+      const bool ok = w_row_ok[i] && (!k_tail || k0 + w_k < n_in);
+      cp_async::copy<16>(w_dst[i] + stage * kWStage, w_src[i], ok);
+      w_src[i] += 2;
     }
     for (int j = 0; j < gpt; ++j) {
       const int gi = (k0 >> group_shift) + j;
-      const bool ok = sb_row_ok && gi < n_groups;
-      cp_async::copy<4>(sb_dst + stage * kSbStage + 4 * j, ok ? sb_src + gi : sb, ok);
+      const bool ok = sb_row_ok && (!k_tail || gi < n_groups);
+      cp_async::copy<4>(sb_dst + stage * kSbStage + 4 * j, sb_src + gi, ok);
     }
   };
-  auto load_x = [&](int stage, int tile) {
+  auto load_x = [&](uint32_t stage) {
 #pragma unroll
     for (int i = 0; i < kXPer; ++i) {
-      cp_async::copy<16>(x_dst[i] + stage * kXStage, x_ok[i] ? x_src[i] + 8 * tile : xh, x_ok[i]);
+      const bool ok = (tid >> 3) + 16 * i < n;
+      cp_async::copy<16>(x_dst + stage * kXStage + i * 16 * kLdx * 2, x_src + i * x_slot_step, ok);
     }
+    x_src += 8;
   };
 
   // Prologue: the first tiles' weights (immutable) before waiting for the producer of x.
@@ -235,7 +238,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   pdl::wait();
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) {
-    if (s < n_tiles) load_x(s, t_begin + s);
+    if (s < n_tiles) load_x(s);
     cp_async::commit();
   }
 
@@ -249,18 +252,16 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
     }
   }
 
+  uint32_t st = 0, st_load = kS - 1;  // stages of tile i and of tile i + kS - 1
   for (int i = 0; i < n_tiles; ++i) {
     cp_async::wait<kS - 2>();
     __syncthreads();  // tile i landed for every thread; stage (i-1) % kS is free
-    {
-      const int nxt = i + kS - 1;
-      if (nxt < n_tiles) {
-        load_w(nxt % kS, t_begin + nxt);
-        load_x(nxt % kS, t_begin + nxt);
-      }
-      cp_async::commit();
+    if (i + kS - 1 < n_tiles) {
+      load_w(st_load, t_begin + i + kS - 1);
+      load_x(st_load);
     }
-    const int st = i % kS;
+    cp_async::commit();
+    st_load = st_load == kS - 1 ? 0 : st_load + 1;
     const int k0 = (t_begin + i) * kK;
     const int j_sb = ((k0 + 16 * t) >> group_shift) - (k0 >> group_shift);  // 0 or 1
     // Codes and (scale, bias) of this lane's rows: n8 tile nt, row 32·warp + 8·nt + g.
@@ -298,6 +299,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
         }
       }
     }
+    st = st == kS - 1 ? 0 : st + 1;
   }
   cp_async::wait<0>();
   pdl::launch_dependents();

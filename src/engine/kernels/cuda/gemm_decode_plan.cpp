@@ -46,9 +46,12 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   int kz = static_cast<int>(std::clamp<int64_t>(sms * 4 / tiles, 1, 16));
   kz = std::min(kz, std::max(1, k_tiles / 8));
   while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz) > workspace_floats) --kz;
-  // Where the 64x64 GEMM measured faster on the H200 (runs 25-27; forcing kz to 1/3/4 at 8B x
-  // 64 measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this rule, run 29).
-  if (mode == GemmDecode::kAuto && (tiles * kz < sms || (p.row_class == 64 && tiles < sms))) {
+  // Where the 64x64 GEMM measured faster on the H200: fewer blocks than SMs (runs 25-27;
+  // forcing kz to 1/3/4 at 8B x 64 measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this
+  // rule, run 29) and, above 32 rows, fewer than two blocks per SM (run 185: 8B o_proj's 256
+  // blocks 25.9 against 22.4 µs; qkv's 384 29.2 against 36.6).
+  if (mode == GemmDecode::kAuto &&
+      (tiles * kz < sms || (p.row_class == 64 && tiles * kz < 2 * sms))) {
     return rejected("the 64x64 GEMM measured faster for this layer and row count");
   }
   p.tiles_per_split = (k_tiles + kz - 1) / kz;

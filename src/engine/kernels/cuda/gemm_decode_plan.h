@@ -34,8 +34,8 @@ size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz);
 // workspace of at least the x part. kz: up to one wave
 // of 4 blocks per SM (at most 16), each split >= 8 K-tiles, partial sums for 64 rows fitting
 // the workspace; it depends on the layer and the SM count, never on n. Auto leaves to the 64x64
-// GEMM the layers with fewer blocks than SMs and, above 32 rows, those with fewer 128-row
-// tiles than SMs.
+// GEMM the layers with fewer blocks than SMs and, above 32 rows, those with fewer than two
+// blocks (128-row tiles times kz) per SM.
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
                                 size_t workspace_floats, GemmDecode mode, int sm_count);
 

@@ -167,12 +167,9 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   // (scale, bias) words per row per tile: 2 for groups of 32, else 1.
   const int gpt = group_shift == 5 ? 2 : 1;
 
-  // This block's weight rows over its K range into L2, one row per thread.
-  if (n0 + tid < n_out && n_tiles > 0) {
-    const size_t row = static_cast<size_t>(n0 + tid);
-    const int k0 = t_begin * kK, k1 = min(n_in, t_end * kK);
-    pdl::prefetch_l2_thread(w + row * w_row_chunks + k0 / 32, static_cast<size_t>(k1 - k0) / 2);
-  }
+  // No L2 prefetch of the block's weights: each thread's bulk prefetch of its row ran as a
+  // 32-step loop per warp (the instruction takes uniform operands), and without it calls took
+  // 8-13 % less time (bench/NOTES.md run 187).
 
   // Load slots, fixed per thread. Each source pointer starts at this split's first tile and
   // steps one tile per load (2 uint4 of codes per weight row, 8 uint4 of x per activation

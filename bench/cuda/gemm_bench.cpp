@@ -98,9 +98,7 @@ int main(int argc, char** argv) {
   const int64_t max_in = 14336, max_out = 128256;
   auto x_buf = DeviceBuffer::alloc(size_t(max_n) * max_in * sizeof(float));
   auto y_buf = DeviceBuffer::alloc(size_t(max_n) * max_out * sizeof(float));
-  // MLXM_GEMM_BENCH_WS_MB: the split-K workspace (default 16, the CUDA engine's).
-  const char* ws_mb = std::getenv("MLXM_GEMM_BENCH_WS_MB");
-  const size_t ws_floats = (ws_mb != nullptr ? std::strtoull(ws_mb, nullptr, 10) : 16) << 18;
+  const size_t ws_floats = size_t(4) << 20;
   auto ws = DeviceBuffer::alloc(ws_floats * sizeof(float));
   if (!x_buf.ok()) return fail("alloc x", x_buf.status());
   if (!y_buf.ok()) return fail("alloc y", y_buf.status());

@@ -6,8 +6,8 @@
 # env assignments ("MLXM_CUDA_X=0 MLXM_CUDA_Y=1"), either after "@DIR " to run DIR's
 # bench_cuda_engine instead (a build directory under the root, e.g. one of
 # tools/gpu/variant_build.sh: "@build-x -", "@build-x MLXM_CUDA_Y=1"). Env: ROUNDS (3),
-# BATCH (1), PROMPT (512), GEN (256), MODEL_DIR (a model made before; else one is made in a
-# temp dir).
+# BATCH (1), PROMPT (512), GEN (256), QUANT (q4), MODEL_DIR (a model made before, of that QUANT;
+# else one is made in a temp dir).
 set -uo pipefail
 source "$(dirname "$0")/bench_model.sh"
 SHAPE=$1; shift
@@ -23,7 +23,8 @@ for round in $(seq "${ROUNDS:-3}"); do
       rest=$([[ "$cfg" == *" "* ]] && echo "${cfg#* }" || echo "-")
     fi
     envs=$([ "$rest" = "-" ] && echo "" || echo "$rest")
-    line=$(env $envs timeout 120 "$bin" --shape "$SHAPE" --quant q4 --prompt "${PROMPT:-512}" \
+    line=$(env $envs timeout 120 "$bin" --shape "$SHAPE" --quant "${QUANT:-q4}" \
+      --prompt "${PROMPT:-512}" \
       --gen "${GEN:-256}" --batch "${BATCH:-1}" --argmax device --dir "$M" 2>&1 | grep "^llama" | tail -1)
     tps=$(echo "$line" | sed -nE 's/.*decode ([0-9.]+) tok\/s.*/\1/p')
     echo "ab: round $round [$cfg] ${tps:-FAIL}"
@@ -34,6 +35,6 @@ i=0
 for cfg in "$@"; do
   i=$((i + 1))
   med=$(awk -v k="$i" '$1 == k {print $2}' "$R" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
-  echo "ab: $SHAPE b${BATCH:-1} [$cfg] median ${med} tok/s"
+  echo "ab: $SHAPE ${QUANT:-q4} b${BATCH:-1} [$cfg] median ${med} tok/s"
 done
 rm -rf "$MD"

@@ -119,17 +119,9 @@ __global__ void __launch_bounds__(WM * WN * 32)
     w_ptr[i] = w + static_cast<size_t>(row) * chunks_per_row;
     sb_ptr[i] = sb + static_cast<size_t>(row) * n_groups;
   }
-  // Batched decode (one M tile): before the previous kernel is done, this block's weight rows
-  // over its K range into L2, one row per thread (prefill tiles are compute-bound: none).
-  if (gridDim.x == 1 && tid < BN && n0 + tid < n_out && t_begin < t_end) {
-    const int k0 = t_begin * kBK;
-    const int k1 = min(n_in, t_end * kBK);
-    const size_t row = static_cast<size_t>(n0 + tid);
-    pdl::prefetch_l2_thread(w + row * chunks_per_row + k0 / kCodes,
-                            static_cast<size_t>(k1 - k0) * BITS / 8);
-    pdl::prefetch_l2_thread(sb + row * n_groups + (k0 >> group_shift),
-                            static_cast<size_t>(((k1 - 1) >> group_shift) - (k0 >> group_shift) + 1) * 4);
-  }
+  // No L2 prefetch of the weight rows before pdl::wait(): issued per thread, it ran as a
+  // 32-step loop per warp, and without it 8-bit batched-decode calls took 8-13 % less time
+  // (bench/NOTES.md run 189), as the decode GEMM's did (run 187).
   pdl::wait();
 
   uint4 wv[kWc];

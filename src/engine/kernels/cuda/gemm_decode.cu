@@ -27,8 +27,8 @@
 // stores x[k0 + pi(p)] at position p. A dot product over a permuted K is the same sum.
 //
 // Every output row of a call is computed the same way for every n of its row class (1-16,
-// 17-32, 33-64: the instantiation depends on the class, kz on the layer and the SM count
-// only), so a row's result is bit-identical in any batch of its class. In auto mode the calls
+// 17-32, 33-64: the instantiation and kz depend on the class, kz also on the layer and the SM
+// count, never on n), so a row's result is bit-identical in any batch of its class. In auto mode the calls
 // where the 64x64 GEMM measured faster return kUnimplemented (launch_gemm_q then runs it).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

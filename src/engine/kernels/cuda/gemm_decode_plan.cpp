@@ -6,9 +6,13 @@
 namespace mlxm::engine::cuda::detail {
 namespace {
 
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+size_t align256(size_t b) {
+  return (b + 255) / 256 * 256;
+}
 
-int padded_k(int n_in) { return (n_in + kDecodeGemmK - 1) / kDecodeGemmK * kDecodeGemmK; }
+int padded_k(int n_in) {
+  return (n_in + kDecodeGemmK - 1) / kDecodeGemmK * kDecodeGemmK;
+}
 
 DecodeGemmPlan rejected(const char* why) {
   DecodeGemmPlan p;
@@ -18,12 +22,11 @@ DecodeGemmPlan rejected(const char* why) {
 
 }  // namespace
 
-size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz) {
+size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz, int row_class) {
   const size_t x_bytes =
       static_cast<size_t>(kDecodeGemmMaxRows) * static_cast<size_t>(padded_k(n_in)) * 2;
   const size_t x_floats = align256(x_bytes) / 4;
-  return x_floats +
-         (kz > 1 ? static_cast<size_t>(kz) * kDecodeGemmMaxRows * static_cast<size_t>(n_out) : 0);
+  return x_floats + (kz > 1 ? static_cast<size_t>(kz) * row_class * static_cast<size_t>(n_out) : 0);
 }
 
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
@@ -43,9 +46,15 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   const int k_tiles = p.kpad / kDecodeGemmK;
   const int64_t tiles = (n_out + kDecodeGemmBN - 1) / kDecodeGemmBN;
   const int64_t sms = std::max(1, sm_count);
-  int kz = static_cast<int>(std::clamp<int64_t>(sms * 4 / tiles, 1, 16));
+  // Splits aim at 4 blocks per SM, 8 at 16 rows (run 190: 8B gate+up 2 -> 4 splits, 8B x 16
+  // +7.6 %; at 32 rows 8 blocks per SM lost 2.5 %). Partial sums are sized for the class's rows,
+  // so the workspace no longer cuts 8B gate+up back to 2 splits below 64 rows.
+  const int blocks_per_sm = p.row_class == 16 ? 8 : 4;
+  int kz = static_cast<int>(std::clamp<int64_t>(sms * blocks_per_sm / tiles, 1, 16));
   kz = std::min(kz, std::max(1, k_tiles / 8));
-  while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz) > workspace_floats) --kz;
+  while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz, p.row_class) > workspace_floats) {
+    --kz;
+  }
   // Where the 64x64 GEMM measured faster on the H200: fewer blocks than SMs (runs 25-27;
   // forcing kz to 1/3/4 at 8B x 64 measured 6,333 / 7,570 / 7,584 tok/s against 7,558 with this
   // rule, run 29) and, above 32 rows, fewer than two blocks per SM (run 185: 8B o_proj's 256

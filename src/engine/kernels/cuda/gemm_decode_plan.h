@@ -10,32 +10,33 @@
 
 namespace mlxm::engine::cuda::detail {
 
-inline constexpr int kDecodeGemmK = 64;         // K per tile
-inline constexpr int kDecodeGemmBN = 128;       // output rows per block
-inline constexpr int kDecodeGemmMaxRows = 64;   // activation rows per call
+inline constexpr int kDecodeGemmK = 64;        // K per tile
+inline constexpr int kDecodeGemmBN = 128;      // output rows per block
+inline constexpr int kDecodeGemmMaxRows = 64;  // activation rows per call
 
 struct DecodeGemmPlan {
-  bool use = false;           // false: the 64x64 GEMM takes the call (`why` says why)
+  bool use = false;  // false: the 64x64 GEMM takes the call (`why` says why)
   const char* why = "";
-  int row_class = 16;         // the instantiation: 16, 32 or 64 activation rows
-  int kpad = 0;               // n_in rounded up to the K-tile
-  int kz = 1;                 // K splits (grid.y); partial sums after x in the workspace
-  int tiles_per_split = 0;    // K-tiles per split
-  size_t x_floats = 0;        // workspace floats at its head holding the rounded x (64 rows)
+  int row_class = 16;       // the instantiation: 16, 32 or 64 activation rows
+  int kpad = 0;             // n_in rounded up to the K-tile
+  int kz = 1;               // K splits (grid.y); partial sums after x in the workspace
+  int tiles_per_split = 0;  // K-tiles per split
+  size_t x_floats = 0;      // workspace floats at its head holding the rounded x (64 rows)
 };
 
-// Workspace floats the decode GEMM needs for a layer at kz K-splits: x rounded to 16 bits for
-// 64 rows of K padded to 64 (256-byte aligned), then kz·64·n_out partial sums when kz > 1.
-size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz);
+// Workspace floats the decode GEMM needs for a layer at kz K-splits and a row class (16, 32 or
+// 64): x rounded to 16 bits for 64 rows of K padded to 64 (256-byte aligned), then
+// kz·row_class·n_out partial sums when kz > 1.
+size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz, int row_class = 64);
 
 // The plan for y (n, n_out) = x (n, n_in) · Wᵀ under `mode` (cuda_linear.h GemmDecode: kOff
 // never the decode GEMM, kAuto where it measured faster, kAlways whenever the call
 // qualifies). Qualifies: 4-bit weights, groups of 32/64/128, 1..64 rows, n_in % 32 == 0, a
-// workspace of at least the x part. kz: up to one wave
-// of 4 blocks per SM (at most 16), each split >= 8 K-tiles, partial sums for 64 rows fitting
-// the workspace; it depends on the layer and the SM count, never on n. Auto leaves to the 64x64
-// GEMM the layers with fewer blocks than SMs and, above 32 rows, those with fewer than two
-// blocks (128-row tiles times kz) per SM.
+// workspace of at least the x part. kz: up to one wave of 8 blocks per SM at 1-16 rows and of
+// 4 above (at most 16 splits), each split >= 8 K-tiles, partial sums for the row class fitting
+// the workspace; it depends on the layer, the row class and the SM count, never on n within a
+// class. Auto leaves to the 64x64 GEMM the layers with fewer blocks than SMs and, above 32
+// rows, those with fewer than two blocks (128-row tiles times kz) per SM.
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
                                 size_t workspace_floats, GemmDecode mode, int sm_count);
 

@@ -64,14 +64,9 @@ __device__ __forceinline__ void prefetch_pieces(const void* p, size_t bytes, uin
 }
 }  // namespace detail
 
-// Asynchronous prefetch of [p, p + bytes) into L2 by the calling thread alone (a hint: no
-// fault, no completion), widened to 16-byte boundaries, in pieces of at most 64 KiB. Only for
-// immutable data (weights).
-__device__ __forceinline__ void prefetch_l2_thread(const void* p, size_t bytes) {
-  detail::prefetch_pieces(p, bytes, 0, 1);
-}
-
-// The same for a block: the threads of the block issue the 64 KiB pieces in turn.
+// Asynchronous prefetch of [p, p + bytes) into L2 by a block (a hint: no fault, no
+// completion), widened to 16-byte boundaries, in pieces of at most 64 KiB that the block's
+// threads issue in turn. Only for immutable data (weights).
 __device__ __forceinline__ void prefetch_l2(const void* p, size_t bytes) {
   detail::prefetch_pieces(p, bytes, threadIdx.x, blockDim.x);
 }

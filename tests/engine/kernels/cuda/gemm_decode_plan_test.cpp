@@ -55,24 +55,28 @@ TEST(GemmDecodePlanTest, EightBillionShapesAtSixteenRowsAllTakeTheDecodeGemm) {
   const DecodeGemmPlan o = plan(kO, 16);
   ASSERT_TRUE(o.use);
   EXPECT_EQ(o.kz, 8);
-  // down: 32 tiles x 16 splits, but 16 x 64 x 4096 partial sums and x overflow 16 MB: 14.
+  // down: 32 tiles x 16 splits; partial sums for 16 rows fit 16 MB (for 64 rows: 14 splits).
   const DecodeGemmPlan down = plan(kDown, 16);
   ASSERT_TRUE(down.use);
-  EXPECT_EQ(down.kz, 14);
-  EXPECT_EQ(down.tiles_per_split, 16);
-  EXPECT_LE(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, down.kz), kEngineWorkspace);
+  EXPECT_EQ(down.kz, 16);
+  EXPECT_EQ(down.tiles_per_split, 14);
+  EXPECT_LE(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, down.kz, 16), kEngineWorkspace);
   EXPECT_GT(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, 16), kEngineWorkspace);
-  EXPECT_TRUE(plan(kGateUp, 16).use);
+  // gate+up: 224 tiles, 8 blocks per SM at 16 rows: 4 splits (2 at 33-64 rows, run 190).
+  const DecodeGemmPlan gu = plan(kGateUp, 16);
+  ASSERT_TRUE(gu.use);
+  EXPECT_EQ(gu.kz, 4);
+  EXPECT_EQ(plan(kGateUp, 32).kz, 2);
   EXPECT_TRUE(plan(kLmHead, 16).use);
   // At 32 rows o still has 256 blocks (>= 132 SMs) and takes the decode GEMM (18.4 vs 19.3 µs).
   EXPECT_TRUE(plan(kO, 32).use);
 }
 
-TEST(GemmDecodePlanTest, SplitDependsOnTheLayerNotOnTheRowCount) {
+TEST(GemmDecodePlanTest, SplitDependsOnTheLayerAndRowClassNotOnTheRowCount) {
   for (const Layer& l : {kQkv, kO, kGateUp, kDown, kLmHead}) {
-    const DecodeGemmPlan ref = plan(l, 1, kAlways);
-    ASSERT_TRUE(ref.use) << l.name;
     for (int n = 1; n <= 64; ++n) {
+      const DecodeGemmPlan ref = plan(l, n <= 16 ? 1 : n <= 32 ? 17 : 33, kAlways);
+      ASSERT_TRUE(ref.use) << l.name;
       const DecodeGemmPlan p = plan(l, n, kAlways);
       ASSERT_TRUE(p.use) << l.name << " n " << n;
       EXPECT_EQ(p.kz, ref.kz) << l.name << " n " << n;
@@ -87,21 +91,23 @@ TEST(GemmDecodePlanTest, SplitsCoverEveryKTileAndFitTheWorkspace) {
   for (int n_in : {32, 96, 160, 640, 1120, 2048, 4096, 8192, 14336, 28672}) {
     for (int n_out : {9, 37, 300, 4096, 28672}) {
       for (size_t ws : {size_t{1} << 16, size_t{1} << 20, kEngineWorkspace}) {
-        const DecodeGemmPlan p = plan({"x", n_out, n_in}, 33, kAlways, ws);
-        if (!p.use) {
-          EXPECT_GT(gemm_decode_workspace_floats(n_out, n_in, 1), ws);  // only for lack of room
-          continue;
+        for (int n : {9, 20, 33}) {
+          const DecodeGemmPlan p = plan({"x", n_out, n_in}, n, kAlways, ws);
+          if (!p.use) {
+            EXPECT_GT(gemm_decode_workspace_floats(n_out, n_in, 1), ws);  // only for lack of room
+            continue;
+          }
+          const int k_tiles = p.kpad / 64;
+          EXPECT_EQ(p.kpad % 64, 0);
+          EXPECT_GE(p.kpad, n_in);
+          EXPECT_LT(p.kpad - n_in, 64);
+          EXPECT_GE(p.kz, 1);
+          EXPECT_LE(p.kz, 16);
+          EXPECT_GE(p.kz * p.tiles_per_split, k_tiles) << n_out << " x " << n_in;
+          EXPECT_LT((p.kz - 1) * p.tiles_per_split, k_tiles) << "no empty split";
+          EXPECT_LE(gemm_decode_workspace_floats(n_out, n_in, p.kz, p.row_class), ws);
+          EXPECT_EQ(p.x_floats % 64, 0u) << "partial sums start 256-byte aligned";
         }
-        const int k_tiles = p.kpad / 64;
-        EXPECT_EQ(p.kpad % 64, 0);
-        EXPECT_GE(p.kpad, n_in);
-        EXPECT_LT(p.kpad - n_in, 64);
-        EXPECT_GE(p.kz, 1);
-        EXPECT_LE(p.kz, 16);
-        EXPECT_GE(p.kz * p.tiles_per_split, k_tiles) << n_out << " x " << n_in;
-        EXPECT_LT((p.kz - 1) * p.tiles_per_split, k_tiles) << "no empty split";
-        EXPECT_LE(gemm_decode_workspace_floats(n_out, n_in, p.kz), ws);
-        EXPECT_EQ(p.x_floats % 64, 0u) << "partial sums start 256-byte aligned";
       }
     }
   }

@@ -15,7 +15,8 @@
 //    n8 tiles); a lane reads 8 bytes of codes per n8 tile and K tile straight into mma.sync
 //    B fragments (no dequantized shared tile, no barrier for it): dequant8 turns a word's 8
 //    codes into 4 operand pairs with 3 logic ops, 4 byte permutes and 8 paired FMAs.
-//    x fragments come by ldmatrix from the ring.
+//    x fragments come by ldmatrix from the ring. At 16 rows each ring barrier hands over two
+//    K-tiles (kPer), whose chains the warps interleave.
 // 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (finish_split_k).
 // Whether a call runs here, the instantiation and kz: plan_gemm_decode (gemm_decode_plan.h).
 //
@@ -54,6 +55,11 @@ static_assert(kBN == kDecodeGemmBN, "gemm_decode_plan.h's tile");
 // cp.async ring depth: 3 tiles at 64 rows (42 KB of shared memory, 4 blocks per SM), else 4.
 template <int MT>
 constexpr int kStages = MT == 4 ? 3 : 4;
+// K-tiles per ring barrier: 2 at 16 rows (each warp has two tiles' dequantization and mma
+// chains to interleave, 2 tiles in flight meanwhile; bench/NOTES.md run 193: 8B x 16 +12.3 %,
+// with 6 stages -13 %), else 1.
+template <int MT>
+constexpr int kPer = MT == 1 ? 2 : 1;
 constexpr int kLdx = kK + 8;           // x row stride in shared memory (16-bit values)
 
 using weights::BF16Tag;
@@ -227,14 +233,17 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
     x_src += 8;
   };
 
-  // Prologue: the first tiles' weights (immutable) before waiting for the producer of x.
+  // Prologue: the first tiles' weights (immutable) before waiting for the producer of x; one
+  // commit group per tile throughout.
+  constexpr int kP = kPer<MT>;
+  static_assert(kS >= 2 * kP, "the ring holds the tiles in use and the ones in flight");
 #pragma unroll
-  for (int s = 0; s < kS - 1; ++s) {
+  for (int s = 0; s < kS - kP; ++s) {
     if (s < n_tiles) load_w(s, t_begin + s);
   }
   pdl::wait();
 #pragma unroll
-  for (int s = 0; s < kS - 1; ++s) {
+  for (int s = 0; s < kS - kP; ++s) {
     if (s < n_tiles) load_x(s);
     cp_async::commit();
   }
@@ -249,16 +258,8 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
     }
   }
 
-  uint32_t st = 0, st_load = kS - 1;  // stages of tile i and of tile i + kS - 1
-  for (int i = 0; i < n_tiles; ++i) {
-    cp_async::wait<kS - 2>();
-    __syncthreads();  // tile i landed for every thread; stage (i-1) % kS is free
-    if (i + kS - 1 < n_tiles) {
-      load_w(st_load, t_begin + i + kS - 1);
-      load_x(st_load);
-    }
-    cp_async::commit();
-    st_load = st_load == kS - 1 ? 0 : st_load + 1;
+  // Tile i (relative to the split) from stage st into acc.
+  auto compute = [&](uint32_t st, int i) {
     const int k0 = (t_begin + i) * kK;
     const int j_sb = ((k0 + 16 * t) >> group_shift) - (k0 >> group_shift);  // 0 or 1
     // Codes and (scale, bias) of this lane's rows: n8 tile nt, row 32·warp + 8·nt + g.
@@ -296,7 +297,46 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
         }
       }
     }
-    st = st == kS - 1 ? 0 : st + 1;
+  };
+
+  if constexpr (kP == 1) {
+    uint32_t st = 0, st_load = kS - 1;  // stages of tile i and of tile i + kS - 1
+    for (int i = 0; i < n_tiles; ++i) {
+      cp_async::wait<kS - 2>();
+      __syncthreads();  // tile i landed for every thread; stage (i-1) % kS is free
+      if (i + kS - 1 < n_tiles) {
+        load_w(st_load, t_begin + i + kS - 1);
+        load_x(st_load);
+      }
+      cp_async::commit();
+      st_load = st_load == kS - 1 ? 0 : st_load + 1;
+      compute(st, i);
+      st = st == kS - 1 ? 0 : st + 1;
+    }
+  } else {
+    // Tiles i .. i + kP - 1 per iteration: they have landed (every group up to theirs), the
+    // stages of the previous iteration's tiles are free, and tiles i + kS - kP .. i + kS - 1
+    // go into those.
+    uint32_t st = 0;  // stage of tile i
+    for (int i = 0; i < n_tiles; i += kP) {
+      cp_async::wait<kS - 2 * kP>();
+      __syncthreads();
+#pragma unroll
+      for (int p = 0; p < kP; ++p) {
+        const int tl = i + kS - kP + p;
+        if (tl < n_tiles) {
+          const uint32_t sl = st + kS - kP + p >= kS ? st + p - kP : st + kS - kP + p;
+          load_w(sl, t_begin + tl);
+          load_x(sl);
+        }
+        cp_async::commit();
+      }
+#pragma unroll
+      for (int p = 0; p < kP; ++p) {
+        if (i + p < n_tiles) compute(st + p >= kS ? st + p - kS : st + p, i + p);
+      }
+      st = st + kP >= kS ? st + kP - kS : st + kP;
+    }
   }
   cp_async::wait<0>();
   pdl::launch_dependents();

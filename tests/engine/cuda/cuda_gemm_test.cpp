@@ -183,6 +183,8 @@ TEST(CudaGemmTest, SmallBatchesMatchCpuReference) {
       check_case({37, 2048, bits, 128, dt, {5, 16, 48}}, ++seed);
       check_case({520, 640, bits, 32, dt, {8, 31, 64}}, ++seed);
       check_case({70, 96, bits, 32, dt, {3, 20}}, ++seed);  // one K-tile, half empty
+      // 3 K-tiles, no split: an odd tile count where the decode GEMM takes two per barrier.
+      check_case({200, 160, bits, 32, dt, {5, 16}}, ++seed);
       check_case({257, 4096, bits, 64, dt, {1, 33}}, ++seed, /*with_bias=*/true);
       check_case({600, 1120, bits, 32, dt, {64}}, ++seed, /*with_bias=*/true);  // 17.5 K-tiles
     }

@@ -120,8 +120,8 @@ __global__ void __launch_bounds__(WM * WN * 32)
     sb_ptr[i] = sb + static_cast<size_t>(row) * n_groups;
   }
   // No L2 prefetch of the weight rows before pdl::wait(): issued per thread, it ran as a
-  // 32-step loop per warp, and without it 8-bit batched-decode calls took 8-13 % less time
-  // (bench/NOTES.md run 189), as the decode GEMM's did (run 187).
+  // 32-step loop per warp, and without it most 8-bit batched-decode calls took 6-13 % less
+  // time (bench/NOTES.md run 189), as the decode GEMM's did (run 187).
   pdl::wait();
 
   uint4 wv[kWc];

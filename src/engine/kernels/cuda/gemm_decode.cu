@@ -29,8 +29,9 @@
 //
 // Every output row of a call is computed the same way for every n of its row class (1-16,
 // 17-32, 33-64: the instantiation and kz depend on the class, kz also on the layer and the SM
-// count, never on n), so a row's result is bit-identical in any batch of its class. In auto mode the calls
-// where the 64x64 GEMM measured faster return kUnimplemented (launch_gemm_q then runs it).
+// count, never on n), so a row's result is bit-identical in any batch of its class. In auto
+// mode the calls where the 64x64 GEMM measured faster return kUnimplemented (launch_gemm_q
+// then runs it).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 

@@ -6,13 +6,9 @@
 namespace mlxm::engine::cuda::detail {
 namespace {
 
-size_t align256(size_t b) {
-  return (b + 255) / 256 * 256;
-}
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
-int padded_k(int n_in) {
-  return (n_in + kDecodeGemmK - 1) / kDecodeGemmK * kDecodeGemmK;
-}
+int padded_k(int n_in) { return (n_in + kDecodeGemmK - 1) / kDecodeGemmK * kDecodeGemmK; }
 
 DecodeGemmPlan rejected(const char* why) {
   DecodeGemmPlan p;

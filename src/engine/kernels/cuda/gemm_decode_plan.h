@@ -10,18 +10,18 @@
 
 namespace mlxm::engine::cuda::detail {
 
-inline constexpr int kDecodeGemmK = 64;        // K per tile
-inline constexpr int kDecodeGemmBN = 128;      // output rows per block
-inline constexpr int kDecodeGemmMaxRows = 64;  // activation rows per call
+inline constexpr int kDecodeGemmK = 64;         // K per tile
+inline constexpr int kDecodeGemmBN = 128;       // output rows per block
+inline constexpr int kDecodeGemmMaxRows = 64;   // activation rows per call
 
 struct DecodeGemmPlan {
-  bool use = false;  // false: the 64x64 GEMM takes the call (`why` says why)
+  bool use = false;           // false: the 64x64 GEMM takes the call (`why` says why)
   const char* why = "";
-  int row_class = 16;       // the instantiation: 16, 32 or 64 activation rows
-  int kpad = 0;             // n_in rounded up to the K-tile
-  int kz = 1;               // K splits (grid.y); partial sums after x in the workspace
-  int tiles_per_split = 0;  // K-tiles per split
-  size_t x_floats = 0;      // workspace floats at its head holding the rounded x (64 rows)
+  int row_class = 16;         // the instantiation: 16, 32 or 64 activation rows
+  int kpad = 0;               // n_in rounded up to the K-tile
+  int kz = 1;                 // K splits (grid.y); partial sums after x in the workspace
+  int tiles_per_split = 0;    // K-tiles per split
+  size_t x_floats = 0;        // workspace floats at its head holding the rounded x (64 rows)
 };
 
 // Workspace floats the decode GEMM needs for a layer at kz K-splits and a row class (16, 32 or

@@ -8,13 +8,14 @@
 //    split-K workspace, in the K order the weights are dequantized in (below), each row padded
 //    with zeros to a multiple of 64 values (one warp per 64 values: a coalesced load, four
 //    shuffles, a coalesced store).
-// 2. gemm_decode_kernel: 4 warps, block tile 128 output rows × all (≤ 64) activation rows, K
-//    tiles of 64. A kStages-deep cp.async ring brings each tile's raw codes (128 rows × 32
-//    bytes), (scale, bias) words and x (rows × 64 values) into shared memory; weight loads of
-//    the first tiles are issued before pdl::wait(). Warp w owns output rows 32w..32w+31 (four
-//    n8 tiles); a lane reads 8 bytes of codes per n8 tile and K tile straight into mma.sync
-//    B fragments (no dequantized shared tile, no barrier for it): dequant8 turns a word's 8
-//    codes into 4 operand pairs with 3 logic ops, 4 byte permutes and 8 paired FMAs.
+// 2. gemm_decode_kernel: block tile 128 output rows × all (≤ 64) activation rows, K tiles of
+//    64. A kStages-deep cp.async ring brings each tile's raw codes (128 rows × 32 bytes),
+//    (scale, bias) words and x (rows × 64 values) into shared memory; weight loads of the
+//    first tiles are issued before pdl::wait(). 4 warps own 32 output rows each (four n8
+//    tiles), or at 1-16 rows 8 warps 16 each (kWarpsOf); a lane reads 8 bytes of codes per n8
+//    tile and K tile straight into mma.sync B fragments (no dequantized shared tile, no
+//    barrier for it): dequant8 turns a word's 8 codes into 4 operand pairs with 3 logic ops,
+//    4 byte permutes and 8 paired FMAs.
 //    x fragments come by ldmatrix from the ring. At 16 rows each ring barrier hands over two
 //    K-tiles (kPer), whose chains the warps interleave.
 // 3. split-K (grid.y = kz) with the deterministic sum of gemm.cu (finish_split_k).
@@ -49,10 +50,15 @@ namespace mlxm::engine::cuda::detail {
 namespace {
 
 constexpr int kK = kDecodeGemmK;       // K per tile
-constexpr int kWarps = 4;
-constexpr int kNt = 4;                 // n8 tiles per warp
-constexpr int kBN = kWarps * kNt * 8;  // output rows per block
-static_assert(kBN == kDecodeGemmBN, "gemm_decode_plan.h's tile");
+constexpr int kBN = kDecodeGemmBN;  // output rows per block
+// Warps per block: 8 of 16 output rows each at 1-16 rows (56 registers, 4 blocks per SM;
+// bench/NOTES.md run 197: 8B x 16 +4.8 %, per call -6 to -7 % except lm_head +4 %), else 4 of
+// 32 rows.
+template <int MT>
+constexpr int kWarpsOf = MT == 1 ? 8 : 4;
+template <int MT>
+constexpr int kNtOf = kBN / (8 * kWarpsOf<MT>);  // n8 tiles per warp
+static_assert(8 * kNtOf<1> * kWarpsOf<1> == kBN && 8 * kNtOf<4> * kWarpsOf<4> == kBN, "warps tile");
 // cp.async ring depth: 3 tiles at 64 rows (42 KB of shared memory, 4 blocks per SM), else 4.
 template <int MT>
 constexpr int kStages = MT == 4 ? 3 : 4;
@@ -145,17 +151,19 @@ __global__ void round_x_kernel(const float* __restrict__ x, uint32_t* __restrict
 // ---- the GEMM -------------------------------------------------------------------------------
 
 template <int MT, typename Tag>
-__global__ void __launch_bounds__(kWarps * 32, 4)
+__global__ void __launch_bounds__(kWarpsOf<MT> * 32, kWarpsOf<MT> == 8 ? 2 : 4)
     gemm_decode_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                        const float* __restrict__ bias, const uint4* __restrict__ xh,
                        float* __restrict__ y, float* __restrict__ part, int n, int n_out,
                        int n_in, int kpad, int group_shift, int tiles_per_split) {
   constexpr int kRowsM = MT * 16;
   constexpr int kS = kStages<MT>;
-  constexpr int kThreads = kWarps * 32;
+  constexpr int kThreads = kWarpsOf<MT> * 32;
+  constexpr int kNt = kNtOf<MT>;
   constexpr int kWChunks = kBN * kK / 2 / 16;   // 16-byte code chunks per tile (2 per row)
   constexpr int kXChunks = kRowsM * kK / 8;     // 16-byte x chunks per tile (8 per row)
-  static_assert(kWChunks % kThreads == 0 && kXChunks % kThreads == 0, "loads tile the threads");
+  constexpr int kXThreads = kXChunks < kThreads ? kXChunks : kThreads;  // threads loading x
+  static_assert(kWChunks % kThreads == 0 && kXChunks % kXThreads == 0, "loads tile the threads");
   __shared__ __align__(16) uint4 ws[kS][kWChunks];          // row r: ws[2r], ws[2r+1]
   __shared__ __align__(16) uint16_t xs[kS][kRowsM * kLdx];  // x rows, padded
   __shared__ __align__(16) uint32_t sbs[kS][kBN * 2];       // ≤ 2 groups per row per tile
@@ -184,7 +192,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   // address is chosen per tile. Shared addresses are in stage 0 (stages kWStage / kXStage /
   // kSbStage bytes apart).
   constexpr uint32_t kWStage = kWChunks * 16, kXStage = kRowsM * kLdx * 2, kSbStage = kBN * 8;
-  constexpr int kWPer = kWChunks / kThreads, kXPer = kXChunks / kThreads;
+  constexpr int kWPer = kWChunks / kThreads, kXPer = kXChunks / kXThreads;
   const uint4* w_src[kWPer];
   uint32_t w_dst[kWPer];
   bool w_row_ok[kWPer];
@@ -198,9 +206,13 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
                2 * t_begin;
     w_dst[i] = smem_addr(&ws[0][c]);
   }
-  // x: slot i is row tid / 8 + 16·i (kThreads / 8 = 16 rows apart), chunk tid % 8; rows past n
+  // x: slot i is row tid / 8 + 16·i (kXThreads / 8 = 16 rows apart), chunk tid % 8; rows past n
   // copy zero bytes (their addresses stay inside the workspace's 64 rows).
-  static_assert(kThreads / 8 == 16, "x slots 16 rows apart");
+  static_assert(kXThreads / 8 == 16, "x slots 16 rows apart");
+  // Threads that load x and the (scale, bias) words: all of a 4-warp block, warps 0-3 of an
+  // 8-warp one (compile-time true at 4 warps, so those instantiations keep their code).
+  const bool x_loader = kXThreads == kThreads || tid < kXThreads;
+  const bool sb_loader = kBN == kThreads || tid < kBN;
   const uint4* x_src = xh + (tid >> 3) * (kpad / 8) + (tid & 7) + 8 * t_begin;
   const int x_slot_step = 16 * (kpad / 8);
   const uint32_t x_dst = smem_addr(&xs[0][(tid >> 3) * kLdx + (tid & 7) * 8]);
@@ -219,7 +231,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
       cp_async::copy<16>(w_dst[i] + stage * kWStage, w_src[i], ok);
       w_src[i] += 2;
     }
-    for (int j = 0; j < gpt; ++j) {
+    for (int j = 0; sb_loader && j < gpt; ++j) {
       const int gi = (k0 >> group_shift) + j;
       const bool ok = sb_row_ok && (!k_tail || gi < n_groups);
       cp_async::copy<4>(sb_dst + stage * kSbStage + 4 * j, sb_src + gi, ok);
@@ -227,7 +239,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   };
   auto load_x = [&](uint32_t stage) {
 #pragma unroll
-    for (int i = 0; i < kXPer; ++i) {
+    for (int i = 0; x_loader && i < kXPer; ++i) {
       const bool ok = (tid >> 3) + 16 * i < n;
       cp_async::copy<16>(x_dst + stage * kXStage + i * 16 * kLdx * 2, x_src + i * x_slot_step, ok);
     }
@@ -268,7 +280,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
     uint32_t s2[kNt], b2[kNt];
 #pragma unroll
     for (int nt = 0; nt < kNt; ++nt) {
-      const int r = 32 * warp + 8 * nt + g;
+      const int r = 8 * kNt * warp + 8 * nt + g;
       codes[nt] = reinterpret_cast<const uint2*>(&ws[st][2 * r])[t];
       const uint32_t sbv = sbs[st][2 * r + j_sb];
       s2[nt] = __byte_perm(sbv, 0, 0x1010);
@@ -294,7 +306,9 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-          for (int nt = 0; nt < kNt; ++nt) mma::m16n8k16(acc[mt][nt], af[mt], &bq[nt][2 * sub], Tag{});
+          for (int nt = 0; nt < kNt; ++nt) {
+            mma::m16n8k16(acc[mt][nt], af[mt], &bq[nt][2 * sub], Tag{});
+          }
         }
       }
     }
@@ -350,7 +364,7 @@ __global__ void __launch_bounds__(kWarps * 32, 4)
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int nt = 0; nt < kNt; ++nt) {
-      const int col = n0 + 32 * warp + 8 * nt + 2 * t;
+      const int col = n0 + 8 * kNt * warp + 8 * nt + 2 * t;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = mt * 16 + g + 8 * h;
@@ -374,7 +388,7 @@ Status launch_mt(const GemmArgs& a, const uint4* xh, const DecodeGemmPlan& p,
   const dim3 grid(static_cast<unsigned>((a.n_out + kBN - 1) / kBN), static_cast<unsigned>(p.kz));
   int gs = 0;
   while ((1 << gs) < a.group_size) ++gs;
-  MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarps * 32,
+  MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarpsOf<MT> * 32,
                        0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, p.kpad,
                        gs, p.tiles_per_split);
   if (p.kz > 1) return finish_split_k(a, part, p.kz, stream);

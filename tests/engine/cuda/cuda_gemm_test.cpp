@@ -191,6 +191,15 @@ TEST(CudaGemmTest, SmallBatchesMatchCpuReference) {
   }
 }
 
+// A layer of 469 128-row tiles, more than three blocks per SM on 132 SMs even without a K-split:
+// at 17-32 rows the decode GEMM runs it in 4-warp blocks, where smaller layers (every other
+// case here) take 8 (gemm_decode_plan.h); 16 rows take 8.
+TEST(CudaGemmTest, WideLayerTakesFourWarpBlocksAtThirtyTwoRows) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  check_case({60001, 96, 4, 32, DType::kBF16, {16, 17, 32}}, 9301);
+  check_case({60001, 96, 4, 64, DType::kF16, {20, 32}}, 9302);
+}
+
 // Each row's result depends only on that row: rows computed in a batch equal the same rows
 // computed alone or in a smaller batch, bit for bit (the engine's batched == alone property).
 // Without a workspace the 64x64 / 128x128 GEMM; with one the decode GEMM, whose split-K and

@@ -12,7 +12,7 @@
 //    64. A kStages-deep cp.async ring brings each tile's raw codes (128 rows × 32 bytes),
 //    (scale, bias) words and x (rows × 64 values) into shared memory; weight loads of the
 //    first tiles are issued before pdl::wait(). 4 warps own 32 output rows each (four n8
-//    tiles), or at 1-16 rows 8 warps 16 each (kWarpsOf); a lane reads 8 bytes of codes per n8
+//    tiles), or 8 warps 16 each (the plan's warps); a lane reads 8 bytes of codes per n8
 //    tile and K tile straight into mma.sync B fragments (no dequantized shared tile, no
 //    barrier for it): dequant8 turns a word's 8 codes into 4 operand pairs with 3 logic ops,
 //    4 byte permutes and 8 paired FMAs.
@@ -51,14 +51,11 @@ namespace {
 
 constexpr int kK = kDecodeGemmK;       // K per tile
 constexpr int kBN = kDecodeGemmBN;  // output rows per block
-// Warps per block: 8 of 16 output rows each at 1-16 rows (56 registers, 4 blocks per SM;
-// bench/NOTES.md run 197: 8B x 16 +4.8 %, per call -6 to -7 % except lm_head +4 %), else 4 of
-// 32 rows.
-template <int MT>
-constexpr int kWarpsOf = MT == 1 ? 8 : 4;
-template <int MT>
-constexpr int kNtOf = kBN / (8 * kWarpsOf<MT>);  // n8 tiles per warp
-static_assert(8 * kNtOf<1> * kWarpsOf<1> == kBN && 8 * kNtOf<4> * kWarpsOf<4> == kBN, "warps tile");
+// Warps per block W (DecodeGemmPlan::warps): 4 of 32 output rows each, or 8 of 16 (at 1-16
+// rows 56 registers, 4 blocks per SM; at 17-32 rows 72, 3 per SM).
+template <int W>
+constexpr int kNtOf = kBN / (8 * W);  // n8 tiles per warp
+static_assert(8 * kNtOf<4> * 4 == kBN && 8 * kNtOf<8> * 8 == kBN, "the warps tile the block");
 // cp.async ring depth: 3 tiles at 64 rows (42 KB of shared memory, 4 blocks per SM), else 4.
 template <int MT>
 constexpr int kStages = MT == 4 ? 3 : 4;
@@ -150,16 +147,16 @@ __global__ void round_x_kernel(const float* __restrict__ x, uint32_t* __restrict
 
 // ---- the GEMM -------------------------------------------------------------------------------
 
-template <int MT, typename Tag>
-__global__ void __launch_bounds__(kWarpsOf<MT> * 32, kWarpsOf<MT> == 8 ? 2 : 4)
+template <int MT, int W, typename Tag>
+__global__ void __launch_bounds__(W * 32, W == 8 ? 2 : 4)
     gemm_decode_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                        const float* __restrict__ bias, const uint4* __restrict__ xh,
                        float* __restrict__ y, float* __restrict__ part, int n, int n_out,
                        int n_in, int kpad, int group_shift, int tiles_per_split) {
   constexpr int kRowsM = MT * 16;
   constexpr int kS = kStages<MT>;
-  constexpr int kThreads = kWarpsOf<MT> * 32;
-  constexpr int kNt = kNtOf<MT>;
+  constexpr int kThreads = W * 32;
+  constexpr int kNt = kNtOf<W>;
   constexpr int kWChunks = kBN * kK / 2 / 16;   // 16-byte code chunks per tile (2 per row)
   constexpr int kXChunks = kRowsM * kK / 8;     // 16-byte x chunks per tile (8 per row)
   constexpr int kXThreads = kXChunks < kThreads ? kXChunks : kThreads;  // threads loading x
@@ -206,15 +203,15 @@ __global__ void __launch_bounds__(kWarpsOf<MT> * 32, kWarpsOf<MT> == 8 ? 2 : 4)
                2 * t_begin;
     w_dst[i] = smem_addr(&ws[0][c]);
   }
-  // x: slot i is row tid / 8 + 16·i (kXThreads / 8 = 16 rows apart), chunk tid % 8; rows past n
+  // x: slot i is row tid / 8 + kXRows·i, chunk tid % 8; rows past n
   // copy zero bytes (their addresses stay inside the workspace's 64 rows).
-  static_assert(kXThreads / 8 == 16, "x slots 16 rows apart");
+  constexpr int kXRows = kXThreads / 8;  // rows per x slot
   // Threads that load x and the (scale, bias) words: all of a 4-warp block, warps 0-3 of an
   // 8-warp one (compile-time true at 4 warps, so those instantiations keep their code).
   const bool x_loader = kXThreads == kThreads || tid < kXThreads;
   const bool sb_loader = kBN == kThreads || tid < kBN;
   const uint4* x_src = xh + (tid >> 3) * (kpad / 8) + (tid & 7) + 8 * t_begin;
-  const int x_slot_step = 16 * (kpad / 8);
+  const int x_slot_step = kXRows * (kpad / 8);
   const uint32_t x_dst = smem_addr(&xs[0][(tid >> 3) * kLdx + (tid & 7) * 8]);
   const bool sb_row_ok = n0 + tid < n_out;
   const uint32_t* sb_src = sb + static_cast<size_t>(sb_row_ok ? n0 + tid : 0) * n_groups;
@@ -240,8 +237,9 @@ __global__ void __launch_bounds__(kWarpsOf<MT> * 32, kWarpsOf<MT> == 8 ? 2 : 4)
   auto load_x = [&](uint32_t stage) {
 #pragma unroll
     for (int i = 0; x_loader && i < kXPer; ++i) {
-      const bool ok = (tid >> 3) + 16 * i < n;
-      cp_async::copy<16>(x_dst + stage * kXStage + i * 16 * kLdx * 2, x_src + i * x_slot_step, ok);
+      const bool ok = (tid >> 3) + kXRows * i < n;
+      cp_async::copy<16>(x_dst + stage * kXStage + i * kXRows * kLdx * 2, x_src + i * x_slot_step,
+                         ok);
     }
     x_src += 8;
   };
@@ -381,14 +379,14 @@ __global__ void __launch_bounds__(kWarpsOf<MT> * 32, kWarpsOf<MT> == 8 ? 2 : 4)
   }
 }
 
-template <int MT, typename Tag>
+template <int MT, int W, typename Tag>
 Status launch_mt(const GemmArgs& a, const uint4* xh, const DecodeGemmPlan& p,
                  cudaStream_t stream) {
   float* part = p.kz > 1 ? a.workspace + p.x_floats : nullptr;
   const dim3 grid(static_cast<unsigned>((a.n_out + kBN - 1) / kBN), static_cast<unsigned>(p.kz));
   int gs = 0;
   while ((1 << gs) < a.group_size) ++gs;
-  MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, Tag>), grid, kWarpsOf<MT> * 32,
+  MLXM_CUDA_LAUNCH_PDL("gemm_decode_kernel", (gemm_decode_kernel<MT, W, Tag>), grid, W * 32,
                        0, stream, a.w, a.sb, a.bias, xh, a.y, part, a.n, a.n_out, a.n_in, p.kpad,
                        gs, p.tiles_per_split);
   if (p.kz > 1) return finish_split_k(a, part, p.kz, stream);
@@ -403,9 +401,10 @@ Status launch_tag(const GemmArgs& a, const DecodeGemmPlan& p, cudaStream_t strea
                        static_cast<unsigned>((units + 3) / 4), 128, 0, stream, a.x,
                        reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, p.kpad);
   switch (p.row_class) {
-    case 16: return launch_mt<1, Tag>(a, xh, p, stream);
-    case 32: return launch_mt<2, Tag>(a, xh, p, stream);
-    default: return launch_mt<4, Tag>(a, xh, p, stream);
+    case 16: return launch_mt<1, 8, Tag>(a, xh, p, stream);
+    case 32: return p.warps == 8 ? launch_mt<2, 8, Tag>(a, xh, p, stream)
+                                 : launch_mt<2, 4, Tag>(a, xh, p, stream);
+    default: return launch_mt<4, 4, Tag>(a, xh, p, stream);
   }
 }
 

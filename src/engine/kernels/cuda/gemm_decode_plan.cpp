@@ -42,11 +42,12 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   const int k_tiles = p.kpad / kDecodeGemmK;
   const int64_t tiles = (n_out + kDecodeGemmBN - 1) / kDecodeGemmBN;
   const int64_t sms = std::max(1, sm_count);
-  // Splits aim at 4 blocks per SM, 8 at 16 rows (run 190: 8B gate+up 2 -> 4 splits, 8B x 16
-  // +7.6 %; at 32 rows 8 blocks per SM lost 2.5 %). Partial sums are sized for the class's rows,
-  // so the workspace no longer cuts 8B gate+up back to 2 splits below 64 rows.
-  const int blocks_per_sm = p.row_class == 16 ? 8 : 4;
-  int kz = static_cast<int>(std::clamp<int64_t>(sms * blocks_per_sm / tiles, 1, 16));
+  // Splits aim at one wave of 4 blocks per SM. With 4-warp blocks at 16 rows (5 resident per
+  // SM) 8 had won (run 190: 8B x 16 +7.6 %); the 8-warp blocks fit 4 per SM, and 4 wins again
+  // (run 198: 8B gate+up 4 -> 2 splits, 3B 6 -> 4; 8B x 16 +1.6 %, 3B x 16 +5.0 %). Partial
+  // sums are sized for the class's rows, so the workspace does not cut 8B gate+up below 64 rows.
+  constexpr int64_t kBlocksPerSm = 4;
+  int kz = static_cast<int>(std::clamp<int64_t>(sms * kBlocksPerSm / tiles, 1, 16));
   kz = std::min(kz, std::max(1, k_tiles / 8));
   while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz, p.row_class) > workspace_floats) {
     --kz;
@@ -61,6 +62,13 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   }
   p.tiles_per_split = (k_tiles + kz - 1) / kz;
   p.kz = (k_tiles + p.tiles_per_split - 1) / p.tiles_per_split;
+  // 8 warps of 16 output rows double the warps per SM of a grid below one wave (run 197: 16
+  // rows, per call -6 to -7 %). At 32 rows they take 72 registers (3 blocks per SM) and win
+  // only where the grid fits one wave of those (run 198, µs per call, 4 / 8 warps: 8B qkv 384
+  // blocks 18.6 / 16.4, o 256 blocks 16.8 / 15.1; gate+up 448 blocks 54.6 / 62.7, down 512
+  // blocks 30.2 / 36.0).
+  const bool one_wave_of_3 = tiles * p.kz <= 3 * sms;
+  p.warps = p.row_class == 16 || (p.row_class == 32 && one_wave_of_3) ? 8 : 4;
   p.use = true;
   return p;
 }

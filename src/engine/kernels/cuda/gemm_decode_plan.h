@@ -21,6 +21,7 @@ struct DecodeGemmPlan {
   int kpad = 0;               // n_in rounded up to the K-tile
   int kz = 1;                 // K splits (grid.y); partial sums after x in the workspace
   int tiles_per_split = 0;    // K-tiles per split
+  int warps = 4;              // per block: 4 of 32 output rows, or 8 of 16
   size_t x_floats = 0;        // workspace floats at its head holding the rounded x (64 rows)
 };
 
@@ -32,11 +33,12 @@ size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz, int row_class =
 // The plan for y (n, n_out) = x (n, n_in) · Wᵀ under `mode` (cuda_linear.h GemmDecode: kOff
 // never the decode GEMM, kAuto where it measured faster, kAlways whenever the call
 // qualifies). Qualifies: 4-bit weights, groups of 32/64/128, 1..64 rows, n_in % 32 == 0, a
-// workspace of at least the x part. kz: up to one wave of 8 blocks per SM at 1-16 rows and of
-// 4 above (at most 16 splits), each split >= 8 K-tiles, partial sums for the row class fitting
-// the workspace; it depends on the layer, the row class and the SM count, never on n within a
-// class. Auto leaves to the 64x64 GEMM the layers with fewer blocks than SMs and, above 32
-// rows, those with fewer than two blocks (128-row tiles times kz) per SM.
+// workspace of at least the x part. kz: up to one wave of 4 blocks per SM (at most 16
+// splits), each split >= 8 K-tiles, partial sums for the row class fitting the workspace.
+// Warps: 8 at 1-16 rows; at 17-32 rows 8 when the blocks fit one wave of 3 per SM, else 4; 4 at
+// 33-64 rows. kz and warps depend on the layer, the row class and the SM count, never on n
+// within a class. Auto leaves to the 64x64 GEMM the layers with fewer blocks than SMs and,
+// above 32 rows, those with fewer than two blocks (128-row tiles times kz) per SM.
 DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_size,
                                 size_t workspace_floats, GemmDecode mode, int sm_count);
 

@@ -1,7 +1,8 @@
-// Which calls the batched-decode GEMM takes and how it splits K (engine/kernels/cuda/
-// gemm_decode_plan.h), without a GPU: the choices measured on the H200 (bench/NOTES.md, runs
-// 25-29) for the Llama 3.1 8B shapes on 132 SMs with the engine's 16 MB workspace, the split's
-// independence of n within a row class, and every call that does not qualify.
+// Which calls the batched-decode GEMM takes, how it splits K and its warps per block
+// (engine/kernels/cuda/gemm_decode_plan.h), without a GPU: the choices measured on the H200
+// (bench/NOTES.md, runs 25-29, 185, 197-198) for the Llama 3.1 8B shapes on 132 SMs with the
+// engine's 16 MB workspace, the plan's independence of n within a row class, and every call
+// that does not qualify.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -62,14 +63,33 @@ TEST(GemmDecodePlanTest, EightBillionShapesAtSixteenRowsAllTakeTheDecodeGemm) {
   EXPECT_EQ(down.tiles_per_split, 14);
   EXPECT_LE(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, down.kz, 16), kEngineWorkspace);
   EXPECT_GT(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, 16), kEngineWorkspace);
-  // gate+up: 224 tiles, 8 blocks per SM at 16 rows: 4 splits (2 at 33-64 rows, run 190).
+  // gate+up: 224 tiles, one wave of 4 blocks per SM: 2 splits (run 198: 4 splits lost 1.6 %
+  // once the 16-row blocks had 8 warps).
   const DecodeGemmPlan gu = plan(kGateUp, 16);
   ASSERT_TRUE(gu.use);
-  EXPECT_EQ(gu.kz, 4);
+  EXPECT_EQ(gu.kz, 2);
   EXPECT_EQ(plan(kGateUp, 32).kz, 2);
   EXPECT_TRUE(plan(kLmHead, 16).use);
   // At 32 rows o still has 256 blocks (>= 132 SMs) and takes the decode GEMM (18.4 vs 19.3 µs).
   EXPECT_TRUE(plan(kO, 32).use);
+}
+
+TEST(GemmDecodePlanTest, EightWarpsAtSixteenRowsAndForOneWaveAtThirtyTwo) {
+  for (const Layer& l : {kQkv, kO, kGateUp, kDown, kLmHead}) {
+    EXPECT_EQ(plan(l, 16, kAlways).warps, 8) << l.name;
+    EXPECT_EQ(plan(l, 64, kAlways).warps, 4) << l.name;
+  }
+  // 32 rows, 8B (run 198): qkv 48 x 8 = 384 and o 32 x 8 = 256 blocks fit one wave of 3 per
+  // SM (396) and gain with 8 warps; gate+up 224 x 2 = 448, down 32 x 16 = 512 and lm_head 1,002
+  // do not, and lost.
+  EXPECT_EQ(plan(kQkv, 32).warps, 8);
+  EXPECT_EQ(plan(kO, 32).warps, 8);
+  EXPECT_EQ(plan(kGateUp, 32).warps, 4);
+  EXPECT_EQ(plan(kDown, 32).warps, 4);
+  EXPECT_EQ(plan(kLmHead, 32).warps, 4);
+  // 3B's down (24 tiles x 16 splits = 384 blocks) fits; its gate+up (128 x 4 = 512) does not.
+  EXPECT_EQ(plan({"3B down", 3072, 8192}, 32).warps, 8);
+  EXPECT_EQ(plan({"3B gate+up", 16384, 3072}, 32).warps, 4);
 }
 
 TEST(GemmDecodePlanTest, SplitDependsOnTheLayerAndRowClassNotOnTheRowCount) {
@@ -81,6 +101,7 @@ TEST(GemmDecodePlanTest, SplitDependsOnTheLayerAndRowClassNotOnTheRowCount) {
       ASSERT_TRUE(p.use) << l.name << " n " << n;
       EXPECT_EQ(p.kz, ref.kz) << l.name << " n " << n;
       EXPECT_EQ(p.tiles_per_split, ref.tiles_per_split) << l.name << " n " << n;
+      EXPECT_EQ(p.warps, ref.warps) << l.name << " n " << n;
       EXPECT_EQ(p.x_floats, ref.x_floats) << l.name << " n " << n;
       EXPECT_EQ(p.row_class, n <= 16 ? 16 : n <= 32 ? 32 : 64) << l.name << " n " << n;
     }

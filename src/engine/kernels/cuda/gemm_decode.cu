@@ -203,8 +203,8 @@ __global__ void __launch_bounds__(W * 32, W == 8 ? 2 : 4)
                2 * t_begin;
     w_dst[i] = smem_addr(&ws[0][c]);
   }
-  // x: slot i is row tid / 8 + kXRows·i, chunk tid % 8; rows past n
-  // copy zero bytes (their addresses stay inside the workspace's 64 rows).
+  // x: slot i is row tid / 8 + kXRows·i, chunk tid % 8; rows past n copy zero bytes (their
+  // addresses stay inside the workspace's 64 rows).
   constexpr int kXRows = kXThreads / 8;  // rows per x slot
   // Threads that load x and the (scale, bias) words: all of a 4-warp block, warps 0-3 of an
   // 8-warp one (compile-time true at 4 warps, so those instantiations keep their code).

@@ -24,8 +24,8 @@ for round in $(seq "${ROUNDS:-3}"); do
     fi
     envs=$([ "$rest" = "-" ] && echo "" || echo "$rest")
     line=$(env $envs timeout 120 "$bin" --shape "$SHAPE" --quant "${QUANT:-q4}" \
-      --prompt "${PROMPT:-512}" \
-      --gen "${GEN:-256}" --batch "${BATCH:-1}" --argmax device --dir "$M" 2>&1 | grep "^llama" | tail -1)
+      --prompt "${PROMPT:-512}" --gen "${GEN:-256}" --batch "${BATCH:-1}" --argmax device \
+      --dir "$M" 2>&1 | grep "^llama" | tail -1)
     tps=$(echo "$line" | sed -nE 's/.*decode ([0-9.]+) tok\/s.*/\1/p')
     echo "ab: round $round [$cfg] ${tps:-FAIL}"
     echo "$i ${tps:-0}" >> "$R"

@@ -400,12 +400,13 @@ Status launch_tag(const GemmArgs& a, const DecodeGemmPlan& p, cudaStream_t strea
   MLXM_CUDA_LAUNCH_PDL("round_x_kernel", round_x_kernel<Tag>,
                        static_cast<unsigned>((units + 3) / 4), 128, 0, stream, a.x,
                        reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, p.kpad);
-  switch (p.row_class) {
-    case 16: return launch_mt<1, 8, Tag>(a, xh, p, stream);
-    case 32: return p.warps == 8 ? launch_mt<2, 8, Tag>(a, xh, p, stream)
-                                 : launch_mt<2, 4, Tag>(a, xh, p, stream);
-    default: return launch_mt<4, 4, Tag>(a, xh, p, stream);
-  }
+  // The instantiations the plan can ask for: (16 rows, 8 warps), (32, 8), (32, 4), (64, 4).
+  if (p.row_class == 16 && p.warps == 8) return launch_mt<1, 8, Tag>(a, xh, p, stream);
+  if (p.row_class == 32 && p.warps == 8) return launch_mt<2, 8, Tag>(a, xh, p, stream);
+  if (p.row_class == 32 && p.warps == 4) return launch_mt<2, 4, Tag>(a, xh, p, stream);
+  if (p.row_class == 64 && p.warps == 4) return launch_mt<4, 4, Tag>(a, xh, p, stream);
+  return internal_error("gemm_decode: no kernel for " + std::to_string(p.row_class) +
+                        " rows in blocks of " + std::to_string(p.warps) + " warps");
 }
 
 }  // namespace

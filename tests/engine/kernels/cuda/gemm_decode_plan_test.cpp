@@ -112,7 +112,7 @@ TEST(GemmDecodePlanTest, SplitsCoverEveryKTileAndFitTheWorkspace) {
   for (int n_in : {32, 96, 160, 640, 1120, 2048, 4096, 8192, 14336, 28672}) {
     for (int n_out : {9, 37, 300, 4096, 28672}) {
       for (size_t ws : {size_t{1} << 16, size_t{1} << 20, kEngineWorkspace}) {
-        for (int n : {9, 20, 33}) {
+        for (int n : {1, 9, 20, 33}) {
           const DecodeGemmPlan p = plan({"x", n_out, n_in}, n, kAlways, ws);
           if (!p.use) {
             EXPECT_GT(gemm_decode_workspace_floats(n_out, n_in, 1), ws);  // only for lack of room
@@ -128,6 +128,11 @@ TEST(GemmDecodePlanTest, SplitsCoverEveryKTileAndFitTheWorkspace) {
           EXPECT_LT((p.kz - 1) * p.tiles_per_split, k_tiles) << "no empty split";
           EXPECT_LE(gemm_decode_workspace_floats(n_out, n_in, p.kz, p.row_class), ws);
           EXPECT_EQ(p.x_floats % 64, 0u) << "partial sums start 256-byte aligned";
+          // Only the instantiations gemm_decode.cu has: 8 warps at 16 rows, 4 or 8 at 32, 4 at 64.
+          EXPECT_TRUE(p.row_class == 16 ? p.warps == 8
+                      : p.row_class == 32 ? (p.warps == 4 || p.warps == 8)
+                                          : p.warps == 4)
+              << n_out << " x " << n_in << " n " << n;
         }
       }
     }

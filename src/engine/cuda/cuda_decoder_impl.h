@@ -180,6 +180,15 @@ class CudaDecoder final : public Engine {
       lin_.gemv_scratch = gemv_ws_.data();
       lin_.gemv_scratch_bytes = gemv_ws_.size();
     }
+    // The batched-decode GEMM's x written by the norms and SiLU·mul (XTarget's GEMM form), not
+    // by a launch of its own per linear (bench/NOTES.md run 200). MLXM_CUDA_GEMM_X_FUSE=0: the
+    // GEMM rounds x itself.
+    MLXM_ASSIGN_OR_RETURN(const bool gemm_x_fuse, env_bool("MLXM_CUDA_GEMM_X_FUSE", true));
+    if (gemm_x_fuse && split_k) {
+      MLXM_ASSIGN_OR_RETURN(gemm_x_, DeviceBuffer::alloc(cuda::gemm_x_bytes(max_in_)));
+      lin_.gemm_x = gemm_x_.data();
+      lin_.gemm_x_bytes = gemm_x_.size();
+    }
     // The GEMM from this many rows (5 with either GEMV; cuda_linear.h has the measurements).
     MLXM_ASSIGN_OR_RETURN(
         const int64_t min_rows,
@@ -263,24 +272,29 @@ class CudaDecoder final : public Engine {
   // out_q: the decode kernel's split merge also writes the output quantized for o_proj.
   // kv_in_l2: the qkv GEMV prefetched the K/V (no AttnSplit::prefetch_kv then).
   Status enqueue_attention(int l, int64_t n, const Meta& m, int64_t width, int64_t n_tiles,
-                           cuda::Stream s, const cuda::GemvI8Target& out_q, bool kv_in_l2);
-  // Where the kernel producing `l`'s input rows also writes them quantized for its int8 GEMV
-  // (l takes it for n rows, MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on); else none.
-  cuda::GemvI8Target i8_target(const CudaLinear& l, int64_t n) const {
-    if (!fuse_ || !fuse_quant_ || n > 8 || !l.uses_gemv_i8(n, lin_) ||
-        !cuda::gemv_i8_target_supported(l.n_in())) {
-      return {};
+                           cuda::Stream s, const cuda::XTarget& out_q, bool kv_in_l2);
+  // Where the kernel producing `l`'s input rows also writes them in the form l's kernel reads
+  // for n rows (MLXM_CUDA_FUSE and MLXM_CUDA_FUSE_QUANT on): quantized for the int8 GEMV, or
+  // (gemm_ok, a gemm_x buffer) rounded for the batched-decode GEMM; else none.
+  cuda::XTarget x_target(const CudaLinear& l, int64_t n, bool gemm_ok = true) const {
+    if (!fuse_ || !fuse_quant_) return {};
+    if (n <= 8 && l.uses_gemv_i8(n, lin_) && cuda::gemv_i8_target_supported(l.n_in())) {
+      return {lin_.gemv_scratch, l.bits()};
     }
-    return {lin_.gemv_scratch, l.bits()};
+    if (gemm_ok && lin_.gemm_x != nullptr && l.n_in() % 64 == 0 && l.uses_gemm_decode(n, lin_)) {
+      return {lin_.gemm_x, l.bits(), true, l.dtype() == DType::kF16};
+    }
+    return {};
   }
-  // l.forward with the engine's options; x_ready: the producer wrote x quantized. `out`
-  // (fused steps with MLXM_CUDA_SPLITK_CONSUMERS): where y was left, for a consumer that reads
-  // split-K slices (split_k.h); null: y is written.
+  // l.forward with the engine's options; `ready`: where the producer wrote x in l's form
+  // (x_target; none: l makes it from x). `out` (fused steps with MLXM_CUDA_SPLITK_CONSUMERS):
+  // where y was left, for a consumer that reads split-K slices (split_k.h); null: y is written.
   Status linear(const CudaLinear& l, const float* x, int64_t n, float* y, cuda::Stream s,
-                bool x_ready, cuda::SplitKOutput* out = nullptr,
+                const cuda::XTarget& ready, cuda::SplitKOutput* out = nullptr,
                 const cuda::RopeStore* rope = nullptr) const {
     cuda::ForwardOptions o = lin_;
-    o.gemv_x_ready = x_ready;
+    o.gemv_x_ready = ready.scratch != nullptr && !ready.gemm;
+    o.gemm_x_ready = ready.scratch != nullptr && ready.gemm;
     o.rope_store = rope;
     o.split_k_out = fuse_ && splitk_consumers_ ? out : nullptr;
     if (o.split_k_out == nullptr && out != nullptr) *out = {y, {1, 0}};
@@ -314,9 +328,10 @@ class CudaDecoder final : public Engine {
   // MLXM_CUDA_GEMV_ROPE: the fused q/k/v projection's stream GEMV does RoPE and the KV store
   // (ForwardOptions::rope_store; models without q/k norms) instead of qkv_rope_store
   bool gemv_rope_ = true;
-  bool qkv_x_ready_ = false;  // enqueue_layer: the next layer's qkv input is quantized already
+  cuda::XTarget qkv_x_;  // enqueue_layer: where the next layer's qkv input was written already
   DeviceBuffer split_ws_;
   DeviceBuffer gemv_ws_;  // int8 GEMV activations (MLXM_CUDA_GEMV=i8)
+  DeviceBuffer gemm_x_;   // the batched-decode GEMM's x from its producers (ForwardOptions)
   DeviceBuffer cublas_ws_;  // cuBLASLt workspace, x and dequantized weight rows (prefill)
   bool cublas_on_ = false;  // MLXM_CUDA_CUBLAS_MIN_ROWS in reach, cuBLASLt not failed yet
   int64_t max_in_ = 0;      // widest linear input

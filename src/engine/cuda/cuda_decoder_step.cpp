@@ -8,7 +8,7 @@ namespace mlxm::engine::cuda_decoder_detail {
 
 Status CudaDecoder::enqueue_attention(int l, int64_t n, const Meta& m, int64_t width,
                                       int64_t n_tiles, cuda::Stream s,
-                                      const cuda::GemvI8Target& out_q, bool kv_in_l2) {
+                                      const cuda::XTarget& out_q, bool kv_in_l2) {
   const ModelConfig& c = config_;
   const KvLayerView& kv = kv_[static_cast<size_t>(l)];
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -47,9 +47,9 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   float* v = v_.as<float>();
   const int32_t* positions = meta_at(m.positions);
 
-  // The previous layer's last add_rms_norm may have written xn quantized for this qkv GEMV.
-  const bool qkv_ready = qkv_x_ready_ && l > 0;
-  qkv_x_ready_ = false;
+  // The previous layer's last add_rms_norm may have written xn in this qkv linear's form.
+  const cuda::XTarget qkv_ready = l > 0 ? qkv_x_ : cuda::XTarget{};
+  qkv_x_ = {};
   bool kv_in_l2 = false;  // the qkv GEMV prefetched the attention's K/V (RopeStore::block_tables)
   if (!fuse_ || l == 0) MLXM_RETURN_IF_ERROR(cuda::rms_norm(x, N.attn.as<float>(), eps, n, h, xn, s));
   if (fuse_) {
@@ -109,17 +109,17 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
     MLXM_RETURN_IF_ERROR(cuda::kv_store(kv, k, v, meta_at(m.slots), n, s));
   }
   // Decode steps with a split merge or the whole-context kernel: the attention writes o_proj's
-  // int8 GEMV input.
-  const cuda::GemvI8Target o_q = n_tiles == 0 &&
-                                         (attn_split_.splits > 1 || attn_split_.whole) &&
-                                         c.head_dim % 32 == 0
-                                     ? i8_target(L.o, n)
-                                     : cuda::GemvI8Target{};
+  // int8 GEMV input. Not the GEMM's form: writing it cost the grouped kernel registers (more
+  // spills) and lost more than o_proj's round_x launch (bench/NOTES.md run 201).
+  const cuda::XTarget o_q =
+      n_tiles == 0 && (attn_split_.splits > 1 || attn_split_.whole) && c.head_dim % 32 == 0
+          ? x_target(L.o, n, false)
+          : cuda::XTarget{};
   MLXM_RETURN_IF_ERROR(enqueue_attention(l, n, m, width, n_tiles, s, o_q, kv_in_l2));
   float* tmp = tmp_.as<float>();
   cuda::SplitKOutput oo;
-  MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q.scratch != nullptr, &oo));
-  const cuda::GemvI8Target gu_q = L.fused_gate_up ? i8_target(L.gate_up, n) : cuda::GemvI8Target{};
+  MLXM_RETURN_IF_ERROR(linear(L.o, attn_.as<float>(), n, tmp, s, o_q, &oo));
+  const cuda::XTarget gu_q = L.fused_gate_up ? x_target(L.gate_up, n) : cuda::XTarget{};
   if (fuse_) {
     MLXM_RETURN_IF_ERROR(
         cuda::add_rms_norm(x, oo.base, N.mlp.as<float>(), eps, n, h, xn, s, gu_q, oo.slices));
@@ -131,7 +131,7 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
   float* act = act_.as<float>();
   cuda::SplitKOutput go{gu, {1, 0}};
   if (L.fused_gate_up) {
-    MLXM_RETURN_IF_ERROR(linear(L.gate_up, xn, n, gu, s, gu_q.scratch != nullptr, &go));
+    MLXM_RETURN_IF_ERROR(linear(L.gate_up, xn, n, gu, s, gu_q, &go));
   } else {
     // silu_mul wants [gate | up] per row.
     float* up = up_.as<float>();
@@ -141,17 +141,17 @@ Status CudaDecoder::enqueue_layer(int l, int64_t n, const Meta& m, int64_t width
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu, 2 * row, act, row, row, un, s));
     MLXM_RETURN_IF_ERROR(cuda::copy_2d_async(gu + ff, 2 * row, up, row, row, un, s));
   }
-  const cuda::GemvI8Target down_q = i8_target(L.down, n);
+  const cuda::XTarget down_q = x_target(L.down, n);
   MLXM_RETURN_IF_ERROR(cuda::silu_mul(go.base, n, ff, act, s, down_q, go.slices));
   const bool last = l + 1 == c.n_layers;
   cuda::SplitKOutput dn;  // the last layer's plain add reads a written y
   MLXM_RETURN_IF_ERROR(
-      linear(L.down, act, n, tmp, s, down_q.scratch != nullptr, last ? nullptr : &dn));
+      linear(L.down, act, n, tmp, s, down_q, last ? nullptr : &dn));
   if (fuse_ && !last) {
     const LayerNorms& next = norms_[static_cast<size_t>(l) + 1];
     const CudaLayer& nl = w_.layers[static_cast<size_t>(l) + 1];
-    const cuda::GemvI8Target qkv_q = nl.fused_qkv ? i8_target(nl.qkv, n) : cuda::GemvI8Target{};
-    qkv_x_ready_ = qkv_q.scratch != nullptr;
+    const cuda::XTarget qkv_q = nl.fused_qkv ? x_target(nl.qkv, n) : cuda::XTarget{};
+    qkv_x_ = qkv_q;
     return cuda::add_rms_norm(x, dn.base, next.attn.as<float>(), eps, n, h, xn, s, qkv_q,
                               dn.slices);
   }
@@ -164,7 +164,7 @@ Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_
   const Meta m = meta_layout(n, n_out, width);
   const int64_t h = c.hidden_size;
   MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s));
-  qkv_x_ready_ = false;
+  qkv_x_ = {};
   for (int l = 0; l < c.n_layers; ++l) {
     MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, n_tiles, s));
   }

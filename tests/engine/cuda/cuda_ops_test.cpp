@@ -548,6 +548,22 @@ TEST(CudaOpsTest, PagedDecodeAttentionEdgeCases) {
   st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2, 3,
                                     dview, 0.125f, dout.as<float>());
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  // The attention writes o_proj's input only in the int8 GEMV's form (AttnSplit::out_q), not in
+  // the batched-decode GEMM's (XTarget::gemm), on either path.
+  DeviceBuffer gx = poisoned<uint16_t>(size_t(2 * 4 * 64));
+  for (bool whole : {false, true}) {
+    cuda::AttnSplit split;
+    split.splits = 3;
+    split.workspace_floats = cuda::paged_attention_workspace_floats(2, 4, 64, 3);
+    DeviceBuffer ws = poisoned<float>(split.workspace_floats);
+    split.workspace = ws.as<float>();
+    split.whole = whole;
+    split.out_q = {gx.data(), 4, true};
+    st = cuda::paged_attention_decode(dq.as<float>(), dt_.as<int32_t>(), 2, dl.as<int32_t>(), 2,
+                                      4, dview, 0.125f, dout.as<float>(), nullptr, split);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << (whole ? "whole" : "splits");
+    EXPECT_NE(st.message().find("int8"), std::string::npos) << st.message();
+  }
 }
 
 }  // namespace

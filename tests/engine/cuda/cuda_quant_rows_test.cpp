@@ -1,4 +1,4 @@
-// Producer kernels that write their rows quantized for the int8 GEMV (cuda_ops.h GemvI8Target:
+// Producer kernels that write their rows quantized for the int8 GEMV (cuda_ops.h XTarget:
 // add_rms_norm, silu_mul) against the GEMV's own quantize launch, and the GEMV reading them
 // (ForwardOptions::gemv_x_ready).
 // Contract: the int8 values and the block scales d are bit-identical to the quantize launch's
@@ -168,7 +168,7 @@ TEST(CudaQuantRowsTest, BadRequestsAreRejected) {
   auto w = to_device(random_vector(size_t(dim), 3));
   DeviceBuffer xn = testing::poisoned<float>(size_t(16 * dim));
   DeviceBuffer scratch = zeroed_scratch(dim);
-  auto norm = [&](int64_t n, int64_t d, cuda::GemvI8Target q) {
+  auto norm = [&](int64_t n, int64_t d, cuda::XTarget q) {
     return cuda::add_rms_norm(x.as<float>(), y.as<float>(), w.as<float>(), 1e-5f, n, d,
                               xn.as<float>(), nullptr, q);
   };

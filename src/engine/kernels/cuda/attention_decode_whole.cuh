@@ -19,7 +19,7 @@
 // refills it with round j + R and then does round j's math (attn_round.cuh, as the split
 // kernel's per head): scores in log2 units, an online softmax with one rescale per round. The
 // warps' (max, sum, acc) meet in shared memory; warp 0 (warps 0..G-1) writes the row and, with
-// GemvI8Target, its int8 form for o_proj (quant_rows.cuh), as the split kernel's merge does.
+// XTarget, its int8 form for o_proj (quant_rows.cuh), as the split kernel's merge does.
 //
 // Each warp's rounds are a chain (~0.8 µs per round at 3B, run 126), so the kernel loses to the
 // splits on long contexts: the engine takes it where detail::decode_attn_whole_pays
@@ -412,7 +412,7 @@ static_assert(kWholeMaxRegs * kWarps * 32 <= 65536, "a block's registers fit one
 template <typename T, int HPL, int P, int G>
 Status launch(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
               int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-              const GemvI8Target& oq, const KvTensorMaps* maps, cudaStream_t stream) {
+              const XTarget& oq, const KvTensorMaps* maps, cudaStream_t stream) {
   constexpr int kMaxSmem =
       whole_launch_smem_bytes<T, HPL, kWarps, kRing>(detail::kDecodeAttnWholeMaxBlocks);
   const int smem = whole_launch_smem_bytes<T, HPL, kWarps, kRing>(max_blocks);
@@ -444,7 +444,7 @@ Status launch(const float* q, const int32_t* tables, int max_blocks, const int32
 template <typename T, int HPL, int G>
 Status launch_parts(int parts, const float* q, const int32_t* tables, int max_blocks,
                     const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
-                    float scale, float* out, const GemvI8Target& oq, const KvTensorMaps* maps,
+                    float scale, float* out, const XTarget& oq, const KvTensorMaps* maps,
                     cudaStream_t stream) {
   if (parts == 4) {
     return launch<T, HPL, 4, G>(q, tables, max_blocks, ctx, n_seqs, n_heads, kv, scale, out, oq,
@@ -465,7 +465,7 @@ Status launch_parts(int parts, const float* q, const int32_t* tables, int max_bl
 template <int G>
 Status launch_whole(const float* q, const int32_t* tables, int max_blocks, const int32_t* ctx,
                     int64_t n_seqs, int n_heads, const KvLayerView& kv, float scale, float* out,
-                    const GemvI8Target& oq, const KvTensorMaps* maps, int parts,
+                    const XTarget& oq, const KvTensorMaps* maps, int parts,
                     cudaStream_t stream) {
   // Boxes land as head_dim-element rows: only where that is the staging's row (64, 128).
   const int hpl = kv.head_dim <= 64 ? 2 : 4;

@@ -9,7 +9,7 @@ namespace mlxm::engine::cuda::detail {
 Status launch_decode_whole_grouped(const float* q, const int32_t* tables, int max_blocks,
                                    const int32_t* ctx, int64_t n_seqs, int n_heads,
                                    const KvLayerView& kv, float scale, float* out,
-                                   const GemvI8Target& oq, const KvTensorMaps* maps, int parts,
+                                   const XTarget& oq, const KvTensorMaps* maps, int parts,
                                    cudaStream_t stream) {
   const int group = n_heads / kv.n_kv_heads;
   switch (group) {

@@ -90,6 +90,14 @@ struct ForwardOptions {
   // GEMM rows of 4-bit layers, n <= 64: see GemmDecode. The decode GEMM keeps its rounded x
   // (64·n_in·2 bytes) at the head of `workspace`, split-K partial sums after it.
   GemmDecode gemm_decode = GemmDecode::kAuto;
+  // With gemm_x_ready the decode GEMM reads x in its form from `gemm_x` instead (a producer
+  // kernel wrote it: cuda_ops.h XTarget in the GEMM's form, same n rows, this layer's n_in and
+  // scale dtype; at least gemm_x_bytes(n_in) bytes, 16-byte aligned, n_in % 64 == 0, else
+  // forward() fails with kInvalidArgument) and x is not read; calls the decode GEMM does not
+  // take read x as always. Not read across calls; one per stream.
+  void* gemm_x = nullptr;
+  size_t gemm_x_bytes = 0;
+  bool gemm_x_ready = false;
   // Fast formats, GEMV rows: int8 activations (x quantized per 32 values into
   // `gemv_scratch`, dp4a dot products; gemv_i8.cu) or the f32 GEMV. The int8 GEMV runs when
   // gemv_i8 is set and gemv_scratch is given; a null scratch means the f32 GEMV. The scratch
@@ -99,7 +107,7 @@ struct ForwardOptions {
   void* gemv_scratch = nullptr;
   size_t gemv_scratch_bytes = 0;
   // The int8 GEMV's x is already quantized in gemv_scratch (a producer kernel wrote it:
-  // cuda_ops.h GemvI8Target, same n rows, this layer's n_in and bits); x is not read. Only for
+  // cuda_ops.h XTarget, same n rows, this layer's n_in and bits); x is not read. Only for
   // calls that take the int8 GEMV with n <= 8 (else forward() fails with kInvalidArgument).
   bool gemv_x_ready = false;
   // The int8 GEMV as a weight stream (persistent warps, a cp.async ring of weight steps per
@@ -154,6 +162,9 @@ Status cublaslt_status();
 
 // Device scratch bytes the int8 GEMV needs for layers with `n_in` inputs (any row count).
 size_t gemv_i8_scratch_bytes(int64_t n_in);
+// Bytes of ForwardOptions::gemm_x for inputs of n_in values: 64 rows of n_in rounded up to 64,
+// 16-bit values.
+size_t gemm_x_bytes(int64_t n_in);
 
 class CudaLinear {
  public:
@@ -189,6 +200,9 @@ class CudaLinear {
   // that could take it). Should cuBLASLt have no algorithm for the shape, forward() finds out
   // before enqueuing anything and runs the tensor-core GEMM (or, below gemm_min_rows, the GEMV).
   bool uses_cublas(int64_t n, const ForwardOptions& opt = {}) const;
+  // True when forward(…, n, …, opt) takes the batched-decode GEMM (where
+  // ForwardOptions::gemm_x_ready may be given).
+  bool uses_gemm_decode(int64_t n, const ForwardOptions& opt = {}) const;
   // True when forward(…, n, …, opt) takes the int8-activation GEMV.
   bool uses_gemv_i8(int64_t n, const ForwardOptions& opt = {}) const;
   // Whether forward(n rows, opt) takes the stream GEMV (where ForwardOptions::rope_store may

@@ -13,13 +13,19 @@
 
 namespace mlxm::engine::cuda {
 
-// Where a producer kernel (add_rms_norm, silu_mul) also writes its output rows quantized for
-// the int8-activation GEMV of the next linear, which then runs with
-// ForwardOptions::gemv_x_ready: that linear's ForwardOptions::gemv_scratch and weight bits
-// (4 or 8). Needs rows ≤ 8 and gemv_i8_target_supported(row width).
-struct GemvI8Target {
-  void* scratch = nullptr;  // null: no quantized copy
+// Where a producer kernel also writes its output rows in the form the next linear's kernel
+// reads, so that the linear needs no launch of its own to make it. Two forms:
+// - the int8 GEMV's (gemm false): that linear's ForwardOptions::gemv_scratch and weight bits
+//   (4 or 8), read with ForwardOptions::gemv_x_ready. Rows ≤ 8 of gemv_i8_target_supported
+//   widths. Producers: add_rms_norm, silu_mul, the decode attention (AttnSplit::out_q).
+// - the batched-decode GEMM's (gemm true): ForwardOptions::gemm_x, read with gemm_x_ready;
+//   rows ≤ 64 of a multiple of 64 values, rounded to f16 (f16) or bf16 in the GEMM's K order
+//   (gemm_x.cuh). Producers: add_rms_norm, silu_mul.
+struct XTarget {
+  void* scratch = nullptr;  // null: none
   int bits = 4;
+  bool gemm = false;
+  bool f16 = false;
 };
 // Whether a producer can quantize rows of `dim` values (a multiple of 32, ≤ 16384).
 bool gemv_i8_target_supported(int64_t dim);
@@ -34,11 +40,11 @@ Status rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, i
             const float* inv_freq, Stream stream = nullptr);
 
 // out (n, ff) = silu(gate) * up, gate_up (n, 2*ff) = [gate | up] per row.
-// `q`: also the rows quantized for the int8 GEMV (see GemvI8Target; gate_up and out 16-byte
+// `q`: also the rows in the next linear's form (see XTarget; gate_up and out 16-byte
 // aligned).
 // `in`: gate_up is read as split-K slices (split_k.h).
 Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream = nullptr,
-                const GemvI8Target& q = {}, const Slices& in = {});
+                const XTarget& q = {}, const Slices& in = {});
 
 // Writes k, v (n_tokens, n_kv_heads, head_dim) into the paged cache `kv` (device pointers,
 // F16/BF16/F32) at slot_mapping (n_tokens) = block * block_size + offset; a negative slot is
@@ -86,9 +92,9 @@ struct AttnSplit {
   float* workspace = nullptr;
   size_t workspace_floats = 0;
   // With scratch set: the merge also writes the rows (n_seqs, n_heads·head_dim) quantized for
-  // the int8 GEMV of the output projection (GemvI8Target). Needs a merge (splits > 1 and the
-  // workspace for them), n_seqs <= 8 and head_dim % 32 == 0; else kInvalidArgument.
-  GemvI8Target out_q;
+  // the int8 GEMV of the output projection (XTarget's int8 form only). Needs a merge (splits >
+  // 1 and the workspace for them), n_seqs <= 8 and head_dim % 32 == 0; else kInvalidArgument.
+  XTarget out_q;
   // Zeroed device ints, at least n_seqs·n_kv_heads (else kInvalidArgument): with splits > 1,
   // head_dim % 4 == 0 and a 16-byte aligned workspace and output, the decode kernel's block
   // that finishes a (sequence, kv head) last merges its splits (and writes out_q) itself and
@@ -212,11 +218,11 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
                       Stream stream = nullptr, const Slices& in = {});
 
 // Residual add then RMSNorm, one pass: x (n, dim) += y; xn (n, dim) = rms_norm(x)·weight.
-// xn must not alias x or y. `q`: also xn quantized for the int8 GEMV (see GemvI8Target; all
+// xn must not alias x or y. `q`: also xn in the next linear's form (see XTarget; all
 // pointers 16-byte aligned). `ys`: y is read as split-K slices (split_k.h; stride a multiple
 // of 4 for the vector kernel).
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream = nullptr, const GemvI8Target& q = {},
+                    int64_t dim, float* xn, Stream stream = nullptr, const XTarget& q = {},
                     const Slices& ys = {});
 
 // Greedy sampling on the device: ids (n_rows) int32 = index of the largest value of each row of

@@ -14,9 +14,9 @@
 #include "engine/kernels/cuda/kv_rope.cuh"
 #include "engine/kernels/cuda/norm_rows.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
-#include "engine/kernels/cuda/quant_rows.cuh"
 #include "engine/kernels/cuda/slices.cuh"
 #include "engine/kernels/cuda/timeline.cuh"
+#include "engine/kernels/cuda/x_target.cuh"
 
 namespace mlxm::engine::cuda {
 
@@ -69,9 +69,10 @@ __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int64_t n, in
 }
 
 // The same with float4 loads, one thread per 4 values (ff % 4 == 0, 16-byte aligned), and
-// optionally the rows quantized for the int8 GEMV of the down projection (ff % 32 == 0).
+// optionally the rows in the down projection's form (x_target.cuh; ff % 32 == 0, % 64 for
+// the GEMM's).
 __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n, int ff,
-                                    float* __restrict__ out, void* xq, bool perm4, Slices gs) {
+                                    float* __restrict__ out, void* xq, int form, Slices gs) {
   MLXM_CHAIN_BEGIN(timeline::kSiluMul, threadIdx.x == 0, gate_up);
   pdl::launch_dependents();
   pdl::wait();
@@ -90,10 +91,7 @@ __global__ void silu_mul_vec_kernel(const float* __restrict__ gate_up, int64_t n
                     g.z / (1.0f + expf(-g.z)) * u.z, g.w / (1.0f + expf(-g.w)) * u.w);
     reinterpret_cast<float4*>(out + j * ff)[cc] = o;
   }
-  if (xq != nullptr) {
-    quant_rows::store_block(o, in, cc, quant_rows::xq_row(xq, ff, j), quant_rows::xds_row(xq, ff, j),
-                            perm4);
-  }
+  if (xq != nullptr) x_target::store(o, in, cc, xq, ff, j, form);
   MLXM_CHAIN_END();
 }
 
@@ -177,7 +175,7 @@ bool gemv_i8_target_supported(int64_t dim) {
 }
 
 Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream stream,
-                const GemvI8Target& q, const Slices& in) {
+                const XTarget& q, const Slices& in) {
   if (n < 0 || ff <= 0) return invalid_argument("cuda::silu_mul: bad shape");
   if (n == 0) return ok_status();
   if (gate_up == nullptr || out == nullptr) return invalid_argument("cuda::silu_mul: null pointer");
@@ -191,7 +189,8 @@ Status silu_mul(const float* gate_up, int64_t n, int64_t ff, float* out, Stream 
   if (vec) {
     const int64_t threads = n * (ff / 4);
     MLXM_CUDA_LAUNCH_PDL("silu_mul_vec_kernel", silu_mul_vec_kernel, grid_for(threads, 256), 256, 0,
-                         stream, gate_up, n, static_cast<int>(ff), out, q.scratch, q.bits == 4, in);
+                         stream, gate_up, n, static_cast<int>(ff), out, q.scratch,
+                         x_target::form_of(q), in);
     return ok_status();
   }
   MLXM_CUDA_LAUNCH_PDL("silu_mul_kernel", silu_mul_kernel, grid_for(n * ff, 256), 256, 0, stream,

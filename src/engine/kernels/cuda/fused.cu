@@ -248,7 +248,7 @@ Status qkv_rope_store(const float* q_in, int64_t q_stride, const float* k_in, co
 }
 
 Status add_rms_norm(float* x, const float* y, const float* weight, float eps, int64_t n,
-                    int64_t dim, float* xn, Stream stream, const GemvI8Target& q,
+                    int64_t dim, float* xn, Stream stream, const XTarget& q,
                     const Slices& ys) {
   if (n < 0 || dim <= 0) return invalid_argument("cuda::add_rms_norm: bad shape");
   if (n == 0) return ok_status();

@@ -18,6 +18,9 @@ struct GemmArgs : QuantLinearArgs {
   size_t workspace_floats = 0;
   GemmDecode decode = GemmDecode::kAuto;  // 4-bit rows <= 64: which GEMM (cuda_linear.h)
   SplitKOutput* split_k_out = nullptr;    // ForwardOptions::split_k_out
+  // The decode GEMM's x already in its form (gemm_x.cuh, 64 rows of n_in values), written by
+  // the producer of x (ForwardOptions::gemm_x_ready); null: rounded into the workspace's head.
+  const void* x_ready = nullptr;
 };
 
 // y = x · Wᵀ (+ bias): weight tiles dequantized into shared memory in the scales' dtype, the
@@ -27,7 +30,8 @@ struct GemmArgs : QuantLinearArgs {
 Status launch_gemm_q(const GemmArgs& a, cudaStream_t stream);
 
 // 4-bit weights, 1..64 rows (batched decode): the cp.async-pipelined GEMM of gemm_decode.cu
-// (x rounded once into the workspace's head, codes dequantized straight into mma fragments).
+// (x rounded once into the workspace's head unless a.x_ready, codes dequantized straight into
+// mma fragments).
 // kUnimplemented, with nothing enqueued, when plan_gemm_decode (gemm_decode_plan.h) leaves the
 // call to the 64x64 GEMM. launch_gemm_q calls it first unless decode is kOff.
 Status launch_gemm_decode(const GemmArgs& a, cudaStream_t stream);

@@ -6,8 +6,8 @@
 // latency- and instruction-bound). Here:
 // 1. round_x_kernel writes x once per call as the operand type (bf16/f16) into the head of the
 //    split-K workspace, in the K order the weights are dequantized in (below), each row padded
-//    with zeros to a multiple of 64 values (one warp per 64 values: a coalesced load, four
-//    shuffles, a coalesced store).
+//    with zeros to a multiple of 64 values (gemm_x.cuh). Where the producer of x wrote that
+//    form already (GemmArgs::x_ready, cuda_ops.h XTarget) there is no such launch.
 // 2. gemm_decode_kernel: block tile 128 output rows × all (≤ 64) activation rows, K tiles of
 //    64. A kStages-deep cp.async ring brings each tile's raw codes (128 rows × 32 bytes),
 //    (scale, bias) words and x (rows × 64 values) into shared memory; weight loads of the
@@ -26,7 +26,8 @@
 // K 16t..16t+15 of each tile (words W0, W1); dequant8(W) yields the pairs (c0,c2), (c4,c6),
 // (c1,c3), (c5,c7). Tile position p = 16s + 8h + 2t + e (k-step s, half h, pair element e)
 // therefore holds natural K  pi(p) = 16t + 8(s>>1) + (s&1) + 4h + 2e, and round_x_kernel
-// stores x[k0 + pi(p)] at position p. A dot product over a permuted K is the same sum.
+// stores x[k0 + pi(p)] at position p (gemm_x::store_chunk). A dot product over a permuted K
+// is the same sum.
 //
 // Every output row of a call is computed the same way for every n of its row class (1-16,
 // 17-32, 33-64: the instantiation and kz depend on the class, kz also on the layer and the SM
@@ -42,6 +43,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/gemm.cuh"
 #include "engine/kernels/cuda/gemm_decode_plan.h"
+#include "engine/kernels/cuda/gemm_x.cuh"
 #include "engine/kernels/cuda/mma.cuh"
 #include "engine/kernels/cuda/pdl.cuh"
 #include "engine/kernels/cuda/weight_load.cuh"
@@ -111,38 +113,21 @@ using cp_async::smem_addr;
 
 // ---- x rounding -----------------------------------------------------------------------------
 
-// Natural K offset (within a 64-tile) of tile position p (header: pi).
-__device__ __forceinline__ int natural_k(int p) {
-  const int s = p >> 4, h = (p >> 3) & 1, t = (p >> 1) & 3, e = p & 1;
-  return 16 * t + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
-}
-
-// One warp per (row, 64-tile): xh (n, kpad) = x rounded, positions permuted, tail zeros.
-// Lane l loads x[k0 + 2l .. 2l+1] (one coalesced float2) and writes tile positions 2l, 2l+1,
-// whose natural K are k = natural_k(2l) and k + 2 (lanes k/2 and k/2 + 1 hold them).
+// One thread per float4 chunk of a padded row: xh (n, kpad) = x rounded, positions permuted,
+// tail zeros (gemm_x.cuh; producers with an XTarget in this form write the same values).
 template <typename Tag>
 __global__ void round_x_kernel(const float* __restrict__ x, uint32_t* __restrict__ xh, int n,
                                int n_in, int kpad) {
   pdl::launch_dependents();
   pdl::wait();
-  const int tiles = kpad / kK;
-  const int unit = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-  if (unit >= n * tiles) return;  // whole warps
-  const int lane = threadIdx.x & 31;
-  const int row = unit / tiles;
-  const int k0 = (unit % tiles) * kK;
-  float2 v = make_float2(0.0f, 0.0f);
-  if (k0 + 2 * lane < n_in) {  // n_in % 32 == 0: a tail tile holds 32 values
-    v = __ldg(reinterpret_cast<const float2*>(x + static_cast<size_t>(row) * n_in + k0) + lane);
-  }
-  const int k = natural_k(2 * lane);
-  const int src = k >> 1;
-  const float a0 = __shfl_sync(0xFFFFFFFFu, v.x, src), a1 = __shfl_sync(0xFFFFFFFFu, v.y, src);
-  const float b0 = __shfl_sync(0xFFFFFFFFu, v.x, src + 1);
-  const float b1 = __shfl_sync(0xFFFFFFFFu, v.y, src + 1);
-  const bool odd = (k & 1) != 0;
-  xh[(static_cast<size_t>(row) * kpad + k0) / 2 + lane] =
-      pack2(odd ? a1 : a0, odd ? b1 : b0, Tag{});
+  const int c4 = kpad / 4;
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<int64_t>(n) * c4) return;
+  const int64_t row = i / c4;
+  const int c = static_cast<int>(i % c4);
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (c < n_in / 4) v = __ldg(reinterpret_cast<const float4*>(x + row * n_in) + c);
+  gemm_x::store_chunk<Tag>(v, c, gemm_x::row(xh, kpad, row));
 }
 
 // ---- the GEMM -------------------------------------------------------------------------------
@@ -204,7 +189,7 @@ __global__ void __launch_bounds__(W * 32, W == 8 ? 2 : 4)
     w_dst[i] = smem_addr(&ws[0][c]);
   }
   // x: slot i is row tid / 8 + kXRows·i, chunk tid % 8; rows past n copy zero bytes (their
-  // addresses stay inside the workspace's 64 rows).
+  // addresses stay inside the 64 rows of xh: gemm_x.cuh).
   constexpr int kXRows = kXThreads / 8;  // rows per x slot
   // Threads that load x and the (scale, bias) words: all of a 4-warp block, warps 0-3 of an
   // 8-warp one (compile-time true at 4 warps, so those instantiations keep their code).
@@ -395,11 +380,15 @@ Status launch_mt(const GemmArgs& a, const uint4* xh, const DecodeGemmPlan& p,
 
 template <typename Tag>
 Status launch_tag(const GemmArgs& a, const DecodeGemmPlan& p, cudaStream_t stream) {
-  auto* xh = reinterpret_cast<uint4*>(a.workspace);
-  const int units = a.n * (p.kpad / kK);  // one warp each, 4 per block
-  MLXM_CUDA_LAUNCH_PDL("round_x_kernel", round_x_kernel<Tag>,
-                       static_cast<unsigned>((units + 3) / 4), 128, 0, stream, a.x,
-                       reinterpret_cast<uint32_t*>(xh), a.n, a.n_in, p.kpad);
+  const uint4* xh = static_cast<const uint4*>(a.x_ready);
+  if (xh == nullptr) {
+    auto* ws = reinterpret_cast<uint32_t*>(a.workspace);
+    const int64_t chunks = int64_t{a.n} * (p.kpad / 4);  // one thread each
+    MLXM_CUDA_LAUNCH_PDL("round_x_kernel", round_x_kernel<Tag>,
+                         static_cast<unsigned>((chunks + 255) / 256), 256, 0, stream, a.x, ws, a.n,
+                         a.n_in, p.kpad);
+    xh = reinterpret_cast<const uint4*>(ws);
+  }
   // The instantiations the plan can ask for: (16 rows, 8 warps), (32, 8), (32, 4), (64, 4).
   if (p.row_class == 16 && p.warps == 8) return launch_mt<1, 8, Tag>(a, xh, p, stream);
   if (p.row_class == 32 && p.warps == 8) return launch_mt<2, 8, Tag>(a, xh, p, stream);

@@ -21,6 +21,7 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_linear.h"
 #include "engine/kernels/cuda/gemm.cuh"
+#include "engine/kernels/cuda/gemm_decode_plan.h"
 #include "engine/kernels/cuda/weight_load.cuh"
 #include "engine/kernels/cuda/gemv_i8.cuh"
 #include "engine/kernels/cuda/gemv_rope.cuh"
@@ -468,6 +469,22 @@ bool CudaLinear::uses_cublas(int64_t n, const ForwardOptions& opt) const {
          opt.cublas_scratch != nullptr && cublaslt_status().ok();
 }
 
+bool CudaLinear::uses_gemm_decode(int64_t n, const ForwardOptions& opt) const {
+  const Impl& m = *impl_;
+  if (!uses_gemm(n, opt) || m.bits != 4 || n > 64 || opt.gemm_decode == GemmDecode::kOff) {
+    return false;
+  }
+  return detail::plan_gemm_decode(static_cast<int>(n), static_cast<int>(m.n_out),
+                                  static_cast<int>(m.n_in), m.bits, m.group_size,
+                                  opt.workspace != nullptr ? opt.workspace_floats : 0,
+                                  opt.gemm_decode, detail::gemm_sm_count())
+      .use;
+}
+
+size_t gemm_x_bytes(int64_t n_in) {
+  return n_in <= 0 ? 0 : size_t{64} * static_cast<size_t>((n_in + 63) / 64 * 64) * 2;
+}
+
 bool CudaLinear::uses_gemv_i8(int64_t n, const ForwardOptions& opt) const {
   return impl_->fast && n > 0 && !uses_gemm(n, opt) && !uses_cublas(n, opt) && opt.gemv_i8 &&
          opt.gemv_scratch != nullptr;
@@ -538,6 +555,15 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   if (opt.gemv_x_ready && (!i8 || n > kMaxRows)) {
     return invalid_argument("CudaLinear::forward: gemv_x_ready needs the int8 GEMV and <= 8 rows");
   }
+  const bool x_in_gemm_x = opt.gemm_x_ready && uses_gemm_decode(n, opt);
+  if (x_in_gemm_x && (m.n_in % 64 != 0 || opt.gemm_x == nullptr ||
+                      opt.gemm_x_bytes < gemm_x_bytes(m.n_in) ||
+                      reinterpret_cast<uintptr_t>(opt.gemm_x) % 16 != 0)) {
+    return invalid_argument("CudaLinear::forward: gemm_x_ready needs n_in a multiple of 64 (has " +
+                            std::to_string(m.n_in) + ") and gemm_x 16-byte aligned with " +
+                            std::to_string(gemm_x_bytes(m.n_in)) + " bytes (has " +
+                            std::to_string(opt.gemm_x_bytes) + ")");
+  }
   if (opt.rope_store != nullptr) MLXM_RETURN_IF_ERROR(check_rope_store(*opt.rope_store, n, opt));
   if (opt.split_k_out != nullptr) *opt.split_k_out = {y, {1, 0}};  // a split-K GEMM may reset it
   // The operands every fast-format launch takes, for rows [j0, j0 + rows) (rows fit an int:
@@ -571,6 +597,7 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
     a.workspace_floats = opt.workspace != nullptr ? opt.workspace_floats : 0;
     a.decode = opt.gemm_decode;
     a.split_k_out = opt.split_k_out;
+    a.x_ready = x_in_gemm_x ? opt.gemm_x : nullptr;
     return detail::launch_gemm_q(a, stream);
   }
   for (int64_t j0 = 0; j0 < n; j0 += kMaxRows) {

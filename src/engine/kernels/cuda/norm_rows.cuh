@@ -5,8 +5,8 @@
 // with scalar loads made 12 dependent load rounds before the reduction and 12 more after it
 // (~9 µs on the H200, 20 % of a 3B decode step's kernel time). Here each thread owns at most
 // V float4 chunks (chunk c = threadIdx.x + k·blockDim.x), issues all its loads (x, y and the
-// weight) at once, keeps the values for the second pass and optionally writes the row
-// quantized for the next linear's int8 GEMV (quant_rows.cuh).
+// weight) at once, keeps the values for the second pass and optionally writes the row in the
+// next linear's form (x_target.cuh).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -19,8 +19,8 @@
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/pdl.cuh"
-#include "engine/kernels/cuda/quant_rows.cuh"
 #include "engine/kernels/cuda/timeline.cuh"
+#include "engine/kernels/cuda/x_target.cuh"
 
 namespace mlxm::engine::cuda::norm_rows {
 
@@ -68,13 +68,13 @@ inline Shape shape_for(int64_t dim) {
 
 // x (rows, dim) [+= y, read by `ys` (split_k.h)]; xn (rows, dim) = x / sqrt(mean(x²) + eps)
 // · w, (x·inv)·w as the CPU.
-// xq != null: xn also goes to the int8 GEMV scratch `xq` (dim % 32 == 0; perm4 for 4-bit
-// weights). x and xn may alias when !ADD (in-place rms_norm): every read precedes the barrier
-// of the reduction, every write follows it. All pointers 16-byte aligned.
+// xq != null: xn also goes to `xq` in the form `form` (x_target.cuh; dim % 32 == 0, % 64 for
+// the GEMM's form). x and xn may alias when !ADD (in-place rms_norm): every read precedes the
+// barrier of the reduction, every write follows it. All pointers 16-byte aligned.
 template <bool ADD, int V>
 __global__ void __launch_bounds__(kMaxThreads)
     norm_rows_kernel(float* x, const float* __restrict__ y, const float* __restrict__ w,
-                     float eps, int dim, float* xn, void* xq, bool perm4, Slices ys) {
+                     float eps, int dim, float* xn, void* xq, int form, Slices ys) {
   MLXM_CHAIN_BEGIN(timeline::kNorm, threadIdx.x == 0, w);
   pdl::launch_dependents();
   __shared__ float partial[32];
@@ -145,8 +145,6 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
   const float inv = 1.0f / sqrtf(block_sum(ss, partial) / static_cast<float>(dim) + eps);
   float4* o4 = reinterpret_cast<float4*>(xn) + row * n4;
-  int8_t* q = xq != nullptr ? quant_rows::xq_row(xq, dim, row) : nullptr;
-  float2* ds = xq != nullptr ? quant_rows::xds_row(xq, dim, row) : nullptr;
 #pragma unroll
   for (int k = 0; k < V; ++k) {
     const int c = threadIdx.x + k * blockDim.x;
@@ -157,7 +155,7 @@ __global__ void __launch_bounds__(kMaxThreads)
                       v[k].w * inv * wv[k].w);
       o4[c] = o;
     }
-    if (q != nullptr) quant_rows::store_block(o, in, c, q, ds, perm4);
+    if (xq != nullptr) x_target::store(o, in, c, xq, dim, row, form);
   }
   MLXM_CHAIN_END();
 }
@@ -170,18 +168,25 @@ inline bool aligned16(std::initializer_list<const void*> ptrs) {
   return true;
 }
 
-// The checks of a GemvI8Target request for n rows of dim values (`vec`: the vector kernel
-// applies to this call).
-inline Status check_target(const GemvI8Target& q, int64_t n, int64_t dim, bool vec,
-                           const char* who) {
-  if (q.bits != 4 && q.bits != 8) {
-    return invalid_argument(std::string(who) + ": GemvI8Target bits must be 4 or 8");
+// The checks of an XTarget request for n rows of dim values (`vec`: the vector kernel applies
+// to this call; `gemm_ok`: the producer writes the GEMM's form).
+inline Status check_target(const XTarget& q, int64_t n, int64_t dim, bool vec, const char* who,
+                           bool gemm_ok = true) {
+  const std::string w(who);
+  if (q.gemm) {
+    if (!gemm_ok) return invalid_argument(w + ": XTarget takes only the int8 GEMV's form here");
+    if (n > 64) return invalid_argument(w + ": XTarget in the GEMM's form takes at most 64 rows");
+    if (dim % 64 != 0 || !vec) {
+      return invalid_argument(w + ": XTarget in the GEMM's form needs rows of a multiple of 64 "
+                                  "values and 16-byte aligned pointers");
+    }
+    return ok_status();
   }
-  if (n > 8) return invalid_argument(std::string(who) + ": GemvI8Target takes at most 8 rows");
+  if (q.bits != 4 && q.bits != 8) return invalid_argument(w + ": XTarget bits must be 4 or 8");
+  if (n > 8) return invalid_argument(w + ": XTarget in the int8 form takes at most 8 rows");
   if (!gemv_i8_target_supported(dim) || !vec) {
-    return invalid_argument(std::string(who) +
-                            ": GemvI8Target needs rows of a multiple of 32 values (<= 16384) "
-                            "and 16-byte aligned pointers");
+    return invalid_argument(w + ": XTarget needs rows of a multiple of 32 values (<= 16384) "
+                                "and 16-byte aligned pointers");
   }
   return ok_status();
 }
@@ -189,27 +194,27 @@ inline Status check_target(const GemvI8Target& q, int64_t n, int64_t dim, bool v
 // norm_rows_kernel<ADD, V> for n rows, V = sh.chunks (1..kMaxChunks).
 template <bool ADD>
 Status launch(const Shape& sh, float* x, const float* y, const float* w, float eps, int64_t n,
-              int64_t dim, float* xn, const GemvI8Target& q, cudaStream_t stream,
+              int64_t dim, float* xn, const XTarget& q, cudaStream_t stream,
               const Slices& ys = {}) {
-  const bool perm4 = q.bits == 4;
+  const int form = x_target::form_of(q);
   const int d = static_cast<int>(dim);
   const unsigned blocks = static_cast<unsigned>(n);
   switch (sh.chunks) {
     case 1:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 1>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
+                           stream, x, y, w, eps, d, xn, q.scratch, form, ys);
       break;
     case 2:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 2>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
+                           stream, x, y, w, eps, d, xn, q.scratch, form, ys);
       break;
     case 3:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 3>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
+                           stream, x, y, w, eps, d, xn, q.scratch, form, ys);
       break;
     default:
       MLXM_CUDA_LAUNCH_PDL("norm_rows_kernel", (norm_rows_kernel<ADD, 4>), blocks, sh.threads, 0,
-                           stream, x, y, w, eps, d, xn, q.scratch, perm4, ys);
+                           stream, x, y, w, eps, d, xn, q.scratch, form, ys);
       break;
   }
   return ok_status();

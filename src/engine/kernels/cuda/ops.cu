@@ -33,7 +33,7 @@ namespace detail {
 // grouped: AttnSplit::whole_grouped, for a group decode_attn_whole_group_ok takes.
 Status launch_decode_whole(const float* q, const int32_t* tables, int max_blocks,
                            const int32_t* ctx, int64_t n_seqs, int n_heads, const KvLayerView& kv,
-                           float scale, float* out, const GemvI8Target& oq,
+                           float scale, float* out, const XTarget& oq,
                            const KvTensorMaps* maps, int parts, bool grouped,
                            cudaStream_t stream);
 }  // namespace detail
@@ -476,7 +476,7 @@ struct DecodeLaunch {
   cudaStream_t stream;
   float* ws;  // split partials
   int splits;
-  const GemvI8Target& oq;
+  const XTarget& oq;
   int* counters;  // AttnSplit::merge_counters
   bool prefetch_kv;  // AttnSplit::prefetch_kv
   bool kv_bulk;      // AttnSplit::kv_bulk
@@ -507,7 +507,7 @@ Status launch_decode(const DecodeLaunch& d) {
   cudaStream_t stream = d.stream;
   float* ws = d.ws;
   const int splits = d.splits;
-  const GemvI8Target& oq = d.oq;
+  const XTarget& oq = d.oq;
   int* counters = d.counters;
   const int64_t max_ctx = static_cast<int64_t>(max_blocks) * kv.block_size;
   const int chunk = static_cast<int>((max_ctx + splits - 1) / splits);
@@ -657,7 +657,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
       kv.k == nullptr || kv.v == nullptr) {
     return invalid_argument("cuda::paged_attention_decode: null pointer");
   }
-  const GemvI8Target& oq = split.out_q;
+  const XTarget& oq = split.out_q;
   // Blocks per sequence of the whole-context kernel: a query head's each, or a kv head's with
   // its group (AttnSplit::whole_grouped).
   const bool grouped =
@@ -674,7 +674,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
             "cuda::paged_attention_decode: a quantized output needs head_dim a multiple of 32");
       }
       MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
-                                                   "cuda::paged_attention_decode"));
+                                                   "cuda::paged_attention_decode", false));
     }
     // Clusters only where every (sequence, head)'s blocks fit one wave.
     const int64_t sms = detail::gemm_sm_count();
@@ -705,7 +705,7 @@ Status paged_attention_decode(const float* q, const int32_t* block_tables, int m
           "its workspace), head_dim a multiple of 32 and 16-byte aligned buffers");
     }
     MLXM_RETURN_IF_ERROR(norm_rows::check_target(oq, n_seqs, int64_t{n_heads} * hd, true,
-                                                 "cuda::paged_attention_decode"));
+                                                 "cuda::paged_attention_decode", false));
   }
   const DecodeLaunch d{q,   block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads, kv,
                        scale, out, stream, ws, splits, oq, split.merge_counters,

@@ -136,25 +136,18 @@ TEST(CudaGemmXTest, SiluMulWritesTheGemmsForm) {
 TEST(CudaGemmXTest, BadRequestsAreRejected) {
   MLXM_SKIP_WITHOUT_CUDA();
   const int64_t dim = 128;
-  auto x = to_device(random_vector(size_t(80 * dim), 1));
-  auto y = to_device(random_vector(size_t(80 * dim), 2));
-  auto w = to_device(random_vector(size_t(dim), 3));
-  DeviceBuffer xn = testing::poisoned<float>(size_t(80 * dim));
+  const testing::AddNormOperands ops(80, dim);
   DeviceBuffer gx = gemm_x_buffer(dim);
-  auto norm = [&](int64_t n, int64_t d, cuda::XTarget q) {
-    return cuda::add_rms_norm(x.as<float>(), y.as<float>(), w.as<float>(), 1e-5f, n, d,
-                              xn.as<float>(), nullptr, q);
-  };
-  EXPECT_EQ(norm(65, dim, {gx.data(), 4, true}).code(), StatusCode::kInvalidArgument);  // rows
-  const Status odd = norm(9, 96, {gx.data(), 4, true});  // a multiple of 32, not of 64
+  EXPECT_EQ(ops.run(65, dim, {gx.data(), 4, true}).code(), StatusCode::kInvalidArgument);  // rows
+  const Status odd = ops.run(9, 96, {gx.data(), 4, true});  // a multiple of 32, not of 64
   EXPECT_EQ(odd.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(odd.message().find("multiple of 64"), std::string::npos) << odd.message();
-  EXPECT_EQ(norm(9, dim, {static_cast<char*>(gx.data()) + 4, 4, true}).code(),
+  EXPECT_EQ(ops.run(9, dim, {static_cast<char*>(gx.data()) + 4, 4, true}).code(),
             StatusCode::kInvalidArgument);  // misaligned
-  EXPECT_EQ(cuda::silu_mul(y.as<float>(), 65, 64, xn.as<float>(), nullptr, {gx.data(), 4, true})
-                .code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(norm(64, dim, {gx.data(), 4, true, true}).ok());
+  const Status silu = cuda::silu_mul(ops.y.as<float>(), 65, 64, ops.xn.as<float>(), nullptr,
+                                     {gx.data(), 4, true});  // rows
+  EXPECT_EQ(silu.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ops.run(64, dim, {gx.data(), 4, true, true}).ok());
 
   testing::RandomLinear r = make_linear(16, dim, 4, 64, DType::kBF16, 4);
   auto lin = CudaLinear::upload(r.src);
@@ -174,17 +167,17 @@ TEST(CudaGemmXTest, BadRequestsAreRejected) {
   ready.gemm_x = gx.data();
   ready.gemm_x_bytes = cuda::gemm_x_bytes(dim) - 2;  // too small
   ready.gemm_x_ready = true;
-  Status st = lin->forward(xn.as<float>(), 9, out.as<float>(), nullptr, ready);
+  Status st = lin->forward(ops.xn.as<float>(), 9, out.as<float>(), nullptr, ready);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("gemm_x_ready"), std::string::npos) << st.message();
   ready.gemm_x_bytes = gx.size();
   ready.gemm_x = static_cast<char*>(gx.data()) + 8;  // misaligned
-  EXPECT_EQ(lin->forward(xn.as<float>(), 9, out.as<float>(), nullptr, ready).code(),
+  EXPECT_EQ(lin->forward(ops.xn.as<float>(), 9, out.as<float>(), nullptr, ready).code(),
             StatusCode::kInvalidArgument);
   // Calls the decode GEMM does not take read x as always.
   ready.gemm_x = gx.data();
   ready.gemm_decode = cuda::GemmDecode::kOff;
-  EXPECT_TRUE(lin->forward(xn.as<float>(), 9, out.as<float>(), nullptr, ready).ok());
+  EXPECT_TRUE(lin->forward(ops.xn.as<float>(), 9, out.as<float>(), nullptr, ready).ok());
   EXPECT_TRUE(cuda::synchronize().ok());
 }
 

@@ -163,24 +163,18 @@ TEST(CudaQuantRowsTest, SiluMulQuantizesLikeTheGemv) {
 TEST(CudaQuantRowsTest, BadRequestsAreRejected) {
   MLXM_SKIP_WITHOUT_CUDA();
   const int64_t dim = 64;
-  auto x = to_device(random_vector(size_t(16 * dim), 1));
-  auto y = to_device(random_vector(size_t(16 * dim), 2));
-  auto w = to_device(random_vector(size_t(dim), 3));
-  DeviceBuffer xn = testing::poisoned<float>(size_t(16 * dim));
+  const testing::AddNormOperands ops(16, dim);
   DeviceBuffer scratch = zeroed_scratch(dim);
-  auto norm = [&](int64_t n, int64_t d, cuda::XTarget q) {
-    return cuda::add_rms_norm(x.as<float>(), y.as<float>(), w.as<float>(), 1e-5f, n, d,
-                              xn.as<float>(), nullptr, q);
-  };
-  EXPECT_EQ(norm(9, dim, {scratch.data(), 4}).code(), StatusCode::kInvalidArgument);  // > 8 rows
-  EXPECT_EQ(norm(1, 48, {scratch.data(), 4}).code(), StatusCode::kInvalidArgument);   // not %32
-  EXPECT_EQ(norm(1, dim, {scratch.data(), 3}).code(), StatusCode::kInvalidArgument);  // bits
-  EXPECT_EQ(norm(1, dim, {static_cast<char*>(scratch.data()) + 4, 4}).code(),
+  const StatusCode bad = StatusCode::kInvalidArgument;
+  EXPECT_EQ(ops.run(9, dim, {scratch.data(), 4}).code(), bad);  // > 8 rows
+  EXPECT_EQ(ops.run(1, 48, {scratch.data(), 4}).code(), bad);   // not %32
+  EXPECT_EQ(ops.run(1, dim, {scratch.data(), 3}).code(), bad);  // bits
+  EXPECT_EQ(ops.run(1, dim, {static_cast<char*>(scratch.data()) + 4, 4}).code(),
             StatusCode::kInvalidArgument);  // misaligned
-  EXPECT_EQ(cuda::silu_mul(y.as<float>(), 9, 32, xn.as<float>(), nullptr, {scratch.data(), 4})
-                .code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(norm(8, dim, {scratch.data(), 8}).ok());
+  const Status silu = cuda::silu_mul(ops.y.as<float>(), 9, 32, ops.xn.as<float>(), nullptr,
+                                     {scratch.data(), 4});  // > 8 rows
+  EXPECT_EQ(silu.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ops.run(8, dim, {scratch.data(), 8}).ok());
   // gemv_x_ready only where the int8 GEMV runs on <= 8 rows.
   testing::RandomLinear r = make_linear(16, dim, 4, 64, DType::kBF16, 4);
   auto lin = CudaLinear::upload(r.src);
@@ -191,14 +185,14 @@ TEST(CudaQuantRowsTest, BadRequestsAreRejected) {
   opt.gemv_x_ready = true;
   opt.gemm_min_rows = 1 << 30;
   DeviceBuffer out = testing::poisoned<float>(size_t(16 * 16));
-  Status st = lin->forward(xn.as<float>(), 9, out.as<float>(), nullptr, opt);
+  Status st = lin->forward(ops.xn.as<float>(), 9, out.as<float>(), nullptr, opt);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("gemv_x_ready"), std::string::npos) << st.message();
   opt.gemm_min_rows = 1;  // the GEMM
-  EXPECT_EQ(lin->forward(xn.as<float>(), 2, out.as<float>(), nullptr, opt).code(),
+  EXPECT_EQ(lin->forward(ops.xn.as<float>(), 2, out.as<float>(), nullptr, opt).code(),
             StatusCode::kInvalidArgument);
   opt.gemm_min_rows = 1 << 30;
-  EXPECT_TRUE(lin->forward(xn.as<float>(), 8, out.as<float>(), nullptr, opt).ok());
+  EXPECT_TRUE(lin->forward(ops.xn.as<float>(), 8, out.as<float>(), nullptr, opt).ok());
   st = cuda::synchronize();
   EXPECT_TRUE(st.ok()) << st.to_string();
 }

@@ -10,7 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/cuda_runtime_api.h"
+#include "engine/kernels/kernel_test_util.h"
 #include "engine/tensor/dtype.h"
 
 // Skips the current test when no CUDA device is usable (CI machines without a GPU).
@@ -66,6 +68,22 @@ DeviceBuffer poisoned(size_t n) {
   EXPECT_TRUE(st.ok()) << st.to_string();
   return b;
 }
+
+// Device operands for add_rms_norm requests of up to `rows` rows of `dim` values (x, y and the
+// weight random, xn poisoned): the producer tests' bad-request cases.
+struct AddNormOperands {
+  DeviceBuffer x, y, w, xn;
+  AddNormOperands(int64_t rows, int64_t dim)
+      : x(to_device(random_vector(size_t(rows * dim), 1))),
+        y(to_device(random_vector(size_t(rows * dim), 2))),
+        w(to_device(random_vector(size_t(dim), 3))),
+        xn(poisoned<float>(size_t(rows * dim))) {}
+  // add_rms_norm over n rows of d values, also writing target q.
+  Status run(int64_t n, int64_t d, const cuda::XTarget& q) const {
+    return cuda::add_rms_norm(x.as<float>(), y.as<float>(), w.as<float>(), 1e-5f, n, d,
+                              xn.as<float>(), nullptr, q);
+  }
+};
 
 template <typename T>
 std::vector<T> to_host(const DeviceBuffer& b, size_t n) {

@@ -16,6 +16,29 @@ DecodeGemmPlan rejected(const char* why) {
   return p;
 }
 
+// Splits at 1-16 rows (8-warp blocks, 4 resident per SM): the kz whose busiest SM finishes
+// first, modelled as ceil(blocks / SMs) blocks of tiles_per_split + 2 K-tiles each (the 2: a
+// block's ring fill and partial-sum store), at most 4 at a time; splits keep 4 K-tiles. Forced
+// splits per call at 16 rows (bench/NOTES.md run 205, 8B, µs): qkv kz 8 / 11 14.92 / 13.66,
+// o 8 / 16 13.85 / 10.49, gate+up 2 / 4 46.69 / 42.99; down best at 16, as before.
+int splits_16(int64_t tiles, int k_tiles, int64_t sms) {
+  int best = 1;
+  double best_cost = 0.0;
+  for (int kz = 1; kz <= 16; ++kz) {
+    const int tps = (k_tiles + kz - 1) / kz;
+    if (kz > 1 && tps < 4) break;
+    if ((k_tiles + tps - 1) / tps != kz) continue;  // the same splits as a smaller kz
+    const int64_t per_sm = (tiles * kz + sms - 1) / sms;
+    const double cost = static_cast<double>(per_sm) * (tps + 2) /
+                        static_cast<double>(std::min<int64_t>(per_sm, 4));
+    if (kz == 1 || cost < best_cost) {
+      best = kz;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz, int row_class) {
@@ -42,13 +65,14 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   const int k_tiles = p.kpad / kDecodeGemmK;
   const int64_t tiles = (n_out + kDecodeGemmBN - 1) / kDecodeGemmBN;
   const int64_t sms = std::max(1, sm_count);
-  // Splits aim at one wave of 4 blocks per SM. With 4-warp blocks at 16 rows (5 resident per
-  // SM) 8 had won (run 190: 8B x 16 +7.6 %); the 8-warp blocks fit 4 per SM, and 4 wins again
-  // (run 198: 8B gate+up 4 -> 2 splits, 3B 6 -> 4; 8B x 16 +1.6 %, 3B x 16 +5.0 %). Partial
-  // sums are sized for the class's rows, so the workspace does not cut 8B gate+up below 64 rows.
+  // At 17-64 rows splits aim at one wave of 4 blocks per SM, each keeping 8 K-tiles. At 1-16
+  // rows splits_16 chooses them (run 206 against that rule: 8B x 16 +1.9 %, 8B x 12 +4.0 %,
+  // 3B x 16 -0.6 %). Partial sums are sized for the class's rows, so the workspace does not
+  // cut 8B gate+up below 64 rows.
   constexpr int64_t kBlocksPerSm = 4;
   int kz = static_cast<int>(std::clamp<int64_t>(sms * kBlocksPerSm / tiles, 1, 16));
   kz = std::min(kz, std::max(1, k_tiles / 8));
+  if (p.row_class == 16) kz = splits_16(tiles, k_tiles, sms);
   while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz, p.row_class) > workspace_floats) {
     --kz;
   }

@@ -33,8 +33,10 @@ size_t gemm_decode_workspace_floats(int n_out, int n_in, int kz, int row_class =
 // The plan for y (n, n_out) = x (n, n_in) · Wᵀ under `mode` (cuda_linear.h GemmDecode: kOff
 // never the decode GEMM, kAuto where it measured faster, kAlways whenever the call
 // qualifies). Qualifies: 4-bit weights, groups of 32/64/128, 1..64 rows, n_in % 32 == 0, a
-// workspace of at least the x part. kz: up to one wave of 4 blocks per SM (at most 16
-// splits), each split >= 8 K-tiles, partial sums for the row class fitting the workspace.
+// workspace of at least the x part. kz (at most 16, partial sums for the row class fitting
+// the workspace): at 17-64 rows up to one wave of 4 blocks per SM, each split >= 8 K-tiles; at
+// 1-16 rows the kz whose busiest SM finishes first (splits >= 4 K-tiles, at most 4 blocks at
+// a time per SM).
 // Warps: 8 at 1-16 rows; at 17-32 rows 8 when the blocks fit one wave of 3 per SM, else 4; 4 at
 // 33-64 rows. kz and warps depend on the layer, the row class and the SM count, never on n
 // within a class. Auto leaves to the 64x64 GEMM the layers with fewer blocks than SMs and,

@@ -50,12 +50,16 @@ TEST(GemmDecodePlanTest, EightBillionShapesAtSixtyFourRowsKeepOnlyOProjOnTheOldG
 }
 
 TEST(GemmDecodePlanTest, EightBillionShapesAtSixteenRowsAllTakeTheDecodeGemm) {
+  // Splits by the busiest SM (splits_16; bench/NOTES.md runs 205-206): qkv 48 tiles x 11 splits
+  // of 6 K-tiles fill one wave; o 32 x 16 splits of 4.
   const DecodeGemmPlan qkv = plan(kQkv, 16);
   ASSERT_TRUE(qkv.use);
-  EXPECT_EQ(qkv.kz, 8);  // 48 tiles x 11 would fill the wave; each split keeps 8 of 64 K-tiles
+  EXPECT_EQ(qkv.kz, 11);
+  EXPECT_EQ(qkv.tiles_per_split, 6);
   const DecodeGemmPlan o = plan(kO, 16);
   ASSERT_TRUE(o.use);
-  EXPECT_EQ(o.kz, 8);
+  EXPECT_EQ(o.kz, 16);
+  EXPECT_EQ(o.tiles_per_split, 4);
   // down: 32 tiles x 16 splits; partial sums for 16 rows fit 16 MB (for 64 rows: 14 splits).
   const DecodeGemmPlan down = plan(kDown, 16);
   ASSERT_TRUE(down.use);
@@ -63,11 +67,13 @@ TEST(GemmDecodePlanTest, EightBillionShapesAtSixteenRowsAllTakeTheDecodeGemm) {
   EXPECT_EQ(down.tiles_per_split, 14);
   EXPECT_LE(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, down.kz, 16), kEngineWorkspace);
   EXPECT_GT(gemm_decode_workspace_floats(kDown.n_out, kDown.n_in, 16), kEngineWorkspace);
-  // gate+up: 224 tiles, one wave of 4 blocks per SM: 2 splits (run 198: 4 splits lost 1.6 %
-  // once the 16-row blocks had 8 warps).
+  // gate+up: 224 tiles x 4 splits of 16 (896 blocks: 6 or 7 per SM, where 2 splits left SMs
+  // with 3 or 4 blocks of 32 K-tiles).
   const DecodeGemmPlan gu = plan(kGateUp, 16);
   ASSERT_TRUE(gu.use);
-  EXPECT_EQ(gu.kz, 2);
+  EXPECT_EQ(gu.kz, 4);
+  EXPECT_EQ(gu.tiles_per_split, 16);
+  EXPECT_EQ(plan(kLmHead, 16).kz, 1);  // 1,002 tiles: 8 blocks per SM already
   EXPECT_EQ(plan(kGateUp, 32).kz, 2);
   EXPECT_TRUE(plan(kLmHead, 16).use);
   // At 32 rows o still has 256 blocks (>= 132 SMs) and takes the decode GEMM (18.4 vs 19.3 µs).
@@ -90,6 +96,24 @@ TEST(GemmDecodePlanTest, EightWarpsAtSixteenRowsAndForOneWaveAtThirtyTwo) {
   // 3B's down (24 tiles x 16 splits = 384 blocks) fits; its gate+up (128 x 4 = 512) does not.
   EXPECT_EQ(plan({"3B down", 3072, 8192}, 32).warps, 8);
   EXPECT_EQ(plan({"3B gate+up", 16384, 3072}, 32).warps, 4);
+}
+
+TEST(GemmDecodePlanTest, ThreeBillionSplitsAtSixteenRows) {
+  // qkv 40 tiles and o 24 tiles x 12 splits of 4 K-tiles; gate+up 128 x 4 (512 blocks, one
+  // wave); down 24 x 16 splits of 8.
+  const struct {
+    Layer layer;
+    int kz, tiles_per_split;
+  } want[] = {{{"3B qkv", 5120, 3072}, 12, 4},
+              {{"3B o", 3072, 3072}, 12, 4},
+              {{"3B gate+up", 16384, 3072}, 4, 12},
+              {{"3B down", 3072, 8192}, 16, 8}};
+  for (const auto& w : want) {
+    const DecodeGemmPlan p = plan(w.layer, 16);
+    ASSERT_TRUE(p.use) << w.layer.name;
+    EXPECT_EQ(p.kz, w.kz) << w.layer.name;
+    EXPECT_EQ(p.tiles_per_split, w.tiles_per_split) << w.layer.name;
+  }
 }
 
 TEST(GemmDecodePlanTest, SplitDependsOnTheLayerAndRowClassNotOnTheRowCount) {

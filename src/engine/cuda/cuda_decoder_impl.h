@@ -181,7 +181,7 @@ class CudaDecoder final : public Engine {
       lin_.gemv_scratch_bytes = gemv_ws_.size();
     }
     // The batched-decode GEMM's x written by the norms and SiLU·mul (XTarget's GEMM form), not
-    // by a launch of its own per linear (bench/NOTES.md run 200). MLXM_CUDA_GEMM_X_FUSE=0: the
+    // by a launch of its own per linear (bench/NOTES.md runs 200-201). MLXM_CUDA_GEMM_X_FUSE=0: the
     // GEMM rounds x itself.
     MLXM_ASSIGN_OR_RETURN(const bool gemm_x_fuse, env_bool("MLXM_CUDA_GEMM_X_FUSE", true));
     if (gemm_x_fuse && split_k) {
@@ -312,7 +312,7 @@ class CudaDecoder final : public Engine {
   size_t kv_bytes_ = 0;
   cuda::OwnedStream stream_;
   cuda::ForwardOptions lin_;  // GEMM threshold, split-K workspace, GEMV mode for every linear
-  bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers quantize for the int8 GEMV
+  bool fuse_quant_ = true;    // MLXM_CUDA_FUSE_QUANT: producers write x in its linear's form
   // MLXM_CUDA_SPLITK_CONSUMERS: the kernel after a split-K GEMM (RoPE/KV store, add+norm,
   // SiLU·mul) sums its partial sums; no reduce kernel
   bool splitk_consumers_ = true;

@@ -70,9 +70,10 @@ DecodeGemmPlan plan_gemm_decode(int n, int n_out, int n_in, int bits, int group_
   // 3B x 16 -0.6 %). Partial sums are sized for the class's rows, so the workspace does not
   // cut 8B gate+up below 64 rows.
   constexpr int64_t kBlocksPerSm = 4;
-  int kz = static_cast<int>(std::clamp<int64_t>(sms * kBlocksPerSm / tiles, 1, 16));
-  kz = std::min(kz, std::max(1, k_tiles / 8));
-  if (p.row_class == 16) kz = splits_16(tiles, k_tiles, sms);
+  int kz = p.row_class == 16
+               ? splits_16(tiles, k_tiles, sms)
+               : std::min(static_cast<int>(std::clamp<int64_t>(sms * kBlocksPerSm / tiles, 1, 16)),
+                          std::max(1, k_tiles / 8));
   while (kz > 1 && gemm_decode_workspace_floats(n_out, n_in, kz, p.row_class) > workspace_floats) {
     --kz;
   }

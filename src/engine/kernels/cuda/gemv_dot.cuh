@@ -1,6 +1,6 @@
 // Internal to kernels/cuda: the arithmetic of the int8-activation GEMVs (gemv_i8.cu's
-// gemv_i8_kernel and gemv_stream.cu's weight stream), so that both compute a 32-value unit the
-// same way: 4-bit codes (nibbles, x stored in the perm4 order of quant_rows.cuh) or 8-bit
+// gemv_i8_kernel, gemv_stream.cu's weight stream and gemv_bulk.cu's bulk-copied stream), so
+// that all compute a 32-value unit the same way: 4-bit codes (nibbles, x stored in the perm4 order of quant_rows.cuh) or 8-bit
 // codes against int8 activations by dp4a, then one f32 update per (row, activation row).
 #pragma once
 

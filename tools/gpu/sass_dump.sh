@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The SASS of one kernel instantiation and its opcode counts, on the GPU machine (the
 # development machine has nvcc but no cuobjdump): the functions of OBJ (an object or binary)
-# whose mangled name contains PATTERN, written to OUT.sass, then the opcodes by count and the
-# registers used. Carry the object (e.g. build-x/obj/src_engine_kernels_cuda_gemv_bulk.cu.o).
+# whose mangled name contains PATTERN, written to OUT.sass, then the opcodes by count, the
+# highest register and the spills. Carry the object
+# (e.g. build-x/obj/src_engine_kernels_cuda_gemv_bulk.cu.o).
 # Usage: bash tools/gpu/sass_dump.sh OBJ PATTERN OUT
 #   e.g. PATTERN 'gemv_bulk_kernelILi4ENS1_7weights7BF16TagELi1ELb0ELb0ELi3E' (4-bit, bf16
 #   scales, one activation row, no RoPE, no tickets, 3-slot rings).
 set -uo pipefail
-[ $# -eq 3 ] || { sed -n '2,8p' "$0"; exit 2; }
+[ $# -eq 3 ] || { sed -n '2,9p' "$0"; exit 2; }
 OBJ=$1 PATTERN=$2 OUT=$3
 CO=${CUOBJDUMP:-$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)}
 "$CO" -sass "$OBJ" | awk -v pat="$PATTERN" '/Function : /{p = index($0, pat) > 0} p' \

@@ -22,6 +22,10 @@
 // with long rows and at most one group per warp, whose warps walk more pieces than 3 slots
 // hold: the 8B down projection's 7; bench/NOTES.md run 112). They live in dynamic shared
 // memory (61 KB per block with 4 slots).
+// At one activation row a lane sums the same units of x for every group it takes, so where they
+// fit (x_reg_units: rows of at most 8,192 4-bit values) it loads them once per launch into
+// registers, and then frees each slot before its math (bench/NOTES.md runs 217-219: 3B batch
+// 1 +4.3 %). The sums and their order are unchanged.
 // Needs n_in a multiple of 4 · group_size (the scale words of a piece fill 16-byte copies).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -97,8 +101,29 @@ struct BulkCfg {
   static constexpr int kUnitsPerLane = kPieceUnits / 32;
 };
 
-template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages>
-__global__ void __launch_bounds__(kThreads)
+// The 32-value units a lane sums over a row: per piece kUnitsPerLane, unit h·32 + lane of it.
+// x_unit_reg(k, lane) is the lane's k-th (piece k / kUnitsPerLane), past n_units at the end.
+template <int BITS>
+__host__ __device__ constexpr int x_unit_reg(int k, int lane) {
+  constexpr int kUPL = BulkCfg<BITS>::kUnitsPerLane;
+  return (k / kUPL) * BulkCfg<BITS>::kPieceUnits + (k % kUPL) * 32 + lane;
+}
+
+// x's units per lane (NR 1) held in registers for the whole launch: 4 or 8 (x_reg_units), or 0
+// (loaded per step; also for more activation rows). 8 units are 80 registers: 3B's down
+// projection (8,192 values, 4-bit) has 8, 8B's (14,336) 14, which stay loaded per step.
+template <int BITS>
+int x_reg_units(int n_in) {
+  const int pieces = (n_in / 32 + BulkCfg<BITS>::kPieceUnits - 1) / BulkCfg<BITS>::kPieceUnits;
+  const int units = pieces * BulkCfg<BITS>::kUnitsPerLane;
+  return units <= 4 ? 4 : units <= 8 ? 8 : 0;
+}
+
+// XR > 0: the blocks per SM stated, so that x's registers neither spill nor cost a block.
+template <int BITS, typename Tag, int NR, bool ROPE, bool DYN, int kStages, int XR>
+__global__ void __launch_bounds__(kThreads, XR == 0                ? 0
+                                            : kStages == kStagesDeep ? kBlocksPerSmDeep
+                                                                     : kBlocksPerSm)
     gemv_bulk_kernel(const uint4* __restrict__ w, const uint32_t* __restrict__ sb,
                      const float* __restrict__ bias, const uint4* __restrict__ xq,
                      const float2* __restrict__ xds, float* __restrict__ y, int n_out, int n_in,
@@ -221,6 +246,20 @@ __global__ void __launch_bounds__(kThreads)
     pdl::wait();
     MLXM_CHAIN_WAIT();
     MLXM_GEMV_PROBE(probed && threadIdx.x == 32, wait);
+    // XR > 0 (one activation row): the lane's units of x for the whole launch, in registers
+    // (x_unit_reg); its loads' round trip overlaps the first slot's wait.
+    gemv_dot::XUnit xr[XR > 0 ? XR : 1];
+    // Where the registers allow (no spills at 3 or 4 blocks per SM), the slot is freed before
+    // the math.
+    constexpr bool kEarlyFree = XR == 4 || (XR == 8 && kStages == kStagesDeep);
+    if constexpr (XR > 0) {
+#pragma unroll
+      for (int k = 0; k < XR; ++k) {
+        const int u = x_unit_reg<BITS>(k, lane);
+        xr[k] = u < n_units ? gemv_dot::load_x_unit(xq, xds, x_stride, n_units, u, 0)
+                            : gemv_dot::XUnit{};
+      }
+    }
     int t = 0;
     // Group g's pieces, then its rows out.
     auto group = [&](int g) {
@@ -230,32 +269,80 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
       }
-      for (int p = 0; p < n_pieces; ++p, ++t) {
+      // Piece p of the group (step t), x's units from x_of(h, u, j). With x in registers
+      // (kEarlyFree) the lane reads all of the slot it needs, frees it, then computes: the
+      // refill is issued a step's math sooner (bench/NOTES.md run 218).
+      auto piece = [&](int p, auto&& x_of) {
         const int slot = t % kStages;
         bulk_copy::wait(&s_full[c][slot], (t / kStages) & 1);
         MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, ready[t]);
+        constexpr int kU = BulkCfg<BITS>::kUnitsPerLane;
+        // The lane's units h < kU of the slot: codes wv[h], scale s[h] and bias b[h] per row
+        // (kEarlyFree: all of them first; else one unit at a time, as before).
+        uint4 wv[kEarlyFree ? kU : 1][kRows][kCh];
+        float s[kEarlyFree ? kU : 1][kRows], b[kEarlyFree ? kU : 1][kRows];
 #pragma unroll
-        for (int h = 0; h < BulkCfg<BITS>::kUnitsPerLane; ++h) {
+        for (int h = 0; h < kU; ++h) {
           const int ul = h * 32 + lane;
           const int u = p * kPU + ul;
-          if (u < n_units) {
-            uint4 wv[kRows][kCh];
-            float s[kRows], b[kRows];
+          const int i = kEarlyFree ? h : 0;
+          if (kEarlyFree || u < n_units) {  // the slot's reads stay within it either way
             const int gi = (ul * 32) >> group_shift;
 #pragma unroll
             for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-              for (int k = 0; k < kCh; ++k) wv[r][k] = s_w[c][slot][r][ul * kCh + k];
+              for (int k = 0; k < kCh; ++k) wv[i][r][k] = s_w[c][slot][r][ul * kCh + k];
               const uint32_t sbv = s_sb[c][slot][r][gi];
-              s[r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
-              b[r] = half_bits_to_f(sbv >> 16, Tag{});
+              s[i][r] = half_bits_to_f(sbv & 0xFFFFu, Tag{});
+              b[i][r] = half_bits_to_f(sbv >> 16, Tag{});
             }
-            gemv_dot::accumulate_unit<BITS>(wv, s, b, xq, xds, x_stride, n_units, u, n, acc);
+          }
+          if (kEarlyFree) continue;
+          if (u < n_units) {
+#pragma unroll
+            for (int j = 0; j < NR; ++j) {
+              const gemv_dot::XUnit x = x_of(h, u, j);
+#pragma unroll
+              for (int r = 0; r < kRows; ++r) {
+                acc[r][j] = gemv_dot::fma_unit<BITS>(wv[0][r], s[0][r], b[0][r], x, acc[r][j]);
+              }
+            }
           }
         }
         __syncwarp();  // every lane has read the slot
         if (lane == 0) bulk_copy::arrive(&s_empty[c][slot]);
+        if constexpr (kEarlyFree) {
+#pragma unroll
+          for (int h = 0; h < kU; ++h) {
+            const int u = p * kPU + h * 32 + lane;
+            if (u < n_units) {
+              const gemv_dot::XUnit& x = x_of(h, u, 0);
+#pragma unroll
+              for (int r = 0; r < kRows; ++r) {
+                acc[r][0] = gemv_dot::fma_unit<BITS>(wv[h][r], s[h][r], b[h][r], x, acc[r][0]);
+              }
+            }
+          }
+        }
         MLXM_GEMV_PROBE(probed && threadIdx.x == 32 && t < probe::kSteps, done[t]);
+        ++t;
+      };
+      if constexpr (XR > 0) {
+        // Unrolled, so that xr is indexed by constants (registers, not local memory).
+#pragma unroll
+        for (int p = 0; p < XR / BulkCfg<BITS>::kUnitsPerLane; ++p) {
+          if (p < n_pieces) {
+            piece(p, [&](int h, int, int) -> const gemv_dot::XUnit& {
+              return xr[p * BulkCfg<BITS>::kUnitsPerLane + h];
+            });
+          }
+        }
+      } else {
+        for (int p = 0; p < n_pieces; ++p) {
+          piece(p, [&](int, int u, int j) {
+            return gemv_dot::load_x_unit(xq, xds, x_stride, n_units, u, min(j, n - 1));
+          });
+        }
       }
       gemv_rope::store_group<NR, ROPE>(acc, g, quarter, n, n_out, bias, y, rope, lane);
     };
@@ -279,17 +366,17 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
-template <int BITS, typename Tag, int NR, bool ROPE>
-Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
-              cudaStream_t stream) {
+template <int BITS, typename Tag, int NR, bool ROPE, int XR>
+Status launch_x(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
+                cudaStream_t stream) {
   const unsigned blocks = detail::stream_blocks(a.n_out, kConsumers, kBlocksPerSm);
   const int64_t n_rg = (int64_t{a.n_out} + kRows - 1) / kRows;
   // More 4-row groups than consumer warps: the groups after each warp's first are handed out
   // by the layer's ticket counter, so that warps that got their bytes sooner take more (run
   // 106-107: 8B's gate/up, 4.5 groups per warp).
   const bool dyn = a.ticket != nullptr && n_rg > int64_t{blocks} * kConsumers;
-  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide>
-                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide>;
+  auto kernel = dyn ? gemv_bulk_kernel<BITS, Tag, NR, ROPE, true, kStagesWide, XR>
+                    : gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesWide, XR>;
   unsigned grid = blocks;
   int smem = ring_smem_bytes(kStagesWide);
   // Long rows, few groups (detail::gemv_bulk_deep_fits, so never the ticket order): 4 slots,
@@ -297,7 +384,7 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
   if constexpr (!ROPE) {
     if (a.deep) {
       constexpr int kSmem = ring_smem_bytes(kStagesDeep);
-      kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep>;
+      kernel = gemv_bulk_kernel<BITS, Tag, NR, ROPE, false, kStagesDeep, XR>;
       static const cudaError_t attr =
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
       if (attr != cudaSuccess) {
@@ -312,6 +399,18 @@ Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
                        a.bias, xq, xds, a.y, a.n_out, a.n_in, a.n,
                        detail::log2_exact(a.group_size), a.rope, a.evict_first, a.ticket);
   return ok_status();
+}
+
+// One activation row: x in registers where the lane's units fit (x_reg_units).
+template <int BITS, typename Tag, int NR, bool ROPE>
+Status launch(const detail::GemvI8Args& a, const uint4* xq, const float2* xds,
+              cudaStream_t stream) {
+  if constexpr (NR == 1) {
+    const int xr = x_reg_units<BITS>(a.n_in);
+    if (xr == 4) return launch_x<BITS, Tag, NR, ROPE, 4>(a, xq, xds, stream);
+    if (xr == 8) return launch_x<BITS, Tag, NR, ROPE, 8>(a, xq, xds, stream);
+  }
+  return launch_x<BITS, Tag, NR, ROPE, 0>(a, xq, xds, stream);
 }
 
 }  // namespace

@@ -5,10 +5,11 @@
 # highest register and the spills. Carry the object
 # (e.g. build-x/obj/src_engine_kernels_cuda_gemv_bulk.cu.o).
 # Usage: bash tools/gpu/sass_dump.sh OBJ PATTERN OUT
-#   e.g. PATTERN 'gemv_bulk_kernelILi4ENS1_7weights7BF16TagELi1ELb0ELb0ELi3E' (4-bit, bf16
-#   scales, one activation row, no RoPE, no tickets, 3-slot rings).
+#   e.g. PATTERN 'gemv_bulk_kernelILi4ENS1_7weights7BF16TagELi1ELb0ELb0ELi3ELi4E' (4-bit,
+#   bf16 scales, one activation row, no RoPE, no tickets, 3-slot rings, 4 units of x in
+#   registers).
 set -uo pipefail
-[ $# -eq 3 ] || { sed -n '2,9p' "$0"; exit 2; }
+[ $# -eq 3 ] || { sed -n '2,10p' "$0"; exit 2; }
 OBJ=$1 PATTERN=$2 OUT=$3
 CO=${CUOBJDUMP:-$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)}
 "$CO" -sass "$OBJ" | awk -v pat="$PATTERN" '/Function : /{p = index($0, pat) > 0} p' \

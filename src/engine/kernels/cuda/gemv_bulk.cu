@@ -297,16 +297,10 @@ __global__ void __launch_bounds__(kThreads, XR == 0                ? 0
               b[i][r] = half_bits_to_f(sbv >> 16, Tag{});
             }
           }
-          if (kEarlyFree) continue;
-          if (u < n_units) {
-#pragma unroll
-            for (int j = 0; j < NR; ++j) {
-              const gemv_dot::XUnit x = x_of(h, u, j);
-#pragma unroll
-              for (int r = 0; r < kRows; ++r) {
-                acc[r][j] = gemv_dot::fma_unit<BITS>(wv[0][r], s[0][r], b[0][r], x, acc[r][j]);
-              }
-            }
+          if (!kEarlyFree && u < n_units) {
+            gemv_dot::accumulate_unit_x<BITS>(wv[0], s[0], b[0], [&](int j) {
+              return x_of(h, u, j);
+            }, acc);
           }
         }
         __syncwarp();  // every lane has read the slot
@@ -316,11 +310,9 @@ __global__ void __launch_bounds__(kThreads, XR == 0                ? 0
           for (int h = 0; h < kU; ++h) {
             const int u = p * kPU + h * 32 + lane;
             if (u < n_units) {
-              const gemv_dot::XUnit& x = x_of(h, u, 0);
-#pragma unroll
-              for (int r = 0; r < kRows; ++r) {
-                acc[r][0] = gemv_dot::fma_unit<BITS>(wv[h][r], s[h][r], b[h][r], x, acc[r][0]);
-              }
+              gemv_dot::accumulate_unit_x<BITS>(wv[h], s[h], b[h], [&](int j) {
+                return x_of(h, u, j);
+              }, acc);
             }
           }
         }
@@ -332,9 +324,7 @@ __global__ void __launch_bounds__(kThreads, XR == 0                ? 0
 #pragma unroll
         for (int p = 0; p < XR / BulkCfg<BITS>::kUnitsPerLane; ++p) {
           if (p < n_pieces) {
-            piece(p, [&](int h, int, int) -> const gemv_dot::XUnit& {
-              return xr[p * BulkCfg<BITS>::kUnitsPerLane + h];
-            });
+            piece(p, [&](int h, int, int) { return xr[p * BulkCfg<BITS>::kUnitsPerLane + h]; });
           }
         }
       } else {

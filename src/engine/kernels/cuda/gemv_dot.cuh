@@ -67,9 +67,22 @@ __device__ __forceinline__ float fma_unit(const uint4 (&wv)[BITS / 4], float s, 
   return fmaf(__fmul_rn(s, x.ds.x), __int2float_rn(dot), fmaf(b, x.ds.y, acc));
 }
 
+// One unit of ROWS weight rows (wv, s, b per row as in fma_unit) against activation rows j < NR,
+// row j's unit from x_of(j): acc[r][j] = fma_unit(wv[r], s[r], b[r], x_of(j), acc[r][j]).
+template <int BITS, int ROWS, int NR, typename XOf>
+__device__ __forceinline__ void accumulate_unit_x(const uint4 (&wv)[ROWS][BITS / 4],
+                                                  const float (&s)[ROWS], const float (&b)[ROWS],
+                                                  XOf&& x_of, float (&acc)[ROWS][NR]) {
+#pragma unroll
+  for (int j = 0; j < NR; ++j) {
+    const XUnit x = x_of(j);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) acc[r][j] = fma_unit<BITS>(wv[r], s[r], b[r], x, acc[r][j]);
+  }
+}
+
 // Unit u (values 32u .. 32u + 31) of the activation rows j < NR (rows past n repeat row n - 1,
-// whose sums the caller does not store) against ROWS weight rows (wv, s, b per row as in
-// fma_unit): acc[r][j] = fma_unit(wv[r], s[r], b[r], row j's unit, acc[r][j]).
+// whose sums the caller does not store), loaded by load_x_unit, by accumulate_unit_x.
 template <int BITS, int ROWS, int NR>
 __device__ __forceinline__ void accumulate_unit(const uint4 (&wv)[ROWS][BITS / 4],
                                                 const float (&s)[ROWS], const float (&b)[ROWS],
@@ -77,12 +90,9 @@ __device__ __forceinline__ void accumulate_unit(const uint4 (&wv)[ROWS][BITS / 4
                                                 const float2* __restrict__ xds, int x_stride,
                                                 int n_units, int u, int n,
                                                 float (&acc)[ROWS][NR]) {
-#pragma unroll
-  for (int j = 0; j < NR; ++j) {
-    const XUnit x = load_x_unit(xq, xds, x_stride, n_units, u, min(j, n - 1));
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) acc[r][j] = fma_unit<BITS>(wv[r], s[r], b[r], x, acc[r][j]);
-  }
+  accumulate_unit_x<BITS>(wv, s, b, [&](int j) {
+    return load_x_unit(xq, xds, x_stride, n_units, u, min(j, n - 1));
+  }, acc);
 }
 
 }  // namespace mlxm::engine::cuda::gemv_dot

@@ -12,12 +12,15 @@
 //
 //   bench_cuda_engine --shape llama-3.2-1b --quant q4 [--prompt 128] [--gen 64] [--batch 1]
 //                     [--chunk 512] [--dir DIR (reuse/keep the model there)] [--device cpu]
-//                     [--argmax host|device] [--sample]
+//                     [--argmax host|device] [--sample] [--pipeline]
 // --argmax device: every step calls Engine::forward_argmax (greedy ids computed where the
 // logits are; only the ids cross PCIe on CUDA) instead of forward() + a host argmax.
 // --sample: tokens are sampled at temperature 1, top_p 0.9 (seeded per sequence) instead of
 // greedy: with --argmax host by forward() + the host Sampler (what serving does for rows that
 // come back as logits), with --argmax device by Engine::forward_sample (sampled on the device).
+// --pipeline: the decode steps by Engine::submit / collect, each submitted before the one
+// before it is collected, its tokens fed on the device (previous_row_token): the device does
+// not wait for the host between steps.
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +58,7 @@ struct Args {
   std::string device = "cuda";
   bool device_argmax = false;
   bool sample = false;
+  bool pipeline = false;
 };
 
 double op_ms(const Engine& e, const char* name) {
@@ -237,9 +241,54 @@ int run(const Args& a) {
   if (!decode_step(0)) return 1;  // untimed: graph capture for this step shape
   const double first_ms = ms_since(tf);
   e.reset_op_times();
+  // --pipeline: step g is submitted before step g - 1 is collected, its tokens taken on the
+  // device from the step before (previous_row_token); step 1 gets step 0's tokens from here.
+  auto pipelined_decode = [&]() {
+    std::vector<int32_t> got;
+    for (int g = 1; g <= a.gen + 1; ++g) {
+      if (g <= a.gen) {
+        Batch b;
+        specs.clear();
+        for (int s = 0; s < a.batch; ++s) {
+          const size_t us = static_cast<size_t>(s);
+          b.seqs.push_back(BatchSeq{seqs[us].block_table, a.prompt + g + 1});
+          b.tokens.push_back(g == 1 ? next[us] : previous_row_token(s));
+          b.positions.push_back(a.prompt + g);
+          b.seq_ids.push_back(s);
+          b.logit_rows.push_back(s);
+          specs.push_back(a.sample ? make_row_sampling(sp, states[us]) : RowSampling{});
+        }
+        const Status st = e.submit(b, specs);
+        if (!st.ok()) {
+          std::fprintf(stderr, "submit: %s\n", st.to_string().c_str());
+          return false;
+        }
+      }
+      if (g == 1) continue;
+      const Status st = e.collect(&got);
+      if (!st.ok()) {
+        std::fprintf(stderr, "collect: %s\n", st.to_string().c_str());
+        return false;
+      }
+      for (int s = 0; s < a.batch; ++s) {
+        const int32_t id = got[static_cast<size_t>(s)];
+        if (id < 0) {
+          std::fprintf(stderr, "a row could not be sampled (NaN/inf logits)\n");
+          return false;
+        }
+        if (a.sample) states[static_cast<size_t>(s)].record_output(id);
+        next[static_cast<size_t>(s)] = id;
+      }
+    }
+    return true;
+  };
   const TimePoint td = now();
-  for (int g = 1; g <= a.gen; ++g) {
-    if (!decode_step(g)) return 1;
+  if (a.pipeline) {
+    if (!pipelined_decode()) return 1;
+  } else {
+    for (int g = 1; g <= a.gen; ++g) {
+      if (!decode_step(g)) return 1;
+    }
   }
   const double decode_ms = ms_since(td);
   const double decode_host = host_ms(e);
@@ -253,22 +302,25 @@ int run(const Args& a) {
   const double bytes = static_cast<double>(e.weight_bytes_per_token());
   const double gbps = a.gen > 0 ? bytes * a.gen / (decode_ms / 1000.0) / 1e9 : 0.0;
   std::printf(
-      "%s %s on %s%s%s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | decode "
+      "%s %s on %s%s%s%s, batch %d: prefill %d x %d tok %.0f tok/s (%d steps, host %.2f ms) | "
+      "decode "
       "%.1f tok/s, %.3f ms/step, %.0f GB/s of weights (%.0f MB/step), host %.3f ms/step, wait "
       "%.3f ms/step, first step %.1f ms | make %.1f s, load %.1f s, KV %.0f MiB\n",
       a.shape.c_str(), a.quant.c_str(), device_name(*dev),
       a.device_argmax ? " (device argmax)" : "", a.sample ? " (sampled T=1 top_p=0.9)" : "",
-      a.batch, a.batch, a.prompt,
+      a.pipeline ? " (pipelined)" : "", a.batch, a.batch, a.prompt,
       prefill_tps, prefill_steps, prefill_host, decode_tps, step_ms, gbps, bytes / 1e6,
       a.gen > 0 ? decode_host / a.gen : 0.0, a.gen > 0 ? decode_wait / a.gen : 0.0, first_ms,
       make_s, load_s, e.kv_bytes() / 1048576.0);
   std::printf(
-      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"argmax\":\"%s\",\"sample\":%s,\"batch\":%d,\"prompt\":%d,"
+      "RESULT {\"shape\":\"%s\",\"quant\":\"%s\",\"device\":\"%s\",\"argmax\":\"%s\","
+      "\"sample\":%s,\"pipeline\":%s,\"batch\":%d,\"prompt\":%d,"
       "\"gen\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_ms_per_step\":%.4f,"
       "\"decode_gb_s\":%.1f,\"weight_bytes_per_step\":%.0f,\"host_ms_per_step\":%.4f,"
       "\"first_decode_step_ms\":%.2f,\"make_s\":%.1f,\"load_s\":%.2f}\n",
       a.shape.c_str(), a.quant.c_str(), device_name(*dev), a.device_argmax ? "device" : "host",
-      a.sample ? "true" : "false", a.batch, a.prompt, a.gen, prefill_tps,
+      a.sample ? "true" : "false", a.pipeline ? "true" : "false", a.batch, a.prompt, a.gen,
+      prefill_tps,
       decode_tps, step_ms, gbps, bytes, a.gen > 0 ? decode_host / a.gen : 0.0, first_ms, make_s,
       load_s);
   std::fflush(stdout);
@@ -310,6 +362,7 @@ int main(int argc, char** argv) {
       a.device_argmax = m == "device";
     }
     else if (k == "--sample") a.sample = true;
+    else if (k == "--pipeline") a.pipeline = true;
     else {
       std::fprintf(stderr, "unknown argument %s (see the file comment)\n", k.c_str());
       return 2;

@@ -42,4 +42,63 @@ Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>
   return ok_status();
 }
 
+bool plain_greedy_rows(const std::vector<RowSampling>& rows) {
+  return std::all_of(rows.begin(), rows.end(),
+                     [](const RowSampling& r) { return r.greedy() && r.adjust.empty(); });
+}
+
+Status check_submit_rows(const std::vector<RowSampling>& rows, size_t n_out, int32_t vocab,
+                         size_t n_submitted) {
+  if (n_submitted >= Engine::kMaxSubmitted) {
+    return invalid_argument("submit: " + std::to_string(n_submitted) +
+                            " steps are submitted and not collected (collect() one first)");
+  }
+  MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_out, vocab));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].full) {
+      return invalid_argument("submit: rows[" + std::to_string(r) +
+                              "] is full (logits come back from forward_sample() only)");
+    }
+  }
+  return ok_status();
+}
+
+Status Engine::submit(const Batch& batch, const std::vector<RowSampling>& rows) {
+  MLXM_RETURN_IF_ERROR(check_submit_rows(rows, batch.logit_rows.size(), config().vocab_size,
+                                         submitted_.size()));
+  MLXM_RETURN_IF_ERROR(validate_batch(batch, config(), block_size(), n_kv_blocks(),
+                                      static_cast<int64_t>(last_ids_.size())));
+  // The tokens of the step before are known here: that step ran at its submit().
+  Batch b;
+  const Batch* run = &batch;
+  for (size_t i = 0; i < batch.tokens.size(); ++i) {
+    const int32_t t = batch.tokens[i];
+    if (t >= 0) continue;
+    if (run == &batch) {
+      b = batch;
+      run = &b;
+    }
+    // An error code there: any token will do (the caller drops this step); 0 is in range.
+    b.tokens[i] = std::max(last_ids_[static_cast<size_t>(-1 - int64_t{t})], 0);
+  }
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+  if (plain_greedy_rows(rows)) {
+    MLXM_RETURN_IF_ERROR(forward_argmax(*run, {}, &ids, &logits));
+    for (int32_t& id : ids) id = id < 0 ? kRowBadLogits : id;
+  } else {
+    MLXM_RETURN_IF_ERROR(forward_sample(*run, rows, &ids, &logits));
+  }
+  last_ids_ = ids;
+  submitted_.push_back(std::move(ids));
+  return ok_status();
+}
+
+Status Engine::collect(std::vector<int32_t>* ids) {
+  if (submitted_.empty()) return invalid_argument("collect: no step is submitted");
+  *ids = std::move(submitted_.front());
+  submitted_.pop_front();
+  return ok_status();
+}
+
 }  // namespace mlxm::engine

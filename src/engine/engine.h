@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -49,6 +50,18 @@ struct Batch {
   std::vector<BatchSeq> seqs;      // (n_seqs)
   std::vector<int32_t> logit_rows; // (n_out) indices into tokens whose logits are wanted
 };
+
+// A token of a submitted batch (Engine::submit) that is the token the step submitted just
+// before sampled for its logit row r: the engine feeds it where it was sampled, so the host
+// need not have seen it. r >= 0.
+inline constexpr int32_t previous_row_token(int32_t r) { return -1 - r; }
+
+// submit()'s checks shared by the engines: at most Engine::kMaxSubmitted steps uncollected,
+// valid specs, none `full`.
+Status check_submit_rows(const std::vector<RowSampling>& rows, size_t n_out, int32_t vocab,
+                         size_t n_submitted);
+// True when every row is greedy without adjustments: the step takes forward_argmax()'s pass.
+bool plain_greedy_rows(const std::vector<RowSampling>& rows);
 
 class Engine {
  public:
@@ -118,6 +131,27 @@ class Engine {
   virtual Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
                                 std::vector<int32_t>* ids, std::vector<float>* logits);
 
+  // Pipelined steps. submit() takes a step as forward_sample() does, except that no row may be
+  // `full`, and returns without waiting for it where pipelined() is true; collect() waits for
+  // the oldest submitted step not yet collected and writes its ids (one per logit row) as
+  // forward_sample() would. With two steps submitted the host builds and submits step N + 1
+  // while the device runs step N, so the device does not wait for the host between steps
+  // (the scheduling of vLLM's async mode). A step whose rows are all plain greedy (greedy, no
+  // adjustments) takes forward_argmax()'s pass: a row whose logits are all NaN gives
+  // kRowBadLogits. Tokens of a submitted batch may be previous_row_token(r) for a logit row r
+  // of the step submitted just before; if that row gave an error code instead of a token, the
+  // rows that read it compute garbage (never out of bounds): the caller learns of the error
+  // from the earlier collect() and drops the later step.
+  // Errors: InvalidArgument for a bad batch or spec, a `full` row, a previous_row_token that
+  // names no row of the step before, a third step submitted before one is collected, collect()
+  // with nothing submitted; where pipelined(), also forward*() while steps are submitted and a
+  // previous_row_token right after a forward*() call. A device failure comes back from
+  // collect() and drops every submitted step.
+  static constexpr size_t kMaxSubmitted = 2;
+  virtual bool pipelined() const { return false; }
+  virtual Status submit(const Batch& batch, const std::vector<RowSampling>& rows);
+  virtual Status collect(std::vector<int32_t>* ids);
+
   virtual const ModelConfig& config() const = 0;
   virtual int block_size() const = 0;
   virtual int64_t n_kv_blocks() const = 0;
@@ -132,6 +166,12 @@ class Engine {
   // "down", "lm_head", "other"). Empty otherwise.
   virtual std::vector<std::pair<std::string, double>> op_times_ms() const { return {}; }
   virtual void reset_op_times() {}
+
+ private:
+  // The default submit() / collect(): the step runs at submit() (forward_sample()); its ids
+  // wait in submitted_ until collected. last_ids_: the ids of the step submitted last.
+  std::deque<std::vector<int32_t>> submitted_;
+  std::vector<int32_t> last_ids_;
 };
 
 }  // namespace mlxm::engine

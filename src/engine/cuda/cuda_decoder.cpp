@@ -20,6 +20,8 @@
 // this off).
 #include "engine/cuda/cuda_decoder.h"
 
+#include <cstring>
+
 #include "engine/cuda/cuda_decoder_impl.h"
 #include "engine/kernels/cuda/attention_plan.h"
 
@@ -94,6 +96,12 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
   const ModelConfig& c = config_;
   const Meta m = meta_layout(n, n_out, width);
   bool moved = false;
+  // Submitted steps may still use a buffer about to be replaced: they finish first.
+  auto grow = [this](DeviceBuffer& b, size_t bytes) -> Result<bool> {
+    if (b.size() >= bytes) return false;
+    MLXM_RETURN_IF_ERROR(drain());
+    return cuda_decoder_detail::grow(b, bytes);
+  };
   if (n > cap_n_) {
     const int64_t cap = (n + 63) / 64 * 64;
     const size_t un = static_cast<size_t>(cap) * sizeof(float);
@@ -110,17 +118,22 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     cap_n_ = cap;
   }
   if (n_out > cap_out_) {
+    MLXM_RETURN_IF_ERROR(drain());
     const int64_t cap = (n_out + 15) / 16 * 16;
     const size_t uo = static_cast<size_t>(cap) * sizeof(float);
-    MLXM_ASSIGN_OR_RETURN(bool r1, grow(xo_, uo * static_cast<size_t>(c.hidden_size)));
-    MLXM_ASSIGN_OR_RETURN(bool r2, grow(logits_, uo * static_cast<size_t>(c.vocab_size)));
+    MLXM_RETURN_IF_ERROR(grow(xo_, uo * static_cast<size_t>(c.hidden_size)).status());
+    MLXM_RETURN_IF_ERROR(grow(logits_, uo * static_cast<size_t>(c.vocab_size)).status());
     MLXM_ASSIGN_OR_RETURN(host_logits_,
                           cuda::PinnedBuffer::alloc(uo * static_cast<size_t>(c.vocab_size)));
-    MLXM_ASSIGN_OR_RETURN(bool r3, grow(ids_, static_cast<size_t>(cap) * sizeof(int32_t)));
-    MLXM_ASSIGN_OR_RETURN(host_ids_,
-                          cuda::PinnedBuffer::alloc(static_cast<size_t>(cap) * sizeof(int32_t)));
-    moved |= r3;
-    moved |= r1 || r2;
+    // ids_ keeps its values: the next step may read them (previous_row_token).
+    DeviceBuffer old_ids = std::move(ids_);
+    MLXM_ASSIGN_OR_RETURN(ids_, DeviceBuffer::alloc(static_cast<size_t>(cap) * sizeof(int32_t)));
+    if (old_ids.size() > 0) {
+      MLXM_RETURN_IF_ERROR(cuda::copy_async(ids_.data(), old_ids.data(), old_ids.size(),
+                                            stream_.get()));
+      MLXM_RETURN_IF_ERROR(cuda::stream_synchronize(stream_.get()));  // before old_ids goes
+    }
+    moved = true;  // ids_ moved (xo_ and logits_ too, or not)
     cap_out_ = cap;
   }
   {
@@ -178,7 +191,10 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     moved |= r;
     cap_meta_ = cap;
   }
-  if (cublas_on_ && n >= lin_.cublas_min_rows) moved |= reserve_cublas();
+  if (cublas_on_ && n >= lin_.cublas_min_rows) {
+    MLXM_RETURN_IF_ERROR(drain());
+    moved |= reserve_cublas();
+  }
   if (moved) graphs_.clear();  // they point at the old buffers
   return ok_status();
 }
@@ -212,8 +228,40 @@ bool CudaDecoder::reserve_cublas() {
   return true;
 }
 
-Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
-  MLXM_RETURN_IF_ERROR(validate_batch(batch, config_, options_.block_size, n_blocks_));
+Result<CudaDecoder::StepSlot*> CudaDecoder::next_slot() {
+  StepSlot& sl = slots_[n_steps_++ % 2];
+  if (sl.done.empty()) {
+    MLXM_ASSIGN_OR_RETURN(sl.done, cuda::Event::create());
+  }
+  MLXM_RETURN_IF_ERROR(sl.done.synchronize());  // its last step's copies have been read
+  return &sl;
+}
+
+Status CudaDecoder::drain() {
+  if (submitted_.empty()) return ok_status();
+  return cuda::stream_synchronize(stream_.get());
+}
+
+Status CudaDecoder::begin_sync_step(const char* what) {
+  if (!submitted_.empty()) {
+    return invalid_argument(std::string(what) + ": " + std::to_string(submitted_.size()) +
+                            " submitted steps are not collected (collect() them first)");
+  }
+  prev_rows_ = 0;  // this step's ids (if any) are not a submitted step's
+  return ok_status();
+}
+
+// Page-locked room for `bytes` in `b` (grown by doubling; the old contents are dropped).
+static Status ensure_pinned(cuda::PinnedBuffer& b, size_t bytes) {
+  if (b.size() >= bytes) return ok_status();
+  MLXM_ASSIGN_OR_RETURN(b, cuda::PinnedBuffer::alloc(std::max(bytes, 2 * b.size())));
+  return ok_status();
+}
+
+Status CudaDecoder::run_step(const Batch& batch, int64_t n_prev_rows, StepSlot& slot,
+                             int64_t* n_out_ret) {
+  MLXM_RETURN_IF_ERROR(
+      validate_batch(batch, config_, options_.block_size, n_blocks_, n_prev_rows));
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t n_out = static_cast<int64_t>(batch.logit_rows.size());
   *n_out_ret = n_out;
@@ -229,8 +277,10 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
   MLXM_RETURN_IF_ERROR(reserve(n, n_out, width, max_ctx));
 
   const Meta m = meta_layout(n, n_out, width);
-  host_meta_.assign(static_cast<size_t>(m.total), 0);
-  int32_t* hm = host_meta_.data();
+  const size_t meta_bytes = static_cast<size_t>(m.total) * sizeof(int32_t);
+  MLXM_RETURN_IF_ERROR(ensure_pinned(slot.meta, meta_bytes));
+  int32_t* hm = static_cast<int32_t*>(slot.meta.data());
+  std::fill(hm, hm + m.total, 0);
   for (int64_t i = 0; i < n; ++i) {
     const size_t ui = static_cast<size_t>(i);
     const BatchSeq& s = batch.seqs[static_cast<size_t>(batch.seq_ids[ui])];
@@ -271,7 +321,7 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
     if (!multi) n_tiles = 0;
   }
   const cuda::Stream st = stream_.get();
-  MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, static_cast<size_t>(m.total) * 4, st));
+  MLXM_RETURN_IF_ERROR(cuda::copy_async(meta_.data(), hm, meta_bytes, st));
 
   if (use_graphs_ && n <= kMaxGraphTokens) {
     // The whole-context attention's blocks per head, negative when grouped per kv head.
@@ -300,9 +350,11 @@ Status CudaDecoder::run_step(const Batch& batch, int64_t* n_out_ret) {
 }
 
 Status CudaDecoder::forward(const Batch& batch, std::vector<float>* logits) {
+  MLXM_RETURN_IF_ERROR(begin_sync_step("CUDA engine forward"));
   const TimePoint t0 = now();
+  MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
   int64_t n_out = 0;
-  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
+  MLXM_RETURN_IF_ERROR(run_step(batch, 0, *slot, &n_out));
   const TimePoint t1 = now();
   host_ms_ += ms_between(t0, t1);
   const cuda::Stream st = stream_.get();
@@ -332,20 +384,35 @@ Status CudaDecoder::forward_argmax(const Batch& batch, const std::vector<int32_t
                               "logit_rows (" + std::to_string(n_rows) + " rows)");
     }
   }
+  MLXM_RETURN_IF_ERROR(begin_sync_step("CUDA engine forward_argmax"));
   const TimePoint t0 = now();
+  MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
   int64_t n_out = 0;
-  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
-  const cuda::Stream st = stream_.get();
-  if (n_out > 0) {
-    MLXM_RETURN_IF_ERROR(cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size,
-                                           ids_.as<int32_t>(), st));
-    MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
-                                          static_cast<size_t>(n_out) * sizeof(int32_t), st));
-  }
-  MLXM_RETURN_IF_ERROR(finish_rows(full_rows, t0, st, "CUDA engine forward_argmax", logits));
-  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
+  MLXM_RETURN_IF_ERROR(run_step(batch, 0, *slot, &n_out));
+  MLXM_RETURN_IF_ERROR(enqueue_ids(n_out, 0, *slot));
+  MLXM_RETURN_IF_ERROR(
+      finish_rows(full_rows, t0, stream_.get(), "CUDA engine forward_argmax", logits));
+  const int32_t* hi = static_cast<const int32_t*>(slot->ids.data());
   ids->assign(hi, hi + n_out);
   return ok_status();
+}
+
+Status CudaDecoder::enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot) {
+  if (n_out == 0) return ok_status();
+  const cuda::Stream st = stream_.get();
+  const size_t n_ids = n_spec > 0 ? n_spec : static_cast<size_t>(n_out);
+  if (n_spec > 0) {
+    MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, config_.vocab_size,
+                                           sample_specs_.as<cuda::SampleRowSpec>(),
+                                           static_cast<int64_t>(n_spec),
+                                           sample_adjust_.as<cuda::SampleAdjust>(),
+                                           ids_.as<int32_t>(), st));
+  } else {
+    MLXM_RETURN_IF_ERROR(
+        cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size, ids_.as<int32_t>(), st));
+  }
+  MLXM_RETURN_IF_ERROR(ensure_pinned(slot.ids, n_ids * sizeof(int32_t)));
+  return cuda::copy_async(slot.ids.data(), ids_.data(), n_ids * sizeof(int32_t), st);
 }
 
 Status CudaDecoder::finish_rows(const std::vector<int32_t>& full_rows, TimePoint t0,
@@ -372,60 +439,110 @@ Status CudaDecoder::finish_rows(const std::vector<int32_t>& full_rows, TimePoint
 Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
                                    std::vector<int32_t>* ids, std::vector<float>* logits) {
   const size_t n_rows = batch.logit_rows.size();
+  MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, config_.vocab_size));
+  MLXM_RETURN_IF_ERROR(begin_sync_step("CUDA engine forward_sample"));
+  std::vector<int32_t> full_rows;
+  for (size_t r = 0; r < n_rows; ++r) {
+    if (rows[r].full) full_rows.push_back(static_cast<int32_t>(r));
+  }
+  const TimePoint t0 = now();
+  MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
+  MLXM_ASSIGN_OR_RETURN(const size_t n_spec, stage_specs(rows, *slot));
+  int64_t n_out = 0;
+  MLXM_RETURN_IF_ERROR(run_step(batch, 0, *slot, &n_out));
+  if (n_spec > 0) MLXM_RETURN_IF_ERROR(enqueue_ids(n_out, n_spec, *slot));
+  MLXM_RETURN_IF_ERROR(
+      finish_rows(full_rows, t0, stream_.get(), "CUDA engine forward_sample", logits));
+  ids->assign(n_rows, kRowFull);
+  const int32_t* hi = static_cast<const int32_t*>(slot->ids.data());
+  for (size_t j = 0; j < n_spec; ++j) {
+    if (hi[j] == cuda::kSampleBadRow) return internal_error("forward_sample: bad spec row");
+    (*ids)[static_cast<size_t>(spec_rows_[j])] = hi[j];
+  }
+  return ok_status();
+}
+
+Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, StepSlot& slot) {
   const int32_t vocab = config_.vocab_size;
-  MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, vocab));
-  // Specs (cuda/row_spec.h) and the flattened adjustments of the sampled rows.
   host_specs_.clear();
   host_adjust_.clear();
   spec_rows_.clear();
-  std::vector<int32_t> full_rows;
-  for (size_t r = 0; r < n_rows; ++r) {
+  for (size_t r = 0; r < rows.size(); ++r) {
     const RowSampling& s = rows[r];
-    if (s.full) {
-      full_rows.push_back(static_cast<int32_t>(r));
-      continue;
-    }
+    if (s.full) continue;
     if (host_adjust_.size() + s.adjust.size() > static_cast<size_t>(INT32_MAX)) {
       return invalid_argument("forward_sample: too many logit adjustments");
     }
     host_specs_.push_back(device_row_spec(s, static_cast<int32_t>(r), vocab, &host_adjust_));
     spec_rows_.push_back(static_cast<int32_t>(r));
   }
-  const TimePoint t0 = now();
-  const cuda::Stream st = stream_.get();
   const size_t n_spec = host_specs_.size();
-  if (n_spec > 0) {
-    // Uploaded before the step: a copy from pageable memory first waits for the stream, which
-    // is idle here (every forward* ends synchronised), not behind this step's work.
-    MLXM_ASSIGN_OR_RETURN(bool g1, grow(sample_specs_, n_spec * sizeof(cuda::SampleRowSpec)));
-    MLXM_ASSIGN_OR_RETURN(bool g2, grow(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
-                                                             sizeof(cuda::SampleAdjust)));
-    (void)g1;
-    (void)g2;
-    MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_specs_.data(), host_specs_.data(),
-                                          n_spec * sizeof(cuda::SampleRowSpec), st));
-    if (!host_adjust_.empty()) {
-      MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_adjust_.data(), host_adjust_.data(),
-                                            host_adjust_.size() * sizeof(cuda::SampleAdjust), st));
-    }
+  if (n_spec == 0) return n_spec;
+  const size_t spec_bytes = n_spec * sizeof(cuda::SampleRowSpec);
+  const size_t adjust_bytes = host_adjust_.size() * sizeof(cuda::SampleAdjust);
+  // Growing a device buffer here waits for the submitted steps (they may read the old one).
+  if (sample_specs_.size() < spec_bytes ||
+      sample_adjust_.size() < std::max<size_t>(1, host_adjust_.size()) *
+                                  sizeof(cuda::SampleAdjust)) {
+    MLXM_RETURN_IF_ERROR(drain());
+  }
+  MLXM_RETURN_IF_ERROR(grow(sample_specs_, spec_bytes).status());
+  MLXM_RETURN_IF_ERROR(grow(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
+                                                sizeof(cuda::SampleAdjust)).status());
+  // Through the slot's page-locked buffers: the copies are queued behind the steps in flight.
+  MLXM_RETURN_IF_ERROR(ensure_pinned(slot.specs, spec_bytes));
+  std::memcpy(slot.specs.data(), host_specs_.data(), spec_bytes);
+  const cuda::Stream st = stream_.get();
+  MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_specs_.data(), slot.specs.data(), spec_bytes, st));
+  if (adjust_bytes > 0) {
+    MLXM_RETURN_IF_ERROR(ensure_pinned(slot.adjust, adjust_bytes));
+    std::memcpy(slot.adjust.data(), host_adjust_.data(), adjust_bytes);
+    MLXM_RETURN_IF_ERROR(
+        cuda::copy_async(sample_adjust_.data(), slot.adjust.data(), adjust_bytes, st));
+  }
+  return n_spec;
+}
+
+Status CudaDecoder::submit(const Batch& batch, const std::vector<RowSampling>& rows) {
+  const size_t n_rows = batch.logit_rows.size();
+  MLXM_RETURN_IF_ERROR(
+      check_submit_rows(rows, n_rows, config_.vocab_size, submitted_.size()));
+  const TimePoint t0 = now();
+  MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
+  // No full rows: spec j is logit row j, so sample_rows leaves ids_ in row order, as the next
+  // step's previous_row_token reads it.
+  const bool argmax = plain_greedy_rows(rows);
+  size_t n_spec = 0;
+  if (!argmax) {
+    MLXM_ASSIGN_OR_RETURN(n_spec, stage_specs(rows, *slot));
   }
   int64_t n_out = 0;
-  MLXM_RETURN_IF_ERROR(run_step(batch, &n_out));
-  if (n_spec > 0) {
-    MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, vocab,
-                                           sample_specs_.as<cuda::SampleRowSpec>(),
-                                           static_cast<int64_t>(n_spec),
-                                           sample_adjust_.as<cuda::SampleAdjust>(),
-                                           ids_.as<int32_t>(), st));
-    MLXM_RETURN_IF_ERROR(cuda::copy_async(host_ids_.data(), ids_.data(),
-                                          n_spec * sizeof(int32_t), st));
+  MLXM_RETURN_IF_ERROR(run_step(batch, prev_rows_, *slot, &n_out));
+  MLXM_RETURN_IF_ERROR(enqueue_ids(n_out, n_spec, *slot));
+  MLXM_RETURN_IF_ERROR(slot->done.record(stream_.get()));
+  submitted_.push_back({slot, n_rows});
+  prev_rows_ = static_cast<int64_t>(n_rows);
+  host_ms_ += ms_since(t0);
+  return ok_status();
+}
+
+Status CudaDecoder::collect(std::vector<int32_t>* ids) {
+  if (submitted_.empty()) return invalid_argument("collect: no step is submitted");
+  const Submitted s = submitted_.front();
+  const TimePoint t0 = now();
+  const Status done = s.slot->done.synchronize();
+  wait_ms_ += ms_since(t0);
+  if (!done.ok()) {
+    submitted_.clear();  // the stream failed: no submitted step has a result
+    prev_rows_ = 0;
+    return done.with_context("CUDA engine collect");
   }
-  MLXM_RETURN_IF_ERROR(finish_rows(full_rows, t0, st, "CUDA engine forward_sample", logits));
-  ids->assign(n_rows, kRowFull);
-  const int32_t* hi = static_cast<const int32_t*>(host_ids_.data());
-  for (size_t j = 0; j < n_spec; ++j) {
-    if (hi[j] == cuda::kSampleBadRow) return internal_error("forward_sample: bad spec row");
-    (*ids)[static_cast<size_t>(spec_rows_[j])] = hi[j];
+  submitted_.pop_front();
+  const int32_t* hi = static_cast<const int32_t*>(s.slot->ids.data());
+  ids->assign(hi, hi + s.n_rows);
+  for (int32_t& id : *ids) {
+    if (id == cuda::kSampleBadRow) return internal_error("collect: bad spec row");
+    if (id < 0 && id != kRowAllNegInf) id = kRowBadLogits;  // argmax: -1 for a row of NaN only
   }
   return ok_status();
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <initializer_list>
 #include <map>
 #include <tuple>
@@ -236,6 +237,13 @@ class CudaDecoder final : public Engine {
   bool device_argmax() const override { return true; }
   Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
                         std::vector<int32_t>* ids, std::vector<float>* logits) override;
+  // Pipelined steps (engine.h): submit() enqueues the step, its ids' pass and their copy into
+  // its slot's pinned buffer, and returns; collect() waits for the slot's event. Tokens given
+  // as previous_row_token(r) are read by the embedding gather from ids_, where the step before
+  // left its ids (logit row order: submitted steps have no full rows).
+  bool pipelined() const override { return true; }
+  Status submit(const Batch& batch, const std::vector<RowSampling>& rows) override;
+  Status collect(std::vector<int32_t>* ids) override;
 
   const ModelConfig& config() const override { return config_; }
   int block_size() const override { return options_.block_size; }
@@ -253,8 +261,29 @@ class CudaDecoder final : public Engine {
 
  private:
   Status init_kv();
-  // Validates, lays out and uploads the step's metadata, then enqueues (or replays) the step.
-  Status run_step(const Batch& batch, int64_t* n_out);
+  // The host side of one step: its metadata, sampling specs and ids staged in page-locked
+  // memory, so that their copies do not wait for the stream (a pageable copy would), and the
+  // event recorded after the step's last copy. Steps alternate between two slots: a slot is
+  // reused two steps later, after its event (a pipelined step is collected by then).
+  struct StepSlot {
+    cuda::PinnedBuffer meta, specs, adjust, ids;
+    cuda::Event done;
+  };
+  // The next step's slot, once its previous step's copies are done.
+  Result<StepSlot*> next_slot();
+  // Waits for the submitted steps (before a buffer they use is reallocated).
+  Status drain();
+  // forward*(): no steps may be submitted; afterwards no previous_row_token refers to a step.
+  Status begin_sync_step(const char* what);
+  // Validates (tokens may be previous_row_token(r), r < n_prev_rows), lays out and uploads the
+  // step's metadata through `slot`, then enqueues (or replays) the step.
+  Status run_step(const Batch& batch, int64_t n_prev_rows, StepSlot& slot, int64_t* n_out);
+  // Stages `rows` (none full) as device specs in `slot` and uploads them: spec_rows_ gets the
+  // logit row of each. Returns the number of specs.
+  Result<size_t> stage_specs(const std::vector<RowSampling>& rows, StepSlot& slot);
+  // After run_step: the ids of the step's n_out logit rows into ids_ by forward_argmax's pass
+  // (n_spec == 0) or sample_rows over the n_spec staged specs, then copied into slot.ids.
+  Status enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot);
   // Capacity for n tokens, n_out logit rows and `width` block-table entries per token.
   Status reserve(int64_t n, int64_t n_out, int64_t width, int64_t max_ctx);
   // The end of forward_argmax / forward_sample: the logit rows `full_rows` copied to the pinned
@@ -357,13 +386,19 @@ class CudaDecoder final : public Engine {
   DeviceBuffer meta_;    // int32: see Meta
   DeviceBuffer ids_;     // int32 (n_out): forward_argmax's ids
   cuda::PinnedBuffer host_logits_;  // (n_out, vocab) page-locked staging for the logits copy
-  cuda::PinnedBuffer host_ids_;     // (n_out) int32 staging for the ids
   DeviceBuffer sample_specs_;   // forward_sample: cuda::SampleRowSpec (sampled rows)
   DeviceBuffer sample_adjust_;  // forward_sample: cuda::SampleAdjust (all sampled rows)
   std::vector<cuda::SampleRowSpec> host_specs_;
   std::vector<cuda::SampleAdjust> host_adjust_;
   std::vector<int32_t> spec_rows_;  // (sampled rows) logit row of each spec
-  std::vector<int32_t> host_meta_;
+  StepSlot slots_[2];
+  uint64_t n_steps_ = 0;  // steps run; step k stages in slots_[k % 2]
+  struct Submitted {
+    StepSlot* slot;
+    size_t n_rows;  // logit rows (ids in slot->ids)
+  };
+  std::deque<Submitted> submitted_;  // submitted, not collected; oldest first
+  int64_t prev_rows_ = 0;  // logit rows of the step submitted last; 0 after a forward*()
 
   // Offsets (in int32 elements) of the step metadata inside meta_. tiles: (n_tiles, 3)
   // {first token, count, table token} for the prefill attention (room for n tiles).

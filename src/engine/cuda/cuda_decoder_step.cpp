@@ -163,7 +163,9 @@ Status CudaDecoder::enqueue_step(int64_t n, int64_t n_out, int64_t width, int64_
   const ModelConfig& c = config_;
   const Meta m = meta_layout(n, n_out, width);
   const int64_t h = c.hidden_size;
-  MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s));
+  // Tokens given as previous_row_token(r) are the ids the step before left in ids_.
+  MLXM_RETURN_IF_ERROR(w_.embed.gather_rows(meta_at(m.tokens), n, x_.as<float>(), s,
+                                            ids_.as<const int32_t>()));
   qkv_x_ = {};
   for (int l = 0; l < c.n_layers; ++l) {
     MLXM_RETURN_IF_ERROR(enqueue_layer(l, n, m, width, n_tiles, s));

@@ -278,7 +278,8 @@ void CpuDecoder::run_layer(const LayerWeights& L, const KvLayerView& kv, int64_t
 
 }  // namespace
 
-Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int64_t n_kv_blocks) {
+Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int64_t n_kv_blocks,
+                      int64_t n_prev_rows) {
   const size_t n = b.tokens.size();
   if (n == 0) return invalid_argument("batch: no tokens");
   if (b.positions.size() != n || b.seq_ids.size() != n) {
@@ -309,10 +310,16 @@ Status validate_batch(const Batch& b, const ModelConfig& c, int block_size, int6
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    if (b.tokens[i] < 0 || b.tokens[i] >= c.vocab_size) {
-      return invalid_argument("batch: tokens[" + std::to_string(i) +
-                              "] = " + std::to_string(b.tokens[i]) + " outside the vocabulary (" +
-                              std::to_string(c.vocab_size) + ")");
+    const int32_t t = b.tokens[i];
+    const int64_t prev_row = -1 - int64_t{t};  // t < 0: t is previous_row_token(prev_row)
+    if (t < 0 && n_prev_rows > 0 && prev_row >= n_prev_rows) {
+      return invalid_argument("batch: tokens[" + std::to_string(i) + "] = previous_row_token(" +
+                              std::to_string(prev_row) + ") but the step submitted before has " +
+                              std::to_string(n_prev_rows) + " logit rows");
+    }
+    if ((t < 0 && n_prev_rows == 0) || t >= c.vocab_size) {
+      return invalid_argument("batch: tokens[" + std::to_string(i) + "] = " + std::to_string(t) +
+                              " outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
     }
     const int32_t s = b.seq_ids[i];
     if (s < 0 || static_cast<size_t>(s) >= b.seqs.size()) {

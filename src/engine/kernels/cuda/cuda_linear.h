@@ -219,8 +219,11 @@ class CudaLinear {
   Status check_rope_store(const RopeStore& r, int64_t n, const ForwardOptions& opt) const;
 
   // Embedding lookup: out (n, n_in) = rows ids[i] of W dequantized to f32 (every format), ids
-  // a device int32 (n) array. An id outside [0, n_out) gives a NaN row (never read).
-  Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr) const;
+  // a device int32 (n) array. With prev_ids (device int32), a negative ids[i] stands for
+  // prev_ids[-1 - ids[i]] (Engine::submit's previous_row_token; the caller bounds the index).
+  // An id outside [0, n_out) gives a NaN row (never read out of bounds).
+  Status gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream = nullptr,
+                     const int32_t* prev_ids = nullptr) const;
 
  private:
   struct Impl;

@@ -14,6 +14,7 @@
 #include "core/status.h"
 
 struct CUstream_st;  // what cudaStream_t points to
+struct CUevent_st;   // what cudaEvent_t points to
 
 namespace mlxm::engine::cuda {
 
@@ -122,6 +123,26 @@ class OwnedStream {
 
  private:
   Stream s_ = nullptr;
+};
+
+// An owned event without timing data (cudaEventDisableTiming): a point in a stream that the
+// host can wait for. synchronize() on an event never recorded returns at once. Move-only.
+class Event {
+ public:
+  static Result<Event> create();
+  Event() = default;
+  ~Event();
+  Event(Event&& o) noexcept;
+  Event& operator=(Event&& o) noexcept;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  Status record(Stream stream);
+  // Waits for the work before the last record(); errors of that work come back here.
+  Status synchronize() const;
+  bool empty() const { return e_ == nullptr; }
+
+ private:
+  CUevent_st* e_ = nullptr;
 };
 
 // A captured sequence of launches replayed as one CUDA graph (decode steps: one launch instead

@@ -242,13 +242,15 @@ __global__ void __launch_bounds__(kWarps * 32)
 // Embedding rows: out[j][k] = w[ids[j]][k] dequantized (same formula as the generic GEMV).
 __global__ void gather_rows_kernel(const void* __restrict__ w, const void* __restrict__ sb, int dt,
                                    int bits, int group_size, const int32_t* __restrict__ ids,
-                                   int64_t n, int n_out, int n_in, float* __restrict__ out) {
+                                   const int32_t* __restrict__ prev_ids, int64_t n, int n_out,
+                                   int n_in, float* __restrict__ out) {
   const int64_t total = n * n_in;
   const int n_groups = bits != 0 ? n_in / group_size : 0;
   const uint32_t mask = bits != 0 ? (1u << bits) - 1u : 0u;
   for (int64_t it = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; it < total;
        it += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = ids[it / n_in];
+    int64_t row = ids[it / n_in];
+    if (row < 0 && prev_ids != nullptr) row = prev_ids[-1 - row];
     const int k = static_cast<int>(it % n_in);
     if (row < 0 || row >= n_out) {
       out[it] = NAN;
@@ -639,7 +641,8 @@ Status CudaLinear::forward(const float* x, int64_t n, float* y, Stream stream,
   return ok_status();
 }
 
-Status CudaLinear::gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream) const {
+Status CudaLinear::gather_rows(const int32_t* ids, int64_t n, float* out, Stream stream,
+                               const int32_t* prev_ids) const {
   const Impl& m = *impl_;
   if (m.n_out == 0) return invalid_argument("CudaLinear::gather_rows: empty layer");
   if (n < 0) return invalid_argument("CudaLinear::gather_rows: negative row count");
@@ -650,7 +653,7 @@ Status CudaLinear::gather_rows(const int32_t* ids, int64_t n, float* out, Stream
   const int64_t total = n * m.n_in;
   const int64_t blocks = std::min<int64_t>((total + 255) / 256, 65535 * 16);
   gather_rows_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
-      m.weight.data(), m.sb.data(), dtype_code(m.dtype), m.bits, m.group_size, ids, n,
+      m.weight.data(), m.sb.data(), dtype_code(m.dtype), m.bits, m.group_size, ids, prev_ids, n,
       static_cast<int>(m.n_out), static_cast<int>(m.n_in), out);
   MLXM_CUDA_CHECK_LAUNCH("gather_rows_kernel (embedding)");
   return ok_status();

@@ -340,6 +340,41 @@ OwnedStream& OwnedStream::operator=(OwnedStream&& o) noexcept {
   return *this;
 }
 
+Result<Event> Event::create() {
+  Event ev;
+  cudaEvent_t e = nullptr;
+  MLXM_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  ev.e_ = e;
+  return Result<Event>(std::move(ev));
+}
+
+Event::~Event() {
+  if (e_ != nullptr) (void)cudaEventDestroy(e_);
+}
+
+Event::Event(Event&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+
+Event& Event::operator=(Event&& o) noexcept {
+  if (this != &o) {
+    if (e_ != nullptr) (void)cudaEventDestroy(e_);
+    e_ = std::exchange(o.e_, nullptr);
+  }
+  return *this;
+}
+
+Status Event::record(Stream stream) {
+  if (e_ == nullptr) return internal_error("Event::record: no event (create() it first)");
+  MLXM_CUDA_TRY(cudaEventRecord(e_, stream));
+  return ok_status();
+}
+
+Status Event::synchronize() const {
+  if (e_ == nullptr) return ok_status();
+  MLXM_CUDA_TRY(cudaEventSynchronize(e_));
+  MLXM_CUDA_TRY(cudaGetLastError());
+  return ok_status();
+}
+
 Result<Graph> Graph::capture(const std::function<Status(Stream)>& enqueue, Stream stream) {
   if (stream == nullptr) return invalid_argument("Graph::capture: needs an owned stream");
   Graph g;

@@ -57,10 +57,11 @@ bool has_ties(std::vector<float> x) {
   return std::adjacent_find(x.begin(), x.end()) != x.end();
 }
 
-// Runs sample_rows over x (n_rows, vocab) for specs[j] on row rows[j]; returns the ids.
+// Runs sample_rows over x (n_rows, vocab) for specs[j] on row rows[j], in launches of
+// per_launch specs (0: one launch); returns the ids.
 std::vector<int32_t> run_kernel(const std::vector<float>& x, int64_t n_rows, int32_t vocab,
                                 const std::vector<RowSampling>& specs,
-                                const std::vector<int32_t>& rows) {
+                                const std::vector<int32_t>& rows, size_t per_launch = 0) {
   std::vector<cuda::SampleRowSpec> ds;
   std::vector<cuda::SampleAdjust> adj;
   for (size_t j = 0; j < specs.size(); ++j) ds.push_back(device_row_spec(specs[j], rows[j], vocab, &adj));
@@ -69,11 +70,15 @@ std::vector<int32_t> run_kernel(const std::vector<float>& x, int64_t n_rows, int
   cuda::DeviceBuffer dspecs = to_device(ds);
   cuda::DeviceBuffer dadj = to_device(adj);
   cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
-  const Status st = cuda::sample_rows(dx.as<float>(), n_rows, vocab,
-                                      dspecs.as<cuda::SampleRowSpec>(),
-                                      static_cast<int64_t>(specs.size()),
-                                      dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>());
-  EXPECT_TRUE(st.ok()) << st.to_string();
+  const size_t step = per_launch > 0 ? per_launch : std::max<size_t>(1, specs.size());
+  for (size_t c = 0; c < specs.size(); c += step) {
+    const size_t count = std::min(step, specs.size() - c);
+    const Status st = cuda::sample_rows(dx.as<float>(), n_rows, vocab,
+                                        dspecs.as<cuda::SampleRowSpec>() + c,
+                                        static_cast<int64_t>(count),
+                                        dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>() + c);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+  }
   return to_host<int32_t>(dids, specs.size());
 }
 
@@ -85,8 +90,10 @@ struct Mix {
   bool adjust;
 };
 
-// Every combination for one vocabulary size, one row each, in one batch.
-void check_vocab(int32_t vocab, uint32_t seed, int* n_rows_checked, int* n_rounding) {
+// Every combination for one vocabulary size, one row each, in one batch (per_launch 0) or in
+// launches of per_launch specs: few specs per launch take clusters of blocks per spec (sm_90).
+void check_vocab(int32_t vocab, uint32_t seed, int* n_rows_checked, int* n_rounding,
+                 size_t per_launch = 0) {
   std::mt19937 rng(seed);
   std::mt19937_64 urng(seed);
   std::uniform_real_distribution<double> unif(0.0, 1.0);
@@ -142,7 +149,7 @@ void check_vocab(int32_t vocab, uint32_t seed, int* n_rows_checked, int* n_round
   std::reverse(specs.begin(), specs.end());
   std::reverse(rows.begin(), rows.end());
   const std::vector<int32_t> ids =
-      run_kernel(x, static_cast<int64_t>(originals.size()), vocab, specs, rows);
+      run_kernel(x, static_cast<int64_t>(originals.size()), vocab, specs, rows, per_launch);
   ASSERT_EQ(ids.size(), specs.size());
   int shown = 0;
   for (size_t j = 0; j < specs.size(); ++j) {
@@ -185,6 +192,22 @@ TEST(CudaSampleTest, KernelMatchesHostForManyParamsAndSizes) {
   EXPECT_LE(rounding * 100, checked) << "too many rounding differences";
 }
 
+// The same with few specs per launch: clusters of 8, 4 and 2 blocks per spec on sm_90 (each
+// block a slice of the row, every reduction combined over the cluster), 1 elsewhere.
+TEST(CudaSampleTest, FewSpecsPerLaunchMatchHost) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  int checked = 0, rounding = 0;
+  uint32_t seed = 100;
+  for (size_t per_launch : {size_t{1}, size_t{13}, size_t{30}, size_t{60}}) {
+    for (int32_t vocab : {128256, 1, 3, 1025, 50257}) {
+      ASSERT_NO_FATAL_FAILURE(check_vocab(vocab, seed++, &checked, &rounding, per_launch));
+    }
+  }
+  std::printf("[ cuda sample ] %d rows checked in small launches, %d differ by an expf rounding "
+              "at a boundary\n", checked, rounding);
+  EXPECT_LE(rounding * 100, checked) << "too many rounding differences";
+}
+
 // Rows that cannot be sampled get their code; the other rows of the batch are unaffected.
 TEST(CudaSampleTest, BadRowsGiveCodesOthersUnaffected) {
   MLXM_SKIP_WITHOUT_CUDA();
@@ -198,25 +221,37 @@ TEST(CudaSampleTest, BadRowsGiveCodesOthersUnaffected) {
   std::fill(r[3].begin(), r[3].end(), -kInf);
   r[4][0] = std::nanf("");  // greedy row with a NaN: an error too (the host Sampler's rule)
   for (size_t i = 0; i < v; i += 2) r[5][i] = -kInf;  // some -inf: never drawn
-  std::vector<float> x;
-  for (auto& row : r) x.insert(x.end(), row.begin(), row.end());
   RowSampling s;
   s.temperature = 1.0f;
   s.top_p = 0.8f;
   s.u = 0.37;
   RowSampling g;  // greedy
-  std::vector<RowSampling> specs = {s, s, s, s, g, s, s};
-  std::vector<int32_t> rows = {0, 1, 2, 3, 4, 5, 6};  // row 6 is outside x
-  const std::vector<int32_t> ids = run_kernel(x, 6, vocab, specs, rows);
-  ASSERT_EQ(ids.size(), 7u);
-  EXPECT_EQ(ids[0], *sample_row(r[0], s));
-  EXPECT_EQ(ids[1], kRowBadLogits);
-  EXPECT_EQ(ids[2], kRowBadLogits);
-  EXPECT_EQ(ids[3], kRowAllNegInf);
-  EXPECT_EQ(ids[4], kRowBadLogits);
-  EXPECT_EQ(ids[5], *sample_row(r[5], s));
-  EXPECT_EQ(ids[5] % 2, 1);
-  EXPECT_EQ(ids[6], cuda::kSampleBadRow);
+  // One copy of the 7 specs (a launch of clusters on sm_90), then 11 (77 specs: one block each).
+  for (int reps : {1, 11}) {
+    std::vector<float> x;
+    std::vector<RowSampling> specs;
+    std::vector<int32_t> rows;
+    for (int k = 0; k < reps; ++k) {
+      for (auto& row : r) x.insert(x.end(), row.begin(), row.end());
+      for (const RowSampling& spec : {s, s, s, s, g, s}) specs.push_back(spec);
+      for (int32_t i = 0; i < 6; ++i) rows.push_back(6 * k + i);
+    }
+    specs.push_back(s);
+    rows.push_back(6 * reps);  // outside x
+    const std::vector<int32_t> ids = run_kernel(x, 6 * reps, vocab, specs, rows);
+    ASSERT_EQ(ids.size(), static_cast<size_t>(6 * reps + 1));
+    for (int k = 0; k < reps; ++k) {
+      const int32_t* id = ids.data() + 6 * k;
+      EXPECT_EQ(id[0], *sample_row(r[0], s)) << reps;
+      EXPECT_EQ(id[1], kRowBadLogits) << reps;
+      EXPECT_EQ(id[2], kRowBadLogits) << reps;
+      EXPECT_EQ(id[3], kRowAllNegInf) << reps;
+      EXPECT_EQ(id[4], kRowBadLogits) << reps;
+      EXPECT_EQ(id[5], *sample_row(r[5], s)) << reps;
+      EXPECT_EQ(id[5] % 2, 1) << reps;
+    }
+    EXPECT_EQ(ids.back(), cuda::kSampleBadRow) << reps;
+  }
 }
 
 // Same inputs, same ids (integer sums: no run-to-run variation); greedy = lowest-index argmax.

@@ -45,6 +45,7 @@
 #include "engine/kernels/cuda/attn_kv_bulk.cuh"
 #include "engine/kernels/cuda/attn_round.cuh"
 #include "engine/kernels/cuda/bulk_copy.cuh"
+#include "engine/kernels/cuda/cluster.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_ops.h"
 #include "engine/kernels/cuda/kv_rope.cuh"
@@ -71,27 +72,6 @@ __host__ __device__ constexpr int whole_smem_bytes() {
 template <typename T, int HPL, int W, int R>
 constexpr int whole_launch_smem_bytes(int max_blocks) {
   return whole_smem_bytes<T, HPL, W, R>() + (max_blocks * 4 + 15) / 16 * 16;
-}
-
-// The block's rank in its cluster (P > 1), and the address of `p` in rank `rank`'s shared memory.
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
-__device__ __forceinline__ uint32_t peer_addr(const void* p, uint32_t rank) {
-  const uint32_t local = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  uint32_t out;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(out) : "r"(local), "r"(rank));
-  return out;
-}
-__device__ __forceinline__ void store_peer(uint32_t addr, float v) {
-  asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(addr), "f"(v) : "memory");
-}
-// Every thread of the cluster's blocks: the stores before it are visible to the cluster after it.
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::
-                   : "memory");
 }
 
 // Lane t < head_dim/4 of head g's merging warp: the block's (max, sum, acc of dims 4t .. 4t + 3)
@@ -176,7 +156,7 @@ __global__ void __maxnreg__(whole_max_regs<G>())
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int rank = P > 1 ? static_cast<int>(cluster_rank()) : 0;
+  const int rank = P > 1 ? static_cast<int>(cluster::rank()) : 0;
   // The block's (sequence, query head), or (sequence, kv head) with its heads head0 .. head0+G-1.
   // (Unsigned from blockIdx, each value from it alone: an int block unit kept live beside them
   // spilled 40-56 bytes at 96 registers, where these spill 16-20; 3B batch 1 -1.6 %, run 172.)
@@ -355,15 +335,17 @@ __global__ void __maxnreg__(whole_max_regs<G>())
       float* slot = &s_peer[((rank - 1) * G + g) * kPeer];
       if (in) {
 #pragma unroll
-        for (int k = 0; k < 4; ++k) store_peer(peer_addr(&slot[4 * lane + k], 0), a[k]);
+        for (int k = 0; k < 4; ++k) {
+          cluster::store_peer(cluster::peer_addr(&slot[4 * lane + k], 0), a[k]);
+        }
       }
       if (lane == 0) {
-        store_peer(peer_addr(&slot[kHd], 0), mx);
-        store_peer(peer_addr(&slot[kHd + 1], 0), lsum);
-        store_peer(peer_addr(&slot[kHd + 2], 0), bad != 0 ? 1.0f : 0.0f);
+        cluster::store_peer(cluster::peer_addr(&slot[kHd], 0), mx);
+        cluster::store_peer(cluster::peer_addr(&slot[kHd + 1], 0), lsum);
+        cluster::store_peer(cluster::peer_addr(&slot[kHd + 2], 0), bad != 0 ? 1.0f : 0.0f);
       }
     }
-    cluster_sync();  // the other blocks' stores are in block 0's shared memory; they are done
+    cluster::sync();  // the other blocks' stores are in block 0's shared memory; they are done
     if (rank > 0) {
       MLXM_CHAIN_END();
       return;

@@ -1,6 +1,7 @@
 // Token sampling on the device, one block of 1024 threads per row: adjustments, max, min_p,
 // top_k by radix select, top_p by radix select on the integer mass, then the draw by a
-// block-wide prefix scan in token order. The algorithm and its integers are those of
+// block-wide prefix scan in token order. Every pass over the row issues kInFlight loads per
+// thread before using them (bench/NOTES.md run 223). The algorithm and its integers are those of
 // engine/row_sampling.h (sample_row() is the host twin); no sort, no atomics: every sum is an
 // integer sum, so the result is deterministic.
 #include <cuda_runtime.h>
@@ -8,7 +9,10 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
+#include "engine/kernels/cuda/cluster.cuh"
 #include "engine/kernels/cuda/cuda_check.cuh"
 #include "engine/kernels/cuda/cuda_sample.h"
 
@@ -21,6 +25,38 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kBits = 4;  // radix digit of the selects: 8 passes over the row each
 constexpr int kDigits = 1 << kBits;
 constexpr float kMassScale = 0x1p40f;  // = engine::kRowMassScale
+constexpr int kInFlight = 8;  // loads of the row each thread issues before using them
+
+// f(v, i) for every element i of the row this thread takes (i = tid + k·kThreads), with
+// kInFlight loads issued before their uses: a pass costs a few memory round trips of the block
+// instead of one per element.
+template <class F>
+__device__ __forceinline__ void for_each_strided(const float* row, int n, F&& f) {
+  int i = threadIdx.x;
+  for (; i + (kInFlight - 1) * kThreads < n; i += kInFlight * kThreads) {
+    float v[kInFlight];
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) v[j] = row[i + j * kThreads];
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) f(v[j], i + j * kThreads);
+  }
+  for (; i < n; i += kThreads) f(row[i], i);
+}
+
+// f(v, i) for i in [b, e) in order (one thread's contiguous chunk), kInFlight loads at a time;
+// f returns false to stop.
+template <class F>
+__device__ __forceinline__ void for_each_in_chunk(const float* row, int b, int e, F&& f) {
+  for (int i0 = b; i0 < e; i0 += kInFlight) {
+    float v[kInFlight];
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) v[j] = i0 + j < e ? row[i0 + j] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) {
+      if (i0 + j < e && !f(v[j], i0 + j)) return;
+    }
+  }
+}
 
 // A key whose unsigned order is the float order (no NaN here); -0 and +0 are one value.
 __device__ __forceinline__ uint32_t ordered_key(float v) {
@@ -36,49 +72,98 @@ __device__ __forceinline__ float apply_adjust(float v, const SampleAdjust& a) {
   return __fsub_rn(v, a.sub);
 }
 
-// The warp's largest value and its lowest index among equals, in every lane.
-__device__ __forceinline__ void warp_argmax(float& bv, int& bi) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    const float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, off);
-    const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, off);
-    if (ov > bv || (ov == bv && oi < bi)) {
-      bv = ov;
-      bi = oi;
-    }
-  }
-}
-
 __device__ __forceinline__ uint64_t warp_sum_u64(uint64_t v) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
   return v;
 }
 
-// Sum over the block, returned to every thread. s_buf: kWarps + 1 entries.
-__device__ uint64_t block_sum_u64(uint64_t v, uint64_t* s_buf) {
+__device__ __forceinline__ uint64_t warp_max_u64(uint64_t v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const uint64_t o = __shfl_xor_sync(0xFFFFFFFFu, v, off);
+    v = o > v ? o : v;
+  }
+  return v;
+}
+
+constexpr int kSlots = kDigits;  // values one cluster reduction combines
+
+// A block's shared memory.
+struct Shared {
+  uint64_t red[kWarps][kDigits];
+  uint64_t tot[kSlots];       // a reduction's block totals, then (clusters) the cluster's
+  uint64_t part[2][kSlots];   // the block totals peers read, alternating per reduction
+  uint64_t buf[kWarps + 1];
+  uint32_t key;
+  int token;
+};
+
+// The row slice of this block: block `rank` of a cluster of P takes [lo, hi), the slices in
+// rank order covering the row.
+struct Slice {
+  int lo, hi;
+};
+
+// tot[0..count) of every block of the cluster combined (sum, or max with kMax) into every
+// block's tot, in rank order (every block gets the same values). P == 1: nothing to do.
+template <int P, bool kMax = false>
+__device__ __forceinline__ void cluster_combine(Shared& sh, int count, int& parity) {
+  if constexpr (P > 1) {
+    const int tid = threadIdx.x;
+    if (tid < count) sh.part[parity][tid] = sh.tot[tid];
+    cluster::sync();
+    if (tid < count) {
+      uint64_t t = 0;
+#pragma unroll
+      for (int r = 0; r < P; ++r) {
+        const uint64_t v = cluster::load_peer_u64(cluster::peer_addr(&sh.part[parity][tid], r));
+        t = kMax ? (v > t ? v : t) : t + v;
+      }
+      sh.tot[tid] = t;
+    }
+    parity ^= 1;  // the next reduction writes the other half: no peer still reads it
+    __syncthreads();
+  } else {
+    (void)sh;
+    (void)count;
+    (void)parity;
+  }
+}
+
+// Before a block of a cluster exits: no peer reads its shared memory any more.
+template <int P>
+__device__ __forceinline__ void cluster_done() {
+  if constexpr (P > 1) cluster::sync();
+}
+
+// Sum over the block into sh.tot[0], then over the cluster; returned to every thread.
+template <int P>
+__device__ uint64_t reduce_sum(uint64_t v, Shared& sh, int& parity) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   v = warp_sum_u64(v);
-  if (lane == 0) s_buf[warp] = v;
+  if (lane == 0) sh.buf[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    uint64_t t = s_buf[lane];  // kWarps == 32 lanes
+    uint64_t t = sh.buf[lane];  // kWarps == 32 lanes
     t = warp_sum_u64(t);
-    if (lane == 0) s_buf[kWarps] = t;
+    if (lane == 0) sh.tot[0] = t;
   }
   __syncthreads();
-  const uint64_t r = s_buf[kWarps];
-  __syncthreads();  // s_buf free again
+  cluster_combine<P>(sh, 1, parity);
+  const uint64_t r = sh.tot[0];
+  __syncthreads();  // tot free again
   return r;
 }
 
-// The largest key K with Σ_{i : key(row[i]) >= K} weight(row[i]) >= target, digit by digit
-// from the top (REQUIRES: the total weight >= target, so K = 0 qualifies). Each pass sums, for
-// every digit d of the current position, the weight of the elements whose key is at least
-// prefix | d << shift, and keeps the largest d that still reaches the target.
-template <class Weight>
-__device__ uint32_t radix_select(const float* row, int n, Weight weight, uint64_t target,
-                                 uint64_t (*s_red)[kDigits], uint64_t* s_tot, uint32_t* s_key) {
+// The largest key K with Σ_{i : key(row[i]) >= K} weight(row[i]) >= target over the whole row
+// (every block of the cluster its slice), digit by digit from the top (REQUIRES: the total
+// weight >= target, so K = 0 qualifies). Each pass sums, for every digit d of the current
+// position, the weight of the elements whose key is at least prefix | d << shift, and keeps
+// the largest d that still reaches the target.
+template <int P, class Weight>
+__device__ uint32_t radix_select(const float* row, Slice sl, Weight weight, uint64_t target,
+                                 Shared& sh, int& parity) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   uint32_t prefix = 0;
   for (int shift = 32 - kBits; shift >= 0; shift -= kBits) {
@@ -86,10 +171,9 @@ __device__ uint32_t radix_select(const float* row, int n, Weight weight, uint64_
 #pragma unroll
     for (int d = 0; d < kDigits; ++d) acc[d] = 0;
     const uint64_t hi_p = static_cast<uint64_t>(prefix) >> (shift + kBits);
-    for (int i = tid; i < n; i += kThreads) {
-      const float v = row[i];
+    for_each_strided(row + sl.lo, sl.hi - sl.lo, [&](float v, int) {
       const uint64_t wt = weight(v);
-      if (wt == 0) continue;
+      if (wt == 0) return;
       const uint32_t k = ordered_key(v);
       const uint64_t hi_k = static_cast<uint64_t>(k) >> (shift + kBits);
       // Digits d in [1, c] have prefix | d << shift <= k.
@@ -98,104 +182,108 @@ __device__ uint32_t radix_select(const float* row, int n, Weight weight, uint64_
                                    : 0;
 #pragma unroll
       for (int d = 1; d < kDigits; ++d) acc[d] += d <= c ? wt : 0;
-    }
+    });
 #pragma unroll
     for (int d = 1; d < kDigits; ++d) acc[d] = warp_sum_u64(acc[d]);
     if (lane == 0) {
 #pragma unroll
-      for (int d = 0; d < kDigits; ++d) s_red[warp][d] = acc[d];
+      for (int d = 0; d < kDigits; ++d) sh.red[warp][d] = acc[d];
     }
     __syncthreads();
     if (tid < kDigits) {
       uint64_t t = 0;
-      for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
-      s_tot[tid] = t;
+      for (int w = 0; w < kWarps; ++w) t += sh.red[w][tid];
+      sh.tot[tid] = t;
     }
     __syncthreads();
+    cluster_combine<P>(sh, kDigits, parity);
     if (tid == 0) {
       int best = 0;
       for (int d = kDigits - 1; d >= 1; --d) {
-        if (s_tot[d] >= target) {
+        if (sh.tot[d] >= target) {
           best = d;
           break;
         }
       }
-      *s_key = prefix | (static_cast<uint32_t>(best) << shift);
+      sh.key = prefix | (static_cast<uint32_t>(best) << shift);
     }
     __syncthreads();
-    prefix = *s_key;
+    prefix = sh.key;
   }
-  __syncthreads();  // s_key, s_red, s_tot free again
+  __syncthreads();  // key, red, tot free again
   return prefix;
 }
 
+// One spec per cluster of P blocks (P == 1: per block); block `rank` takes the rank-th slice
+// of the row in every pass, and the cluster combines each reduction (cluster_combine), so every
+// block takes the same decisions and the result is the single block's.
+template <int P>
 __global__ void __launch_bounds__(kThreads)
     sample_rows_kernel(float* __restrict__ x, int64_t n_rows, int n,
                        const SampleRowSpec* __restrict__ specs,
                        const SampleAdjust* __restrict__ adjust, int32_t* __restrict__ ids) {
-  __shared__ uint64_t s_red[kWarps][kDigits];
-  __shared__ uint64_t s_tot[kDigits];
-  __shared__ uint64_t s_buf[kWarps + 1];
-  __shared__ float s_v[kWarps];
-  __shared__ int s_i[kWarps];
-  __shared__ uint32_t s_key;
-  __shared__ int s_token;
-
+  __shared__ Shared sh;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const SampleRowSpec s = specs[blockIdx.x];
-  if (s.row < 0 || s.row >= n_rows) {
-    if (tid == 0) ids[blockIdx.x] = kSampleBadRow;
+  const int rank = P > 1 ? static_cast<int>(cluster::rank()) : 0;
+  const int spec = static_cast<int>(blockIdx.x) / P;
+  const SampleRowSpec s = specs[spec];
+  if (s.row < 0 || s.row >= n_rows) {  // every block of the cluster leaves here
+    if (tid == 0 && rank == 0) ids[spec] = kSampleBadRow;
     return;
   }
   float* row = x + static_cast<int64_t>(s.row) * n;
+  const int per = (n + P - 1) / P;
+  const Slice sl{min(n, rank * per), min(n, (rank + 1) * per)};
+  int parity = 0;
 
-  // 1. Adjustments, in place (distinct tokens: no two threads touch one logit).
+  // 1. Adjustments in the block's slice, in place (distinct tokens: no two threads touch one
+  // logit).
   for (int j = tid; j < s.adjust_count; j += kThreads) {
     const SampleAdjust a = adjust[s.adjust_begin + j];
-    if (a.token >= 0 && a.token < n) row[a.token] = apply_adjust(row[a.token], a);
+    if (a.token >= sl.lo && a.token < sl.hi) row[a.token] = apply_adjust(row[a.token], a);
   }
   __syncthreads();
 
-  // 2-3. Max (lowest index among equals; NaN never wins) and the NaN / +inf check.
-  float bv = -INFINITY;
-  int bi = INT_MAX;
+  // 2-3. Max (lowest index among equals; NaN never wins) and the NaN / +inf check: the largest
+  // (ordered value, ~index) pair.
+  uint64_t best = 0;
   bool bad = false;
-  for (int i = tid; i < n; i += kThreads) {
-    const float v = row[i];
+  for_each_strided(row + sl.lo, sl.hi - sl.lo, [&](float v, int i) {
     bad |= (v != v) || (v == INFINITY);
-    if (v > bv || (v == bv && i < bi)) {
-      bv = v;
-      bi = i;
-    }
-  }
-  if (__syncthreads_or(bad)) {
-    if (tid == 0) ids[blockIdx.x] = kSampleBadLogits;
-    return;
-  }
-  warp_argmax(bv, bi);
-  if (lane == 0) {
-    s_v[warp] = bv;
-    s_i[warp] = bi;
-  }
+    const uint64_t k = static_cast<uint64_t>(ordered_key(v)) << 32 |
+                       (0xFFFFFFFFu - static_cast<uint32_t>(sl.lo + i));
+    best = k > best ? k : best;
+  });
+  bad = __syncthreads_or(bad);
+  best = warp_max_u64(best);
+  if (lane == 0) sh.buf[warp] = best;
   __syncthreads();
   if (warp == 0) {
-    bv = s_v[lane];
-    bi = s_i[lane];
-    warp_argmax(bv, bi);
+    const uint64_t t = warp_max_u64(sh.buf[lane]);
     if (lane == 0) {
-      s_v[0] = bv;
-      s_i[0] = bi;
+      sh.tot[0] = t;
+      sh.tot[1] = bad ? 1u : 0u;
     }
   }
   __syncthreads();
-  const float m = s_v[0];
-  const int argmax = s_i[0];
+  cluster_combine<P, true>(sh, 2, parity);  // also: every block's adjustments are visible
+  const bool any_bad = sh.tot[1] != 0;
+  const int argmax = static_cast<int>(0xFFFFFFFFu - static_cast<uint32_t>(sh.tot[0]));
+  __syncthreads();
+  if (any_bad) {
+    if (tid == 0 && rank == 0) ids[spec] = kSampleBadLogits;
+    cluster_done<P>();
+    return;
+  }
+  const float m = row[argmax];
   if (m == -INFINITY) {
-    if (tid == 0) ids[blockIdx.x] = kSampleAllNegInf;
+    if (tid == 0 && rank == 0) ids[spec] = kSampleAllNegInf;
+    cluster_done<P>();
     return;
   }
   if (s.greedy) {
-    if (tid == 0) ids[blockIdx.x] = argmax;
+    if (tid == 0 && rank == 0) ids[spec] = argmax;
+    cluster_done<P>();
     return;
   }
 
@@ -211,12 +299,12 @@ __global__ void __launch_bounds__(kThreads)
   uint32_t key_k = 0;
   if (s.top_k > 0) {
     uint64_t c = 0;
-    for (int i = tid; i < n; i += kThreads) c += row[i] >= t_min ? 1u : 0u;
-    c = block_sum_u64(c, s_buf);
+    for_each_strided(row + sl.lo, sl.hi - sl.lo, [&](float v, int) { c += v >= t_min ? 1u : 0u; });
+    c = reduce_sum<P>(c, sh, parity);
     if (c > static_cast<uint64_t>(s.top_k)) {
-      key_k = radix_select(
-          row, n, [t_min](float v) -> uint64_t { return v >= t_min ? 1u : 0u; },
-          static_cast<uint64_t>(s.top_k), s_red, s_tot, &s_key);
+      key_k = radix_select<P>(
+          row, sl, [t_min](float v) -> uint64_t { return v >= t_min ? 1u : 0u; },
+          static_cast<uint64_t>(s.top_k), sh, parity);
     }
   }
   auto in2 = [t_min, key_k](float v) { return v >= t_min && ordered_key(v) >= key_k; };
@@ -224,69 +312,123 @@ __global__ void __launch_bounds__(kThreads)
   uint32_t key_p = 0;
   if (s.top_p < 1.0f) {
     uint64_t z2 = 0;
-    for (int i = tid; i < n; i += kThreads) {
-      const float v = row[i];
+    for_each_strided(row + sl.lo, sl.hi - sl.lo, [&](float v, int) {
       if (in2(v)) z2 += mass(v);
-    }
-    z2 = block_sum_u64(z2, s_buf);
+    });
+    z2 = reduce_sum<P>(z2, sh, parity);
     uint64_t target = static_cast<uint64_t>(
         ceil(__dmul_rn(static_cast<double>(s.top_p), __ull2double_rn(z2))));
     if (target > z2) target = z2;
-    key_p = radix_select(
-        row, n, [&](float v) -> uint64_t { return in2(v) ? mass(v) : 0u; }, target, s_red,
-        s_tot, &s_key);
+    key_p = radix_select<P>(
+        row, sl, [&](float v) -> uint64_t { return in2(v) ? mass(v) : 0u; }, target, sh, parity);
   }
   auto in3 = [&](float v) { return in2(v) && ordered_key(v) >= key_p; };
 
-  // 8. The draw: thread t owns tokens [b, e); an exclusive scan of the per-thread masses finds
-  // the thread holding the r-th unit of mass, which walks its tokens.
-  const int chunk = (n + kThreads - 1) / kThreads;
-  const int b = min(n, tid * chunk), e = min(n, b + chunk);
+  // 8. The draw: thread t of block r owns tokens [b, e) of the slice; an exclusive scan of the
+  // per-thread masses (the lower ranks' totals first) finds the thread holding the r-th unit
+  // of mass, which walks its tokens.
+  const int len = sl.hi - sl.lo;
+  const int chunk = (len + kThreads - 1) / kThreads;
+  const int b = sl.lo + min(len, tid * chunk), e = sl.lo + min(len, tid * chunk + chunk);
   uint64_t sum = 0;
-  for (int i = b; i < e; ++i) {
-    const float v = row[i];
+  for_each_in_chunk(row, b, e, [&](float v, int) {
     if (in3(v)) sum += mass(v);
-  }
+    return true;
+  });
   uint64_t incl = sum;
 #pragma unroll
   for (int off = 1; off < 32; off <<= 1) {
     const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, incl, off);
     if (lane >= off) incl += o;
   }
-  if (lane == 31) s_buf[warp] = incl;
-  if (tid == 0) s_token = -1;
+  if (lane == 31) sh.buf[warp] = incl;
+  if (tid == 0) sh.token = -1;
   __syncthreads();
   if (warp == 0) {
-    uint64_t t = s_buf[lane];
+    uint64_t t = sh.buf[lane];
 #pragma unroll
     for (int off = 1; off < 32; off <<= 1) {
       const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, t, off);
       if (lane >= off) t += o;
     }
-    s_buf[lane] = t;
+    sh.buf[lane] = t;
   }
   __syncthreads();
-  const uint64_t before = (warp > 0 ? s_buf[warp - 1] : 0) + incl - sum;
-  const uint64_t z3 = s_buf[kWarps - 1];  // >= 2^40: the max token is always kept
+  // The block's total, then the lower ranks' (before_block) and the cluster's (z3).
+  uint64_t before_block = 0, z3 = sh.buf[kWarps - 1];
+  if constexpr (P > 1) {
+    if (tid == 0) sh.part[parity][0] = z3;
+    cluster::sync();
+    z3 = 0;
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+      const uint64_t t = cluster::load_peer_u64(cluster::peer_addr(&sh.part[parity][0], q));
+      before_block += q < rank ? t : 0;
+      z3 += t;
+    }
+    parity ^= 1;
+  }
+  const uint64_t before = before_block + (warp > 0 ? sh.buf[warp - 1] : 0) + incl - sum;
+  // z3 >= 2^40: the max token is always kept.
   uint64_t r = static_cast<uint64_t>(floor(__dmul_rn(s.u, __ull2double_rn(z3))));
   if (r >= z3) r = z3 - 1;
   if (sum > 0 && before <= r && r < before + sum) {
     uint64_t cum = before;
-    for (int i = b; i < e; ++i) {
-      const float v = row[i];
-      if (in3(v)) {
-        cum += mass(v);
-        if (cum > r) {
-          s_token = i;
-          break;
-        }
-      }
-    }
+    for_each_in_chunk(row, b, e, [&](float v, int i) {
+      if (!in3(v)) return true;
+      cum += mass(v);
+      if (cum <= r) return true;
+      sh.token = i;
+      return false;
+    });
   }
   __syncthreads();
-  // s_token < 0 cannot happen (the masses are recomputed bit-identically); the argmax keeps a
-  // token valid if it ever did.
-  if (tid == 0) ids[blockIdx.x] = s_token >= 0 ? s_token : argmax;
+  // The token (+1) of the block that drew it, 0 elsewhere; max over the cluster. 0 cannot
+  // happen (the masses are recomputed bit-identically); the argmax keeps a token valid if it
+  // ever did.
+  if (tid == 0) sh.tot[0] = static_cast<uint64_t>(sh.token + 1);
+  __syncthreads();
+  cluster_combine<P, true>(sh, 1, parity);
+  if (tid == 0 && rank == 0) {
+    ids[spec] = sh.tot[0] > 0 ? static_cast<int32_t>(sh.tot[0] - 1) : argmax;
+  }
+  cluster_done<P>();
+}
+
+// Blocks per spec: a cluster of up to 8 where the specs leave SMs idle (sm_90+, unless
+// MLXM_CUDA_SAMPLE_CLUSTER=0), else 1.
+int cluster_size(int64_t n_specs) {
+  static const bool on = [] {
+    const char* env = std::getenv("MLXM_CUDA_SAMPLE_CLUSTER");
+    if (env != nullptr && std::string(env) == "0") return false;
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  if (!on) return 1;
+  return n_specs <= 16 ? 8 : n_specs <= 32 ? 4 : n_specs <= 64 ? 2 : 1;
+}
+
+template <int P>
+cudaError_t launch_sample(float* x, int64_t n_rows, int vocab, const SampleRowSpec* specs,
+                          int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
+                          Stream stream) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = P;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(n_specs * P));
+  cfg.blockDim = dim3(kThreads);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = P > 1 ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, sample_rows_kernel<P>, x, n_rows, vocab, specs, adjust, ids);
 }
 
 }  // namespace
@@ -301,8 +443,14 @@ Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec*
     return invalid_argument("cuda::sample_rows: null pointer");
   }
   if (n_specs > 0x7FFFFFFF) return invalid_argument("cuda::sample_rows: too many rows");
-  sample_rows_kernel<<<static_cast<unsigned>(n_specs), kThreads, 0, stream>>>(
-      x, n_rows, static_cast<int>(vocab), specs, adjust, ids);
+  const int v = static_cast<int>(vocab);
+  const int p = cluster_size(n_specs);
+  const cudaError_t e =
+      p == 8   ? launch_sample<8>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
+      : p == 4 ? launch_sample<4>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
+      : p == 2 ? launch_sample<2>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
+               : launch_sample<1>(x, n_rows, v, specs, n_specs, adjust, ids, stream);
+  MLXM_CUDA_TRY(e);
   MLXM_CUDA_CHECK_LAUNCH("sample_rows_kernel");
   return ok_status();
 }

@@ -37,6 +37,7 @@ struct EngineArgs {
   bool json = false;
   bool profile = false;
   bool reference = false;
+  bool pipeline = false;
   std::string device = "cpu";
 };
 
@@ -219,24 +220,59 @@ int run(const EngineArgs& a) {
   const auto prefill_ops = e.op_times_ms();
   e.reset_op_times();
 
+  // Decode step g: one token per sequence; with `from_device`, each the token the step before
+  // drew for its row (Engine::submit's previous_row_token) instead of next[s].
+  auto decode_batch = [&](int g, bool from_device) {
+    Batch b;
+    for (int s = 0; s < a.batch; ++s) {
+      b.seqs.push_back(BatchSeq{seqs[static_cast<size_t>(s)].block_table, a.prompt + g + 1});
+      b.tokens.push_back(from_device ? engine::previous_row_token(s)
+                                     : next[static_cast<size_t>(s)]);
+      b.positions.push_back(a.prompt + g);
+      b.seq_ids.push_back(s);
+      b.logit_rows.push_back(s);
+    }
+    return b;
+  };
+  // FNV-1a over the generated tokens in order: the same with --pipeline as without.
+  uint64_t tokens_hash = 0xcbf29ce484222325ull;
+  auto take = [&](const std::vector<int32_t>& got) {
+    for (int s = 0; s < a.batch; ++s) {
+      next[static_cast<size_t>(s)] = got[static_cast<size_t>(s)];
+      tokens_hash = (tokens_hash ^ static_cast<uint32_t>(got[static_cast<size_t>(s)])) *
+                    0x100000001b3ull;
+    }
+  };
   double first_step_ms = 0;
   Timer t_decode;
-  for (int g = 0; g < a.gen + skip; ++g) {
+  const int sync_steps = a.pipeline ? skip : a.gen + skip;
+  for (int g = 0; g < sync_steps; ++g) {
     if (g == skip && skip > 0) {
       first_step_ms = t_decode.ms();
       e.reset_op_times();
       t_decode = Timer();
     }
-    Batch b;
-    for (int s = 0; s < a.batch; ++s) {
-      b.seqs.push_back(BatchSeq{seqs[static_cast<size_t>(s)].block_table, a.prompt + g + 1});
-      b.tokens.push_back(next[static_cast<size_t>(s)]);
-      b.positions.push_back(a.prompt + g);
-      b.seq_ids.push_back(s);
-      b.logit_rows.push_back(s);
+    if (!step(decode_batch(g, false))) return 1;
+    take(ids);
+  }
+  if (a.pipeline) {
+    // Step g is submitted before step g - 1 is collected (greedy rows: forward_argmax's pass).
+    if (skip > 0) {
+      first_step_ms = t_decode.ms();
+      e.reset_op_times();
+      t_decode = Timer();
     }
-    if (!step(b)) return 1;
-    for (int s = 0; s < a.batch; ++s) next[static_cast<size_t>(s)] = ids[static_cast<size_t>(s)];
+    const std::vector<engine::RowSampling> greedy(static_cast<size_t>(a.batch));
+    for (int g = skip; g <= a.gen + skip; ++g) {
+      Status st = ok_status();
+      if (g < a.gen + skip) st = e.submit(decode_batch(g, g > skip), greedy);
+      if (st.ok() && g > skip) st = e.collect(&ids);
+      if (!st.ok()) {
+        std::fprintf(stderr, "engine: pipelined step failed: %s\n", st.to_string().c_str());
+        return 1;
+      }
+      if (g > skip) take(ids);
+    }
   }
   const double decode_ms = t_decode.ms();
   const auto decode_ops = e.op_times_ms();
@@ -255,6 +291,8 @@ int run(const EngineArgs& a) {
     nlohmann::json j = {{"model", name},
                         {"device", engine::device_name(*device)},
                         {"argmax", e.device_argmax() ? "device" : "host"},
+                        {"pipeline", a.pipeline},
+                        {"decode_tokens_fnv1a", tokens_hash},
                         {"threads", e.n_threads()},
                         {"batch", a.batch},
                         {"prompt", a.prompt},
@@ -279,9 +317,9 @@ int run(const EngineArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model:    %s  (%d threads, batch %d, load %.2f s, greedy argmax on the %s)\n",
+  std::printf("model:    %s  (%d threads, batch %d, load %.2f s, greedy argmax on the %s%s)\n",
               name.c_str(), e.n_threads(), a.batch, t_load_ms / 1000,
-              e.device_argmax() ? "device" : "host");
+              e.device_argmax() ? "device" : "host", a.pipeline ? ", pipelined steps" : "");
   std::printf("weights:  %.1f MiB resident, %.1f MiB read per decode step\n",
               e.weight_bytes() / 1048576.0, bytes_step / 1048576.0);
   std::printf("prefill:  %d x %d tokens in %.1f ms (%d steps): %.1f tok/s\n", a.batch, a.prompt,
@@ -328,6 +366,9 @@ void add_bench_engine_command(CLI::App& app, int* exit_code) {
   cmd->add_flag("--json", args->json, "one JSON object on stdout");
   cmd->add_flag("--profile", args->profile, "time per op family");
   cmd->add_flag("--reference", args->reference, "use the reference (oracle) path (CPU only)");
+  cmd->add_flag("--pipeline", args->pipeline,
+                "decode by Engine::submit/collect: step N+1 is queued while step N runs, its "
+                "tokens fed on the device");
   cmd->add_option("--device", args->device, "cpu | cuda | auto (cuda when a GPU is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
       ->capture_default_str();

@@ -36,6 +36,27 @@ TEST(BenchEngineE2E, JsonReportOnTheDemoModel) {
   EXPECT_NEAR(j.value("decode_gb_s", 0.0), gbps, 1e-6 * gbps + 1e-9);
 }
 
+// --pipeline (Engine::submit / collect, tokens fed by previous_row_token) generates the same
+// tokens as the synchronous steps.
+TEST(BenchEngineE2E, PipelinedDecodeGeneratesTheSameTokens) {
+  const std::string args =
+      "engine --model " + demo_model() + " --prompt 12 --gen 9 --batch 2 --threads 2 --json";
+  const CmdResult sync = run_bench(args);
+  const CmdResult piped = run_bench(args + " --pipeline");
+  ASSERT_TRUE(sync.exited && piped.exited) << sync.output << piped.output;
+  ASSERT_EQ(sync.code, 0) << sync.output;
+  ASSERT_EQ(piped.code, 0) << piped.output;
+  const json a = json::parse(sync.output, nullptr, false);
+  const json b = json::parse(piped.output, nullptr, false);
+  ASSERT_TRUE(a.is_object() && b.is_object()) << sync.output << piped.output;
+  EXPECT_FALSE(a.value("pipeline", true));
+  EXPECT_TRUE(b.value("pipeline", false));
+  EXPECT_NE(a.value("decode_tokens_fnv1a", uint64_t{0}), uint64_t{0});
+  EXPECT_EQ(a.value("decode_tokens_fnv1a", uint64_t{0}),
+            b.value("decode_tokens_fnv1a", uint64_t{1}));
+  EXPECT_GT(b.value("decode_tok_s", 0.0), 0.0);
+}
+
 TEST(BenchEngineE2E, HumanReportNamesTheArgmaxPath) {
   const CmdResult r = run_bench("engine --model " + demo_model() + " --prompt 8 --gen 2");
   ASSERT_TRUE(r.exited) << r.output;

@@ -171,20 +171,23 @@ __device__ uint32_t radix_select(const float* row, Slice sl, Weight weight, uint
 #pragma unroll
     for (int d = 0; d < kDigits; ++d) acc[d] = 0;
     const uint64_t hi_p = static_cast<uint64_t>(prefix) >> (shift + kBits);
+    uint64_t above = 0;  // the weight of the elements above the prefix: in every digit's sum
     for_each_strided(row + sl.lo, sl.hi - sl.lo, [&](float v, int) {
-      const uint64_t wt = weight(v);
-      if (wt == 0) return;
       const uint32_t k = ordered_key(v);
       const uint64_t hi_k = static_cast<uint64_t>(k) >> (shift + kBits);
+      if (hi_k < hi_p) return;  // below the prefix: in no digit's sum (its weight not needed)
+      const uint64_t wt = weight(v);
+      if (hi_k > hi_p) {
+        above += wt;
+        return;
+      }
       // Digits d in [1, c] have prefix | d << shift <= k.
-      const int c = hi_k > hi_p    ? kDigits - 1
-                    : hi_k == hi_p ? static_cast<int>((k >> shift) & (kDigits - 1))
-                                   : 0;
+      const int c = static_cast<int>((k >> shift) & (kDigits - 1));
 #pragma unroll
       for (int d = 1; d < kDigits; ++d) acc[d] += d <= c ? wt : 0;
     });
 #pragma unroll
-    for (int d = 1; d < kDigits; ++d) acc[d] = warp_sum_u64(acc[d]);
+    for (int d = 1; d < kDigits; ++d) acc[d] = warp_sum_u64(acc[d] + above);
     if (lane == 0) {
 #pragma unroll
       for (int d = 0; d < kDigits; ++d) sh.red[warp][d] = acc[d];

@@ -3,27 +3,14 @@
 // the step submitted before. Checked against forward_sample() on the same steps.
 #include <gtest/gtest.h>
 
-#include <memory>
-#include <string>
-
 #include "engine/engine.h"
 #include "engine/pipeline_check.h"
 
 namespace mlxm::engine {
 namespace {
 
-std::unique_ptr<Engine> load_cpu() {
-  EngineOptions o;
-  o.block_size = 16;
-  o.n_kv_blocks = 16;
-  o.n_threads = 1;
-  auto e = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  return e.ok() ? std::move(e).value() : nullptr;
-}
-
 TEST(EnginePipelineTest, CpuDefaultMatchesSynchronousSteps) {
-  auto e = load_cpu();
+  auto e = pipeline_check::load_fixture(Device::kCpu);
   ASSERT_NE(e, nullptr);
   EXPECT_FALSE(e->pipelined());
   pipeline_check::check_matches_sync(*e, false);
@@ -31,7 +18,7 @@ TEST(EnginePipelineTest, CpuDefaultMatchesSynchronousSteps) {
 }
 
 TEST(EnginePipelineTest, CpuDefaultRejectsMisuse) {
-  auto e = load_cpu();
+  auto e = pipeline_check::load_fixture(Device::kCpu);
   ASSERT_NE(e, nullptr);
   pipeline_check::check_rejects_misuse(*e);
 }

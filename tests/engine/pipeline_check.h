@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,20 @@
 #include "engine/row_sampling.h"
 
 namespace mlxm::engine::pipeline_check {
+
+// The llama3_q4_g32 golden fixture on `device`: 16 KV blocks of 16 tokens (room for both
+// sequences), one CPU thread; null (with a test failure) when it does not load.
+inline std::unique_ptr<Engine> load_fixture(Device device) {
+  EngineOptions o;
+  o.device = device;
+  o.kv_dtype = DType::kF16;
+  o.block_size = 16;
+  o.n_kv_blocks = 16;
+  o.n_threads = 1;
+  auto e = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
 
 // Two sequences: a 13-token and a 6-token prompt in one prefill step, then decode steps.
 struct TwoSeqs {

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <memory>
-#include <string>
 
 #include "engine/cuda/cuda_test_util.h"
 #include "engine/engine.h"
@@ -15,20 +13,9 @@
 namespace mlxm::engine {
 namespace {
 
-std::unique_ptr<Engine> load_cuda() {
-  EngineOptions o;
-  o.device = Device::kCuda;
-  o.kv_dtype = DType::kF16;
-  o.block_size = 16;
-  o.n_kv_blocks = 16;
-  auto e = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  return e.ok() ? std::move(e).value() : nullptr;
-}
-
 TEST(CudaPipelineTest, MatchesSynchronousSteps) {
   MLXM_SKIP_WITHOUT_CUDA();
-  auto e = load_cuda();
+  auto e = pipeline_check::load_fixture(Device::kCuda);
   ASSERT_NE(e, nullptr);
   EXPECT_TRUE(e->pipelined());
   pipeline_check::check_matches_sync(*e, false);
@@ -38,7 +25,7 @@ TEST(CudaPipelineTest, MatchesSynchronousSteps) {
 TEST(CudaPipelineTest, MatchesSynchronousStepsWithoutGraphs) {
   MLXM_SKIP_WITHOUT_CUDA();
   ::setenv("MLXM_CUDA_GRAPHS", "0", 1);
-  auto e = load_cuda();
+  auto e = pipeline_check::load_fixture(Device::kCuda);
   ::unsetenv("MLXM_CUDA_GRAPHS");
   ASSERT_NE(e, nullptr);
   pipeline_check::check_matches_sync(*e, false);
@@ -47,7 +34,7 @@ TEST(CudaPipelineTest, MatchesSynchronousStepsWithoutGraphs) {
 
 TEST(CudaPipelineTest, RejectsMisuse) {
   MLXM_SKIP_WITHOUT_CUDA();
-  auto e = load_cuda();
+  auto e = pipeline_check::load_fixture(Device::kCuda);
   ASSERT_NE(e, nullptr);
   pipeline_check::check_rejects_misuse(*e);
 }

@@ -192,8 +192,9 @@ TEST(CudaSampleTest, KernelMatchesHostForManyParamsAndSizes) {
   EXPECT_LE(rounding * 100, checked) << "too many rounding differences";
 }
 
-// The same with few specs per launch: clusters of 8, 4 and 2 blocks per spec on sm_90 (each
-// block a slice of the row, every reduction combined over the cluster), 1 elsewhere.
+// The same with few specs per launch: clusters of 16 (or 8), 8, 4 and 2 blocks per spec on
+// sm_90 (each block a slice of the row, every reduction combined over the cluster), 1
+// elsewhere.
 TEST(CudaSampleTest, FewSpecsPerLaunchMatchHost) {
   MLXM_SKIP_WITHOUT_CUDA();
   int checked = 0, rounding = 0;

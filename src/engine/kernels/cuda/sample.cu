@@ -398,8 +398,34 @@ __global__ void __launch_bounds__(kThreads)
   cluster_done<P>();
 }
 
-// Blocks per spec: a cluster of up to 8 where the specs leave SMs idle (sm_90+, unless
-// MLXM_CUDA_SAMPLE_CLUSTER=0), else 1.
+// Whether clusters of 16 (beyond the portable 8) can run sample_rows_kernel<16> here.
+bool cluster16_fits() {
+  if (cudaFuncSetAttribute(sample_rows_kernel<16>, cudaFuncAttributeNonPortableClusterSizeAllowed,
+                           1) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 16;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(16);
+  cfg.blockDim = dim3(kThreads);
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, sample_rows_kernel<16>, &cfg) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return n > 0;
+}
+
+// Blocks per spec where the specs leave SMs idle (sm_90+, unless MLXM_CUDA_SAMPLE_CLUSTER=0):
+// a cluster of 16 for up to 8 specs where one fits (bench/NOTES.md run 226), 8 up to 16 specs,
+// 4 up to 32, 2 up to 64; else 1.
 int cluster_size(int64_t n_specs) {
   static const bool on = [] {
     const char* env = std::getenv("MLXM_CUDA_SAMPLE_CLUSTER");
@@ -413,6 +439,8 @@ int cluster_size(int64_t n_specs) {
     return major >= 9;
   }();
   if (!on) return 1;
+  static const bool c16 = cluster16_fits();
+  if (c16 && n_specs <= 8) return 16;
   return n_specs <= 16 ? 8 : n_specs <= 32 ? 4 : n_specs <= 64 ? 2 : 1;
 }
 
@@ -449,7 +477,8 @@ Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec*
   const int v = static_cast<int>(vocab);
   const int p = cluster_size(n_specs);
   const cudaError_t e =
-      p == 8   ? launch_sample<8>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
+      p == 16  ? launch_sample<16>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
+      : p == 8 ? launch_sample<8>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
       : p == 4 ? launch_sample<4>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
       : p == 2 ? launch_sample<2>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
                : launch_sample<1>(x, n_rows, v, specs, n_specs, adjust, ids, stream);

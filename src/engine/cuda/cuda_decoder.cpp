@@ -96,12 +96,6 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
   const ModelConfig& c = config_;
   const Meta m = meta_layout(n, n_out, width);
   bool moved = false;
-  // Submitted steps may still use a buffer about to be replaced: they finish first.
-  auto grow = [this](DeviceBuffer& b, size_t bytes) -> Result<bool> {
-    if (b.size() >= bytes) return false;
-    MLXM_RETURN_IF_ERROR(drain());
-    return cuda_decoder_detail::grow(b, bytes);
-  };
   if (n > cap_n_) {
     const int64_t cap = (n + 63) / 64 * 64;
     const size_t un = static_cast<size_t>(cap) * sizeof(float);
@@ -112,7 +106,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
         {&x_, h},    {&xn_, h},  {&qkv_, q_w + 2 * kv_w}, {&q_, q_w},     {&k_, kv_w}, {&v_, kv_w},
         {&attn_, q_w}, {&tmp_, h}, {&gu_, 2 * ff},        {&act_, ff},    {&up_, ff}};
     for (const auto& [buf, per] : bufs) {
-      MLXM_ASSIGN_OR_RETURN(bool r, grow(*buf, un * per));
+      MLXM_ASSIGN_OR_RETURN(bool r, grow_buffer(*buf, un * per));
       moved |= r;
     }
     cap_n_ = cap;
@@ -121,8 +115,8 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     MLXM_RETURN_IF_ERROR(drain());
     const int64_t cap = (n_out + 15) / 16 * 16;
     const size_t uo = static_cast<size_t>(cap) * sizeof(float);
-    MLXM_RETURN_IF_ERROR(grow(xo_, uo * static_cast<size_t>(c.hidden_size)).status());
-    MLXM_RETURN_IF_ERROR(grow(logits_, uo * static_cast<size_t>(c.vocab_size)).status());
+    MLXM_RETURN_IF_ERROR(grow_buffer(xo_, uo * static_cast<size_t>(c.hidden_size)).status());
+    MLXM_RETURN_IF_ERROR(grow_buffer(logits_, uo * static_cast<size_t>(c.vocab_size)).status());
     MLXM_ASSIGN_OR_RETURN(host_logits_,
                           cuda::PinnedBuffer::alloc(uo * static_cast<size_t>(c.vocab_size)));
     // ids_ keeps its values: the next step may read them (previous_row_token).
@@ -166,7 +160,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     const size_t need = cuda::paged_attention_workspace_floats(n, c.n_heads, c.head_dim,
                                                                static_cast<int>(splits));
     if (splits > 1) {
-      MLXM_ASSIGN_OR_RETURN(bool r, grow(attn_ws_, need * sizeof(float)));
+      MLXM_ASSIGN_OR_RETURN(bool r, grow_buffer(attn_ws_, need * sizeof(float)));
       moved |= r;
     }
     attn_split_.splits = static_cast<int>(splits);
@@ -177,7 +171,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
     if (splits > 1 && attn_fused_merge_) {
       // Counters start at 0 and every launch leaves them at 0 (the merging block resets its).
       const size_t counters = static_cast<size_t>(n) * static_cast<size_t>(c.n_kv_heads);
-      MLXM_ASSIGN_OR_RETURN(bool r, grow(attn_counters_, counters * sizeof(int32_t)));
+      MLXM_ASSIGN_OR_RETURN(bool r, grow_buffer(attn_counters_, counters * sizeof(int32_t)));
       if (r) MLXM_RETURN_IF_ERROR(attn_counters_.fill_bytes(0));
       moved |= r;
       attn_split_.merge_counters = attn_counters_.as<int32_t>();
@@ -187,7 +181,7 @@ Status CudaDecoder::reserve(int64_t n, int64_t n_out, int64_t width, int64_t max
   }
   if (m.total > cap_meta_) {
     const int64_t cap = std::max<int64_t>(m.total * 2, 4096);
-    MLXM_ASSIGN_OR_RETURN(bool r, grow(meta_, static_cast<size_t>(cap) * sizeof(int32_t)));
+    MLXM_ASSIGN_OR_RETURN(bool r, grow_buffer(meta_, static_cast<size_t>(cap) * sizeof(int32_t)));
     moved |= r;
     cap_meta_ = cap;
   }
@@ -480,15 +474,9 @@ Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, St
   if (n_spec == 0) return n_spec;
   const size_t spec_bytes = n_spec * sizeof(cuda::SampleRowSpec);
   const size_t adjust_bytes = host_adjust_.size() * sizeof(cuda::SampleAdjust);
-  // Growing a device buffer here waits for the submitted steps (they may read the old one).
-  if (sample_specs_.size() < spec_bytes ||
-      sample_adjust_.size() < std::max<size_t>(1, host_adjust_.size()) *
-                                  sizeof(cuda::SampleAdjust)) {
-    MLXM_RETURN_IF_ERROR(drain());
-  }
-  MLXM_RETURN_IF_ERROR(grow(sample_specs_, spec_bytes).status());
-  MLXM_RETURN_IF_ERROR(grow(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
-                                                sizeof(cuda::SampleAdjust)).status());
+  MLXM_RETURN_IF_ERROR(grow_buffer(sample_specs_, spec_bytes).status());
+  MLXM_RETURN_IF_ERROR(grow_buffer(sample_adjust_, std::max<size_t>(1, host_adjust_.size()) *
+                                                       sizeof(cuda::SampleAdjust)).status());
   // Through the slot's page-locked buffers: the copies are queued behind the steps in flight.
   MLXM_RETURN_IF_ERROR(ensure_pinned(slot.specs, spec_bytes));
   std::memcpy(slot.specs.data(), host_specs_.data(), spec_bytes);

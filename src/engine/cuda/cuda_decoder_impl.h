@@ -273,6 +273,12 @@ class CudaDecoder final : public Engine {
   Result<StepSlot*> next_slot();
   // Waits for the submitted steps (before a buffer they use is reallocated).
   Status drain();
+  // grow() for a buffer submitted steps may use: they finish first when it must move.
+  Result<bool> grow_buffer(DeviceBuffer& b, size_t bytes) {
+    if (b.size() >= bytes) return false;
+    MLXM_RETURN_IF_ERROR(drain());
+    return grow(b, bytes);
+  }
   // forward*(): no steps may be submitted; afterwards no previous_row_token refers to a step.
   Status begin_sync_step(const char* what);
   // Validates (tokens may be previous_row_token(r), r < n_prev_rows), lays out and uploads the

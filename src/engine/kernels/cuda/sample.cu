@@ -398,6 +398,23 @@ __global__ void __launch_bounds__(kThreads)
   cluster_done<P>();
 }
 
+// A launch of sample_rows_kernel<P> for n_specs specs (clusters of P blocks along x when
+// P > 1); attr: its storage.
+template <int P>
+cudaLaunchConfig_t sample_launch(int64_t n_specs, Stream stream, cudaLaunchAttribute& attr) {
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = P;
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(n_specs * P));
+  cfg.blockDim = dim3(kThreads);
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = P > 1 ? 1 : 0;
+  return cfg;
+}
+
 // Whether clusters of 16 (beyond the portable 8) can run sample_rows_kernel<16> here.
 bool cluster16_fits() {
   if (cudaFuncSetAttribute(sample_rows_kernel<16>, cudaFuncAttributeNonPortableClusterSizeAllowed,
@@ -405,16 +422,8 @@ bool cluster16_fits() {
     (void)cudaGetLastError();
     return false;
   }
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 16;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(16);
-  cfg.blockDim = dim3(kThreads);
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg = sample_launch<16>(1, nullptr, attr);
   int n = 0;
   if (cudaOccupancyMaxActiveClusters(&n, sample_rows_kernel<16>, &cfg) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -448,17 +457,8 @@ template <int P>
 cudaError_t launch_sample(float* x, int64_t n_rows, int vocab, const SampleRowSpec* specs,
                           int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
                           Stream stream) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = P;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(n_specs * P));
-  cfg.blockDim = dim3(kThreads);
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = P > 1 ? 1 : 0;
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg = sample_launch<P>(n_specs, stream, attr);
   return cudaLaunchKernelEx(&cfg, sample_rows_kernel<P>, x, n_rows, vocab, specs, adjust, ids);
 }
 

@@ -36,6 +36,15 @@ struct EngineLoop::Active {
   }
 };
 
+// A step submitted to the engine (pipelined) and not yet collected.
+struct EngineLoop::Submitted {
+  std::vector<SeqId> seqs;         // every sequence of the step
+  std::vector<SeqId> logit_owner;  // the sequence of each logit row
+  // Per logit row: the scheduler holds a kPendingToken for its token (the next step computes
+  // it); otherwise the token is the sequence's last (max_new_tokens) and is appended.
+  std::vector<uint8_t> pending;
+};
+
 EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig config,
                        EngineLoopOptions options)
     : engine_(std::move(engine)),
@@ -48,6 +57,9 @@ EngineLoop::EngineLoop(std::unique_ptr<engine::Engine> engine, SchedulerConfig c
   const bool on_thread = options.delivery == Delivery::kThread ||
                          (options.delivery == Delivery::kAuto && engine_->device_argmax());
   if (on_thread) delivery_ = std::make_unique<SinkDelivery>();
+  using Pipeline = EngineLoopOptions::Pipeline;
+  pipeline_ = options.pipeline == Pipeline::kOn ||
+              (options.pipeline == Pipeline::kAuto && engine_->pipelined());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -143,13 +155,14 @@ void EngineLoop::run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return stopping_ || !inbox_.empty() || !aborts_.empty() || scheduler_.has_work();
+        return stopping_ || !inbox_.empty() || !aborts_.empty() || scheduler_.has_work() ||
+               submitted_ != nullptr;
       });
       if (stopping_) break;
     }
     drain_inbox();
     flush_sink_calls();
-    if (scheduler_.has_work()) {
+    if (scheduler_.has_work() || submitted_) {
       step();
       flush_sink_calls();
       if (const int delay = debug_step_delay_ms_.load(); delay > 0) {
@@ -158,6 +171,11 @@ void EngineLoop::run() {
     }
   }
   // Shutting down: everything still in flight is aborted.
+  if (submitted_) {
+    std::vector<int32_t> ids;
+    (void)engine_->collect(&ids);  // the engine's step ends; its tokens go nowhere
+    submitted_.reset();
+  }
   drain_inbox();
   std::vector<SeqId> ids;
   for (auto& [id, a] : active_) ids.push_back(id);
@@ -182,6 +200,7 @@ void EngineLoop::drain_inbox() {
     spec.max_new_tokens = active->req.max_new_tokens;
     spec.priority = active->req.priority;
     Status st = scheduler_.add(std::move(spec));
+    if (!pipelinable(active->req)) ++n_unpipelinable_;
     active_.emplace(id, std::move(active));
     if (!st.ok()) finish(id, FinishReason::kError, st);
   }
@@ -195,6 +214,7 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
   if (it == active_.end()) return;
   std::unique_ptr<Active> a = std::move(it->second);
   active_.erase(it);
+  if (!pipelinable(a->req)) --n_unpipelinable_;
   scheduler_.finish(id);
   if (a->counted_queued) n_queued_.fetch_sub(1);
   const TimePoint t = now();
@@ -230,16 +250,28 @@ bool EngineLoop::plain_argmax(const GenerationRequest& r) {
          p.presence_penalty == 0.0f && !r.logits_processor;
 }
 
-void EngineLoop::step() {
-  const TimePoint t0 = now();
-  SchedulerOutput out = scheduler_.schedule();
-  if (out.empty()) return;
+bool EngineLoop::pipelinable(const GenerationRequest& r) {
+  const engine::SamplingParams& p = r.sampling;
+  return device_sampled(r) && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f;
+}
 
+void EngineLoop::step() {
+  if (pipeline_ && n_unpipelinable_ == 0) {
+    pipelined_step();
+    return;
+  }
+  if (submitted_) (void)collect_submitted();  // the next step needs its tokens on the host
+  if (scheduler_.has_work()) run_step();
+}
+
+engine::Batch EngineLoop::build_batch(const SchedulerOutput& out, TimePoint t0,
+                                      std::vector<SeqId>* logit_owner) {
   engine::Batch batch;
   batch.tokens.reserve(static_cast<size_t>(out.n_tokens));
   batch.positions.reserve(static_cast<size_t>(out.n_tokens));
   batch.seq_ids.reserve(static_cast<size_t>(out.n_tokens));
-  std::vector<SeqId> logit_owner;
+  logit_owner->clear();
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     const ScheduledSeq& s = out.seqs[i];
     Active& a = *active_.at(s.id);
@@ -260,9 +292,151 @@ void EngineLoop::step() {
     batch.seqs.push_back(std::move(bs));
     if (s.wants_logits) {
       batch.logit_rows.push_back(static_cast<int32_t>(batch.tokens.size()) - 1);
-      logit_owner.push_back(s.id);
+      logit_owner->push_back(s.id);
     }
   }
+  return batch;
+}
+
+void EngineLoop::deliver_token(SeqId id, Active& a, engine::SampleResult sampled,
+                               bool at_limit) {
+  const int32_t token = sampled.token;
+  if (!a.t_first_token) a.t_first_token = now();
+  SinkCall call;
+  call.sink = a.req.sink;
+  call.token.token = token;
+  call.token.sample = std::move(sampled);
+  call.token.n_generated = static_cast<int32_t>(a.sampler_state.n_output());
+  pending_.push_back(std::move(call));
+  const bool is_stop = std::find(a.req.stop_token_ids.begin(), a.req.stop_token_ids.end(),
+                                 token) != a.req.stop_token_ids.end();
+  if (is_stop) {
+    finish(id, FinishReason::kStop);
+  } else if (at_limit) {
+    finish(id, FinishReason::kLength);
+  }
+}
+
+void EngineLoop::pipelined_step() {
+  const TimePoint t0 = now();
+  SchedulerOutput out = scheduler_.schedule();
+  if (out.empty()) {
+    // Nothing can run before the submitted step's tokens are known (or nothing is left).
+    if (submitted_) (void)collect_submitted();
+    return;
+  }
+  auto next = std::make_unique<Submitted>();
+  engine::Batch batch = build_batch(out, t0, &next->logit_owner);
+  for (const ScheduledSeq& s : out.seqs) next->seqs.push_back(s.id);
+  // A pending token is the one the submitted step samples for that sequence's row.
+  Status st;
+  std::unordered_map<SeqId, int32_t> prev_row;  // sequence -> logit row of the submitted step
+  if (submitted_) {
+    for (size_t r = 0; r < submitted_->logit_owner.size(); ++r) {
+      prev_row.emplace(submitted_->logit_owner[r], static_cast<int32_t>(r));
+    }
+  }
+  for (size_t i = 0; i < batch.tokens.size() && st.ok(); ++i) {
+    if (batch.tokens[i] != kPendingToken) continue;
+    const SeqId id = out.seqs[static_cast<size_t>(batch.seq_ids[i])].id;
+    const auto r = prev_row.find(id);
+    if (r == prev_row.end()) {
+      st = internal_error("sequence " + std::to_string(id) +
+                          " has a pending token from no submitted step");
+    } else {
+      batch.tokens[i] = engine::previous_row_token(r->second);
+    }
+  }
+  row_specs_.clear();
+  for (SeqId id : next->logit_owner) {
+    Active& a = *active_.at(id);
+    row_specs_.push_back(engine::make_row_sampling(a.req.sampling, a.sampler_state));
+  }
+  const TimePoint t_fwd = now();
+  if (st.ok()) st = engine_->submit(batch, row_specs_);
+  const double forward_ms = ms_since(t_fwd);
+  if (!st.ok()) {
+    MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
+    for (SeqId id : next->seqs) finish(id, FinishReason::kError, st);
+    return;  // the submitted step, if any, is collected by the next iteration
+  }
+  scheduler_.step_done(out);
+  next->pending.assign(next->logit_owner.size(), 0);
+  for (size_t r = 0; r < next->logit_owner.size(); ++r) {
+    const SeqId id = next->logit_owner[r];
+    // The row's token is computed next step unless it is the sequence's last.
+    if (scheduler_.n_generated(id) + 1 < active_.at(id)->req.max_new_tokens) {
+      scheduler_.append_pending(id);
+      next->pending[r] = 1;
+    }
+  }
+  const bool overlapped = submitted_ != nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.scheduler = scheduler_.stats();
+    stats_.n_steps += 1;
+    stats_.n_pipelined_steps += overlapped ? 1 : 0;
+    stats_.n_tokens_computed += static_cast<uint64_t>(out.n_tokens);
+    stats_.n_tokens_generated += next->logit_owner.size();
+    stats_.forward_ms += forward_ms;
+    stats_.busy_ms += ms_since(t0);
+  }
+  if (submitted_ && !collect_submitted(next->seqs).ok()) return;  // the engine dropped `next`
+  submitted_ = std::move(next);
+}
+
+Status EngineLoop::collect_submitted(const std::vector<SeqId>& also) {
+  const TimePoint t0 = now();
+  std::unique_ptr<Submitted> done = std::move(submitted_);
+  Status st = engine_->collect(&argmax_ids_);
+  const double forward_ms = ms_since(t0);
+  if (!st.ok()) {
+    MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
+    for (SeqId id : done->seqs) finish(id, FinishReason::kError, st);
+    for (SeqId id : also) finish(id, FinishReason::kError, st);
+  }
+  const TimePoint t_sink = now();
+  if (st.ok()) {
+    for (size_t r = 0; r < done->logit_owner.size(); ++r) {
+      const SeqId id = done->logit_owner[r];
+      auto it = active_.find(id);
+      if (it == active_.end()) continue;  // finished (a stop token, an abort) meanwhile
+      Active& a = *it->second;
+      if (argmax_ids_[r] < 0) {
+        finish(id, FinishReason::kError, engine::row_sample_error(argmax_ids_[r]));
+        continue;
+      }
+      engine::SampleResult sampled;
+      sampled.token = argmax_ids_[r];
+      a.sampler_state.record_output(sampled.token);
+      if (done->pending[r]) {
+        if (Status rs = scheduler_.resolve_pending(id, sampled.token); !rs.ok()) {
+          finish(id, FinishReason::kError, rs);
+          continue;
+        }
+      } else {
+        scheduler_.append_token(id, sampled.token);
+      }
+      const bool at_limit =
+          static_cast<int32_t>(a.sampler_state.n_output()) >= a.req.max_new_tokens;
+      deliver_token(id, a, std::move(sampled), at_limit);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.scheduler = scheduler_.stats();
+  stats_.forward_ms += forward_ms;
+  stats_.sink_ms += ms_since(t_sink);
+  stats_.busy_ms += ms_since(t0);
+  return st;
+}
+
+void EngineLoop::run_step() {
+  const TimePoint t0 = now();
+  SchedulerOutput out = scheduler_.schedule();
+  if (out.empty()) return;
+
+  std::vector<SeqId> logit_owner;
+  engine::Batch batch = build_batch(out, t0, &logit_owner);
 
   // Engines that sample on the device (CUDA) return only token ids for rows that need no
   // host-side logits (their spec carries the uniform drawn from the sequence's RNG, as the host
@@ -342,21 +516,8 @@ void EngineLoop::step() {
     }
     const int32_t token = sampled->token;
     if (a.req.logits_processor) a.req.logits_processor->accept(token);
-    if (!a.t_first_token) a.t_first_token = now();
     const bool at_limit = scheduler_.append_token(id, token);
-    SinkCall call;
-    call.sink = a.req.sink;
-    call.token.token = token;
-    call.token.sample = std::move(sampled).value();
-    call.token.n_generated = static_cast<int32_t>(a.sampler_state.n_output());
-    pending_.push_back(std::move(call));
-    const bool is_stop = std::find(a.req.stop_token_ids.begin(), a.req.stop_token_ids.end(),
-                                   token) != a.req.stop_token_ids.end();
-    if (is_stop) {
-      finish(id, FinishReason::kStop);
-    } else if (at_limit) {
-      finish(id, FinishReason::kLength);
-    }
+    deliver_token(id, a, std::move(sampled).value(), at_limit);
     sink_ms += ms_since(t_sink);
   }
   std::lock_guard<std::mutex> lock(mu_);

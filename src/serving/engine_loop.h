@@ -92,6 +92,7 @@ struct EngineLoopStats {
   double sink_ms = 0;              // of which delivering tokens (detokenize, format, queue),
                                    // or handing them to the delivery thread
   double delivery_ms = 0;          // the delivery thread's time in sink calls
+  uint64_t n_pipelined_steps = 0;  // of n_steps, submitted before the step before was collected
 };
 
 struct EngineLoopOptions {
@@ -102,6 +103,18 @@ struct EngineLoopOptions {
   // delivery thread measured 2,844 vs 3,082 tok/s at 64 streams; bench/NOTES.md).
   enum class Delivery { kAuto, kThread, kInline };
   Delivery delivery = Delivery::kAuto;
+  // Pipelined steps (MLX_SERVER_PIPELINE auto|1|0): the loop submits step N + 1
+  // (Engine::submit) before it collects step N's tokens, so the device runs one step while the
+  // host schedules the next and delivers the last. A sequence's token from step N enters step
+  // N + 1 as Engine::previous_row_token and reaches the scheduler once collected (one step
+  // late: a sequence that stops at step N has computed one row of step N + 1 for nothing).
+  // Only while every request is sampled on the device from a spec that does not depend on its
+  // earlier tokens (no logprobs, no constraint, no repetition/frequency/presence penalty); any
+  // other request makes the loop collect and run steps one at a time until it finishes. kAuto:
+  // where the engine overlaps submitted steps (Engine::pipelined(): CUDA); kOn also where the
+  // step runs at submit (for tests: the same tokens, nothing overlaps); kOff never.
+  enum class Pipeline { kAuto, kOn, kOff };
+  Pipeline pipeline = Pipeline::kAuto;
 };
 
 class SinkDelivery;
@@ -140,9 +153,27 @@ class EngineLoop {
 
  private:
   struct Active;
+  struct Submitted;
   void run();
   void drain_inbox();
   void step();
+  // One step run to the end before the next is scheduled (forward, forward_argmax or
+  // forward_sample).
+  void run_step();
+  // Schedules and submits step N + 1, then collects step N (EngineLoopOptions::pipeline).
+  void pipelined_step();
+  // Collects the submitted step and delivers its tokens. On an engine error every sequence of
+  // the step (and of `also`, a step submitted after it, which the engine dropped) finishes with
+  // it.
+  Status collect_submitted(const std::vector<SeqId>& also = {});
+  // The engine batch of a scheduled step; marks its sequences scheduled at t0. *logit_owner:
+  // the sequence of each logit row.
+  engine::Batch build_batch(const SchedulerOutput& out, TimePoint t0,
+                            std::vector<SeqId>* logit_owner);
+  // A sequence's next token is known: the sink call, then its end at a stop token or at_limit.
+  void deliver_token(SeqId id, Active& a, engine::SampleResult sampled, bool at_limit);
+  // Every request in flight can take pipelined steps (see EngineLoopOptions::pipeline).
+  static bool pipelinable(const GenerationRequest& r);
   // True when the next token of `r` needs no host-side logits (no logprobs, no constraint):
   // device-argmax engines then sample it where the logits are (Engine::forward_sample) and
   // return only its id.
@@ -176,6 +207,9 @@ class EngineLoop {
   std::vector<int32_t> argmax_ids_;  // device_argmax engines: one id (or code) per logit row
   std::vector<engine::RowSampling> row_specs_;  // device_argmax engines: one per logit row
   std::vector<SinkCall> pending_;                // this iteration's sink calls, in order
+  bool pipeline_ = false;          // pipelined steps allowed (EngineLoopOptions::pipeline)
+  int n_unpipelinable_ = 0;        // requests in active_ that are not pipelinable()
+  std::unique_ptr<Submitted> submitted_;  // the step submitted and not yet collected
   std::unique_ptr<SinkDelivery> delivery_;       // null: the engine thread makes the calls
   std::thread thread_;
 };

@@ -35,6 +35,16 @@ Result<ModelLoadOptions> model_load_options_from_env() {
     return invalid_argument("MLX_SERVER_ASYNC_DELIVERY: want auto, 1 or 0, got '" + delivery +
                             "'");
   }
+  const std::string pipeline = env_string("MLX_SERVER_PIPELINE", "auto");
+  if (pipeline == "auto") {
+    o.loop.pipeline = EngineLoopOptions::Pipeline::kAuto;
+  } else if (pipeline == "1" || pipeline == "true" || pipeline == "on") {
+    o.loop.pipeline = EngineLoopOptions::Pipeline::kOn;
+  } else if (pipeline == "0" || pipeline == "false" || pipeline == "off") {
+    o.loop.pipeline = EngineLoopOptions::Pipeline::kOff;
+  } else {
+    return invalid_argument("MLX_SERVER_PIPELINE: want auto, 1 or 0, got '" + pipeline + "'");
+  }
   o.scheduler.max_num_seqs = batching ? static_cast<int>(max_batch) : 1;
   o.scheduler.max_waiting = static_cast<int>(max_queued);
   o.scheduler.max_num_batched_tokens = static_cast<int>(max_tokens);

@@ -25,7 +25,8 @@ struct ModelLoadOptions {
   SchedulerConfig scheduler;   // max_model_len 0 = the model's max_position_embeddings
   int max_model_len_cap = 8192;  // when taking the model's length, cap it here (KV sizing)
   int debug_step_delay_ms = 0;   // MLXM_DEBUG_STEP_DELAY_MS: slows every step (timeout tests)
-  EngineLoopOptions loop;        // MLX_SERVER_ASYNC_DELIVERY (auto): where sink calls are made
+  EngineLoopOptions loop;        // MLX_SERVER_ASYNC_DELIVERY (auto): where sink calls are made;
+                                 // MLX_SERVER_PIPELINE (auto): pipelined steps
   // > 0: the KV cache is sized for this many sequences at the model's served context
   // (engine.kv_budget_bytes and engine.n_kv_blocks are then ignored); 0: engine options as set.
   int kv_sequences = 0;

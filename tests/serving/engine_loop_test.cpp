@@ -9,99 +9,12 @@
 #include <map>
 #include <mutex>
 
+#include "engine_loop_fakes.h"
+
 namespace mlxm::serving {
 namespace {
 
-// A fake model: the logits of a row favour token (sum of the sequence's KV contents + 1) % V,
-// read back from its paged "KV", so wrong block tables or positions change the output.
-class FakeEngine : public engine::Engine {
- public:
-  FakeEngine(int vocab, int64_t n_blocks, int block_size)
-      : n_blocks_(n_blocks), block_size_(block_size),
-        kv_(static_cast<size_t>(n_blocks * block_size), 0) {
-    cfg_.vocab_size = vocab;
-    cfg_.max_position_embeddings = 4096;
-  }
-  Status forward(const engine::Batch& b, std::vector<float>* logits) override {
-    ++n_forward;
-    for (size_t i = 0; i < b.tokens.size(); ++i) {
-      const auto& seq = b.seqs[static_cast<size_t>(b.seq_ids[i])];
-      const int32_t pos = b.positions[i];
-      kv_[slot(seq, pos)] = b.tokens[i];
-    }
-    logits->assign(b.logit_rows.size() * static_cast<size_t>(cfg_.vocab_size), 0.0f);
-    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
-      const auto& seq = b.seqs[static_cast<size_t>(b.seq_ids[static_cast<size_t>(b.logit_rows[r])])];
-      int64_t sum = 0;
-      for (int32_t p = 0; p < seq.n_ctx; ++p) sum += kv_[slot(seq, p)];
-      (*logits)[r * static_cast<size_t>(cfg_.vocab_size) +
-                static_cast<size_t>((sum + 1) % cfg_.vocab_size)] = 10.0f;
-    }
-    if (step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms));
-    return ok_status();
-  }
-  const engine::ModelConfig& config() const override { return cfg_; }
-  int block_size() const override { return block_size_; }
-  int64_t n_kv_blocks() const override { return n_blocks_; }
-  size_t weight_bytes() const override { return 0; }
-  size_t kv_bytes() const override { return 0; }
-  size_t weight_bytes_per_token() const override { return 0; }
-
-  std::atomic<int> n_forward{0};
-  int step_delay_ms = 0;
-
- private:
-  size_t slot(const engine::BatchSeq& s, int32_t pos) const {
-    return static_cast<size_t>(s.block_table[static_cast<size_t>(pos / block_size_)]) *
-               static_cast<size_t>(block_size_) + static_cast<size_t>(pos % block_size_);
-  }
-  engine::ModelConfig cfg_;
-  int64_t n_blocks_;
-  int block_size_;
-  std::vector<int32_t> kv_;
-};
-
-class CollectSink : public TokenSink {
- public:
-  void on_token(const TokenEvent& e) override {
-    std::lock_guard<std::mutex> lock(mu);
-    tokens.push_back(e.token);
-  }
-  void on_finish(const FinishInfo& info) override {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      finish = info;
-    }
-    done.set_value();
-  }
-  std::mutex mu;
-  std::vector<int32_t> tokens;
-  FinishInfo finish;
-  std::promise<void> done;
-};
-
-// The expected greedy output of FakeEngine for a prompt, computed directly.
-std::vector<int32_t> expected_tokens(std::vector<int32_t> seq, int n, int vocab) {
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) {
-    int64_t sum = 0;
-    for (int32_t t : seq) sum += t;
-    int32_t next = static_cast<int32_t>((sum + 1) % vocab);
-    out.push_back(next);
-    seq.push_back(next);
-  }
-  return out;
-}
-
-GenerationRequest greedy_request(std::vector<int32_t> prompt, int max_new,
-                                 std::shared_ptr<TokenSink> sink) {
-  GenerationRequest r;
-  r.prompt = std::move(prompt);
-  r.sampling.temperature = 0;
-  r.max_new_tokens = max_new;
-  r.sink = std::move(sink);
-  return r;
-}
+using namespace fakes;
 
 TEST(EngineLoopTest, GeneratesUntilLength) {
   auto eng = std::make_unique<FakeEngine>(50, 32, 4);
@@ -278,48 +191,6 @@ TEST(EngineLoopTest, LogitsProcessorMasksEveryStepAndCanEndTheSequence) {
 namespace mlxm::serving {
 namespace {
 
-// FakeEngine as a device-sampling engine: forward_sample (the Engine's host implementation of
-// the device algorithm) answers ids for every row and full logits only for the rows asked
-// for, and records how many full rows each step wanted. Rows whose token is kNanToken come out
-// as NaN (a forward-pass bug).
-constexpr int32_t kNanToken = 49;
-class ArgmaxEngine : public FakeEngine {
- public:
-  using FakeEngine::FakeEngine;
-  bool device_argmax() const override { return true; }
-  Status forward(const engine::Batch& b, std::vector<float>* logits) override {
-    MLXM_RETURN_IF_ERROR(FakeEngine::forward(b, logits));
-    const size_t v = static_cast<size_t>(config().vocab_size);
-    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
-      if (b.tokens[static_cast<size_t>(b.logit_rows[r])] == kNanToken) {
-        std::fill(logits->begin() + static_cast<std::ptrdiff_t>(r * v),
-                  logits->begin() + static_cast<std::ptrdiff_t>((r + 1) * v),
-                  std::numeric_limits<float>::quiet_NaN());
-      }
-    }
-    return ok_status();
-  }
-  Status forward_sample(const engine::Batch& b, const std::vector<engine::RowSampling>& rows,
-                        std::vector<int32_t>* ids, std::vector<float>* logits) override {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      rows_seen += b.logit_rows.size();
-      for (const auto& r : rows) full_seen += r.full ? 1 : 0;
-    }
-    return engine::Engine::forward_sample(b, rows, ids, logits);
-  }
-  Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
-                        std::vector<int32_t>* ids, std::vector<float>* logits) override {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      argmax_rows_seen += b.logit_rows.size();
-    }
-    return engine::Engine::forward_argmax(b, full_rows, ids, logits);
-  }
-  std::mutex mu;
-  size_t rows_seen = 0, full_seen = 0, argmax_rows_seen = 0;
-};
-
 // Steps whose rows are all plain greedy take forward_argmax (no specs, one argmax pass);
 // a step with any other row takes forward_sample for all of its rows.
 TEST(EngineLoopTest, AllGreedyStepsTakeTheArgmaxPath) {
@@ -367,27 +238,6 @@ TEST(EngineLoopTest, DeviceArgmaxRowsUseIdsAndOthersGetFullLogits) {
   // submitted) take forward_argmax; every row goes through exactly one of the two.
   EXPECT_EQ(eng->rows_seen + eng->argmax_rows_seen, 18u);
   EXPECT_EQ(eng->full_seen, 6u) << "only the logprobs row needs full logits";
-}
-
-// The stream of a device-sampled request, computed directly: FakeEngine's logits, the row
-// spec from the sequence's SamplerState (one uniform per token) and the host algorithm.
-std::vector<int32_t> expected_sampled(std::vector<int32_t> seq, int n, int vocab,
-                                      const engine::SamplingParams& p) {
-  engine::SamplerState state(p.seed);
-  state.set_prompt(seq);
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) {
-    int64_t sum = 0;
-    for (int32_t t : seq) sum += t;
-    std::vector<float> logits(static_cast<size_t>(vocab), 0.0f);
-    logits[static_cast<size_t>((sum + 1) % vocab)] = 10.0f;
-    auto t = engine::sample_row(logits, engine::make_row_sampling(p, state));
-    EXPECT_TRUE(t.ok());
-    state.record_output(*t);
-    out.push_back(*t);
-    seq.push_back(*t);
-  }
-  return out;
 }
 
 TEST(EngineLoopTest, DeviceSampledSeededRequestsReproduce) {

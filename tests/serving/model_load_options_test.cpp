@@ -1,5 +1,6 @@
 // Serving settings read from the environment (model_load_options_from_env): the token delivery
-// mode (MLX_SERVER_ASYNC_DELIVERY) and a bad value's error.
+// mode (MLX_SERVER_ASYNC_DELIVERY), pipelined steps (MLX_SERVER_PIPELINE) and a bad value's
+// error.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -15,17 +16,18 @@ using Delivery = EngineLoopOptions::Delivery;
 // Sets (or, with nullptr, unsets) MLX_SERVER_ASYNC_DELIVERY for one scope.
 class DeliveryEnv {
  public:
-  explicit DeliveryEnv(const char* v) {
+  explicit DeliveryEnv(const char* v, const char* name = "MLX_SERVER_ASYNC_DELIVERY")
+      : name_(name) {
     if (v != nullptr) {
-      setenv(kName, v, 1);
+      setenv(name_, v, 1);
     } else {
-      unsetenv(kName);
+      unsetenv(name_);
     }
   }
-  ~DeliveryEnv() { unsetenv(kName); }
+  ~DeliveryEnv() { unsetenv(name_); }
 
  private:
-  static constexpr const char* kName = "MLX_SERVER_ASYNC_DELIVERY";
+  const char* name_;
 };
 
 TEST(ModelLoadOptionsTest, DeliveryModeFromTheEnvironment) {
@@ -52,6 +54,28 @@ TEST(ModelLoadOptionsTest, BadDeliveryModeIsAnErrorNamingTheVariable) {
   const std::string msg = o.status().to_string();
   EXPECT_NE(msg.find("MLX_SERVER_ASYNC_DELIVERY"), std::string::npos) << msg;
   EXPECT_NE(msg.find("sometimes"), std::string::npos) << msg;
+}
+
+TEST(ModelLoadOptionsTest, PipelineModeFromTheEnvironment) {
+  using Pipeline = EngineLoopOptions::Pipeline;
+  struct Want {
+    const char* value;
+    Pipeline pipeline;
+  };
+  for (const Want& w : {Want{nullptr, Pipeline::kAuto}, Want{"auto", Pipeline::kAuto},
+                        Want{"1", Pipeline::kOn}, Want{"on", Pipeline::kOn},
+                        Want{"0", Pipeline::kOff}, Want{"false", Pipeline::kOff}}) {
+    DeliveryEnv env(w.value, "MLX_SERVER_PIPELINE");
+    auto o = model_load_options_from_env();
+    ASSERT_TRUE(o.ok()) << (w.value ? w.value : "(unset)") << ": " << o.status().to_string();
+    EXPECT_EQ(o->loop.pipeline, w.pipeline) << (w.value ? w.value : "(unset)");
+  }
+  DeliveryEnv env("twice", "MLX_SERVER_PIPELINE");
+  auto o = model_load_options_from_env();
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(o.status().message().find("MLX_SERVER_PIPELINE"), std::string::npos);
+  EXPECT_NE(o.status().message().find("twice"), std::string::npos);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 # Usage on the GPU machine: bash tools/gpu/serve_check.sh [BUNDLE] with BUNDLE (default
 # .gpu-serve) made here by tools/gpu/make_serve_bundle.sh and carried. Logs and reports go to
 # $OUT (default /tmp/serve-check). Env: SHAPE (llama-3.2-1b), CONC (1,8,32,64), MAX_TOKENS (128),
-# TEMPS (default), SKIP_CPU=1 (no CPU comparison).
+# TEMPS (default), SKIP_CPU=1 (no CPU comparison); the server's own settings pass through
+# (MLX_SERVER_PIPELINE=0 serves with one-at-a-time steps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$(realpath "${1:-.gpu-serve}")
@@ -71,12 +72,13 @@ fi
 # The engine thread's time per step from /admin/models (cumulative counters; the difference
 # over one bench): busy = forward + host sampling + token delivery (sink) + the rest
 # (scheduling, batch building); wall = the bench's duration.
-loop_stats() {  # port -> "steps busy forward sample sink" (cumulative)
+loop_stats() {  # port -> "steps busy forward sample sink pipelined_steps" (cumulative)
   python3 - "$1" <<'PY'
 import json, sys, urllib.request
 d = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/admin/models", timeout=10))
 m = [x for x in d["data"] if x.get("state") == "loaded"][0]
-print(m["steps"], m["busy_ms"], m["forward_ms"], m["sample_ms"], m["sink_ms"])
+print(m["steps"], m["busy_ms"], m["forward_ms"], m["sample_ms"], m["sink_ms"],
+      m.get("pipelined_steps", 0))
 PY
 }
 step_breakdown() {  # before after wall_s -> one line per step
@@ -86,7 +88,7 @@ a = [float(v) for v in sys.argv[1].split()]; b = [float(v) for v in sys.argv[2].
 d = [y - x for x, y in zip(a, b)]; n = max(d[0], 1)
 print(f"engine loop: {int(d[0])} steps, per step busy {d[1]/n:.2f} ms = forward {d[2]/n:.2f}"
       f" + sampling {d[3]/n:.2f} + token delivery {d[4]/n:.2f} + other {(d[1]-d[2]-d[3]-d[4])/n:.2f};"
-      f" wall {float(sys.argv[3])*1000/n:.2f} ms per step")
+      f" wall {float(sys.argv[3])*1000/n:.2f} ms per step; {int(d[5])} steps pipelined")
 PY
 }
 for T in ${TEMPS:-default}; do

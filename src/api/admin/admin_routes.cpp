@@ -61,6 +61,7 @@ json model_json(const pool::ModelStatus& m) {
     j["sample_ms"] = st.sample_ms;
     j["sink_ms"] = st.sink_ms;
     j["delivery_ms"] = st.delivery_ms;
+    j["pipelined_steps"] = st.n_pipelined_steps;
   }
   return j;
 }

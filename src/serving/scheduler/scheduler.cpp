@@ -146,6 +146,7 @@ SchedulerOutput Scheduler::schedule() {
 }
 
 bool Scheduler::try_admit(Seq& s, int32_t* budget, SchedulerOutput* out) {
+  if (s.n_pending > 0) return false;  // preempted before its last token was known
   const int bs = pool_->block_size();
   const auto n_tokens = static_cast<int32_t>(s.tokens.size());
   // Prefix cache: reuse full blocks; always leave at least one token to compute for logits.
@@ -172,22 +173,27 @@ bool Scheduler::try_admit(Seq& s, int32_t* budget, SchedulerOutput* out) {
   return true;
 }
 
-void Scheduler::step_done(const SchedulerOutput& out) {
+void Scheduler::cache_full_blocks(Seq& s) {
   const int bs = pool_->block_size();
+  const int32_t n_known = static_cast<int32_t>(s.tokens.size()) - s.n_pending;
+  const int32_t n_full = std::min(s.n_computed, n_known) / bs;
+  if (static_cast<int32_t>(s.hashes.size()) < n_full) {
+    s.hashes = hash_full_blocks(std::span<const int32_t>(s.tokens).first(
+                                    static_cast<size_t>(n_full) * bs), bs);
+  }
+  for (int32_t b = s.n_cached_blocks; b < n_full; ++b) {
+    pool_->cache(s.blocks[static_cast<size_t>(b)], s.hashes[static_cast<size_t>(b)]);
+  }
+  s.n_cached_blocks = std::max(s.n_cached_blocks, n_full);
+}
+
+void Scheduler::step_done(const SchedulerOutput& out) {
   for (const ScheduledSeq& ss : out.seqs) {
     auto it = seqs_.find(ss.id);
     if (it == seqs_.end()) continue;  // finished meanwhile
     Seq& s = it->second;
     s.n_computed = ss.start + static_cast<int32_t>(ss.tokens.size());
-    const int32_t n_full = s.n_computed / bs;
-    if (static_cast<int32_t>(s.hashes.size()) < n_full) {
-      s.hashes = hash_full_blocks(std::span<const int32_t>(s.tokens).first(
-                                      static_cast<size_t>(n_full) * bs), bs);
-    }
-    for (int32_t b = s.n_cached_blocks; b < n_full; ++b) {
-      pool_->cache(s.blocks[static_cast<size_t>(b)], s.hashes[static_cast<size_t>(b)]);
-    }
-    s.n_cached_blocks = std::max(s.n_cached_blocks, n_full);
+    cache_full_blocks(s);
   }
 }
 
@@ -197,6 +203,26 @@ bool Scheduler::append_token(SeqId id, int32_t token) {
   Seq& s = it->second;
   s.tokens.push_back(token);
   return n_generated(id) >= s.spec.max_new_tokens;
+}
+
+void Scheduler::append_pending(SeqId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  it->second.tokens.push_back(kPendingToken);
+  ++it->second.n_pending;
+}
+
+Status Scheduler::resolve_pending(SeqId id, int32_t token) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return ok_status();
+  Seq& s = it->second;
+  if (s.n_pending == 0) {
+    return invalid_argument("sequence " + std::to_string(id) + " has no pending token");
+  }
+  s.tokens[s.tokens.size() - static_cast<size_t>(s.n_pending)] = token;
+  --s.n_pending;
+  cache_full_blocks(s);  // nothing while preempted: no blocks are computed
+  return ok_status();
 }
 
 int32_t Scheduler::n_generated(SeqId id) const {

@@ -8,6 +8,13 @@
 // Pure data: it neither runs the model nor samples. The engine loop calls schedule(), runs the
 // step, then step_done() and append_token() / finish().
 //
+// Pipelined steps (the engine loop submits step N + 1 before it knows step N's tokens): after
+// step N is submitted, append_pending() gives a sequence the token step N will sample, as
+// kPendingToken, so that schedule() plans step N + 1 with it (the engine reads the id where
+// step N sampled it); resolve_pending() writes the id in once step N is collected. A block
+// enters the prefix cache only once all its tokens are known. A sequence preempted while it
+// holds a pending token is not readmitted until the token is resolved.
+//
 // Thread-safety: none; one model's engine thread owns it.
 #pragma once
 
@@ -23,6 +30,9 @@
 namespace mlxm::serving {
 
 using SeqId = uint64_t;
+
+// A token sampled by a step that is still running: its id is not known yet (append_pending).
+inline constexpr int32_t kPendingToken = -1;
 
 struct SchedulerConfig {
   int max_num_seqs = 8;              // running sequences at most (1 = batching off)
@@ -44,7 +54,8 @@ struct SeqSpec {
 struct ScheduledSeq {
   SeqId id = 0;
   int32_t start = 0;                 // position of the first token of this step
-  std::vector<int32_t> tokens;       // (n_new) ids at positions [start, start + n_new)
+  std::vector<int32_t> tokens;       // (n_new) ids at positions [start, start + n_new); the
+                                     // last may be kPendingToken
   std::vector<BlockId> block_table;  // blocks covering positions [0, start + n_new)
   bool wants_logits = false;         // the step reaches the end of the known tokens: sample one
 };
@@ -86,6 +97,14 @@ class Scheduler {
   // has now produced max_new_tokens (the caller then finishes it).
   bool append_token(SeqId id, int32_t token);
 
+  // Appends kPendingToken: the token a submitted step samples for `id`, to be computed by the
+  // next step before its id is known. Unknown ids are ignored.
+  void append_pending(SeqId id);
+  // Replaces the oldest pending token of `id` with `token` and caches the blocks that became
+  // fully known. Unknown ids (finished meanwhile) are ignored; InvalidArgument when `id` has no
+  // pending token.
+  Status resolve_pending(SeqId id, int32_t token);
+
   // Removes a sequence (finished, aborted, errored) and frees its blocks at once. Unknown ids
   // are ignored.
   void finish(SeqId id);
@@ -105,10 +124,13 @@ class Scheduler {
     std::vector<BlockId> blocks;
     std::vector<BlockHash> hashes;  // of full blocks, by index
     int32_t n_cached_blocks = 0;    // blocks registered in the prefix cache
+    int32_t n_pending = 0;          // kPendingToken entries, always the last ones of tokens
     bool running = false;
   };
 
   bool reserve(Seq& s, int32_t n_new);  // blocks for positions up to n_computed + n_new
+  // Registers the full blocks whose tokens are all computed and known in the prefix cache.
+  void cache_full_blocks(Seq& s);
   void preempt(Seq& s);
   bool try_admit(Seq& s, int32_t* budget, SchedulerOutput* out);
   void emit(Seq& s, int32_t n_new, SchedulerOutput* out);

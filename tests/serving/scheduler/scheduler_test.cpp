@@ -92,6 +92,81 @@ struct Driver {
   int n_steps = 0;
 };
 
+// Drives a scheduler as the engine loop's pipelined steps do: step N + 1 is scheduled and run
+// before step N's tokens reach the scheduler. The engine side resolves a kPendingToken from the
+// step before (as Engine::submit does with previous_row_token) and knows every token at once;
+// the scheduler learns them one step late through resolve_pending().
+struct PipelinedDriver {
+  PipelinedDriver(SchedulerConfig cfg, int64_t n_blocks, int block_size)
+      : sched(cfg, std::make_unique<BlockPool>(n_blocks, block_size)),
+        engine(n_blocks, block_size) {}
+
+  void add(SeqId id, std::vector<int32_t> prompt, int32_t max_new) {
+    ASSERT_TRUE(sched.add({id, prompt, max_new, 0}).ok());
+    truth[id] = std::move(prompt);
+    max_new_tokens[id] = max_new;
+  }
+
+  void step() {
+    SchedulerOutput out = sched.schedule();
+    ++n_steps;
+    if (out.empty()) {
+      collect();
+      return;
+    }
+    SchedulerOutput run = out;
+    for (ScheduledSeq& s : run.seqs) {
+      for (int32_t& t : s.tokens) {
+        if (t != kPendingToken) continue;
+        ASSERT_TRUE(in_flight.count(s.id)) << "a pending token from no submitted step";
+        t = in_flight.at(s.id).first;
+      }
+    }
+    auto sampled = engine.run(run, truth);
+    sched.step_done(out);
+    std::map<SeqId, std::pair<int32_t, bool>> next;
+    for (auto [id, tok] : sampled) {
+      truth[id].push_back(tok);
+      const bool pending = sched.n_generated(id) + 1 < max_new_tokens[id];
+      if (pending) sched.append_pending(id);
+      next[id] = {tok, pending};
+    }
+    collect();
+    in_flight = std::move(next);
+    ++n_overlapped;
+  }
+
+  void collect() {
+    for (auto [id, v] : in_flight) {
+      const auto [tok, pending] = v;
+      generated[id].push_back(tok);
+      if (pending) {
+        EXPECT_TRUE(sched.resolve_pending(id, tok).ok());
+      } else {
+        EXPECT_TRUE(sched.append_token(id, tok)) << "a token without a pending one is the last";
+        sched.finish(id);
+        finished.push_back(id);
+      }
+    }
+    in_flight.clear();
+  }
+
+  void run_all(int max_steps = 10000) {
+    while ((sched.has_work() || !in_flight.empty()) && n_steps < max_steps) step();
+    ASSERT_FALSE(sched.has_work()) << "did not finish";
+  }
+
+  Scheduler sched;
+  FakeEngine engine;
+  std::map<SeqId, std::vector<int32_t>> truth;  // every token, as the engine knows them
+  std::map<SeqId, int32_t> max_new_tokens;
+  std::map<SeqId, std::pair<int32_t, bool>> in_flight;  // the last step's (token, pending)
+  std::map<SeqId, std::vector<int32_t>> generated;
+  std::vector<SeqId> finished;
+  int n_steps = 0;
+  int n_overlapped = 0;
+};
+
 std::vector<int32_t> iota_prompt(int n, int start) {
   std::vector<int32_t> v(static_cast<size_t>(n));
   std::iota(v.begin(), v.end(), start);
@@ -303,6 +378,97 @@ TEST(SchedulerTest, RandomWorkloadsKeepInvariants) {
     EXPECT_EQ(static_cast<int>(d.finished.size()), n);
     EXPECT_EQ(d.sched.stats().blocks_used, 0);
   }
+}
+
+// Pipelined steps give every sequence the tokens of one-at-a-time steps, through chunked
+// prefill, the prefix cache and preemption (the fake engine checks every KV slot it reads).
+TEST(SchedulerTest, PipelinedStepsKeepOutputsAndBlocks) {
+  std::mt19937 rng(11);
+  uint64_t preemptions = 0, hits = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    SchedulerConfig cfg;
+    cfg.max_num_seqs = 1 + static_cast<int>(rng() % 6);
+    cfg.max_num_batched_tokens = 4 + static_cast<int>(rng() % 40);
+    Driver plain(cfg, 24, 4);
+    PipelinedDriver piped(cfg, 24, 4);
+    const int n = 3 + static_cast<int>(rng() % 8);
+    for (int i = 0; i < n; ++i) {
+      auto prompt = iota_prompt(1 + static_cast<int>(rng() % 30), (rng() % 2) ? 0 : i * 50);
+      const int32_t max_new = 1 + static_cast<int32_t>(rng() % 30);
+      plain.add(static_cast<SeqId>(i + 1), prompt, max_new);
+      piped.add(static_cast<SeqId>(i + 1), prompt, max_new);
+    }
+    plain.run_all();
+    piped.run_all();
+    EXPECT_EQ(static_cast<int>(piped.finished.size()), n);
+    for (int i = 1; i <= n; ++i) {
+      EXPECT_EQ(piped.generated[static_cast<SeqId>(i)], plain.generated[static_cast<SeqId>(i)])
+          << "trial " << trial << " seq " << i;
+    }
+    EXPECT_EQ(piped.sched.stats().blocks_used, 0);
+    preemptions += piped.sched.stats().n_preemptions;
+    hits += piped.sched.stats().prefix_hits;
+  }
+  EXPECT_GT(preemptions, 0u) << "the workloads should preempt";
+  EXPECT_GT(hits, 0u) << "the workloads should hit the prefix cache";
+}
+
+TEST(SchedulerTest, PendingTokenBlocksEnterThePrefixCacheOnceResolved) {
+  Scheduler s(SchedulerConfig{}, std::make_unique<BlockPool>(16, 4));
+  ASSERT_TRUE(s.add({1, iota_prompt(3, 1), 4, 0}).ok());
+  SchedulerOutput out = s.schedule();  // positions 0-2
+  s.step_done(out);
+  s.append_pending(1);                 // position 3: fills block 0 once computed
+  out = s.schedule();
+  ASSERT_EQ(out.seqs.size(), 1u);
+  EXPECT_EQ(out.seqs[0].tokens, std::vector<int32_t>{kPendingToken});
+  EXPECT_TRUE(out.seqs[0].wants_logits);
+  s.step_done(out);
+  EXPECT_EQ(s.stats().blocks_cached, 0) << "block 0 holds a token not known yet";
+  ASSERT_TRUE(s.resolve_pending(1, 9).ok());
+  EXPECT_EQ(s.stats().blocks_cached, 1);
+  EXPECT_EQ(s.n_generated(1), 1);
+  EXPECT_EQ(s.resolve_pending(1, 9).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(s.resolve_pending(77, 9).ok()) << "unknown ids are ignored";
+  // A request with the same four tokens reuses the block.
+  s.finish(1);
+  ASSERT_TRUE(s.add({2, {1, 2, 3, 9, 5}, 1, 0}).ok());
+  out = s.schedule();
+  ASSERT_EQ(out.seqs.size(), 1u);
+  EXPECT_EQ(out.seqs[0].start, 4);
+}
+
+TEST(SchedulerTest, PreemptedSequenceWaitsForItsPendingToken) {
+  SchedulerConfig cfg;
+  cfg.enable_prefix_caching = false;
+  Scheduler s(cfg, std::make_unique<BlockPool>(3, 4));
+  ASSERT_TRUE(s.add({1, iota_prompt(3, 1), 4, 0}).ok());
+  ASSERT_TRUE(s.add({2, iota_prompt(3, 20), 4, 0}).ok());
+  SchedulerOutput out = s.schedule();  // one block each
+  ASSERT_EQ(out.seqs.size(), 2u);
+  s.step_done(out);
+  s.append_pending(1);
+  s.append_pending(2);
+  out = s.schedule();  // both fill their block
+  ASSERT_EQ(out.seqs.size(), 2u);
+  s.step_done(out);
+  ASSERT_TRUE(s.resolve_pending(1, 7).ok());
+  ASSERT_TRUE(s.resolve_pending(2, 7).ok());
+  s.append_pending(1);
+  s.append_pending(2);
+  // Position 4 needs a second block each, and one is free: sequence 2 is preempted while its
+  // token is pending, and is not readmitted before that token is known.
+  out = s.schedule();
+  ASSERT_EQ(out.preempted, std::vector<SeqId>{2});
+  ASSERT_EQ(out.seqs.size(), 1u);
+  s.step_done(out);
+  s.finish(1);
+  EXPECT_TRUE(s.schedule().empty()) << "admitted with an unknown token";
+  ASSERT_TRUE(s.resolve_pending(2, 8).ok());
+  out = s.schedule();  // its first block, cached once 7 was known, comes back as a hit
+  ASSERT_EQ(out.seqs.size(), 1u);
+  EXPECT_EQ(out.seqs[0].start, 4);
+  EXPECT_EQ(out.seqs[0].tokens, std::vector<int32_t>{8});
 }
 
 }  // namespace

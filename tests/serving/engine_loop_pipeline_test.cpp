@@ -1,0 +1,214 @@
+// The engine loop's pipelined steps (EngineLoopOptions::pipeline): step N + 1 is submitted
+// before step N is collected, on the fake device-sampling engine (whose Engine::submit runs the
+// step at once and resolves previous_row_token as a device engine would).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+#include "engine_loop_fakes.h"
+#include "serving/engine_loop.h"
+
+namespace mlxm::serving {
+namespace {
+
+using namespace fakes;
+
+EngineLoopOptions pipelined() {
+  EngineLoopOptions o;
+  o.pipeline = EngineLoopOptions::Pipeline::kOn;
+  return o;
+}
+
+void wait_all(const std::vector<std::shared_ptr<CollectSink>>& sinks) {
+  for (const auto& s : sinks) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(20)),
+              std::future_status::ready);
+  }
+}
+
+std::vector<int32_t> until_stop(std::vector<int32_t> tokens, int32_t stop) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] == stop) {
+      tokens.resize(i + 1);
+      break;
+    }
+  }
+  return tokens;
+}
+
+// Greedy and seeded sampled requests of every length from 1, some ending at a stop token,
+// through chunked prefill and preemption (12 blocks of 4 tokens for 6 running sequences of up
+// to 21 tokens): the streams of one-at-a-time steps, and every block back.
+TEST(EngineLoopPipelineTest, PipelinedStepsGiveTheSameTokens) {
+  SchedulerConfig cfg;
+  cfg.max_num_seqs = 6;
+  cfg.max_num_batched_tokens = 32;
+  cfg.enable_prefix_caching = true;
+  auto eng = std::make_unique<ArgmaxEngine>(97, 12, 4);
+  eng->nan_token = -1;
+  EngineLoop loop(std::move(eng), cfg, pipelined());
+  std::vector<std::shared_ptr<CollectSink>> sinks;
+  std::vector<std::vector<int32_t>> want;
+  for (int i = 0; i < 40; ++i) {
+    auto sink = std::make_shared<CollectSink>();
+    std::vector<int32_t> prompt(static_cast<size_t>(1 + i % 13), i % 7);
+    const int max_new = 1 + i % 9;
+    GenerationRequest r = greedy_request(prompt, max_new, sink);
+    std::vector<int32_t> expect = expected_tokens(prompt, max_new, 97);
+    if (i % 3 == 1) {
+      r.sampling.temperature = 2.0f;
+      r.sampling.top_p = 0.95f;
+      r.sampling.seed = static_cast<uint64_t>(i);
+      r.sampling.logit_bias = {{5, 1.5f}};
+      expect = expected_sampled(prompt, max_new, 97, r.sampling);
+    }
+    if (i % 5 == 0 && max_new > 2) {
+      r.stop_token_ids = {expect[2]};
+      expect = until_stop(expect, expect[2]);
+    }
+    ASSERT_TRUE(loop.submit(std::move(r)).ok());
+    sinks.push_back(sink);
+    want.push_back(expect);
+  }
+  wait_all(sinks);
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    EXPECT_EQ(sinks[i]->tokens, want[i]) << "request " << i;
+    EXPECT_EQ(sinks[i]->finish.n_generated, static_cast<int32_t>(want[i].size())) << i;
+    const bool stopped = i % 5 == 0 && 1 + i % 9 > 2;
+    EXPECT_EQ(sinks[i]->finish.reason, stopped ? FinishReason::kStop : FinishReason::kLength)
+        << i;
+  }
+  const EngineLoopStats st = loop.stats();
+  EXPECT_GT(st.n_pipelined_steps, 0u);
+  EXPECT_GT(st.scheduler.n_preemptions, 0u) << "the workload should preempt";
+  EXPECT_EQ(st.scheduler.blocks_used, 0);
+  EXPECT_EQ(loop.n_in_flight(), 0);
+}
+
+// A request whose next spec depends on its last token (a penalty) or that needs its logits on
+// the host (logprobs) makes the loop run steps one at a time; the pipelined request running
+// alongside keeps its stream, and pipelined steps resume once those finish.
+TEST(EngineLoopPipelineTest, RequestsThatNeedTheirLastTokenTurnPipeliningOff) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  eng->step_delay_ms = 1;
+  eng->nan_token = -1;
+  EngineLoop loop(std::move(owned), SchedulerConfig{}, pipelined());
+  auto plain = std::make_shared<CollectSink>();
+  auto penalised = std::make_shared<CollectSink>();
+  auto with_logprobs = std::make_shared<CollectSink>();
+  ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 40, plain)).ok());
+  GenerationRequest p = greedy_request({4}, 12, penalised);
+  p.sampling.temperature = 2.0f;
+  p.sampling.presence_penalty = 0.5f;
+  p.sampling.seed = 5;
+  const engine::SamplingParams p_params = p.sampling;
+  GenerationRequest l = greedy_request({6, 7}, 6, with_logprobs);
+  l.sampling.top_logprobs = 2;
+  ASSERT_TRUE(loop.submit(std::move(p)).ok());
+  ASSERT_TRUE(loop.submit(std::move(l)).ok());
+  wait_all({plain, penalised, with_logprobs});
+  EXPECT_EQ(plain->tokens, expected_tokens({1, 2, 3}, 40, 50));
+  EXPECT_EQ(penalised->tokens, expected_sampled({4}, 12, 50, p_params));
+  EXPECT_EQ(with_logprobs->tokens, expected_tokens({6, 7}, 6, 50));
+  const EngineLoopStats st = loop.stats();
+  EXPECT_GT(st.n_pipelined_steps, 0u) << "the plain request runs alone at the end";
+  EXPECT_LT(st.n_pipelined_steps, st.n_steps);
+  std::lock_guard<std::mutex> lock(eng->mu);
+  EXPECT_EQ(eng->full_seen, 6u) << "only the logprobs rows need full logits";
+}
+
+TEST(EngineLoopPipelineTest, NanRowFinishesWithErrorOthersContinue) {
+  EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{}, pipelined());
+  auto bad = std::make_shared<CollectSink>();
+  auto good = std::make_shared<CollectSink>();
+  GenerationRequest a = greedy_request({1, kNanToken}, 5, bad);
+  a.sampling.temperature = 0.8f;
+  ASSERT_TRUE(loop.submit(std::move(a)).ok());
+  ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 9, good)).ok());
+  wait_all({bad, good});
+  EXPECT_EQ(bad->finish.reason, FinishReason::kError);
+  EXPECT_NE(bad->finish.status.message().find("NaN"), std::string::npos)
+      << bad->finish.status.message();
+  EXPECT_EQ(good->finish.reason, FinishReason::kLength);
+  EXPECT_EQ(good->tokens, expected_tokens({1, 2, 3}, 9, 50));
+  EXPECT_EQ(loop.stats().scheduler.blocks_used, 0);
+}
+
+// A device failure at collect() drops every submitted step: the sequences of both steps end
+// with the error, and the loop serves the next request.
+class FailingCollect : public ArgmaxEngine {
+ public:
+  using ArgmaxEngine::ArgmaxEngine;
+  bool pipelined() const override { return true; }
+  Status collect(std::vector<int32_t>* ids) override {
+    if (++n_collect == fail_at) {
+      std::vector<int32_t> dropped;
+      while (engine::Engine::collect(&dropped).ok()) {
+      }
+      return internal_error("the device was lost");
+    }
+    return engine::Engine::collect(ids);
+  }
+  std::atomic<int> n_collect{0};
+  int fail_at = 4;
+};
+
+TEST(EngineLoopPipelineTest, DeviceFailureEndsTheStepsInFlightAndTheLoopGoesOn) {
+  auto owned = std::make_unique<FailingCollect>(50, 64, 4);
+  owned->step_delay_ms = 1;
+  // kAuto: the engine says its steps overlap.
+  EngineLoop loop(std::move(owned), SchedulerConfig{});
+  auto one = std::make_shared<CollectSink>();
+  auto two = std::make_shared<CollectSink>();
+  ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 30, one)).ok());
+  ASSERT_TRUE(loop.submit(greedy_request({5}, 30, two)).ok());
+  wait_all({one, two});
+  for (auto* s : {one.get(), two.get()}) {
+    EXPECT_EQ(s->finish.reason, FinishReason::kError);
+    EXPECT_NE(s->finish.status.message().find("device was lost"), std::string::npos);
+    EXPECT_LT(s->tokens.size(), 30u);
+  }
+  auto later = std::make_shared<CollectSink>();
+  ASSERT_TRUE(loop.submit(greedy_request({8, 9}, 7, later)).ok());
+  wait_all({later});
+  EXPECT_EQ(later->finish.reason, FinishReason::kLength);
+  EXPECT_EQ(later->tokens, expected_tokens({8, 9}, 7, 50));
+  EXPECT_EQ(loop.stats().scheduler.blocks_used, 0);
+}
+
+TEST(EngineLoopPipelineTest, AbortAndShutdownWithAStepInFlight) {
+  auto sink = std::make_shared<CollectSink>();
+  auto other = std::make_shared<CollectSink>();
+  {
+    auto eng = std::make_unique<ArgmaxEngine>(50, 256, 4);
+    eng->step_delay_ms = 2;
+    eng->nan_token = -1;
+    EngineLoop loop(std::move(eng), SchedulerConfig{}, pipelined());
+    auto id = loop.submit(greedy_request({1, 2, 3}, 500, sink));
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE(loop.submit(greedy_request({4}, 500, other)).ok());
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(sink->mu);
+        if (sink->tokens.size() >= 4) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    loop.abort(*id);
+    ASSERT_EQ(sink->done.get_future().wait_for(std::chrono::seconds(10)),
+              std::future_status::ready);
+    EXPECT_EQ(sink->finish.reason, FinishReason::kAborted);
+    const auto expect = expected_tokens({1, 2, 3}, 500, 50);
+    std::lock_guard<std::mutex> lock(sink->mu);
+    EXPECT_EQ(sink->tokens, std::vector<int32_t>(expect.begin(),
+                                                 expect.begin() + sink->tokens.size()));
+  }  // the destructor aborts the other with its step in flight
+  EXPECT_EQ(other->finish.reason, FinishReason::kAborted);
+  EXPECT_LT(other->tokens.size(), 500u);
+}
+
+}  // namespace
+}  // namespace mlxm::serving

@@ -10,6 +10,20 @@
 #include "engine/tensor/dtype.h"
 
 namespace mlxm::serving {
+namespace {
+
+enum class AutoOnOff { kAuto, kOn, kOff };
+
+// An auto|1|0 setting (also true/on, false/off); unset is auto.
+Result<AutoOnOff> env_auto_on_off(const char* name) {
+  const std::string v = env_string(name, "auto");
+  if (v == "auto") return AutoOnOff::kAuto;
+  if (v == "1" || v == "true" || v == "on") return AutoOnOff::kOn;
+  if (v == "0" || v == "false" || v == "off") return AutoOnOff::kOff;
+  return invalid_argument(std::string(name) + ": want auto, 1 or 0, got '" + v + "'");
+}
+
+}  // namespace
 
 Result<ModelLoadOptions> model_load_options_from_env() {
   ModelLoadOptions o;
@@ -24,27 +38,16 @@ Result<ModelLoadOptions> model_load_options_from_env() {
   MLXM_ASSIGN_OR_RETURN(int64_t block, env_int("MLX_SERVER_KV_BLOCK_SIZE", 16, 1, 1024));
   MLXM_ASSIGN_OR_RETURN(int64_t delay, env_int("MLXM_DEBUG_STEP_DELAY_MS", 0, 0, 60000));
   o.debug_step_delay_ms = static_cast<int>(delay);
-  const std::string delivery = env_string("MLX_SERVER_ASYNC_DELIVERY", "auto");
-  if (delivery == "auto") {
-    o.loop.delivery = EngineLoopOptions::Delivery::kAuto;
-  } else if (delivery == "1" || delivery == "true" || delivery == "on") {
-    o.loop.delivery = EngineLoopOptions::Delivery::kThread;
-  } else if (delivery == "0" || delivery == "false" || delivery == "off") {
-    o.loop.delivery = EngineLoopOptions::Delivery::kInline;
-  } else {
-    return invalid_argument("MLX_SERVER_ASYNC_DELIVERY: want auto, 1 or 0, got '" + delivery +
-                            "'");
-  }
-  const std::string pipeline = env_string("MLX_SERVER_PIPELINE", "auto");
-  if (pipeline == "auto") {
-    o.loop.pipeline = EngineLoopOptions::Pipeline::kAuto;
-  } else if (pipeline == "1" || pipeline == "true" || pipeline == "on") {
-    o.loop.pipeline = EngineLoopOptions::Pipeline::kOn;
-  } else if (pipeline == "0" || pipeline == "false" || pipeline == "off") {
-    o.loop.pipeline = EngineLoopOptions::Pipeline::kOff;
-  } else {
-    return invalid_argument("MLX_SERVER_PIPELINE: want auto, 1 or 0, got '" + pipeline + "'");
-  }
+  using Delivery = EngineLoopOptions::Delivery;
+  MLXM_ASSIGN_OR_RETURN(const AutoOnOff delivery, env_auto_on_off("MLX_SERVER_ASYNC_DELIVERY"));
+  o.loop.delivery = delivery == AutoOnOff::kAuto ? Delivery::kAuto
+                    : delivery == AutoOnOff::kOn ? Delivery::kThread
+                                                 : Delivery::kInline;
+  using Pipeline = EngineLoopOptions::Pipeline;
+  MLXM_ASSIGN_OR_RETURN(const AutoOnOff pipeline, env_auto_on_off("MLX_SERVER_PIPELINE"));
+  o.loop.pipeline = pipeline == AutoOnOff::kAuto ? Pipeline::kAuto
+                    : pipeline == AutoOnOff::kOn ? Pipeline::kOn
+                                                 : Pipeline::kOff;
   o.scheduler.max_num_seqs = batching ? static_cast<int>(max_batch) : 1;
   o.scheduler.max_waiting = static_cast<int>(max_queued);
   o.scheduler.max_num_batched_tokens = static_cast<int>(max_tokens);

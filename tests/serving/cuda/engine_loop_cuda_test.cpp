@@ -11,28 +11,12 @@
 #include "engine/cuda/cuda_test_util.h"
 #include "engine/pipeline_check.h"
 #include "serving/engine_loop.h"
+#include "serving/engine_loop_fakes.h"
 
 namespace mlxm::serving {
 namespace {
 
-class Collect : public TokenSink {
- public:
-  void on_token(const TokenEvent& e) override {
-    std::lock_guard<std::mutex> lock(mu);
-    tokens.push_back(e.token);
-  }
-  void on_finish(const FinishInfo& info) override {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      finish = info;
-    }
-    done.set_value();
-  }
-  std::mutex mu;
-  std::vector<int32_t> tokens;
-  FinishInfo finish;
-  std::promise<void> done;
-};
+using fakes::CollectSink;
 
 struct Stream {
   std::vector<int32_t> tokens;
@@ -53,7 +37,7 @@ std::vector<Stream> run_alone(EngineLoopOptions::Pipeline mode,
   EngineLoop loop(std::move(e), cfg, opt);
   std::vector<Stream> out;
   for (GenerationRequest r : requests) {
-    auto sink = std::make_shared<Collect>();
+    auto sink = std::make_shared<CollectSink>();
     r.sink = sink;
     EXPECT_TRUE(loop.submit(std::move(r)).ok());
     EXPECT_EQ(sink->done.get_future().wait_for(std::chrono::seconds(60)),

@@ -377,7 +377,6 @@ void EngineLoop::pipelined_step() {
     stats_.n_steps += 1;
     stats_.n_pipelined_steps += overlapped ? 1 : 0;
     stats_.n_tokens_computed += static_cast<uint64_t>(out.n_tokens);
-    stats_.n_tokens_generated += next->logit_owner.size();
     stats_.forward_ms += forward_ms;
     stats_.busy_ms += ms_since(t0);
   }
@@ -396,11 +395,13 @@ Status EngineLoop::collect_submitted(const std::vector<SeqId>& also) {
     for (SeqId id : also) finish(id, FinishReason::kError, st);
   }
   const TimePoint t_sink = now();
+  uint64_t n_generated = 0;  // rows of sequences still running (those of finished ones drop)
   if (st.ok()) {
     for (size_t r = 0; r < done->logit_owner.size(); ++r) {
       const SeqId id = done->logit_owner[r];
       auto it = active_.find(id);
       if (it == active_.end()) continue;  // finished (a stop token, an abort) meanwhile
+      ++n_generated;
       Active& a = *it->second;
       if (argmax_ids_[r] < 0) {
         finish(id, FinishReason::kError, engine::row_sample_error(argmax_ids_[r]));
@@ -424,6 +425,7 @@ Status EngineLoop::collect_submitted(const std::vector<SeqId>& also) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.scheduler = scheduler_.stats();
+  stats_.n_tokens_generated += n_generated;
   stats_.forward_ms += forward_ms;
   stats_.sink_ms += ms_since(t_sink);
   stats_.busy_ms += ms_since(t0);

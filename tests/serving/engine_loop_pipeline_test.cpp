@@ -82,6 +82,9 @@ TEST(EngineLoopPipelineTest, PipelinedStepsGiveTheSameTokens) {
   }
   const EngineLoopStats st = loop.stats();
   EXPECT_GT(st.n_pipelined_steps, 0u);
+  uint64_t delivered = 0;
+  for (const auto& w : want) delivered += w.size();
+  EXPECT_EQ(st.n_tokens_generated, delivered) << "a stopped sequence's last row is not counted";
   EXPECT_GT(st.scheduler.n_preemptions, 0u) << "the workload should preempt";
   EXPECT_EQ(st.scheduler.blocks_used, 0);
   EXPECT_EQ(loop.n_in_flight(), 0);

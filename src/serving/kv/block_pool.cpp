@@ -19,15 +19,20 @@ BlockHash hash_block(BlockHash parent, std::span<const int32_t> tokens) {
   return h;
 }
 
+void extend_block_hashes(std::span<const int32_t> tokens, int block_size, size_t n_full,
+                         std::vector<BlockHash>* hashes) {
+  const auto bs = static_cast<size_t>(block_size);
+  for (size_t i = hashes->size(); i < n_full; ++i) {
+    const BlockHash parent = i > 0 ? (*hashes)[i - 1] : 0;
+    hashes->push_back(hash_block(parent, tokens.subspan(i * bs, bs)));
+  }
+}
+
 std::vector<BlockHash> hash_full_blocks(std::span<const int32_t> tokens, int block_size) {
   std::vector<BlockHash> out;
   const size_t n_full = tokens.size() / static_cast<size_t>(block_size);
   out.reserve(n_full);
-  BlockHash parent = 0;
-  for (size_t i = 0; i < n_full; ++i) {
-    parent = hash_block(parent, tokens.subspan(i * block_size, static_cast<size_t>(block_size)));
-    out.push_back(parent);
-  }
+  extend_block_hashes(tokens, block_size, n_full, &out);
   return out;
 }
 

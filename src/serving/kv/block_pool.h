@@ -28,6 +28,11 @@ BlockHash hash_block(BlockHash parent, std::span<const int32_t> tokens);
 // Hashes of the full blocks of `tokens` (tokens.size() / block_size entries).
 std::vector<BlockHash> hash_full_blocks(std::span<const int32_t> tokens, int block_size);
 
+// Appends to *hashes (the hashes of tokens' first hashes->size() full blocks) those of the
+// blocks up to n_full (<= tokens.size() / block_size): only the new blocks are hashed.
+void extend_block_hashes(std::span<const int32_t> tokens, int block_size, size_t n_full,
+                         std::vector<BlockHash>* hashes);
+
 class BlockPool {
  public:
   BlockPool(int64_t n_blocks, int block_size, bool enable_prefix_caching = true);

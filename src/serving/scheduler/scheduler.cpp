@@ -150,9 +150,7 @@ bool Scheduler::try_admit(Seq& s, int32_t* budget, SchedulerOutput* out) {
   const int bs = pool_->block_size();
   const auto n_tokens = static_cast<int32_t>(s.tokens.size());
   // Prefix cache: reuse full blocks; always leave at least one token to compute for logits.
-  if (s.hashes.size() < static_cast<size_t>(n_tokens / bs)) {
-    s.hashes = hash_full_blocks(s.tokens, bs);
-  }
+  extend_block_hashes(s.tokens, bs, static_cast<size_t>(n_tokens / bs), &s.hashes);
   std::vector<BlockId> hit = pool_->find_cached_prefix(s.hashes);
   while (!hit.empty() && static_cast<int32_t>(hit.size()) * bs >= n_tokens) hit.pop_back();
   const int32_t n_hit_tokens = static_cast<int32_t>(hit.size()) * bs;
@@ -177,10 +175,9 @@ void Scheduler::cache_full_blocks(Seq& s) {
   const int bs = pool_->block_size();
   const int32_t n_known = static_cast<int32_t>(s.tokens.size()) - s.n_pending;
   const int32_t n_full = std::min(s.n_computed, n_known) / bs;
-  if (static_cast<int32_t>(s.hashes.size()) < n_full) {
-    s.hashes = hash_full_blocks(std::span<const int32_t>(s.tokens).first(
-                                    static_cast<size_t>(n_full) * bs), bs);
-  }
+  // Only the blocks filled since the last call are hashed: a long generation does not rehash
+  // its whole prefix per block.
+  extend_block_hashes(s.tokens, bs, static_cast<size_t>(n_full), &s.hashes);
   for (int32_t b = s.n_cached_blocks; b < n_full; ++b) {
     pool_->cache(s.blocks[static_cast<size_t>(b)], s.hashes[static_cast<size_t>(b)]);
   }

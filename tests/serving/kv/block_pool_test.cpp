@@ -27,6 +27,21 @@ TEST(BlockPoolTest, ChainedHashDependsOnPrefix) {
   EXPECT_EQ(hash_full_blocks(std::vector<int32_t>(x.begin(), x.begin() + 7), 4).size(), 1u);
 }
 
+// Extending block by block (as a sequence grows) gives the hashes of hashing it whole.
+TEST(BlockPoolTest, ExtendedHashesEqualTheWholeSequences) {
+  std::vector<int32_t> toks;
+  std::vector<BlockHash> grown;
+  for (int32_t t = 0; t < 45; ++t) {
+    toks.push_back((t * 37) % 11);
+    extend_block_hashes(toks, 4, toks.size() / 4, &grown);
+    ASSERT_EQ(grown, hash_full_blocks(toks, 4)) << toks.size() << " tokens";
+  }
+  ASSERT_EQ(grown.size(), 11u);
+  std::vector<BlockHash> part;
+  extend_block_hashes(toks, 4, 3, &part);  // a prefix only
+  EXPECT_EQ(part, std::vector<BlockHash>(grown.begin(), grown.begin() + 3));
+}
+
 TEST(BlockPoolTest, PrefixHitReusesFreedBlocks) {
   BlockPool pool(8, 4);
   std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6, 7, 8, 9};

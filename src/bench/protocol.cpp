@@ -44,6 +44,12 @@ std::string request_body(Api api, const RequestSpec& s) {
       b["messages"] = json::array({{{"role", "user"}, {"content", s.prompt}}});
       break;
   }
+  if (s.top_logprobs && api == Api::kOpenAiChat) {
+    b["logprobs"] = true;
+    b["top_logprobs"] = *s.top_logprobs;
+  } else if (s.top_logprobs && api == Api::kOpenAiCompletions) {
+    b["logprobs"] = *s.top_logprobs;
+  }
   if (api != Api::kAnthropic) {
     if (s.stream) b["stream_options"] = {{"include_usage", true}};
     if (s.ignore_eos) b["ignore_eos"] = true;

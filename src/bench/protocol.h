@@ -27,6 +27,9 @@ struct RequestSpec {
   bool stream = false;
   bool ignore_eos = true;  // vLLM extension (OpenAI APIs only): always max_tokens tokens
   std::optional<double> temperature;
+  // OpenAI APIs: each token's logprob and this many (0-20) most likely alternatives
+  // ("logprobs": true + "top_logprobs" in chat, "logprobs": N in completions).
+  std::optional<int> top_logprobs;
 };
 
 std::string request_body(Api api, const RequestSpec& spec);

@@ -28,6 +28,7 @@ struct RunOptions {
   int max_tokens = 256;
   bool ignore_eos = true;
   std::optional<double> temperature;  // unset: the server's default
+  std::optional<int> top_logprobs;    // OpenAI APIs: logprobs with every token (RequestSpec)
   std::string prompt = "medium";  // short | medium | long | @FILE
   int runs = 5;                   // requests per concurrency slot: a level sends runs * C
   int warmup = 1;                 // sequential requests before measuring, not counted

@@ -22,15 +22,18 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& model_dir,
 }
 
 Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
-                              std::vector<int32_t>* ids, std::vector<float>* logits) {
+                              std::vector<int32_t>* ids, std::vector<float>* logits,
+                              std::vector<SampleResult>* logprobs) {
   const size_t n_out = batch.logit_rows.size();
   const int32_t vocab = config().vocab_size;
   MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_out, vocab));
+  MLXM_RETURN_IF_ERROR(check_logprobs_out(rows, logprobs));
   std::vector<float> all;
   MLXM_RETURN_IF_ERROR(forward(batch, &all));
   const size_t v = static_cast<size_t>(vocab);
   ids->assign(n_out, kRowFull);
   logits->clear();
+  if (logprobs != nullptr) logprobs->assign(n_out, SampleResult{});
   for (size_t r = 0; r < n_out; ++r) {
     const std::span<const float> row(all.data() + r * v, v);
     if (rows[r].full) {
@@ -38,13 +41,30 @@ Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>
       continue;
     }
     MLXM_ASSIGN_OR_RETURN((*ids)[r], sample_row(row, rows[r]));
+    if (rows[r].logprobs >= 0 && (*ids)[r] >= 0) {
+      MLXM_RETURN_IF_ERROR(row_logprobs(row, rows[r], (*ids)[r], &(*logprobs)[r]));
+    }
+  }
+  return ok_status();
+}
+
+Status check_logprobs_out(const std::vector<RowSampling>& rows,
+                          const std::vector<SampleResult>* logprobs) {
+  if (logprobs != nullptr) return ok_status();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r].full && rows[r].logprobs >= 0) {
+      return invalid_argument("forward_sample: rows[" + std::to_string(r) +
+                              "] asks for logprobs and there is nowhere to put them");
+    }
   }
   return ok_status();
 }
 
 bool plain_greedy_rows(const std::vector<RowSampling>& rows) {
   return std::all_of(rows.begin(), rows.end(),
-                     [](const RowSampling& r) { return r.greedy() && r.adjust.empty(); });
+                     [](const RowSampling& r) {
+    return r.greedy() && r.adjust.empty() && r.logprobs < 0;
+  });
 }
 
 Status check_submit_rows(const std::vector<RowSampling>& rows, size_t n_out, int32_t vocab,
@@ -81,22 +101,24 @@ Status Engine::submit(const Batch& batch, const std::vector<RowSampling>& rows) 
     // An error code there: any token will do (the caller drops this step); 0 is in range.
     b.tokens[i] = std::max(last_ids_[static_cast<size_t>(-1 - int64_t{t})], 0);
   }
-  std::vector<int32_t> ids;
+  Done done;
   std::vector<float> logits;
   if (plain_greedy_rows(rows)) {
-    MLXM_RETURN_IF_ERROR(forward_argmax(*run, {}, &ids, &logits));
-    for (int32_t& id : ids) id = id < 0 ? kRowBadLogits : id;
+    MLXM_RETURN_IF_ERROR(forward_argmax(*run, {}, &done.ids, &logits));
+    for (int32_t& id : done.ids) id = id < 0 ? kRowBadLogits : id;
+    done.logprobs.assign(done.ids.size(), SampleResult{});
   } else {
-    MLXM_RETURN_IF_ERROR(forward_sample(*run, rows, &ids, &logits));
+    MLXM_RETURN_IF_ERROR(forward_sample(*run, rows, &done.ids, &logits, &done.logprobs));
   }
-  last_ids_ = ids;
-  submitted_.push_back(std::move(ids));
+  last_ids_ = done.ids;
+  submitted_.push_back(std::move(done));
   return ok_status();
 }
 
-Status Engine::collect(std::vector<int32_t>* ids) {
+Status Engine::collect(std::vector<int32_t>* ids, std::vector<SampleResult>* logprobs) {
   if (submitted_.empty()) return invalid_argument("collect: no step is submitted");
-  *ids = std::move(submitted_.front());
+  *ids = std::move(submitted_.front().ids);
+  if (logprobs != nullptr) *logprobs = std::move(submitted_.front().logprobs);
   submitted_.pop_front();
   return ok_status();
 }

@@ -60,8 +60,13 @@ inline constexpr int32_t previous_row_token(int32_t r) { return -1 - r; }
 // valid specs, none `full`.
 Status check_submit_rows(const std::vector<RowSampling>& rows, size_t n_out, int32_t vocab,
                          size_t n_submitted);
-// True when every row is greedy without adjustments: the step takes forward_argmax()'s pass.
+// True when every row is greedy without adjustments or logprobs: the step takes
+// forward_argmax()'s pass.
 bool plain_greedy_rows(const std::vector<RowSampling>& rows);
+// forward_sample()'s check of its logprobs output: InvalidArgument when it is null and a
+// sampled row asks for logprobs.
+Status check_logprobs_out(const std::vector<RowSampling>& rows,
+                          const std::vector<SampleResult>* logprobs);
 
 class Engine {
  public:
@@ -124,12 +129,21 @@ class Engine {
   // spec per logit row. *ids (rows.size()) gets each row's token, or kRowFull for a `full` row,
   // or kRowBadLogits / kRowAllNegInf (row_sample_error() says what) when its logits cannot be
   // sampled — the other rows are unaffected. The `full` rows' logits come back in *logits
-  // (n_full, vocab_size), in row order: rows whose sampling needs the host (logprobs, a
-  // grammar). Errors (InvalidArgument): rows.size() != logit rows, an invalid spec
-  // (validate_row_sampling). This default runs forward() and sample_row() on the host; engines
-  // with device_argmax() sample where the logits are, with the same integers (row_sampling.h).
+  // (n_full, vocab_size), in row order: rows whose sampling needs the host (a grammar, or
+  // logprobs where !device_logprobs()). *logprobs (rows.size(); may be null when no spec asks
+  // for logprobs) gets, for each row whose spec asks (RowSampling::logprobs >= 0) and that gave
+  // a token, that token with its logprobs (row_logprobs(); has_logprobs set); every other entry
+  // is a default SampleResult. Errors (InvalidArgument): rows.size() != logit rows, an invalid
+  // spec (validate_row_sampling), logprobs asked for with a null *logprobs. This default runs
+  // forward(), sample_row() and row_logprobs() on the host; engines with device_argmax()
+  // sample where the logits are, with the same integers (row_sampling.h).
   virtual Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
-                                std::vector<int32_t>* ids, std::vector<float>* logits);
+                                std::vector<int32_t>* ids, std::vector<float>* logits,
+                                std::vector<SampleResult>* logprobs = nullptr);
+  // True when forward_sample() and submit() compute the logprobs a spec asks for where the
+  // logits are (only the token, its logprob and the top ones cross PCIe). Where false the
+  // default still computes them, after the logits came to the host.
+  virtual bool device_logprobs() const { return false; }
 
   // Pipelined steps. submit() takes a step as forward_sample() does, except that no row may be
   // `full`, and returns without waiting for it where pipelined() is true; collect() waits for
@@ -150,7 +164,8 @@ class Engine {
   static constexpr size_t kMaxSubmitted = 2;
   virtual bool pipelined() const { return false; }
   virtual Status submit(const Batch& batch, const std::vector<RowSampling>& rows);
-  virtual Status collect(std::vector<int32_t>* ids);
+  // *logprobs (may be null when no spec of the step asked): as forward_sample() gives them.
+  virtual Status collect(std::vector<int32_t>* ids, std::vector<SampleResult>* logprobs = nullptr);
 
   virtual const ModelConfig& config() const = 0;
   virtual int block_size() const = 0;
@@ -170,7 +185,11 @@ class Engine {
  private:
   // The default submit() / collect(): the step runs at submit() (forward_sample()); its ids
   // wait in submitted_ until collected. last_ids_: the ids of the step submitted last.
-  std::deque<std::vector<int32_t>> submitted_;
+  struct Done {
+    std::vector<int32_t> ids;
+    std::vector<SampleResult> logprobs;
+  };
+  std::deque<Done> submitted_;
   std::vector<int32_t> last_ids_;
 };
 

@@ -154,6 +154,10 @@ RowSampling make_row_sampling(const SamplingParams& p, SamplerState& state) {
     }
     s.adjust.push_back(a);
   }
+  if (p.wants_logprobs()) {
+    s.logprobs = p.top_logprobs;
+    s.logprobs_raw = p.logprobs_mode == LogprobsMode::kRaw;
+  }
   if (!s.greedy()) s.u = state.next_uniform();
   return s;
 }
@@ -173,6 +177,11 @@ Status validate_row_sampling(const RowSampling& s, int32_t vocab) {
   }
   if (!s.greedy() && !(s.u >= 0.0 && s.u < 1.0)) {
     return invalid_argument("row sampling: u must be in [0, 1), got " + std::to_string(s.u));
+  }
+  if (s.logprobs < -1 || s.logprobs > kMaxTopLogprobs) {
+    return invalid_argument("row sampling: logprobs must be in [-1, " +
+                            std::to_string(kMaxTopLogprobs) + "], got " +
+                            std::to_string(s.logprobs));
   }
   for (size_t i = 0; i < s.adjust.size(); ++i) {
     const LogitAdjust& a = s.adjust[i];
@@ -249,6 +258,20 @@ Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s) 
   }
   MLXM_CHECK(false);  // cum reaches z3 > r
   return p.argmax;
+}
+
+Status row_logprobs(std::span<const float> logits, const RowSampling& s, int32_t token,
+                    SampleResult* out) {
+  MLXM_ASSIGN_OR_RETURN(const PreparedRow p, prepare_checked(logits, s, "row_logprobs"));
+  if (token < 0 || static_cast<size_t>(token) >= logits.size()) {
+    return invalid_argument("row_logprobs: token " + std::to_string(token) +
+                            " outside the vocabulary");
+  }
+  if (s.logprobs < 0) return invalid_argument("row_logprobs: the spec asks for no logprobs");
+  *out = SampleResult{};
+  out->token = token;
+  fill_logprobs(s.logprobs_raw ? logits : std::span<const float>(p.w), token, s.logprobs, out);
+  return ok_status();
 }
 
 Status row_distribution(std::span<const float> logits, const RowSampling& s,

@@ -62,6 +62,11 @@ struct RowSampling {
   float min_p = 0.0f;        // [0, 1]; 0: off
   double u = 0.0;            // uniform in [0, 1) for the draw (unused when greedy)
   std::vector<LogitAdjust> adjust;  // tokens strictly ascending, in [0, vocab)
+  // >= 0: the sampled token's logprob and those of the `logprobs` (<= kMaxTopLogprobs) most
+  // likely tokens come back with it (fill_logprobs' rules): over the logits as they came
+  // (logprobs_raw, LogprobsMode::kRaw) or after `adjust` (kProcessed). -1: none.
+  int logprobs = -1;
+  bool logprobs_raw = false;
 
   bool greedy() const { return temperature < kGreedyTemperature; }
 };
@@ -74,7 +79,8 @@ inline constexpr int32_t kRowAllNegInf = -3;   // every logit is -inf
 Status row_sample_error(int32_t code);
 
 // The spec for the next token of a sequence with `params` and `state`: bias and penalties
-// flattened into `adjust`; draws u from the state's RNG unless greedy (as Sampler::sample()).
+// flattened into `adjust`, the logprobs asked for; draws u from the state's RNG unless greedy
+// (as Sampler::sample()).
 // The caller records the chosen token with state.record_output(). REQUIRES: params valid.
 RowSampling make_row_sampling(const SamplingParams& params, SamplerState& state);
 
@@ -86,6 +92,13 @@ Status check_row_specs(const std::vector<RowSampling>& rows, size_t n_out, int32
 // The host implementation: the token, or kRowBadLogits / kRowAllNegInf.
 // REQUIRES: validate_row_sampling(s, logits.size()) is ok (checked: InvalidArgument).
 Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s);
+
+// The logprobs a spec asks for (s.logprobs >= 0) of `token`, sampled from `logits` (the row as
+// the model gave it), into out (token, has_logprobs, logprob, n_top, top), as Sampler::sample
+// reports them. The host twin of the device's logprobs. REQUIRES: validate_row_sampling(s,
+// logits.size()) is ok and token in range (checked: InvalidArgument).
+Status row_logprobs(std::span<const float> logits, const RowSampling& s, int32_t token,
+                    SampleResult* out);
 
 // The distribution sample_row() draws from: (token, probability) pairs in token order, with
 // q_i / Z3 (step 8); greedy gives one pair. Ignores u. For tests.

@@ -239,8 +239,8 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
   pending_.push_back(std::move(call));
 }
 
-bool EngineLoop::device_sampled(const GenerationRequest& r) {
-  return !r.sampling.wants_logprobs() && !r.logits_processor;
+bool EngineLoop::device_sampled(const GenerationRequest& r) const {
+  return !r.logits_processor && (!r.sampling.wants_logprobs() || engine_->device_logprobs());
 }
 
 bool EngineLoop::plain_argmax(const GenerationRequest& r) {
@@ -250,7 +250,7 @@ bool EngineLoop::plain_argmax(const GenerationRequest& r) {
          p.presence_penalty == 0.0f && !r.logits_processor;
 }
 
-bool EngineLoop::pipelinable(const GenerationRequest& r) {
+bool EngineLoop::pipelinable(const GenerationRequest& r) const {
   const engine::SamplingParams& p = r.sampling;
   return device_sampled(r) && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
          p.presence_penalty == 0.0f;
@@ -387,7 +387,7 @@ void EngineLoop::pipelined_step() {
 Status EngineLoop::collect_submitted(const std::vector<SeqId>& also) {
   const TimePoint t0 = now();
   std::unique_ptr<Submitted> done = std::move(submitted_);
-  Status st = engine_->collect(&argmax_ids_);
+  Status st = engine_->collect(&argmax_ids_, &row_logprobs_);
   const double forward_ms = ms_since(t0);
   if (!st.ok()) {
     MLXM_LOG_ERROR("engine step failed: {}", st.to_string());
@@ -407,7 +407,7 @@ Status EngineLoop::collect_submitted(const std::vector<SeqId>& also) {
         finish(id, FinishReason::kError, engine::row_sample_error(argmax_ids_[r]));
         continue;
       }
-      engine::SampleResult sampled;
+      engine::SampleResult sampled = row_logprobs_[r];  // has_logprobs where asked for
       sampled.token = argmax_ids_[r];
       a.sampler_state.record_output(sampled.token);
       if (done->pending[r]) {
@@ -467,7 +467,8 @@ void EngineLoop::run_step() {
   }
   const TimePoint t_fwd = now();
   Status st = all_argmax    ? engine_->forward_argmax(batch, {}, &argmax_ids_, &logits_)
-              : device_ids ? engine_->forward_sample(batch, row_specs_, &argmax_ids_, &logits_)
+              : device_ids ? engine_->forward_sample(batch, row_specs_, &argmax_ids_, &logits_,
+                                                     &row_logprobs_)
                            : engine_->forward(batch, &logits_);
   const double forward_ms = ms_since(t_fwd);
   if (!st.ok()) {
@@ -498,6 +499,7 @@ void EngineLoop::run_step() {
       if (argmax_ids_[r] < 0) {  // forward_argmax: -1 for a row of NaN only
         sampled = engine::row_sample_error(all_argmax ? engine::kRowBadLogits : argmax_ids_[r]);
       } else {
+        if (!all_argmax && row_logprobs_[r].has_logprobs) sampled = row_logprobs_[r];
         sampled->token = argmax_ids_[r];
         a.sampler_state.record_output(sampled->token);
       }

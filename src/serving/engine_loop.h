@@ -109,7 +109,8 @@ struct EngineLoopOptions {
   // N + 1 as Engine::previous_row_token and reaches the scheduler once collected (one step
   // late: a sequence that stops at step N has computed one row of step N + 1 for nothing).
   // Only while every request is sampled on the device from a spec that does not depend on its
-  // earlier tokens (no logprobs, no constraint, no repetition/frequency/presence penalty); any
+  // earlier tokens (no constraint, no repetition/frequency/presence penalty, no logprobs unless
+  // the engine computes them: Engine::device_logprobs); any
   // other request makes the loop collect and run steps one at a time until it finishes. kAuto:
   // where the engine overlaps submitted steps (Engine::pipelined(): CUDA); kOn also where the
   // step runs at submit (for tests: the same tokens, nothing overlaps); kOff never.
@@ -173,11 +174,12 @@ class EngineLoop {
   // A sequence's next token is known: the sink call, then its end at a stop token or at_limit.
   void deliver_token(SeqId id, Active& a, engine::SampleResult sampled, bool at_limit);
   // Every request in flight can take pipelined steps (see EngineLoopOptions::pipeline).
-  static bool pipelinable(const GenerationRequest& r);
-  // True when the next token of `r` needs no host-side logits (no logprobs, no constraint):
-  // device-argmax engines then sample it where the logits are (Engine::forward_sample) and
-  // return only its id.
-  static bool device_sampled(const GenerationRequest& r);
+  bool pipelinable(const GenerationRequest& r) const;
+  // True when the next token of `r` needs no host-side logits (no constraint, and no logprobs
+  // unless the engine computes them: Engine::device_logprobs): device-argmax engines then
+  // sample it where the logits are (Engine::forward_sample) and return only its id (with its
+  // logprobs).
+  bool device_sampled(const GenerationRequest& r) const;
   // Greedy with nothing to apply to the logits: an argmax is the whole sampling.
   static bool plain_argmax(const GenerationRequest& r);
   void finish(SeqId id, FinishReason reason, Status status = {});
@@ -205,6 +207,7 @@ class EngineLoop {
   std::unordered_map<SeqId, std::unique_ptr<Active>> active_;
   std::vector<float> logits_;
   std::vector<int32_t> argmax_ids_;  // device_argmax engines: one id (or code) per logit row
+  std::vector<engine::SampleResult> row_logprobs_;  // ... and the logprobs rows asked for
   std::vector<engine::RowSampling> row_specs_;  // device_argmax engines: one per logit row
   std::vector<SinkCall> pending_;                // this iteration's sink calls, in order
   bool pipeline_ = false;          // pipelined steps allowed (EngineLoopOptions::pipeline)

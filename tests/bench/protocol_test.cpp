@@ -18,7 +18,7 @@ TEST(Protocol, ParseApi) {
 }
 
 TEST(Protocol, OpenAiStreamingBodyAsksForUsage) {
-  RequestSpec s{"m", "hello", 64, true, true, std::nullopt};
+  RequestSpec s{"m", "hello", 64, true, true, std::nullopt, std::nullopt};
   json b = json::parse(request_body(Api::kOpenAiChat, s));
   EXPECT_EQ(b["model"], "m");
   EXPECT_EQ(b["max_tokens"], 64);
@@ -34,8 +34,21 @@ TEST(Protocol, OpenAiStreamingBodyAsksForUsage) {
   EXPECT_EQ(b["prompt"], "hello");
 }
 
+TEST(Protocol, TopLogprobsInEachOpenAiShape) {
+  RequestSpec s{"m", "hello", 8, true, true, std::nullopt, 3};
+  json b = json::parse(request_body(Api::kOpenAiChat, s));
+  EXPECT_EQ(b["logprobs"], true);
+  EXPECT_EQ(b["top_logprobs"], 3);
+  b = json::parse(request_body(Api::kOpenAiCompletions, s));
+  EXPECT_EQ(b["logprobs"], 3);
+  EXPECT_FALSE(b.contains("top_logprobs"));
+  s.top_logprobs.reset();
+  b = json::parse(request_body(Api::kOpenAiChat, s));
+  EXPECT_FALSE(b.contains("logprobs"));
+}
+
 TEST(Protocol, AnthropicBodyAndHeaders) {
-  RequestSpec s{"claude", "hi", 10, true, true, std::nullopt};
+  RequestSpec s{"claude", "hi", 10, true, true, std::nullopt, std::nullopt};
   json b = json::parse(request_body(Api::kAnthropic, s));
   EXPECT_FALSE(b.contains("ignore_eos"));
   EXPECT_FALSE(b.contains("stream_options"));

@@ -306,6 +306,67 @@ TEST(RowSamplingTest, BadRowsGiveCodesAndBadSpecsErrors) {
   EXPECT_EQ(check_row_specs({s}, 2, 3).code(), StatusCode::kInvalidArgument);
 }
 
+// row_logprobs (the device logprobs' host twin) reports what Sampler::sample does for the same
+// token: raw and processed, with bias and penalties, greedy and sampled, 0 to 20 top tokens.
+TEST(RowSamplingTest, LogprobsAsTheSamplerReportsThem) {
+  const std::vector<float> logits = tie_free_logits(500, 6.0f, 11);
+  int n = 0;
+  for (LogprobsMode mode : {LogprobsMode::kProcessed, LogprobsMode::kRaw}) {
+    for (int top : {0, 1, 5, 20}) {
+      for (const Case& c : {Case{0.0f, 0, 1.0f, 0.0f}, Case{0.9f, 40, 0.9f, 0.0f, 1.3f, 0.4f, 0.2f, true},
+                            Case{0.0f, 0, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f, true}}) {
+        SamplingParams p = params_of(c, logits.size());
+        p.logprobs = true;
+        p.top_logprobs = top;
+        p.logprobs_mode = mode;
+        SamplerState ref_state = state_with_history(7 + static_cast<uint64_t>(n), logits.size());
+        SamplerState state = state_with_history(7 + static_cast<uint64_t>(n), logits.size());
+        ++n;
+        Sampler sampler;
+        const Result<SampleResult> ref = sampler.sample(logits, p, ref_state);
+        ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+        const RowSampling spec = make_row_sampling(p, state);
+        EXPECT_EQ(spec.logprobs, top);
+        EXPECT_EQ(spec.logprobs_raw, mode == LogprobsMode::kRaw);
+        SampleResult mine;
+        ASSERT_TRUE(row_logprobs(logits, spec, ref->token, &mine).ok());
+        EXPECT_EQ(mine.token, ref->token);
+        EXPECT_TRUE(mine.has_logprobs);
+        EXPECT_FLOAT_EQ(mine.logprob, ref->logprob);
+        ASSERT_EQ(mine.n_top, ref->n_top);
+        for (int i = 0; i < mine.n_top; ++i) {
+          EXPECT_EQ(mine.top[static_cast<size_t>(i)].token, ref->top[static_cast<size_t>(i)].token);
+          EXPECT_FLOAT_EQ(mine.top[static_cast<size_t>(i)].logprob,
+                          ref->top[static_cast<size_t>(i)].logprob);
+        }
+      }
+    }
+  }
+  // Raw and processed differ where the bias moves a token.
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.top_logprobs = 1;
+  p.logit_bias = {{42, 50.0f}};
+  SamplerState st(1);
+  RowSampling spec = make_row_sampling(p, st);
+  SampleResult processed, raw;
+  ASSERT_TRUE(row_logprobs(logits, spec, 42, &processed).ok());
+  spec.logprobs_raw = true;
+  ASSERT_TRUE(row_logprobs(logits, spec, 42, &raw).ok());
+  EXPECT_EQ(processed.top[0].token, 42);
+  EXPECT_GT(processed.logprob, -1e-3f);
+  EXPECT_NE(raw.top[0].token, 42);
+  EXPECT_LT(raw.logprob, processed.logprob);
+  // Bad arguments: a token outside the vocabulary, a spec asking for none or for too many.
+  EXPECT_EQ(row_logprobs(logits, spec, 500, &raw).code(), StatusCode::kInvalidArgument);
+  spec.logprobs = -1;
+  EXPECT_EQ(row_logprobs(logits, spec, 3, &raw).code(), StatusCode::kInvalidArgument);
+  spec.logprobs = 21;
+  const Status bad = row_logprobs(logits, spec, 3, &raw);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("logprobs"), std::string::npos) << bad.message();
+}
+
 TEST(RowSamplingTest, FlattensBiasAndPenaltiesPerToken) {
   SamplingParams p;
   p.temperature = 1.0f;

@@ -73,6 +73,7 @@ class CollectSink : public TokenSink {
   void on_token(const TokenEvent& e) override {
     std::lock_guard<std::mutex> lock(mu);
     tokens.push_back(e.token);
+    samples.push_back(e.sample);
   }
   void on_finish(const FinishInfo& info) override {
     {
@@ -83,6 +84,7 @@ class CollectSink : public TokenSink {
   }
   std::mutex mu;
   std::vector<int32_t> tokens;
+  std::vector<engine::SampleResult> samples;  // with each token: its logprobs, when asked for
   FinishInfo finish;
   std::promise<void> done;
 };
@@ -98,6 +100,35 @@ inline std::vector<int32_t> expected_tokens(std::vector<int32_t> seq, int n, int
     seq.push_back(next);
   }
   return out;
+}
+
+// FakeEngine's logits for the row after `seq` (10 at the favoured token, 0 elsewhere).
+inline std::vector<float> fake_row(const std::vector<int32_t>& seq, int vocab) {
+  int64_t sum = 0;
+  for (int32_t t : seq) sum += t;
+  std::vector<float> row(static_cast<size_t>(vocab), 0.0f);
+  row[static_cast<size_t>((sum + 1) % vocab)] = 10.0f;
+  return row;
+}
+
+// Every token the sink got came with the logprobs the host Sampler reports over FakeEngine's
+// row (`top` alternatives).
+inline void expect_fake_logprobs(const CollectSink& sink, std::vector<int32_t> seq, int top,
+                                 int vocab) {
+  for (size_t i = 0; i < sink.samples.size(); ++i) {
+    const engine::SampleResult& got = sink.samples[i];
+    engine::SampleResult want;
+    engine::fill_logprobs(fake_row(seq, vocab), sink.tokens[i], top, &want);
+    ASSERT_TRUE(got.has_logprobs) << "token " << i;
+    EXPECT_EQ(got.token, sink.tokens[i]);
+    EXPECT_FLOAT_EQ(got.logprob, want.logprob) << "token " << i;
+    ASSERT_EQ(got.n_top, top);
+    for (size_t k = 0; k < static_cast<size_t>(top); ++k) {
+      EXPECT_EQ(got.top[k].token, want.top[k].token) << "token " << i << " top " << k;
+      EXPECT_FLOAT_EQ(got.top[k].logprob, want.top[k].logprob) << "token " << i << " top " << k;
+    }
+    seq.push_back(sink.tokens[i]);
+  }
 }
 
 inline GenerationRequest greedy_request(std::vector<int32_t> prompt, int max_new,
@@ -132,14 +163,20 @@ class ArgmaxEngine : public FakeEngine {
     return ok_status();
   }
   Status forward_sample(const engine::Batch& b, const std::vector<engine::RowSampling>& rows,
-                        std::vector<int32_t>* ids, std::vector<float>* logits) override {
+                        std::vector<int32_t>* ids, std::vector<float>* logits,
+                        std::vector<engine::SampleResult>* logprobs = nullptr) override {
     {
       std::lock_guard<std::mutex> lock(mu);
       rows_seen += b.logit_rows.size();
-      for (const auto& r : rows) full_seen += r.full ? 1 : 0;
+      for (const auto& r : rows) {
+        full_seen += r.full ? 1 : 0;
+        logprob_rows_seen += !r.full && r.logprobs >= 0 ? 1 : 0;
+      }
     }
-    return engine::Engine::forward_sample(b, rows, ids, logits);
+    return engine::Engine::forward_sample(b, rows, ids, logits, logprobs);
   }
+  // The Engine's host logprobs stand for the device's when logprobs_on_device.
+  bool device_logprobs() const override { return logprobs_on_device; }
   Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
                         std::vector<int32_t>* ids, std::vector<float>* logits) override {
     {
@@ -149,8 +186,9 @@ class ArgmaxEngine : public FakeEngine {
     return engine::Engine::forward_argmax(b, full_rows, ids, logits);
   }
   std::mutex mu;
-  size_t rows_seen = 0, full_seen = 0, argmax_rows_seen = 0;
+  size_t rows_seen = 0, full_seen = 0, argmax_rows_seen = 0, logprob_rows_seen = 0;
   int32_t nan_token = kNanToken;
+  bool logprobs_on_device = false;
 };
 
 // The stream of a device-sampled request, computed directly: FakeEngine's logits, the row

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "engine_loop_fakes.h"
 #include "serving/engine_loop.h"
@@ -123,6 +125,43 @@ TEST(EngineLoopPipelineTest, RequestsThatNeedTheirLastTokenTurnPipeliningOff) {
   EXPECT_EQ(eng->full_seen, 6u) << "only the logprobs rows need full logits";
 }
 
+// Where the engine computes logprobs (Engine::device_logprobs), requests with logprobs are
+// sampled from specs like any other: no full rows, pipelined steps throughout, and each token
+// arrives with the logprobs the host Sampler would report.
+TEST(EngineLoopPipelineTest, LogprobsOnTheDeviceKeepStepsPipelined) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  eng->nan_token = -1;
+  eng->logprobs_on_device = true;
+  EngineLoop loop(std::move(owned), SchedulerConfig{}, pipelined());
+  auto greedy = std::make_shared<CollectSink>();
+  auto sampled = std::make_shared<CollectSink>();
+  GenerationRequest g = greedy_request({6, 7}, 8, greedy);
+  g.sampling.top_logprobs = 3;
+  GenerationRequest t = greedy_request({2}, 8, sampled);
+  t.sampling.temperature = 0.9f;
+  t.sampling.seed = 11;
+  t.sampling.logprobs = true;
+  t.sampling.logprobs_mode = engine::LogprobsMode::kRaw;
+  const engine::SamplingParams t_params = t.sampling;
+  ASSERT_TRUE(loop.submit(std::move(g)).ok());
+  ASSERT_TRUE(loop.submit(std::move(t)).ok());
+  wait_all({greedy, sampled});
+  EXPECT_EQ(greedy->tokens, expected_tokens({6, 7}, 8, 50));
+  EXPECT_EQ(sampled->tokens, expected_sampled({2}, 8, 50, t_params));
+  for (const auto& [sink, prompt, top] :
+       {std::tuple{greedy, std::vector<int32_t>{6, 7}, 3}, std::tuple{sampled,
+                                                                       std::vector<int32_t>{2}, 0}}) {
+    ASSERT_EQ(sink->samples.size(), 8u);
+    expect_fake_logprobs(*sink, prompt, top, 50);
+  }
+  const EngineLoopStats st = loop.stats();
+  EXPECT_GT(st.n_pipelined_steps, 0u);
+  std::lock_guard<std::mutex> lock(eng->mu);
+  EXPECT_EQ(eng->full_seen, 0u) << "no row needs its logits on the host";
+  EXPECT_EQ(eng->logprob_rows_seen, 16u) << "every row asked the engine for logprobs";
+}
+
 TEST(EngineLoopPipelineTest, NanRowFinishesWithErrorOthersContinue) {
   EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{}, pipelined());
   auto bad = std::make_shared<CollectSink>();
@@ -146,14 +185,15 @@ class FailingCollect : public ArgmaxEngine {
  public:
   using ArgmaxEngine::ArgmaxEngine;
   bool pipelined() const override { return true; }
-  Status collect(std::vector<int32_t>* ids) override {
+  Status collect(std::vector<int32_t>* ids,
+                 std::vector<engine::SampleResult>* logprobs = nullptr) override {
     if (++n_collect == fail_at) {
       std::vector<int32_t> dropped;
       while (engine::Engine::collect(&dropped).ok()) {
       }
       return internal_error("the device was lost");
     }
-    return engine::Engine::collect(ids);
+    return engine::Engine::collect(ids, logprobs);
   }
   std::atomic<int> n_collect{0};
   int fail_at = 4;

@@ -240,6 +240,35 @@ TEST(EngineLoopTest, DeviceArgmaxRowsUseIdsAndOthersGetFullLogits) {
   EXPECT_EQ(eng->full_seen, 6u) << "only the logprobs row needs full logits";
 }
 
+// Steps one at a time on an engine that computes logprobs: the logprobs row is a spec like the
+// others (no full logits), and its tokens carry the Sampler's logprobs.
+TEST(EngineLoopTest, DeviceLogprobsComeWithTheirTokens) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  eng->logprobs_on_device = true;
+  EngineLoopOptions o;
+  o.pipeline = EngineLoopOptions::Pipeline::kOff;
+  EngineLoop loop(std::move(owned), SchedulerConfig{}, o);
+  auto plain = std::make_shared<CollectSink>();
+  auto with_logprobs = std::make_shared<CollectSink>();
+  GenerationRequest b = greedy_request({4, 5}, 6, with_logprobs);
+  b.sampling.top_logprobs = 2;
+  ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 6, plain)).ok());
+  ASSERT_TRUE(loop.submit(std::move(b)).ok());
+  for (auto* s : {plain.get(), with_logprobs.get()}) {
+    ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  EXPECT_EQ(plain->tokens, expected_tokens({1, 2, 3}, 6, 50));
+  EXPECT_EQ(with_logprobs->tokens, expected_tokens({4, 5}, 6, 50));
+  ASSERT_EQ(with_logprobs->samples.size(), 6u);
+  expect_fake_logprobs(*with_logprobs, {4, 5}, 2, 50);
+  for (const engine::SampleResult& s : plain->samples) EXPECT_FALSE(s.has_logprobs);
+  EXPECT_EQ(loop.stats().n_pipelined_steps, 0u);
+  std::lock_guard<std::mutex> lock(eng->mu);
+  EXPECT_EQ(eng->full_seen, 0u) << "the logprobs come with the ids";
+  EXPECT_EQ(eng->logprob_rows_seen, 6u);
+}
+
 TEST(EngineLoopTest, DeviceSampledSeededRequestsReproduce) {
   EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{});
   engine::SamplingParams p;

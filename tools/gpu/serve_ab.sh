@@ -7,7 +7,8 @@
 #   configuration: server environment settings ("-" for none).
 # Env: SHAPE (llama-3.2-3b), CONC (1,8), RUNS (8 requests per concurrency slot), MAX_TOKENS (256),
 # TEMPS ("0 1"), ROUNDS (2), OUT (/tmp/serve-ab), DEVICE (cuda), MODEL (a model directory to
-# serve instead of the random one). Prints each run's table and the engine loop's
+# serve instead of the random one), BENCH_ARGS (more `mlx-benchmark run` options, e.g.
+# "--top-logprobs 5"). Prints each run's table and the engine loop's
 # counters (/admin/models: steps, pipelined steps, busy / forward / sink ms).
 set -uo pipefail
 B=$(realpath "${1:?usage: serve_ab.sh BUNDLE CONFIG...}")
@@ -60,7 +61,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
       "$B/bin/mlx-benchmark" run --url "http://127.0.0.1:$PORT" --model "$(basename "$MODEL")" \
         --api openai-completions --stream --concurrency "${CONC:-1,8}" --runs "${RUNS:-8}" \
         --warmup 2 --max-tokens "${MAX_TOKENS:-256}" --prompt short --quiet --temperature "$T" \
-        -o "$OUT/run-$tag-t$T.json" > "$OUT/bench-$tag-t$T.log" 2>&1
+        ${BENCH_ARGS:-} -o "$OUT/run-$tag-t$T.json" > "$OUT/bench-$tag-t$T.log" 2>&1
       echo "== round $round [$cfg] temperature $T (exit $?)"
       sed -n "/^ conc/,/^(medians/p" "$OUT/bench-$tag-t$T.log" | grep -v "^(medians"
     done

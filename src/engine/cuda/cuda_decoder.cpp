@@ -395,6 +395,14 @@ Status CudaDecoder::enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot) {
   if (n_out == 0) return ok_status();
   const cuda::Stream st = stream_.get();
   const size_t n_ids = n_spec > 0 ? n_spec : static_cast<size_t>(n_out);
+  const int64_t n_lp = n_spec > 0 ? static_cast<int64_t>(slot.lp_rows.size()) : 0;
+  const auto* lp_specs = logprob_specs_.as<cuda::LogprobRowSpec>();
+  if (n_lp > 0 && lp_saves_) {
+    MLXM_RETURN_IF_ERROR(cuda::save_raw_logits(logits_.as<float>(), n_out, config_.vocab_size,
+                                               lp_specs, n_lp,
+                                               sample_adjust_.as<cuda::SampleAdjust>(),
+                                               logprob_saved_.as<float>(), st));
+  }
   if (n_spec > 0) {
     MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, config_.vocab_size,
                                            sample_specs_.as<cuda::SampleRowSpec>(),
@@ -405,8 +413,55 @@ Status CudaDecoder::enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot) {
     MLXM_RETURN_IF_ERROR(
         cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size, ids_.as<int32_t>(), st));
   }
+  if (n_lp > 0) {
+    const size_t out_bytes = static_cast<size_t>(n_lp) * sizeof(cuda::LogprobRowOut);
+    MLXM_RETURN_IF_ERROR(cuda::logprob_rows(
+        logits_.as<float>(), n_out, config_.vocab_size, lp_specs, n_lp,
+        sample_adjust_.as<cuda::SampleAdjust>(), logprob_saved_.as<float>(), ids_.as<int32_t>(),
+        logprob_out_.as<cuda::LogprobRowOut>(), st));
+    MLXM_RETURN_IF_ERROR(ensure_pinned(slot.lp_out, out_bytes));
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(slot.lp_out.data(), logprob_out_.data(), out_bytes, st));
+  }
   MLXM_RETURN_IF_ERROR(ensure_pinned(slot.ids, n_ids * sizeof(int32_t)));
   return cuda::copy_async(slot.ids.data(), ids_.data(), n_ids * sizeof(int32_t), st);
+}
+
+Status CudaDecoder::stage_logprobs(const std::vector<RowSampling>& rows, StepSlot& slot) {
+  host_lp_specs_.clear();
+  slot.lp_rows.clear();
+  lp_saves_ = false;
+  for (size_t j = 0; j < host_specs_.size(); ++j) {
+    const RowSampling& s = rows[static_cast<size_t>(spec_rows_[j])];
+    if (s.logprobs < 0) continue;
+    host_lp_specs_.push_back(device_logprob_spec(s, host_specs_[j], static_cast<int32_t>(j),
+                                                 config_.vocab_size));
+    slot.lp_rows.push_back(spec_rows_[j]);
+    lp_saves_ = lp_saves_ || (s.logprobs_raw && !s.adjust.empty());
+  }
+  if (host_lp_specs_.empty()) return ok_status();
+  const size_t n_lp = host_lp_specs_.size();
+  const size_t spec_bytes = n_lp * sizeof(cuda::LogprobRowSpec);
+  MLXM_RETURN_IF_ERROR(grow_buffer(logprob_specs_, spec_bytes).status());
+  MLXM_RETURN_IF_ERROR(grow_buffer(logprob_out_, n_lp * sizeof(cuda::LogprobRowOut)).status());
+  MLXM_RETURN_IF_ERROR(
+      grow_buffer(logprob_saved_, std::max<size_t>(1, host_adjust_.size()) * sizeof(float))
+          .status());
+  MLXM_RETURN_IF_ERROR(ensure_pinned(slot.lp_specs, spec_bytes));
+  std::memcpy(slot.lp_specs.data(), host_lp_specs_.data(), spec_bytes);
+  return cuda::copy_async(logprob_specs_.data(), slot.lp_specs.data(), spec_bytes,
+                          stream_.get());
+}
+
+void CudaDecoder::read_logprobs(const StepSlot& slot, const int32_t* ids, size_t n_rows,
+                                std::vector<SampleResult>* out) const {
+  if (out == nullptr) return;
+  out->assign(n_rows, SampleResult{});
+  const auto* lp = static_cast<const cuda::LogprobRowOut*>(slot.lp_out.data());
+  for (size_t i = 0; i < slot.lp_rows.size(); ++i) {
+    const size_t r = static_cast<size_t>(slot.lp_rows[i]);
+    if (lp[i].n_top < 0 || ids[r] < 0) continue;  // no token: the row's error says why
+    (*out)[r] = logprobs_result(lp[i], ids[r]);
+  }
 }
 
 Status CudaDecoder::finish_rows(const std::vector<int32_t>& full_rows, TimePoint t0,
@@ -431,9 +486,11 @@ Status CudaDecoder::finish_rows(const std::vector<int32_t>& full_rows, TimePoint
 // only the ids and the full rows' logits cross PCIe. The sampled rows' logits are consumed
 // (adjusted in place).
 Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
-                                   std::vector<int32_t>* ids, std::vector<float>* logits) {
+                                   std::vector<int32_t>* ids, std::vector<float>* logits,
+                                   std::vector<SampleResult>* logprobs) {
   const size_t n_rows = batch.logit_rows.size();
   MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, config_.vocab_size));
+  MLXM_RETURN_IF_ERROR(check_logprobs_out(rows, logprobs));
   MLXM_RETURN_IF_ERROR(begin_sync_step("CUDA engine forward_sample"));
   std::vector<int32_t> full_rows;
   for (size_t r = 0; r < n_rows; ++r) {
@@ -442,6 +499,7 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
   const TimePoint t0 = now();
   MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
   MLXM_ASSIGN_OR_RETURN(const size_t n_spec, stage_specs(rows, *slot));
+  MLXM_RETURN_IF_ERROR(stage_logprobs(rows, *slot));
   int64_t n_out = 0;
   MLXM_RETURN_IF_ERROR(run_step(batch, 0, *slot, &n_out));
   if (n_spec > 0) MLXM_RETURN_IF_ERROR(enqueue_ids(n_out, n_spec, *slot));
@@ -453,6 +511,7 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
     if (hi[j] == cuda::kSampleBadRow) return internal_error("forward_sample: bad spec row");
     (*ids)[static_cast<size_t>(spec_rows_[j])] = hi[j];
   }
+  read_logprobs(*slot, ids->data(), n_rows, logprobs);
   return ok_status();
 }
 
@@ -501,8 +560,10 @@ Status CudaDecoder::submit(const Batch& batch, const std::vector<RowSampling>& r
   // step's previous_row_token reads it.
   const bool argmax = plain_greedy_rows(rows);
   size_t n_spec = 0;
+  slot->lp_rows.clear();
   if (!argmax) {
     MLXM_ASSIGN_OR_RETURN(n_spec, stage_specs(rows, *slot));
+    MLXM_RETURN_IF_ERROR(stage_logprobs(rows, *slot));
   }
   int64_t n_out = 0;
   MLXM_RETURN_IF_ERROR(run_step(batch, prev_rows_, *slot, &n_out));
@@ -514,7 +575,7 @@ Status CudaDecoder::submit(const Batch& batch, const std::vector<RowSampling>& r
   return ok_status();
 }
 
-Status CudaDecoder::collect(std::vector<int32_t>* ids) {
+Status CudaDecoder::collect(std::vector<int32_t>* ids, std::vector<SampleResult>* logprobs) {
   if (submitted_.empty()) return invalid_argument("collect: no step is submitted");
   const Submitted s = submitted_.front();
   const TimePoint t0 = now();
@@ -532,6 +593,7 @@ Status CudaDecoder::collect(std::vector<int32_t>* ids) {
     if (id == cuda::kSampleBadRow) return internal_error("collect: bad spec row");
     if (id < 0 && id != kRowAllNegInf) id = kRowBadLogits;  // argmax: -1 for a row of NaN only
   }
+  read_logprobs(*s.slot, ids->data(), s.n_rows, logprobs);
   return ok_status();
 }
 

@@ -85,6 +85,7 @@ class CudaDecoder final : public Engine {
     MLXM_RETURN_IF_ERROR(init_kv());
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
+    MLXM_ASSIGN_OR_RETURN(device_logprobs_, env_bool("MLXM_CUDA_LOGPROBS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
     // Decode attention without a split merge where it fits and pays (AttnSplit::whole): batch 1
@@ -236,14 +237,19 @@ class CudaDecoder final : public Engine {
                         std::vector<int32_t>* ids, std::vector<float>* logits) override;
   bool device_argmax() const override { return true; }
   Status forward_sample(const Batch& batch, const std::vector<RowSampling>& rows,
-                        std::vector<int32_t>* ids, std::vector<float>* logits) override;
+                        std::vector<int32_t>* ids, std::vector<float>* logits,
+                        std::vector<SampleResult>* logprobs = nullptr) override;
+  // Logprobs by cuda::logprob_rows after the draw (MLXM_CUDA_LOGPROBS=0 leaves them to the
+  // host: the serving loop then asks for those rows' logits).
+  bool device_logprobs() const override { return device_logprobs_; }
   // Pipelined steps (engine.h): submit() enqueues the step, its ids' pass and their copy into
   // its slot's pinned buffer, and returns; collect() waits for the slot's event. Tokens given
   // as previous_row_token(r) are read by the embedding gather from ids_, where the step before
   // left its ids (logit row order: submitted steps have no full rows).
   bool pipelined() const override { return true; }
   Status submit(const Batch& batch, const std::vector<RowSampling>& rows) override;
-  Status collect(std::vector<int32_t>* ids) override;
+  Status collect(std::vector<int32_t>* ids,
+                 std::vector<SampleResult>* logprobs = nullptr) override;
 
   const ModelConfig& config() const override { return config_; }
   int block_size() const override { return options_.block_size; }
@@ -267,6 +273,8 @@ class CudaDecoder final : public Engine {
   // reused two steps later, after its event (a pipelined step is collected by then).
   struct StepSlot {
     cuda::PinnedBuffer meta, specs, adjust, ids;
+    cuda::PinnedBuffer lp_specs, lp_out;  // logprobs: cuda::LogprobRowSpec, LogprobRowOut
+    std::vector<int32_t> lp_rows;         // the logit row of each logprob spec
     cuda::Event done;
   };
   // The next step's slot, once its previous step's copies are done.
@@ -287,6 +295,13 @@ class CudaDecoder final : public Engine {
   // Stages `rows` (none full) as device specs in `slot` and uploads them: spec_rows_ gets the
   // logit row of each. Returns the number of specs.
   Result<size_t> stage_specs(const std::vector<RowSampling>& rows, StepSlot& slot);
+  // After stage_specs: the specs of the rows that ask for logprobs, uploaded through `slot`
+  // (slot.lp_rows gets their logit rows).
+  Status stage_logprobs(const std::vector<RowSampling>& rows, StepSlot& slot);
+  // The logprobs of a finished step's slot into *out (n_rows entries; the rows that asked get
+  // theirs where ids has a token).
+  void read_logprobs(const StepSlot& slot, const int32_t* ids, size_t n_rows,
+                     std::vector<SampleResult>* out) const;
   // After run_step: the ids of the step's n_out logit rows into ids_ by forward_argmax's pass
   // (n_spec == 0) or sample_rows over the n_spec staged specs, then copied into slot.ids.
   Status enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot);
@@ -397,6 +412,12 @@ class CudaDecoder final : public Engine {
   std::vector<cuda::SampleRowSpec> host_specs_;
   std::vector<cuda::SampleAdjust> host_adjust_;
   std::vector<int32_t> spec_rows_;  // (sampled rows) logit row of each spec
+  DeviceBuffer logprob_specs_;  // cuda::LogprobRowSpec (rows asking for logprobs)
+  DeviceBuffer logprob_out_;    // cuda::LogprobRowOut
+  DeviceBuffer logprob_saved_;  // float per sample_adjust_ entry: raw rows' adjusted logits
+  std::vector<cuda::LogprobRowSpec> host_lp_specs_;
+  bool lp_saves_ = false;       // some staged logprob spec is raw with adjustments
+  bool device_logprobs_ = true;
   StepSlot slots_[2];
   uint64_t n_steps_ = 0;  // steps run; step k stages in slots_[k % 2]
   struct Submitted {

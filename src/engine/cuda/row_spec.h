@@ -13,6 +13,7 @@
 namespace mlxm::engine {
 
 static_assert(cuda::kSampleBadLogits == kRowBadLogits && cuda::kSampleAllNegInf == kRowAllNegInf);
+static_assert(cuda::kLogprobTop == kMaxTopLogprobs);
 
 // The spec of `s` (not full, valid for `vocab`) on logit row `row`; appends its adjustments to
 // *adjust.
@@ -31,6 +32,31 @@ inline cuda::SampleRowSpec device_row_spec(const RowSampling& s, int32_t row, in
   d.u = s.u;
   for (const LogitAdjust& a : s.adjust) adjust->push_back({a.token, a.add, a.rep, a.sub});
   return d;
+}
+
+// The logprobs spec of `s` (s.logprobs >= 0), sampled as spec number `spec` (d, its device
+// spec) on d.row.
+inline cuda::LogprobRowSpec device_logprob_spec(const RowSampling& s, const cuda::SampleRowSpec& d,
+                                                int32_t spec, int32_t vocab) {
+  cuda::LogprobRowSpec l;
+  l.row = d.row;
+  l.spec = spec;
+  l.n_top = s.logprobs < vocab ? s.logprobs : vocab;
+  l.raw = s.logprobs_raw ? 1 : 0;
+  l.adjust_begin = d.adjust_begin;
+  l.adjust_count = d.adjust_count;
+  return l;
+}
+
+// A row's device logprobs with its token as the SampleResult the host would give.
+inline SampleResult logprobs_result(const cuda::LogprobRowOut& o, int32_t token) {
+  SampleResult r;
+  r.token = token;
+  r.has_logprobs = true;
+  r.logprob = o.logprob;
+  r.n_top = o.n_top;
+  for (int i = 0; i < o.n_top; ++i) r.top[static_cast<size_t>(i)] = {o.ids[i], o.logprobs[i]};
+  return r;
 }
 
 }  // namespace mlxm::engine

@@ -390,8 +390,7 @@ int32_t Sampler::draw(double u, double mass) const {
   return last_positive;            // rounding: u * mass landed at the very end
 }
 
-void Sampler::fill_logprobs(std::span<const float> src, int32_t token, int n_top,
-                            SampleResult* r) {
+void fill_logprobs(std::span<const float> src, int32_t token, int n_top, SampleResult* r) {
   const float m = max_of(src.data(), src.size());
   // All -inf (possible only in raw mode): every logprob is -inf.
   const double lse = m == kNegInf ? std::numeric_limits<double>::infinity()

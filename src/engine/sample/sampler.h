@@ -46,6 +46,12 @@ struct SampleResult {
   }
 };
 
+// The logprobs of `token` and of the n_top (<= kMaxTopLogprobs) most likely tokens over `src`
+// (log-softmax of the values LogprobsMode picks): sets r->has_logprobs, logprob, n_top (at most
+// src.size()) and top (by logprob descending, ties to the lowest id); leaves r->token. Also the
+// oracle of the device's logprobs (row_sampling.h).
+void fill_logprobs(std::span<const float> src, int32_t token, int n_top, SampleResult* r);
+
 // Per-sequence state. Thread-compatible: used by the engine thread that owns the sequence.
 class SamplerState {
  public:
@@ -108,7 +114,6 @@ class Sampler {
   void select_top_k(int k, float threshold);
   void apply_top_p(float top_p, float max, float temperature, double total_mass, double* mass);
   int32_t draw(double u, double mass) const;
-  void fill_logprobs(std::span<const float> src, int32_t token, int n_top, SampleResult* r);
 
   std::vector<float> work_;        // (vocab) processed logits
   std::vector<float> probs_;       // (vocab) exp((work - max) / T), dense path

@@ -50,4 +50,41 @@ Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec*
                    int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
                    Stream stream = nullptr);
 
+// Logprobs on the device (Engine::device_logprobs): the host twin is engine::row_logprobs()
+// (fill_logprobs' rules: log-softmax, the n_top largest values, ties to the lowest id).
+inline constexpr int kLogprobTop = 20;  // = engine::kMaxTopLogprobs
+
+// A sampled row whose logprobs are asked for.
+struct LogprobRowSpec {
+  int32_t row = 0;           // logit row of x, already sampled (sample_rows adjusted it)
+  int32_t spec = 0;          // its token: ids[spec]
+  int32_t n_top = 0;         // [0, min(kLogprobTop, vocab)]
+  int32_t raw = 0;           // 1: over the logits before the adjustments (saved by save_raw)
+  int32_t adjust_begin = 0;  // the row's adjustments (as its SampleRowSpec's)
+  int32_t adjust_count = 0;
+};
+
+// What a row's logprobs come back as: the token's logprob, then the n_top most likely tokens
+// by logprob (descending, ties to the lowest id). n_top = -1 when ids[spec] was an error code
+// (nothing computed).
+struct LogprobRowOut {
+  float logprob = 0.0f;
+  int32_t n_top = 0;
+  int32_t ids[kLogprobTop] = {};
+  float logprobs[kLogprobTop] = {};
+};
+
+// Before sample_rows: for each raw spec (raw == 1), saved[adjust_begin + k] = the logit of
+// adjust[adjust_begin + k].token in its row of x (n_rows, vocab). saved: as long as adjust.
+Status save_raw_logits(const float* x, int64_t n_rows, int64_t vocab,
+                       const LogprobRowSpec* specs, int64_t n_specs, const SampleAdjust* adjust,
+                       float* saved, Stream stream = nullptr);
+
+// After sample_rows: each spec's row gets its raw logits back where `raw` (from saved), then
+// out[j] (n_specs) its logprobs. The rows are consumed as sample_rows' are; rows of different
+// specs must differ. All pointers are device pointers.
+Status logprob_rows(float* x, int64_t n_rows, int64_t vocab, const LogprobRowSpec* specs,
+                    int64_t n_specs, const SampleAdjust* adjust, const float* saved,
+                    const int32_t* ids, LogprobRowOut* out, Stream stream = nullptr);
+
 }  // namespace mlxm::engine::cuda

@@ -1,0 +1,285 @@
+// The device logprobs (kernels/cuda/logprobs.cu) against their host twin row_logprobs()
+// (engine/row_sampling.h): after sample_rows drew each row's token, the same top tokens (ties
+// to the lowest id) and logprobs within a few 1e-6 of the host's, raw and processed, with and
+// without adjustments, for 0 to 20 top tokens, on rows with and without ties, in launches of
+// every cluster size; rows whose draw failed come back empty; and the CUDA engine's
+// forward_sample and submit/collect against forward() + row_logprobs() on a real model step.
+// Label gpu: every test skips itself without a device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/row_spec.h"
+#include "engine/engine.h"
+#include "engine/kernels/cuda/cuda_sample.h"
+#include "engine/row_sampling.h"
+
+namespace mlxm::engine {
+namespace {
+
+using testing::to_device;
+using testing::to_host;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// A row of `vocab` logits of one of four kinds: distinct values, values on a coarse grid (many
+// ties, also at the top), all equal, or all -inf (sampled only through a bias).
+std::vector<float> make_row(size_t vocab, int kind, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> x(vocab);
+  for (float& v : x) v = normal(rng);
+  if (kind == 1) {
+    for (float& v : x) v = std::round(v);
+  } else if (kind == 2) {
+    std::fill(x.begin(), x.end(), 1.5f);
+  } else if (kind == 3) {
+    std::fill(x.begin(), x.end(), -kInf);
+  }
+  return x;
+}
+
+void expect_logprob_near(float got, float want, const std::string& what) {
+  if (std::isinf(want)) {
+    EXPECT_EQ(got, want) << what;
+  } else {
+    EXPECT_LE(std::fabs(got - want), 2e-5f * std::max(1.0f, std::fabs(want))) << what;
+  }
+}
+
+// Device logprobs of specs (one row each, row j of x) in launches of per_launch specs (0: one
+// launch), against row_logprobs() for the token the device drew. Returns the rows checked.
+int check_rows(const std::vector<float>& x, int32_t vocab, const std::vector<RowSampling>& specs,
+               size_t per_launch) {
+  const size_t v = static_cast<size_t>(vocab);
+  const int64_t n_rows = static_cast<int64_t>(specs.size());
+  std::vector<cuda::SampleRowSpec> ds;
+  std::vector<cuda::SampleAdjust> adj;
+  std::vector<cuda::LogprobRowSpec> ls;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    ds.push_back(device_row_spec(specs[j], static_cast<int32_t>(j), vocab, &adj));
+    ls.push_back(device_logprob_spec(specs[j], ds.back(), static_cast<int32_t>(j), vocab));
+  }
+  if (adj.empty()) adj.push_back({});
+  cuda::DeviceBuffer dx = to_device(x);
+  cuda::DeviceBuffer dspecs = to_device(ds);
+  cuda::DeviceBuffer dadj = to_device(adj);
+  cuda::DeviceBuffer dls = to_device(ls);
+  cuda::DeviceBuffer dsaved = testing::poisoned<float>(adj.size());
+  cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
+  cuda::DeviceBuffer dout = testing::poisoned<cuda::LogprobRowOut>(specs.size());
+  const size_t step = per_launch > 0 ? per_launch : specs.size();
+  for (size_t c = 0; c < specs.size(); c += step) {
+    const int64_t count = static_cast<int64_t>(std::min(step, specs.size() - c));
+    const auto* lspec = dls.as<cuda::LogprobRowSpec>() + c;
+    Status st = cuda::save_raw_logits(dx.as<float>(), n_rows, vocab, lspec, count,
+                                      dadj.as<cuda::SampleAdjust>(), dsaved.as<float>());
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    st = cuda::sample_rows(dx.as<float>(), n_rows, vocab, dspecs.as<cuda::SampleRowSpec>() + c,
+                           count, dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>() + c);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    st = cuda::logprob_rows(dx.as<float>(), n_rows, vocab, lspec, count,
+                            dadj.as<cuda::SampleAdjust>(), dsaved.as<float>(),
+                            dids.as<int32_t>(), dout.as<cuda::LogprobRowOut>() + c);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+  }
+  const std::vector<int32_t> ids = to_host<int32_t>(dids, specs.size());
+  const std::vector<cuda::LogprobRowOut> out = to_host<cuda::LogprobRowOut>(dout, specs.size());
+  int checked = 0;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    const std::vector<float> row(x.begin() + static_cast<std::ptrdiff_t>(j * v),
+                                 x.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
+    const std::string what = "row " + std::to_string(j) + " (V " + std::to_string(vocab) +
+                             ", top " + std::to_string(specs[j].logprobs) + ", raw " +
+                             std::to_string(specs[j].logprobs_raw) + ", " +
+                             std::to_string(specs[j].adjust.size()) + " adjusted)";
+    const Result<int32_t> host_id = sample_row(row, specs[j]);
+    EXPECT_TRUE(host_id.ok()) << what;
+    if (ids[j] < 0) {
+      EXPECT_EQ(ids[j], host_id.ok() ? *host_id : 0) << what;
+      EXPECT_EQ(out[j].n_top, -1) << what << ": a row without a token has no logprobs";
+      continue;
+    }
+    SampleResult want;
+    const Status st = row_logprobs(row, specs[j], ids[j], &want);
+    EXPECT_TRUE(st.ok()) << what << ": " << st.to_string();
+    const SampleResult got = logprobs_result(out[j], ids[j]);
+    expect_logprob_near(got.logprob, want.logprob, what + ": the token's logprob");
+    EXPECT_EQ(got.n_top, want.n_top) << what;
+    for (int i = 0; i < std::min(got.n_top, want.n_top); ++i) {
+      const auto k = static_cast<size_t>(i);
+      EXPECT_EQ(got.top[k].token, want.top[k].token) << what << ": top " << i;
+      expect_logprob_near(got.top[k].logprob, want.top[k].logprob,
+                          what + ": top " + std::to_string(i));
+    }
+    ++checked;
+  }
+  return checked;
+}
+
+// Every (kind, top, raw, adjustments, temperature) combination for one vocabulary size.
+std::vector<RowSampling> all_specs(int32_t vocab, std::vector<float>* x, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  std::vector<RowSampling> specs;
+  for (int kind = 0; kind < 4; ++kind) {
+    for (int top : {0, 1, 5, 20}) {
+      for (bool raw : {false, true}) {
+        for (bool adjust : {false, true}) {
+          for (float t : {0.0f, 1.0f}) {
+            if (kind == 3 && !adjust) continue;  // all -inf: only a bias makes it drawable
+            RowSampling s;
+            s.temperature = t;
+            s.u = unif(rng);
+            s.logprobs = top;
+            s.logprobs_raw = raw;
+            if (adjust) {
+              // A bias that makes token 3 likely, a penalised top token, a pushed-down one.
+              s.adjust = {{3, 30.0f, 1.0f, 0.0f}, {vocab / 2, 0.0f, 1.5f, 0.7f},
+                          {vocab - 1, -5.0f, 1.0f, 0.0f}};
+            }
+            const std::vector<float> row = make_row(static_cast<size_t>(vocab), kind, rng);
+            x->insert(x->end(), row.begin(), row.end());
+            specs.push_back(s);
+          }
+        }
+      }
+    }
+  }
+  return specs;
+}
+
+TEST(CudaLogprobsTest, KernelMatchesHostForEveryKindOfRow) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  for (int32_t vocab : {128256, 1000, 37}) {
+    std::vector<float> x;
+    const std::vector<RowSampling> specs = all_specs(vocab, &x, static_cast<uint32_t>(vocab));
+    // One launch of all (one block per row), then launches that take clusters of 8, 4 and 2.
+    for (size_t per_launch : {size_t{0}, size_t{1}, size_t{20}, size_t{40}, size_t{64}}) {
+      const int n = check_rows(x, vocab, specs, per_launch);
+      EXPECT_GT(n, static_cast<int>(specs.size()) / 2);
+    }
+  }
+}
+
+// A row whose draw fails (NaN) gives no logprobs; the other rows are unaffected.
+TEST(CudaLogprobsTest, RowsWithoutATokenComeBackEmpty) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int32_t vocab = 500;
+  std::mt19937 rng(5);
+  std::vector<float> x = make_row(vocab, 0, rng);
+  std::vector<float> bad = make_row(vocab, 0, rng);
+  bad[17] = std::numeric_limits<float>::quiet_NaN();
+  x.insert(x.end(), bad.begin(), bad.end());
+  const std::vector<float> third = make_row(vocab, 1, rng);
+  x.insert(x.end(), third.begin(), third.end());
+  std::vector<RowSampling> specs(3);
+  for (RowSampling& s : specs) s.logprobs = 3;
+  specs[2].temperature = 0.7f;
+  specs[2].u = 0.4;
+  EXPECT_EQ(check_rows(x, vocab, specs, 0), 2);
+}
+
+TEST(CudaLogprobsTest, BadArgumentsAreErrors) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  cuda::DeviceBuffer d = testing::poisoned<float>(16);
+  EXPECT_EQ(cuda::logprob_rows(nullptr, 1, 8, nullptr, 1, nullptr, nullptr, nullptr, nullptr)
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::logprob_rows(d.as<float>(), 1, 0, nullptr, 1, nullptr, nullptr, nullptr,
+                               nullptr).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(cuda::logprob_rows(d.as<float>(), 1, 8, nullptr, 0, nullptr, nullptr, nullptr,
+                                 nullptr).ok())
+      << "no rows: nothing to do";
+  EXPECT_EQ(cuda::save_raw_logits(d.as<float>(), 1, 8, nullptr, 1, nullptr, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
+// The CUDA engine's forward_sample and submit/collect with logprobs = forward() + sample_row()
+// + row_logprobs() on the same step.
+TEST(CudaLogprobsTest, EngineLogprobsMatchTheHost) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  EngineOptions o;
+  o.device = Device::kCuda;
+  o.kv_dtype = DType::kF16;
+  o.block_size = 16;
+  o.n_kv_blocks = 64;
+  auto loaded = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  Engine& e = **loaded;
+  ASSERT_TRUE(e.device_logprobs());
+  const int vocab = e.config().vocab_size;
+  Batch b;
+  for (int i = 0; i < 12; ++i) {
+    b.tokens.push_back((i * 37 + 11) % vocab);
+    b.positions.push_back(i);
+    b.seq_ids.push_back(0);
+  }
+  b.seqs = {BatchSeq{{2}, 12}};
+  b.logit_rows = {3, 7, 9, 11};
+  std::vector<float> logits;
+  Status st = e.forward(b, &logits);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  std::vector<RowSampling> rows(4);
+  rows[0].temperature = 0.8f;
+  rows[0].u = 0.61;
+  rows[0].adjust = {{5, 2.0f, 1.3f, 0.5f}, {17, -1.0f, 1.0f, 0.0f}};
+  rows[0].logprobs = 5;
+  rows[1].logprobs = 0;  // greedy, the token's logprob only
+  rows[2].adjust = {{1, 3.0f, 1.2f, 0.0f}};
+  rows[2].logprobs = 20;
+  rows[2].logprobs_raw = true;
+  rows[3].temperature = 1.2f;
+  rows[3].u = 0.123;  // no logprobs
+  const size_t v = static_cast<size_t>(vocab);
+  auto check = [&](const std::vector<int32_t>& ids, const std::vector<SampleResult>& lps,
+                   const char* how) {
+    ASSERT_EQ(ids.size(), 4u) << how;
+    ASSERT_EQ(lps.size(), 4u) << how;
+    for (size_t r = 0; r < 4; ++r) {
+      const std::vector<float> row(logits.begin() + static_cast<std::ptrdiff_t>(r * v),
+                                   logits.begin() + static_cast<std::ptrdiff_t>((r + 1) * v));
+      const Result<int32_t> host = sample_row(row, rows[r]);
+      ASSERT_TRUE(host.ok());
+      EXPECT_EQ(ids[r], *host) << how << " row " << r;
+      EXPECT_EQ(lps[r].has_logprobs, rows[r].logprobs >= 0) << how << " row " << r;
+      if (rows[r].logprobs < 0) continue;
+      SampleResult want;
+      ASSERT_TRUE(row_logprobs(row, rows[r], ids[r], &want).ok());
+      EXPECT_EQ(lps[r].token, ids[r]);
+      expect_logprob_near(lps[r].logprob, want.logprob, std::string(how) + " logprob");
+      ASSERT_EQ(lps[r].n_top, want.n_top) << how << " row " << r;
+      for (int i = 0; i < want.n_top; ++i) {
+        const auto k = static_cast<size_t>(i);
+        EXPECT_EQ(lps[r].top[k].token, want.top[k].token) << how << " row " << r << " top " << i;
+        expect_logprob_near(lps[r].top[k].logprob, want.top[k].logprob,
+                            std::string(how) + " top");
+      }
+    }
+  };
+  std::vector<int32_t> ids;
+  std::vector<float> full;
+  std::vector<SampleResult> lps;
+  st = e.forward_sample(b, rows, &ids, &full, &lps);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  check(ids, lps, "forward_sample");
+  EXPECT_EQ(e.forward_sample(b, rows, &ids, &full).code(), StatusCode::kInvalidArgument)
+      << "logprobs asked for and nowhere to put them";
+  // The same step submitted twice (the K/V rows are rewritten with the same values).
+  ASSERT_TRUE(e.submit(b, rows).ok());
+  ASSERT_TRUE(e.submit(b, rows).ok());
+  for (int k = 0; k < 2; ++k) {
+    st = e.collect(&ids, &lps);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    check(ids, lps, k == 0 ? "collect 1" : "collect 2");
+  }
+}
+
+}  // namespace
+}  // namespace mlxm::engine

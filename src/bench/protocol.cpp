@@ -50,6 +50,7 @@ std::string request_body(Api api, const RequestSpec& s) {
   } else if (s.top_logprobs && api == Api::kOpenAiCompletions) {
     b["logprobs"] = *s.top_logprobs;
   }
+  if (s.json_output && api != Api::kAnthropic) b["response_format"] = {{"type", "json_object"}};
   if (api != Api::kAnthropic) {
     if (s.stream) b["stream_options"] = {{"include_usage", true}};
     if (s.ignore_eos) b["ignore_eos"] = true;

@@ -30,6 +30,8 @@ struct RequestSpec {
   // OpenAI APIs: each token's logprob and this many (0-20) most likely alternatives
   // ("logprobs": true + "top_logprobs" in chat, "logprobs": N in completions).
   std::optional<int> top_logprobs;
+  // OpenAI APIs: "response_format": {"type": "json_object"} (decoding constrained to JSON).
+  bool json_output = false;
 };
 
 std::string request_body(Api api, const RequestSpec& spec);

@@ -144,6 +144,9 @@ class Engine {
   // logits are (only the token, its logprob and the top ones cross PCIe). Where false the
   // default still computes them, after the logits came to the host.
   virtual bool device_logprobs() const { return false; }
+  // True when forward_sample() and submit() apply RowSampling::mask where the logits are (a
+  // logits processor's allowed ids cross PCIe instead of the row's logits).
+  virtual bool device_masks() const { return false; }
 
   // Pipelined steps. submit() takes a step as forward_sample() does, except that no row may be
   // `full`, and returns without waiting for it where pipelined() is true; collect() waits for

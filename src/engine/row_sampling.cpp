@@ -25,11 +25,20 @@ uint64_t mass_of(float w, float m, float inv_t) {
   return static_cast<uint64_t>(p * kRowMassScale);
 }
 
-// Steps 1-2: *w = adjusted logits, *max and *argmax (lowest index of the max); 0 or an error
-// code.
+// Step 0: *w = the logits with the masked-out tokens at -inf.
+void masked(std::span<const float> logits, const RowSampling& s, std::vector<float>* w) {
+  w->assign(logits.begin(), logits.end());
+  if (s.mask.empty()) return;
+  for (size_t i = 0; i < w->size(); ++i) {
+    if (((s.mask[i / 64] >> (i % 64)) & 1) == 0) (*w)[i] = kNegInf;
+  }
+}
+
+// Steps 0-2: *w = masked and adjusted logits, *max and *argmax (lowest index of the max); 0
+// or an error code.
 int32_t prepare(std::span<const float> logits, const RowSampling& s, std::vector<float>* w,
                 float* max, int32_t* argmax) {
-  w->assign(logits.begin(), logits.end());
+  masked(logits, s, w);
   for (const LogitAdjust& a : s.adjust) {
     (*w)[static_cast<size_t>(a.token)] = apply_adjust((*w)[static_cast<size_t>(a.token)], a);
   }
@@ -178,6 +187,11 @@ Status validate_row_sampling(const RowSampling& s, int32_t vocab) {
   if (!s.greedy() && !(s.u >= 0.0 && s.u < 1.0)) {
     return invalid_argument("row sampling: u must be in [0, 1), got " + std::to_string(s.u));
   }
+  if (!s.mask.empty() && s.mask.size() != (static_cast<size_t>(vocab) + 63) / 64) {
+    return invalid_argument("row sampling: the mask has " + std::to_string(s.mask.size()) +
+                            " words for a vocabulary of " + std::to_string(vocab) + " (needs " +
+                            std::to_string((static_cast<size_t>(vocab) + 63) / 64) + ")");
+  }
   if (s.logprobs < -1 || s.logprobs > kMaxTopLogprobs) {
     return invalid_argument("row sampling: logprobs must be in [-1, " +
                             std::to_string(kMaxTopLogprobs) + "], got " +
@@ -270,7 +284,13 @@ Status row_logprobs(std::span<const float> logits, const RowSampling& s, int32_t
   if (s.logprobs < 0) return invalid_argument("row_logprobs: the spec asks for no logprobs");
   *out = SampleResult{};
   out->token = token;
-  fill_logprobs(s.logprobs_raw ? logits : std::span<const float>(p.w), token, s.logprobs, out);
+  if (s.logprobs_raw) {
+    std::vector<float> raw;
+    masked(logits, s, &raw);
+    fill_logprobs(raw, token, s.logprobs, out);
+  } else {
+    fill_logprobs(p.w, token, s.logprobs, out);
+  }
   return ok_status();
 }
 

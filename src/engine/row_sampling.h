@@ -4,6 +4,7 @@
 // engine with sample_row() below, which is also the kernels' test oracle.
 //
 // The algorithm (exact, deterministic, no sort), for logits x (V) of one row:
+//   0. With a mask (a logits processor's allowed()): x_i = -inf where bit i is clear.
 //   1. w = x, then for each LogitAdjust a (ascending distinct tokens):
 //        v = w[a.token] + a.add;  if (a.rep != 1) v = v > 0 ? v / a.rep : v * a.rep;
 //        w[a.token] = v - a.sub
@@ -67,6 +68,10 @@ struct RowSampling {
   // (logprobs_raw, LogprobsMode::kRaw) or after `adjust` (kProcessed). -1: none.
   int logprobs = -1;
   bool logprobs_raw = false;
+  // Empty, or ceil(V / 64) words: bit i % 64 of word i / 64 clear makes token i -inf before
+  // anything else (step 0; "raw" logprobs are taken after it, as the host Sampler sees a
+  // processed row).
+  std::vector<uint64_t> mask;
 
   bool greedy() const { return temperature < kGreedyTemperature; }
 };

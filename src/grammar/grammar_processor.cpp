@@ -214,6 +214,23 @@ bool GrammarProcessor::process(std::span<float> logits) {
   return n_allowed > 0;
 }
 
+bool GrammarProcessor::allowed(int32_t vocab, std::vector<uint64_t>* bits) {
+  const size_t n = vocab > 0 ? static_cast<size_t>(vocab) : 0;
+  bits->assign((n + 63) / 64, 0);
+  if (done_ || failed_) return false;
+  const TokenMask& mask = cg_->mask(matcher_);
+  std::copy_n(mask.begin(), std::min(mask.size(), bits->size()), bits->begin());
+  if (n % 64 != 0 && !bits->empty()) bits->back() &= (uint64_t{1} << (n % 64)) - 1;
+  if (matcher_.accepting()) {  // as process(): its first 8 EOS ids
+    const size_t n_eos = std::min<size_t>(cg_->eos_ids().size(), 8);
+    for (size_t k = 0; k < n_eos; ++k) {
+      const auto e = static_cast<size_t>(cg_->eos_ids()[k]);
+      if (e < n) (*bits)[e / 64] |= uint64_t{1} << (e % 64);
+    }
+  }
+  return std::any_of(bits->begin(), bits->end(), [](uint64_t w) { return w != 0; });
+}
+
 void GrammarProcessor::accept(int32_t token) {
   if (done_ || failed_) return;
   if (std::find(cg_->eos_ids().begin(), cg_->eos_ids().end(), token) != cg_->eos_ids().end()) {

@@ -95,6 +95,8 @@ class GrammarProcessor : public engine::LogitsProcessor {
   explicit GrammarProcessor(std::shared_ptr<CompiledGrammar> grammar);
 
   bool process(std::span<float> logits) override;
+  // The mask process() applies (the state's cached mask, plus the EOS ids when complete).
+  bool allowed(int32_t vocab, std::vector<uint64_t>* bits) override;
   void accept(int32_t token) override;
 
   const Matcher& matcher() const { return matcher_; }

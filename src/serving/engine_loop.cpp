@@ -240,7 +240,8 @@ void EngineLoop::finish(SeqId id, FinishReason reason, Status status) {
 }
 
 bool EngineLoop::device_sampled(const GenerationRequest& r) const {
-  return !r.logits_processor && (!r.sampling.wants_logprobs() || engine_->device_logprobs());
+  return (!r.logits_processor || engine_->device_masks()) &&
+         (!r.sampling.wants_logprobs() || engine_->device_logprobs());
 }
 
 bool EngineLoop::plain_argmax(const GenerationRequest& r) {
@@ -252,8 +253,8 @@ bool EngineLoop::plain_argmax(const GenerationRequest& r) {
 
 bool EngineLoop::pipelinable(const GenerationRequest& r) const {
   const engine::SamplingParams& p = r.sampling;
-  return device_sampled(r) && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
-         p.presence_penalty == 0.0f;
+  return device_sampled(r) && !r.logits_processor && p.repetition_penalty == 1.0f &&
+         p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f;
 }
 
 void EngineLoop::step() {
@@ -450,13 +451,22 @@ void EngineLoop::run_step() {
   for (size_t r = 0; all_argmax && r < logit_owner.size(); ++r) {
     all_argmax = plain_argmax(active_.at(logit_owner[r])->req);
   }
+  // Device-sampled rows of a logits processor take its mask; one that allows nothing ends its
+  // sequence after the step (as process() returning false does on the host).
+  std::vector<uint8_t> nothing_allowed(logit_owner.size(), 0);
   if (device_ids && !all_argmax) {
     row_specs_.assign(logit_owner.size(), engine::RowSampling{});
     int32_t n_full = 0;
+    const int32_t vocab = engine_->config().vocab_size;
     for (size_t r = 0; r < logit_owner.size(); ++r) {
       Active& a = *active_.at(logit_owner[r]);
       if (device_sampled(a.req)) {
         row_specs_[r] = engine::make_row_sampling(a.req.sampling, a.sampler_state);
+        if (a.req.logits_processor &&
+            !a.req.logits_processor->allowed(vocab, &row_specs_[r].mask)) {
+          nothing_allowed[r] = 1;
+          row_specs_[r].mask.clear();  // any valid spec: the row's token is dropped
+        }
       } else {
         row_specs_[r].full = true;
         full_index[r] = n_full++;
@@ -495,6 +505,10 @@ void EngineLoop::run_step() {
     Active& a = *it->second;
     const TimePoint t_sample = now();
     Result<engine::SampleResult> sampled = engine::SampleResult{};
+    if (nothing_allowed[r]) {
+      finish(id, FinishReason::kStop);  // the constraint is complete: nothing may follow
+      continue;
+    }
     if (full_index[r] < 0) {  // sampled on the device
       if (argmax_ids_[r] < 0) {  // forward_argmax: -1 for a row of NaN only
         sampled = engine::row_sample_error(all_argmax ? engine::kRowBadLogits : argmax_ids_[r]);

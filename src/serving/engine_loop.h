@@ -175,10 +175,10 @@ class EngineLoop {
   void deliver_token(SeqId id, Active& a, engine::SampleResult sampled, bool at_limit);
   // Every request in flight can take pipelined steps (see EngineLoopOptions::pipeline).
   bool pipelinable(const GenerationRequest& r) const;
-  // True when the next token of `r` needs no host-side logits (no constraint, and no logprobs
-  // unless the engine computes them: Engine::device_logprobs): device-argmax engines then
-  // sample it where the logits are (Engine::forward_sample) and return only its id (with its
-  // logprobs).
+  // True when the next token of `r` needs no host-side logits (a constraint only where the
+  // engine applies its mask, Engine::device_masks; logprobs only where it computes them,
+  // Engine::device_logprobs): device-argmax engines then sample it where the logits are
+  // (Engine::forward_sample) and return only its id (with its logprobs).
   bool device_sampled(const GenerationRequest& r) const;
   // Greedy with nothing to apply to the logits: an argmax is the whole sampling.
   static bool plain_argmax(const GenerationRequest& r);

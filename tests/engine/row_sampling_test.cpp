@@ -313,7 +313,8 @@ TEST(RowSamplingTest, LogprobsAsTheSamplerReportsThem) {
   int n = 0;
   for (LogprobsMode mode : {LogprobsMode::kProcessed, LogprobsMode::kRaw}) {
     for (int top : {0, 1, 5, 20}) {
-      for (const Case& c : {Case{0.0f, 0, 1.0f, 0.0f}, Case{0.9f, 40, 0.9f, 0.0f, 1.3f, 0.4f, 0.2f, true},
+      for (const Case& c : {Case{0.0f, 0, 1.0f, 0.0f},
+                            Case{0.9f, 40, 0.9f, 0.0f, 1.3f, 0.4f, 0.2f, true},
                             Case{0.0f, 0, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f, true}}) {
         SamplingParams p = params_of(c, logits.size());
         p.logprobs = true;
@@ -365,6 +366,64 @@ TEST(RowSamplingTest, LogprobsAsTheSamplerReportsThem) {
   const Status bad = row_logprobs(logits, spec, 3, &raw);
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.message().find("logprobs"), std::string::npos) << bad.message();
+}
+
+// A mask (step 0) is what a logits processor's -inf would be: the distribution, the greedy
+// token and the logprobs (raw too) over the masked row; a mask of the wrong length is an error.
+TEST(RowSamplingTest, MaskIsTheProcessorsMinusInfinity) {
+  const std::vector<float> logits = tie_free_logits(300, 5.0f, 21);
+  std::vector<uint64_t> mask((300 + 63) / 64, 0);
+  std::vector<float> masked_row(logits.size(), -kInf);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (i % 7 == 2 || i == 299) {
+      mask[i / 64] |= uint64_t{1} << (i % 64);
+      masked_row[i] = logits[i];
+    }
+  }
+  for (const Case& c :
+       {Case{0.0f, 0, 1.0f, 0.0f}, Case{0.8f, 5, 0.9f, 0.0f, 1.2f, 0.3f, 0.1f, true}}) {
+    for (bool raw : {false, true}) {
+      SamplingParams p = params_of(c, logits.size());
+      p.top_logprobs = 4;
+      p.logprobs_mode = raw ? LogprobsMode::kRaw : LogprobsMode::kProcessed;
+      SamplerState ref_state = state_with_history(3, logits.size());
+      SamplerState state = state_with_history(3, logits.size());
+      std::vector<std::pair<int32_t, double>> ref, mine;
+      Sampler sampler;
+      ASSERT_TRUE(sampler.distribution(masked_row, p, ref_state, &ref).ok());
+      RowSampling spec = make_row_sampling(p, state);
+      spec.mask = mask;
+      ASSERT_TRUE(row_distribution(logits, spec, &mine).ok());
+      ASSERT_EQ(mine.size(), ref.size());
+      std::map<int32_t, double> ref_map(ref.begin(), ref.end());
+      for (const auto& [t, pr] : mine) {
+        EXPECT_TRUE(t % 7 == 2 || t == 299) << "token " << t << " is masked out";
+        EXPECT_NEAR(pr, ref_map[t], 2e-6 * ref_map[t] + 1e-11);
+      }
+      const Result<int32_t> token = sample_row(logits, spec);
+      ASSERT_TRUE(token.ok());
+      EXPECT_TRUE(*token % 7 == 2 || *token == 299) << *token;
+      SampleResult want, got;
+      const Result<SampleResult> drawn = sampler.sample(masked_row, p, ref_state);
+      ASSERT_TRUE(drawn.ok());
+      ASSERT_TRUE(row_logprobs(logits, spec, drawn->token, &got).ok());
+      EXPECT_FLOAT_EQ(got.logprob, drawn->logprob);
+      ASSERT_EQ(got.n_top, drawn->n_top);
+      for (size_t k = 0; k < static_cast<size_t>(got.n_top); ++k) {
+        EXPECT_EQ(got.top[k].token, drawn->top[k].token);
+        EXPECT_FLOAT_EQ(got.top[k].logprob, drawn->top[k].logprob);
+      }
+    }
+  }
+  RowSampling bad;
+  bad.mask.assign(4, ~uint64_t{0});
+  const Status st = validate_row_sampling(bad, 300);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("mask"), std::string::npos) << st.message();
+  bad.mask.assign(5, 0);  // nothing allowed: every logit -inf
+  const Result<int32_t> none = sample_row(logits, bad);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, kRowAllNegInf);
 }
 
 TEST(RowSamplingTest, FlattensBiasAndPenaltiesPerToken) {

@@ -200,6 +200,44 @@ TEST(GrammarProcessor, MasksLogitsAndAllowsEosOnlyWhenComplete) {
   EXPECT_FALSE(p.failed());
 }
 
+// allowed() is process() as a bitmask (what device engines apply), EOS included when complete,
+// in every state of a walk, and false once nothing may follow; the default (process() over a
+// row of zeros) agrees.
+TEST(GrammarProcessor, AllowedIsProcessAsABitmask) {
+  auto g = list_grammar();
+  std::vector<std::string> vocab = small_vocab();
+  vocab.push_back("");  // id 21: EOS
+  auto trie = TokenTrie::from_bytes(vocab);
+  auto cg = std::make_shared<CompiledGrammar>(g, trie, std::vector<int32_t>{21});
+  GrammarProcessor p(cg);
+  const auto n = static_cast<int32_t>(vocab.size());
+  auto check = [&](const char* when) {
+    std::vector<float> row(vocab.size(), 1.0f);
+    const bool any = p.process(row);
+    std::vector<uint64_t> bits, by_default;
+    EXPECT_EQ(p.allowed(n, &bits), any) << when;
+    EXPECT_EQ(p.engine::LogitsProcessor::allowed(n, &by_default), any) << when;
+    ASSERT_EQ(bits.size(), 1u) << when;
+    if (!any) return;  // nothing may follow: the bits do not matter
+    EXPECT_EQ(bits, by_default) << when;
+    for (size_t i = 0; i < row.size(); ++i) {
+      EXPECT_EQ((bits[0] >> i) & 1, row[i] == 1.0f ? 1u : 0u) << when << ": id " << i;
+    }
+    EXPECT_EQ(bits[0] >> row.size(), 0u) << when << ": bits past the vocabulary";
+  };
+  check("start");
+  p.accept(3);  // "n="
+  check("after n=");
+  p.accept(5);  // "12": complete, EOS allowed
+  check("complete");
+  std::vector<uint64_t> bits;
+  ASSERT_TRUE(p.allowed(n, &bits));
+  EXPECT_EQ((bits[0] >> 21) & 1, 1u);
+  p.accept(21);
+  check("after EOS");
+  EXPECT_FALSE(p.allowed(n, &bits));
+}
+
 TEST(GrammarProcessor, EndsWhenNothingMayFollowAndNoEos) {
   auto g = std::make_shared<Grammar>();
   g->set_root(g->add_rule("root", {lit("n=1")}));

@@ -131,6 +131,26 @@ inline void expect_fake_logprobs(const CollectSink& sink, std::vector<int32_t> s
   }
 }
 
+// A constraint for the fakes: only tokens ≡ residue (mod 3) may follow, and nothing once
+// `length` tokens were accepted. Its mask is the default allowed() (process() over zeros).
+class ModuloProcessor : public engine::LogitsProcessor {
+ public:
+  ModuloProcessor(int residue, size_t length) : residue_(residue), length_(length) {}
+  bool process(std::span<float> logits) override {
+    if (accepted.size() >= length_) return false;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (static_cast<int>(i % 3) != residue_) logits[i] = -std::numeric_limits<float>::infinity();
+    }
+    return true;
+  }
+  void accept(int32_t token) override { accepted.push_back(token); }
+  std::vector<int32_t> accepted;
+
+ private:
+  int residue_;
+  size_t length_;
+};
+
 inline GenerationRequest greedy_request(std::vector<int32_t> prompt, int max_new,
                                         std::shared_ptr<TokenSink> sink) {
   GenerationRequest r;
@@ -171,12 +191,15 @@ class ArgmaxEngine : public FakeEngine {
       for (const auto& r : rows) {
         full_seen += r.full ? 1 : 0;
         logprob_rows_seen += !r.full && r.logprobs >= 0 ? 1 : 0;
+        mask_rows_seen += !r.full && !r.mask.empty() ? 1 : 0;
       }
     }
     return engine::Engine::forward_sample(b, rows, ids, logits, logprobs);
   }
   // The Engine's host logprobs stand for the device's when logprobs_on_device.
   bool device_logprobs() const override { return logprobs_on_device; }
+  // ... and its masks (row_sampling.h step 0) for the device's when masks_on_device.
+  bool device_masks() const override { return masks_on_device; }
   Status forward_argmax(const engine::Batch& b, const std::vector<int32_t>& full_rows,
                         std::vector<int32_t>* ids, std::vector<float>* logits) override {
     {
@@ -187,8 +210,10 @@ class ArgmaxEngine : public FakeEngine {
   }
   std::mutex mu;
   size_t rows_seen = 0, full_seen = 0, argmax_rows_seen = 0, logprob_rows_seen = 0;
+  size_t mask_rows_seen = 0;
   int32_t nan_token = kNanToken;
   bool logprobs_on_device = false;
+  bool masks_on_device = false;
 };
 
 // The stream of a device-sampled request, computed directly: FakeEngine's logits, the row

@@ -149,9 +149,8 @@ TEST(EngineLoopPipelineTest, LogprobsOnTheDeviceKeepStepsPipelined) {
   wait_all({greedy, sampled});
   EXPECT_EQ(greedy->tokens, expected_tokens({6, 7}, 8, 50));
   EXPECT_EQ(sampled->tokens, expected_sampled({2}, 8, 50, t_params));
-  for (const auto& [sink, prompt, top] :
-       {std::tuple{greedy, std::vector<int32_t>{6, 7}, 3}, std::tuple{sampled,
-                                                                       std::vector<int32_t>{2}, 0}}) {
+  for (const auto& [sink, prompt, top] : {std::tuple{greedy, std::vector<int32_t>{6, 7}, 3},
+                                          std::tuple{sampled, std::vector<int32_t>{2}, 0}}) {
     ASSERT_EQ(sink->samples.size(), 8u);
     expect_fake_logprobs(*sink, prompt, top, 50);
   }

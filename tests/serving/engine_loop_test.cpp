@@ -269,6 +269,40 @@ TEST(EngineLoopTest, DeviceLogprobsComeWithTheirTokens) {
   EXPECT_EQ(eng->logprob_rows_seen, 6u);
 }
 
+// A constrained request on an engine that applies masks: its rows go as specs with the
+// processor's mask (no full logits), the tokens are those of the host path, and the sequence
+// stops when nothing may follow.
+TEST(EngineLoopTest, ConstraintMasksGoToTheDevice) {
+  std::vector<int32_t> want;
+  for (bool on_device : {false, true}) {
+    auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+    ArgmaxEngine* eng = owned.get();
+    eng->masks_on_device = on_device;
+    EngineLoop loop(std::move(owned), SchedulerConfig{});
+    auto plain = std::make_shared<CollectSink>();
+    auto constrained = std::make_shared<CollectSink>();
+    GenerationRequest c = greedy_request({4, 5}, 10, constrained);
+    auto proc = std::make_shared<ModuloProcessor>(1, 5);
+    c.logits_processor = proc;
+    ASSERT_TRUE(loop.submit(greedy_request({1, 2, 3}, 8, plain)).ok());
+    ASSERT_TRUE(loop.submit(std::move(c)).ok());
+    for (auto* s : {plain.get(), constrained.get()}) {
+      ASSERT_EQ(s->done.get_future().wait_for(std::chrono::seconds(10)),
+                std::future_status::ready);
+    }
+    EXPECT_EQ(plain->tokens, expected_tokens({1, 2, 3}, 8, 50));
+    EXPECT_EQ(constrained->finish.reason, FinishReason::kStop);
+    ASSERT_EQ(constrained->tokens.size(), 5u);
+    for (int32_t t : constrained->tokens) EXPECT_EQ(t % 3, 1) << t;
+    EXPECT_EQ(proc->accepted, constrained->tokens);
+    if (!on_device) want = constrained->tokens;
+    EXPECT_EQ(constrained->tokens, want) << "the same tokens as on the host";
+    std::lock_guard<std::mutex> lock(eng->mu);
+    EXPECT_EQ(eng->full_seen, on_device ? 0u : 6u);
+    EXPECT_EQ(eng->mask_rows_seen, on_device ? 5u : 0u);
+  }
+}
+
 TEST(EngineLoopTest, DeviceSampledSeededRequestsReproduce) {
   EngineLoop loop(std::make_unique<ArgmaxEngine>(50, 64, 4), SchedulerConfig{});
   engine::SamplingParams p;

@@ -397,6 +397,12 @@ Status CudaDecoder::enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot) {
   const size_t n_ids = n_spec > 0 ? n_spec : static_cast<size_t>(n_out);
   const int64_t n_lp = n_spec > 0 ? static_cast<int64_t>(slot.lp_rows.size()) : 0;
   const auto* lp_specs = logprob_specs_.as<cuda::LogprobRowSpec>();
+  if (n_spec > 0 && masks_staged_) {
+    MLXM_RETURN_IF_ERROR(cuda::mask_rows(logits_.as<float>(), n_out, config_.vocab_size,
+                                         sample_specs_.as<cuda::SampleRowSpec>(),
+                                         static_cast<int64_t>(n_spec),
+                                         sample_masks_.as<uint64_t>(), st));
+  }
   if (n_lp > 0 && lp_saves_) {
     MLXM_RETURN_IF_ERROR(cuda::save_raw_logits(logits_.as<float>(), n_out, config_.vocab_size,
                                                lp_specs, n_lp,
@@ -519,7 +525,9 @@ Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, St
   const int32_t vocab = config_.vocab_size;
   host_specs_.clear();
   host_adjust_.clear();
+  host_masks_.clear();
   spec_rows_.clear();
+  const size_t words = (static_cast<size_t>(vocab) + 63) / 64;
   for (size_t r = 0; r < rows.size(); ++r) {
     const RowSampling& s = rows[r];
     if (s.full) continue;
@@ -527,8 +535,13 @@ Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, St
       return invalid_argument("forward_sample: too many logit adjustments");
     }
     host_specs_.push_back(device_row_spec(s, static_cast<int32_t>(r), vocab, &host_adjust_));
+    if (!s.mask.empty()) {
+      host_specs_.back().mask = static_cast<int32_t>(host_masks_.size() / words);
+      host_masks_.insert(host_masks_.end(), s.mask.begin(), s.mask.end());
+    }
     spec_rows_.push_back(static_cast<int32_t>(r));
   }
+  masks_staged_ = !host_masks_.empty();
   const size_t n_spec = host_specs_.size();
   if (n_spec == 0) return n_spec;
   const size_t spec_bytes = n_spec * sizeof(cuda::SampleRowSpec);
@@ -546,6 +559,13 @@ Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, St
     std::memcpy(slot.adjust.data(), host_adjust_.data(), adjust_bytes);
     MLXM_RETURN_IF_ERROR(
         cuda::copy_async(sample_adjust_.data(), slot.adjust.data(), adjust_bytes, st));
+  }
+  if (masks_staged_) {
+    const size_t mask_bytes = host_masks_.size() * sizeof(uint64_t);
+    MLXM_RETURN_IF_ERROR(grow_buffer(sample_masks_, mask_bytes).status());
+    MLXM_RETURN_IF_ERROR(ensure_pinned(slot.masks, mask_bytes));
+    std::memcpy(slot.masks.data(), host_masks_.data(), mask_bytes);
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(sample_masks_.data(), slot.masks.data(), mask_bytes, st));
   }
   return n_spec;
 }

@@ -86,6 +86,7 @@ class CudaDecoder final : public Engine {
     MLXM_ASSIGN_OR_RETURN(use_graphs_, env_bool("MLXM_CUDA_GRAPHS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_, env_bool("MLXM_CUDA_FUSE", true));
     MLXM_ASSIGN_OR_RETURN(device_logprobs_, env_bool("MLXM_CUDA_LOGPROBS", true));
+    MLXM_ASSIGN_OR_RETURN(device_masks_, env_bool("MLXM_CUDA_MASKS", true));
     MLXM_ASSIGN_OR_RETURN(fuse_quant_, env_bool("MLXM_CUDA_FUSE_QUANT", true));
     MLXM_ASSIGN_OR_RETURN(attn_fused_merge_, env_bool("MLXM_CUDA_ATTN_FUSED_MERGE", true));
     // Decode attention without a split merge where it fits and pays (AttnSplit::whole): batch 1
@@ -242,6 +243,9 @@ class CudaDecoder final : public Engine {
   // Logprobs by cuda::logprob_rows after the draw (MLXM_CUDA_LOGPROBS=0 leaves them to the
   // host: the serving loop then asks for those rows' logits).
   bool device_logprobs() const override { return device_logprobs_; }
+  // Masks by cuda::mask_rows before the draw (MLXM_CUDA_MASKS=0: the serving loop asks for
+  // those rows' logits and applies the logits processor on the host).
+  bool device_masks() const override { return device_masks_; }
   // Pipelined steps (engine.h): submit() enqueues the step, its ids' pass and their copy into
   // its slot's pinned buffer, and returns; collect() waits for the slot's event. Tokens given
   // as previous_row_token(r) are read by the embedding gather from ids_, where the step before
@@ -274,6 +278,7 @@ class CudaDecoder final : public Engine {
   struct StepSlot {
     cuda::PinnedBuffer meta, specs, adjust, ids;
     cuda::PinnedBuffer lp_specs, lp_out;  // logprobs: cuda::LogprobRowSpec, LogprobRowOut
+    cuda::PinnedBuffer masks;             // the staged rows' masks
     std::vector<int32_t> lp_rows;         // the logit row of each logprob spec
     cuda::Event done;
   };
@@ -418,6 +423,10 @@ class CudaDecoder final : public Engine {
   std::vector<cuda::LogprobRowSpec> host_lp_specs_;
   bool lp_saves_ = false;       // some staged logprob spec is raw with adjustments
   bool device_logprobs_ = true;
+  DeviceBuffer sample_masks_;   // uint64 words: the masks of the staged specs
+  std::vector<uint64_t> host_masks_;
+  bool masks_staged_ = false;   // some staged spec has a mask
+  bool device_masks_ = true;
   StepSlot slots_[2];
   uint64_t n_steps_ = 0;  // steps run; step k stages in slots_[k % 2]
   struct Submitted {

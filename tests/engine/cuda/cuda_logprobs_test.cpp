@@ -210,7 +210,8 @@ TEST(CudaLogprobsTest, EngineLogprobsMatchTheHost) {
   o.kv_dtype = DType::kF16;
   o.block_size = 16;
   o.n_kv_blocks = 64;
-  auto loaded = Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
+  auto loaded =
+      Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   Engine& e = **loaded;
   ASSERT_TRUE(e.device_logprobs());

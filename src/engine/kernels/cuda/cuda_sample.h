@@ -24,7 +24,7 @@ struct SampleRowSpec {
   int32_t top_k = 0;       // 0: off; else 0 < top_k < vocab
   int32_t adjust_begin = 0;  // adjustments [adjust_begin, adjust_begin + adjust_count)
   int32_t adjust_count = 0;
-  int32_t pad_ = 0;
+  int32_t mask = -1;       // >= 0: the row's allowed ids are masks[mask] (mask_rows)
   double u = 0.0;          // in [0, 1)
 };
 
@@ -49,6 +49,12 @@ inline constexpr int32_t kSampleBadRow = -4;  // spec.row outside x (never read)
 Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
                    int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
                    Stream stream = nullptr);
+
+// Before sample_rows (and save_raw_logits): for each spec with a mask, the ids whose bit is
+// clear in its words masks[mask · ceil(vocab / 64) ...] become -inf in its row of x
+// (row_sampling.h step 0).
+Status mask_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
+                 int64_t n_specs, const uint64_t* masks, Stream stream = nullptr);
 
 // Logprobs on the device (Engine::device_logprobs): the host twin is engine::row_logprobs()
 // (fill_logprobs' rules: log-softmax, the n_top largest values, ties to the lowest id).

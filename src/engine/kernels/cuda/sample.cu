@@ -202,6 +202,22 @@ __global__ void __launch_bounds__(kThreads)
   cluster_done<P>();
 }
 
+__global__ void mask_rows_kernel(float* __restrict__ x, int64_t n_rows, int n,
+                                 const SampleRowSpec* __restrict__ specs,
+                                 const uint64_t* __restrict__ masks) {
+  const SampleRowSpec s = specs[blockIdx.x];
+  if (s.mask < 0 || s.row < 0 || s.row >= n_rows) return;
+  const int words = (n + 63) / 64;
+  const uint64_t* m = masks + static_cast<int64_t>(s.mask) * words;
+  float* row = x + static_cast<int64_t>(s.row) * n;
+  for (int w = threadIdx.x; w < words; w += blockDim.x) {
+    for (uint64_t off = ~m[w]; off != 0; off &= off - 1) {
+      const int i = w * 64 + __ffsll(static_cast<long long>(off)) - 1;
+      if (i < n) row[i] = -INFINITY;
+    }
+  }
+}
+
 // Whether clusters of 16 (beyond the portable 8) can run sample_rows_kernel<16> here.
 bool cluster16_fits() {
   if (cudaFuncSetAttribute(sample_rows_kernel<16>, cudaFuncAttributeNonPortableClusterSizeAllowed,
@@ -240,6 +256,22 @@ cudaError_t launch_sample(float* x, int64_t n_rows, int vocab, const SampleRowSp
 }
 
 }  // namespace
+
+Status mask_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
+                 int64_t n_specs, const uint64_t* masks, Stream stream) {
+  if (n_rows < 0 || n_specs < 0 || vocab <= 0 || vocab > INT_MAX - 64) {
+    return invalid_argument("cuda::mask_rows: bad shape");
+  }
+  if (n_specs == 0) return ok_status();
+  if (x == nullptr || specs == nullptr || masks == nullptr) {
+    return invalid_argument("cuda::mask_rows: null pointer");
+  }
+  if (n_specs > 0x7FFFFFFF) return invalid_argument("cuda::mask_rows: too many rows");
+  mask_rows_kernel<<<static_cast<unsigned>(n_specs), 256, 0, stream>>>(
+      x, n_rows, static_cast<int>(vocab), specs, masks);
+  MLXM_CUDA_CHECK_LAUNCH("mask_rows_kernel");
+  return ok_status();
+}
 
 Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
                    int64_t n_specs, const SampleAdjust* adjust, int32_t* ids, Stream stream) {

@@ -51,6 +51,7 @@ std::string request_body(Api api, const RequestSpec& s) {
     b["logprobs"] = *s.top_logprobs;
   }
   if (s.json_output && api != Api::kAnthropic) b["response_format"] = {{"type", "json_object"}};
+  if (s.frequency_penalty && api != Api::kAnthropic) b["frequency_penalty"] = *s.frequency_penalty;
   if (api != Api::kAnthropic) {
     if (s.stream) b["stream_options"] = {{"include_usage", true}};
     if (s.ignore_eos) b["ignore_eos"] = true;

@@ -32,6 +32,7 @@ struct RequestSpec {
   std::optional<int> top_logprobs;
   // OpenAI APIs: "response_format": {"type": "json_object"} (decoding constrained to JSON).
   bool json_output = false;
+  std::optional<double> frequency_penalty;  // OpenAI APIs: "frequency_penalty"
 };
 
 std::string request_body(Api api, const RequestSpec& spec);

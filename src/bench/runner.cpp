@@ -72,6 +72,7 @@ RequestRecord send_request(HttpClient& client, const RunOptions& o, const std::s
   spec.temperature = o.temperature;
   spec.top_logprobs = o.top_logprobs;
   spec.json_output = o.json_output;
+  spec.frequency_penalty = o.frequency_penalty;
   const std::string url = join_url(o.base_url, api_path(o.api));
   const std::string body = request_body(o.api, spec);
   const Headers headers = request_headers(o.api, o.api_key);

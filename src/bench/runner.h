@@ -30,6 +30,7 @@ struct RunOptions {
   std::optional<double> temperature;  // unset: the server's default
   std::optional<int> top_logprobs;    // OpenAI APIs: logprobs with every token (RequestSpec)
   bool json_output = false;           // OpenAI APIs: JSON-constrained output (RequestSpec)
+  std::optional<double> frequency_penalty;  // OpenAI APIs (RequestSpec)
   std::string prompt = "medium";  // short | medium | long | @FILE
   int runs = 5;                   // requests per concurrency slot: a level sends runs * C
   int warmup = 1;                 // sequential requests before measuring, not counted

@@ -57,6 +57,9 @@ void add_common_bench_options(CLI::App* cmd, bench::RunOptions* o, std::string* 
   cmd->add_option("--top-logprobs", o->top_logprobs,
                   "Ask for each token's logprob and this many alternatives (OpenAI APIs)")
       ->check(CLI::Range(0, 20));
+  cmd->add_option("--frequency-penalty", o->frequency_penalty,
+                  "frequency_penalty sent with every request (OpenAI APIs)")
+      ->check(CLI::Range(-2.0, 2.0));
   cmd->add_flag("--json", o->json_output,
                 "Constrain the output to JSON (response_format json_object; OpenAI APIs)");
   cmd->add_option("--api", *api, "openai (chat), openai-completions or anthropic")
@@ -74,8 +77,8 @@ Status finish_common_options(bench::RunOptions* o, const std::string& api, doubl
   if (o->top_logprobs && o->api == bench::Api::kAnthropic) {
     return invalid_argument("--top-logprobs needs an OpenAI API (Anthropic's has no logprobs)");
   }
-  if (o->json_output && o->api == bench::Api::kAnthropic) {
-    return invalid_argument("--json needs an OpenAI API (response_format)");
+  if ((o->json_output || o->frequency_penalty) && o->api == bench::Api::kAnthropic) {
+    return invalid_argument("--json and --frequency-penalty need an OpenAI API");
   }
   if (!(timeout_s > 0)) return invalid_argument("--timeout must be positive");
   o->timeout_ms = static_cast<long>(timeout_s * 1000);

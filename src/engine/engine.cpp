@@ -28,6 +28,7 @@ Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>
   const int32_t vocab = config().vocab_size;
   MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_out, vocab));
   MLXM_RETURN_IF_ERROR(check_logprobs_out(rows, logprobs));
+  MLXM_RETURN_IF_ERROR(check_pending_rows(rows, 0));  // pending tokens come with submit() only
   std::vector<float> all;
   MLXM_RETURN_IF_ERROR(forward(batch, &all));
   const size_t v = static_cast<size_t>(vocab);
@@ -48,6 +49,17 @@ Status Engine::forward_sample(const Batch& batch, const std::vector<RowSampling>
   return ok_status();
 }
 
+Status check_pending_rows(const std::vector<RowSampling>& rows, size_t n_prev_rows) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].pending_row >= 0 && static_cast<size_t>(rows[r].pending_row) >= n_prev_rows) {
+      return invalid_argument("rows[" + std::to_string(r) + "].pending_row " +
+                              std::to_string(rows[r].pending_row) + " names no row of the " +
+                              std::to_string(n_prev_rows) + " of the step submitted before");
+    }
+  }
+  return ok_status();
+}
+
 Status check_logprobs_out(const std::vector<RowSampling>& rows,
                           const std::vector<SampleResult>* logprobs) {
   if (logprobs != nullptr) return ok_status();
@@ -63,7 +75,8 @@ Status check_logprobs_out(const std::vector<RowSampling>& rows,
 bool plain_greedy_rows(const std::vector<RowSampling>& rows) {
   return std::all_of(rows.begin(), rows.end(),
                      [](const RowSampling& r) {
-    return r.greedy() && r.adjust.empty() && r.logprobs < 0;
+    return r.greedy() && r.adjust.empty() && r.logprobs < 0 && r.mask.empty() &&
+           r.pending_row < 0;
   });
 }
 
@@ -101,14 +114,27 @@ Status Engine::submit(const Batch& batch, const std::vector<RowSampling>& rows) 
     // An error code there: any token will do (the caller drops this step); 0 is in range.
     b.tokens[i] = std::max(last_ids_[static_cast<size_t>(-1 - int64_t{t})], 0);
   }
+  // Pending tokens are known here too: the specs take them as the device would.
+  MLXM_RETURN_IF_ERROR(check_pending_rows(rows, last_ids_.size()));
+  std::vector<RowSampling> resolved;
+  const std::vector<RowSampling>* specs = &rows;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].pending_row < 0) continue;
+    if (specs == &rows) {
+      resolved = rows;
+      specs = &resolved;
+    }
+    const int32_t t = last_ids_[static_cast<size_t>(rows[r].pending_row)];
+    resolved[r] = with_token(rows[r], std::max(t, 0));  // an error code: the step is dropped
+  }
   Done done;
   std::vector<float> logits;
-  if (plain_greedy_rows(rows)) {
+  if (plain_greedy_rows(*specs)) {
     MLXM_RETURN_IF_ERROR(forward_argmax(*run, {}, &done.ids, &logits));
     for (int32_t& id : done.ids) id = id < 0 ? kRowBadLogits : id;
     done.logprobs.assign(done.ids.size(), SampleResult{});
   } else {
-    MLXM_RETURN_IF_ERROR(forward_sample(*run, rows, &done.ids, &logits, &done.logprobs));
+    MLXM_RETURN_IF_ERROR(forward_sample(*run, *specs, &done.ids, &logits, &done.logprobs));
   }
   last_ids_ = done.ids;
   submitted_.push_back(std::move(done));

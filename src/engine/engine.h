@@ -60,9 +60,12 @@ inline constexpr int32_t previous_row_token(int32_t r) { return -1 - r; }
 // valid specs, none `full`.
 Status check_submit_rows(const std::vector<RowSampling>& rows, size_t n_out, int32_t vocab,
                          size_t n_submitted);
-// True when every row is greedy without adjustments or logprobs: the step takes
-// forward_argmax()'s pass.
+// True when every row is greedy without adjustments, logprobs, a mask or a pending token: the
+// step takes forward_argmax()'s pass.
 bool plain_greedy_rows(const std::vector<RowSampling>& rows);
+// submit()'s check of RowSampling::pending_row: each names a row of the step submitted just
+// before (n_prev_rows of them; forward_sample() takes none: 0).
+Status check_pending_rows(const std::vector<RowSampling>& rows, size_t n_prev_rows);
 // forward_sample()'s check of its logprobs output: InvalidArgument when it is null and a
 // sampled row asks for logprobs.
 Status check_logprobs_out(const std::vector<RowSampling>& rows,
@@ -156,9 +159,11 @@ class Engine {
   // (the scheduling of vLLM's async mode). A step whose rows are all plain greedy (greedy, no
   // adjustments) takes forward_argmax()'s pass: a row whose logits are all NaN gives
   // kRowBadLogits. Tokens of a submitted batch may be previous_row_token(r) for a logit row r
-  // of the step submitted just before; if that row gave an error code instead of a token, the
-  // rows that read it compute garbage (never out of bounds): the caller learns of the error
-  // from the earlier collect() and drops the later step.
+  // of the step submitted just before, and a spec's pending_row may name such a row (its
+  // penalties then take that token, with_token()); if that row gave an error code instead of a
+  // token, the rows that read it compute garbage (never out of bounds): the caller learns of the
+  // error from the earlier collect() and drops the later step. (The CUDA engine refuses a
+  // pending row that asks for raw logprobs.)
   // Errors: InvalidArgument for a bad batch or spec, a `full` row, a previous_row_token that
   // names no row of the step before, a third step submitted before one is collected, collect()
   // with nothing submitted; where pipelined(), also forward*() while steps are submitted and a

@@ -12,6 +12,12 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// frequency · count + presence, as the host Sampler computes it (no contraction).
+float penalty_sub(float freq, int32_t count, float presence) {
+  const volatile float scaled = freq * static_cast<float>(count);
+  return scaled + presence;
+}
+
 // Step 1 for one token (the host Sampler's float operations, in its order).
 float apply_adjust(float v, const LogitAdjust& a) {
   v = v + a.add;
@@ -158,7 +164,8 @@ RowSampling make_row_sampling(const SamplingParams& p, SamplerState& state) {
       ++i;
     }
     if (j < out.size() && out[j] == t) {
-      a.sub = p.frequency_penalty * static_cast<float>(counts[j]) + p.presence_penalty;
+      a.count = counts[j];
+      a.sub = penalty_sub(p.frequency_penalty, a.count, p.presence_penalty);
       ++j;
     }
     s.adjust.push_back(a);
@@ -168,6 +175,36 @@ RowSampling make_row_sampling(const SamplingParams& p, SamplerState& state) {
     s.logprobs_raw = p.logprobs_mode == LogprobsMode::kRaw;
   }
   if (!s.greedy()) s.u = state.next_uniform();
+  return s;
+}
+
+void mark_pending(const SamplingParams& p, int32_t row, RowSampling* s) {
+  if (p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f) {
+    return;  // the token changes nothing
+  }
+  s->pending_row = row;
+  s->pending_rep = p.repetition_penalty;
+  s->pending_freq = p.frequency_penalty;
+  s->pending_presence = p.presence_penalty;
+}
+
+RowSampling with_token(RowSampling s, int32_t token) {
+  if (s.pending_row < 0) return s;
+  s.pending_row = -1;
+  const bool pen = s.pending_freq != 0.0f || s.pending_presence != 0.0f;
+  if (s.pending_rep == 1.0f && !pen) return s;
+  auto it = std::lower_bound(s.adjust.begin(), s.adjust.end(), token,
+                             [](const LogitAdjust& a, int32_t t) { return a.token < t; });
+  if (it == s.adjust.end() || it->token != token) {
+    LogitAdjust a;
+    a.token = token;
+    it = s.adjust.insert(it, a);
+  }
+  if (s.pending_rep != 1.0f) it->rep = s.pending_rep;
+  if (pen) {
+    it->count += 1;
+    it->sub = penalty_sub(s.pending_freq, it->count, s.pending_presence);
+  }
   return s;
 }
 
@@ -191,6 +228,10 @@ Status validate_row_sampling(const RowSampling& s, int32_t vocab) {
     return invalid_argument("row sampling: the mask has " + std::to_string(s.mask.size()) +
                             " words for a vocabulary of " + std::to_string(vocab) + " (needs " +
                             std::to_string((static_cast<size_t>(vocab) + 63) / 64) + ")");
+  }
+  if (s.pending_row < -1) {
+    return invalid_argument("row sampling: pending_row must be >= -1, got " +
+                            std::to_string(s.pending_row));
   }
   if (s.logprobs < -1 || s.logprobs > kMaxTopLogprobs) {
     return invalid_argument("row sampling: logprobs must be in [-1, " +

@@ -53,6 +53,7 @@ struct LogitAdjust {
   float add = 0.0f;  // logit_bias
   float rep = 1.0f;  // repetition penalty (1 = none)
   float sub = 0.0f;  // frequency · count + presence
+  int32_t count = 0;  // the token's count in the output (with a frequency/presence penalty)
 };
 
 struct RowSampling {
@@ -72,6 +73,13 @@ struct RowSampling {
   // anything else (step 0; "raw" logprobs are taken after it, as the host Sampler sees a
   // processed row).
   std::vector<uint64_t> mask;
+  // >= 0 (Engine::submit only): the sequence's last token is the one the step submitted just
+  // before sampled for its logit row `pending_row`, and `adjust` does not have it yet; the
+  // sampler adds it as make_row_sampling() would have (with_token()), with these penalties.
+  int32_t pending_row = -1;
+  float pending_rep = 1.0f;
+  float pending_freq = 0.0f;
+  float pending_presence = 0.0f;
 
   bool greedy() const { return temperature < kGreedyTemperature; }
 };
@@ -97,6 +105,14 @@ Status check_row_specs(const std::vector<RowSampling>& rows, size_t n_out, int32
 // The host implementation: the token, or kRowBadLogits / kRowAllNegInf.
 // REQUIRES: validate_row_sampling(s, logits.size()) is ok (checked: InvalidArgument).
 Result<int32_t> sample_row(std::span<const float> logits, const RowSampling& s);
+
+// A spec built before the sequence's last token was known (make_row_sampling() without it):
+// where `params` penalise tokens, marks it to take that token, the one sampled for logit row
+// `row` of the step before (RowSampling::pending_row).
+void mark_pending(const SamplingParams& params, int32_t row, RowSampling* s);
+// `s` with its pending token resolved to `token`: the adjustments make_row_sampling() gives
+// once `token` is recorded (bit-identical floats), pending_row -1. Unchanged without one.
+RowSampling with_token(RowSampling s, int32_t token);
 
 // The logprobs a spec asks for (s.logprobs >= 0) of `token`, sampled from `logits` (the row as
 // the model gave it), into out (token, has_logprobs, logprob, n_top, top), as Sampler::sample

@@ -253,8 +253,12 @@ bool EngineLoop::plain_argmax(const GenerationRequest& r) {
 
 bool EngineLoop::pipelinable(const GenerationRequest& r) const {
   const engine::SamplingParams& p = r.sampling;
-  return device_sampled(r) && !r.logits_processor && p.repetition_penalty == 1.0f &&
-         p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f;
+  const bool penalised =
+      p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  // Penalties take the pending token on the device (RowSampling::pending_row), except for
+  // raw logprobs, which the device reads back from before the adjustments.
+  const bool raw_logprobs = p.wants_logprobs() && p.logprobs_mode == engine::LogprobsMode::kRaw;
+  return device_sampled(r) && !r.logits_processor && !(penalised && raw_logprobs);
 }
 
 void EngineLoop::step() {
@@ -352,6 +356,9 @@ void EngineLoop::pipelined_step() {
   for (SeqId id : next->logit_owner) {
     Active& a = *active_.at(id);
     row_specs_.push_back(engine::make_row_sampling(a.req.sampling, a.sampler_state));
+    // Its penalties take the token the submitted step samples for it, where it is sampled.
+    const auto r = prev_row.find(id);
+    if (r != prev_row.end()) engine::mark_pending(a.req.sampling, r->second, &row_specs_.back());
   }
   const TimePoint t_fwd = now();
   if (st.ok()) st = engine_->submit(batch, row_specs_);

@@ -108,9 +108,10 @@ struct EngineLoopOptions {
   // host schedules the next and delivers the last. A sequence's token from step N enters step
   // N + 1 as Engine::previous_row_token and reaches the scheduler once collected (one step
   // late: a sequence that stops at step N has computed one row of step N + 1 for nothing).
-  // Only while every request is sampled on the device from a spec that does not depend on its
-  // earlier tokens (no constraint, no repetition/frequency/presence penalty, no logprobs unless
-  // the engine computes them: Engine::device_logprobs); any
+  // Only while every request is sampled on the device from a spec that needs no host-side
+  // work on its last token (no constraint, whose mask needs it; no logprobs unless the engine
+  // computes them, Engine::device_logprobs; penalties take the pending token on the device,
+  // RowSampling::pending_row, except with raw logprobs); any
   // other request makes the loop collect and run steps one at a time until it finishes. kAuto:
   // where the engine overlaps submitted steps (Engine::pipelined(): CUDA); kOn also where the
   // step runs at submit (for tests: the same tokens, nothing overlaps); kOff never.

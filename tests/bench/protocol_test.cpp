@@ -18,7 +18,7 @@ TEST(Protocol, ParseApi) {
 }
 
 TEST(Protocol, OpenAiStreamingBodyAsksForUsage) {
-  RequestSpec s{"m", "hello", 64, true, true, std::nullopt, std::nullopt, false};
+  RequestSpec s{"m", "hello", 64, true, true, std::nullopt, std::nullopt, false, std::nullopt};
   json b = json::parse(request_body(Api::kOpenAiChat, s));
   EXPECT_EQ(b["model"], "m");
   EXPECT_EQ(b["max_tokens"], 64);
@@ -35,7 +35,7 @@ TEST(Protocol, OpenAiStreamingBodyAsksForUsage) {
 }
 
 TEST(Protocol, TopLogprobsInEachOpenAiShape) {
-  RequestSpec s{"m", "hello", 8, true, true, std::nullopt, 3, false};
+  RequestSpec s{"m", "hello", 8, true, true, std::nullopt, 3, false, std::nullopt};
   json b = json::parse(request_body(Api::kOpenAiChat, s));
   EXPECT_EQ(b["logprobs"], true);
   EXPECT_EQ(b["top_logprobs"], 3);
@@ -47,12 +47,14 @@ TEST(Protocol, TopLogprobsInEachOpenAiShape) {
   EXPECT_FALSE(b.contains("logprobs"));
   EXPECT_FALSE(b.contains("response_format"));
   s.json_output = true;
+  s.frequency_penalty = 0.5;
   b = json::parse(request_body(Api::kOpenAiCompletions, s));
   EXPECT_EQ(b["response_format"]["type"], "json_object");
+  EXPECT_EQ(b["frequency_penalty"], 0.5);
 }
 
 TEST(Protocol, AnthropicBodyAndHeaders) {
-  RequestSpec s{"claude", "hi", 10, true, true, std::nullopt, std::nullopt, false};
+  RequestSpec s{"claude", "hi", 10, true, true, std::nullopt, std::nullopt, false, std::nullopt};
   json b = json::parse(request_body(Api::kAnthropic, s));
   EXPECT_FALSE(b.contains("ignore_eos"));
   EXPECT_FALSE(b.contains("stream_options"));

@@ -17,6 +17,13 @@ TEST(EnginePipelineTest, CpuDefaultMatchesSynchronousSteps) {
   pipeline_check::check_matches_sync(*e, true);
 }
 
+TEST(EnginePipelineTest, CpuDefaultPendingTokensTakeTheirPenalties) {
+  auto e = pipeline_check::load_fixture(Device::kCpu);
+  ASSERT_NE(e, nullptr);
+  pipeline_check::check_pending_penalties(*e, false);
+  pipeline_check::check_pending_penalties(*e, true);
+}
+
 TEST(EnginePipelineTest, CpuDefaultRejectsMisuse) {
   auto e = pipeline_check::load_fixture(Device::kCpu);
   ASSERT_NE(e, nullptr);

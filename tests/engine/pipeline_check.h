@@ -143,6 +143,56 @@ inline void check_matches_sync(Engine& e, bool sampled) {
   }
 }
 
+// A spec's pending token (RowSampling::pending_row) takes its penalties where it was sampled:
+// step 2 after step 1, its rows' pending tokens being step 1's. The specs bias each sequence's
+// step-1 token (known from a synchronous run) by +30 and give a presence penalty of 60, so a
+// pending token that is not added would win. Pipelined ids equal the synchronous run's whose
+// specs took the tokens on the host (with_token()).
+inline void check_pending_penalties(Engine& e, bool sampled) {
+  const TwoSeqs s;
+  const int vocab = e.config().vocab_size;
+  std::vector<int32_t> ids;
+  std::vector<float> full;
+  Status st = e.forward_sample(s.prefill(vocab), specs(sampled, 0), &ids, &full);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const int32_t a0 = ids[0], b0 = ids[1];
+  st = e.forward_sample(s.decode(1, a0, b0, false), specs(sampled, 1), &ids, &full);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const int32_t a1 = ids[0], b1 = ids[1];
+  std::vector<RowSampling> step2 = specs(sampled, 2);
+  for (size_t r = 0; r < 2; ++r) {
+    const int32_t t = r == 0 ? a1 : b1;
+    step2[r].adjust = {LogitAdjust{t, 30.0f, 1.0f, 0.0f, 0}};
+    SamplingParams p;
+    p.presence_penalty = 60.0f;
+    mark_pending(p, static_cast<int32_t>(r), &step2[r]);
+  }
+  std::vector<RowSampling> resolved = {with_token(step2[0], a1), with_token(step2[1], b1)};
+  st = e.forward_sample(s.decode(2, a1, b1, false), resolved, &ids, &full);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const std::vector<int32_t> want = ids;
+  EXPECT_NE(want[0], a1) << "the penalty should keep the step-1 token out";
+  EXPECT_NE(want[1], b1);
+  // The same two steps pipelined: step 2's tokens and pending tokens are step 1's rows.
+  ASSERT_TRUE(e.submit(s.decode(1, a0, b0, false), specs(sampled, 1)).ok());
+  st = e.submit(s.decode(2, previous_row_token(0), previous_row_token(1), false), step2);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE(e.collect(&ids).ok());
+  EXPECT_EQ(ids, (std::vector<int32_t>{a1, b1}));
+  ASSERT_TRUE(e.collect(&ids).ok());
+  EXPECT_EQ(ids, want) << "pending tokens penalised where they were sampled";
+  // A pending row must name a row of the step before; forward_sample() takes none.
+  std::vector<RowSampling> bad = step2;
+  bad[1].pending_row = 2;
+  ASSERT_TRUE(e.submit(s.decode(1, a0, b0, false), specs(sampled, 1)).ok());
+  EXPECT_EQ(e.submit(s.decode(2, previous_row_token(0), previous_row_token(1), false), bad)
+                .code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(e.collect(&ids).ok());
+  EXPECT_EQ(e.forward_sample(s.decode(2, a1, b1, false), step2, &ids, &full).code(),
+            StatusCode::kInvalidArgument);
+}
+
 // Misuse is an InvalidArgument naming the problem, and the engine still works after it.
 inline void check_rejects_misuse(Engine& e) {
   const TwoSeqs s;

@@ -456,5 +456,60 @@ TEST(RowSamplingTest, FlattensBiasAndPenaltiesPerToken) {
   EXPECT_TRUE(r.u >= 0.0 && r.u < 1.0);
 }
 
+// with_token(spec built without the last token, token) is the spec built with it, bit for bit:
+// every mix of repetition, frequency, presence and bias, for tokens new, in the prompt, in the
+// output and biased; without penalties nothing is pending; a bad pending_row is an error.
+TEST(RowSamplingTest, WithTokenIsTheSpecWithTheTokenRecorded) {
+  std::mt19937 rng(5);
+  int n = 0;
+  for (float rep : {1.0f, 1.3f, 0.8f}) {
+    for (float freq : {0.0f, 0.7f, -0.4f}) {
+      for (float pres : {0.0f, 0.3f, 1.1f}) {
+        for (bool bias : {false, true}) {
+          SamplingParams p;
+          p.temperature = 0.9f;
+          p.repetition_penalty = rep;
+          p.frequency_penalty = freq;
+          p.presence_penalty = pres;
+          if (bias) p.logit_bias = {{3, 2.0f}, {17, -1.0f}, {40, 0.5f}};
+          for (int32_t token : {3, 5, 8, 17, 33, 40, 49}) {
+            SamplerState before(11), after(11);
+            for (SamplerState* st : {&before, &after}) {
+              st->set_prompt(std::vector<int32_t>{5, 9, 17, 33});
+              for (int32_t t : {8, 8, 21, 33, 40}) st->record_output(t);
+            }
+            after.record_output(token);
+            RowSampling pending = make_row_sampling(p, before);
+            mark_pending(p, 2, &pending);
+            const RowSampling want = make_row_sampling(p, after);
+            const bool penalised = rep != 1.0f || freq != 0.0f || pres != 0.0f;
+            EXPECT_EQ(pending.pending_row, penalised ? 2 : -1);
+            const RowSampling got = with_token(pending, token);
+            EXPECT_EQ(got.pending_row, -1);
+            EXPECT_EQ(got.u, want.u);
+            const std::string what = "rep " + std::to_string(rep) + " freq " +
+                                     std::to_string(freq) + " pres " + std::to_string(pres) +
+                                     " bias " + std::to_string(bias) + " token " +
+                                     std::to_string(token);
+            ASSERT_EQ(got.adjust.size(), want.adjust.size()) << what;
+            for (size_t i = 0; i < got.adjust.size(); ++i) {
+              EXPECT_EQ(got.adjust[i].token, want.adjust[i].token) << what;
+              EXPECT_EQ(got.adjust[i].add, want.adjust[i].add) << what;
+              EXPECT_EQ(got.adjust[i].rep, want.adjust[i].rep) << what;
+              EXPECT_EQ(got.adjust[i].sub, want.adjust[i].sub) << what;
+              EXPECT_EQ(got.adjust[i].count, want.adjust[i].count) << what;
+            }
+            ++n;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(n, 3 * 3 * 3 * 2 * 7);
+  RowSampling bad;
+  bad.pending_row = -2;
+  EXPECT_EQ(validate_row_sampling(bad, 50).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace mlxm::engine

@@ -92,9 +92,9 @@ TEST(EngineLoopPipelineTest, PipelinedStepsGiveTheSameTokens) {
   EXPECT_EQ(loop.n_in_flight(), 0);
 }
 
-// A request whose next spec depends on its last token (a penalty) or that needs its logits on
-// the host (logprobs) makes the loop run steps one at a time; the pipelined request running
-// alongside keeps its stream, and pipelined steps resume once those finish.
+// A request that needs its logits on the host (logprobs, on an engine that does not compute
+// them) makes the loop run steps one at a time; the requests running alongside (one of them
+// penalised) keep their streams, and pipelined steps resume once it finishes.
 TEST(EngineLoopPipelineTest, RequestsThatNeedTheirLastTokenTurnPipeliningOff) {
   auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
   ArgmaxEngine* eng = owned.get();
@@ -159,6 +159,59 @@ TEST(EngineLoopPipelineTest, LogprobsOnTheDeviceKeepStepsPipelined) {
   std::lock_guard<std::mutex> lock(eng->mu);
   EXPECT_EQ(eng->full_seen, 0u) << "no row needs its logits on the host";
   EXPECT_EQ(eng->logprob_rows_seen, 16u) << "every row asked the engine for logprobs";
+}
+
+// Penalised requests stay on pipelined steps: each spec marks its pending token
+// (RowSampling::pending_row), which the engine adds to the penalties where it was sampled.
+// Strong frequency penalties make every stream turn on its history. Raw logprobs with a
+// penalty still need one step at a time.
+TEST(EngineLoopPipelineTest, PenalisedRequestsStayPipelined) {
+  auto owned = std::make_unique<ArgmaxEngine>(50, 64, 4);
+  ArgmaxEngine* eng = owned.get();
+  eng->nan_token = -1;
+  eng->step_delay_ms = 1;
+  eng->logprobs_on_device = true;
+  EngineLoop loop(std::move(owned), SchedulerConfig{}, pipelined());
+  std::vector<std::shared_ptr<CollectSink>> sinks;
+  std::vector<std::vector<int32_t>> want;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4}, {6, 7}, {9, 9}};
+  int n_changed = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto sink = std::make_shared<CollectSink>();
+    GenerationRequest r = greedy_request(prompts[i], 30, sink);
+    engine::SamplingParams& p = r.sampling;
+    p.temperature = i % 2 == 0 ? 0.0f : 1.2f;
+    p.seed = 40 + i;
+    p.frequency_penalty = i == 3 ? 0.0f : 2.0f;
+    p.presence_penalty = i == 1 ? 0.5f : 0.0f;
+    p.repetition_penalty = i >= 2 ? 1.4f : 1.0f;
+    if (i == 2) p.logit_bias = {{0, 3.0f}, {7, -2.0f}};
+    if (i == 1) p.top_logprobs = 2;  // processed logprobs: pipelined too
+    want.push_back(expected_sampled(prompts[i], 30, 50, p));
+    engine::SamplingParams plain = p;
+    plain.frequency_penalty = plain.presence_penalty = 0.0f;
+    plain.repetition_penalty = 1.0f;
+    n_changed += want.back() != expected_sampled(prompts[i], 30, 50, plain) ? 1 : 0;
+    sinks.push_back(sink);
+    ASSERT_TRUE(loop.submit(std::move(r)).ok());
+  }
+  wait_all(sinks);
+  for (size_t i = 0; i < sinks.size(); ++i) EXPECT_EQ(sinks[i]->tokens, want[i]) << i;
+  EXPECT_GE(n_changed, 2) << "the penalties should change the streams";
+  EngineLoopStats st = loop.stats();
+  EXPECT_GT(st.n_pipelined_steps * 10, st.n_steps * 9) << st.n_pipelined_steps << " of "
+                                                          << st.n_steps;
+  const uint64_t before = st.n_pipelined_steps;
+  auto raw = std::make_shared<CollectSink>();
+  GenerationRequest r = greedy_request({5, 5}, 6, raw);
+  r.sampling.frequency_penalty = 1.0f;
+  r.sampling.logprobs = true;
+  r.sampling.logprobs_mode = engine::LogprobsMode::kRaw;
+  ASSERT_TRUE(loop.submit(std::move(r)).ok());
+  wait_all({raw});
+  EXPECT_EQ(raw->tokens.size(), 6u);
+  st = loop.stats();
+  EXPECT_EQ(st.n_pipelined_steps, before) << "raw logprobs with a penalty: one step at a time";
 }
 
 TEST(EngineLoopPipelineTest, NanRowFinishesWithErrorOthersContinue) {

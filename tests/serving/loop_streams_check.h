@@ -52,10 +52,11 @@ inline std::vector<Stream> run_alone(const EngineFactory& make_engine,
   return out;
 }
 
-// Greedy and seeded sampled requests of 60 tokens and a 1-token one: the same streams with
-// pipelining off and on (kAuto: the engine must say it overlaps steps).
+// Greedy and seeded sampled requests of 60 tokens, penalised ones (their pending token taken
+// where it was sampled) and a 1-token one: the same streams with pipelining off and on (kAuto:
+// the engine must say it overlaps steps).
 inline void check_pipelined_streams(const EngineFactory& make_engine) {
-  std::vector<GenerationRequest> requests(4);
+  std::vector<GenerationRequest> requests(6);
   for (GenerationRequest& r : requests) r.sampling.temperature = 0;  // greedy unless set below
   requests[0].prompt = {11, 48, 85, 122, 3, 40, 77};
   requests[0].max_new_tokens = 60;
@@ -70,6 +71,17 @@ inline void check_pipelined_streams(const EngineFactory& make_engine) {
   requests[2].sampling.seed = 18;
   requests[3].prompt = {7, 7, 7};
   requests[3].max_new_tokens = 1;
+  requests[4].prompt = {30, 31, 32};
+  requests[4].max_new_tokens = 40;
+  requests[4].sampling.frequency_penalty = 1.5f;
+  requests[4].sampling.presence_penalty = 0.5f;
+  requests[4].sampling.repetition_penalty = 1.2f;
+  requests[5] = requests[1];
+  requests[5].max_new_tokens = 40;
+  requests[5].sampling.frequency_penalty = 0.8f;
+  requests[5].sampling.logit_bias = {{3, 2.0f}};
+  requests[5].sampling.top_logprobs = 2;  // processed logprobs, on engines that compute them
+  requests[5].sampling.seed = 19;
   EngineLoopStats off_stats, auto_stats;
   const auto off = run_alone(make_engine, EngineLoopOptions::Pipeline::kOff, requests, &off_stats);
   const auto piped = run_alone(make_engine, EngineLoopOptions::Pipeline::kAuto, requests, &auto_stats);

@@ -409,12 +409,19 @@ Status CudaDecoder::enqueue_ids(int64_t n_out, size_t n_spec, StepSlot& slot) {
                                                sample_adjust_.as<cuda::SampleAdjust>(),
                                                logprob_saved_.as<float>(), st));
   }
+  const int32_t* prev_ids = nullptr;
+  if (n_spec > 0 && pending_staged_) {
+    // The step before's ids, before this step's draw overwrites ids_ (grown in submit()).
+    MLXM_RETURN_IF_ERROR(cuda::copy_async(prev_ids_.data(), ids_.data(),
+                                          static_cast<size_t>(prev_rows_) * sizeof(int32_t), st));
+    prev_ids = prev_ids_.as<int32_t>();
+  }
   if (n_spec > 0) {
     MLXM_RETURN_IF_ERROR(cuda::sample_rows(logits_.as<float>(), n_out, config_.vocab_size,
                                            sample_specs_.as<cuda::SampleRowSpec>(),
                                            static_cast<int64_t>(n_spec),
                                            sample_adjust_.as<cuda::SampleAdjust>(),
-                                           ids_.as<int32_t>(), st));
+                                           ids_.as<int32_t>(), st, prev_ids));
   } else {
     MLXM_RETURN_IF_ERROR(
         cuda::argmax_rows(logits_.as<float>(), n_out, config_.vocab_size, ids_.as<int32_t>(), st));
@@ -497,6 +504,7 @@ Status CudaDecoder::forward_sample(const Batch& batch, const std::vector<RowSamp
   const size_t n_rows = batch.logit_rows.size();
   MLXM_RETURN_IF_ERROR(check_row_specs(rows, n_rows, config_.vocab_size));
   MLXM_RETURN_IF_ERROR(check_logprobs_out(rows, logprobs));
+  MLXM_RETURN_IF_ERROR(check_pending_rows(rows, 0));  // pending tokens come with submit() only
   MLXM_RETURN_IF_ERROR(begin_sync_step("CUDA engine forward_sample"));
   std::vector<int32_t> full_rows;
   for (size_t r = 0; r < n_rows; ++r) {
@@ -542,6 +550,8 @@ Result<size_t> CudaDecoder::stage_specs(const std::vector<RowSampling>& rows, St
     spec_rows_.push_back(static_cast<int32_t>(r));
   }
   masks_staged_ = !host_masks_.empty();
+  pending_staged_ = std::any_of(host_specs_.begin(), host_specs_.end(),
+                                [](const cuda::SampleRowSpec& d) { return d.pending_row >= 0; });
   const size_t n_spec = host_specs_.size();
   if (n_spec == 0) return n_spec;
   const size_t spec_bytes = n_spec * sizeof(cuda::SampleRowSpec);
@@ -574,6 +584,18 @@ Status CudaDecoder::submit(const Batch& batch, const std::vector<RowSampling>& r
   const size_t n_rows = batch.logit_rows.size();
   MLXM_RETURN_IF_ERROR(
       check_submit_rows(rows, n_rows, config_.vocab_size, submitted_.size()));
+  MLXM_RETURN_IF_ERROR(check_pending_rows(rows, static_cast<size_t>(prev_rows_)));
+  for (size_t r = 0; r < n_rows; ++r) {
+    if (rows[r].pending_row >= 0 && rows[r].logprobs >= 0 && rows[r].logprobs_raw) {
+      return invalid_argument("submit: rows[" + std::to_string(r) +
+                              "] asks for raw logprobs with a pending token (not supported "
+                              "here: collect the step before first)");
+    }
+  }
+  if (prev_rows_ > 0) {
+    MLXM_RETURN_IF_ERROR(
+        grow_buffer(prev_ids_, static_cast<size_t>(prev_rows_) * sizeof(int32_t)).status());
+  }
   const TimePoint t0 = now();
   MLXM_ASSIGN_OR_RETURN(StepSlot * slot, next_slot());
   // No full rows: spec j is logit row j, so sample_rows leaves ids_ in row order, as the next

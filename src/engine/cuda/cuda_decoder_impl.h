@@ -426,6 +426,8 @@ class CudaDecoder final : public Engine {
   DeviceBuffer sample_masks_;   // uint64 words: the masks of the staged specs
   std::vector<uint64_t> host_masks_;
   bool masks_staged_ = false;   // some staged spec has a mask
+  bool pending_staged_ = false; // some staged spec has a pending token (reads prev_ids_)
+  DeviceBuffer prev_ids_;       // int32: the step before's ids, for pending tokens
   bool device_masks_ = true;
   StepSlot slots_[2];
   uint64_t n_steps_ = 0;  // steps run; step k stages in slots_[k % 2]

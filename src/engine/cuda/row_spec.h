@@ -30,7 +30,13 @@ inline cuda::SampleRowSpec device_row_spec(const RowSampling& s, int32_t row, in
   d.adjust_begin = static_cast<int32_t>(adjust->size());
   d.adjust_count = static_cast<int32_t>(s.adjust.size());
   d.u = s.u;
-  for (const LogitAdjust& a : s.adjust) adjust->push_back({a.token, a.add, a.rep, a.sub});
+  d.pending_row = s.pending_row;
+  d.pending_rep = s.pending_rep;
+  d.pending_freq = s.pending_freq;
+  d.pending_presence = s.pending_presence;
+  for (const LogitAdjust& a : s.adjust) {
+    adjust->push_back({a.token, a.add, a.rep, a.sub, a.count});
+  }
   return d;
 }
 

@@ -32,6 +32,14 @@ TEST(CudaPipelineTest, MatchesSynchronousStepsWithoutGraphs) {
   pipeline_check::check_matches_sync(*e, true);
 }
 
+TEST(CudaPipelineTest, PendingTokensTakeTheirPenalties) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  auto e = pipeline_check::load_fixture(Device::kCuda);
+  ASSERT_NE(e, nullptr);
+  pipeline_check::check_pending_penalties(*e, false);
+  pipeline_check::check_pending_penalties(*e, true);
+}
+
 TEST(CudaPipelineTest, RejectsMisuse) {
   MLXM_SKIP_WITHOUT_CUDA();
   auto e = pipeline_check::load_fixture(Device::kCuda);

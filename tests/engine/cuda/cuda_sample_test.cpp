@@ -289,6 +289,72 @@ TEST(CudaSampleTest, DeterministicAndGreedyTakesTheLowestIndex) {
   EXPECT_EQ(g[0], 4242);
 }
 
+// Pending tokens (RowSampling::pending_row): the kernel adds prev_ids[pending_row] to the
+// penalties as with_token() does on the host (the token new, in the list, biased only; greedy
+// and sampled; a negative previous id leaves the list alone).
+TEST(CudaSampleTest, PendingTokensTakeTheirPenalties) {
+  MLXM_SKIP_WITHOUT_CUDA();
+  const int32_t vocab = 1000;
+  std::mt19937 rng(3);
+  std::vector<float> x;
+  std::vector<RowSampling> specs;
+  const std::vector<int32_t> prev = {17, 250, 999, -2, 3};
+  for (int j = 0; j < 20; ++j) {
+    // Repeated values: the penalised token competes with others of its value.
+    std::vector<float> row = tie_free_row(static_cast<size_t>(vocab), 6.0f, rng);
+    for (int32_t t : prev) {
+      if (t >= 0) row[static_cast<size_t>(t)] = row[static_cast<size_t>(t)] * 0.5f + 8.0f;
+    }
+    x.insert(x.end(), row.begin(), row.end());
+    RowSampling s;
+    s.temperature = j % 2 == 0 ? 0.0f : 0.8f;
+    s.u = (j + 0.5) / 20.0;
+    s.adjust = {{3, 1.0f, 1.0f, 0.0f, 0}, {250, 0.0f, 1.3f, 1.1f, 2}, {600, -1.0f, 1.0f, 0.0f, 0}};
+    s.pending_row = j % 5;
+    s.pending_rep = j % 3 == 0 ? 1.0f : 1.3f;
+    s.pending_freq = j % 4 == 0 ? 0.0f : 0.7f;
+    s.pending_presence = 0.4f;
+    specs.push_back(s);
+  }
+  std::vector<cuda::SampleRowSpec> ds;
+  std::vector<cuda::SampleAdjust> adj;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    ds.push_back(device_row_spec(specs[j], static_cast<int32_t>(j), vocab, &adj));
+  }
+  cuda::DeviceBuffer dx = to_device(x);
+  cuda::DeviceBuffer dspecs = to_device(ds);
+  cuda::DeviceBuffer dadj = to_device(adj);
+  cuda::DeviceBuffer dprev = to_device(prev);
+  cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
+  const int64_t n = static_cast<int64_t>(specs.size());
+  const Status st = cuda::sample_rows(dx.as<float>(), n, vocab, dspecs.as<cuda::SampleRowSpec>(),
+                                      n, dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>(),
+                                      nullptr, dprev.as<int32_t>());
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  const std::vector<int32_t> ids = to_host<int32_t>(dids, specs.size());
+  const size_t v = static_cast<size_t>(vocab);
+  int changed = 0;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    const std::vector<float> row(x.begin() + static_cast<std::ptrdiff_t>(j * v),
+                                 x.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
+    const int32_t p = prev[static_cast<size_t>(specs[j].pending_row)];
+    RowSampling resolved = specs[j];
+    if (p >= 0) {
+      resolved = with_token(specs[j], p);
+    } else {
+      resolved.pending_row = -1;
+    }
+    const Result<int32_t> host = sample_row(row, resolved);
+    ASSERT_TRUE(host.ok());
+    EXPECT_EQ(ids[j], *host) << "spec " << j << " (previous token " << p << ")";
+    RowSampling ignored = specs[j];
+    ignored.pending_row = -1;
+    const Result<int32_t> without = sample_row(row, ignored);
+    changed += without.ok() && *without != *host ? 1 : 0;
+  }
+  EXPECT_GT(changed, 0) << "the pending token's penalty should change some draws";
+}
+
 // The CUDA engine's forward_sample = forward() + sample_row() on the same step: the sampled
 // rows give the host's token for the same spec, the full rows come back bit-identical.
 TEST(CudaSampleTest, EngineForwardSampleMatchesForward) {

@@ -25,6 +25,12 @@ struct SampleRowSpec {
   int32_t adjust_begin = 0;  // adjustments [adjust_begin, adjust_begin + adjust_count)
   int32_t adjust_count = 0;
   int32_t mask = -1;       // >= 0: the row's allowed ids are masks[mask] (mask_rows)
+  // >= 0: the token prev_ids[pending_row] is added to the adjustments as with_token() does
+  // (engine/row_sampling.h), with these penalties.
+  int32_t pending_row = -1;
+  float pending_rep = 1.0f;
+  float pending_freq = 0.0f;
+  float pending_presence = 0.0f;
   double u = 0.0;          // in [0, 1)
 };
 
@@ -35,6 +41,7 @@ struct SampleAdjust {
   float add = 0.0f;
   float rep = 1.0f;
   float sub = 0.0f;
+  int32_t count = 0;  // the token's output count (for a pending token's frequency penalty)
 };
 
 // Result codes written to ids instead of a token (= engine::kRowBadLogits, kRowAllNegInf).
@@ -45,10 +52,12 @@ inline constexpr int32_t kSampleBadRow = -4;  // spec.row outside x (never read)
 // For each spec j (one block of 1024 threads): applies its adjustments IN PLACE to row
 // specs[j].row of x (n_rows, vocab) — the row is consumed — then writes the sampled token (or a
 // code above) to ids[j]. specs (n_specs), adjust, ids (n_specs): device pointers; rows of
-// different specs must differ. Adjusted tokens outside [0, vocab) are skipped.
+// different specs must differ. Adjusted tokens outside [0, vocab) are skipped. prev_ids: the
+// step before's ids, for specs with a pending_row (null when none has; a negative id there
+// leaves the spec's adjustments as they are).
 Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
                    int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
-                   Stream stream = nullptr);
+                   Stream stream = nullptr, const int32_t* prev_ids = nullptr);
 
 // Before sample_rows (and save_raw_logits): for each spec with a mask, the ids whose bit is
 // clear in its words masks[mask · ceil(vocab / 64) ...] become -inf in its row of x

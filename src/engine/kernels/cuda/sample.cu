@@ -21,6 +21,45 @@ namespace {
 
 using namespace sample_select;  // NOLINT(google-build-using-namespace): the kernels' toolkit
 
+// A spec's pending token (with_token() in engine/row_sampling.cpp, with its float operations):
+// `entry` is what its adjustment becomes, at `index` in the spec's list, kPendingNew when the
+// list lacks the token, kPendingNone when nothing changes. Every thread computes it (a binary
+// search over the spec's adjustments, from L2).
+constexpr int kPendingNone = -1;
+constexpr int kPendingNew = -2;
+struct Pending {
+  int index;
+  SampleAdjust entry;
+};
+__device__ Pending find_pending(const SampleRowSpec& s, const SampleAdjust* adjust,
+                                const int32_t* prev_ids, int n) {
+  Pending p{kPendingNone, {}};
+  if (s.pending_row < 0 || prev_ids == nullptr) return p;
+  const int32_t t = prev_ids[s.pending_row];
+  const bool pen = s.pending_freq != 0.0f || s.pending_presence != 0.0f;
+  if (t < 0 || t >= n || (s.pending_rep == 1.0f && !pen)) return p;  // an error code: dropped
+  int lo = 0, hi = s.adjust_count;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (adjust[s.adjust_begin + mid].token < t) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  const bool found = lo < s.adjust_count && adjust[s.adjust_begin + lo].token == t;
+  p.index = found ? lo : kPendingNew;
+  if (found) p.entry = adjust[s.adjust_begin + lo];
+  p.entry.token = t;
+  if (s.pending_rep != 1.0f) p.entry.rep = s.pending_rep;
+  if (pen) {
+    p.entry.count += 1;
+    p.entry.sub = __fadd_rn(__fmul_rn(s.pending_freq, static_cast<float>(p.entry.count)),
+                            s.pending_presence);
+  }
+  return p;
+}
+
 // One spec per cluster of P blocks (P == 1: per block); block `rank` takes the rank-th slice
 // of the row in every pass, and the cluster combines each reduction (cluster_combine), so every
 // block takes the same decisions and the result is the single block's.
@@ -28,7 +67,8 @@ template <int P>
 __global__ void __launch_bounds__(kThreads)
     sample_rows_kernel(float* __restrict__ x, int64_t n_rows, int n,
                        const SampleRowSpec* __restrict__ specs,
-                       const SampleAdjust* __restrict__ adjust, int32_t* __restrict__ ids) {
+                       const SampleAdjust* __restrict__ adjust, int32_t* __restrict__ ids,
+                       const int32_t* __restrict__ prev_ids) {
   __shared__ Shared sh;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int rank = P > 1 ? static_cast<int>(cluster::rank()) : 0;
@@ -44,10 +84,16 @@ __global__ void __launch_bounds__(kThreads)
   int parity = 0;
 
   // 1. Adjustments in the block's slice, in place (distinct tokens: no two threads touch one
-  // logit).
+  // logit). A pending token (with_token()) changes its entry, or adds one.
+  const Pending pend = find_pending(s, adjust, prev_ids, n);
   for (int j = tid; j < s.adjust_count; j += kThreads) {
-    const SampleAdjust a = adjust[s.adjust_begin + j];
+    SampleAdjust a = adjust[s.adjust_begin + j];
+    if (j == pend.index) a = pend.entry;
     if (a.token >= sl.lo && a.token < sl.hi) row[a.token] = apply_adjust(row[a.token], a);
+  }
+  if (tid == 0 && pend.index == kPendingNew && pend.entry.token >= sl.lo &&
+      pend.entry.token < sl.hi) {
+    row[pend.entry.token] = apply_adjust(row[pend.entry.token], pend.entry);
   }
   __syncthreads();
 
@@ -249,10 +295,11 @@ int cluster_size(int64_t n_specs) {
 template <int P>
 cudaError_t launch_sample(float* x, int64_t n_rows, int vocab, const SampleRowSpec* specs,
                           int64_t n_specs, const SampleAdjust* adjust, int32_t* ids,
-                          Stream stream) {
+                          Stream stream, const int32_t* prev_ids) {
   cudaLaunchAttribute attr;
   const cudaLaunchConfig_t cfg = cluster_launch<P>(n_specs, stream, attr);
-  return cudaLaunchKernelEx(&cfg, sample_rows_kernel<P>, x, n_rows, vocab, specs, adjust, ids);
+  return cudaLaunchKernelEx(&cfg, sample_rows_kernel<P>, x, n_rows, vocab, specs, adjust, ids,
+                            prev_ids);
 }
 
 }  // namespace
@@ -274,7 +321,8 @@ Status mask_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* s
 }
 
 Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec* specs,
-                   int64_t n_specs, const SampleAdjust* adjust, int32_t* ids, Stream stream) {
+                   int64_t n_specs, const SampleAdjust* adjust, int32_t* ids, Stream stream,
+                   const int32_t* prev_ids) {
   if (n_rows < 0 || n_specs < 0 || vocab <= 0 || vocab > INT_MAX - kThreads) {
     return invalid_argument("cuda::sample_rows: bad shape");
   }
@@ -286,11 +334,11 @@ Status sample_rows(float* x, int64_t n_rows, int64_t vocab, const SampleRowSpec*
   const int v = static_cast<int>(vocab);
   const int p = cluster_size(n_specs);
   const cudaError_t e =
-      p == 16  ? launch_sample<16>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
-      : p == 8 ? launch_sample<8>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
-      : p == 4 ? launch_sample<4>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
-      : p == 2 ? launch_sample<2>(x, n_rows, v, specs, n_specs, adjust, ids, stream)
-               : launch_sample<1>(x, n_rows, v, specs, n_specs, adjust, ids, stream);
+      p == 16  ? launch_sample<16>(x, n_rows, v, specs, n_specs, adjust, ids, stream, prev_ids)
+      : p == 8 ? launch_sample<8>(x, n_rows, v, specs, n_specs, adjust, ids, stream, prev_ids)
+      : p == 4 ? launch_sample<4>(x, n_rows, v, specs, n_specs, adjust, ids, stream, prev_ids)
+      : p == 2 ? launch_sample<2>(x, n_rows, v, specs, n_specs, adjust, ids, stream, prev_ids)
+               : launch_sample<1>(x, n_rows, v, specs, n_specs, adjust, ids, stream, prev_ids);
   MLXM_CUDA_TRY(e);
   MLXM_CUDA_CHECK_LAUNCH("sample_rows_kernel");
   return ok_status();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/golden_step.h"
 #include "engine/cuda/row_spec.h"
 #include "engine/engine.h"
 #include "engine/kernels/cuda/cuda_sample.h"
@@ -205,25 +206,12 @@ TEST(CudaLogprobsTest, BadArgumentsAreErrors) {
 // + row_logprobs() on the same step.
 TEST(CudaLogprobsTest, EngineLogprobsMatchTheHost) {
   MLXM_SKIP_WITHOUT_CUDA();
-  EngineOptions o;
-  o.device = Device::kCuda;
-  o.kv_dtype = DType::kF16;
-  o.block_size = 16;
-  o.n_kv_blocks = 64;
-  auto loaded =
-      Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-  Engine& e = **loaded;
+  const std::unique_ptr<Engine> loaded = testing::load_golden_cuda();
+  ASSERT_NE(loaded, nullptr);
+  Engine& e = *loaded;
   ASSERT_TRUE(e.device_logprobs());
   const int vocab = e.config().vocab_size;
-  Batch b;
-  for (int i = 0; i < 12; ++i) {
-    b.tokens.push_back((i * 37 + 11) % vocab);
-    b.positions.push_back(i);
-    b.seq_ids.push_back(0);
-  }
-  b.seqs = {BatchSeq{{2}, 12}};
-  b.logit_rows = {3, 7, 9, 11};
+  const Batch b = testing::golden_prefill(12, vocab, 37, 11, 2, {3, 7, 9, 11});
   std::vector<float> logits;
   Status st = e.forward(b, &logits);
   ASSERT_TRUE(st.ok()) << st.to_string();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/golden_step.h"
 #include "engine/cuda/row_spec.h"
 #include "engine/engine.h"
 #include "engine/kernels/cuda/cuda_sample.h"
@@ -154,25 +155,12 @@ TEST(CudaMaskTest, BadArgumentsAreErrors) {
 // mask of the wrong length is an error of the call.
 TEST(CudaMaskTest, EngineMasksMatchTheHost) {
   MLXM_SKIP_WITHOUT_CUDA();
-  EngineOptions o;
-  o.device = Device::kCuda;
-  o.kv_dtype = DType::kF16;
-  o.block_size = 16;
-  o.n_kv_blocks = 64;
-  auto loaded =
-      Engine::load(std::string(MLXM_SOURCE_DIR) + "/tests/engine/golden/llama3_q4_g32", o);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-  Engine& e = **loaded;
+  const std::unique_ptr<Engine> loaded = testing::load_golden_cuda();
+  ASSERT_NE(loaded, nullptr);
+  Engine& e = *loaded;
   ASSERT_TRUE(e.device_masks());
   const int vocab = e.config().vocab_size;
-  Batch b;
-  for (int i = 0; i < 10; ++i) {
-    b.tokens.push_back((i * 29 + 3) % vocab);
-    b.positions.push_back(i);
-    b.seq_ids.push_back(0);
-  }
-  b.seqs = {BatchSeq{{1}, 10}};
-  b.logit_rows = {4, 9};
+  const Batch b = testing::golden_prefill(10, vocab, 29, 3, 1, {4, 9});
   std::vector<float> logits;
   ASSERT_TRUE(e.forward(b, &logits).ok());
   std::mt19937 rng(9);

@@ -163,40 +163,10 @@ __global__ void __launch_bounds__(kThreads)
       cnt += k > key ? (uint64_t{1} << 32) : (k == key ? 1u : 0u);
       return true;
     });
-    // Exclusive prefix in token order over the cluster (the lower ranks' totals first); the
-    // halves never carry (at most 2^31 tokens).
-    uint64_t incl = cnt;
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, incl, off);
-      if (lane >= off) incl += o;
-    }
-    if (lane == 31) sh.buf[warp] = incl;
-    __syncthreads();
-    if (warp == 0) {
-      uint64_t t = sh.buf[lane];
-#pragma unroll
-      for (int off = 1; off < 32; off <<= 1) {
-        const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, t, off);
-        if (lane >= off) t += o;
-      }
-      sh.buf[lane] = t;
-    }
-    __syncthreads();
-    uint64_t before_block = 0, total = sh.buf[kWarps - 1];
-    if constexpr (P > 1) {
-      if (tid == 0) sh.part[parity][0] = total;
-      cluster::sync();
-      total = 0;
-#pragma unroll
-      for (int q = 0; q < P; ++q) {
-        const uint64_t t = cluster::load_peer_u64(cluster::peer_addr(&sh.part[parity][0], q));
-        before_block += q < rank ? t : 0;
-        total += t;
-      }
-      parity ^= 1;
-    }
-    const uint64_t before = before_block + (warp > 0 ? sh.buf[warp - 1] : 0) + incl - cnt;
+    // Exclusive prefix in token order over the cluster; the halves never carry (at most 2^31
+    // tokens).
+    uint64_t total = 0;
+    const uint64_t before = exclusive_prefix<P>(cnt, sh, parity, &total);
     const int n_above = static_cast<int>(total >> 32);  // < n_top (radix_select's key)
     const int need = n_top - n_above;                   // the lowest ids at the key
     int above = static_cast<int>(before >> 32);

@@ -188,40 +188,9 @@ __global__ void __launch_bounds__(kThreads)
     if (in3(v)) sum += mass(v);
     return true;
   });
-  uint64_t incl = sum;
-#pragma unroll
-  for (int off = 1; off < 32; off <<= 1) {
-    const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, incl, off);
-    if (lane >= off) incl += o;
-  }
-  if (lane == 31) sh.buf[warp] = incl;
   if (tid == 0) sh.token = -1;
-  __syncthreads();
-  if (warp == 0) {
-    uint64_t t = sh.buf[lane];
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, t, off);
-      if (lane >= off) t += o;
-    }
-    sh.buf[lane] = t;
-  }
-  __syncthreads();
-  // The block's total, then the lower ranks' (before_block) and the cluster's (z3).
-  uint64_t before_block = 0, z3 = sh.buf[kWarps - 1];
-  if constexpr (P > 1) {
-    if (tid == 0) sh.part[parity][0] = z3;
-    cluster::sync();
-    z3 = 0;
-#pragma unroll
-    for (int q = 0; q < P; ++q) {
-      const uint64_t t = cluster::load_peer_u64(cluster::peer_addr(&sh.part[parity][0], q));
-      before_block += q < rank ? t : 0;
-      z3 += t;
-    }
-    parity ^= 1;
-  }
-  const uint64_t before = before_block + (warp > 0 ? sh.buf[warp - 1] : 0) + incl - sum;
+  uint64_t z3 = 0;  // the cluster's kept mass
+  const uint64_t before = exclusive_prefix<P>(sum, sh, parity, &z3);
   // z3 >= 2^40: the max token is always kept.
   uint64_t r = static_cast<uint64_t>(floor(__dmul_rn(s.u, __ull2double_rn(z3))));
   if (r >= z3) r = z3 - 1;

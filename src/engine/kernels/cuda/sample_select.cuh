@@ -154,6 +154,48 @@ __device__ uint64_t reduce_sum(uint64_t v, Shared& sh, int& parity) {
   return r;
 }
 
+// The exclusive prefix sum of v over the cluster in (rank, thread) order, and in *total the
+// cluster's sum: a scan per warp by shuffles, over the warps in sh.buf, over the ranks through
+// sh.part (the lower ranks' totals first). Every thread of every block calls it.
+template <int P>
+__device__ uint64_t exclusive_prefix(uint64_t v, Shared& sh, int& parity, uint64_t* total) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  uint64_t incl = v;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, incl, off);
+    if (lane >= off) incl += o;
+  }
+  if (lane == 31) sh.buf[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    uint64_t t = sh.buf[lane];
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const uint64_t o = __shfl_up_sync(0xFFFFFFFFu, t, off);
+      if (lane >= off) t += o;
+    }
+    sh.buf[lane] = t;
+  }
+  __syncthreads();
+  uint64_t before_block = 0, sum = sh.buf[kWarps - 1];
+  if constexpr (P > 1) {
+    const int rank = static_cast<int>(cluster::rank());
+    if (tid == 0) sh.part[parity][0] = sum;
+    cluster::sync();
+    sum = 0;
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+      const uint64_t t = cluster::load_peer_u64(cluster::peer_addr(&sh.part[parity][0], q));
+      before_block += q < rank ? t : 0;
+      sum += t;
+    }
+    parity ^= 1;
+  }
+  *total = sum;
+  return before_block + (warp > 0 ? sh.buf[warp - 1] : 0) + incl - v;
+}
+
 // The largest key K with Σ_{i : key(row[i]) >= K} weight(row[i]) >= target over the whole row
 // (every block of the cluster its slice), digit by digit from the top (REQUIRES: the total
 // weight >= target, so K = 0 qualifies). Each pass sums, for every digit d of the current

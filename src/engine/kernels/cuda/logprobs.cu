@@ -67,21 +67,8 @@ __device__ __forceinline__ void put(Gathered& g, int i, float v, int32_t id) {
 // then the saved raw logit (the adjustments are sorted by token).
 __device__ float token_value(const float* row, const LogprobRowSpec& s,
                              const SampleAdjust* adjust, const float* saved, int token) {
-  if (s.raw != 0) {
-    int lo = 0, hi = s.adjust_count;
-    while (lo < hi) {
-      const int mid = (lo + hi) / 2;
-      if (adjust[s.adjust_begin + mid].token < token) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    if (lo < s.adjust_count && adjust[s.adjust_begin + lo].token == token) {
-      return saved[s.adjust_begin + lo];
-    }
-  }
-  return row[token];
+  const int k = s.raw != 0 ? find_adjust(adjust + s.adjust_begin, s.adjust_count, token) : -1;
+  return k >= 0 ? saved[s.adjust_begin + k] : row[token];
 }
 
 template <int P>

@@ -38,18 +38,9 @@ __device__ Pending find_pending(const SampleRowSpec& s, const SampleAdjust* adju
   const int32_t t = prev_ids[s.pending_row];
   const bool pen = s.pending_freq != 0.0f || s.pending_presence != 0.0f;
   if (t < 0 || t >= n || (s.pending_rep == 1.0f && !pen)) return p;  // an error code: dropped
-  int lo = 0, hi = s.adjust_count;
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (adjust[s.adjust_begin + mid].token < t) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  const bool found = lo < s.adjust_count && adjust[s.adjust_begin + lo].token == t;
-  p.index = found ? lo : kPendingNew;
-  if (found) p.entry = adjust[s.adjust_begin + lo];
+  const int k = find_adjust(adjust + s.adjust_begin, s.adjust_count, t);
+  p.index = k >= 0 ? k : kPendingNew;
+  if (k >= 0) p.entry = adjust[s.adjust_begin + k];
   p.entry.token = t;
   if (s.pending_rep != 1.0f) p.entry.rep = s.pending_rep;
   if (pen) {

@@ -154,6 +154,20 @@ __device__ uint64_t reduce_sum(uint64_t v, Shared& sh, int& parity) {
   return r;
 }
 
+// The index of `token` among a spec's adjustments adjust[0, count) (sorted by token), or -1.
+__device__ __forceinline__ int find_adjust(const SampleAdjust* adjust, int count, int token) {
+  int lo = 0, hi = count;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (adjust[mid].token < token) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo < count && adjust[lo].token == token ? lo : -1;
+}
+
 // The exclusive prefix sum of v over the cluster in (rank, thread) order, and in *total the
 // cluster's sum: a scan per warp by shuffles, over the warps in sh.buf, over the ranks through
 // sh.part (the lower ranks' totals first). Every thread of every block calls it.

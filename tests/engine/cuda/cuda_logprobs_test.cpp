@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/device_rows_check.h"
 #include "engine/cuda/golden_step.h"
 #include "engine/cuda/row_spec.h"
 #include "engine/engine.h"
@@ -24,8 +25,7 @@
 namespace mlxm::engine {
 namespace {
 
-using testing::to_device;
-using testing::to_host;
+using testing::expect_logprob_near;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -43,84 +43,6 @@ std::vector<float> make_row(size_t vocab, int kind, std::mt19937& rng) {
     std::fill(x.begin(), x.end(), -kInf);
   }
   return x;
-}
-
-void expect_logprob_near(float got, float want, const std::string& what) {
-  if (std::isinf(want)) {
-    EXPECT_EQ(got, want) << what;
-  } else {
-    EXPECT_LE(std::fabs(got - want), 2e-5f * std::max(1.0f, std::fabs(want))) << what;
-  }
-}
-
-// Device logprobs of specs (one row each, row j of x) in launches of per_launch specs (0: one
-// launch), against row_logprobs() for the token the device drew. Returns the rows checked.
-int check_rows(const std::vector<float>& x, int32_t vocab, const std::vector<RowSampling>& specs,
-               size_t per_launch) {
-  const size_t v = static_cast<size_t>(vocab);
-  const int64_t n_rows = static_cast<int64_t>(specs.size());
-  std::vector<cuda::SampleRowSpec> ds;
-  std::vector<cuda::SampleAdjust> adj;
-  std::vector<cuda::LogprobRowSpec> ls;
-  for (size_t j = 0; j < specs.size(); ++j) {
-    ds.push_back(device_row_spec(specs[j], static_cast<int32_t>(j), vocab, &adj));
-    ls.push_back(device_logprob_spec(specs[j], ds.back(), static_cast<int32_t>(j), vocab));
-  }
-  if (adj.empty()) adj.push_back({});
-  cuda::DeviceBuffer dx = to_device(x);
-  cuda::DeviceBuffer dspecs = to_device(ds);
-  cuda::DeviceBuffer dadj = to_device(adj);
-  cuda::DeviceBuffer dls = to_device(ls);
-  cuda::DeviceBuffer dsaved = testing::poisoned<float>(adj.size());
-  cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
-  cuda::DeviceBuffer dout = testing::poisoned<cuda::LogprobRowOut>(specs.size());
-  const size_t step = per_launch > 0 ? per_launch : specs.size();
-  for (size_t c = 0; c < specs.size(); c += step) {
-    const int64_t count = static_cast<int64_t>(std::min(step, specs.size() - c));
-    const auto* lspec = dls.as<cuda::LogprobRowSpec>() + c;
-    Status st = cuda::save_raw_logits(dx.as<float>(), n_rows, vocab, lspec, count,
-                                      dadj.as<cuda::SampleAdjust>(), dsaved.as<float>());
-    EXPECT_TRUE(st.ok()) << st.to_string();
-    st = cuda::sample_rows(dx.as<float>(), n_rows, vocab, dspecs.as<cuda::SampleRowSpec>() + c,
-                           count, dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>() + c);
-    EXPECT_TRUE(st.ok()) << st.to_string();
-    st = cuda::logprob_rows(dx.as<float>(), n_rows, vocab, lspec, count,
-                            dadj.as<cuda::SampleAdjust>(), dsaved.as<float>(),
-                            dids.as<int32_t>(), dout.as<cuda::LogprobRowOut>() + c);
-    EXPECT_TRUE(st.ok()) << st.to_string();
-  }
-  const std::vector<int32_t> ids = to_host<int32_t>(dids, specs.size());
-  const std::vector<cuda::LogprobRowOut> out = to_host<cuda::LogprobRowOut>(dout, specs.size());
-  int checked = 0;
-  for (size_t j = 0; j < specs.size(); ++j) {
-    const std::vector<float> row(x.begin() + static_cast<std::ptrdiff_t>(j * v),
-                                 x.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
-    const std::string what = "row " + std::to_string(j) + " (V " + std::to_string(vocab) +
-                             ", top " + std::to_string(specs[j].logprobs) + ", raw " +
-                             std::to_string(specs[j].logprobs_raw) + ", " +
-                             std::to_string(specs[j].adjust.size()) + " adjusted)";
-    const Result<int32_t> host_id = sample_row(row, specs[j]);
-    EXPECT_TRUE(host_id.ok()) << what;
-    if (ids[j] < 0) {
-      EXPECT_EQ(ids[j], host_id.ok() ? *host_id : 0) << what;
-      EXPECT_EQ(out[j].n_top, -1) << what << ": a row without a token has no logprobs";
-      continue;
-    }
-    SampleResult want;
-    const Status st = row_logprobs(row, specs[j], ids[j], &want);
-    EXPECT_TRUE(st.ok()) << what << ": " << st.to_string();
-    const SampleResult got = logprobs_result(out[j], ids[j]);
-    expect_logprob_near(got.logprob, want.logprob, what + ": the token's logprob");
-    EXPECT_EQ(got.n_top, want.n_top) << what;
-    for (int i = 0; i < std::min(got.n_top, want.n_top); ++i) {
-      const auto k = static_cast<size_t>(i);
-      EXPECT_EQ(got.top[k].token, want.top[k].token) << what << ": top " << i;
-      expect_logprob_near(got.top[k].logprob, want.top[k].logprob,
-                          what + ": top " + std::to_string(i));
-    }
-    ++checked;
-  }
-  return checked;
 }
 
 // Every (kind, top, raw, adjustments, temperature) combination for one vocabulary size.
@@ -162,8 +84,9 @@ TEST(CudaLogprobsTest, KernelMatchesHostForEveryKindOfRow) {
     const std::vector<RowSampling> specs = all_specs(vocab, &x, static_cast<uint32_t>(vocab));
     // One launch of all (one block per row), then launches that take clusters of 8, 4 and 2.
     for (size_t per_launch : {size_t{0}, size_t{1}, size_t{20}, size_t{40}, size_t{64}}) {
-      const int n = check_rows(x, vocab, specs, per_launch);
-      EXPECT_GT(n, static_cast<int>(specs.size()) / 2);
+      const std::vector<int32_t> ids = testing::check_device_rows(x, vocab, specs, per_launch);
+      EXPECT_GT(std::count_if(ids.begin(), ids.end(), [](int32_t id) { return id >= 0; }),
+                static_cast<std::ptrdiff_t>(specs.size()) / 2);
     }
   }
 }
@@ -183,7 +106,10 @@ TEST(CudaLogprobsTest, RowsWithoutATokenComeBackEmpty) {
   for (RowSampling& s : specs) s.logprobs = 3;
   specs[2].temperature = 0.7f;
   specs[2].u = 0.4;
-  EXPECT_EQ(check_rows(x, vocab, specs, 0), 2);
+  const std::vector<int32_t> ids = testing::check_device_rows(x, vocab, specs, 0);
+  EXPECT_EQ(ids[1], kRowBadLogits);
+  EXPECT_GE(ids[0], 0);
+  EXPECT_GE(ids[2], 0);
 }
 
 TEST(CudaLogprobsTest, BadArgumentsAreErrors) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_test_util.h"
+#include "engine/cuda/device_rows_check.h"
 #include "engine/cuda/golden_step.h"
 #include "engine/cuda/row_spec.h"
 #include "engine/engine.h"
@@ -21,8 +22,6 @@
 namespace mlxm::engine {
 namespace {
 
-using testing::to_device;
-using testing::to_host;
 
 // An allowed set of kind k over `vocab` ids.
 std::vector<uint64_t> make_mask(int32_t vocab, int kind, std::mt19937& rng) {
@@ -72,70 +71,13 @@ TEST(CudaMaskTest, MaskedRowsSampleAsOnTheHost) {
         }
       }
     }
-    const int64_t n = static_cast<int64_t>(specs.size());
-    std::vector<cuda::SampleRowSpec> ds;
-    std::vector<cuda::SampleAdjust> adj;
-    std::vector<cuda::LogprobRowSpec> ls;
-    std::vector<uint64_t> masks;
-    for (size_t j = 0; j < specs.size(); ++j) {
-      ds.push_back(device_row_spec(specs[j], static_cast<int32_t>(j), vocab, &adj));
-      ds.back().mask = static_cast<int32_t>(j);
-      masks.insert(masks.end(), specs[j].mask.begin(), specs[j].mask.end());
-      if (specs[j].logprobs >= 0) {
-        ls.push_back(device_logprob_spec(specs[j], ds.back(), static_cast<int32_t>(j), vocab));
-      }
-    }
-    cuda::DeviceBuffer dx = to_device(x);
-    cuda::DeviceBuffer dspecs = to_device(ds);
-    cuda::DeviceBuffer dadj = to_device(adj);
-    cuda::DeviceBuffer dmasks = to_device(masks);
-    cuda::DeviceBuffer dls = to_device(ls);
-    cuda::DeviceBuffer dsaved = testing::poisoned<float>(adj.size());
-    cuda::DeviceBuffer dids = testing::poisoned<int32_t>(specs.size());
-    cuda::DeviceBuffer dout = testing::poisoned<cuda::LogprobRowOut>(ls.size());
-    const auto n_lp = static_cast<int64_t>(ls.size());
-    ASSERT_TRUE(cuda::mask_rows(dx.as<float>(), n, vocab, dspecs.as<cuda::SampleRowSpec>(), n,
-                                dmasks.as<uint64_t>()).ok());
-    ASSERT_TRUE(cuda::save_raw_logits(dx.as<float>(), n, vocab, dls.as<cuda::LogprobRowSpec>(),
-                                      n_lp, dadj.as<cuda::SampleAdjust>(), dsaved.as<float>())
-                    .ok());
-    ASSERT_TRUE(cuda::sample_rows(dx.as<float>(), n, vocab, dspecs.as<cuda::SampleRowSpec>(), n,
-                                  dadj.as<cuda::SampleAdjust>(), dids.as<int32_t>()).ok());
-    ASSERT_TRUE(cuda::logprob_rows(dx.as<float>(), n, vocab, dls.as<cuda::LogprobRowSpec>(), n_lp,
-                                   dadj.as<cuda::SampleAdjust>(), dsaved.as<float>(),
-                                   dids.as<int32_t>(), dout.as<cuda::LogprobRowOut>())
-                    .ok());
-    const std::vector<int32_t> ids = to_host<int32_t>(dids, specs.size());
-    const std::vector<cuda::LogprobRowOut> out = to_host<cuda::LogprobRowOut>(dout, ls.size());
-    const size_t v = static_cast<size_t>(vocab);
-    size_t l = 0;
-    for (size_t j = 0; j < specs.size(); ++j) {
-      const std::string what = "V " + std::to_string(vocab) + " row " + std::to_string(j);
-      const std::vector<float> row(x.begin() + static_cast<std::ptrdiff_t>(j * v),
-                                   x.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
-      const Result<int32_t> host = sample_row(row, specs[j]);
-      ASSERT_TRUE(host.ok()) << what;
-      EXPECT_EQ(ids[j], *host) << what;
-      ASSERT_GE(ids[j], 0) << what;
-      EXPECT_EQ((specs[j].mask[static_cast<size_t>(ids[j]) / 64] >> (ids[j] % 64)) & 1, 1u)
-          << what << ": token " << ids[j] << " is masked out";
-      if (specs[j].logprobs < 0) continue;
-      SampleResult want;
-      ASSERT_TRUE(row_logprobs(row, specs[j], ids[j], &want).ok()) << what;
-      const SampleResult got = logprobs_result(out[l++], ids[j]);
-      EXPECT_LE(std::fabs(got.logprob - want.logprob),
-                2e-5f * std::max(1.0f, std::fabs(want.logprob)))
-          << what;
-      ASSERT_EQ(got.n_top, want.n_top) << what;
-      for (size_t k = 0; k < static_cast<size_t>(got.n_top); ++k) {
-        EXPECT_EQ(got.top[k].token, want.top[k].token) << what << " top " << k;
-        if (std::isinf(want.top[k].logprob)) {
-          EXPECT_EQ(got.top[k].logprob, want.top[k].logprob) << what << " top " << k;
-        } else {
-          EXPECT_LE(std::fabs(got.top[k].logprob - want.top[k].logprob),
-                    2e-5f * std::max(1.0f, std::fabs(want.top[k].logprob)))
-              << what << " top " << k;
-        }
+    // One launch, then launches that take clusters of blocks per spec.
+    for (size_t per_launch : {size_t{0}, size_t{4}}) {
+      const std::vector<int32_t> ids = testing::check_device_rows(x, vocab, specs, per_launch);
+      for (size_t j = 0; j < specs.size(); ++j) {
+        ASSERT_GE(ids[j], 0) << "row " << j;
+        EXPECT_EQ((specs[j].mask[static_cast<size_t>(ids[j]) / 64] >> (ids[j] % 64)) & 1, 1u)
+            << "V " << vocab << " row " << j << ": token " << ids[j] << " is masked out";
       }
     }
   }
